@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-arcp",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
+        .library(name: "ARCP", targets: ["ARCP"]),
+        .executable(name: "arcp-codegen", targets: ["ARCPCodegenTool"]),
+        .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+    ],
+    targets: [
+        // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
+        .target(
+            name: "ARCPGenerated",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "ARCPCodegen")]
+        ),
+        // The generator: read schema -> model -> render Swift. Pure Foundation.
+        .target(name: "ARCPCodegenCore", swiftSettings: strict),
+        .executableTarget(
+            name: "ARCPCodegenTool",
+            dependencies: ["ARCPCodegenCore"],
+            swiftSettings: strict
+        ),
+        .plugin(
+            name: "ARCPCodegen",
+            capability: .buildTool(),
+            dependencies: ["ARCPCodegenTool"]
+        ),
+        // Client, runtime, sessions, leases, in-memory transport. No server frameworks.
+        .target(
+            name: "ARCP",
+            dependencies: [
+                "ARCPGenerated",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
+        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
+        .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
+    ]
+)

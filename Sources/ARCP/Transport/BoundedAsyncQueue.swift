@@ -1,0 +1,197 @@
+import DequeModule
+import Synchronization
+
+/// A bounded, back-pressured, multi-producer single-consumer async queue.
+///
+/// `send` suspends while the queue holds `capacity` elements, so a fast producer
+/// can never grow memory without bound and nothing is ever dropped. `next()`
+/// suspends while the queue is empty. Both honour task cancellation.
+///
+/// This is the one buffer every transport and session in swift-arcp uses.
+public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
+    /// Thrown by `send` once the queue has been finished.
+    public struct Closed: Error, Sendable {}
+
+    private struct Producer {
+        var id: UInt64
+        var element: Element
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var buffer: Deque<Element> = []
+        var producers: Deque<Producer> = []
+        var consumer: CheckedContinuation<Element?, any Error>?
+        var finished = false
+        var failure: (any Error)?
+        var nextID: UInt64 = 0
+    }
+
+    public let capacity: Int
+    private let state = Mutex(State())
+
+    /// - Parameter capacity: elements held before `send` suspends (at least 1).
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// The number of buffered elements (not counting suspended senders).
+    public var count: Int { state.withLock { $0.buffer.count } }
+
+    /// Whether `finish` has been called.
+    public var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Enqueues `element`, suspending while the queue is full.
+    /// - Throws: `Closed` after `finish`, `CancellationError` if the task is cancelled while waiting.
+    public func send(_ element: Element) async throws {
+        // Fast path: no suspension needed.
+        enum Fast { case done, closed, wait }
+        let fast: Fast = state.withLock { s in
+            if s.finished { return .closed }
+            if let c = s.consumer {
+                s.consumer = nil
+                c.resume(returning: element)
+                return .done
+            }
+            if s.buffer.count < capacity {
+                s.buffer.append(element)
+                return .done
+            }
+            return .wait
+        }
+        switch fast {
+        case .done: return
+        case .closed: throw Closed()
+        case .wait: break
+        }
+        let id = state.withLock { s -> UInt64 in s.nextID &+= 1; return s.nextID }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
+                state.withLock { s in
+                    if s.finished { cont.resume(throwing: Closed()); return }
+                    if Task.isCancelled { cont.resume(throwing: CancellationError()); return }
+                    if let c = s.consumer {
+                        s.consumer = nil
+                        c.resume(returning: element)
+                        cont.resume()
+                        return
+                    }
+                    if s.buffer.count < capacity {
+                        s.buffer.append(element)
+                        cont.resume()
+                        return
+                    }
+                    s.producers.append(Producer(id: id, element: element, continuation: cont))
+                }
+            }
+        } onCancel: {
+            let cont: CheckedContinuation<Void, any Error>? = state.withLock { s in
+                guard let i = s.producers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.producers.remove(at: i).continuation
+            }
+            cont?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Enqueues without waiting. Returns false when the queue is full or finished.
+    @discardableResult
+    public func trySend(_ element: Element) -> Bool {
+        state.withLock { s in
+            if s.finished { return false }
+            if let c = s.consumer {
+                s.consumer = nil
+                c.resume(returning: element)
+                return true
+            }
+            if s.buffer.count < capacity {
+                s.buffer.append(element)
+                return true
+            }
+            return false
+        }
+    }
+
+    /// The next element; `nil` once finished and drained. Rethrows the finishing error, if any.
+    /// Only one task may wait in `next()` at a time.
+    public func next() async throws -> Element? {
+        let fast = state.withLock { s in Self.take(&s) }
+        switch fast {
+        case .value(let v): return v
+        case .end: return nil
+        case .fail(let e): throw e
+        case .wait: break
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Element?, any Error>) in
+                state.withLock { s in
+                    switch Self.take(&s) {
+                    case .value(let v): cont.resume(returning: v)
+                    case .end: cont.resume(returning: nil)
+                    case .fail(let e): cont.resume(throwing: e)
+                    case .wait:
+                        if Task.isCancelled { cont.resume(throwing: CancellationError()); return }
+                        if let old = s.consumer {
+                            // A second concurrent consumer is a usage error; fail it rather than trap.
+                            old.resume(throwing: CancellationError())
+                        }
+                        s.consumer = cont
+                    }
+                }
+            }
+        } onCancel: {
+            let cont = state.withLock { s -> CheckedContinuation<Element?, any Error>? in
+                defer { s.consumer = nil }
+                return s.consumer
+            }
+            cont?.resume(throwing: CancellationError())
+        }
+    }
+
+    private static func take(_ s: inout State) -> TakeResult {
+        if let v = s.buffer.popFirst() {
+            if let p = s.producers.popFirst() {
+                s.buffer.append(p.element)
+                p.continuation.resume()
+            }
+            return .value(v)
+        }
+        if let p = s.producers.popFirst() {
+            p.continuation.resume()
+            return .value(p.element)
+        }
+        if s.finished {
+            if let f = s.failure { return .fail(f) }
+            return .end
+        }
+        return .wait
+    }
+
+    private enum TakeResult { case value(Element), end, fail(any Error), wait }
+
+    /// Ends the queue. Buffered elements are still delivered; then `next()` returns nil
+    /// (or throws `error`). Suspended and later senders get `Closed`.
+    public func finish(throwing error: (any Error)? = nil) {
+        let (consumer, producers): (CheckedContinuation<Element?, any Error>?, Deque<Producer>) = state.withLock { s in
+            if s.finished { return (nil, []) }
+            s.finished = true
+            s.failure = error
+            let p = s.producers
+            s.producers = []
+            var c: CheckedContinuation<Element?, any Error>? = nil
+            if s.buffer.isEmpty { c = s.consumer; s.consumer = nil }
+            return (c, p)
+        }
+        for p in producers { p.continuation.resume(throwing: Closed()) }
+        if let consumer {
+            if let error { consumer.resume(throwing: error) } else { consumer.resume(returning: nil) }
+        }
+    }
+}
+
+extension BoundedAsyncQueue: AsyncSequence {
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: BoundedAsyncQueue
+        public mutating func next() async throws -> Element? { try await queue.next() }
+    }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: self) }
+}

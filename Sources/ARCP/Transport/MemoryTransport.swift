@@ -1,0 +1,46 @@
+/// An in-process transport: two connected ends, each with a bounded inbound queue.
+///
+/// ```swift
+/// let (clientEnd, runtimeEnd) = MemoryTransport.pair()
+/// ```
+public final class MemoryTransport: Transport {
+    private let inbox: BoundedAsyncQueue<String>
+    private let outbox: BoundedAsyncQueue<String>
+
+    private init(inbox: BoundedAsyncQueue<String>, outbox: BoundedAsyncQueue<String>) {
+        self.inbox = inbox
+        self.outbox = outbox
+    }
+
+    /// Two connected ends. `capacity` bounds each direction's buffer (frames).
+    public static func pair(capacity: Int = 1024) -> (MemoryTransport, MemoryTransport) {
+        let a = BoundedAsyncQueue<String>(capacity: capacity)
+        let b = BoundedAsyncQueue<String>(capacity: capacity)
+        return (MemoryTransport(inbox: a, outbox: b), MemoryTransport(inbox: b, outbox: a))
+    }
+
+    public func receive() async throws -> String? {
+        try await inbox.next()
+    }
+
+    public func send(_ frame: String) async throws {
+        do {
+            try await outbox.send(frame)
+        } catch is BoundedAsyncQueue<String>.Closed {
+            throw TransportError.closed
+        }
+    }
+
+    /// Closes both directions: the peer's `receive()` drains then returns nil.
+    public func close() async {
+        outbox.finish()
+        inbox.finish()
+    }
+
+    /// Simulates an abrupt drop (for tests): the peer's `receive()` throws `TransportError.closed`
+    /// after draining what was already sent.
+    public func drop() {
+        outbox.finish(throwing: TransportError.io("connection dropped"))
+        inbox.finish(throwing: TransportError.io("connection dropped"))
+    }
+}

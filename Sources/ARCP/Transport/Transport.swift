@@ -1,0 +1,43 @@
+/// A bidirectional, ordered carrier of ARCP frames.
+///
+/// One frame is one JSON text holding one envelope (spec §4–§5). Implementations:
+/// `MemoryTransport` (in-process), `StdioTransport` (newline-delimited JSON), and
+/// `WebSocketTransport` (in the `ARCPWebSocket` target, so this target stays free of NIO).
+///
+/// Contract:
+/// - `receive()` has a single consumer. It returns the next inbound frame, `nil` when the
+///   peer closed cleanly, and throws `TransportError` when the carrier failed.
+/// - `send(_:)` may be called from many tasks; frames go out in call-completion order.
+///   It suspends under back-pressure and throws `TransportError.closed` once closed.
+/// - `close()` is idempotent; after it `receive()` drains and returns `nil`.
+/// - Inbound buffering is bounded: a peer that floods is back-pressured, never buffered
+///   without limit, and no frame is dropped silently.
+public protocol Transport: Sendable {
+    func receive() async throws -> String?
+    func send(_ frame: String) async throws
+    func close() async
+}
+
+/// Failures a transport reports.
+public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The transport was closed (locally or by the peer) before the operation.
+    case closed
+    /// A frame exceeded the configured maximum size (bytes).
+    case frameTooLarge(limit: Int)
+    /// A frame could not be read (not UTF-8 text, a binary WebSocket frame, …).
+    case invalidFrame(String)
+    /// Connecting failed: the message says why (e.g. "connection refused").
+    case connectFailed(String)
+    /// Any other I/O failure.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .closed: return "transport closed"
+        case .frameTooLarge(let limit): return "frame larger than \(limit) bytes"
+        case .invalidFrame(let why): return "invalid frame: \(why)"
+        case .connectFailed(let why): return "connect failed: \(why)"
+        case .io(let why): return "I/O error: \(why)"
+        }
+    }
+}
