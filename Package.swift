@@ -11,8 +11,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
+        .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
         .library(name: "ARCP", targets: ["ARCP"]),
-        .executable(name: "arcp-codegen", targets: ["ARCPCodegenTool"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -20,13 +20,15 @@ let package = Package(
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
+        .target(name: "ARCPJSON", swiftSettings: strict),
         .target(
             name: "ARCPGenerated",
+            dependencies: ["ARCPJSON"],
             swiftSettings: strict,
             plugins: [.plugin(name: "ARCPCodegen")]
         ),
         // The generator: read schema -> model -> render Swift. Pure Foundation.
-        .target(name: "ARCPCodegenCore", swiftSettings: strict),
+        .target(name: "ARCPCodegenCore", dependencies: ["ARCPJSON"], swiftSettings: strict),
         .executableTarget(
             name: "ARCPCodegenTool",
             dependencies: ["ARCPCodegenCore"],
@@ -48,6 +50,5 @@ let package = Package(
         ),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
-        .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,103 @@
+/// The code generator's model of the schema: what `ModelBuilder` reads out of
+/// schema/arcp.schema.json and `SwiftRenderer` turns into Swift.
+
+/// The type of a property or array item.
+public indirect enum TypeRef: Equatable, Sendable {
+    case string(StringRule)
+    case integer(minimum: Int64?)
+    case number(minimum: Double?)
+    case boolean
+    /// Any JSON value (`{}`), or an object with no described members.
+    case any(requireObject: Bool)
+    case array(TypeRef)
+    /// An object used as a dictionary: every member's value is of this type.
+    case map(TypeRef)
+    /// A `$ref` to a definition.
+    case named(String)
+    /// `"type": [..]` with several JSON types (Swift type: JSONValue).
+    case union([String])
+    /// `"type": [T, "null"]`.
+    case nullable(TypeRef)
+}
+
+/// Constraints on a string.
+public struct StringRule: Equatable, Sendable {
+    public var format: String?
+    public var closedValues: [String]?
+    public var minLength: Int?
+    public init(format: String? = nil, closedValues: [String]? = nil, minLength: Int? = nil) {
+        self.format = format
+        self.closedValues = closedValues
+        self.minLength = minLength
+    }
+}
+
+/// One member of an object definition.
+public struct Property: Equatable, Sendable {
+    public var jsonName: String
+    public var swiftName: String
+    public var type: TypeRef
+    public var required: Bool
+    public var doc: String?
+}
+
+/// `x-arcp-discriminator`: a property whose string value selects the schema of another
+/// property (the content), mapped with `allOf: [{if: {const}, then: {...}}]`.
+public struct Discriminator: Equatable, Sendable {
+    public struct Case: Equatable, Sendable {
+        public var value: String
+        public var swiftCase: String
+        public var definition: String
+        /// Sibling members the mapped case additionally requires (e.g. job_id, event_seq).
+        public var alsoRequired: [String]
+    }
+    public var property: String
+    public var content: String
+    public var enumName: String
+    public var field: String
+    public var unknownCase: String
+    public var vendorPrefix: String?
+    public var cases: [Case]
+}
+
+public struct ObjectModel: Equatable, Sendable {
+    public var properties: [Property]
+    /// Groups of which at least one must be fully present (`anyOf: [{required}]`).
+    public var anyOfRequired: [[String]]
+    public var discriminator: Discriminator?
+    /// Schema for members not in `properties` (nil: anything, kept as additional fields).
+    public var additional: TypeRef?
+    /// `propertyNames.pattern`, checked through `x-arcp-format`-less regex-free rules.
+    public var propertyNamesPattern: String?
+    /// Rendered as a Swift dictionary (`x-arcp-swift-type: map`, or no properties).
+    public var isMap: Bool
+}
+
+public struct OneOfBranch: Equatable, Sendable {
+    public var swiftCase: String
+    public var type: TypeRef
+    /// The JSON type that selects this branch ("object", "string", "number", …).
+    public var jsonType: String
+}
+
+public enum DefinitionKind: Equatable, Sendable {
+    case object(ObjectModel)
+    case stringEnum(values: [String], open: Bool)
+    case oneOf([OneOfBranch])
+    case alias(TypeRef)
+}
+
+public struct Definition: Equatable, Sendable {
+    public var name: String
+    public var doc: String?
+    public var kind: DefinitionKind
+}
+
+/// Everything the renderer needs.
+public struct CodegenModel: Equatable, Sendable {
+    public var title: String
+    public var definitions: [Definition]
+    public var root: String
+
+    public func definition(named n: String) -> Definition? { definitions.first { $0.name == n } }
+}

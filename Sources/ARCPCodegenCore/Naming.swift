@@ -1,0 +1,51 @@
+/// Swift naming for schema names.
+public enum Naming {
+    static let keywords: Set<String> = [
+        "default", "class", "struct", "enum", "protocol", "extension", "func", "var", "let", "in", "is", "as",
+        "if", "else", "for", "while", "repeat", "return", "switch", "case", "break", "continue", "import",
+        "init", "deinit", "self", "Self", "super", "true", "false", "nil", "throw", "throws", "try", "catch",
+        "where", "operator", "public", "private", "internal", "static", "subscript", "typealias", "inout",
+        "associatedtype", "defer", "do", "guard", "fallthrough", "any", "some", "Type", "Protocol",
+    ]
+
+    /// `session.hello` → `sessionHello`, `PERMISSION_DENIED` → `permissionDenied`,
+    /// `lease_request` → `leaseRequest`, `cost.budget` → `costBudget`, `x-vendor.kind` → `xVendorKind`.
+    public static func camelCase(_ s: String) -> String {
+        let parts = s.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        guard !parts.isEmpty else { return "_" }
+        let allUpper = s.uppercased() == s && s.contains(where: \.isLetter)
+        var out = ""
+        for (i, p) in parts.enumerated() {
+            let w = allUpper ? p.lowercased() : p
+            if i == 0 {
+                out += w.prefix(1).lowercased() + w.dropFirst()
+            } else {
+                out += w.prefix(1).uppercased() + w.dropFirst()
+            }
+        }
+        if let f = out.first, f.isNumber { out = "_" + out }
+        return out
+    }
+
+    /// Escapes Swift keywords with backticks.
+    public static func identifier(_ s: String) -> String {
+        keywords.contains(s) ? "`\(s)`" : s
+    }
+
+    /// A Swift string literal for `s`.
+    public static func literal(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if ch.value < 0x20 { out += "\\u{\(String(ch.value, radix: 16))}" } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,193 @@
+/// Hand-written checkers for the string grammars the schema names with `x-arcp-format`.
+/// Each mirrors the `pattern` beside it in schema/arcp.schema.json (a test checks they agree);
+/// they exist because a byte-level check is far faster than a regular expression.
+public enum ARCPFormat {
+    /// Checks `value` against the named format. Unknown format names pass.
+    public static func check(_ format: String, _ value: String) -> Bool {
+        switch format {
+        case "message-id": return isMessageID(value)
+        case "trace-id": return isTraceID(value)
+        case "timestamp": return isTimestamp(value, requireZ: false)
+        case "utc-timestamp": return isTimestamp(value, requireZ: true)
+        case "agent-ref": return isAgentRef(value)
+        case "amount": return isAmount(value)
+        default: return true
+        }
+    }
+
+    /// A short description of the format, for violation messages.
+    public static func describe(_ format: String) -> String {
+        switch format {
+        case "message-id": return "a ULID, a lowercase UUIDv7 or prefix_ULID"
+        case "trace-id": return "32 lowercase hex characters, not all zero"
+        case "timestamp": return "an RFC 3339 timestamp"
+        case "utc-timestamp": return "an RFC 3339 UTC timestamp ending in Z"
+        case "agent-ref": return "name or name@version (name: [a-z0-9][a-z0-9._-]*)"
+        case "amount": return "currency:decimal, e.g. USD:5.00"
+        default: return format
+        }
+    }
+
+    @inline(__always) static func isCrockford(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"):
+            let u = c & ~0x20
+            return u != UInt8(ascii: "I") && u != UInt8(ascii: "L") && u != UInt8(ascii: "O") && u != UInt8(ascii: "U")
+        default: return false
+        }
+    }
+
+    static func isULID<C: Collection>(_ b: C) -> Bool where C.Element == UInt8 {
+        guard b.count == 26, let first = b.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "7") else { return false }
+        return b.allSatisfy(isCrockford)
+    }
+
+    @inline(__always) static func isLowerHex(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
+    }
+
+    /// ULID, lowercase UUIDv7, or `prefix_ULID`.
+    public static func isMessageID(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        if b.count == 26 { return isULID(b) }
+        if b.count == 36 {
+            for (i, c) in b.enumerated() {
+                if i == 8 || i == 13 || i == 18 || i == 23 {
+                    if c != UInt8(ascii: "-") { return false }
+                } else if !isLowerHex(c) {
+                    return false
+                }
+            }
+            if b[14] != UInt8(ascii: "7") { return false }
+            let v = b[19]
+            if !(v == UInt8(ascii: "8") || v == UInt8(ascii: "9") || v == UInt8(ascii: "a") || v == UInt8(ascii: "b")) { return false }
+            return true
+        }
+        guard let us = b.firstIndex(of: UInt8(ascii: "_")), us > 0 else { return false }
+        let prefix = b[..<us]
+        guard let p0 = prefix.first, p0 >= UInt8(ascii: "a"), p0 <= UInt8(ascii: "z") else { return false }
+        for c in prefix where !((c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))) {
+            return false
+        }
+        return isULID(b[(us + 1)...])
+    }
+
+    /// 32 lowercase hex characters, not all zero (W3C Trace Context).
+    public static func isTraceID(_ s: String) -> Bool {
+        var n = 0
+        var nonZero = false
+        for c in s.utf8 {
+            guard isLowerHex(c) else { return false }
+            if c != UInt8(ascii: "0") { nonZero = true }
+            n += 1
+        }
+        return n == 32 && nonZero
+    }
+
+    /// RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS(.frac)?(Z|±HH:MM)`.
+    public static func isTimestamp(_ s: String, requireZ: Bool) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count >= 20 else { return false }
+        func digits(_ r: Range<Int>) -> Int? {
+            var v = 0
+            for i in r {
+                let c = b[i]
+                guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+                v = v * 10 + Int(c - UInt8(ascii: "0"))
+            }
+            return v
+        }
+        guard let _ = digits(0..<4), b[4] == UInt8(ascii: "-"), let mo = digits(5..<7), b[7] == UInt8(ascii: "-"),
+              let d = digits(8..<10), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
+              let h = digits(11..<13), b[13] == UInt8(ascii: ":"), let mi = digits(14..<16), b[16] == UInt8(ascii: ":"),
+              let sec = digits(17..<19)
+        else { return false }
+        guard (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec <= 60 else { return false }
+        var i = 19
+        if b[i] == UInt8(ascii: ".") {
+            i += 1
+            let start = i
+            while i < b.count, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") { i += 1 }
+            if i == start { return false }
+        }
+        guard i < b.count else { return false }
+        if b[i] == UInt8(ascii: "Z") { return i == b.count - 1 }
+        if requireZ { return false }
+        guard b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-"), b.count - i == 6, let oh = digits((i + 1)..<(i + 3)),
+              b[i + 3] == UInt8(ascii: ":"), let om = digits((i + 4)..<(i + 6))
+        else { return false }
+        return oh < 24 && om < 60
+    }
+
+    /// `name | name "@" version` with name `[a-z0-9][a-z0-9._-]*`, version `[a-zA-Z0-9.+_-]+`.
+    public static func isAgentRef(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard let first = b.first else { return false }
+        func nameChar(_ c: UInt8) -> Bool {
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+        guard (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z")) || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else {
+            return false
+        }
+        let at = b.firstIndex(of: UInt8(ascii: "@"))
+        let nameEnd = at ?? b.count
+        for c in b[0..<nameEnd] where !nameChar(c) { return false }
+        guard let at else { return true }
+        let version = b[(at + 1)...]
+        guard !version.isEmpty else { return false }
+        for c in version {
+            let ok = (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: ".") || c == UInt8(ascii: "+")
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+            if !ok { return false }
+        }
+        return true
+    }
+
+    /// `currency ":" decimal` with currency `[A-Za-z][A-Za-z0-9_-]*` and decimal `digits ("." digits)?`.
+    public static func isAmount(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard let colon = b.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return false }
+        let cur = b[..<colon]
+        guard let c0 = cur.first, (c0 >= UInt8(ascii: "A") && c0 <= UInt8(ascii: "Z")) || (c0 >= UInt8(ascii: "a") && c0 <= UInt8(ascii: "z")) else {
+            return false
+        }
+        for c in cur {
+            let ok = (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+            if !ok { return false }
+        }
+        let num = Array(b[(colon + 1)...])
+        var i = 0
+        while i < num.count, num[i] >= UInt8(ascii: "0"), num[i] <= UInt8(ascii: "9") { i += 1 }
+        if i == 0 { return false }
+        if i == num.count { return true }
+        guard num[i] == UInt8(ascii: ".") else { return false }
+        i += 1
+        let fracStart = i
+        while i < num.count, num[i] >= UInt8(ascii: "0"), num[i] <= UInt8(ascii: "9") { i += 1 }
+        return i > fracStart && i == num.count
+    }
+
+    /// A lease capability namespace: dot-separated lowercase identifiers (`fs.read`, `x-acme.thing`).
+    public static func isNamespace(_ s: String) -> Bool {
+        var atStart = true
+        for c in s.utf8 {
+            if c == UInt8(ascii: ".") {
+                if atStart { return false }
+                atStart = true
+                continue
+            }
+            let lower = c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")
+            if atStart {
+                if !lower { return false }
+                atStart = false
+            } else if !(lower || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")) {
+                return false
+            }
+        }
+        return !atStart
+    }
+}

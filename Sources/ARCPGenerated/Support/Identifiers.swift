@@ -1,0 +1,155 @@
+import Foundation
+import Synchronization
+
+/// Generation of identifiers real ARCP peers accept.
+///
+/// Message ids are ULIDs (Crockford base32, 48-bit millisecond time + 80 random bits,
+/// monotonic within a millisecond). Swift's `UUID().uuidString` (v4, uppercase) is rejected
+/// by the Python reference, so never use it for envelope ids.
+public enum ARCPID {
+    private static let alphabet: [UInt8] = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+
+    private struct State {
+        var lastMillis: UInt64 = 0
+        var lastRandom: (hi: UInt16, lo: UInt64) = (0, 0)
+    }
+    private static let state = Mutex(State())
+
+    /// A new ULID, e.g. `01J9Z6ZK3M8Q4P2V7W1X5Y0A2B`. Monotonic within one process.
+    public static func ulid(now: Date = Date()) -> String {
+        let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let (t, hi, lo): (UInt64, UInt16, UInt64) = state.withLock { s in
+            if ms <= s.lastMillis {
+                // Same (or earlier) millisecond: increment the 80-bit random part.
+                var (hi, lo) = s.lastRandom
+                let (nlo, o) = lo.addingReportingOverflow(1)
+                lo = nlo
+                if o { hi &+= 1 }
+                s.lastRandom = (hi, lo)
+                return (s.lastMillis, hi, lo)
+            }
+            var g = SystemRandomNumberGenerator()
+            s.lastMillis = ms
+            s.lastRandom = (UInt16.random(in: 0...UInt16.max, using: &g) & 0x7FFF, UInt64.random(in: 0...UInt64.max, using: &g))
+            return (ms, s.lastRandom.hi, s.lastRandom.lo)
+        }
+        return encode(time: t, hi: hi, lo: lo)
+    }
+
+    /// `prefix_` + a ULID (e.g. `job_01J…`).
+    public static func make(_ prefix: String) -> String { prefix + "_" + ulid() }
+
+    public static func sessionID() -> String { make("sess") }
+    public static func jobID() -> String { make("job") }
+    public static func resultID() -> String { make("res") }
+    public static func credentialID() -> String { make("cred") }
+    public static func delegateID() -> String { make("del") }
+
+    /// A resume token with 160 random bits (`rtk_` + 32 base32 characters).
+    public static func resumeToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        var out = Array("rtk_".utf8)
+        for _ in 0..<32 { out.append(alphabet[Int.random(in: 0..<32, using: &g)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A random W3C trace-id: 32 lowercase hex characters, never all zero.
+    public static func traceID() -> String {
+        var g = SystemRandomNumberGenerator()
+        while true {
+            let a = UInt64.random(in: 0...UInt64.max, using: &g)
+            let b = UInt64.random(in: 0...UInt64.max, using: &g)
+            if a == 0 && b == 0 { continue }
+            return hex16(a) + hex16(b)
+        }
+    }
+
+    private static func hex16(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    private static func encode(time: UInt64, hi: UInt16, lo: UInt64) -> String {
+        // 128 bits: 48 time | 16 hi | 64 lo -> 26 chars (first char holds 3 bits).
+        var out = [UInt8](repeating: 0, count: 26)
+        // time: 48 bits -> 10 chars (50 bits, top 2 zero)
+        var t = time
+        for i in stride(from: 9, through: 0, by: -1) {
+            out[i] = alphabet[Int(t & 31)]
+            t >>= 5
+        }
+        // random: 80 bits -> 16 chars
+        var rlo = lo
+        var rhi = UInt64(hi)
+        for i in stride(from: 25, through: 10, by: -1) {
+            out[i] = alphabet[Int(rlo & 31)]
+            rlo = (rlo >> 5) | ((rhi & 31) << 59)
+            rhi >>= 5
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// RFC 3339 timestamps as ARCP sends them: UTC, `Z`, microseconds.
+public enum ARCPTimestamp {
+    /// Formats `date` as `2026-05-13T19:42:13.842123Z`.
+    public static func string(_ date: Date = Date()) -> String {
+        let t = date.timeIntervalSince1970
+        var secs = Int64(t.rounded(.down))
+        var micros = Int64(((t - Double(secs)) * 1_000_000).rounded())
+        if micros >= 1_000_000 { secs += 1; micros -= 1_000_000 }
+        var days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
+        let rem = secs - days * 86400
+        let h = rem / 3600, m = (rem % 3600) / 60, s = rem % 60
+        // Civil-from-days (Howard Hinnant).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let doe = days - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        var y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let mo = mp < 10 ? mp + 3 : mp - 9
+        if mo <= 2 { y += 1 }
+        func p(_ v: Int64, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        return "\(p(y, 4))-\(p(mo, 2))-\(p(d, 2))T\(p(h, 2)):\(p(m, 2)):\(p(s, 2)).\(p(micros, 6))Z"
+    }
+
+    /// Parses an RFC 3339 timestamp (`Z` or a numeric offset, optional fraction). Nil when invalid.
+    public static func parse(_ s: String) -> Date? {
+        guard ARCPFormat.isTimestamp(s, requireZ: false) else { return nil }
+        let b = Array(s.utf8)
+        func n(_ r: Range<Int>) -> Int64 { r.reduce(0) { $0 * 10 + Int64(b[$1] - 48) } }
+        let y = n(0..<4), mo = n(5..<7), d = n(8..<10), h = n(11..<13), mi = n(14..<16), sec = n(17..<19)
+        var i = 19
+        var frac = 0.0
+        if b[i] == UInt8(ascii: ".") {
+            i += 1
+            var scale = 0.1
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                frac += Double(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+        }
+        var offset: Int64 = 0
+        if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            let sign: Int64 = b[i] == UInt8(ascii: "+") ? 1 : -1
+            offset = sign * (n((i + 1)..<(i + 3)) * 3600 + n((i + 4)..<(i + 6)) * 60)
+        }
+        // Days-from-civil (Howard Hinnant).
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let mp = mo > 2 ? mo - 3 : mo + 9
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let secs = days * 86400 + h * 3600 + mi * 60 + sec - offset
+        return Date(timeIntervalSince1970: Double(secs) + frac)
+    }
+}
