@@ -52,5 +52,6 @@ let package = Package(
         ),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
+        .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
     ]
 )
