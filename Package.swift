@@ -13,11 +13,14 @@ let package = Package(
         .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
         .library(name: "ARCP", targets: ["ARCP"]),
+        .library(name: "ARCPStore", targets: ["ARCPStore"]),
+        .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -50,8 +53,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
-        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
+        // Durable event log on SQLite (GRDB).
+        .target(
+            name: "ARCPStore",
+            dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // `swift run arcp-demo`: runtime + client in one process.
+        .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
+        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
         .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
     ]
 )
