@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
         .library(name: "ARCP", targets: ["ARCP"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+        .executable(name: "arcp-bench", targets: ["ARCPBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
@@ -46,6 +47,13 @@ let package = Package(
                 "ARCPGenerated",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
+            swiftSettings: strict
+        ),
+        // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
+        .executableTarget(
+            name: "ARCPBench",
+            dependencies: ["ARCPGenerated"],
+            path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
