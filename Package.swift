@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "ARCP", targets: ["ARCP"]),
         .library(name: "ARCPStore", targets: ["ARCPStore"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
+        .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -63,5 +64,14 @@ let package = Package(
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
         .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
         .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
+        // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
+        .executableTarget(
+            name: "ARCPBench",
+            dependencies: ["ARCPGenerated"],
+            path: "Benchmarks/ARCPBench",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
+        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
 )

@@ -39,6 +39,13 @@ public struct Property: Equatable, Sendable {
     public var type: TypeRef
     public var required: Bool
     public var doc: String?
+    public init(jsonName: String, swiftName: String, type: TypeRef, required: Bool, doc: String? = nil) {
+        self.jsonName = jsonName
+        self.swiftName = swiftName
+        self.type = type
+        self.required = required
+        self.doc = doc
+    }
 }
 
 /// `x-arcp-discriminator`: a property whose string value selects the schema of another
@@ -50,6 +57,12 @@ public struct Discriminator: Equatable, Sendable {
         public var definition: String
         /// Sibling members the mapped case additionally requires (e.g. job_id, event_seq).
         public var alsoRequired: [String]
+        public init(value: String, swiftCase: String, definition: String, alsoRequired: [String] = []) {
+            self.value = value
+            self.swiftCase = swiftCase
+            self.definition = definition
+            self.alsoRequired = alsoRequired
+        }
     }
     public var property: String
     public var content: String
@@ -58,6 +71,15 @@ public struct Discriminator: Equatable, Sendable {
     public var unknownCase: String
     public var vendorPrefix: String?
     public var cases: [Case]
+    public init(property: String, content: String, enumName: String, field: String, unknownCase: String, vendorPrefix: String? = nil, cases: [Case]) {
+        self.property = property
+        self.content = content
+        self.enumName = enumName
+        self.field = field
+        self.unknownCase = unknownCase
+        self.vendorPrefix = vendorPrefix
+        self.cases = cases
+    }
 }
 
 public struct ObjectModel: Equatable, Sendable {
@@ -71,6 +93,14 @@ public struct ObjectModel: Equatable, Sendable {
     public var propertyNamesPattern: String?
     /// Rendered as a Swift dictionary (`x-arcp-swift-type: map`, or no properties).
     public var isMap: Bool
+    public init(properties: [Property], anyOfRequired: [[String]] = [], discriminator: Discriminator? = nil, additional: TypeRef? = nil, propertyNamesPattern: String? = nil, isMap: Bool = false) {
+        self.properties = properties
+        self.anyOfRequired = anyOfRequired
+        self.discriminator = discriminator
+        self.additional = additional
+        self.propertyNamesPattern = propertyNamesPattern
+        self.isMap = isMap
+    }
 }
 
 public struct OneOfBranch: Equatable, Sendable {
@@ -78,6 +108,11 @@ public struct OneOfBranch: Equatable, Sendable {
     public var type: TypeRef
     /// The JSON type that selects this branch ("object", "string", "number", …).
     public var jsonType: String
+    public init(swiftCase: String, type: TypeRef, jsonType: String) {
+        self.swiftCase = swiftCase
+        self.type = type
+        self.jsonType = jsonType
+    }
 }
 
 public enum DefinitionKind: Equatable, Sendable {
@@ -91,6 +126,11 @@ public struct Definition: Equatable, Sendable {
     public var name: String
     public var doc: String?
     public var kind: DefinitionKind
+    public init(name: String, doc: String?, kind: DefinitionKind) {
+        self.name = name
+        self.doc = doc
+        self.kind = kind
+    }
 }
 
 /// Everything the renderer needs.
@@ -98,6 +138,11 @@ public struct CodegenModel: Equatable, Sendable {
     public var title: String
     public var definitions: [Definition]
     public var root: String
+    public init(title: String, definitions: [Definition], root: String) {
+        self.title = title
+        self.definitions = definitions
+        self.root = root
+    }
 
     public func definition(named n: String) -> Definition? { definitions.first { $0.name == n } }
 }

@@ -121,6 +121,9 @@ public enum ModelBuilder {
                     required: required.contains(m.key), doc: m.value["description"]?.stringValue))
             }
         }
+        for p in props where p.swiftName == "additionalFields" {
+            throw SchemaError("\(at)/properties/\(p.jsonName)", "the Swift name additionalFields is reserved for unknown members")
+        }
         for r in required where !props.contains(where: { $0.jsonName == r }) {
             throw SchemaError(at + "/required", "required member \(r) is not in properties")
         }

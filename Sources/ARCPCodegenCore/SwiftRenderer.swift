@@ -156,9 +156,13 @@ public struct SwiftRenderer {
         s += "    /// Members the schema does not describe, kept in wire order and written back out.\n"
         s += "    public var additionalFields: JSONObject\n\n"
         // Memberwise init.
-        let params = fs.map { "\($0.name): \($0.type)\($0.optional ? "? = nil" : "")" } + ["additionalFields: JSONObject = JSONObject()"]
+        // A member named `self` would shadow `self` inside the initializer, so that one
+        // parameter gets an internal name (`self _self: …`); the label stays the member name.
+        func local(_ f: Field) -> String { f.name == "`self`" ? "_self" : f.name }
+        let params = fs.map { "\($0.name)\(local($0) == $0.name ? "" : " " + local($0)): \($0.type)\($0.optional ? "? = nil" : "")" }
+            + ["additionalFields: JSONObject = JSONObject()"]
         s += "    public init(\(params.joined(separator: ", "))) {\n"
-        for f in fs { s += "        self.\(f.name) = \(f.name)\n" }
+        for f in fs { s += "        self.\(f.name) = \(local(f))\n" }
         s += "        self.additionalFields = additionalFields\n    }\n\n"
         // Decoder.
         s += "    public init(json: JSONValue) throws(WireDecodingError) {\n"
@@ -200,24 +204,24 @@ public struct SwiftRenderer {
         // Encoder.
         s += "    public func toJSON() -> JSONValue {\n"
         s += "        var object = JSONObject()\n"
-        s += "        object.members.reserveCapacity(\(o.properties.count) + additionalFields.members.count)\n"
+        s += "        object.members.reserveCapacity(\(o.properties.count) + self.additionalFields.members.count)\n"
         for p in o.properties {
             if let disc = o.discriminator, p.jsonName == disc.property {
-                s += "        object.append(\(Naming.literal(p.jsonName)), .string(\(Naming.identifier(disc.field)).\(Naming.camelCase(disc.property))))\n"
+                s += "        object.append(\(Naming.literal(p.jsonName)), .string(self.\(Naming.identifier(disc.field)).\(Naming.camelCase(disc.property))))\n"
                 continue
             }
             if let disc = o.discriminator, p.jsonName == disc.content {
-                s += "        object.append(\(Naming.literal(p.jsonName)), \(Naming.identifier(disc.field)).\(Naming.camelCase(disc.content))JSON)\n"
+                s += "        object.append(\(Naming.literal(p.jsonName)), self.\(Naming.identifier(disc.field)).\(Naming.camelCase(disc.content))JSON)\n"
                 continue
             }
             let name = Naming.identifier(p.swiftName)
             if p.required {
-                s += "        object.append(\(Naming.literal(p.jsonName)), \(name).toJSON())\n"
+                s += "        object.append(\(Naming.literal(p.jsonName)), self.\(name).toJSON())\n"
             } else {
-                s += "        if let v = \(name) { object.append(\(Naming.literal(p.jsonName)), v.toJSON()) }\n"
+                s += "        if let v = self.\(name) { object.append(\(Naming.literal(p.jsonName)), v.toJSON()) }\n"
             }
         }
-        s += "        object.members.append(contentsOf: additionalFields.members)\n"
+        s += "        object.members.append(contentsOf: self.additionalFields.members)\n"
         s += "        return .object(object)\n    }\n}\n\n"
         if let disc = o.discriminator { s += renderDiscriminatedEnum(disc) }
         return s

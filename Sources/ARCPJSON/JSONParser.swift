@@ -4,6 +4,10 @@ import Foundation
 public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     public var offset: Int
     public var message: String
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
     public var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
@@ -11,7 +15,7 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 ///
 /// It validates UTF-8, rejects control characters in strings, lone surrogates, trailing
 /// garbage, numbers outside the double range and nesting deeper than `maxDepth`, and never
-/// traps on any input.
+/// traps on any input. `JSONReader` is the same grammar read step by step.
 public enum JSONParser {
     /// Nesting deeper than this is rejected (protects the stack).
     public static let maxDepth = 256
@@ -25,135 +29,247 @@ public enum JSONParser {
     }
 
     public static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
-        do {
-            return try data.withUnsafeBytes { raw in
-                try parse(UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count))
-            }
-        } catch let e as JSONSyntaxError {
-            throw e
-        } catch {
-            throw JSONSyntaxError(offset: 0, message: "\(error)")
+        let r: Result<JSONValue, JSONSyntaxError> = data.withUnsafeBytes { raw in
+            do throws(JSONSyntaxError) { return .success(try parse(raw.bindMemory(to: UInt8.self))) } catch { return .failure(error) }
         }
+        return try r.get()
     }
 
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
-        do {
-            return try bytes.withUnsafeBufferPointer { buf in try parse(buf) }
-        } catch let e as JSONSyntaxError {
-            throw e
-        } catch {
-            throw JSONSyntaxError(offset: 0, message: "\(error)")
+        let r: Result<JSONValue, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buf in
+            do throws(JSONSyntaxError) { return .success(try parse(buf)) } catch { return .failure(error) }
         }
+        return try r.get()
     }
 
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
-        var p = Cursor(buffer: buffer)
-        p.skipWhitespace()
-        let v = try p.value(depth: 0)
-        p.skipWhitespace()
-        if p.i != p.end { throw p.error("unexpected trailing characters") }
+        var r = JSONReader(buffer)
+        r.skipWhitespace()
+        let v = try r.readValue(depth: 0)
+        try r.expectEnd()
         return v
     }
 }
 
-private struct Cursor {
-    let buffer: UnsafeBufferPointer<UInt8>
-    var i: Int = 0
-    let end: Int
+/// A member name read by `JSONReader.readKey()`: the raw bytes when the name is plain ASCII
+/// without escapes (no allocation), the decoded string otherwise.
+@frozen
+public struct JSONKey {
+    @usableFromInline let raw: UnsafeBufferPointer<UInt8>
+    @usableFromInline let decoded: String?
 
-    init(buffer: UnsafeBufferPointer<UInt8>) {
+    @inlinable init(raw: UnsafeBufferPointer<UInt8>) {
+        self.raw = raw
+        self.decoded = nil
+    }
+
+    @inlinable init(decoded: String) {
+        self.raw = UnsafeBufferPointer(start: nil, count: 0)
+        self.decoded = decoded
+    }
+
+    /// Whether the name equals `name` (compared as UTF-8 bytes).
+    @inlinable
+    public func `is`(_ name: StaticString) -> Bool {
+        let n = name.utf8CodeUnitCount
+        let p = name.utf8Start
+        if let decoded {
+            return decoded.utf8.elementsEqual(UnsafeBufferPointer(start: p, count: n))
+        }
+        guard raw.count == n else { return false }
+        var k = 0
+        while k < n {
+            if raw[k] != p[k] { return false }
+            k += 1
+        }
+        return true
+    }
+
+    /// The name as a `String`.
+    public var string: String { decoded ?? String(decoding: raw, as: UTF8.self) }
+}
+
+/// A forward-only reader over UTF-8 JSON bytes: `JSONParser`'s grammar and limits, exposed
+/// step by step so generated decoders can read objects member by member without building a
+/// `JSONValue` tree. Errors (and their offsets) are exactly `JSONParser`'s.
+///
+/// The reader points into a buffer it does not own: use it only inside the scope that lends
+/// the buffer (`withUnsafeBufferPointer`, `withUTF8`, …).
+@frozen
+public struct JSONReader {
+    @usableFromInline let buffer: UnsafeBufferPointer<UInt8>
+    /// The offset of the next byte to read.
+    public var offset: Int
+    @usableFromInline let end: Int
+
+    @inlinable
+    public init(_ buffer: UnsafeBufferPointer<UInt8>) {
         self.buffer = buffer
+        self.offset = 0
         self.end = buffer.count
     }
 
-    func error(_ m: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: m) }
+    /// An error at the current offset.
+    public func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: offset, message: message) }
 
-    @inline(__always) mutating func skipWhitespace() {
-        while i < end {
-            let c = buffer[i]
-            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { return }
+    @inlinable
+    public mutating func skipWhitespace() {
+        while offset < end {
+            let c = buffer[offset]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { offset += 1 } else { return }
         }
     }
 
-    mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard i < end else { throw error("unexpected end of input") }
-        switch buffer[i] {
-        case UInt8(ascii: "{"): return try object(depth: depth + 1)
-        case UInt8(ascii: "["): return try array(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try string())
+    /// The next byte, or nil at the end (whitespace is not skipped).
+    @inlinable
+    public var current: UInt8? { offset < end ? buffer[offset] : nil }
+
+    /// Skips whitespace and requires the end of the input.
+    public mutating func expectEnd() throws(JSONSyntaxError) {
+        skipWhitespace()
+        if offset != end { throw error("unexpected trailing characters") }
+    }
+
+    /// Consumes a `null` literal if one is next (no whitespace skipped).
+    @inlinable
+    public mutating func consumeNull() -> Bool {
+        guard end - offset >= 4, buffer[offset] == 0x6E, buffer[offset + 1] == 0x75, buffer[offset + 2] == 0x6C, buffer[offset + 3] == 0x6C
+        else { return false }
+        offset += 4
+        return true
+    }
+
+    /// At a `{` (the caller checked): enters an object at nesting `depth` (the top-level
+    /// object is depth 1). Returns false when the object is empty (its `}` is consumed too).
+    @inlinable
+    public mutating func beginObject(depth: Int) throws(JSONSyntaxError) -> Bool {
+        if depth > JSONParser.maxDepth { throw error("nesting too deep") }
+        offset += 1
+        skipWhitespace()
+        if offset < end, buffer[offset] == UInt8(ascii: "}") {
+            offset += 1
+            return false
+        }
+        return true
+    }
+
+    /// Reads a member name and its `:`; the reader is then at the member's value.
+    @inlinable
+    public mutating func readKey() throws(JSONSyntaxError) -> JSONKey {
+        skipWhitespace()
+        guard offset < end, buffer[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+        let quote = offset
+        var i = offset + 1
+        // Fast path: plain printable ASCII without escapes.
+        while i < end {
+            let c = buffer[i]
+            if c == UInt8(ascii: "\"") { break }
+            if c < 0x20 || c >= 0x80 || c == UInt8(ascii: "\\") { i = -1; break }
+            i += 1
+        }
+        let key: JSONKey
+        if i >= 0, i < end {
+            key = JSONKey(raw: UnsafeBufferPointer(rebasing: buffer[(quote + 1)..<i]))
+            offset = i + 1
+        } else {
+            offset = quote
+            key = JSONKey(decoded: try readString())
+        }
+        skipWhitespace()
+        guard offset < end, buffer[offset] == UInt8(ascii: ":") else { throw error("expected ':'") }
+        offset += 1
+        skipWhitespace()
+        return key
+    }
+
+    /// After a member's value: true when another member follows (its `,` is consumed), false
+    /// at the object's `}` (consumed).
+    @inlinable
+    public mutating func nextMember() throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        guard offset < end else { throw error("unexpected end of input in object") }
+        let c = buffer[offset]
+        if c == UInt8(ascii: ",") {
+            offset += 1
+            return true
+        }
+        if c == UInt8(ascii: "}") {
+            offset += 1
+            return false
+        }
+        throw error("expected ',' or '}'")
+    }
+
+    /// Reads one whole value. `depth` is the nesting of the value's container (0 at the top
+    /// level): an object or array read here is at `depth + 1`.
+    public mutating func readValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard offset < end else { throw error("unexpected end of input") }
+        switch buffer[offset] {
+        case UInt8(ascii: "{"): return try readObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try readArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try readString())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try readNumber()
         default: throw error("unexpected character")
         }
     }
 
     mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
         let n = word.utf8CodeUnitCount
-        guard end - i >= n else { throw error("unexpected end of input") }
+        guard end - offset >= n else { throw error("unexpected end of input") }
         let w = word.utf8Start
-        for k in 0..<n where buffer[i + k] != w[k] { throw error("invalid literal") }
-        i += n
+        for k in 0..<n where buffer[offset + k] != w[k] { throw error("invalid literal") }
+        offset += n
     }
 
-    mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        if depth > JSONParser.maxDepth { throw error("nesting too deep") }
-        i += 1  // {
+    mutating func readObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard try beginObject(depth: depth) else { return .object(JSONObject()) }
         var members: [JSONObject.Member] = []
-        skipWhitespace()
-        if i < end, buffer[i] == UInt8(ascii: "}") { i += 1; return .object(JSONObject(members)) }
-        while true {
-            skipWhitespace()
-            guard i < end, buffer[i] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let key = try string()
-            skipWhitespace()
-            guard i < end, buffer[i] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            i += 1
-            skipWhitespace()
-            let v = try value(depth: depth)
+        members.reserveCapacity(4)
+        repeat {
+            let key = try readKey().string
+            let v = try readValue(depth: depth)
             members.append(JSONObject.Member(key: key, value: v))
-            skipWhitespace()
-            guard i < end else { throw error("unexpected end of input in object") }
-            let c = buffer[i]
-            i += 1
-            if c == UInt8(ascii: ",") { continue }
-            if c == UInt8(ascii: "}") { return .object(JSONObject(members)) }
-            i -= 1
-            throw error("expected ',' or '}'")
-        }
+        } while try nextMember()
+        return .object(JSONObject(members))
     }
 
-    mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    mutating func readArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         if depth > JSONParser.maxDepth { throw error("nesting too deep") }
-        i += 1  // [
+        offset += 1  // [
         var items: [JSONValue] = []
         skipWhitespace()
-        if i < end, buffer[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        if offset < end, buffer[offset] == UInt8(ascii: "]") {
+            offset += 1
+            return .array(items)
+        }
         while true {
             skipWhitespace()
-            items.append(try value(depth: depth))
+            items.append(try readValue(depth: depth))
             skipWhitespace()
-            guard i < end else { throw error("unexpected end of input in array") }
-            let c = buffer[i]
-            i += 1
+            guard offset < end else { throw error("unexpected end of input in array") }
+            let c = buffer[offset]
+            offset += 1
             if c == UInt8(ascii: ",") { continue }
             if c == UInt8(ascii: "]") { return .array(items) }
-            i -= 1
+            offset -= 1
             throw error("expected ',' or ']'")
         }
     }
 
-    mutating func string() throws(JSONSyntaxError) -> String {
-        i += 1  // opening quote
-        let start = i
+    /// Reads a string (the reader is at its opening quote).
+    public mutating func readString() throws(JSONSyntaxError) -> String {
+        offset += 1  // opening quote
+        let start = offset
         var ascii = true
         // Fast path: no escapes.
-        while i < end {
-            let c = buffer[i]
+        while offset < end {
+            let c = buffer[offset]
             if c == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: buffer[start..<i])
-                i += 1
+                let slice = UnsafeBufferPointer(rebasing: buffer[start..<offset])
+                offset += 1
                 if ascii { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else {
                     throw JSONSyntaxError(offset: start, message: "invalid UTF-8 in string")
@@ -163,15 +279,20 @@ private struct Cursor {
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("control character in string") }
             if c >= 0x80 { ascii = false }
-            i += 1
+            offset += 1
         }
-        guard i < end else { throw error("unterminated string") }
-        // Slow path with escapes.
-        var bytes = [UInt8](UnsafeBufferPointer(rebasing: buffer[start..<i]))
-        while i < end {
-            let c = buffer[i]
+        guard offset < end else { throw error("unterminated string") }
+        return try readEscapedString(start: start)
+    }
+
+    /// The slow path of `readString`, from the first backslash.
+    mutating func readEscapedString(start: Int) throws(JSONSyntaxError) -> String {
+        var bytes = [UInt8](UnsafeBufferPointer(rebasing: buffer[start..<offset]))
+        bytes.reserveCapacity(bytes.count + 16)
+        while offset < end {
+            let c = buffer[offset]
             if c == UInt8(ascii: "\"") {
-                i += 1
+                offset += 1
                 guard let s = String(validating: bytes, as: UTF8.self) else {
                     throw JSONSyntaxError(offset: start, message: "invalid UTF-8 in string")
                 }
@@ -180,13 +301,13 @@ private struct Cursor {
             if c < 0x20 { throw error("control character in string") }
             if c != UInt8(ascii: "\\") {
                 bytes.append(c)
-                i += 1
+                offset += 1
                 continue
             }
-            i += 1
-            guard i < end else { throw error("unterminated escape") }
-            let e = buffer[i]
-            i += 1
+            offset += 1
+            guard offset < end else { throw error("unterminated escape") }
+            let e = buffer[offset]
+            offset += 1
             switch e {
             case UInt8(ascii: "\""): bytes.append(0x22)
             case UInt8(ascii: "\\"): bytes.append(0x5C)
@@ -199,10 +320,10 @@ private struct Cursor {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800...0xDBFF).contains(scalar) {
-                    guard end - i >= 6, buffer[i] == UInt8(ascii: "\\"), buffer[i + 1] == UInt8(ascii: "u") else {
+                    guard end - offset >= 6, buffer[offset] == UInt8(ascii: "\\"), buffer[offset + 1] == UInt8(ascii: "u") else {
                         throw error("lone high surrogate")
                     }
-                    i += 2
+                    offset += 2
                     let low = try hex4()
                     guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid low surrogate") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
@@ -210,7 +331,7 @@ private struct Cursor {
                     throw error("lone low surrogate")
                 }
                 guard let u = Unicode.Scalar(scalar) else { throw error("invalid unicode escape") }
-                bytes.append(contentsOf: Array(String(Character(u)).utf8))
+                if let encoded = UTF8.encode(u) { bytes.append(contentsOf: encoded) }
             default:
                 throw error("invalid escape")
             }
@@ -219,10 +340,10 @@ private struct Cursor {
     }
 
     mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
-        guard end - i >= 4 else { throw error("short unicode escape") }
+        guard end - offset >= 4 else { throw error("short unicode escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            let c = buffer[i]
+            let c = buffer[offset]
             let d: UInt32
             switch c {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
@@ -231,46 +352,48 @@ private struct Cursor {
             default: throw error("invalid hex digit")
             }
             v = v << 4 | d
-            i += 1
+            offset += 1
         }
         return v
     }
 
-    mutating func number() throws(JSONSyntaxError) -> JSONValue {
-        let start = i
+    /// Reads a number (the reader is at `-` or a digit): `.int` when integral and in the
+    /// Int64 range, `.double` otherwise; out of the double range is an error.
+    public mutating func readNumber() throws(JSONSyntaxError) -> JSONValue {
+        let start = offset
         var negative = false
-        if buffer[i] == UInt8(ascii: "-") {
+        if buffer[offset] == UInt8(ascii: "-") {
             negative = true
-            i += 1
+            offset += 1
         }
-        guard i < end, isDigit(buffer[i]) else { throw error("invalid number") }
+        guard offset < end, isDigit(buffer[offset]) else { throw error("invalid number") }
         var integral = true
         var acc: UInt64 = 0
         var overflow = false
-        if buffer[i] == UInt8(ascii: "0") {
-            i += 1
-            if i < end, isDigit(buffer[i]) { throw error("leading zero in number") }
+        if buffer[offset] == UInt8(ascii: "0") {
+            offset += 1
+            if offset < end, isDigit(buffer[offset]) { throw error("leading zero in number") }
         } else {
-            while i < end, isDigit(buffer[i]) {
+            while offset < end, isDigit(buffer[offset]) {
                 let (m, o1) = acc.multipliedReportingOverflow(by: 10)
-                let (a, o2) = m.addingReportingOverflow(UInt64(buffer[i] - UInt8(ascii: "0")))
+                let (a, o2) = m.addingReportingOverflow(UInt64(buffer[offset] - UInt8(ascii: "0")))
                 if o1 || o2 { overflow = true }
                 acc = a
-                i += 1
+                offset += 1
             }
         }
-        if i < end, buffer[i] == UInt8(ascii: ".") {
+        if offset < end, buffer[offset] == UInt8(ascii: ".") {
             integral = false
-            i += 1
-            guard i < end, isDigit(buffer[i]) else { throw error("invalid fraction") }
-            while i < end, isDigit(buffer[i]) { i += 1 }
+            offset += 1
+            guard offset < end, isDigit(buffer[offset]) else { throw error("invalid fraction") }
+            while offset < end, isDigit(buffer[offset]) { offset += 1 }
         }
-        if i < end, buffer[i] == UInt8(ascii: "e") || buffer[i] == UInt8(ascii: "E") {
+        if offset < end, buffer[offset] == UInt8(ascii: "e") || buffer[offset] == UInt8(ascii: "E") {
             integral = false
-            i += 1
-            if i < end, buffer[i] == UInt8(ascii: "+") || buffer[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < end, isDigit(buffer[i]) else { throw error("invalid exponent") }
-            while i < end, isDigit(buffer[i]) { i += 1 }
+            offset += 1
+            if offset < end, buffer[offset] == UInt8(ascii: "+") || buffer[offset] == UInt8(ascii: "-") { offset += 1 }
+            guard offset < end, isDigit(buffer[offset]) else { throw error("invalid exponent") }
+            while offset < end, isDigit(buffer[offset]) { offset += 1 }
         }
         if integral && !overflow {
             if negative {
@@ -280,7 +403,7 @@ private struct Cursor {
                 return .int(Int64(acc))
             }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<i]), as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<offset]), as: UTF8.self)
         guard let d = Double(text), d.isFinite else {
             throw JSONSyntaxError(offset: start, message: "number out of range")
         }

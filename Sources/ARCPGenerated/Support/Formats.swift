@@ -85,7 +85,8 @@ public enum ARCPFormat {
         return n == 32 && nonZero
     }
 
-    /// RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS(.frac)?(Z|±HH:MM)`.
+    /// RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS(.frac)?(Z|±HH:MM)`, with an uppercase `T` and `Z`
+    /// and each field in range (month 01-12, day 01-31, hour 00-23, minute 00-59, second 00-60).
     public static func isTimestamp(_ s: String, requireZ: Bool) -> Bool {
         let b = Array(s.utf8)
         guard b.count >= 20 else { return false }
@@ -99,7 +100,7 @@ public enum ARCPFormat {
             return v
         }
         guard let _ = digits(0..<4), b[4] == UInt8(ascii: "-"), let mo = digits(5..<7), b[7] == UInt8(ascii: "-"),
-              let d = digits(8..<10), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
+              let d = digits(8..<10), b[10] == UInt8(ascii: "T"),
               let h = digits(11..<13), b[13] == UInt8(ascii: ":"), let mi = digits(14..<16), b[16] == UInt8(ascii: ":"),
               let sec = digits(17..<19)
         else { return false }

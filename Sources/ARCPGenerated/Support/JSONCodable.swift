@@ -146,7 +146,13 @@ extension Double: JSONCodable {
         guard let d = json.doubleValue else { throw WireDecodingError(reason: .typeMismatch(expected: "number", found: json.typeName)) }
         self = d
     }
-    public func toJSON() -> JSONValue { .double(self) }
+    /// Whole numbers are written as integers (`2`, not `2.0`): a schema `number` does not
+    /// distinguish them, and peers such as the Python reference send whole numbers that way, so
+    /// a decoded frame re-encodes to the same text.
+    public func toJSON() -> JSONValue {
+        if rounded(.towardZero) == self, magnitude < 9.0e15, !(self == 0 && sign == .minus) { return .int(Int64(self)) }
+        return .double(self)
+    }
 }
 
 extension Array: JSONCodable where Element: JSONCodable {
