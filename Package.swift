@@ -67,7 +67,7 @@ let package = Package(
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",
-            dependencies: ["ARCPGenerated"],
+            dependencies: ["ARCPGenerated", "ARCP"],
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
