@@ -100,7 +100,7 @@ struct LeaseFuzzTests {
         var rng = LeaseFuzzRNG(state: 0xBAD)
         let tokens = ["*", "**", "/", ".", "..", "%", "%2", "%2e", "%25", "%c0", "%ae", "@", ":", "[", "]", "://", "\u{0}", "é", "\u{FF0F}", "a", "?", "#"]
         let syntaxes: [LeasePatternSyntax] = [.path, .url, .name, .agentName, .modelName]
-        for _ in 0..<2000 {
+        for _ in 0..<1000 {
             let text = randomString(tokens, maxTokens: 12, using: &rng)
             for syntax in syntaxes {
                 if case .success(let p) = LeasePatternCompiler.compile(text, syntax: syntax) {

@@ -67,8 +67,8 @@ public final class LeaseAuthority: Sendable {
     ///
     /// Throws `INVALID_REQUEST` when `expires_at` is not in the future on `clock`.
     public convenience init(
-        lease: ValidatedLease, constraints: ValidatedLeaseConstraints = ValidatedLeaseConstraints(), clock: any LeaseClock = SystemLeaseClock(),
-        configuration: Configuration = Configuration()
+        lease: ValidatedLease, constraints: ValidatedLeaseConstraints = ValidatedLeaseConstraints(),
+        clock: any LeaseClock = SystemLeaseClock(), configuration: Configuration = Configuration()
     ) throws(LeaseError) {
         try self.init(lease: lease, constraints: constraints, clock: clock, configuration: configuration, parent: nil, budget: nil)
     }
@@ -240,9 +240,9 @@ public final class LeaseAuthority: Sendable {
     /// - An expired parent gets `LEASE_EXPIRED`.
     ///
     /// Authorize the delegation itself first: `authorize(.agentDelegate, agent)`.
-    public func deriveChild(requested: ValidatedLease, constraints requestedConstraints: ValidatedLeaseConstraints = ValidatedLeaseConstraints()) throws(LeaseError)
-        -> DelegatedLease
-    {
+    public func deriveChild(
+        requested: ValidatedLease, constraints requestedConstraints: ValidatedLeaseConstraints = ValidatedLeaseConstraints()
+    ) throws(LeaseError) -> DelegatedLease {
         try checkExpiry()
         var child = requested
         let remaining = budgetRemaining

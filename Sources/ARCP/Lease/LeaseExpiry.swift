@@ -158,8 +158,10 @@ public struct SystemLeaseClock: LeaseClock {
     /// Creates a system clock.
     public init() {}
 
+    /// `Date()`.
     public func now() -> Date { Date() }
 
+    /// Time since this clock was created, on `ContinuousClock`.
     public func uptime() -> Duration { origin.duration(to: ContinuousClock.now) }
 }
 
@@ -172,8 +174,10 @@ public final class ManualLeaseClock: LeaseClock {
         state = Mutex((wall, .zero))
     }
 
+    /// The simulated wall-clock time.
     public func now() -> Date { state.withLock { $0.wall } }
 
+    /// The simulated monotonic time (starts at zero).
     public func uptime() -> Duration { state.withLock { $0.mono } }
 
     /// Moves both clocks forward by `duration` (negative durations are ignored).

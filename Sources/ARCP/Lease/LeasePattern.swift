@@ -26,7 +26,8 @@ struct GlobSpec {
     /// Bytes a `**` span may contain.
     let globstar: ByteSet
 
-    static let path = GlobSpec(separators: ByteSet([LeaseCanonical.slash]), star: ByteSet.all.subtracting(ByteSet([LeaseCanonical.slash])), globstar: .all)
+    static let path = GlobSpec(
+        separators: ByteSet([LeaseCanonical.slash]), star: ByteSet.all.subtracting(ByteSet([LeaseCanonical.slash])), globstar: .all)
     static let host = GlobSpec(
         separators: ByteSet([LeaseCanonical.dot]),
         star: ByteSet.all.subtracting(ByteSet([LeaseCanonical.dot, LeaseCanonical.slash, LeaseCanonical.colon])),
@@ -150,7 +151,9 @@ enum LeasePatternCompiler {
     /// Compiles `pattern` for `syntax` (never `.amount`).
     static func compile(_ pattern: String, syntax: LeasePatternSyntax) -> Result<CompiledPattern, LeaseError> {
         let bytes = Array(pattern.utf8)
-        guard bytes.count <= LeaseCanonical.maxPatternBytes else { return .failure(invalid(pattern, "longer than \(LeaseCanonical.maxPatternBytes) bytes")) }
+        guard bytes.count <= LeaseCanonical.maxPatternBytes else {
+            return .failure(invalid(pattern, "longer than \(LeaseCanonical.maxPatternBytes) bytes"))
+        }
         guard bytes.count(where: { $0 == LeaseCanonical.star }) <= 32 else { return .failure(invalid(pattern, "more than 32 '*'")) }
         switch syntax {
         case .path:

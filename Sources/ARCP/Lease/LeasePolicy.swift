@@ -18,6 +18,7 @@ public struct GrantRequestedLeasePolicy: LeasePolicy {
     /// Creates the pass-through policy.
     public init() {}
 
+    /// Returns `requested` unchanged.
     public func effectiveLease(requested: ValidatedLease, principal: String?) -> ValidatedLease { requested }
 }
 
@@ -49,7 +50,9 @@ public enum LeasePolicyEnforcement {
 
     /// Clamps `proposed` to `requested` as described in
     /// `effectiveLease(requested:principal:policy:modelPolicy:)`.
-    public static func clamp(_ proposed: ValidatedLease, to requested: ValidatedLease, modelPolicy: LeaseModelPolicy = .requireModelUse) -> LeasePolicyOutcome {
+    public static func clamp(
+        _ proposed: ValidatedLease, to requested: ValidatedLease, modelPolicy: LeaseModelPolicy = .requireModelUse
+    ) -> LeasePolicyOutcome {
         var result = ValidatedLease.empty
         var corrections: [String] = []
         var work = GlobInclusion.defaultBudget

@@ -29,7 +29,10 @@ public struct ValidatedLease: Sendable, Equatable, CustomStringConvertible {
     /// The lease that grants nothing.
     public static let empty = ValidatedLease(grants: [:], budget: [], compiled: [:], syntaxes: [:])
 
-    init(grants: [LeaseNamespace: [String]], budget: [CostAmount], compiled: [LeaseNamespace: [CompiledPattern]], syntaxes: [LeaseNamespace: LeasePatternSyntax]) {
+    init(
+        grants: [LeaseNamespace: [String]], budget: [CostAmount], compiled: [LeaseNamespace: [CompiledPattern]],
+        syntaxes: [LeaseNamespace: LeasePatternSyntax]
+    ) {
         self.grants = grants
         self.budget = budget
         self.compiled = compiled
