@@ -149,6 +149,12 @@ public final class ARCPRuntime: Sendable {
     /// The status of a job, if known.
     public func jobStatus(_ id: String) -> JobStatus? { registry.withLock { $0.jobs[id]?.status } }
 
+    /// Ids of every job, in submission order.
+    public var jobIDs: [String] { registry.withLock { $0.jobOrder } }
+
+    /// The job's latest event_seq in its submitting session.
+    public func lastOwnerSeq(_ id: String) -> Int? { registry.withLock { $0.jobs[id] }?.lastOwnerSeq }
+
     /// Waits until job `id` has ended (returns at once for unknown ids).
     public func waitForJob(_ id: String) async {
         guard let job = registry.withLock({ $0.jobs[id] }) else { return }
