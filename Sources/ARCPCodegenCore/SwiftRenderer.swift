@@ -344,12 +344,18 @@ public struct SwiftRenderer {
             s += "            default: break  // unknown members are allowed and kept\n"
         }
         s += "            }\n            ctx.path.removeLast()\n        }\n"
+        s += renderObjectValidatorTail(o, contentCheck: { c in "                _v_\(c.definition)(_content, &ctx)\n" }, condition: "let _discriminator, let _content")
+        return s
+    }
+
+    /// The end of an object validator, after the member loop: required members, `anyOf`, and
+    /// the discriminated content. Shared by the DOM validators and the streaming decoders so
+    /// both report the same violations in the same order. `contentCheck` validates the content
+    /// of one mapping; `condition` says when the content is validated.
+    func renderObjectValidatorTail(_ o: ObjectModel, contentCheck: (Discriminator.Case) -> String, condition: String) -> String {
+        var s = ""
         for p in o.properties where p.required {
             s += "        if !_seen_\(Naming.camelCase(p.jsonName)) { ctx.path.append(.key(\(Naming.literal(p.jsonName)))); ctx.report(\"required\", \"missing required member \\\"\(p.jsonName)\\\"\"); ctx.path.removeLast() }\n"
-        }
-        for group in o.anyOfRequired where !group.isEmpty {
-            let all = group.map { "_seen_\(Naming.camelCase($0))" }.joined(separator: " && ")
-            _ = all
         }
         if !o.anyOfRequired.isEmpty {
             let cond = o.anyOfRequired.map { g in "(" + g.map { "_seen_\(Naming.camelCase($0))" }.joined(separator: " && ") + ")" }.joined(separator: " || ")
@@ -357,11 +363,11 @@ public struct SwiftRenderer {
             s += "        if !(\(cond)) { ctx.report(\"anyOf\", \"needs one of \(text)\") }\n"
         }
         if let d = o.discriminator {
-            s += "        if let _discriminator, let _content {\n"
+            s += "        if \(condition) {\n"
             s += "            ctx.path.append(.key(\(Naming.literal(d.content))))\n"
             s += "            switch _discriminator {\n"
             for c in d.cases {
-                s += "            case \(Naming.literal(c.value)):\n                _v_\(c.definition)(_content, &ctx)\n"
+                s += "            case \(Naming.literal(c.value)):\n" + contentCheck(c)
                 if !c.alsoRequired.isEmpty {
                     s += "                ctx.path.removeLast()\n"
                     for r in c.alsoRequired {
@@ -384,6 +390,20 @@ public struct SwiftRenderer {
             s += "            }\n            ctx.path.removeLast()\n        }\n"
         }
         return s
+    }
+
+    /// The checker call for an `x-arcp-format`: the specific `ARCPFormat` function when the
+    /// format is known (no dispatch on the name at run time), `ARCPFormat.check` otherwise.
+    static func formatCall(_ format: String, _ expr: String) -> String {
+        switch format {
+        case "message-id": return "ARCPFormat.isMessageID(\(expr))"
+        case "trace-id": return "ARCPFormat.isTraceID(\(expr))"
+        case "timestamp": return "ARCPFormat.isTimestamp(\(expr), requireZ: false)"
+        case "utc-timestamp": return "ARCPFormat.isTimestamp(\(expr), requireZ: true)"
+        case "agent-ref": return "ARCPFormat.isAgentRef(\(expr))"
+        case "amount": return "ARCPFormat.isAmount(\(expr))"
+        default: return "ARCPFormat.check(\(Naming.literal(format)), \(expr))"
+        }
     }
 
     /// Statements that validate `expr` (a JSONValue) against `t`, reporting into `ctx`.
@@ -415,7 +435,7 @@ public struct SwiftRenderer {
             var any = false
             if let f = rule.format {
                 any = true
-                s += "\(inner)    if !ARCPFormat.check(\(Naming.literal(f)), s) { ctx.report(\"format\", \"\\\"\\(s)\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
+                s += "\(inner)    if !\(Self.formatCall(f, "s")) { ctx.report(\"format\", \"\\\"\\(s)\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
             }
             if let values = rule.closedValues {
                 any = true

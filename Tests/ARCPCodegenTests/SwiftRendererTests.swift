@@ -131,7 +131,7 @@ struct SwiftRendererTests {
             "public static func validate(frame: String, as definition: SchemaDefinition = .root) -> [Violation]",
             "public static func validate(frame: Data, as definition: SchemaDefinition = .root) -> [Violation]",
             "static func _v_Root(_ value: JSONValue, _ ctx: inout _ValidationContext) {",
-            "if !ARCPFormat.check(\"amount\", s)",
+            "if !ARCPFormat.isAmount(s)",
             "ctx.report(\"required\", \"missing required member \\\"default\\\"\")",
             "if n < 1 { ctx.report(\"minimum\"",
             "if !_discriminator.hasPrefix(\"x-vendor.\") {",
