@@ -5,9 +5,10 @@ import Foundation
 /// measured the way the Python reference's `bench.py codec` does (same text, same count,
 /// `event_seq` and `body.current` varied), along the runtime's own path:
 ///
-/// - decode+validate: `JSONParser.parse(text)` → `ARCPValidator.validate(value)` →
-///   `Envelope(json: value)`, the envelope dropped after each frame (what an inbound frame costs);
-/// - the same with every envelope kept in an array;
+/// - decode+validate: `Envelope.decodeValidated(frame: text)`, the single-pass decoder, the
+///   envelope dropped after each frame (what an inbound frame costs); the same with every
+///   envelope kept in an array; and the two-pass path (`JSONParser.parse` →
+///   `ARCPValidator.validate` → `Envelope(json:)`) for comparison;
 /// - encode: `JSONWriter.string(envelope.toJSON())`.
 ///
 /// Breakdown rows (parse only, validate only, decode only, Data input) help profiling.
@@ -31,6 +32,7 @@ enum CodecBench: BenchCommand {
           --transcript PATH   06_progress_events.jsonl (default: ../shared/reference/python-1.1.3/transcripts/)
           --python-decode X   Python runtime-path decode figure to compare with (default 170031, RESULTS.md)
           --python-encode X   Python runtime-path encode figure to compare with (default 140707, RESULTS.md)
+          --only LOOP         profiling aid: run only one loop (decode, two-pass, encode, parse)
         """
 
     static func run(arguments: [String]) async throws {
@@ -39,7 +41,7 @@ enum CodecBench: BenchCommand {
             return
         }
         let a = try BenchArguments(
-            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode"], switchFlags: ["--json"])
+            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode", "--only"], switchFlags: ["--json"])
         let count = try a.int("--count", default: 100_000)
         let reps = try a.int("--reps", default: 7)
         let transcript = a.string("--transcript").map { URL(fileURLWithPath: $0) }
@@ -50,21 +52,35 @@ enum CodecBench: BenchCommand {
         let base = try loadEventText(transcript)
         let texts = try makeTexts(from: base, count: count)
         try checkRoundTrip(texts)
+        if let only = a.string("--only") {
+            // Profiling aid: run one loop only, `reps` times, and print its rates.
+            let loops: [String: () -> Int] = [
+                "decode": { decodeValidate(texts) }, "two-pass": { decodeValidateTwoPass(texts) },
+                "encode": { let e = decodeValidateRetained(texts); return encode(e).count },
+                "parse": { parseOnly(texts) },
+            ]
+            guard let loop = loops[only] else { throw BenchError("--only takes one of \(loops.keys.sorted())") }
+            var sink = 0
+            for _ in 0..<reps { print("\(only): \(Format.grouped(Double(count) / measure { sink &+= loop() })) env/s") }
+            blackHole(sink)
+            return
+        }
         let datas = texts.map { Data($0.utf8) }
         let values = try texts.map { try JSONParser.parse($0) }
 
         var rows: [(key: String, label: String, rates: [Double])] = [
-            ("decode_validate", "decode+validate (runtime path), dropped", []),
-            ("decode_validate_retained", "decode+validate, all envelopes kept", []),
+            ("decode_validate", "decode+validate, single pass, dropped", []),
+            ("decode_validate_retained", "decode+validate, single pass, all kept", []),
             ("encode", "encode (toJSON + JSONWriter → String)", []),
-            ("decode_validate_data", "decode+validate from Data", []),
+            ("decode_validate_two_pass", "decode+validate, two-pass path, dropped", []),
+            ("decode_validate_data", "decode+validate, single pass, from Data", []),
             ("parse_only", "  parse only (JSONParser → JSONValue)", []),
             ("validate_only", "  validate only (parsed JSONValue)", []),
             ("decode_only", "  decode only (JSONValue → Envelope)", []),
         ]
         var checksum = 0
         // One untimed warm-up pass over everything.
-        checksum &+= decodeValidate(texts)
+        checksum &+= decodeValidate(texts) &+ decodeValidateTwoPass(texts)
         for rep in 0..<reps {
             var r: [Double] = []
             var sink = 0
@@ -73,7 +89,8 @@ enum CodecBench: BenchCommand {
             r.append(Double(count) / measure { kept = decodeValidateRetained(texts) })
             var outs: [String] = []
             r.append(Double(count) / measure { outs = encode(kept) })
-            guard outs.last == texts.last else { throw BenchError("encode does not reproduce the input text") }
+            guard kept.count == count, outs.last == texts.last else { throw BenchError("decode/encode does not reproduce the input text") }
+            r.append(Double(count) / measure { sink &+= decodeValidateTwoPass(texts) })
             r.append(Double(count) / measure { sink &+= decodeValidate(datas) })
             r.append(Double(count) / measure { sink &+= parseOnly(texts) })
             r.append(Double(count) / measure { sink &+= validateOnly(values) })
@@ -111,7 +128,7 @@ enum CodecBench: BenchCommand {
         }
         print("codec: \(count) job.event envelopes (\(base.utf8.count) B) × \(reps) reps; envelopes/s, median (min–max)")
         for (_, label, s) in summaries {
-            print("  \(label.padding(toLength: 44, withPad: " ", startingAt: 0)) \(Format.grouped(s.median)) (\(Format.grouped(s.min))–\(Format.grouped(s.max)))")
+            print("  \(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(Format.grouped(s.median)) (\(Format.grouped(s.min))–\(Format.grouped(s.max)))")
         }
         print("vs Python reference (runtime path): decode+validate \(Format.ratio(decode / pyDecode)) of \(Format.grouped(pyDecode)), encode \(Format.ratio(encodeRate / pyEncode)) of \(Format.grouped(pyEncode))")
         print("vs pydantic direct JSON path:       decode+validate \(Format.ratio(decode / pythonPydanticDecode)) of \(Format.grouped(pythonPydanticDecode)), encode \(Format.ratio(encodeRate / pythonPydanticEncode)) of \(Format.grouped(pythonPydanticEncode))")
@@ -163,12 +180,14 @@ enum CodecBench: BenchCommand {
 
     // MARK: - Measured loops
 
-    /// The inbound runtime path. Returns a checksum so nothing is optimized away.
+    /// The inbound path: `Envelope.decodeValidated(frame:)`, one pass over the text. Returns a
+    /// checksum so nothing is optimized away.
     @inline(never)
     static func decodeValidate(_ texts: [String]) -> Int {
         var sum = 0
         for t in texts {
-            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: t)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             sum &+= env.eventSeq ?? 0
         }
         return sum
@@ -178,7 +197,8 @@ enum CodecBench: BenchCommand {
     static func decodeValidate(_ datas: [Data]) -> Int {
         var sum = 0
         for d in datas {
-            guard let v = try? JSONParser.parse(d), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: d)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             sum &+= env.eventSeq ?? 0
         }
         return sum
@@ -189,10 +209,22 @@ enum CodecBench: BenchCommand {
         var out: [Envelope] = []
         out.reserveCapacity(texts.count)
         for t in texts {
-            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: t)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             out.append(env)
         }
         return out
+    }
+
+    /// The two-pass path: `JSONParser.parse` → `ARCPValidator.validate` → `Envelope(json:)`.
+    @inline(never)
+    static func decodeValidateTwoPass(_ texts: [String]) -> Int {
+        var sum = 0
+        for t in texts {
+            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            sum &+= env.eventSeq ?? 0
+        }
+        return sum
     }
 
     @inline(never)

@@ -10,6 +10,7 @@ public struct SwiftRenderer {
             "ARCPTypes.swift": renderTypes(),
             "ARCPValidators.swift": renderValidators(),
             "ARCPSchemaCatalog.swift": renderCatalog(),
+            "ARCPStreaming.swift": renderStreaming(),
         ]
     }
 
@@ -231,7 +232,8 @@ public struct SwiftRenderer {
         let dp = Naming.camelCase(d.property), cp = Naming.camelCase(d.content)
         var s = "/// The `\(d.property)`-discriminated `\(d.content)`: one case per schema mapping, plus\n"
         s += "/// `.\(d.unknownCase)` so that nothing unknown is ever dropped.\n"
-        s += "public enum \(d.enumName): Sendable, Hashable {\n"
+        // Indirect: the payload structs are large, and a frame's message is moved several times.
+        s += "public indirect enum \(d.enumName): Sendable, Hashable {\n"
         for c in d.cases { s += "    /// `\(c.value)`\n    case \(Naming.identifier(c.swiftCase))(\(c.definition))\n" }
         s += "    /// A `\(d.property)` this schema does not know\(d.vendorPrefix.map { " (vendor kinds start with `\($0)`)" } ?? ""), kept verbatim.\n"
         s += "    case \(d.unknownCase)(\(dp): String, \(d.unknownCase == "unknown" ? "raw" : cp): JSONValue)\n\n"
@@ -352,7 +354,10 @@ public struct SwiftRenderer {
     /// the discriminated content. Shared by the DOM validators and the streaming decoders so
     /// both report the same violations in the same order. `contentCheck` validates the content
     /// of one mapping; `condition` says when the content is validated.
-    func renderObjectValidatorTail(_ o: ObjectModel, contentCheck: (Discriminator.Case) -> String, condition: String) -> String {
+    func renderObjectValidatorTail(
+        _ o: ObjectModel, contentCheck: (Discriminator.Case) -> String, condition: String,
+        switchOn: String = "_discriminator", caseLabel: ((Int, Discriminator.Case) -> String)? = nil
+    ) -> String {
         var s = ""
         for p in o.properties where p.required {
             s += "        if !_seen_\(Naming.camelCase(p.jsonName)) { ctx.path.append(.key(\(Naming.literal(p.jsonName)))); ctx.report(\"required\", \"missing required member \\\"\(p.jsonName)\\\"\"); ctx.path.removeLast() }\n"
@@ -365,9 +370,9 @@ public struct SwiftRenderer {
         if let d = o.discriminator {
             s += "        if \(condition) {\n"
             s += "            ctx.path.append(.key(\(Naming.literal(d.content))))\n"
-            s += "            switch _discriminator {\n"
-            for c in d.cases {
-                s += "            case \(Naming.literal(c.value)):\n" + contentCheck(c)
+            s += "            switch \(switchOn) {\n"
+            for (index, c) in d.cases.enumerated() {
+                s += "            case \(caseLabel?(index, c) ?? Naming.literal(c.value)):\n" + contentCheck(c)
                 if !c.alsoRequired.isEmpty {
                     s += "                ctx.path.removeLast()\n"
                     for r in c.alsoRequired {

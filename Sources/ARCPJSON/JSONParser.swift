@@ -85,6 +85,10 @@ public struct JSONKey {
         return true
     }
 
+    /// The length of the name in UTF-8 bytes.
+    @inlinable
+    public var count: Int { decoded?.utf8.count ?? raw.count }
+
     /// The name as a `String`.
     public var string: String { decoded ?? String(decoding: raw, as: UTF8.self) }
 }
@@ -107,6 +111,13 @@ public struct JSONReader {
         self.buffer = buffer
         self.offset = 0
         self.end = buffer.count
+    }
+
+    /// A reader over the same bytes, at `offset` (to read a value again).
+    public func at(_ offset: Int) -> JSONReader {
+        var r = self
+        r.offset = offset
+        return r
     }
 
     /// An error at the current offset.

@@ -98,7 +98,7 @@ struct SwiftRendererTests {
             "    public var additionalFields: JSONObject\n",
             "case \"cost.budget\": _costBudget = try _JSONDecodeSupport.decodeOptional([Amount].self, member.value, key: \"cost.budget\")",
             "guard let _default else { throw _JSONDecodeSupport.missing(\"default\") }",
-            "public enum RootBody: Sendable, Hashable {",
+            "public indirect enum RootBody: Sendable, Hashable {",
             "    case plainThing(Plain)\n",
             "    case `default`(Plain)\n",
             "    case vendor(kind: String, body: JSONValue)\n",
