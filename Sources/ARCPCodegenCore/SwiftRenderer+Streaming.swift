@@ -172,18 +172,22 @@ extension SwiftRenderer {
         s += "                switch __which {\n"
         for (index, p) in o.properties.enumerated() {
             s += "                case \(index):\n"
-            s += "                    ctx.path.append(.key(\(Naming.literal(p.jsonName))))\n"
+            // The member's key is not pushed on the path: violations found inside get it
+            // inserted afterwards (rare), so the valid path does no path work at all.
+            s += "                    let __mark = ctx.violations.count\n"
             if tracked.contains(p.jsonName) { s += "                    _seen_\(Naming.camelCase(p.jsonName)) = true\n" }
             s += renderStreamedMember(p, in: o, isRoot: isRoot, indent: "                    ")
-            s += "                    ctx.path.removeLast()\n"
+            s += "                    if ctx.violations.count != __mark { ctx.insertKey(\(Naming.literal(p.jsonName)), from: __mark) }\n"
         }
         s += "                default:\n"
         s += "                    let name = key.string\n"
-        s += "                    ctx.path.append(.key(name))\n"
         s += "                    let value = try r.readValue(depth: depth)\n"
-        if let a = o.additional { s += check(a, "value", indent: "                    ") }
+        if let a = o.additional {
+            s += "                    let __mark = ctx.violations.count\n"
+            s += check(a, "value", indent: "                    ")
+            s += "                    if ctx.violations.count != __mark { ctx.insertKey(name, from: __mark) }\n"
+        }
         s += "                    additionalFields.members.append(JSONObject.Member(key: name, value: value))\n"
-        s += "                    ctx.path.removeLast()\n"
         s += "                }\n"
         s += "            } while try r.nextMember()\n"
         s += "        }\n"
@@ -266,7 +270,7 @@ extension SwiftRenderer {
                 s += "\(i)switch __index {\n"
                 s += "\(i)case \(streamedIndices.map { String($0.offset) }.joined(separator: ", ")):\n"
                 s += "\(i)    swap(&ctx.violations, &__streamedViolations)\n"
-                s += "\(i)    ctx.violations.removeAll(keepingCapacity: true)\n"
+                s += "\(i)    if !ctx.violations.isEmpty { ctx.violations.removeAll() }\n"
                 s += "\(i)    __streamed = nil\n"
                 s += "\(i)    switch __index {\n"
                 for (index, c) in streamedIndices {
@@ -274,6 +278,7 @@ extension SwiftRenderer {
                 }
                 s += "\(i)    default: break\n"
                 s += "\(i)    }\n"
+                s += "\(i)    if !ctx.violations.isEmpty { ctx.insertKey(\(key), from: 0) }\n"
                 s += "\(i)    swap(&ctx.violations, &__streamedViolations)\n"
                 s += "\(i)    __streamedFor = __index\n"
                 s += "\(i)    __content = nil\n"

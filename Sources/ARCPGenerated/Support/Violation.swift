@@ -28,7 +28,20 @@ public struct _ValidationContext {
 
     public init() {
         path = []
-        path.reserveCapacity(8)
+    }
+
+    /// Inserts member `key` after the current path into the paths of the violations from
+    /// index `mark` on (they were reported without it). The single-pass decoders push no
+    /// key while reading a member and fix the few violations up instead.
+    public mutating func insertKey(_ key: String, from mark: Int) {
+        let prefixLength = jsonPointer(path).utf8.count
+        let step = "/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        for i in mark..<violations.count {
+            var p = violations[i].path
+            let at = p.utf8.index(p.startIndex, offsetBy: min(prefixLength, p.utf8.count))
+            p.insert(contentsOf: step, at: at)
+            violations[i].path = p
+        }
     }
 
     @inline(__always)
