@@ -242,6 +242,17 @@ extension SwiftRenderer {
         return s
     }
 
+    /// The string rule of a type that is a plain string (directly or through an alias).
+    func stringRule(_ t: TypeRef) -> StringRule? {
+        switch t {
+        case .string(let rule): return rule
+        case .named(let n):
+            if case .alias(.string(let rule))? = model.definition(named: n)?.kind { return rule }
+            return nil
+        default: return nil
+        }
+    }
+
     func renderStreamedMember(_ p: Property, in o: ObjectModel, isRoot: Bool, indent i: String) -> String {
         var s = ""
         let key = Naming.literal(p.jsonName)
@@ -293,11 +304,26 @@ extension SwiftRenderer {
                 s += "\(i)__content = value\n"
             }
         case .value:
-            s += "\(i)let value = try r.readValue(depth: depth)\n"
-            if isRoot && p.jsonName == "id" { s += "\(i)if depth == 1 { ctx.rootID = value.stringValue }\n" }
-            s += check(p.type, "value", indent: i, nullable: !p.required)
+            var generic = ""
+            var g = i
+            if let rule = stringRule(p.type) {
+                // Fast path for strings: no JSONValue in between. Same checks, same result.
+                g = i + "    "
+                if !p.required { s += "\(i)if r.consumeNull() {\n\(i)    _\(p.swiftName) = nil\n\(i)} else " } else { s += i }
+                s += "if r.current == UInt8(ascii: \"\\\"\") {\n"
+                s += "\(i)    let s = try r.readString()\n"
+                if isRoot && p.jsonName == "id" { s += "\(i)    if depth == 1 { ctx.rootID = s }\n" }
+                s += stringChecks(rule, "s", indent: i + "    ")
+                s += "\(i)    _\(p.swiftName) = s\n"
+                s += "\(i)} else {\n"
+            }
+            generic += "\(g)let value = try r.readValue(depth: depth)\n"
+            if isRoot && p.jsonName == "id" { generic += "\(g)if depth == 1 { ctx.rootID = value.stringValue }\n" }
+            generic += check(p.type, "value", indent: g, nullable: !p.required)
             let fn = p.required ? "decode" : "decodeOptional"
-            s += "\(i)do { _\(p.swiftName) = try _JSONDecodeSupport.\(fn)(\(swiftType(p.type)).self, value, key: \(key)) } catch { __failed = true }\n"
+            generic += "\(g)do { _\(p.swiftName) = try _JSONDecodeSupport.\(fn)(\(swiftType(p.type)).self, value, key: \(key)) } catch { __failed = true }\n"
+            s += generic
+            if g != i { s += "\(i)}\n" }
         }
         return s
     }

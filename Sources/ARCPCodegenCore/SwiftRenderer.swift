@@ -411,6 +411,23 @@ public struct SwiftRenderer {
         }
     }
 
+    /// Statements that check the string `name` against `rule` (format, enum, minLength).
+    func stringChecks(_ rule: StringRule, _ name: String, indent i: String) -> String {
+        var s = ""
+        if let f = rule.format {
+            s += "\(i)if !\(Self.formatCall(f, name)) { ctx.report(\"format\", \"\\\"\\(\(name))\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
+        }
+        if let values = rule.closedValues {
+            s += "\(i)switch \(name) { case \(values.map(Naming.literal).joined(separator: ", ")): break\n"
+            s += "\(i)default: ctx.report(\"enum\", \"\\\"\\(\(name))\\\" is not one of \(values.joined(separator: ", "))\") }\n"
+        }
+        if let m = rule.minLength {
+            s += "\(i)if \(name).count < \(m) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
+        }
+        if s.isEmpty { s = "\(i)_ = \(name)\n" }
+        return s
+    }
+
     /// Statements that validate `expr` (a JSONValue) against `t`, reporting into `ctx`.
     func check(_ t: TypeRef, _ expr: String, indent i: String, nullable: Bool = false) -> String {
         var s = ""
@@ -437,21 +454,7 @@ public struct SwiftRenderer {
             s += "\(inner)} else { ctx.report(\"type\", \"expected number, found \\(\(expr).typeName)\") }\n"
         case .string(let rule):
             s += "\(inner)if case .string(let s) = \(expr) {\n"
-            var any = false
-            if let f = rule.format {
-                any = true
-                s += "\(inner)    if !\(Self.formatCall(f, "s")) { ctx.report(\"format\", \"\\\"\\(s)\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
-            }
-            if let values = rule.closedValues {
-                any = true
-                s += "\(inner)    switch s { case \(values.map(Naming.literal).joined(separator: ", ")): break\n"
-                s += "\(inner)    default: ctx.report(\"enum\", \"\\\"\\(s)\\\" is not one of \(values.joined(separator: ", "))\") }\n"
-            }
-            if let m = rule.minLength {
-                any = true
-                s += "\(inner)    if s.count < \(m) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
-            }
-            if !any { s += "\(inner)    _ = s\n" }
+            s += stringChecks(rule, "s", indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected string, found \\(\(expr).typeName)\") }\n"
         case .array(let item):
             s += "\(inner)if case .array(let items) = \(expr) {\n"
