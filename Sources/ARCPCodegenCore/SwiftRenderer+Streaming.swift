@@ -203,7 +203,11 @@ extension SwiftRenderer {
             s += "        let __discIndex = _discriminator.map(_index_\(disc.enumName)) ?? -1\n"
             s += renderObjectValidatorTail(o, contentCheck: { c in
                 let index = disc.cases.firstIndex(of: c) ?? -1
-                return "                if __streamedFor == \(index) { ctx.violations.append(contentsOf: __streamedViolations) } else { ARCPValidator._v_\(c.definition)(__contentValue, &ctx) }\n"
+                return "                if __streamedFor == \(index) {\n"
+                    + "                    if !__streamedViolations.isEmpty { ctx.violations.append(contentsOf: __streamedViolations) }\n"
+                    + "                } else {\n"
+                    + "                    ctx.path.append(.key(\(Naming.literal(disc.content)))); ARCPValidator._v_\(c.definition)(__contentValue, &ctx); ctx.path.removeLast()\n"
+                    + "                }\n"
             }, condition: "let _discriminator, \(contentSeen)", switchOn: "__discIndex", caseLabel: { index, _ in String(index) })
         } else {
             s += renderObjectValidatorTail(o, contentCheck: { _ in "" }, condition: "false")
@@ -266,10 +270,23 @@ extension SwiftRenderer {
             }
             s += "if let v = try _r_\(n)(&r, &ctx, depth: depth + 1) {\n\(i)    _\(p.swiftName) = v\n\(i)} else {\n\(i)    __failed = true\n\(i)}\n"
         case .discriminator:
-            s += "\(i)let value = try r.readValue(depth: depth)\n"
-            s += "\(i)_discriminator = value.stringValue\n"
-            s += check(p.type, "value", indent: i, nullable: !p.required)
-            s += "\(i)if _discriminator == nil { __failed = true }\n"
+            if let rule = stringRule(p.type) {
+                s += "\(i)if r.current == UInt8(ascii: \"\\\"\") {\n"
+                s += "\(i)    let s = try r.readString()\n"
+                s += stringChecks(rule, "s", indent: i + "    ")
+                s += "\(i)    _discriminator = s\n"
+                s += "\(i)} else {\n"
+                s += "\(i)    let value = try r.readValue(depth: depth)\n"
+                s += check(p.type, "value", indent: i + "    ", nullable: !p.required)
+                s += "\(i)    _discriminator = nil\n"
+                s += "\(i)    __failed = true\n"
+                s += "\(i)}\n"
+            } else {
+                s += "\(i)let value = try r.readValue(depth: depth)\n"
+                s += "\(i)_discriminator = value.stringValue\n"
+                s += check(p.type, "value", indent: i, nullable: !p.required)
+                s += "\(i)if _discriminator == nil { __failed = true }\n"
+            }
         case .content:
             guard let disc = o.discriminator else { return "" }
             let streamedCases = disc.cases.filter { isStreamable($0.definition) }

@@ -346,7 +346,10 @@ public struct SwiftRenderer {
             s += "            default: break  // unknown members are allowed and kept\n"
         }
         s += "            }\n            ctx.path.removeLast()\n        }\n"
-        s += renderObjectValidatorTail(o, contentCheck: { c in "                _v_\(c.definition)(_content, &ctx)\n" }, condition: "let _discriminator, let _content")
+        let contentKey = Naming.literal(o.discriminator?.content ?? "")
+        s += renderObjectValidatorTail(o, contentCheck: { c in
+            "                ctx.path.append(.key(\(contentKey))); _v_\(c.definition)(_content, &ctx); ctx.path.removeLast()\n"
+        }, condition: "let _discriminator, let _content")
         return s
     }
 
@@ -368,31 +371,28 @@ public struct SwiftRenderer {
             s += "        if !(\(cond)) { ctx.report(\"anyOf\", \"needs one of \(text)\") }\n"
         }
         if let d = o.discriminator {
+            // The content key is pushed only around the content check, so a valid frame does no
+            // path work here.
             s += "        if \(condition) {\n"
-            s += "            ctx.path.append(.key(\(Naming.literal(d.content))))\n"
             s += "            switch \(switchOn) {\n"
             for (index, c) in d.cases.enumerated() {
                 s += "            case \(caseLabel?(index, c) ?? Naming.literal(c.value)):\n" + contentCheck(c)
-                if !c.alsoRequired.isEmpty {
-                    s += "                ctx.path.removeLast()\n"
-                    for r in c.alsoRequired {
-                        s += "                if !_seen_\(Naming.camelCase(r)) { ctx.path.append(.key(\(Naming.literal(r)))); ctx.report(\"required\", \"\(d.property) \(c.value) requires \\\"\(r)\\\"\"); ctx.path.removeLast() }\n"
-                    }
-                    s += "                ctx.path.append(.key(\(Naming.literal(d.content))))\n"
+                for r in c.alsoRequired {
+                    s += "                if !_seen_\(Naming.camelCase(r)) { ctx.path.append(.key(\(Naming.literal(r)))); ctx.report(\"required\", \"\(d.property) \(c.value) requires \\\"\(r)\\\"\"); ctx.path.removeLast() }\n"
                 }
             }
             s += "            default:\n"
+            let report: String
             if let vp = d.vendorPrefix {
                 s += "                if !_discriminator.hasPrefix(\(Naming.literal(vp))) {\n"
-                s += "                    ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.property))))\n"
-                s += "                    ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\" (vendor \(d.property)s start with \(vp))\")\n"
-                s += "                    ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.content))))\n                }\n"
+                report = "ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\" (vendor \(d.property)s start with \(vp))\")"
             } else {
-                s += "                ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.property))))\n"
-                s += "                ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\"\")\n"
-                s += "                ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.content))))\n"
+                s += "                do {\n"
+                report = "ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\"\")"
             }
-            s += "            }\n            ctx.path.removeLast()\n        }\n"
+            s += "                    ctx.path.append(.key(\(Naming.literal(d.property)))); \(report); ctx.path.removeLast()\n"
+            s += "                }\n"
+            s += "            }\n        }\n"
         }
         return s
     }
