@@ -9,7 +9,8 @@ import Foundation
 ///   envelope dropped after each frame (what an inbound frame costs); the same with every
 ///   envelope kept in an array; and the two-pass path (`JSONParser.parse` →
 ///   `ARCPValidator.validate` → `Envelope(json:)`) for comparison;
-/// - encode: `JSONWriter.string(envelope.toJSON())`.
+/// - encode: `envelope.jsonText()`, the generated direct writer (and, for comparison,
+///   `JSONWriter.string(envelope.toJSON())`).
 ///
 /// Breakdown rows (parse only, validate only, decode only, Data input) help profiling.
 enum CodecBench: BenchCommand {
@@ -71,7 +72,8 @@ enum CodecBench: BenchCommand {
         var rows: [(key: String, label: String, rates: [Double])] = [
             ("decode_validate", "decode+validate, single pass, dropped", []),
             ("decode_validate_retained", "decode+validate, single pass, all kept", []),
-            ("encode", "encode (toJSON + JSONWriter → String)", []),
+            ("encode", "encode (envelope.jsonText(), direct writer)", []),
+            ("encode_via_json_value", "encode via toJSON() + JSONWriter", []),
             ("decode_validate_two_pass", "decode+validate, two-pass path, dropped", []),
             ("decode_validate_data", "decode+validate, single pass, from Data", []),
             ("parse_only", "  parse only (JSONParser → JSONValue)", []),
@@ -90,6 +92,8 @@ enum CodecBench: BenchCommand {
             var outs: [String] = []
             r.append(Double(count) / measure { outs = encode(kept) })
             guard kept.count == count, outs.last == texts.last else { throw BenchError("decode/encode does not reproduce the input text") }
+            r.append(Double(count) / measure { outs = encodeViaJSONValue(kept) })
+            guard outs.last == texts.last else { throw BenchError("toJSON route does not reproduce the input text") }
             r.append(Double(count) / measure { sink &+= decodeValidateTwoPass(texts) })
             r.append(Double(count) / measure { sink &+= decodeValidate(datas) })
             r.append(Double(count) / measure { sink &+= parseOnly(texts) })
@@ -227,8 +231,14 @@ enum CodecBench: BenchCommand {
         return sum
     }
 
+    /// The outbound path: the generated direct writer.
     @inline(never)
     static func encode(_ envs: [Envelope]) -> [String] {
+        envs.map { $0.jsonText() }
+    }
+
+    @inline(never)
+    static func encodeViaJSONValue(_ envs: [Envelope]) -> [String] {
         envs.map { JSONWriter.string($0.toJSON()) }
     }
 

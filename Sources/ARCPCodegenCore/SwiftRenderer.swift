@@ -88,6 +88,7 @@ public struct SwiftRenderer {
         s += "    public var description: String { rawValue }\n\n"
         s += "    public init(json: JSONValue) throws(WireDecodingError) { self.init(rawValue: try String(json: json)) }\n"
         s += "    public func toJSON() -> JSONValue { .string(rawValue) }\n"
+        s += "    public func write(to writer: inout JSONWriter) { writer.writeString(rawValue) }\n"
         s += "}\n\n"
         return s
     }
@@ -114,6 +115,9 @@ public struct SwiftRenderer {
         s += "        }\n    }\n\n"
         s += "    public func toJSON() -> JSONValue {\n        switch self {\n"
         for b in branches { s += "        case .\(Naming.identifier(b.swiftCase))(let v): return v.toJSON()\n" }
+        s += "        }\n    }\n\n"
+        s += "    public func write(to writer: inout JSONWriter) {\n        switch self {\n"
+        for b in branches { s += "        case .\(Naming.identifier(b.swiftCase))(let v): v.write(to: &writer)\n" }
         s += "        }\n    }\n}\n\n"
         return s
     }
@@ -223,7 +227,51 @@ public struct SwiftRenderer {
             }
         }
         s += "        object.members.append(contentsOf: self.additionalFields.members)\n"
-        s += "        return .object(object)\n    }\n}\n\n"
+        s += "        return .object(object)\n    }\n\n"
+        // Direct writer: the same text as toJSON(), without the JSONValue. Whether a comma is
+        // needed is known while generating until the first optional member; from there a
+        // run-time `first` flag says.
+        s += "    public func write(to writer: inout JSONWriter) {\n"
+        s += "        writer.append(UInt8(ascii: \"{\"))\n"
+        enum Position { case first, notFirst, unknown }
+        var position = Position.first
+        var body = ""
+        var needsFlag = false
+        for p in o.properties {
+            let key = Naming.literal("\"" + Self.jsonEscaped(p.jsonName) + "\":")
+            let optional = !(p.required || o.discriminator.map { p.jsonName == $0.property || p.jsonName == $0.content } == true)
+            var sep: String
+            switch position {
+            case .first: sep = ""
+            case .notFirst: sep = "writer.append(UInt8(ascii: \",\")); "
+            case .unknown: sep = "if !first { writer.append(UInt8(ascii: \",\")) }; "
+            }
+            if optional && position != .notFirst {
+                sep += "first = false; "
+                needsFlag = true
+            }
+            sep += "writer.append(raw: \(key))"
+            if let disc = o.discriminator, p.jsonName == disc.property {
+                body += "        \(sep); writer.writeString(self.\(Naming.identifier(disc.field)).\(Naming.camelCase(disc.property)))\n"
+            } else if let disc = o.discriminator, p.jsonName == disc.content {
+                body += "        \(sep); self.\(Naming.identifier(disc.field)).write\(Self.capitalized(Naming.camelCase(disc.content)))(to: &writer)\n"
+            } else if p.required {
+                body += "        \(sep); self.\(Naming.identifier(p.swiftName)).write(to: &writer)\n"
+            } else {
+                body += "        if let v = self.\(Naming.identifier(p.swiftName)) { \(sep); v.write(to: &writer) }\n"
+            }
+            if !optional { position = .notFirst } else if position == .first { position = .unknown }
+        }
+        if needsFlag { s += "        var first = true\n" }
+        s += body
+        switch position {
+        case .first: s += "        var first = true\n"
+        case .notFirst: s += needsFlag ? "        first = false\n" : "        var first = false\n"
+        case .unknown: break
+        }
+        s += "        _JSONDecodeSupport.writeAdditional(self.additionalFields, &writer, &first)\n"
+        s += "        writer.append(UInt8(ascii: \"}\"))\n"
+        s += "    }\n}\n\n"
         if let disc = o.discriminator { s += renderDiscriminatedEnum(disc) }
         return s
     }
@@ -252,8 +300,37 @@ public struct SwiftRenderer {
         s += "        case .\(d.unknownCase)(let v, _): return v\n        }\n    }\n\n"
         s += "    /// The `\(d.content)` as JSON.\n    public var \(cp)JSON: JSONValue {\n        switch self {\n"
         for c in d.cases { s += "        case .\(Naming.identifier(c.swiftCase))(let v): return v.toJSON()\n" }
-        s += "        case .\(d.unknownCase)(_, let v): return v\n        }\n    }\n}\n\n"
+        s += "        case .\(d.unknownCase)(_, let v): return v\n        }\n    }\n\n"
+        s += "    /// Writes the `\(d.content)` JSON text into `writer`.\n"
+        s += "    public func write\(Self.capitalized(cp))(to writer: inout JSONWriter) {\n        switch self {\n"
+        for c in d.cases { s += "        case .\(Naming.identifier(c.swiftCase))(let v): v.write(to: &writer)\n" }
+        s += "        case .\(d.unknownCase)(_, let v): writer.write(v)\n        }\n    }\n}\n\n"
         return s
+    }
+
+    /// `payload` → `Payload`.
+    static func capitalized(_ s: String) -> String { s.prefix(1).uppercased() + s.dropFirst() }
+
+    /// `s` with the escapes a JSON string needs.
+    static func jsonEscaped(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out
     }
 
     // MARK: - Validators

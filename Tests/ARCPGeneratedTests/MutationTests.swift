@@ -223,7 +223,9 @@ struct MutationTests {
             let env = try Envelope(jsonData: data)
             outcome.decoded += 1
             #expect(parsed != nil, "\(label): decoded although the parser rejects it")
-            // Encoding what was decoded gives JSON that decodes to the same envelope.
+            // Encoding what was decoded gives JSON that decodes to the same envelope, and the
+            // direct writer agrees with the JSONValue route.
+            #expect(env.jsonText() == JSONWriter.string(env.toJSON()), "\(label): writers differ")
             let again = try Envelope(jsonText: env.jsonText())
             #expect(again == env, "\(label): round trip changed the envelope")
         } catch {
