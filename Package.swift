@@ -13,11 +13,15 @@ let package = Package(
         .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
         .library(name: "ARCP", targets: ["ARCP"]),
-        .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+        .library(name: "ARCPStore", targets: ["ARCPStore"]),
+        .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
+        .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -46,13 +50,24 @@ let package = Package(
             dependencies: [
                 "ARCPGenerated",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
+        // Durable event log on SQLite (GRDB).
+        .target(
+            name: "ARCPStore",
+            dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // `swift run arcp-demo`: runtime + client in one process.
+        .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
+        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
+        .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",
-            dependencies: ["ARCPGenerated"],
+            dependencies: ["ARCPGenerated", "ARCP"],
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),

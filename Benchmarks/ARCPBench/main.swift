@@ -5,6 +5,7 @@ import Foundation
 // Each subcommand lives in its own file and is listed here. Add yours to `commands`.
 let commands: [any BenchCommand.Type] = [
     CodecBench.self,
+    EngineBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -32,7 +32,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// - Parameter capacity: elements held before `send` suspends (at least 1).
     public init(capacity: Int) {
-        self.capacity = max(1, capacity)
+        self.capacity = Swift.max(1, capacity)
     }
 
     /// The number of buffered elements (not counting suspended senders).
@@ -45,8 +45,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     /// - Throws: `Closed` after `finish`, `CancellationError` if the task is cancelled while waiting.
     public func send(_ element: Element) async throws {
         // Fast path: no suspension needed.
-        enum Fast { case done, closed, wait }
-        let fast: Fast = state.withLock { s in
+        let fast: SendFast = state.withLock { s in
             if s.finished { return .closed }
             if let c = s.consumer {
                 s.consumer = nil
@@ -167,6 +166,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     }
 
     private enum TakeResult { case value(Element), end, fail(any Error), wait }
+    private enum SendFast { case done, closed, wait }
 
     /// Ends the queue. Buffered elements are still delivered; then `next()` returns nil
     /// (or throws `error`). Suspended and later senders get `Closed`.

@@ -1,0 +1,415 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// An ARCP client: connects to a runtime over any `Transport`, submits and observes jobs.
+/// Safe to use from many tasks at once, with many jobs at once.
+///
+/// ```swift
+/// let client = ARCPClient(token: "tok")
+/// try await client.connect(transport)
+/// let job = try await client.submit(agent: "echo", input: ["hi": 1])
+/// for try await event in job.events { print(event.body) }
+/// let outcome = try await job.result()
+/// await client.close()
+/// ```
+public final class ARCPClient: Sendable {
+    public struct Options: Sendable {
+        public var client = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
+        /// Features requested in `session.hello` (the effective set is the intersection).
+        public var features: [Feature] = [
+            .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
+        ]
+        /// How long to wait for `session.welcome` and for each request's answer.
+        public var requestTimeout: Duration = .seconds(30)
+        /// Events buffered per job handle before the read loop waits for the consumer.
+        public var eventBuffer = 4096
+        /// Largest streamed result the client assembles (bytes).
+        public var maxAssembledResult = 256 << 20
+        /// Send `session.ack` after this many events (nil: never auto-ack). Only when negotiated.
+        public var autoAckEvery: Int? = 256
+        /// Called for frames the client cannot parse or does not expect; it keeps going.
+        public var onDiagnostic: (@Sendable (String) -> Void)? = nil
+        public var logger = Logger(label: "arcp.client")
+        public init() {}
+    }
+
+    /// A request waiting for its answer: a one-slot mailbox registered before the request
+    /// is sent, so an answer can never arrive before anyone waits for it.
+    struct Pending {
+        var type: String
+        var mailbox: BoundedAsyncQueue<Envelope>
+        /// For job.submit / job.subscribe: whether the handle buffers events.
+        var streamEvents = true
+    }
+
+    struct State {
+        var transport: (any Transport)? = nil
+        var welcome: SessionWelcomePayload? = nil
+        var sessionID: String? = nil
+        var features: [Feature] = []
+        var pending: [String: Pending] = [:]
+        var pendingOrder: [String] = []
+        var jobs: [String: JobHandle] = [:]
+        var lastSeq = 0
+        var sinceAck = 0
+        var closed = false
+        var readTask: Task<Void, Never>? = nil
+        var closeError: ARCPError? = nil
+    }
+
+    public let token: String
+    public let options: Options
+    let state = Mutex(State())
+
+    public init(token: String, options: Options = Options()) {
+        self.token = token
+        self.options = options
+    }
+
+    /// The session id once connected.
+    public var sessionID: String? { state.withLock { $0.sessionID } }
+    /// The effective features: requested ∩ offered, in request order.
+    public var negotiatedFeatures: [Feature] { state.withLock { $0.features } }
+    /// The runtime's welcome.
+    public var welcome: SessionWelcomePayload? { state.withLock { $0.welcome } }
+    /// The highest event_seq processed.
+    public var lastEventSeq: Int { state.withLock { $0.lastSeq } }
+
+    // MARK: connect
+
+    /// Performs the handshake (hello → welcome) and starts the read loop.
+    /// - Throws: the runtime's `ARCPError` (e.g. UNAUTHENTICATED), or a timeout.
+    public func connect(_ transport: any Transport) async throws {
+        let hello = SessionHelloPayload(
+            client: options.client, auth: Auth(scheme: "bearer", token: token),
+            capabilities: HelloCapabilities(encodings: ["json"], features: options.features))
+        try await handshake(transport, .sessionHello(hello))
+    }
+
+    func handshake(_ transport: any Transport, _ message: Message) async throws {
+        let env = Envelope.make(message)
+        try await transport.send(FrameCodec.encode(env))
+        let reply: String?
+        do {
+            reply = try await withDeadline(options.requestTimeout) { try await transport.receive() }
+        } catch is CancellationError {
+            await transport.close()
+            throw ARCPError(.internalError, "no session.welcome within \(options.requestTimeout)", retryable: true)
+        }
+        guard let reply else {
+            throw ARCPError(.internalError, "the runtime closed the connection during the handshake", retryable: true)
+        }
+        let decoded = FrameCodec.decode(reply, validate: false)
+        guard case .success(let welcomeEnv) = decoded else {
+            await transport.close()
+            throw ARCPError(.invalidRequest, "unreadable handshake reply")
+        }
+        switch welcomeEnv.message {
+        case .sessionWelcome(let w):
+            let offered = Set((w.capabilities?.features ?? []).map(\.rawValue))
+            let effective = options.features.filter { offered.contains($0.rawValue) }
+            state.withLock { s in
+                s.transport = transport
+                s.welcome = w
+                s.sessionID = welcomeEnv.sessionId ?? w.sessionId
+                s.features = effective
+                s.closed = false
+            }
+        case .sessionError(let e):
+            await transport.close()
+            throw ARCPError(e)
+        default:
+            await transport.close()
+            throw ARCPError(.invalidRequest, "expected session.welcome, got \(welcomeEnv.message.type)")
+        }
+        let task = Task { await self.readLoop(transport) }
+        state.withLock { $0.readTask = task }
+    }
+
+    // MARK: requests
+
+    func send(_ message: Message, jobID: String? = nil, traceID: String? = nil) async throws -> String {
+        let (transport, sid) = state.withLock { ($0.transport, $0.sessionID) }
+        guard let transport else { throw ARCPError(.invalidRequest, "not connected") }
+        let env = Envelope.make(message, sessionID: sid, jobID: jobID, traceID: traceID)
+        do {
+            try await transport.send(FrameCodec.encode(env))
+        } catch {
+            throw ARCPError(.heartbeatLost, "transport closed: \(error)", retryable: true)
+        }
+        return env.id
+    }
+
+    /// Sends a request and waits for the envelope that answers it.
+    func request(_ message: Message, jobID: String? = nil, traceID: String? = nil, streamEvents: Bool = true) async throws -> Envelope {
+        let (transport, sid) = state.withLock { ($0.transport, $0.sessionID) }
+        guard let transport else { throw ARCPError(.invalidRequest, "not connected") }
+        let env = Envelope.make(message, sessionID: sid, jobID: jobID, traceID: traceID)
+        let mailbox = BoundedAsyncQueue<Envelope>(capacity: 1)
+        let closed: ARCPError? = state.withLock { s in
+            if s.closed { return s.closeError ?? ARCPError(.invalidRequest, "session closed") }
+            s.pending[env.id] = Pending(type: message.type, mailbox: mailbox, streamEvents: streamEvents)
+            s.pendingOrder.append(env.id)
+            return nil
+        }
+        if let closed { throw closed }
+        do {
+            try await transport.send(FrameCodec.encode(env))
+        } catch {
+            failPending(env.id, ARCPError(.heartbeatLost, "transport closed: \(error)", retryable: true))
+        }
+        let reply: Envelope?
+        do {
+            reply = try await withDeadline(options.requestTimeout) { try await mailbox.next() }
+        } catch is CancellationError {
+            failPending(env.id, ARCPError(.internalError, "no answer to \(message.type) within \(options.requestTimeout)", retryable: true))
+            throw ARCPError(.internalError, "no answer to \(message.type) within \(options.requestTimeout)", retryable: true)
+        }
+        guard let reply else { throw state.withLock { $0.closeError } ?? ARCPError(.invalidRequest, "session closed") }
+        return reply
+    }
+
+    func failPending(_ id: String, _ error: ARCPError) {
+        let p = state.withLock { s -> Pending? in
+            s.pendingOrder.removeAll { $0 == id }
+            return s.pending.removeValue(forKey: id)
+        }
+        p?.mailbox.finish(throwing: error)
+    }
+
+    /// Submits a job. With `streamEvents: false` events are not buffered for `events` (use
+    /// this when only the result matters).
+    public func submit(
+        agent: String, input: JSONValue = [:], leaseRequest: Lease? = nil, leaseConstraints: LeaseConstraints? = nil,
+        idempotencyKey: String? = nil, maxRuntime: Duration? = nil, traceID: String? = nil, streamEvents: Bool = true
+    ) async throws -> JobHandle {
+        let payload = JobSubmitPayload(
+            agent: agent, input: input, leaseRequest: leaseRequest, leaseConstraints: leaseConstraints,
+            idempotencyKey: idempotencyKey, maxRuntimeSec: maxRuntime.map { max(1, Int($0.components.seconds)) })
+        let reply = try await request(.jobSubmit(payload), traceID: traceID, streamEvents: streamEvents)
+        switch reply.message {
+        case .jobAccepted(let a):
+            // The read loop registered the handle before any of the job's events could arrive.
+            guard let handle = state.withLock({ $0.jobs[a.jobId] }) else {
+                throw ARCPError(.internalError, "job \(a.jobId) was accepted but its handle is gone", retryable: true)
+            }
+            return handle
+        case .sessionError(let e): throw ARCPError(e)
+        default: throw ARCPError(.invalidRequest, "unexpected reply \(reply.message.type) to job.submit")
+        }
+    }
+
+    /// Submits with an Encodable input.
+    public func submit<Input: Encodable>(agent: String, input: Input, leaseRequest: Lease? = nil, idempotencyKey: String? = nil) async throws -> JobHandle {
+        let json = try JSONParser.parse(JSONEncoder().encode(input))
+        return try await submit(agent: agent, input: json, leaseRequest: leaseRequest, idempotencyKey: idempotencyKey)
+    }
+
+    /// Cancels a job this session submitted; returns once `job.cancelled` arrives.
+    public func cancel(jobID: String, reason: String? = nil) async throws {
+        let reply = try await request(.jobCancel(JobCancelPayload(reason: reason)), jobID: jobID)
+        if case .sessionError(let e) = reply.message { throw ARCPError(e) }
+    }
+
+    /// Lists jobs visible to this principal (spec §6.6).
+    public func listJobs(filter: ListJobsFilter? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> SessionJobsPayload {
+        let reply = try await request(.sessionListJobs(SessionListJobsPayload(filter: filter, limit: limit, cursor: cursor)))
+        switch reply.message {
+        case .sessionJobs(let j): return j
+        case .sessionError(let e): throw ARCPError(e)
+        default: throw ARCPError(.invalidRequest, "unexpected reply \(reply.message.type) to session.list_jobs")
+        }
+    }
+
+    /// Subscribes to a job (spec §7.6). The handle streams its events; it cannot cancel.
+    public func subscribe(jobID: String, history: Bool = false, fromEventSeq: Int? = nil) async throws -> JobHandle {
+        let reply = try await request(.jobSubscribe(JobSubscribePayload(jobId: jobID, fromEventSeq: fromEventSeq, history: history)))
+        switch reply.message {
+        case .jobSubscribed:
+            guard let handle = state.withLock({ $0.jobs[jobID] }) else {
+                throw ARCPError(.internalError, "subscription to \(jobID) has no handle", retryable: true)
+            }
+            return handle
+        case .sessionError(let e): throw ARCPError(e)
+        default: throw ARCPError(.invalidRequest, "unexpected reply \(reply.message.type) to job.subscribe")
+        }
+    }
+
+    /// Stops receiving a subscribed job's events.
+    public func unsubscribe(jobID: String) async throws {
+        _ = try await send(.jobUnsubscribe(JobUnsubscribePayload(jobId: jobID)))
+        let h = state.withLock { $0.jobs.removeValue(forKey: jobID) }
+        h?.complete(.failure(ARCPError(.cancelled, "unsubscribed", retryable: false)))
+    }
+
+    /// Acknowledges events through `seq` (spec §6.5).
+    public func ack(through seq: Int) async throws {
+        _ = try await send(.sessionAck(SessionAckPayload(lastProcessedSeq: seq)))
+    }
+
+    /// Sends `session.ping` and returns the round-trip time.
+    public func ping() async throws -> Duration {
+        let start = ContinuousClock.now
+        _ = try await request(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+        return ContinuousClock.now - start
+    }
+
+    /// Says goodbye (`session.close`, waiting briefly for `session.closed`) and closes the
+    /// transport. Jobs on the runtime keep running.
+    public func close() async {
+        let transport = state.withLock { $0.transport }
+        guard let transport else { return }
+        if !state.withLock({ $0.closed }) {
+            _ = try? await withDeadline(.seconds(2)) { try await self.request(.sessionClose(SessionClosePayload(reason: "client_close"))) }
+        }
+        shutdown(ARCPError(.invalidRequest, "session closed by the client"))
+        await transport.close()
+        let t = state.withLock { $0.readTask }
+        t?.cancel()
+    }
+
+    func shutdown(_ error: ARCPError) {
+        let (pending, jobs): ([Pending], [JobHandle]) = state.withLock { s in
+            if s.closed { return ([], []) }
+            s.closed = true
+            s.closeError = error
+            let p = Array(s.pending.values)
+            s.pending = [:]
+            s.pendingOrder = []
+            return (p, Array(s.jobs.values))
+        }
+        for p in pending { p.mailbox.finish(throwing: error) }
+        for j in jobs { j.complete(.failure(error)) }
+    }
+
+    // MARK: read loop
+
+    func readLoop(_ transport: any Transport) async {
+        while true {
+            let frame: String?
+            do {
+                frame = try await transport.receive()
+            } catch {
+                shutdown(ARCPError(.heartbeatLost, "connection lost: \(error)", retryable: true))
+                return
+            }
+            guard let frame else {
+                shutdown(ARCPError(.heartbeatLost, "the runtime closed the connection", retryable: true))
+                return
+            }
+            await handleFrame(frame, transport: transport)
+        }
+    }
+
+    func diagnostic(_ text: String) {
+        options.logger.warning("\(text)")
+        options.onDiagnostic?(text)
+    }
+
+    func resolvePending(_ env: Envelope, requestID: String?, types: Set<String>) -> Bool {
+        let p: Pending? = state.withLock { s in
+            var id = requestID.flatMap { s.pending[$0] != nil ? $0 : nil }
+            if id == nil {
+                // Peers that omit request ids (the Python reference's session.error) answer in order.
+                id = s.pendingOrder.first { types.isEmpty || types.contains(s.pending[$0]?.type ?? "") }
+            }
+            guard let id else { return nil }
+            s.pendingOrder.removeAll { $0 == id }
+            guard let p = s.pending.removeValue(forKey: id) else { return nil }
+            // Register job handles here, in the read loop, so no event can beat them.
+            switch env.message {
+            case .jobAccepted(let a) where s.jobs[a.jobId] == nil:
+                s.jobs[a.jobId] = JobHandle(
+                    jobID: a.jobId, accepted: a, subscribed: nil, client: self, buffer: options.eventBuffer, streamEvents: p.streamEvents)
+            case .jobSubscribed(let sub):
+                s.jobs[sub.jobId] = JobHandle(
+                    jobID: sub.jobId, accepted: nil, subscribed: sub, client: self, buffer: options.eventBuffer, streamEvents: p.streamEvents)
+            default: break
+            }
+            return p
+        }
+        guard let p else { return false }
+        p.mailbox.trySend(env)
+        p.mailbox.finish()
+        return true
+    }
+
+    func handleFrame(_ frame: String, transport: any Transport) async {
+        let env: Envelope
+        switch FrameCodec.decode(frame, validate: false) {
+        case .failure(let e):
+            diagnostic("unreadable frame from runtime: \(e.message)")
+            return
+        case .success(let e):
+            env = e
+        }
+        switch env.message {
+        case .jobAccepted(let a):
+            if !resolvePending(env, requestID: a.requestId, types: ["job.submit"]) {
+                diagnostic("job.accepted for \(a.jobId) answers no pending submit")
+            }
+        case .jobCancelled(let c):
+            _ = resolvePending(env, requestID: c.requestId, types: ["job.cancel"])
+        case .sessionJobs(let j):
+            _ = resolvePending(env, requestID: j.requestId, types: ["session.list_jobs"])
+        case .jobSubscribed(let s):
+            _ = resolvePending(env, requestID: s.requestId, types: ["job.subscribe"])
+        case .sessionPong:
+            _ = resolvePending(env, requestID: nil, types: ["session.ping"])
+        case .sessionClosed:
+            _ = resolvePending(env, requestID: nil, types: ["session.close"])
+        case .sessionError(let e):
+            if e.code == .heartbeatLost || e.code == .unauthenticated {
+                shutdown(ARCPError(e))
+            } else if !resolvePending(env, requestID: e.requestId, types: []) {
+                diagnostic("session.error from runtime: \(e.code.rawValue): \(e.message)")
+            }
+        case .sessionPing(let p):
+            _ = try? await send(.sessionPong(SessionPongPayload(pingNonce: p.nonce, receivedAt: ARCPTimestamp.string())))
+        case .sessionBye(let b):
+            shutdown(ARCPError(.heartbeatLost, "runtime said goodbye: \(b.reason ?? "")", retryable: true))
+        case .jobEvent(let p):
+            await routeEvent(env, body: p.body, ts: p.ts)
+        case .jobResult(let r):
+            if let h = await routeTerminal(env) { h.completeResult(r) }
+        case .jobError(let e):
+            if let h = await routeTerminal(env) { h.complete(.failure(ARCPError(e))) }
+        case .unknown(let type, _):
+            diagnostic("unknown message type from runtime: \(type)")
+        default:
+            diagnostic("unexpected \(env.message.type) from runtime")
+        }
+    }
+
+    func noteSeq(_ seq: Int?) async {
+        guard let seq else { return }
+        let ackNow: Int? = state.withLock { s in
+            if seq > s.lastSeq { s.lastSeq = seq }
+            s.sinceAck += 1
+            guard let every = options.autoAckEvery, s.sinceAck >= every, s.features.contains(.ack) else { return nil }
+            s.sinceAck = 0
+            return s.lastSeq
+        }
+        if let ackNow { try? await ack(through: ackNow) }
+    }
+
+    func routeEvent(_ env: Envelope, body: EventBody, ts: String?) async {
+        guard let jobID = env.jobId, let h = state.withLock({ $0.jobs[jobID] }) else {
+            diagnostic("job.event for an unknown job \(env.jobId ?? "-")")
+            await noteSeq(env.eventSeq)
+            return
+        }
+        await h.deliver(JobEvent(seq: env.eventSeq ?? 0, ts: ts, body: body), maxAssembled: options.maxAssembledResult)
+        await noteSeq(env.eventSeq)
+    }
+
+    func routeTerminal(_ env: Envelope) async -> JobHandle? {
+        await noteSeq(env.eventSeq)
+        guard let jobID = env.jobId, let h = state.withLock({ $0.jobs[jobID] }) else {
+            diagnostic("terminal frame for an unknown job \(env.jobId ?? "-")")
+            return nil
+        }
+        return h
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// The protocol version this package speaks and sends.
+public let arcpProtocolVersion = "1.1"
+
+/// Encoding and decoding of whole frames.
+public enum FrameCodec {
+    /// Encodes an envelope as one compact JSON text (no newlines: safe for stdio).
+    @inline(__always)
+    public static func encode(_ envelope: Envelope) -> String {
+        JSONWriter.string(envelope.toJSON())
+    }
+
+    /// Parses, validates and decodes one inbound frame.
+    ///
+    /// - Returns: the envelope, or an `ARCPError` (INVALID_REQUEST) naming what is wrong, with
+    ///   the envelope id when it could be read so the error can answer the request.
+    public static func decode(_ text: String, validate: Bool = true) -> Result<Envelope, ARCPError> {
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(text)
+        } catch {
+            return .failure(.invalidRequest("malformed JSON: \(error.description)"))
+        }
+        let requestID = json["id"]?.stringValue
+        if validate {
+            let violations = ARCPValidator.validate(json)
+            // Unknown message types decode to .unknown and are answered by the dispatcher.
+            let relevant = violations.filter { !($0.rule == "x-arcp-discriminator" && $0.path == "/type") }
+            if !relevant.isEmpty {
+                let text = relevant.prefix(5).map(\.description).joined(separator: "; ")
+                var e = ARCPError.invalidRequest("schema violation: \(text)")
+                e.details = .object(["violations": .array(relevant.prefix(20).map { .object(["path": .string($0.path), "rule": .string($0.rule), "message": .string($0.message)]) })])
+                e.requestID = requestID
+                return .failure(e)
+            }
+        }
+        do {
+            return .success(try Envelope(json: json))
+        } catch {
+            var e = ARCPError.invalidRequest(error.description)
+            e.requestID = requestID
+            return .failure(e)
+        }
+    }
+}
+
+extension Envelope {
+    /// A new envelope with a fresh ULID id and `arcp: "1.1"`.
+    public static func make(
+        _ message: Message, sessionID: String? = nil, jobID: String? = nil, eventSeq: Int? = nil, traceID: String? = nil
+    ) -> Envelope {
+        Envelope(arcp: arcpProtocolVersion, id: ARCPID.ulid(), message: message, sessionId: sessionID, traceId: traceID, jobId: jobID, eventSeq: eventSeq)
+    }
+}
+
+extension Message {
+    /// Whether a client may send this message type to a runtime.
+    public var isClientToRuntime: Bool {
+        switch self {
+        case .sessionHello, .sessionResume, .sessionPing, .sessionPong, .sessionAck, .sessionListJobs, .sessionBye,
+            .sessionClose, .jobSubmit, .jobCancel, .jobSubscribe, .jobUnsubscribe, .sessionError:
+            return true
+        default:
+            return false
+        }
+    }
+}

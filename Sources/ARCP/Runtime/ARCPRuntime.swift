@@ -1,0 +1,186 @@
+import DequeModule
+import Foundation
+import Logging
+import Synchronization
+
+/// An ARCP runtime: hosts agents and serves sessions over any `Transport`.
+///
+/// ```swift
+/// let runtime = ARCPRuntime(verifier: StaticBearerVerifier(["tok": "me@example.com"]))
+/// try runtime.register("echo") { input, ctx in
+///     await ctx.log("info", "echo started")
+///     return ["echoed": input]
+/// }
+/// let (clientEnd, runtimeEnd) = MemoryTransport.pair()
+/// Task { await runtime.accept(runtimeEnd) }
+/// ```
+public final class ARCPRuntime: Sendable {
+    /// How the runtime behaves. Every field has a sensible default.
+    public struct Configuration: Sendable {
+        /// Bounds on per-session buffers (spec §6.5).
+        public struct Buffering: Sendable {
+            /// Events kept for resume per session; beyond it the oldest are evicted (reported).
+            public var maxBufferedEvents = 100_000
+            /// Bytes kept for resume per session.
+            public var maxBufferedBytes = 64 << 20
+            /// Frames queued for a connection before emitters wait (transport back-pressure).
+            public var maxPendingFrames = 512
+            /// With `ack` negotiated: unacknowledged events before emitters wait.
+            public var maxUnackedEvents = 20_000
+            /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
+            public var backPressureThreshold = 10_000
+            /// Called when events are evicted under the caps (session id, count).
+            public var onEviction: (@Sendable (String, Int) -> Void)? = nil
+            public init() {}
+        }
+
+        /// Wire forms for peers that deviate from the spec.
+        public enum Compatibility: Sendable, Equatable {
+            /// Send the spec's forms (default).
+            case spec
+            /// Send the forms the Python reference client (1.1.3) accepts where they differ:
+            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
+            /// echoed as `"USD:1.00"` strings.
+            case pythonReference
+        }
+
+        public var runtime = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
+        /// Features offered in `session.welcome`.
+        public var features: [Feature] = [
+            .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
+        ]
+        public var resumeWindow: Duration = .seconds(600)
+        /// Advertised heartbeat interval; nil disables runtime pings.
+        public var heartbeatInterval: Duration? = .seconds(30)
+        /// How long a new connection may take to send its hello.
+        public var helloTimeout: Duration = .seconds(10)
+        /// How long an agent may ignore cancellation before its job is ended anyway.
+        public var cancelGracePeriod: Duration = .seconds(30)
+        public var buffering = Buffering()
+        public var observePolicy: ObservePolicy = .samePrincipal
+        /// Maximum `limit` for session.list_jobs.
+        public var maxListLimit = 1000
+        /// Events per job kept for subscribers' history.
+        public var historyLimitPerJob = 10_000
+        /// Largest result_chunk payload (bytes, before encoding).
+        public var chunkSizeCap = 1 << 20
+        /// Largest streamed result in total (bytes).
+        public var maxStreamedResultBytes = 1 << 30
+        public var compatibility: Compatibility = .spec
+        public var logger = Logger(label: "arcp.runtime")
+        public init() {}
+    }
+
+    struct Registry {
+        var agents: [String: RegisteredAgent] = [:]
+        var agentOrder: [String] = []
+        var sessions: [String: RuntimeSession] = [:]
+        var jobs: [String: RuntimeJob] = [:]
+        var jobOrder: [String] = []
+        var idempotency: [String: String] = [:]  // principal \u{0} key -> job id
+        var shuttingDown = false
+        var connections: [UInt64: any Transport] = [:]
+        var nextConnection: UInt64 = 0
+    }
+
+    public let configuration: Configuration
+    let verifier: any BearerVerifier
+    let registry = Mutex(Registry())
+    var logger: Logger { configuration.logger }
+
+    public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
+        self.configuration = configuration
+        self.verifier = verifier
+    }
+
+    // MARK: - Agents
+
+    /// Registers an agent taking and returning JSON. `version` nil registers an unversioned
+    /// agent; several versions of one name may be registered, and `isDefault` picks the one
+    /// a bare name resolves to (otherwise the first registered).
+    public func register(_ name: String, version: String? = nil, isDefault: Bool = false, _ body: @escaping AgentBody) throws {
+        guard ARCPFormat.isAgentRef(name), !name.contains("@") else {
+            throw ARCPError.invalidRequest("invalid agent name \(name): expected [a-z0-9][a-z0-9._-]*")
+        }
+        if let version, !ARCPFormat.isAgentRef("a@" + version) {
+            throw ARCPError.invalidRequest("invalid agent version \(version)")
+        }
+        try registry.withLock { r in
+            var a = r.agents[name] ?? RegisteredAgent(name: name, versions: [], defaultVersion: nil)
+            let v = version ?? ""
+            if a.versions.contains(where: { $0.version == v }) {
+                throw ARCPError.invalidRequest("agent \(name)\(version.map { "@" + $0 } ?? "") is already registered")
+            }
+            a.versions.append((v, body))
+            if isDefault || a.defaultVersion == nil { a.defaultVersion = v }
+            if r.agents[name] == nil { r.agentOrder.append(name) }
+            r.agents[name] = a
+        }
+    }
+
+    /// Registers an agent with a typed (Decodable) input and an Encodable output.
+    public func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ name: String, version: String? = nil, isDefault: Bool = false, input: Input.Type,
+        _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
+    ) throws {
+        try register(name, version: version, isDefault: isDefault) { json, ctx in
+            let value: Input
+            do {
+                value = try JSONDecoder().decode(Input.self, from: JSONWriter.data(json))
+            } catch {
+                throw ARCPError.invalidRequest("input does not match \(Input.self): \(error)")
+            }
+            let output = try await body(value, ctx)
+            let data = try JSONEncoder().encode(output)
+            return try JSONParser.parse(data)
+        }
+    }
+
+    /// The agent inventory as advertised in `session.welcome`.
+    public var agentInventory: [AgentInfo] {
+        registry.withLock { r in r.agentOrder.compactMap { r.agents[$0]?.info } }
+    }
+
+    // MARK: - Introspection (for tests and operators)
+
+    /// Ids of live sessions (attached or within their resume window).
+    public var sessionIDs: [String] { registry.withLock { Array($0.sessions.keys) } }
+
+    /// The status of a job, if known.
+    public func jobStatus(_ id: String) -> JobStatus? { registry.withLock { $0.jobs[id]?.status } }
+
+    /// Waits until job `id` has ended (returns at once for unknown ids).
+    public func waitForJob(_ id: String) async {
+        guard let job = registry.withLock({ $0.jobs[id] }) else { return }
+        await job.waitUntilFinished()
+    }
+
+    /// Events buffered for resume in session `id`, and evictions so far.
+    public func bufferStats(session id: String) -> (events: Int, bytes: Int, evicted: Int)? {
+        guard let s = registry.withLock({ $0.sessions[id] }) else { return nil }
+        return (s.bufferedEventCount, s.bufferedBytes, s.evictionCount)
+    }
+
+    // MARK: - Shutdown
+
+    /// Graceful shutdown: every attached session gets `session.bye` (reason
+    /// `runtime_shutdown`), running jobs are cancelled, and transports are closed.
+    public func shutdown() async {
+        let (sessions, jobs, transports) = registry.withLock { r -> ([RuntimeSession], [RuntimeJob], [any Transport]) in
+            r.shuttingDown = true
+            return (Array(r.sessions.values), Array(r.jobs.values), Array(r.connections.values))
+        }
+        for s in sessions where s.isAttached {
+            s.sendControl(.sessionBye(SessionByePayload(reason: "runtime_shutdown")))
+            s.requestCloseAfterFlush()
+        }
+        for j in jobs where !j.isTerminal { j.stop(.shutdown) }
+        for j in jobs { await j.waitUntilFinishedOrTimeout(.seconds(5)) }
+        for t in transports { await t.close() }
+    }
+}
+
+/// The package version.
+public enum ARCPVersion {
+    public static let string = "0.1.0"
+}

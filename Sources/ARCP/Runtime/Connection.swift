@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+
+extension ARCPRuntime {
+    /// Serves one connection: handshake (hello or resume), then the session until the
+    /// transport closes. Returns when the connection is over; jobs keep running.
+    public func accept(_ transport: any Transport) async {
+        let connID = registry.withLock { r -> UInt64 in
+            r.nextConnection += 1
+            r.connections[r.nextConnection] = transport
+            return r.nextConnection
+        }
+        defer { _ = registry.withLock { $0.connections.removeValue(forKey: connID) } }
+        if registry.withLock({ $0.shuttingDown }) {
+            await reject(transport, ARCPError(.internalError, "runtime is shutting down", retryable: true))
+            return
+        }
+        // 1. The first frame, within the hello timeout.
+        let first: String?
+        do {
+            first = try await withDeadline(configuration.helloTimeout) { try await transport.receive() }
+        } catch {
+            await reject(transport, .invalidRequest("no session.hello within \(configuration.helloTimeout)"))
+            return
+        }
+        guard let first else { await transport.close(); return }
+        let envelope: Envelope
+        switch FrameCodec.decode(first) {
+        case .failure(let e):
+            await reject(transport, e)
+            return
+        case .success(let env):
+            envelope = env
+        }
+        // 2. Hello, resume-in-hello, or session.resume.
+        let session: RuntimeSession
+        let conn: UInt64
+        switch envelope.message {
+        case .sessionHello(let hello):
+            guard let principal = await verifier.principal(for: hello.auth.token) else {
+                await reject(transport, ARCPError(.unauthenticated, "invalid bearer token", requestID: envelope.id))
+                return
+            }
+            if let resume = hello.resume {
+                guard let r = await resumeSession(
+                    transport, sessionID: resume.sessionId, token: resume.resumeToken, lastSeq: resume.lastEventSeq ?? 0,
+                    principal: principal, requestID: envelope.id)
+                else { return }
+                (session, conn) = r
+            } else {
+                (session, conn) = newSession(principal: principal, hello: hello)
+            }
+        case .sessionResume(let resume):
+            var principal: String? = nil
+            if let auth = resume.auth {
+                guard let p = await verifier.principal(for: auth.token) else {
+                    await reject(transport, ARCPError(.unauthenticated, "invalid bearer token", requestID: envelope.id))
+                    return
+                }
+                principal = p
+            }
+            guard let r = await resumeSession(
+                transport, sessionID: resume.sessionId, token: resume.resumeToken, lastSeq: resume.lastEventSeq ?? 0,
+                principal: principal, requestID: envelope.id)
+            else { return }
+            (session, conn) = r
+        default:
+            await reject(transport, ARCPError(.invalidRequest, "expected session.hello as first envelope, got '\(envelope.message.type)'", requestID: envelope.id))
+            return
+        }
+        await serve(session, conn: conn, transport: transport)
+    }
+
+    /// Sends one error frame on a transport that has no session yet, then closes it.
+    func reject(_ transport: any Transport, _ error: ARCPError) async {
+        let env = Envelope.make(.sessionError(error.payload))
+        try? await transport.send(FrameCodec.encode(env))
+        await transport.close()
+    }
+
+    func newSession(principal: String, hello: SessionHelloPayload) -> (RuntimeSession, UInt64) {
+        let offered = Set(configuration.features.map(\.rawValue))
+        var effective: [Feature] = []
+        for f in hello.capabilities?.features ?? [] where offered.contains(f.rawValue) && !effective.contains(f) {
+            effective.append(f)
+        }
+        let session = RuntimeSession(
+            id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
+            limits: configuration.buffering)
+        registry.withLock { $0.sessions[session.id] = session }
+        let token = session.resumeToken
+        let result = session.attach(first: { _ in self.welcomeFrame(session, token: token) }, resumeFrom: nil, newToken: nil)
+        guard case .attached(let conn) = result else { return (session, 0) }
+        logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(principal)"])
+        return (session, conn)
+    }
+
+    func welcomeFrame(_ session: RuntimeSession, token: String) -> String {
+        let caps = WelcomeCapabilities(
+            encodings: ["json"], features: configuration.features, agents: agentInventory.map { AgentEntry.info($0) })
+        let payload = SessionWelcomePayload(
+            runtime: configuration.runtime, sessionId: session.id, resumeToken: token,
+            resumeWindowSec: Int(configuration.resumeWindow.components.seconds),
+            heartbeatIntervalSec: configuration.heartbeatInterval.map { max(1, Int($0.components.seconds)) },
+            capabilities: caps, acceptedAt: ARCPTimestamp.string())
+        return FrameCodec.encode(Envelope.make(.sessionWelcome(payload), sessionID: session.id))
+    }
+
+    func resumeSession(
+        _ transport: any Transport, sessionID: String, token: String, lastSeq: Int, principal: String?, requestID: String
+    ) async -> (RuntimeSession, UInt64)? {
+        guard let session = registry.withLock({ $0.sessions[sessionID] }) else {
+            await reject(transport, ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)", requestID: requestID))
+            return nil
+        }
+        guard session.checkToken(token), principal == nil || principal == session.principal else {
+            // The session stays resumable with the right token.
+            await reject(transport, ARCPError(.unauthenticated, "invalid resume token for session \(sessionID)", requestID: requestID))
+            return nil
+        }
+        let newToken = ARCPID.resumeToken()
+        switch session.attach(first: { _ in self.welcomeFrame(session, token: newToken) }, resumeFrom: lastSeq, newToken: newToken) {
+        case .attached(let conn):
+            logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
+            return (session, conn)
+        case .windowExpired(let first):
+            await reject(transport, ARCPError(
+                .resumeWindowExpired, "events after \(lastSeq) are no longer buffered (first available: \(first))",
+                details: ["first_available_seq": .int(Int64(first))], requestID: requestID))
+            return nil
+        }
+    }
+
+    /// Runs an attached session: a writer task draining the outbound queue, an optional
+    /// heartbeat task, and the reader loop in this task.
+    func serve(_ session: RuntimeSession, conn: UInt64, transport: any Transport) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while let batch = await session.nextBatch(conn) {
+                    do {
+                        for frame in batch { try await transport.send(frame) }
+                    } catch {
+                        break
+                    }
+                }
+                // Writer done: the connection is over (closed, failed or replaced).
+                session.detach(conn)
+                await transport.close()
+            }
+            if session.has(.heartbeat), let interval = configuration.heartbeatInterval {
+                group.addTask { await self.heartbeat(session, conn: conn, interval: interval) }
+            }
+            await readLoop(session, conn: conn, transport: transport)
+            session.requestCloseAfterFlush()
+            group.cancelAll()
+        }
+        scheduleExpiry(session)
+    }
+
+    func readLoop(_ session: RuntimeSession, conn: UInt64, transport: any Transport) async {
+        while true {
+            let frame: String?
+            do {
+                frame = try await transport.receive()
+            } catch let e as TransportError {
+                if case .frameTooLarge = e {
+                    session.sendControl(.sessionError(ARCPError.invalidRequest("frame too large: \(e)").payload))
+                    continue
+                }
+                if case .invalidFrame(let why) = e {
+                    session.sendControl(.sessionError(ARCPError.invalidRequest("invalid frame: \(why)").payload))
+                    continue
+                }
+                return
+            } catch {
+                return
+            }
+            guard let frame else { return }
+            session.noteReceived()
+            let keepGoing = await handle(frame, session: session)
+            if !keepGoing { return }
+        }
+    }
+
+    /// Heartbeats (spec §6.4): ping when idle for an interval; after two silent intervals
+    /// report HEARTBEAT_LOST and close the transport. Jobs are never terminated here.
+    func heartbeat(_ session: RuntimeSession, conn: UInt64, interval: Duration) async {
+        let tick = interval / 4
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: tick) } catch { return }
+            let (sinceReceived, sinceSent) = session.idleTimes()
+            if sinceReceived >= interval * 2 {
+                logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
+                session.sendControl(.sessionError(ARCPError(.heartbeatLost, "no message from the client for \(sinceReceived)").payload))
+                session.requestCloseAfterFlush()
+                return
+            }
+            if sinceSent >= interval {
+                session.sendControl(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+            }
+        }
+    }
+
+    /// Removes a detached session once its resume window has passed.
+    func scheduleExpiry(_ session: RuntimeSession) {
+        let window = configuration.resumeWindow
+        Task { [weak self] in
+            try? await Task.sleep(for: window)
+            guard let self else { return }
+            guard !session.isAttached, let since = session.detachedAt, ContinuousClock.now - since >= window else { return }
+            let jobs = self.registry.withLock { r -> [RuntimeJob] in
+                r.sessions.removeValue(forKey: session.id)
+                return session.subscriptions.compactMap { r.jobs[$0] }
+            }
+            for j in jobs { _ = j.unsubscribe(session.id) }
+            self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
+        }
+    }
+}
+
+/// Runs `body`, throwing `CancellationError` if it has not finished within `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw CancellationError() }
+        return value
+    }
+}

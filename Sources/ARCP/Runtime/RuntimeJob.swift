@@ -1,0 +1,213 @@
+import DequeModule
+import Foundation
+import Synchronization
+
+/// Why a job's task was cancelled, which decides its terminal frame.
+enum StopReason: Sendable {
+    case cancelled(String?)
+    case timedOut
+    case leaseExpired
+    case parentCancelled
+    case shutdown
+}
+
+/// A job as the runtime tracks it. Its events go to the submitting session and to every
+/// subscribed session, each numbering them in its own `event_seq` space.
+final class RuntimeJob: Sendable {
+    struct HistoryEntry {
+        var ownerSeq: Int
+        var message: Message
+    }
+
+    struct State {
+        var status: JobStatus = .pending
+        var task: Task<Void, Never>? = nil
+        var owner: RuntimeSession
+        var subscribers: [String: RuntimeSession] = [:]
+        var history: Deque<HistoryEntry> = []
+        var historyDropped = 0
+        var terminal: Message? = nil
+        var lastOwnerSeq = 0
+        var stopReason: StopReason? = nil
+        var children: [String] = []
+        var resultStreamed = false
+        var watchdogs: [Task<Void, Never>] = []
+        var completion: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    let id: String
+    let agent: String
+    let principal: String
+    let traceID: String
+    let lease: Lease
+    let leaseConstraints: LeaseConstraints?
+    let createdAt: Date
+    let parentJobID: String?
+    let idempotencyKey: String?
+    let fingerprint: String?
+    let accepted: JobAcceptedPayload
+    let historyLimit: Int
+    private let state: Mutex<State>
+
+    init(
+        id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
+        parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
+        owner: RuntimeSession, historyLimit: Int
+    ) {
+        self.id = id
+        self.agent = agent
+        self.principal = principal
+        self.traceID = traceID
+        self.lease = lease
+        self.leaseConstraints = leaseConstraints
+        self.createdAt = Date()
+        self.parentJobID = parentJobID
+        self.idempotencyKey = idempotencyKey
+        self.fingerprint = fingerprint
+        self.accepted = accepted
+        self.historyLimit = historyLimit
+        self.state = Mutex(State(owner: owner))
+    }
+
+    var status: JobStatus { state.withLock { $0.status } }
+    var owner: RuntimeSession { state.withLock { $0.owner } }
+    var terminal: Message? { state.withLock { $0.terminal } }
+    var isTerminal: Bool { state.withLock { $0.terminal != nil } }
+    var lastOwnerSeq: Int { state.withLock { $0.lastOwnerSeq } }
+    var stopReason: StopReason? { state.withLock { $0.stopReason } }
+    var children: [String] { state.withLock { $0.children } }
+    var resultStreamed: Bool {
+        get { state.withLock { $0.resultStreamed } }
+    }
+    func markResultStreamed() { state.withLock { $0.resultStreamed = true } }
+
+    func setTask(_ t: Task<Void, Never>) { state.withLock { $0.task = t } }
+    func addWatchdog(_ t: Task<Void, Never>) { state.withLock { $0.watchdogs.append(t) } }
+    func addChild(_ id: String) { state.withLock { $0.children.append(id) } }
+    func markRunning() { state.withLock { if $0.status == .pending { $0.status = .running } } }
+
+    /// Records why the job is being stopped (first reason wins) and cancels its task.
+    /// Returns false when the job already ended.
+    @discardableResult
+    func stop(_ reason: StopReason) -> Bool {
+        let task: Task<Void, Never>? = state.withLock { s in
+            guard s.terminal == nil else { return nil }
+            if s.stopReason == nil { s.stopReason = reason }
+            return s.task
+        }
+        guard let task else { return false }
+        task.cancel()
+        return true
+    }
+
+    /// Emits a job.event (or terminal frame) to the owner and every subscriber. Returns the
+    /// owner's seq, or nil if the job already ended (late events after the terminal are refused).
+    @discardableResult
+    func emit(_ message: Message) -> Int? {
+        state.withLock { s -> Int? in
+            guard s.terminal == nil else { return nil }
+            if s.status == .pending { s.status = .running }
+            let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
+            s.lastOwnerSeq = seq
+            s.history.append(HistoryEntry(ownerSeq: seq, message: message))
+            if s.history.count > historyLimit {
+                s.history.removeFirst()
+                s.historyDropped += 1
+            }
+            for sub in s.subscribers.values { sub.sendEvent(message, jobID: id, traceID: traceID) }
+            return seq
+        }
+    }
+
+    /// Back-pressure: waits until the slowest observer session has room.
+    func waitForCapacity() async {
+        let sessions = state.withLock { [$0.owner] + Array($0.subscribers.values) }
+        for s in sessions { await s.waitForCapacity() }
+    }
+
+    /// Emits the terminal frame once. Returns false if the job had already ended.
+    @discardableResult
+    func finish(_ message: Message, status: JobStatus) -> Bool {
+        let (done, waiters, watchdogs): (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>]) = state.withLock { s in
+            guard s.terminal == nil else { return (false, [], []) }
+            let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
+            s.lastOwnerSeq = seq
+            s.history.append(HistoryEntry(ownerSeq: seq, message: message))
+            if s.history.count > historyLimit { s.history.removeFirst(); s.historyDropped += 1 }
+            for sub in s.subscribers.values { sub.sendEvent(message, jobID: id, traceID: traceID) }
+            s.terminal = message
+            s.status = status
+            let w = Array(s.completion.values)
+            s.completion = [:]
+            let wd = s.watchdogs
+            s.watchdogs = []
+            return (true, w, wd)
+        }
+        for w in watchdogs { w.cancel() }
+        for w in waiters { w.resume() }
+        return done
+    }
+
+    /// Waits until the job has ended (or the waiting task is cancelled).
+    func waitUntilFinished() async {
+        let id = state.withLock { s -> UInt64 in s.nextWaiter += 1; return s.nextWaiter }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.terminal != nil || Task.isCancelled { return true }
+                    s.completion[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            let c = state.withLock { $0.completion.removeValue(forKey: id) }
+            c?.resume()
+        }
+    }
+
+    /// Waits until the job has ended or `limit` passed.
+    func waitUntilFinishedOrTimeout(_ limit: Duration) async {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask { await self.waitUntilFinished() }
+            g.addTask { try? await Task.sleep(for: limit) }
+            await g.next()
+            g.cancelAll()
+        }
+    }
+
+    /// Moves the job to a resumed session object (same session id, so nothing to do) — or
+    /// re-targets it when a session object is replaced.
+    func setOwner(_ session: RuntimeSession) { state.withLock { $0.owner = session } }
+
+    /// Replays the terminal frame (idempotent resubmit of a finished job) to `session`.
+    func replayTerminal(to session: RuntimeSession) {
+        state.withLock { s in
+            guard let t = s.terminal else { return }
+            session.sendEvent(t, jobID: id, traceID: traceID)
+        }
+    }
+
+    /// Atomically sends `job.subscribed`, replays history after `fromSeq` (if requested), and
+    /// registers `session` for live events, so nothing is missed or duplicated.
+    func subscribe(_ session: RuntimeSession, history: Bool, fromSeq: Int, subscribed: (JobStatus, Int, Bool) -> Message) {
+        state.withLock { s in
+            let replayed = history && s.history.contains { $0.ownerSeq > fromSeq }
+            session.sendControl(subscribed(s.status, s.lastOwnerSeq, replayed), jobID: id, traceID: traceID)
+            if history {
+                for h in s.history where h.ownerSeq > fromSeq { session.sendEvent(h.message, jobID: id, traceID: traceID) }
+            } else if let t = s.terminal {
+                // A finished job: give the subscriber its outcome so it can stop waiting.
+                session.sendEvent(t, jobID: id, traceID: traceID)
+            }
+            if s.terminal == nil && session !== s.owner { s.subscribers[session.id] = session }
+        }
+    }
+
+    func unsubscribe(_ sessionID: String) -> Bool {
+        state.withLock { $0.subscribers.removeValue(forKey: sessionID) != nil }
+    }
+
+    var subscriberIDs: [String] { state.withLock { Array($0.subscribers.keys) } }
+}

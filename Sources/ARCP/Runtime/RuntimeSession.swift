@@ -1,0 +1,301 @@
+import DequeModule
+import Foundation
+import Synchronization
+
+/// One runtime-side ARCP session. It outlives its transport: while the client is away the
+/// session keeps numbering and buffering its jobs' events for resume (spec §6.3).
+///
+/// All outbound frames, control and event alike, go through one ordered queue drained by a
+/// single writer task per connection, so `event_seq` is strictly monotonic on the wire and
+/// replies keep their order relative to events.
+final class RuntimeSession: Sendable {
+    struct ReplayEntry {
+        var seq: Int
+        var jobID: String
+        var frame: String
+    }
+
+    struct State {
+        var resumeToken: String
+        var nextSeq = 1
+        var replay: Deque<ReplayEntry> = []
+        var replayBytes = 0
+        /// Every seq ≤ this has been freed (acknowledged or evicted).
+        var releasedThrough = 0
+        var lastAcked = 0
+        var evictions = 0
+        /// Frames waiting for the current connection's writer.
+        var pending: Deque<String> = []
+        var connection: UInt64? = nil
+        var writer: CheckedContinuation<Bool, Never>? = nil
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        var closed = false
+        var detachedAt: ContinuousClock.Instant? = nil
+        var lastReceived: ContinuousClock.Instant = .now
+        var lastSent: ContinuousClock.Instant = .now
+        var subscriptions: Set<String> = []
+        var backPressureReported: Set<String> = []
+        var closeAfterFlush = false
+    }
+
+    let id: String
+    let principal: String
+    let features: [Feature]
+    let featureSet: Set<String>
+    let limits: ARCPRuntime.Configuration.Buffering
+    private let state: Mutex<State>
+    private let nextConnection = Atomic<UInt64>(0)
+
+    init(id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering) {
+        self.id = id
+        self.principal = principal
+        self.features = features
+        self.featureSet = Set(features.map(\.rawValue))
+        self.limits = limits
+        self.state = Mutex(State(resumeToken: resumeToken))
+    }
+
+    func has(_ f: Feature) -> Bool { featureSet.contains(f.rawValue) }
+
+    var resumeToken: String { state.withLock { $0.resumeToken } }
+    var isClosed: Bool { state.withLock { $0.closed } }
+    var isAttached: Bool { state.withLock { $0.connection != nil } }
+    var lastSeq: Int { state.withLock { $0.nextSeq - 1 } }
+    var detachedAt: ContinuousClock.Instant? { state.withLock { $0.detachedAt } }
+    var bufferedEventCount: Int { state.withLock { $0.replay.count } }
+    var bufferedBytes: Int { state.withLock { $0.replayBytes } }
+    var evictionCount: Int { state.withLock { $0.evictions } }
+
+    // MARK: connection lifecycle
+
+    enum AttachResult {
+        case attached(UInt64)
+        case windowExpired(firstAvailable: Int)
+    }
+
+    /// Attaches a new connection. With `resumeFrom`, the pending queue starts with `first`
+    /// (the welcome) followed by every buffered event with seq > resumeFrom.
+    func attach(first: (Int) -> String, resumeFrom: Int?, newToken: String?) -> AttachResult {
+        let conn = nextConnection.add(1, ordering: .relaxed).newValue
+        return state.withLock { s in
+            if let from = resumeFrom, from < s.releasedThrough, from < s.nextSeq - 1 {
+                return .windowExpired(firstAvailable: s.releasedThrough + 1)
+            }
+            // Drop any stale writer.
+            s.writer?.resume(returning: false)
+            s.writer = nil
+            if let t = newToken { s.resumeToken = t }
+            s.connection = conn
+            s.detachedAt = nil
+            s.closed = false
+            s.closeAfterFlush = false
+            s.pending.removeAll()
+            s.pending.append(first(s.nextSeq - 1))
+            if let from = resumeFrom {
+                for e in s.replay where e.seq > from { s.pending.append(e.frame) }
+            }
+            s.lastReceived = .now
+            s.lastSent = .now
+            return .attached(conn)
+        }
+    }
+
+    /// Detaches `conn` (transport gone). Events keep buffering for resume.
+    func detach(_ conn: UInt64, closed: Bool = false) {
+        let (writer, waiters) = state.withLock { s -> (CheckedContinuation<Bool, Never>?, [CheckedContinuation<Void, Never>]) in
+            guard s.connection == conn else { return (nil, []) }
+            s.connection = nil
+            s.detachedAt = .now
+            if closed { s.closed = true }
+            s.pending.removeAll()
+            let w = s.writer
+            s.writer = nil
+            let sw = s.spaceWaiters
+            s.spaceWaiters = []
+            return (w, sw)
+        }
+        writer?.resume(returning: false)
+        for w in waiters { w.resume() }
+    }
+
+    func markClosed() { state.withLock { $0.closed = true } }
+
+    /// Ends the current connection once everything queued has been written.
+    func requestCloseAfterFlush() {
+        let w: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            s.closeAfterFlush = true
+            let w = s.writer
+            s.writer = nil
+            return w
+        }
+        w?.resume(returning: true)
+    }
+
+    func noteReceived() { state.withLock { $0.lastReceived = .now } }
+
+    func idleTimes() -> (sinceReceived: Duration, sinceSent: Duration) {
+        let now = ContinuousClock.now
+        return state.withLock { (now - $0.lastReceived, now - $0.lastSent) }
+    }
+
+    // MARK: outbound
+
+    /// Queues a control frame (no event_seq) for the current connection. Returns false (and
+    /// the frame is not sent) when no connection is attached.
+    @discardableResult
+    func sendControl(_ message: Message, jobID: String? = nil, traceID: String? = nil) -> Bool {
+        let env = Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID)
+        let frame = FrameCodec.encode(env)
+        let writer: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            guard s.connection != nil else { return nil }
+            s.pending.append(frame)
+            let w = s.writer
+            s.writer = nil
+            return w
+        }
+        writer?.resume(returning: true)
+        return true
+    }
+
+    /// Numbers, buffers and queues a job.event / job.result / job.error. Returns the seq.
+    /// Never blocks; call `waitForCapacity()` afterwards to apply back-pressure.
+    @discardableResult
+    func sendEvent(_ message: Message, jobID: String, traceID: String?) -> Int {
+        var evicted = 0
+        let (seq, writer): (Int, CheckedContinuation<Bool, Never>?) = state.withLock { s in
+            let seq = s.nextSeq
+            s.nextSeq += 1
+            let env = Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID)
+            let frame = FrameCodec.encode(env)
+            s.replay.append(ReplayEntry(seq: seq, jobID: jobID, frame: frame))
+            s.replayBytes += frame.utf8.count
+            while s.replay.count > limits.maxBufferedEvents || s.replayBytes > limits.maxBufferedBytes, let first = s.replay.popFirst() {
+                s.replayBytes -= first.frame.utf8.count
+                s.releasedThrough = max(s.releasedThrough, first.seq)
+                s.evictions += 1
+                evicted += 1
+            }
+            guard s.connection != nil else { return (seq, nil) }
+            s.pending.append(frame)
+            let w = s.writer
+            s.writer = nil
+            return (seq, w)
+        }
+        writer?.resume(returning: true)
+        if evicted > 0 {
+            limits.onEviction?(id, evicted)
+        }
+        return seq
+    }
+
+    /// Suspends while this session's consumer is too far behind: more than
+    /// `maxPendingFrames` frames not yet handed to the transport, or (with `ack` negotiated)
+    /// more than `maxUnackedEvents` events not acknowledged. Returns at once when detached.
+    func waitForCapacity() async {
+        while true {
+            let mustWait: Bool = state.withLock { s in
+                guard s.connection != nil else { return false }
+                if s.pending.count >= limits.maxPendingFrames { return true }
+                if featureSet.contains(Feature.ack.rawValue), s.nextSeq - 1 - s.lastAcked >= limits.maxUnackedEvents { return true }
+                return false
+            }
+            if !mustWait { return }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow: Bool = state.withLock { s in
+                    let still = s.connection != nil
+                        && (s.pending.count >= limits.maxPendingFrames
+                            || (featureSet.contains(Feature.ack.rawValue) && s.nextSeq - 1 - s.lastAcked >= limits.maxUnackedEvents))
+                    if still { s.spaceWaiters.append(c) }
+                    return !still
+                }
+                if resumeNow { c.resume() }
+            }
+            if Task.isCancelled { return }
+        }
+    }
+
+    /// Whether the consumer lags by more than the back-pressure threshold (first time per job).
+    func shouldReportBackPressure(jobID: String) -> Bool {
+        state.withLock { s in
+            let lag = s.nextSeq - 1 - s.lastAcked
+            guard featureSet.contains(Feature.ack.rawValue), lag >= limits.backPressureThreshold else {
+                s.backPressureReported.remove(jobID)
+                return false
+            }
+            return s.backPressureReported.insert(jobID).inserted
+        }
+    }
+
+    /// The writer side: the next batch of frames for connection `conn`, or nil when it is gone.
+    func nextBatch(_ conn: UInt64) async -> [String]? {
+        while true {
+            enum Step { case batch([String], [CheckedContinuation<Void, Never>]), gone, wait }
+            let step: Step = state.withLock { s in
+                guard s.connection == conn else { return .gone }
+                if s.pending.isEmpty && s.closeAfterFlush { return .gone }
+                if !s.pending.isEmpty {
+                    let b = Array(s.pending)
+                    s.pending.removeAll(keepingCapacity: true)
+                    s.lastSent = .now
+                    let w = s.spaceWaiters
+                    s.spaceWaiters = []
+                    return .batch(b, w)
+                }
+                return .wait
+            }
+            switch step {
+            case .batch(let b, let waiters):
+                for w in waiters { w.resume() }
+                return b
+            case .gone:
+                return nil
+            case .wait:
+                let more = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                    let now: Bool? = state.withLock { s in
+                        guard s.connection == conn else { return false }
+                        if !s.pending.isEmpty || s.closeAfterFlush { return true }
+                        s.writer = c
+                        return nil
+                    }
+                    if let now { c.resume(returning: now) }
+                }
+                if !more { return nil }
+            }
+        }
+    }
+
+    // MARK: ack, resume
+
+    /// Frees buffered events through `seq` (spec §6.5).
+    func acknowledge(through seq: Int) {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            let upTo = min(seq, s.nextSeq - 1)
+            guard upTo > s.lastAcked else { return [] }
+            s.lastAcked = upTo
+            while let first = s.replay.first, first.seq <= upTo {
+                s.replay.removeFirst()
+                s.replayBytes -= first.frame.utf8.count
+            }
+            s.releasedThrough = max(s.releasedThrough, upTo)
+            let w = s.spaceWaiters
+            s.spaceWaiters = []
+            return w
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func checkToken(_ token: String) -> Bool {
+        let current = resumeToken
+        // Constant-time comparison.
+        let a = Array(current.utf8), b = Array(token.utf8)
+        var diff = a.count ^ b.count
+        for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
+        return diff == 0
+    }
+
+    // MARK: subscriptions
+
+    func addSubscription(_ jobID: String) { _ = state.withLock { $0.subscriptions.insert(jobID) } }
+    func removeSubscription(_ jobID: String) { _ = state.withLock { $0.subscriptions.remove(jobID) } }
+    var subscriptions: Set<String> { state.withLock { $0.subscriptions } }
+}

@@ -1,0 +1,310 @@
+import ARCP
+import Synchronization
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+
+/// The parts of a `ws://` or `wss://` URL.
+struct WebSocketURL: Equatable {
+    var secure: Bool
+    var host: String
+    var port: Int
+    /// Path and query, e.g. `/arcp?x=1`.
+    var target: String
+
+    /// The `Host` header value.
+    var hostHeader: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        let defaultPort = secure ? 443 : 80
+        return port == defaultPort ? h : "\(h):\(port)"
+    }
+
+    /// `host:port` for messages.
+    var endpoint: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    init(secure: Bool, host: String, port: Int, target: String) {
+        self.secure = secure
+        self.host = host
+        self.port = port
+        self.target = target
+    }
+
+    /// Parses `ws://host[:port][/path][?query]`; an empty path becomes `/arcp`.
+    init(parsing text: String) throws {
+        let lower = text.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("ws://") {
+            secure = false
+            rest = text.dropFirst(5)
+        } else if lower.hasPrefix("wss://") {
+            secure = true
+            rest = text.dropFirst(6)
+        } else {
+            throw TransportError.connectFailed("unsupported URL \"\(text)\": use ws:// or wss://")
+        }
+        let withoutFragment = rest.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let authorityEnd = withoutFragment.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? withoutFragment.endIndex
+        let authority = withoutFragment[..<authorityEnd]
+        var target = String(withoutFragment[authorityEnd...])
+        if target.isEmpty || target.hasPrefix("?") { target = "/arcp" + target }
+        if authority.contains("@") {
+            throw TransportError.connectFailed("credentials in the URL are not supported: pass an Authorization header")
+        }
+        var hostPart: Substring
+        var portPart: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw TransportError.connectFailed("invalid URL \"\(text)\": unterminated IPv6 address")
+            }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty {
+                throw TransportError.connectFailed("invalid URL \"\(text)\"")
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            portPart = authority[authority.index(after: colon)...]
+        } else {
+            hostPart = authority
+        }
+        guard !hostPart.isEmpty else { throw TransportError.connectFailed("invalid URL \"\(text)\": no host") }
+        var port = secure ? 443 : 80
+        if let portPart {
+            guard let p = Int(portPart), (1...65535).contains(p) else {
+                throw TransportError.connectFailed("invalid URL \"\(text)\": bad port")
+            }
+            port = p
+        }
+        self.host = String(hostPart)
+        self.port = port
+        self.target = target
+    }
+}
+
+enum ClientUpgradeResult: Sendable {
+    case websocket(NIOAsyncChannel<String, WebSocketFrame>, ConnectionShared)
+    case notUpgraded(EventLoopFuture<HTTPResponseStatus>)
+}
+
+extension WebSocketTransport {
+    /// The default cap on one message: 16 MiB.
+    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    /// The default limit on received-but-unread bytes per connection: 4 MiB.
+    public static let defaultInboundByteLimit = 4 * 1024 * 1024
+
+    /// Connects to an ARCP runtime over WebSocket.
+    ///
+    /// ```swift
+    /// let transport = try await WebSocketTransport.connect(to: "wss://runtime.example.com/arcp")
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - url: `ws://` or `wss://` URL; without a path, `/arcp` is used.
+    ///   - headers: extra HTTP headers for the upgrade request (e.g. `Authorization`, `Origin`);
+    ///     a `Host` entry replaces the one derived from the URL.
+    ///   - tlsConfiguration: TLS settings for `wss://` (trust roots, client certificate, …);
+    ///     default `TLSConfiguration.makeClientConfiguration()` (system trust store).
+    ///   - maxFrameSize: the largest message accepted from or sent to the server.
+    ///   - timeout: limit on TCP connect, TLS and WebSocket handshakes together.
+    ///   - inboundCapacity: messages buffered before the socket stops being read.
+    ///   - inboundByteLimit: bytes of received messages buffered before the socket stops
+    ///     being read (one larger message still gets through). Default 4 MiB.
+    ///   - eventLoopGroup: defaults to NIO's shared singleton group.
+    /// - Throws: ``TransportError/connectFailed(_:)`` with a one-line reason, e.g.
+    ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
+    public static func connect(
+        to url: String,
+        headers: [String: String] = [:],
+        tlsConfiguration: TLSConfiguration? = nil,
+        maxFrameSize: Int = WebSocketTransport.defaultMaxFrameSize,
+        timeout: Duration = .seconds(10),
+        inboundCapacity: Int = 256,
+        inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> WebSocketTransport {
+        let target = try WebSocketURL(parsing: url)
+        let frameLimit = clampFrameSize(maxFrameSize)
+        let sslContext: NIOSSLContext?
+        do {
+            sslContext = target.secure
+                ? try NIOSSLContext(configuration: tlsConfiguration ?? .makeClientConfiguration()) : nil
+        } catch {
+            throw TransportError.connectFailed("invalid TLS configuration: \(describeNetworkError(error))")
+        }
+        var requestHeaders = HTTPHeaders()
+        if !headers.keys.contains(where: { $0.lowercased() == "host" }) {
+            requestHeaders.add(name: "Host", value: target.hostHeader)
+        }
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+            requestHeaders.add(name: name, value: value)
+        }
+        let requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.target, headers: requestHeaders)
+        let closeTimeout = TimeAmount.seconds(2)
+        let serverHostname = isIPAddress(target.host) ? nil : target.host
+
+        let channelBox = ChannelBox()
+        let upgrade: EventLoopFuture<ClientUpgradeResult>
+        do {
+            upgrade = try await ClientBootstrap(group: eventLoopGroup)
+                .connectTimeout(TimeAmount(timeout))
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connect(host: target.host, port: target.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        channelBox.value.withLock { $0 = channel }
+                        if let sslContext {
+                            let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+                            try channel.pipeline.syncOperations.addHandler(tls)
+                        }
+                        let upgrader = NIOTypedWebSocketClientUpgrader<ClientUpgradeResult>(
+                            maxFrameSize: frameLimit,
+                            enableAutomaticErrorHandling: false,
+                            upgradePipelineHandler: { channel, _ in
+                                channel.eventLoop.makeCompletedFuture {
+                                    let shared = ConnectionShared(inboundByteLimit: inboundByteLimit)
+                                    try channel.pipeline.syncOperations.addHandler(
+                                        WebSocketProtocolHandler(
+                                            isClient: true, maxMessageSize: frameLimit,
+                                            closeTimeout: closeTimeout, shared: shared))
+                                    let asyncChannel = try NIOAsyncChannel<String, WebSocketFrame>(
+                                        wrappingChannelSynchronously: channel,
+                                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16))
+                                    )
+                                    return ClientUpgradeResult.websocket(asyncChannel, shared)
+                                }
+                            }
+                        )
+                        let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgradeResult>(
+                            upgradeRequestHead: requestHead,
+                            upgraders: [upgrader],
+                            notUpgradingCompletionHandler: { channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    let capture = ResponseStatusCapture(promise: channel.eventLoop.makePromise())
+                                    try channel.pipeline.syncOperations.addHandler(capture)
+                                    return ClientUpgradeResult.notUpgraded(capture.promise.futureResult)
+                                }
+                            }
+                        )
+                        var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                        // Frames the server sends right behind its 101 response arrive in the same
+                        // read as the response; NIO's default drops such bytes.
+                        pipeline.leftOverBytesStrategy = .forwardBytes
+                        return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                            configuration: pipeline
+                        )
+                    }
+                }
+        } catch {
+            throw TransportError.connectFailed(describeNetworkError(error))
+        }
+
+        // TLS and WebSocket handshakes must finish within the timeout too.
+        let result: ClientUpgradeResult
+        do {
+            result = try await awaitUpgrade(upgrade, timeout: timeout, channel: channelBox)
+        } catch let error as TransportError {
+            throw error
+        } catch {
+            throw TransportError.connectFailed("\(describeUpgradeError(error)) (\(target.endpoint))")
+        }
+
+        switch result {
+        case .websocket(let asyncChannel, let shared):
+            let transport = WebSocketTransport(
+                channel: asyncChannel.channel, isClient: true, maxFrameSize: frameLimit,
+                inboundCapacity: inboundCapacity, closeTimeout: closeTimeout, shared: shared)
+            Task { await transport.runIO(asyncChannel) }
+            return transport
+        case .notUpgraded(let statusFuture):
+            let status = try? await statusFuture.get()
+            let text = status.map { "HTTP \($0.code) \($0.reasonPhrase)" } ?? "no HTTP response"
+            throw TransportError.connectFailed("server refused the WebSocket upgrade: \(text) (\(target.endpoint)\(target.target))")
+        }
+    }
+}
+
+/// Waits for the upgrade; on timeout closes the channel (which fails the future) and throws.
+private func awaitUpgrade(
+    _ upgrade: EventLoopFuture<ClientUpgradeResult>, timeout: Duration, channel: ChannelBox
+) async throws -> ClientUpgradeResult {
+    try await withThrowingTaskGroup(of: ClientUpgradeResult?.self) { group in
+        group.addTask { try await upgrade.get() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        if let first = try await group.next(), let result = first {
+            return result
+        }
+        channel.value.withLock { $0 }?.close(promise: nil)
+        throw TransportError.connectFailed("no WebSocket handshake response within \(timeout)")
+    }
+}
+
+/// Holds the channel being connected, so a handshake timeout can close it.
+private final class ChannelBox: Sendable {
+    let value = Mutex<(any Channel)?>(nil)
+}
+
+/// Captures the status of a refused upgrade.
+private final class ResponseStatusCapture: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    let promise: EventLoopPromise<HTTPResponseStatus>
+    private var done = false
+
+    init(promise: EventLoopPromise<HTTPResponseStatus>) {
+        self.promise = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = Self.unwrapInboundIn(data), !done {
+            done = true
+            promise.succeed(head.status)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done {
+            done = true
+            promise.fail(ChannelError.eof)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done {
+            done = true
+            promise.fail(error)
+        }
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ResponseStatusCapture: Sendable {}
+
+private func describeUpgradeError(_ error: any Error) -> String {
+    if let error = error as? NIOHTTPClientUpgradeError {
+        switch error {
+        case .responseProtocolNotFound, .upgraderDeniedUpgrade, .invalidHTTPOrdering:
+            return "server sent an invalid WebSocket handshake"
+        default:
+            return "WebSocket handshake failed"
+        }
+    }
+    return describeNetworkError(error)
+}
+
+/// NIO's frame decoder refuses limits above `UInt32.max`.
+func clampFrameSize(_ size: Int) -> Int {
+    Swift.min(Swift.max(size, 1), Int(UInt32.max))
+}
+
+func isIPAddress(_ host: String) -> Bool {
+    (try? SocketAddress(ipAddress: host, port: 0)) != nil
+}

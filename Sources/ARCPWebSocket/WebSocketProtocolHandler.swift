@@ -1,0 +1,392 @@
+import ARCP
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// A close frame as seen on the wire.
+public struct WebSocketCloseInfo: Sendable, Equatable, CustomStringConvertible {
+    /// The close status code (RFC 6455 §7.4), e.g. 1000 normal, 1003 unsupported data,
+    /// 1009 message too big. `nil` when the frame carried no code.
+    public var code: UInt16?
+    /// The reason text (may be empty).
+    public var reason: String
+
+    public init(code: UInt16?, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String {
+        let c = code.map(String.init) ?? "no code"
+        return reason.isEmpty ? c : "\(c) \(reason)"
+    }
+}
+
+/// What ended a connection, recorded on the event loop and read by the transport.
+enum ConnectionOutcome: Sendable {
+    /// A close handshake completed (either side started it).
+    case closed(peer: WebSocketCloseInfo?)
+    /// This side detected a protocol violation and closed with a code.
+    case failed(TransportError)
+}
+
+/// State shared between the event-loop handler and the `WebSocketTransport`.
+final class ConnectionShared: Sendable {
+    private struct State {
+        var outcome: ConnectionOutcome?
+        var peerClose: WebSocketCloseInfo?
+        var sentClose: WebSocketCloseInfo?
+        var resumeReading: (@Sendable () -> Void)?
+    }
+    private let state = Mutex(State())
+    /// Bytes of messages handed up by the handler and not yet taken by `receive()`.
+    private let bufferedBytes = Atomic<Int>(0)
+    /// Above this many buffered bytes the handler stops reading the socket.
+    let inboundByteLimit: Int
+
+    init(inboundByteLimit: Int) {
+        self.inboundByteLimit = Swift.max(1, inboundByteLimit)
+    }
+
+    var outcome: ConnectionOutcome? { state.withLock { $0.outcome } }
+    var peerClose: WebSocketCloseInfo? { state.withLock { $0.peerClose } }
+    var sentClose: WebSocketCloseInfo? { state.withLock { $0.sentClose } }
+
+    func recordOutcome(_ outcome: ConnectionOutcome) {
+        state.withLock { s in
+            if s.outcome == nil { s.outcome = outcome }
+        }
+    }
+
+    func recordPeerClose(_ info: WebSocketCloseInfo) {
+        state.withLock { $0.peerClose = info }
+    }
+
+    func recordSentClose(_ info: WebSocketCloseInfo) {
+        state.withLock { s in
+            if s.sentClose == nil { s.sentClose = info }
+        }
+    }
+
+    // MARK: Inbound byte budget
+
+    /// Whether the buffered bytes are over the limit (the handler then holds back reads).
+    var isOverBudget: Bool { bufferedBytes.load(ordering: .acquiring) > inboundByteLimit }
+
+    /// Called by the handler when it passes a message up.
+    func messageBuffered(bytes: Int) {
+        bufferedBytes.add(bytes, ordering: .releasing)
+    }
+
+    /// Called by the transport when `receive()` hands a message out; wakes the reader when
+    /// the buffer drops back under the limit.
+    func messageConsumed(bytes: Int) {
+        let after = bufferedBytes.subtract(bytes, ordering: .acquiringAndReleasing).newValue
+        if after + bytes > inboundByteLimit && after <= inboundByteLimit {
+            state.withLock { $0.resumeReading }?()
+        }
+    }
+
+    /// The handler registers how to resume reading (and clears it when removed).
+    func setResumeReading(_ resume: (@Sendable () -> Void)?) {
+        state.withLock { $0.resumeReading = resume }
+    }
+}
+
+extension WebSocketFrame {
+    /// A close frame with `code` and a reason truncated to fit the 125-byte control-frame limit.
+    static func close(code: UInt16, reason: String, masked: Bool, allocator: ByteBufferAllocator) -> WebSocketFrame {
+        var data = allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.writeInteger(code)
+        data.writeString(truncatedReason(reason))
+        return WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: data)
+    }
+
+    /// Reads the code and reason of a close frame (already unmasked).
+    static func closeInfo(from payload: ByteBuffer) -> WebSocketCloseInfo {
+        var data = payload
+        guard let code = data.readInteger(as: UInt16.self) else { return WebSocketCloseInfo(code: nil, reason: "") }
+        let reason = data.readString(length: data.readableBytes) ?? ""
+        return WebSocketCloseInfo(code: code, reason: reason)
+    }
+
+    private static func truncatedReason(_ reason: String) -> String {
+        var out = ""
+        var bytes = 0
+        for ch in reason {
+            let n = String(ch).utf8.count
+            if bytes + n > 123 { break }
+            bytes += n
+            out.append(ch)
+        }
+        return out
+    }
+}
+
+/// Implements the RFC 6455 message layer on the event loop, between NIO's frame codec and the
+/// `NIOAsyncChannel` the transport reads: reassembles fragmented text messages (up to the
+/// size limit), validates UTF-8, answers pings, runs the close handshake, and turns protocol
+/// violations into a close frame with a code and a reason:
+/// binary data → 1003, a message over the limit → 1009, invalid UTF-8 → 1007, anything else → 1002.
+///
+/// Only complete text messages travel further up, as `String`. While the messages handed up
+/// but not yet received hold more than `ConnectionShared.inboundByteLimit` bytes, the handler
+/// holds back `read()`, so the socket is not read and TCP flow control slows the peer down.
+/// After a violation the handler
+/// stops delivering, keeps reading (and discarding) so the close frame is not lost to a TCP
+/// reset, and closes the channel when the peer answers, hangs up, or `closeTimeout` passes.
+final class WebSocketProtocolHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = String
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private enum Phase {
+        case open
+        /// We sent a close frame and wait for the peer's.
+        case closeSent
+        /// We hit a protocol violation, sent a close frame, and discard input until the end.
+        case draining
+        case closed
+    }
+
+    private let isClient: Bool
+    private let maxMessageSize: Int
+    private let closeTimeout: TimeAmount
+    private let shared: ConnectionShared
+    private var phase: Phase = .open
+    private var fragments: ByteBuffer?
+    private var closeTimer: Scheduled<Void>?
+    /// A `read()` held back because the inbound buffer is over its byte limit.
+    private var readHeldBack = false
+
+    init(isClient: Bool, maxMessageSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
+        self.isClient = isClient
+        self.maxMessageSize = maxMessageSize
+        self.closeTimeout = closeTimeout
+        self.shared = shared
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        shared.setResumeReading {
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.resumeHeldBackRead(context)
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        shared.setResumeReading(nil)
+    }
+
+    private func resumeHeldBackRead(_ context: ChannelHandlerContext) {
+        guard readHeldBack, !shared.isOverBudget else { return }
+        readHeldBack = false
+        context.read()
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        switch phase {
+        case .closed:
+            return
+        case .draining:
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        case .open, .closeSent:
+            break
+        }
+
+        if frame.rsv1 || frame.rsv2 || frame.rsv3 {
+            return fail(context, code: 1002, reason: "reserved bits set without a negotiated extension",
+                        error: .invalidFrame("reserved bits set"))
+        }
+        if isClient && frame.maskKey != nil {
+            return fail(context, code: 1002, reason: "server frames must not be masked",
+                        error: .invalidFrame("masked server frame"))
+        }
+        if !isClient && frame.maskKey == nil {
+            return fail(context, code: 1002, reason: "client frames must be masked",
+                        error: .invalidFrame("unmasked client frame"))
+        }
+
+        switch frame.opcode {
+        case .text:
+            if fragments != nil {
+                return fail(context, code: 1002, reason: "new message before the previous one ended",
+                            error: .invalidFrame("interleaved message"))
+            }
+            if frame.fin {
+                deliver(context, frame.unmaskedData)
+            } else {
+                fragments = frame.unmaskedData
+            }
+        case .continuation:
+            guard var message = fragments else {
+                return fail(context, code: 1002, reason: "continuation frame without a message",
+                            error: .invalidFrame("unexpected continuation frame"))
+            }
+            fragments = nil
+            if message.readableBytes + frame.length > maxMessageSize {
+                return fail(context, code: 1009, reason: "message larger than \(maxMessageSize) bytes",
+                            error: .frameTooLarge(limit: maxMessageSize))
+            }
+            var more = frame.unmaskedData
+            message.writeBuffer(&more)
+            if frame.fin {
+                deliver(context, message)
+            } else {
+                fragments = message
+            }
+        case .binary:
+            fail(context, code: 1003, reason: "binary frames are not supported: send each ARCP envelope as one text frame",
+                 error: .invalidFrame("binary frame"))
+        case .ping:
+            if phase == .open {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: isClient ? .random() : nil,
+                                          data: frame.unmaskedData)
+                context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
+            }
+        case .pong:
+            break
+        case .connectionClose:
+            let info = WebSocketFrame.closeInfo(from: frame.unmaskedData)
+            shared.recordPeerClose(info)
+            shared.recordOutcome(.closed(peer: info))
+            if phase == .open {
+                // Echo the peer's code (RFC 6455 §5.5.1), then hang up.
+                let reply = WebSocketFrame.close(code: info.code ?? 1000, reason: "", masked: isClient,
+                                                 allocator: context.channel.allocator)
+                shared.recordSentClose(WebSocketCloseInfo(code: info.code ?? 1000, reason: ""))
+                phase = .closed
+                let channel = context.channel
+                context.writeAndFlush(Self.wrapOutboundOut(reply)).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+            } else {
+                phase = .closed
+                context.close(promise: nil)
+            }
+        default:
+            fail(context, code: 1002, reason: "unknown opcode", error: .invalidFrame("unknown opcode"))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if phase == .draining || phase == .closeSent {
+            // Keep reading even if the consumer above is not: the peer's close frame (or EOF)
+            // must be seen. Data is discarded in these phases, so this cannot grow memory.
+            context.read()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            switch error {
+            case .invalidFrameLength:
+                fail(context, code: 1009, reason: "frame larger than \(maxMessageSize) bytes",
+                     error: .frameTooLarge(limit: maxMessageSize))
+            case .fragmentedControlFrame, .multiByteControlFrameLength:
+                fail(context, code: 1002, reason: "invalid control frame",
+                     error: .invalidFrame("invalid control frame"))
+            }
+            return
+        }
+        if phase == .draining {
+            // The frame decoder reports each chunk it refuses after its own error; those are
+            // the bytes we are draining on purpose.
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        phase = .closed
+        closeTimer?.cancel()
+        closeTimer = nil
+        shared.setResumeReading(nil)
+        context.fireChannelInactive()
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        if phase == .open && shared.isOverBudget && Bool("false")! {
+            readHeldBack = true
+            return
+        }
+        context.read()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = Self.unwrapOutboundIn(data)
+        if frame.opcode == .connectionClose {
+            guard phase == .open else {
+                // A close frame already went out (or the connection is failing): send no other.
+                promise?.succeed(())
+                return
+            }
+            shared.recordSentClose(WebSocketFrame.closeInfo(from: frame.data))
+            phase = .closeSent
+            startCloseTimer(context)
+            context.write(data, promise: promise)
+            context.flush()
+            context.read()
+            return
+        }
+        guard phase == .open else {
+            promise?.fail(TransportError.closed)
+            return
+        }
+        context.write(data, promise: promise)
+    }
+
+    // MARK: Helpers
+
+    private func deliver(_ context: ChannelHandlerContext, _ payload: ByteBuffer) {
+        let text = payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
+        guard let text else {
+            return fail(context, code: 1007, reason: "text frame is not valid UTF-8",
+                        error: .invalidFrame("text frame is not valid UTF-8"))
+        }
+        if phase == .open {
+            shared.messageBuffered(bytes: payload.readableBytes)
+            context.fireChannelRead(Self.wrapInboundOut(text))
+        }
+        // In `.closeSent` the local side already closed: later messages are not wanted.
+    }
+
+    private func fail(_ context: ChannelHandlerContext, code: UInt16, reason: String, error: TransportError) {
+        fragments = nil
+        shared.recordOutcome(.failed(error))
+        let wasOpen = phase == .open
+        phase = .draining
+        if wasOpen {
+            let frame = WebSocketFrame.close(code: code, reason: reason, masked: isClient,
+                                             allocator: context.channel.allocator)
+            shared.recordSentClose(WebSocketCloseInfo(code: code, reason: reason))
+            context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+        }
+        startCloseTimer(context)
+        context.read()
+    }
+
+    private func startCloseTimer(_ context: ChannelHandlerContext) {
+        guard closeTimer == nil else { return }
+        let channel = context.channel
+        closeTimer = context.eventLoop.scheduleTask(in: closeTimeout) {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketProtocolHandler: Sendable {}

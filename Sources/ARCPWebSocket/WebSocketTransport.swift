@@ -1,0 +1,198 @@
+import ARCP
+import NIOCore
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// One WebSocket connection carrying ARCP (spec §4): one text frame is one envelope.
+///
+/// Clients get one from ``connect(to:headers:tlsConfiguration:maxFrameSize:timeout:eventLoopGroup:)``;
+/// ``WebSocketServer`` hands one (as `any Transport`) to its handler for each accepted connection.
+///
+/// - ``receive()`` returns the next text message (fragmented messages are reassembled up to
+///   ``maxFrameSize`` bytes). It returns `nil` after a close handshake with code 1000 or 1001,
+///   or after a local ``close()``. It throws ``TransportError/io(_:)`` when the TCP connection
+///   dropped without a close frame or the peer closed with another code, and the error that
+///   made this side close (``TransportError/frameTooLarge(limit:)``,
+///   ``TransportError/invalidFrame(_:)``) after a protocol violation by the peer.
+/// - ``send(_:)`` queues one text frame (masked when this is the client). At most 256 KiB (or
+///   one larger frame) per connection wait to be written; beyond that `send` suspends until
+///   the socket takes them, so a peer that does not read slows the sender down instead of
+///   growing memory. Frames larger than ``maxFrameSize`` are refused.
+/// - ``close()`` sends a close frame with code 1000, waits briefly for the peer's reply and
+///   closes the socket.
+/// - Inbound messages wait in a bounded queue (at most `inboundCapacity` messages and, beyond
+///   one message, `inboundByteLimit` bytes); while it is full the socket is not read, so a
+///   flooding peer is slowed down by TCP flow control, never buffered without limit.
+public final class WebSocketTransport: Transport {
+    /// The largest accepted message, in bytes (also the cap on one frame).
+    public let maxFrameSize: Int
+    /// Whether this is the client end of the connection.
+    public let isClient: Bool
+    /// The peer's address, e.g. `127.0.0.1:54321`, when known.
+    public let remoteAddress: String?
+
+    private let channel: any Channel
+    private let shared: ConnectionShared
+    private let inbox: BoundedAsyncQueue<String>
+    private let closeTimeout: TimeAmount
+    private let pump: OutboundPump
+    private let state = Mutex(State())
+
+    private struct State {
+        var closing = false
+        var ioFinished = false
+    }
+
+    init(
+        channel: any Channel, isClient: Bool, maxFrameSize: Int, inboundCapacity: Int,
+        closeTimeout: TimeAmount, shared: ConnectionShared
+    ) {
+        self.channel = channel
+        self.isClient = isClient
+        self.maxFrameSize = maxFrameSize
+        self.closeTimeout = closeTimeout
+        self.shared = shared
+        self.inbox = BoundedAsyncQueue(capacity: inboundCapacity)
+        self.pump = OutboundPump(channel: channel)
+        self.remoteAddress = channel.remoteAddress.map(Self.describe)
+    }
+
+    /// The close frame the peer sent, if any (for diagnostics and tests).
+    public var peerCloseFrame: WebSocketCloseInfo? { shared.peerClose }
+
+    /// The close frame this side sent, if any.
+    public var sentCloseFrame: WebSocketCloseInfo? { shared.sentClose }
+
+    // MARK: Transport
+
+    public func receive() async throws -> String? {
+        guard let message = try await inbox.next() else { return nil }
+        shared.messageConsumed(bytes: message.utf8.count)
+        return message
+    }
+
+    public func send(_ frame: String) async throws {
+        let size = frame.utf8.count
+        if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
+        if state.withLock({ $0.closing }) { throw TransportError.closed }
+        var buffer = channel.allocator.buffer(capacity: size)
+        buffer.writeString(frame)
+        let wsFrame = WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
+        try await pump.send(wsFrame, bytes: size)
+    }
+
+    /// Sends a close frame (1000), waits for the peer's reply (bounded), and closes the socket.
+    public func close() async {
+        await close(code: 1000, reason: "")
+    }
+
+    /// Closes with a specific code, e.g. 1001 ("going away") when a server shuts down.
+    public func close(code: UInt16, reason: String) async {
+        let (first, open) = state.withLock { s -> (Bool, Bool) in
+            defer { s.closing = true }
+            return (!s.closing, !s.ioFinished)
+        }
+        inbox.finish()
+        let channel = self.channel
+        guard first else {
+            try? await channel.closeFuture.get()
+            return
+        }
+        // Whatever happens below, the socket is closed within the timeout.
+        let deadline = channel.eventLoop.scheduleTask(in: closeTimeout) {
+            channel.close(promise: nil)
+        }
+        if open {
+            // After the frames already accepted by `send`; the protocol handler then waits for
+            // the peer's close frame and closes the socket.
+            pump.sendImmediately(
+                WebSocketFrame.close(code: code, reason: reason, masked: isClient, allocator: channel.allocator))
+        } else {
+            channel.close(promise: nil)
+        }
+        try? await channel.closeFuture.get()
+        deadline.cancel()
+        pump.fail(.closed)
+    }
+
+    // MARK: I/O loop
+
+    /// Runs until the connection ends: moves complete messages from the channel into the
+    /// bounded inbox (suspending while it is full), then records how the connection ended.
+    func runIO(_ asyncChannel: NIOAsyncChannel<String, WebSocketFrame>) async {
+        var streamError: (any Error)?
+        do {
+            try await asyncChannel.executeThenClose { inbound, _ in
+                for try await message in inbound {
+                    do {
+                        try await inbox.send(message)
+                    } catch {
+                        // Closed locally: keep consuming so the close handshake can finish.
+                    }
+                }
+            }
+        } catch {
+            streamError = error
+        }
+        state.withLock { $0.ioFinished = true }
+        pump.fail(.closed)
+        switch shared.outcome {
+        case .closed(let peer)?:
+            if let code = peer?.code, code != 1000, code != 1001 {
+                inbox.finish(throwing: TransportError.io("connection closed by peer with code \(peer?.description ?? "")"))
+            } else {
+                inbox.finish()
+            }
+        case .failed(let error)?:
+            inbox.finish(throwing: error)
+        case nil:
+            let why = streamError.map(describeNetworkError) ?? "connection closed without a WebSocket close frame"
+            inbox.finish(throwing: TransportError.io(why))
+        }
+    }
+
+    private static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4, .v6:
+            let ip = address.ipAddress ?? "?"
+            let port = address.port.map(String.init) ?? "?"
+            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        default:
+            return address.description
+        }
+    }
+}
+
+/// A one-shot, many-waiter async event.
+final class Latch: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    var isOpen: Bool { state.withLock { $0.isOpen } }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            if s.isOpen { return [] }
+            s.isOpen = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.isOpen { return true }
+                s.waiters.append(cont)
+                return false
+            }
+            if ready { cont.resume() }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ARCP
+import ARCPSubprocess
+import Testing
+
+@Suite("ChildProcessTransport")
+struct ChildProcessTransportTests {
+    @Test func catEchoesFramesAndExitsOnClose() async throws {
+        let child = try await ChildProcessTransport.spawn(executable: "/bin/cat")
+        #expect(child.processIdentifier > 0)
+        for i in 0..<100 {
+            try await child.send("{\"n\":\(i)}")
+        }
+        for i in 0..<100 {
+            #expect(try await child.receive() == "{\"n\":\(i)}")
+        }
+        let ending = await child.closeAndWait()
+        #expect(ending == .exited(0), "cat exits by itself once its stdin is closed")
+        #expect(try await child.receive() == nil)
+        await child.close()  // idempotent
+    }
+
+    @Test func pathLookupArgumentsAndEnvironment() async throws {
+        let child = try await ChildProcessTransport.spawn(
+            executable: "sh",
+            arguments: ["-c", #"printf '{"v":"%s"}\n' "$ARCP_TEST_VALUE"; exit 3"#],
+            environment: ["ARCP_TEST_VALUE": "hello"]
+        )
+        #expect(try await child.receive() == #"{"v":"hello"}"#)
+        #expect(try await child.receive() == nil, "child exited: end of input")
+        #expect(await child.closeAndWait() == .exited(3))
+    }
+
+    @Test func missingExecutableIsAOneLineError() async {
+        await #expect(throws: TransportError.connectFailed("cannot start /nonexistent/arcp-runtime: executable not found")) {
+            _ = try await ChildProcessTransport.spawn(executable: "/nonexistent/arcp-runtime")
+        }
+    }
+
+    @Test func childThatIgnoresEndOfInputIsTerminated() async throws {
+        let child = try await ChildProcessTransport.spawn(
+            executable: "/bin/sleep", arguments: ["30"], gracePeriod: .milliseconds(100))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let ending = await child.closeAndWait()
+        #expect(ending == .signalled(15), "SIGTERM after the grace period")
+        #expect(clock.now - start < .seconds(5))
+    }
+}
