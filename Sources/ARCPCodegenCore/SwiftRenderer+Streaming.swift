@@ -36,9 +36,7 @@ extension SwiftRenderer {
         for d in model.definitions {
             guard case .object(let o) = d.kind, isStreamable(d.name) else { continue }
             s += renderStreamingStruct(d, o)
-            if let disc = o.discriminator, !disc.cases.isEmpty {
-                s += renderCaseIndex(disc)
-            }
+            if let disc = o.discriminator { s += renderCaseIndex(disc) }
         }
         s += "}\n"
         return s
@@ -150,6 +148,7 @@ extension SwiftRenderer {
         }
         if let disc = o.discriminator {
             s += "        var _discriminator: String? = nil\n"
+            s += "        var __discIndex = -1  // mapping index of _discriminator, -1 when nil or unmapped\n"
             s += "        // The content, either as a JSONValue (two-pass) or streamed for the discriminator in `__streamedFor`.\n"
             s += "        var __content: JSONValue? = nil\n"
             s += "        var __contentStart = 0\n"
@@ -200,7 +199,6 @@ extension SwiftRenderer {
             s += "            var again = r.at(__contentStart)\n"
             s += "            return (try? again.readValue(depth: depth)) ?? .null\n"
             s += "        }\n"
-            s += "        let __discIndex = _discriminator.map(_index_\(disc.enumName)) ?? -1\n"
             s += renderObjectValidatorTail(o, contentCheck: { c in
                 let index = disc.cases.firstIndex(of: c) ?? -1
                 return "                if __streamedFor == \(index) {\n"
@@ -275,15 +273,18 @@ extension SwiftRenderer {
                 s += "\(i)    let s = try r.readString()\n"
                 s += stringChecks(rule, "s", indent: i + "    ")
                 s += "\(i)    _discriminator = s\n"
+                s += "\(i)    __discIndex = _index_\(o.discriminator?.enumName ?? "")(s)\n"
                 s += "\(i)} else {\n"
                 s += "\(i)    let value = try r.readValue(depth: depth)\n"
                 s += check(p.type, "value", indent: i + "    ", nullable: !p.required)
                 s += "\(i)    _discriminator = nil\n"
+                s += "\(i)    __discIndex = -1\n"
                 s += "\(i)    __failed = true\n"
                 s += "\(i)}\n"
             } else {
                 s += "\(i)let value = try r.readValue(depth: depth)\n"
                 s += "\(i)_discriminator = value.stringValue\n"
+                s += "\(i)__discIndex = _discriminator.map(_index_\(o.discriminator?.enumName ?? "")) ?? -1\n"
                 s += check(p.type, "value", indent: i, nullable: !p.required)
                 s += "\(i)if _discriminator == nil { __failed = true }\n"
             }
@@ -294,7 +295,7 @@ extension SwiftRenderer {
             s += "\(i)__streamedFor = -1\n"
             if !streamedCases.isEmpty {
                 let streamedIndices = disc.cases.enumerated().filter { isStreamable($0.element.definition) }
-                s += "\(i)let __index = r.current == UInt8(ascii: \"{\") ? _discriminator.map(_index_\(disc.enumName)) ?? -1 : -1\n"
+                s += "\(i)let __index = r.current == UInt8(ascii: \"{\") ? __discIndex : -1\n"
                 s += "\(i)switch __index {\n"
                 s += "\(i)case \(streamedIndices.map { String($0.offset) }.joined(separator: ", ")):\n"
                 s += "\(i)    swap(&ctx.violations, &__streamedViolations)\n"
