@@ -25,7 +25,7 @@ enum CodecBench: BenchCommand {
 
     static let help = """
         usage: arcp-bench codec [--count N] [--reps N] [--json] [--transcript PATH]
-                                [--python-decode ENV_PER_S] [--python-encode ENV_PER_S]
+                                [--python-decode X] [--python-encode X] [--pydantic-decode X] [--pydantic-encode X]
 
           --count N           envelopes per repetition (default 100000, as bench.py)
           --reps N            repetitions (default 7, as bench.py); median (min-max) is reported
@@ -33,6 +33,8 @@ enum CodecBench: BenchCommand {
           --transcript PATH   06_progress_events.jsonl (default: ../shared/reference/python-1.1.3/transcripts/)
           --python-decode X   Python runtime-path decode figure to compare with (default 170031, RESULTS.md)
           --python-encode X   Python runtime-path encode figure to compare with (default 140707, RESULTS.md)
+          --pydantic-decode X, --pydantic-encode X
+                              pydantic model_validate_json / model_dump_json figures (default 329895 / 397547)
           --only LOOP         profiling aid: run only one loop (decode, two-pass, encode, parse)
         """
 
@@ -42,13 +44,15 @@ enum CodecBench: BenchCommand {
             return
         }
         let a = try BenchArguments(
-            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode", "--only"], switchFlags: ["--json"])
+            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode", "--pydantic-decode", "--pydantic-encode", "--only"], switchFlags: ["--json"])
         let count = try a.int("--count", default: 100_000)
         let reps = try a.int("--reps", default: 7)
         let transcript = a.string("--transcript").map { URL(fileURLWithPath: $0) }
             ?? SharedPaths.transcripts.appendingPathComponent("06_progress_events.jsonl")
         let pyDecode = try a.double("--python-decode") ?? pythonRuntimeDecode
         let pyEncode = try a.double("--python-encode") ?? pythonRuntimeEncode
+        let pydDecode = try a.double("--pydantic-decode") ?? pythonPydanticDecode
+        let pydEncode = try a.double("--pydantic-encode") ?? pythonPydanticEncode
 
         let base = try loadEventText(transcript)
         let texts = try makeTexts(from: base, count: count)
@@ -119,11 +123,11 @@ enum CodecBench: BenchCommand {
                 "machine": Machine.description, "results": results,
                 "python_reference": [
                     "runtime_path_decode_per_s": pyDecode, "runtime_path_encode_per_s": pyEncode,
-                    "pydantic_json_decode_per_s": pythonPydanticDecode, "pydantic_json_encode_per_s": pythonPydanticEncode,
+                    "pydantic_json_decode_per_s": pydDecode, "pydantic_json_encode_per_s": pydEncode,
                 ],
                 "ratios": [
                     "decode_validate_vs_python_runtime": decode / pyDecode, "encode_vs_python_runtime": encodeRate / pyEncode,
-                    "decode_validate_vs_pydantic": decode / pythonPydanticDecode, "encode_vs_pydantic": encodeRate / pythonPydanticEncode,
+                    "decode_validate_vs_pydantic": decode / pydDecode, "encode_vs_pydantic": encodeRate / pydEncode,
                 ],
             ]
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
@@ -135,7 +139,7 @@ enum CodecBench: BenchCommand {
             print("  \(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(Format.grouped(s.median)) (\(Format.grouped(s.min))–\(Format.grouped(s.max)))")
         }
         print("vs Python reference (runtime path): decode+validate \(Format.ratio(decode / pyDecode)) of \(Format.grouped(pyDecode)), encode \(Format.ratio(encodeRate / pyEncode)) of \(Format.grouped(pyEncode))")
-        print("vs pydantic direct JSON path:       decode+validate \(Format.ratio(decode / pythonPydanticDecode)) of \(Format.grouped(pythonPydanticDecode)), encode \(Format.ratio(encodeRate / pythonPydanticEncode)) of \(Format.grouped(pythonPydanticEncode))")
+        print("vs pydantic direct JSON path:       decode+validate \(Format.ratio(decode / pydDecode)) of \(Format.grouped(pydDecode)), encode \(Format.ratio(encodeRate / pydEncode)) of \(Format.grouped(pydEncode))")
     }
 
     // MARK: - Input
