@@ -251,7 +251,7 @@ struct MutationTests {
     }
 
     /// The mutations run in shards (parallel test cases), each with its own seed.
-    static let shards = 6
+    static let shards = 12
 
     @Test("≥ 5,000 seeded mutations of real frames never crash and fail only with located errors", arguments: 0..<shards)
     func mutations(shard: Int) throws {
