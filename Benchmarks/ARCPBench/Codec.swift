@@ -5,10 +5,12 @@ import Foundation
 /// measured the way the Python reference's `bench.py codec` does (same text, same count,
 /// `event_seq` and `body.current` varied), along the runtime's own path:
 ///
-/// - decode+validate: `JSONParser.parse(text)` → `ARCPValidator.validate(value)` →
-///   `Envelope(json: value)`, the envelope dropped after each frame (what an inbound frame costs);
-/// - the same with every envelope kept in an array;
-/// - encode: `JSONWriter.string(envelope.toJSON())`.
+/// - decode+validate: `Envelope.decodeValidated(frame: text)`, the single-pass decoder, the
+///   envelope dropped after each frame (what an inbound frame costs); the same with every
+///   envelope kept in an array; and the two-pass path (`JSONParser.parse` →
+///   `ARCPValidator.validate` → `Envelope(json:)`) for comparison;
+/// - encode: `envelope.jsonText()`, the generated direct writer (and, for comparison,
+///   `JSONWriter.string(envelope.toJSON())`).
 ///
 /// Breakdown rows (parse only, validate only, decode only, Data input) help profiling.
 enum CodecBench: BenchCommand {
@@ -23,7 +25,7 @@ enum CodecBench: BenchCommand {
 
     static let help = """
         usage: arcp-bench codec [--count N] [--reps N] [--json] [--transcript PATH]
-                                [--python-decode ENV_PER_S] [--python-encode ENV_PER_S]
+                                [--python-decode X] [--python-encode X] [--pydantic-decode X] [--pydantic-encode X]
 
           --count N           envelopes per repetition (default 100000, as bench.py)
           --reps N            repetitions (default 7, as bench.py); median (min-max) is reported
@@ -31,6 +33,9 @@ enum CodecBench: BenchCommand {
           --transcript PATH   06_progress_events.jsonl (default: ../shared/reference/python-1.1.3/transcripts/)
           --python-decode X   Python runtime-path decode figure to compare with (default 170031, RESULTS.md)
           --python-encode X   Python runtime-path encode figure to compare with (default 140707, RESULTS.md)
+          --pydantic-decode X, --pydantic-encode X
+                              pydantic model_validate_json / model_dump_json figures (default 329895 / 397547)
+          --only LOOP         profiling aid: run only one loop (decode, two-pass, encode, parse)
         """
 
     static func run(arguments: [String]) async throws {
@@ -39,32 +44,49 @@ enum CodecBench: BenchCommand {
             return
         }
         let a = try BenchArguments(
-            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode"], switchFlags: ["--json"])
+            arguments, valueFlags: ["--count", "--reps", "--transcript", "--python-decode", "--python-encode", "--pydantic-decode", "--pydantic-encode", "--only"], switchFlags: ["--json"])
         let count = try a.int("--count", default: 100_000)
         let reps = try a.int("--reps", default: 7)
         let transcript = a.string("--transcript").map { URL(fileURLWithPath: $0) }
             ?? SharedPaths.transcripts.appendingPathComponent("06_progress_events.jsonl")
         let pyDecode = try a.double("--python-decode") ?? pythonRuntimeDecode
         let pyEncode = try a.double("--python-encode") ?? pythonRuntimeEncode
+        let pydDecode = try a.double("--pydantic-decode") ?? pythonPydanticDecode
+        let pydEncode = try a.double("--pydantic-encode") ?? pythonPydanticEncode
 
         let base = try loadEventText(transcript)
         let texts = try makeTexts(from: base, count: count)
         try checkRoundTrip(texts)
+        if let only = a.string("--only") {
+            // Profiling aid: run one loop only, `reps` times, and print its rates.
+            let loops: [String: () -> Int] = [
+                "decode": { decodeValidate(texts) }, "two-pass": { decodeValidateTwoPass(texts) },
+                "encode": { let e = decodeValidateRetained(texts); return encode(e).count },
+                "parse": { parseOnly(texts) },
+            ]
+            guard let loop = loops[only] else { throw BenchError("--only takes one of \(loops.keys.sorted())") }
+            var sink = 0
+            for _ in 0..<reps { print("\(only): \(Format.grouped(Double(count) / measure { sink &+= loop() })) env/s") }
+            blackHole(sink)
+            return
+        }
         let datas = texts.map { Data($0.utf8) }
         let values = try texts.map { try JSONParser.parse($0) }
 
         var rows: [(key: String, label: String, rates: [Double])] = [
-            ("decode_validate", "decode+validate (runtime path), dropped", []),
-            ("decode_validate_retained", "decode+validate, all envelopes kept", []),
-            ("encode", "encode (toJSON + JSONWriter → String)", []),
-            ("decode_validate_data", "decode+validate from Data", []),
+            ("decode_validate", "decode+validate, single pass, dropped", []),
+            ("decode_validate_retained", "decode+validate, single pass, all kept", []),
+            ("encode", "encode (envelope.jsonText(), direct writer)", []),
+            ("encode_via_json_value", "encode via toJSON() + JSONWriter", []),
+            ("decode_validate_two_pass", "decode+validate, two-pass path, dropped", []),
+            ("decode_validate_data", "decode+validate, single pass, from Data", []),
             ("parse_only", "  parse only (JSONParser → JSONValue)", []),
             ("validate_only", "  validate only (parsed JSONValue)", []),
             ("decode_only", "  decode only (JSONValue → Envelope)", []),
         ]
         var checksum = 0
         // One untimed warm-up pass over everything.
-        checksum &+= decodeValidate(texts)
+        checksum &+= decodeValidate(texts) &+ decodeValidateTwoPass(texts)
         for rep in 0..<reps {
             var r: [Double] = []
             var sink = 0
@@ -73,7 +95,10 @@ enum CodecBench: BenchCommand {
             r.append(Double(count) / measure { kept = decodeValidateRetained(texts) })
             var outs: [String] = []
             r.append(Double(count) / measure { outs = encode(kept) })
-            guard outs.last == texts.last else { throw BenchError("encode does not reproduce the input text") }
+            guard kept.count == count, outs.last == texts.last else { throw BenchError("decode/encode does not reproduce the input text") }
+            r.append(Double(count) / measure { outs = encodeViaJSONValue(kept) })
+            guard outs.last == texts.last else { throw BenchError("toJSON route does not reproduce the input text") }
+            r.append(Double(count) / measure { sink &+= decodeValidateTwoPass(texts) })
             r.append(Double(count) / measure { sink &+= decodeValidate(datas) })
             r.append(Double(count) / measure { sink &+= parseOnly(texts) })
             r.append(Double(count) / measure { sink &+= validateOnly(values) })
@@ -98,11 +123,11 @@ enum CodecBench: BenchCommand {
                 "machine": Machine.description, "results": results,
                 "python_reference": [
                     "runtime_path_decode_per_s": pyDecode, "runtime_path_encode_per_s": pyEncode,
-                    "pydantic_json_decode_per_s": pythonPydanticDecode, "pydantic_json_encode_per_s": pythonPydanticEncode,
+                    "pydantic_json_decode_per_s": pydDecode, "pydantic_json_encode_per_s": pydEncode,
                 ],
                 "ratios": [
                     "decode_validate_vs_python_runtime": decode / pyDecode, "encode_vs_python_runtime": encodeRate / pyEncode,
-                    "decode_validate_vs_pydantic": decode / pythonPydanticDecode, "encode_vs_pydantic": encodeRate / pythonPydanticEncode,
+                    "decode_validate_vs_pydantic": decode / pydDecode, "encode_vs_pydantic": encodeRate / pydEncode,
                 ],
             ]
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
@@ -111,10 +136,10 @@ enum CodecBench: BenchCommand {
         }
         print("codec: \(count) job.event envelopes (\(base.utf8.count) B) × \(reps) reps; envelopes/s, median (min–max)")
         for (_, label, s) in summaries {
-            print("  \(label.padding(toLength: 44, withPad: " ", startingAt: 0)) \(Format.grouped(s.median)) (\(Format.grouped(s.min))–\(Format.grouped(s.max)))")
+            print("  \(label.padding(toLength: 46, withPad: " ", startingAt: 0)) \(Format.grouped(s.median)) (\(Format.grouped(s.min))–\(Format.grouped(s.max)))")
         }
         print("vs Python reference (runtime path): decode+validate \(Format.ratio(decode / pyDecode)) of \(Format.grouped(pyDecode)), encode \(Format.ratio(encodeRate / pyEncode)) of \(Format.grouped(pyEncode))")
-        print("vs pydantic direct JSON path:       decode+validate \(Format.ratio(decode / pythonPydanticDecode)) of \(Format.grouped(pythonPydanticDecode)), encode \(Format.ratio(encodeRate / pythonPydanticEncode)) of \(Format.grouped(pythonPydanticEncode))")
+        print("vs pydantic direct JSON path:       decode+validate \(Format.ratio(decode / pydDecode)) of \(Format.grouped(pydDecode)), encode \(Format.ratio(encodeRate / pydEncode)) of \(Format.grouped(pydEncode))")
     }
 
     // MARK: - Input
@@ -163,12 +188,14 @@ enum CodecBench: BenchCommand {
 
     // MARK: - Measured loops
 
-    /// The inbound runtime path. Returns a checksum so nothing is optimized away.
+    /// The inbound path: `Envelope.decodeValidated(frame:)`, one pass over the text. Returns a
+    /// checksum so nothing is optimized away.
     @inline(never)
     static func decodeValidate(_ texts: [String]) -> Int {
         var sum = 0
         for t in texts {
-            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: t)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             sum &+= env.eventSeq ?? 0
         }
         return sum
@@ -178,7 +205,8 @@ enum CodecBench: BenchCommand {
     static func decodeValidate(_ datas: [Data]) -> Int {
         var sum = 0
         for d in datas {
-            guard let v = try? JSONParser.parse(d), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: d)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             sum &+= env.eventSeq ?? 0
         }
         return sum
@@ -189,14 +217,32 @@ enum CodecBench: BenchCommand {
         var out: [Envelope] = []
         out.reserveCapacity(texts.count)
         for t in texts {
-            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            let r = Envelope.decodeValidated(frame: t)
+            guard r.violations.isEmpty, let env = r.value else { continue }
             out.append(env)
         }
         return out
     }
 
+    /// The two-pass path: `JSONParser.parse` → `ARCPValidator.validate` → `Envelope(json:)`.
+    @inline(never)
+    static func decodeValidateTwoPass(_ texts: [String]) -> Int {
+        var sum = 0
+        for t in texts {
+            guard let v = try? JSONParser.parse(t), ARCPValidator.validate(v).isEmpty, let env = try? Envelope(json: v) else { continue }
+            sum &+= env.eventSeq ?? 0
+        }
+        return sum
+    }
+
+    /// The outbound path: the generated direct writer.
     @inline(never)
     static func encode(_ envs: [Envelope]) -> [String] {
+        envs.map { $0.jsonText() }
+    }
+
+    @inline(never)
+    static func encodeViaJSONValue(_ envs: [Envelope]) -> [String] {
         envs.map { JSONWriter.string($0.toJSON()) }
     }
 

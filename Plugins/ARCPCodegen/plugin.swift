@@ -15,7 +15,7 @@ struct ARCPCodegen: BuildToolPlugin {
                 executable: tool.url,
                 arguments: ["--schema", schema.path(percentEncoded: false), "--output", output.path(percentEncoded: false)],
                 inputFiles: [schema],
-                outputFiles: ["ARCPSchemaCatalog.swift", "ARCPTypes.swift", "ARCPValidators.swift"].map { output.appending(path: $0) }
+                outputFiles: ["ARCPSchemaCatalog.swift", "ARCPStreaming.swift", "ARCPTypes.swift", "ARCPValidators.swift"].map { output.appending(path: $0) }
             )
         ]
     }

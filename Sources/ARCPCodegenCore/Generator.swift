@@ -21,5 +21,5 @@ public enum Generator {
     }
 
     /// The file names `run` produces (the plugin declares them as outputs).
-    public static let outputFileNames = ["ARCPSchemaCatalog.swift", "ARCPTypes.swift", "ARCPValidators.swift"]
+    public static let outputFileNames = ["ARCPSchemaCatalog.swift", "ARCPStreaming.swift", "ARCPTypes.swift", "ARCPValidators.swift"]
 }

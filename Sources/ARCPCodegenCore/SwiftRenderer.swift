@@ -10,6 +10,7 @@ public struct SwiftRenderer {
             "ARCPTypes.swift": renderTypes(),
             "ARCPValidators.swift": renderValidators(),
             "ARCPSchemaCatalog.swift": renderCatalog(),
+            "ARCPStreaming.swift": renderStreaming(),
         ]
     }
 
@@ -87,6 +88,7 @@ public struct SwiftRenderer {
         s += "    public var description: String { rawValue }\n\n"
         s += "    public init(json: JSONValue) throws(WireDecodingError) { self.init(rawValue: try String(json: json)) }\n"
         s += "    public func toJSON() -> JSONValue { .string(rawValue) }\n"
+        s += "    public func write(to writer: inout JSONWriter) { writer.writeString(rawValue) }\n"
         s += "}\n\n"
         return s
     }
@@ -113,6 +115,9 @@ public struct SwiftRenderer {
         s += "        }\n    }\n\n"
         s += "    public func toJSON() -> JSONValue {\n        switch self {\n"
         for b in branches { s += "        case .\(Naming.identifier(b.swiftCase))(let v): return v.toJSON()\n" }
+        s += "        }\n    }\n\n"
+        s += "    public func write(to writer: inout JSONWriter) {\n        switch self {\n"
+        for b in branches { s += "        case .\(Naming.identifier(b.swiftCase))(let v): v.write(to: &writer)\n" }
         s += "        }\n    }\n}\n\n"
         return s
     }
@@ -222,7 +227,51 @@ public struct SwiftRenderer {
             }
         }
         s += "        object.members.append(contentsOf: self.additionalFields.members)\n"
-        s += "        return .object(object)\n    }\n}\n\n"
+        s += "        return .object(object)\n    }\n\n"
+        // Direct writer: the same text as toJSON(), without the JSONValue. Whether a comma is
+        // needed is known while generating until the first optional member; from there a
+        // run-time `first` flag says.
+        s += "    public func write(to writer: inout JSONWriter) {\n"
+        s += "        writer.append(UInt8(ascii: \"{\"))\n"
+        enum Position { case first, notFirst, unknown }
+        var position = Position.first
+        var body = ""
+        var needsFlag = false
+        for p in o.properties {
+            let key = Naming.literal("\"" + Self.jsonEscaped(p.jsonName) + "\":")
+            let optional = !(p.required || o.discriminator.map { p.jsonName == $0.property || p.jsonName == $0.content } == true)
+            var sep: String
+            switch position {
+            case .first: sep = ""
+            case .notFirst: sep = "writer.append(UInt8(ascii: \",\")); "
+            case .unknown: sep = "if !first { writer.append(UInt8(ascii: \",\")) }; "
+            }
+            if optional && position != .notFirst {
+                sep += "first = false; "
+                needsFlag = true
+            }
+            sep += "writer.append(raw: \(key))"
+            if let disc = o.discriminator, p.jsonName == disc.property {
+                body += "        \(sep); writer.writeString(self.\(Naming.identifier(disc.field)).\(Naming.camelCase(disc.property)))\n"
+            } else if let disc = o.discriminator, p.jsonName == disc.content {
+                body += "        \(sep); self.\(Naming.identifier(disc.field)).write\(Self.capitalized(Naming.camelCase(disc.content)))(to: &writer)\n"
+            } else if p.required {
+                body += "        \(sep); self.\(Naming.identifier(p.swiftName)).write(to: &writer)\n"
+            } else {
+                body += "        if let v = self.\(Naming.identifier(p.swiftName)) { \(sep); v.write(to: &writer) }\n"
+            }
+            if !optional { position = .notFirst } else if position == .first { position = .unknown }
+        }
+        if needsFlag { s += "        var first = true\n" }
+        s += body
+        switch position {
+        case .first: s += "        var first = true\n"
+        case .notFirst: s += needsFlag ? "        first = false\n" : "        var first = false\n"
+        case .unknown: break
+        }
+        s += "        _JSONDecodeSupport.writeAdditional(self.additionalFields, &writer, &first)\n"
+        s += "        writer.append(UInt8(ascii: \"}\"))\n"
+        s += "    }\n}\n\n"
         if let disc = o.discriminator { s += renderDiscriminatedEnum(disc) }
         return s
     }
@@ -231,7 +280,8 @@ public struct SwiftRenderer {
         let dp = Naming.camelCase(d.property), cp = Naming.camelCase(d.content)
         var s = "/// The `\(d.property)`-discriminated `\(d.content)`: one case per schema mapping, plus\n"
         s += "/// `.\(d.unknownCase)` so that nothing unknown is ever dropped.\n"
-        s += "public enum \(d.enumName): Sendable, Hashable {\n"
+        // Indirect: the payload structs are large, and a frame's message is moved several times.
+        s += "public indirect enum \(d.enumName): Sendable, Hashable {\n"
         for c in d.cases { s += "    /// `\(c.value)`\n    case \(Naming.identifier(c.swiftCase))(\(c.definition))\n" }
         s += "    /// A `\(d.property)` this schema does not know\(d.vendorPrefix.map { " (vendor kinds start with `\($0)`)" } ?? ""), kept verbatim.\n"
         s += "    case \(d.unknownCase)(\(dp): String, \(d.unknownCase == "unknown" ? "raw" : cp): JSONValue)\n\n"
@@ -250,8 +300,37 @@ public struct SwiftRenderer {
         s += "        case .\(d.unknownCase)(let v, _): return v\n        }\n    }\n\n"
         s += "    /// The `\(d.content)` as JSON.\n    public var \(cp)JSON: JSONValue {\n        switch self {\n"
         for c in d.cases { s += "        case .\(Naming.identifier(c.swiftCase))(let v): return v.toJSON()\n" }
-        s += "        case .\(d.unknownCase)(_, let v): return v\n        }\n    }\n}\n\n"
+        s += "        case .\(d.unknownCase)(_, let v): return v\n        }\n    }\n\n"
+        s += "    /// Writes the `\(d.content)` JSON text into `writer`.\n"
+        s += "    public func write\(Self.capitalized(cp))(to writer: inout JSONWriter) {\n        switch self {\n"
+        for c in d.cases { s += "        case .\(Naming.identifier(c.swiftCase))(let v): v.write(to: &writer)\n" }
+        s += "        case .\(d.unknownCase)(_, let v): writer.write(v)\n        }\n    }\n}\n\n"
         return s
+    }
+
+    /// `payload` → `Payload`.
+    static func capitalized(_ s: String) -> String { s.prefix(1).uppercased() + s.dropFirst() }
+
+    /// `s` with the escapes a JSON string needs.
+    static func jsonEscaped(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out
     }
 
     // MARK: - Validators
@@ -344,12 +423,24 @@ public struct SwiftRenderer {
             s += "            default: break  // unknown members are allowed and kept\n"
         }
         s += "            }\n            ctx.path.removeLast()\n        }\n"
+        let contentKey = Naming.literal(o.discriminator?.content ?? "")
+        s += renderObjectValidatorTail(o, contentCheck: { c in
+            "                ctx.path.append(.key(\(contentKey))); _v_\(c.definition)(_content, &ctx); ctx.path.removeLast()\n"
+        }, condition: "let _discriminator, let _content")
+        return s
+    }
+
+    /// The end of an object validator, after the member loop: required members, `anyOf`, and
+    /// the discriminated content. Shared by the DOM validators and the streaming decoders so
+    /// both report the same violations in the same order. `contentCheck` validates the content
+    /// of one mapping; `condition` says when the content is validated.
+    func renderObjectValidatorTail(
+        _ o: ObjectModel, contentCheck: (Discriminator.Case) -> String, condition: String,
+        switchOn: String = "_discriminator", caseLabel: ((Int, Discriminator.Case) -> String)? = nil
+    ) -> String {
+        var s = ""
         for p in o.properties where p.required {
             s += "        if !_seen_\(Naming.camelCase(p.jsonName)) { ctx.path.append(.key(\(Naming.literal(p.jsonName)))); ctx.report(\"required\", \"missing required member \\\"\(p.jsonName)\\\"\"); ctx.path.removeLast() }\n"
-        }
-        for group in o.anyOfRequired where !group.isEmpty {
-            let all = group.map { "_seen_\(Naming.camelCase($0))" }.joined(separator: " && ")
-            _ = all
         }
         if !o.anyOfRequired.isEmpty {
             let cond = o.anyOfRequired.map { g in "(" + g.map { "_seen_\(Naming.camelCase($0))" }.joined(separator: " && ") + ")" }.joined(separator: " || ")
@@ -357,32 +448,60 @@ public struct SwiftRenderer {
             s += "        if !(\(cond)) { ctx.report(\"anyOf\", \"needs one of \(text)\") }\n"
         }
         if let d = o.discriminator {
-            s += "        if let _discriminator, let _content {\n"
-            s += "            ctx.path.append(.key(\(Naming.literal(d.content))))\n"
-            s += "            switch _discriminator {\n"
-            for c in d.cases {
-                s += "            case \(Naming.literal(c.value)):\n                _v_\(c.definition)(_content, &ctx)\n"
-                if !c.alsoRequired.isEmpty {
-                    s += "                ctx.path.removeLast()\n"
-                    for r in c.alsoRequired {
-                        s += "                if !_seen_\(Naming.camelCase(r)) { ctx.path.append(.key(\(Naming.literal(r)))); ctx.report(\"required\", \"\(d.property) \(c.value) requires \\\"\(r)\\\"\"); ctx.path.removeLast() }\n"
-                    }
-                    s += "                ctx.path.append(.key(\(Naming.literal(d.content))))\n"
+            // The content key is pushed only around the content check, so a valid frame does no
+            // path work here.
+            s += "        if \(condition) {\n"
+            s += "            switch \(switchOn) {\n"
+            for (index, c) in d.cases.enumerated() {
+                s += "            case \(caseLabel?(index, c) ?? Naming.literal(c.value)):\n" + contentCheck(c)
+                for r in c.alsoRequired {
+                    s += "                if !_seen_\(Naming.camelCase(r)) { ctx.path.append(.key(\(Naming.literal(r)))); ctx.report(\"required\", \"\(d.property) \(c.value) requires \\\"\(r)\\\"\"); ctx.path.removeLast() }\n"
                 }
             }
             s += "            default:\n"
+            let report: String
             if let vp = d.vendorPrefix {
                 s += "                if !_discriminator.hasPrefix(\(Naming.literal(vp))) {\n"
-                s += "                    ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.property))))\n"
-                s += "                    ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\" (vendor \(d.property)s start with \(vp))\")\n"
-                s += "                    ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.content))))\n                }\n"
+                report = "ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\" (vendor \(d.property)s start with \(vp))\")"
             } else {
-                s += "                ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.property))))\n"
-                s += "                ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\"\")\n"
-                s += "                ctx.path.removeLast(); ctx.path.append(.key(\(Naming.literal(d.content))))\n"
+                s += "                do {\n"
+                report = "ctx.report(\"x-arcp-discriminator\", \"unknown \(d.property) \\\"\\(_discriminator)\\\"\")"
             }
-            s += "            }\n            ctx.path.removeLast()\n        }\n"
+            s += "                    ctx.path.append(.key(\(Naming.literal(d.property)))); \(report); ctx.path.removeLast()\n"
+            s += "                }\n"
+            s += "            }\n        }\n"
         }
+        return s
+    }
+
+    /// The checker call for an `x-arcp-format`: the specific `ARCPFormat` function when the
+    /// format is known (no dispatch on the name at run time), `ARCPFormat.check` otherwise.
+    static func formatCall(_ format: String, _ expr: String) -> String {
+        switch format {
+        case "message-id": return "ARCPFormat.isMessageID(\(expr))"
+        case "trace-id": return "ARCPFormat.isTraceID(\(expr))"
+        case "timestamp": return "ARCPFormat.isTimestamp(\(expr), requireZ: false)"
+        case "utc-timestamp": return "ARCPFormat.isTimestamp(\(expr), requireZ: true)"
+        case "agent-ref": return "ARCPFormat.isAgentRef(\(expr))"
+        case "amount": return "ARCPFormat.isAmount(\(expr))"
+        default: return "ARCPFormat.check(\(Naming.literal(format)), \(expr))"
+        }
+    }
+
+    /// Statements that check the string `name` against `rule` (format, enum, minLength).
+    func stringChecks(_ rule: StringRule, _ name: String, indent i: String) -> String {
+        var s = ""
+        if let f = rule.format {
+            s += "\(i)if !\(Self.formatCall(f, name)) { ctx.report(\"format\", \"\\\"\\(\(name))\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
+        }
+        if let values = rule.closedValues {
+            s += "\(i)switch \(name) { case \(values.map(Naming.literal).joined(separator: ", ")): break\n"
+            s += "\(i)default: ctx.report(\"enum\", \"\\\"\\(\(name))\\\" is not one of \(values.joined(separator: ", "))\") }\n"
+        }
+        if let m = rule.minLength {
+            s += "\(i)if \(name).count < \(m) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
+        }
+        if s.isEmpty { s = "\(i)_ = \(name)\n" }
         return s
     }
 
@@ -412,21 +531,7 @@ public struct SwiftRenderer {
             s += "\(inner)} else { ctx.report(\"type\", \"expected number, found \\(\(expr).typeName)\") }\n"
         case .string(let rule):
             s += "\(inner)if case .string(let s) = \(expr) {\n"
-            var any = false
-            if let f = rule.format {
-                any = true
-                s += "\(inner)    if !ARCPFormat.check(\(Naming.literal(f)), s) { ctx.report(\"format\", \"\\\"\\(s)\\\" is not \\(ARCPFormat.describe(\(Naming.literal(f))))\") }\n"
-            }
-            if let values = rule.closedValues {
-                any = true
-                s += "\(inner)    switch s { case \(values.map(Naming.literal).joined(separator: ", ")): break\n"
-                s += "\(inner)    default: ctx.report(\"enum\", \"\\\"\\(s)\\\" is not one of \(values.joined(separator: ", "))\") }\n"
-            }
-            if let m = rule.minLength {
-                any = true
-                s += "\(inner)    if s.count < \(m) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
-            }
-            if !any { s += "\(inner)    _ = s\n" }
+            s += stringChecks(rule, "s", indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected string, found \\(\(expr).typeName)\") }\n"
         case .array(let item):
             s += "\(inner)if case .array(let items) = \(expr) {\n"

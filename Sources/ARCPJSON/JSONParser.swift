@@ -69,7 +69,7 @@ public struct JSONKey {
     }
 
     /// Whether the name equals `name` (compared as UTF-8 bytes).
-    @inlinable
+    @inlinable @inline(__always)
     public func `is`(_ name: StaticString) -> Bool {
         let n = name.utf8CodeUnitCount
         let p = name.utf8Start
@@ -84,6 +84,10 @@ public struct JSONKey {
         }
         return true
     }
+
+    /// The length of the name in UTF-8 bytes.
+    @inlinable @inline(__always)
+    public var count: Int { decoded?.utf8.count ?? raw.count }
 
     /// The name as a `String`.
     public var string: String { decoded ?? String(decoding: raw, as: UTF8.self) }
@@ -109,10 +113,17 @@ public struct JSONReader {
         self.end = buffer.count
     }
 
+    /// A reader over the same bytes, at `offset` (to read a value again).
+    public func at(_ offset: Int) -> JSONReader {
+        var r = self
+        r.offset = offset
+        return r
+    }
+
     /// An error at the current offset.
     public func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: offset, message: message) }
 
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func skipWhitespace() {
         while offset < end {
             let c = buffer[offset]
@@ -121,7 +132,7 @@ public struct JSONReader {
     }
 
     /// The next byte, or nil at the end (whitespace is not skipped).
-    @inlinable
+    @inlinable @inline(__always)
     public var current: UInt8? { offset < end ? buffer[offset] : nil }
 
     /// Skips whitespace and requires the end of the input.
@@ -131,7 +142,7 @@ public struct JSONReader {
     }
 
     /// Consumes a `null` literal if one is next (no whitespace skipped).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func consumeNull() -> Bool {
         guard end - offset >= 4, buffer[offset] == 0x6E, buffer[offset + 1] == 0x75, buffer[offset + 2] == 0x6C, buffer[offset + 3] == 0x6C
         else { return false }
@@ -141,7 +152,7 @@ public struct JSONReader {
 
     /// At a `{` (the caller checked): enters an object at nesting `depth` (the top-level
     /// object is depth 1). Returns false when the object is empty (its `}` is consumed too).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func beginObject(depth: Int) throws(JSONSyntaxError) -> Bool {
         if depth > JSONParser.maxDepth { throw error("nesting too deep") }
         offset += 1
@@ -154,13 +165,36 @@ public struct JSONReader {
     }
 
     /// Reads a member name and its `:`; the reader is then at the member's value.
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func readKey() throws(JSONSyntaxError) -> JSONKey {
+        // Fast path: `"name":` with a plain printable ASCII name, no whitespace around `:`.
+        if offset < end, buffer[offset] == UInt8(ascii: "\"") {
+            var i = offset + 1
+            while i < end {
+                let c = buffer[i]
+                if c == UInt8(ascii: "\"") {
+                    if i + 1 < end, buffer[i + 1] == UInt8(ascii: ":") {
+                        let key = JSONKey(raw: UnsafeBufferPointer(rebasing: buffer[(offset + 1)..<i]))
+                        offset = i + 2
+                        skipWhitespace()
+                        return key
+                    }
+                    break
+                }
+                if c < 0x20 || c >= 0x80 || c == UInt8(ascii: "\\") { break }
+                i += 1
+            }
+        }
+        return try readKeySlow()
+    }
+
+    /// `readKey` for everything else: whitespace, escapes, non-ASCII names, and errors.
+    @usableFromInline
+    mutating func readKeySlow() throws(JSONSyntaxError) -> JSONKey {
         skipWhitespace()
         guard offset < end, buffer[offset] == UInt8(ascii: "\"") else { throw error("expected a member name") }
         let quote = offset
         var i = offset + 1
-        // Fast path: plain printable ASCII without escapes.
         while i < end {
             let c = buffer[i]
             if c == UInt8(ascii: "\"") { break }
@@ -184,7 +218,7 @@ public struct JSONReader {
 
     /// After a member's value: true when another member follows (its `,` is consumed), false
     /// at the object's `}` (consumed).
-    @inlinable
+    @inlinable @inline(__always)
     public mutating func nextMember() throws(JSONSyntaxError) -> Bool {
         skipWhitespace()
         guard offset < end else { throw error("unexpected end of input in object") }
@@ -264,7 +298,22 @@ public struct JSONReader {
         offset += 1  // opening quote
         let start = offset
         var ascii = true
-        // Fast path: no escapes.
+        // Eight bytes at a time while none is a quote, a backslash, a control character or
+        // non-ASCII (then byte by byte, below).
+        if let base = buffer.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while end - offset >= 8 {
+                let w = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let high: UInt64 = 0x8080_8080_8080_8080
+                let quote = w ^ (ones &* 0x22)
+                let backslash = w ^ (ones &* 0x5C)
+                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (w &- ones &* 0x20) | w
+                if special & high != 0 { break }
+                offset += 8
+            }
+        }
+        // Byte by byte, no escapes.
         while offset < end {
             let c = buffer[offset]
             if c == UInt8(ascii: "\"") {

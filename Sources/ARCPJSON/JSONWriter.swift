@@ -3,10 +3,27 @@ import Foundation
 /// Compact JSON serialization of `JSONValue` (RFC 8259, UTF-8, no insignificant whitespace).
 ///
 /// Non-finite doubles, which JSON cannot carry, are written as `null`.
+///
+/// Generated types write themselves straight into a writer (`JSONCodable.write(to:)`)
+/// without building a `JSONValue` first; the `append`/`write…` methods are for that.
 public struct JSONWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    /// The output so far (UTF-8).
+    public var bytes: [UInt8] = []
 
     public init(reservingCapacity n: Int = 256) { bytes.reserveCapacity(n) }
+
+    /// The output as a string.
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Appends one byte of JSON syntax.
+    @inlinable @inline(__always)
+    public mutating func append(_ byte: UInt8) { bytes.append(byte) }
+
+    /// Appends text that is already JSON (e.g. a pre-escaped `"name":`).
+    @inlinable @inline(__always)
+    public mutating func append(raw text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
 
     public static func string(_ value: JSONValue) -> String {
         var w = JSONWriter()
@@ -20,6 +37,7 @@ public struct JSONWriter: Sendable {
         return Data(w.bytes)
     }
 
+    /// Writes any JSON value.
     public mutating func write(_ value: JSONValue) {
         switch value {
         case .null: bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
@@ -51,7 +69,8 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    mutating func writeInt(_ v: Int64) {
+    /// Writes an integer.
+    public mutating func writeInt(_ v: Int64) {
         if v == 0 { bytes.append(UInt8(ascii: "0")); return }
         var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                   UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
@@ -69,13 +88,15 @@ public struct JSONWriter: Sendable {
         withUnsafeBytes(of: &tmp) { p in bytes.append(contentsOf: p[(20 - count)...]) }
     }
 
-    mutating func writeDouble(_ d: Double) {
+    /// Writes a double (`null` when not finite).
+    public mutating func writeDouble(_ d: Double) {
         guard d.isFinite else { bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]); return }
         bytes.append(contentsOf: d.description.utf8)
     }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Writes a string with the escapes JSON needs.
     public mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         var s = s

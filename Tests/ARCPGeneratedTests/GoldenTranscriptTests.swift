@@ -91,6 +91,9 @@ struct GoldenTranscriptTests {
             // Re-encode.
             let out = env.toJSON()
             #expect(out.semanticallyEquals(recorded), "\(f): re-encoded \(out) differs from \(f.raw)")
+            // The direct writer gives exactly the text of the JSONValue route.
+            #expect(env.jsonText() == JSONWriter.string(out), "\(f)")
+            #expect(env.jsonData() == JSONWriter.data(out))
             // And the text form parses back to the same envelope.
             #expect(try Envelope(jsonText: env.jsonText()) == env, "\(f)")
             // The discriminator picked the right case.

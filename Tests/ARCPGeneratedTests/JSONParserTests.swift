@@ -62,6 +62,48 @@ struct JSONParserTests {
         #expect(try parse(#""é\n😀""#) == .string("é\n😀"))
     }
 
+    /// Strings are scanned eight bytes at a time: put every kind of special byte at every
+    /// position of strings of every length around the word size.
+    @Test("special bytes at every position of strings of length 0-24")
+    func wordBoundaries() throws {
+        for length in 0...24 {
+            let plain = String(repeating: "a", count: length)
+            #expect(try JSONParser.parse("\"\(plain)\"") == .string(plain))
+            for pos in 0..<max(length, 1) where length > 0 {
+                func with(_ middle: String) -> String {
+                    "\"" + String(repeating: "a", count: pos) + middle + String(repeating: "a", count: length - pos - 1) + "\""
+                }
+                let expectedPrefix = String(repeating: "a", count: pos), expectedSuffix = String(repeating: "a", count: length - pos - 1)
+                // Escapes.
+                #expect(try JSONParser.parse(with(#"\""#)) == .string(expectedPrefix + "\"" + expectedSuffix))
+                #expect(try JSONParser.parse(with(#"\\"#)) == .string(expectedPrefix + "\\" + expectedSuffix))
+                #expect(try JSONParser.parse(with(#"\u00e9"#)) == .string(expectedPrefix + "é" + expectedSuffix))
+                // Raw non-ASCII (2, 3 and 4 bytes), and bytes just around the special ranges.
+                for raw in ["é", "€", "😀", " ", "~", "\u{7F}", "!", "#", "[", "]"] {
+                    #expect(try JSONParser.parse(with(raw)) == .string(expectedPrefix + raw + expectedSuffix), "\(length) \(pos) \(raw)")
+                }
+                // A raw control character is an error at its offset.
+                do {
+                    _ = try JSONParser.parse(with("\u{1F}"))
+                    Issue.record("control character accepted at \(pos)")
+                } catch {
+                    #expect(error.offset == pos + 1 && error.message == "control character in string")
+                }
+                // Invalid UTF-8 is an error at the string's start.
+                var bytes = Array(with("X").utf8)
+                bytes[pos + 1] = 0xFF
+                do {
+                    _ = try JSONParser.parse(bytes)
+                    Issue.record("invalid UTF-8 accepted at \(pos)")
+                } catch {
+                    #expect(error.offset == 1 && error.message == "invalid UTF-8 in string")
+                }
+                // An early quote ends the string: the rest is trailing garbage.
+                #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(with("\"")) }
+            }
+        }
+    }
+
     @Test func badStrings() {
         for bad in [
             #""unterminated"#, #""\"#, #""\x41""#, #""\u12""#, #""\u12G4""#, #""\ud800""#, #""\ud800x""#, #""\ud800\u0041""#,
@@ -248,5 +290,69 @@ struct JSONWriterTests {
         let env = try Envelope(jsonText: try Fixtures.benchEventText())
         let viaFoundation = try JSONDecoder().decode(Envelope.self, from: try JSONEncoder().encode(env))
         #expect(viaFoundation.toJSON().semanticallyEquals(env.toJSON()))
+    }
+}
+
+@Suite("JSONReader")
+struct JSONReaderTests {
+    /// Reads an object's member names and values step by step.
+    static func members(_ text: String) throws(JSONSyntaxError) -> [(String, Bool, JSONValue)] {
+        var text = text
+        let result: Result<[(String, Bool, JSONValue)], JSONSyntaxError> = text.withUTF8 { buf in
+            var r = JSONReader(buf)
+            var out: [(String, Bool, JSONValue)] = []
+            do throws(JSONSyntaxError) {
+                r.skipWhitespace()
+                guard r.current == UInt8(ascii: "{") else { throw r.error("not an object") }
+                if try r.beginObject(depth: 1) {
+                    repeat {
+                        let key = try r.readKey()
+                        out.append((key.string, key.is("id") && key.count == 2, try r.readValue(depth: 1)))
+                    } while try r.nextMember()
+                }
+                try r.expectEnd()
+                return .success(out)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    @Test func stepByStep() throws {
+        let m = try Self.members(#" { "id" : 1 , "t\u0069d":"x","é":null,"id":[true]} "#)
+        #expect(m.map(\.0) == ["id", "tid", "é", "id"])
+        #expect(m.map(\.1) == [true, false, false, true])
+        #expect(m.map(\.2) == [1, "x", nil, [true]])
+        #expect(try Self.members("{}").isEmpty)
+        // Escaped names compare by their decoded text.
+        #expect(try Self.members(#"{"\u0069d":0}"#).first?.1 == true)
+    }
+
+    @Test("errors and offsets are the parser's")
+    func errors() {
+        for bad in [#"{"a" 1}"#, #"{"a":1 "b":2}"#, #"{"a":1,}"#, #"{a:1}"#, #"{"a":1"#, #"{"a\u12":1}"#, "{\"a\u{1}\":1}", #"{"a":1}x"#] {
+            var viaReader: JSONSyntaxError? = nil
+            var viaParser: JSONSyntaxError? = nil
+            do { _ = try Self.members(bad) } catch { viaReader = error }
+            do { _ = try JSONParser.parse(bad) } catch { viaParser = error }
+            #expect(viaReader != nil && viaReader == viaParser, "\(bad): \(String(describing: viaReader)) vs \(String(describing: viaParser))")
+        }
+    }
+
+    @Test func nullAndRewind() throws {
+        var text = #"[null,nul]"#
+        text.withUTF8 { buf in
+            var r = JSONReader(buf)
+            r.offset = 1
+            let first = r.consumeNull()
+            #expect(first)
+            #expect(r.offset == 5)
+            r.offset = 6
+            let second = r.consumeNull()
+            #expect(!second)
+            let again = r.at(1)
+            #expect(again.offset == 1 && again.current == UInt8(ascii: "n"))
+        }
     }
 }

@@ -69,6 +69,9 @@ public protocol JSONCodable: Sendable, Codable {
     init(json: JSONValue) throws(WireDecodingError)
     /// Encodes to a JSON value.
     func toJSON() -> JSONValue
+    /// Writes the JSON text straight into `writer` (the same text as `toJSON()` gives,
+    /// without building the value first).
+    func write(to writer: inout JSONWriter)
 }
 
 extension JSONCodable {
@@ -94,13 +97,28 @@ extension JSONCodable {
         try self.init(json: v)
     }
 
+    /// Default: through `toJSON()`.
+    public func write(to writer: inout JSONWriter) { writer.write(toJSON()) }
+
     /// Compact JSON text.
-    public func jsonText() -> String { JSONWriter.string(toJSON()) }
+    public func jsonText() -> String {
+        var w = JSONWriter()
+        write(to: &w)
+        return w.string
+    }
+
+    /// Compact JSON text as UTF-8 bytes.
+    public func jsonData() -> Data {
+        var w = JSONWriter()
+        write(to: &w)
+        return Data(w.bytes)
+    }
 }
 
 extension JSONValue: JSONCodable {
     public init(json: JSONValue) { self = json }
     public func toJSON() -> JSONValue { self }
+    public func write(to writer: inout JSONWriter) { writer.write(self) }
 }
 
 extension String: JSONCodable {
@@ -109,6 +127,7 @@ extension String: JSONCodable {
         self = s
     }
     public func toJSON() -> JSONValue { .string(self) }
+    @inline(__always) public func write(to writer: inout JSONWriter) { writer.writeString(self) }
 }
 
 extension Bool: JSONCodable {
@@ -117,6 +136,7 @@ extension Bool: JSONCodable {
         self = b
     }
     public func toJSON() -> JSONValue { .bool(self) }
+    public func write(to writer: inout JSONWriter) { writer.append(raw: self ? "true" : "false") }
 }
 
 extension Int64: JSONCodable {
@@ -132,6 +152,7 @@ extension Int64: JSONCodable {
         }
     }
     public func toJSON() -> JSONValue { .int(self) }
+    @inline(__always) public func write(to writer: inout JSONWriter) { writer.writeInt(self) }
 }
 
 extension Int: JSONCodable {
@@ -139,6 +160,7 @@ extension Int: JSONCodable {
         self = Int(try Int64(json: json))
     }
     public func toJSON() -> JSONValue { .int(Int64(self)) }
+    @inline(__always) public func write(to writer: inout JSONWriter) { writer.writeInt(Int64(self)) }
 }
 
 extension Double: JSONCodable {
@@ -153,6 +175,9 @@ extension Double: JSONCodable {
         if rounded(.towardZero) == self, magnitude < 9.0e15, !(self == 0 && sign == .minus) { return .int(Int64(self)) }
         return .double(self)
     }
+    public func write(to writer: inout JSONWriter) {
+        if rounded(.towardZero) == self, magnitude < 9.0e15, !(self == 0 && sign == .minus) { writer.writeInt(Int64(self)) } else { writer.writeDouble(self) }
+    }
 }
 
 extension Array: JSONCodable where Element: JSONCodable {
@@ -166,6 +191,16 @@ extension Array: JSONCodable where Element: JSONCodable {
         self = out
     }
     public func toJSON() -> JSONValue { .array(map { $0.toJSON() }) }
+    public func write(to writer: inout JSONWriter) {
+        writer.append(UInt8(ascii: "["))
+        var first = true
+        for e in self {
+            if !first { writer.append(UInt8(ascii: ",")) }
+            first = false
+            e.write(to: &writer)
+        }
+        writer.append(UInt8(ascii: "]"))
+    }
 }
 
 extension Dictionary: JSONCodable where Key == String, Value: JSONCodable {
@@ -182,10 +217,34 @@ extension Dictionary: JSONCodable where Key == String, Value: JSONCodable {
     public func toJSON() -> JSONValue {
         .object(JSONObject(keys.sorted().compactMap { k in self[k].map { JSONObject.Member(key: k, value: $0.toJSON()) } }))
     }
+    public func write(to writer: inout JSONWriter) {
+        writer.append(UInt8(ascii: "{"))
+        var first = true
+        for k in keys.sorted() {
+            guard let v = self[k] else { continue }
+            if !first { writer.append(UInt8(ascii: ",")) }
+            first = false
+            writer.writeString(k)
+            writer.append(UInt8(ascii: ":"))
+            v.write(to: &writer)
+        }
+        writer.append(UInt8(ascii: "}"))
+    }
 }
 
 /// Helpers the generated code calls. Not intended for direct use.
 public enum _JSONDecodeSupport {
+    /// Writes the members of `fields` after the generated members (`"name":value,…`).
+    public static func writeAdditional(_ fields: JSONObject, _ writer: inout JSONWriter, _ first: inout Bool) {
+        for m in fields.members {
+            if !first { writer.append(UInt8(ascii: ",")) }
+            first = false
+            writer.writeString(m.key)
+            writer.append(UInt8(ascii: ":"))
+            writer.write(m.value)
+        }
+    }
+
     @inline(__always)
     public static func decode<T: JSONCodable>(_ type: T.Type, _ value: JSONValue, key: String) throws(WireDecodingError) -> T {
         do { return try T(json: value) } catch { throw error.prefixed(.key(key)) }
