@@ -8,40 +8,41 @@ public enum FrameCodec {
     /// Encodes an envelope as one compact JSON text (no newlines: safe for stdio).
     @inline(__always)
     public static func encode(_ envelope: Envelope) -> String {
-        JSONWriter.string(envelope.toJSON())
+        envelope.jsonText()
     }
 
-    /// Parses, validates and decodes one inbound frame.
+    /// Parses, validates and decodes one inbound frame in a single pass.
     ///
+    /// - Parameter validate: check every schema rule (the runtime does); without it only what
+    ///   decoding needs is checked (the client is lenient with what peers send).
     /// - Returns: the envelope, or an `ARCPError` (INVALID_REQUEST) naming what is wrong, with
     ///   the envelope id when it could be read so the error can answer the request.
     public static func decode(_ text: String, validate: Bool = true) -> Result<Envelope, ARCPError> {
-        let json: JSONValue
-        do {
-            json = try JSONParser.parse(text)
-        } catch {
-            return .failure(.invalidRequest("malformed JSON: \(error.description)"))
-        }
-        let requestID = json["id"]?.stringValue
-        if validate {
-            let violations = ARCPValidator.validate(json)
-            // Unknown message types decode to .unknown and are answered by the dispatcher.
-            let relevant = violations.filter { !($0.rule == "x-arcp-discriminator" && $0.path == "/type") }
-            if !relevant.isEmpty {
-                let text = relevant.prefix(5).map(\.description).joined(separator: "; ")
-                var e = ARCPError.invalidRequest("schema violation: \(text)")
-                e.details = .object(["violations": .array(relevant.prefix(20).map { .object(["path": .string($0.path), "rule": .string($0.rule), "message": .string($0.message)]) })])
-                e.requestID = requestID
-                return .failure(e)
+        guard validate else {
+            do {
+                return .success(try Envelope(jsonText: text))
+            } catch {
+                return .failure(.invalidRequest(error.description))
             }
         }
-        do {
-            return .success(try Envelope(json: json))
-        } catch {
-            var e = ARCPError.invalidRequest(error.description)
-            e.requestID = requestID
-            return .failure(e)
+        let frame = Envelope.decodeValidated(frame: text)
+        // Unknown message types decode to .unknown and are answered by the dispatcher.
+        let relevant = frame.violations.filter { !($0.rule == "x-arcp-discriminator" && $0.path == "/type") }
+        if let value = frame.value, relevant.isEmpty { return .success(value) }
+        var e: ARCPError
+        if relevant.isEmpty {
+            e = .invalidRequest("malformed envelope")
+        } else if relevant.count == 1, relevant[0].rule == "json" {
+            e = .invalidRequest("malformed JSON: \(relevant[0].message)")
+        } else {
+            let text = relevant.prefix(5).map(\.description).joined(separator: "; ")
+            e = .invalidRequest("schema violation: \(text)")
+            e.details = .object(["violations": .array(relevant.prefix(20).map {
+                .object(["path": .string($0.path), "rule": .string($0.rule), "message": .string($0.message)])
+            })])
         }
+        e.requestID = frame.id
+        return .failure(e)
     }
 }
 
