@@ -76,7 +76,9 @@ struct DurabilityTests {
             if case .jobResult = e.message { terminal = true }
         }
         #expect(seen == Array(1...56))
-        // The old token no longer works.
+        // Once the client has spoken on the new connection, the old token no longer works.
+        _ = try await peer2.send(.sessionPing(SessionPingPayload(nonce: "n")), sessionID: sid)
+        _ = try await peer2.next()
         let peer3 = h.raw()
         let bad = try #require(try await peer3.hello(resume: ResumeBlock(sessionId: sid, resumeToken: welcome.resumeToken, lastEventSeq: 0)))
         #expect(bad.error?.code == .unauthenticated)

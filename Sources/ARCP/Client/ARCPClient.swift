@@ -28,6 +28,8 @@ public final class ARCPClient: Sendable {
         public var maxAssembledResult = 256 << 20
         /// Send `session.ack` after this many events (nil: never auto-ack). Only when negotiated.
         public var autoAckEvery: Int? = 256
+        /// Overrides the runtime's advertised heartbeat interval for client pings (nil: use it).
+        public var heartbeatInterval: Duration? = nil
         /// Called for frames the client cannot parse or does not expect; it keeps going.
         public var onDiagnostic: (@Sendable (String) -> Void)? = nil
         public var logger = Logger(label: "arcp.client")
@@ -55,7 +57,30 @@ public final class ARCPClient: Sendable {
         var sinceAck = 0
         var closed = false
         var readTask: Task<Void, Never>? = nil
+        var heartbeatTask: Task<Void, Never>? = nil
         var closeError: ARCPError? = nil
+        var resumeToken: String? = nil
+        var factory: (@Sendable () async throws -> any Transport)? = nil
+        var reconnect: ReconnectPolicy? = nil
+        var closing = false
+        var generation = 0
+        var lastReceived = ContinuousClock.now
+        var lastSent = ContinuousClock.now
+        var resumes = 0
+    }
+
+    /// Automatic resume after a transport drop (spec §6.3): reconnect with exponential
+    /// backoff, present the resume token and the last processed `event_seq`, drop replayed
+    /// duplicates, and carry every `JobHandle` on as if nothing happened.
+    public struct ReconnectPolicy: Sendable {
+        public var maxAttempts: Int
+        public var initialBackoff: Duration
+        public var maxBackoff: Duration
+        public init(maxAttempts: Int = 10, initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(5)) {
+            self.maxAttempts = maxAttempts
+            self.initialBackoff = initialBackoff
+            self.maxBackoff = maxBackoff
+        }
     }
 
     public let token: String
@@ -75,6 +100,18 @@ public final class ARCPClient: Sendable {
     public var welcome: SessionWelcomePayload? { state.withLock { $0.welcome } }
     /// The highest event_seq processed.
     public var lastEventSeq: Int { state.withLock { $0.lastSeq } }
+    /// How many times the session was resumed after a drop.
+    public var resumeCount: Int { state.withLock { $0.resumes } }
+
+    /// Connects through `factory` and, with a `reconnect` policy, resumes the session
+    /// automatically whenever the transport drops.
+    public func connect(using factory: @escaping @Sendable () async throws -> any Transport, reconnect: ReconnectPolicy? = ReconnectPolicy()) async throws {
+        state.withLock { s in
+            s.factory = factory
+            s.reconnect = reconnect
+        }
+        try await connect(try await factory())
+    }
 
     // MARK: connect
 
@@ -115,6 +152,10 @@ public final class ARCPClient: Sendable {
                 s.sessionID = welcomeEnv.sessionId ?? w.sessionId
                 s.features = effective
                 s.closed = false
+                s.resumeToken = w.resumeToken
+                s.generation += 1
+                s.lastReceived = .now
+                s.lastSent = .now
             }
         case .sessionError(let e):
             await transport.close()
@@ -123,8 +164,85 @@ public final class ARCPClient: Sendable {
             await transport.close()
             throw ARCPError(.invalidRequest, "expected session.welcome, got \(welcomeEnv.message.type)")
         }
-        let task = Task { await self.readLoop(transport) }
-        state.withLock { $0.readTask = task }
+        let generation = state.withLock { $0.generation }
+        let task = Task { await self.readLoop(transport, generation: generation) }
+        var heartbeat: Task<Void, Never>? = nil
+        if case .sessionWelcome(let w) = welcomeEnv.message, let secs = w.heartbeatIntervalSec, secs > 0,
+            state.withLock({ $0.features.contains(.heartbeat) })
+        {
+            let interval = options.heartbeatInterval ?? .seconds(secs)
+            heartbeat = Task { await self.heartbeat(transport, generation: generation, interval: interval) }
+        }
+        let old = state.withLock { s -> Task<Void, Never>? in
+            s.readTask = task
+            let o = s.heartbeatTask
+            s.heartbeatTask = heartbeat
+            return o
+        }
+        old?.cancel()
+    }
+
+    /// Client heartbeats (spec §6.4): ping when nothing was sent for an interval; two silent
+    /// intervals from the runtime count as a dropped connection.
+    func heartbeat(_ transport: any Transport, generation: Int, interval: Duration) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval / 4) } catch { return }
+            let (current, sinceReceived, sinceSent) = state.withLock { s in
+                (s.generation == generation && !s.closed, ContinuousClock.now - s.lastReceived, ContinuousClock.now - s.lastSent)
+            }
+            guard current else { return }
+            if sinceReceived >= interval * 2 {
+                diagnostic("no message from the runtime for \(sinceReceived): heartbeat lost")
+                await transport.close()
+                return
+            }
+            if sinceSent >= interval {
+                _ = try? await send(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+            }
+        }
+    }
+
+    /// Called when a connection ends without `close()`: resume if configured, else shut down.
+    func connectionLost(_ error: ARCPError, generation: Int) async {
+        let (factory, policy, sid, token, stale) = state.withLock { s in
+            (s.factory, s.reconnect, s.sessionID, s.resumeToken, s.generation != generation || s.closing || s.closed)
+        }
+        if stale { return }
+        guard let factory, let policy, let sid, let token else {
+            shutdown(error)
+            return
+        }
+        // Requests in flight may or may not have been processed: fail them as retryable.
+        let pending: [Pending] = state.withLock { s in
+            let p = Array(s.pending.values)
+            s.pending = [:]
+            s.pendingOrder = []
+            return p
+        }
+        for p in pending { p.mailbox.finish(throwing: ARCPError(.heartbeatLost, "connection lost before an answer", retryable: true)) }
+        var backoff = policy.initialBackoff
+        var lastError = error
+        for _ in 0..<max(1, policy.maxAttempts) {
+            if state.withLock({ $0.closing }) { return }
+            do {
+                let transport = try await factory()
+                let hello = SessionHelloPayload(
+                    client: options.client, auth: Auth(scheme: "bearer", token: self.token),
+                    capabilities: HelloCapabilities(encodings: ["json"], features: options.features),
+                    resume: ResumeBlock(sessionId: sid, resumeToken: token, lastEventSeq: state.withLock { $0.lastSeq }))
+                try await handshake(transport, .sessionHello(hello))
+                state.withLock { $0.resumes += 1 }
+                return
+            } catch let e as ARCPError where e.code == .resumeWindowExpired || e.code == .unauthenticated {
+                shutdown(e)
+                return
+            } catch {
+                lastError = (error as? ARCPError) ?? ARCPError(.heartbeatLost, "reconnect failed: \(error)", retryable: true)
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, policy.maxBackoff)
+            }
+        }
+        shutdown(lastError)
     }
 
     // MARK: requests
@@ -138,6 +256,7 @@ public final class ARCPClient: Sendable {
         } catch {
             throw ARCPError(.heartbeatLost, "transport closed: \(error)", retryable: true)
         }
+        state.withLock { $0.lastSent = .now }
         return env.id
     }
 
@@ -258,15 +377,19 @@ public final class ARCPClient: Sendable {
     /// Says goodbye (`session.close`, waiting briefly for `session.closed`) and closes the
     /// transport. Jobs on the runtime keep running.
     public func close() async {
-        let transport = state.withLock { $0.transport }
+        let transport = state.withLock { s -> (any Transport)? in
+            s.closing = true
+            return s.transport
+        }
         guard let transport else { return }
         if !state.withLock({ $0.closed }) {
             _ = try? await withDeadline(.seconds(2)) { try await self.request(.sessionClose(SessionClosePayload(reason: "client_close"))) }
         }
         shutdown(ARCPError(.invalidRequest, "session closed by the client"))
         await transport.close()
-        let t = state.withLock { $0.readTask }
+        let (t, hb) = state.withLock { ($0.readTask, $0.heartbeatTask) }
         t?.cancel()
+        hb?.cancel()
     }
 
     func shutdown(_ error: ARCPError) {
@@ -285,19 +408,20 @@ public final class ARCPClient: Sendable {
 
     // MARK: read loop
 
-    func readLoop(_ transport: any Transport) async {
+    func readLoop(_ transport: any Transport, generation: Int) async {
         while true {
             let frame: String?
             do {
                 frame = try await transport.receive()
             } catch {
-                shutdown(ARCPError(.heartbeatLost, "connection lost: \(error)", retryable: true))
+                await connectionLost(ARCPError(.heartbeatLost, "connection lost: \(error)", retryable: true), generation: generation)
                 return
             }
             guard let frame else {
-                shutdown(ARCPError(.heartbeatLost, "the runtime closed the connection", retryable: true))
+                await connectionLost(ARCPError(.heartbeatLost, "the runtime closed the connection", retryable: true), generation: generation)
                 return
             }
+            state.withLock { $0.lastReceived = .now }
             await handleFrame(frame, transport: transport)
         }
     }
@@ -344,6 +468,8 @@ public final class ARCPClient: Sendable {
         case .success(let e):
             env = e
         }
+        // After a resume the runtime replays from our last processed seq; drop anything older.
+        if let seq = env.eventSeq, seq <= state.withLock({ $0.lastSeq }) { return }
         switch env.message {
         case .jobAccepted(let a):
             if !resolvePending(env, requestID: a.requestId, types: ["job.submit"]) {
@@ -360,7 +486,10 @@ public final class ARCPClient: Sendable {
         case .sessionClosed:
             _ = resolvePending(env, requestID: nil, types: ["session.close"])
         case .sessionError(let e):
-            if e.code == .heartbeatLost || e.code == .unauthenticated {
+            if e.code == .heartbeatLost {
+                // The runtime is closing this connection; the read loop ends and we resume if configured.
+                diagnostic("runtime reported HEARTBEAT_LOST: \(e.message)")
+            } else if e.code == .unauthenticated {
                 shutdown(ARCPError(e))
             } else if !resolvePending(env, requestID: e.requestId, types: []) {
                 diagnostic("session.error from runtime: \(e.code.rawValue): \(e.message)")

@@ -36,6 +36,10 @@ final class RuntimeSession: Sendable {
         var subscriptions: Set<String> = []
         var backPressureReported: Set<String> = []
         var closeAfterFlush = false
+        /// After a resume, the token the client presented stays valid until the client shows
+        /// (by sending anything on the new connection) that it received the rotated one — a
+        /// welcome lost to a second drop must not lock the client out.
+        var previousToken: String? = nil
     }
 
     let id: String
@@ -84,7 +88,10 @@ final class RuntimeSession: Sendable {
             // Drop any stale writer.
             s.writer?.resume(returning: false)
             s.writer = nil
-            if let t = newToken { s.resumeToken = t }
+            if let t = newToken {
+                s.previousToken = s.resumeToken
+                s.resumeToken = t
+            }
             s.connection = conn
             s.detachedAt = nil
             s.closed = false
@@ -131,7 +138,12 @@ final class RuntimeSession: Sendable {
         w?.resume(returning: true)
     }
 
-    func noteReceived() { state.withLock { $0.lastReceived = .now } }
+    func noteReceived() {
+        state.withLock { s in
+            s.lastReceived = .now
+            s.previousToken = nil
+        }
+    }
 
     func idleTimes() -> (sinceReceived: Duration, sinceSent: Duration) {
         let now = ContinuousClock.now
@@ -285,9 +297,12 @@ final class RuntimeSession: Sendable {
     }
 
     func checkToken(_ token: String) -> Bool {
-        let current = resumeToken
-        // Constant-time comparison.
-        let a = Array(current.utf8), b = Array(token.utf8)
+        let (current, previous) = state.withLock { ($0.resumeToken, $0.previousToken) }
+        return Self.constantTimeEqual(current, token) || previous.map { Self.constantTimeEqual($0, token) } == true
+    }
+
+    static func constantTimeEqual(_ x: String, _ y: String) -> Bool {
+        let a = Array(x.utf8), b = Array(y.utf8)
         var diff = a.count ^ b.count
         for i in 0..<min(a.count, b.count) { diff |= Int(a[i] ^ b[i]) }
         return diff == 0

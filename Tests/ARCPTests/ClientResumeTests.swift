@@ -1,0 +1,86 @@
+import ARCP
+import Foundation
+import Synchronization
+import Testing
+
+/// A transport factory over MemoryTransport that remembers the current client end so a test
+/// can drop it at will.
+final class DroppableLink: Sendable {
+    let runtime: ARCPRuntime
+    private let current = Mutex<MemoryTransport?>(nil)
+    private let connects = Mutex(0)
+
+    init(runtime: ARCPRuntime) { self.runtime = runtime }
+
+    var connections: Int { connects.withLock { $0 } }
+
+    func make() -> any Transport {
+        let (c, r) = MemoryTransport.pair()
+        let rt = runtime
+        Task { await rt.accept(r) }
+        current.withLock { $0 = c }
+        connects.withLock { $0 += 1 }
+        return c
+    }
+
+    func drop() { current.withLock { $0 }?.drop() }
+}
+
+@Suite("Client auto-resume and heartbeats")
+struct ClientResumeTests {
+    @Test("drop test: 10,000 events, 100 random drops, auto-resume; the stream is exactly 1..N")
+    func dropHundredTimes() async throws {
+        let h = try Harness()
+        let link = DroppableLink(runtime: h.runtime)
+        var options = ARCPClient.Options()
+        options.autoAckEvery = nil
+        let client = ARCPClient(token: "tok", options: options)
+        try await client.connect(using: { link.make() }, reconnect: .init(maxAttempts: 50, initialBackoff: .milliseconds(1)))
+        let n = 10_000
+        let job = try await client.submit(agent: "flood", input: ["n": .int(Int64(n))])
+        var rng = SystemRandomNumberGenerator()
+        var dropAt = Set<Int>()
+        while dropAt.count < 100 { dropAt.insert(Int.random(in: 1..<n, using: &rng)) }
+        var messages: [String] = []
+        var seqs: [Int] = []
+        for try await event in job.events {
+            seqs.append(event.seq)
+            if case .log(let l) = event.body { messages.append(l.message) }
+            if dropAt.contains(messages.count) { link.drop() }
+        }
+        let outcome = try await job.result()
+        #expect(outcome.result == ["n": .int(Int64(n))])
+        #expect(messages.count == n)
+        let firstBadMessage = messages.indices.first { messages[$0] != "event \($0)" }
+        #expect(firstBadMessage == nil, "first out-of-place message at \(firstBadMessage ?? -1)")
+        let firstBadSeq = seqs.indices.first { seqs[$0] != $0 + 1 }
+        #expect(firstBadSeq == nil, "seq gap/duplicate at index \(firstBadSeq ?? -1): \(firstBadSeq.map { Array(seqs[max(0, $0 - 3)..<min(seqs.count, $0 + 3)]) } ?? [])")
+        #expect(client.resumeCount >= 50, "resumed \(client.resumeCount) times")
+        #expect(link.connections >= client.resumeCount + 1)
+        await client.close()
+    }
+
+    @Test("the client pings an idle runtime when heartbeat is negotiated")
+    func clientPings() async throws {
+        let h = try Harness { $0.heartbeatInterval = .seconds(30) }
+        let peerRuntime = h.runtime
+        _ = peerRuntime
+        // A raw runtime stand-in: accept the hello, answer welcome with heartbeat, then watch for a ping.
+        let (c, r) = MemoryTransport.pair()
+        var options = ARCPClient.Options()
+        options.heartbeatInterval = .milliseconds(100)
+        let client = ARCPClient(token: "tok", options: options)
+        async let connected: Void = client.connect(c)
+        let helloText = try #require(try await r.receive())
+        let hello = try Envelope(jsonText: helloText)
+        #expect(hello.message.type == "session.hello")
+        let welcome = SessionWelcomePayload(
+            runtime: PeerInfo(name: "fake", version: "0"), sessionId: "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B", resumeToken: "rtk_x",
+            resumeWindowSec: 600, heartbeatIntervalSec: 30, capabilities: WelcomeCapabilities(features: [.heartbeat]))
+        try await r.send(FrameCodec.encode(Envelope.make(.sessionWelcome(welcome), sessionID: "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B")))
+        try await connected
+        let next = try #require(try await r.receive())
+        #expect(try Envelope(jsonText: next).message.type == "session.ping")
+        await r.close()
+    }
+}
