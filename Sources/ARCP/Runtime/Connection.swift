@@ -186,17 +186,21 @@ extension ARCPRuntime {
     /// report HEARTBEAT_LOST and close the transport. Jobs are never terminated here.
     func heartbeat(_ session: RuntimeSession, conn: UInt64, interval: Duration) async {
         let tick = interval / 4
+        var pinged = false
         while !Task.isCancelled {
             do { try await Task.sleep(for: tick) } catch { return }
             let (sinceReceived, sinceSent) = session.idleTimes()
-            if sinceReceived >= interval * 2 {
+            if sinceReceived < interval { pinged = false }
+            // Loss needs two silent intervals and at least one unanswered ping.
+            if sinceReceived >= interval * 2 && pinged {
                 logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
                 session.sendControl(.sessionError(ARCPError(.heartbeatLost, "no message from the client for \(sinceReceived)").payload))
                 session.requestCloseAfterFlush()
                 return
             }
-            if sinceSent >= interval {
+            if sinceSent >= interval || (sinceReceived >= interval && !pinged) {
                 session.sendControl(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+                pinged = true
             }
         }
     }
