@@ -18,14 +18,14 @@ public enum FrameCodec {
     /// - Returns: the envelope, or an `ARCPError` (INVALID_REQUEST) naming what is wrong, with
     ///   the envelope id when it could be read so the error can answer the request.
     public static func decode(_ text: String, validate: Bool = true) -> Result<Envelope, ARCPError> {
-        guard validate else {
-            do {
-                return .success(try Envelope(jsonText: text))
-            } catch {
-                return .failure(.invalidRequest(error.description))
-            }
-        }
         let frame = Envelope.decodeValidated(frame: text)
+        if !validate {
+            // Lenient: whatever decodes is accepted (the client tolerates what peers send).
+            if let value = frame.value { return .success(value) }
+            var e = ARCPError.invalidRequest(frame.violations.first.map(\.description) ?? "malformed envelope")
+            e.requestID = frame.id
+            return .failure(e)
+        }
         // Unknown message types decode to .unknown and are answered by the dispatcher.
         let relevant = frame.violations.filter { !($0.rule == "x-arcp-discriminator" && $0.path == "/type") }
         if let value = frame.value, relevant.isEmpty { return .success(value) }

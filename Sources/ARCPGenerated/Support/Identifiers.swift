@@ -92,7 +92,8 @@ public enum ARCPID {
 
 /// RFC 3339 timestamps as ARCP sends them: UTC, `Z`, microseconds.
 public enum ARCPTimestamp {
-    /// Formats `date` as `2026-05-13T19:42:13.842123Z`.
+    /// Formats `date` as `2026-05-13T19:42:13.842123Z`. Writes the 27 bytes directly: this
+    /// runs once per event, so it allocates nothing but the result.
     public static func string(_ date: Date = Date()) -> String {
         let t = date.timeIntervalSince1970
         var secs = Int64(t.rounded(.down))
@@ -112,11 +113,26 @@ public enum ARCPTimestamp {
         let d = doy - (153 * mp + 2) / 5 + 1
         let mo = mp < 10 ? mp + 3 : mp - 9
         if mo <= 2 { y += 1 }
-        func p(_ v: Int64, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        y = min(max(y, 0), 9999)
+        return String(unsafeUninitializedCapacity: 27) { buf in
+            @inline(__always) func put(_ v: Int64, _ width: Int, at offset: Int) {
+                var v = v
+                var i = offset + width - 1
+                while i >= offset {
+                    buf[i] = UInt8(48 + v % 10)
+                    v /= 10
+                    i -= 1
+                }
+            }
+            put(y, 4, at: 0); buf[4] = UInt8(ascii: "-")
+            put(mo, 2, at: 5); buf[7] = UInt8(ascii: "-")
+            put(d, 2, at: 8); buf[10] = UInt8(ascii: "T")
+            put(h, 2, at: 11); buf[13] = UInt8(ascii: ":")
+            put(m, 2, at: 14); buf[16] = UInt8(ascii: ":")
+            put(s, 2, at: 17); buf[19] = UInt8(ascii: ".")
+            put(micros, 6, at: 20); buf[26] = UInt8(ascii: "Z")
+            return 27
         }
-        return "\(p(y, 4))-\(p(mo, 2))-\(p(d, 2))T\(p(h, 2)):\(p(m, 2)):\(p(s, 2)).\(p(micros, 6))Z"
     }
 
     /// Parses an RFC 3339 timestamp (`Z` or a numeric offset, optional fraction). Nil when invalid.
