@@ -67,6 +67,12 @@ public final class ARCPRuntime: Sendable {
         /// Largest streamed result in total (bytes).
         public var maxStreamedResultBytes = 1 << 30
         public var compatibility: Compatibility = .spec
+        /// Where sessions, events and jobs are persisted (nil: memory only). With a durable
+        /// store, a runtime restarted on the same store still serves resume and replay, and
+        /// reports jobs lost in the restart as `job.error INTERNAL_ERROR`.
+        public var eventStore: (any EventStore)? = nil
+        /// Store operations queued before emitters wait.
+        public var eventStoreQueueLimit = 8192
         public var logger = Logger(label: "arcp.runtime")
         public init() {}
     }
@@ -86,12 +92,28 @@ public final class ARCPRuntime: Sendable {
     public let configuration: Configuration
     let verifier: any BearerVerifier
     let registry = Mutex(Registry())
+    let persister: RuntimePersister?
     var logger: Logger { configuration.logger }
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
         self.configuration = configuration
         self.verifier = verifier
+        if let store = configuration.eventStore {
+            let p = RuntimePersister(store: store, capacity: configuration.eventStoreQueueLimit, logger: configuration.logger)
+            persister = p
+            Task { await p.run() }
+        } else {
+            persister = nil
+        }
     }
+
+    /// Waits until everything sent so far is in the event store (no-op without one).
+    public func flushEventStore() async {
+        await persister?.flush()
+    }
+
+    /// Store writes that failed so far (each is also logged).
+    public var eventStoreFailures: Int { persister?.failures ?? 0 }
 
     // MARK: - Agents
 

@@ -86,8 +86,9 @@ extension ARCPRuntime {
         }
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
-            limits: configuration.buffering)
+            limits: configuration.buffering, persister: persister)
         registry.withLock { $0.sessions[session.id] = session }
+        persister?.submit(.session(session.record()))
         let token = session.resumeToken
         let result = session.attach(first: { _ in self.welcomeFrame(session, token: token) }, resumeFrom: nil, newToken: nil)
         guard case .attached(let conn) = result else { return (session, 0) }
@@ -109,7 +110,19 @@ extension ARCPRuntime {
     func resumeSession(
         _ transport: any Transport, sessionID: String, token: String, lastSeq: Int, principal: String?, requestID: String
     ) async -> (RuntimeSession, UInt64)? {
-        guard let session = registry.withLock({ $0.sessions[sessionID] }) else {
+        var known = registry.withLock { $0.sessions[sessionID] }
+        if known == nil {
+            switch await restoreSession(sessionID, token: token, lastSeq: lastSeq, principal: principal) {
+            case .restored(let s): known = s
+            case .failed(let e):
+                var e = e
+                e.requestID = requestID
+                await reject(transport, e)
+                return nil
+            case .unknown: break
+            }
+        }
+        guard let session = known else {
             await reject(transport, ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)", requestID: requestID))
             return nil
         }
@@ -121,6 +134,7 @@ extension ARCPRuntime {
         let newToken = ARCPID.resumeToken()
         switch session.attach(first: { _ in self.welcomeFrame(session, token: newToken) }, resumeFrom: lastSeq, newToken: newToken) {
         case .attached(let conn):
+            persister?.submit(.session(session.record(token: newToken)))
             logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
             return (session, conn)
         case .windowExpired(let first):
@@ -128,6 +142,68 @@ extension ARCPRuntime {
                 .resumeWindowExpired, "events after \(lastSeq) are no longer buffered (first available: \(first))",
                 details: ["first_available_seq": .int(Int64(first))], requestID: requestID))
             return nil
+        }
+    }
+
+    enum Restore {
+        case restored(RuntimeSession)
+        case failed(ARCPError)
+        case unknown
+    }
+
+    /// Reads a session back from the event store after a restart: numbering and buffered
+    /// events continue, and jobs that were running when the runtime stopped are reported
+    /// honestly as `job.error INTERNAL_ERROR` (retryable) after the replayed events.
+    func restoreSession(_ id: String, token: String, lastSeq: Int, principal: String?) async -> Restore {
+        guard let store = configuration.eventStore else { return .unknown }
+        do {
+            guard let record = try await store.session(id) else { return .unknown }
+            guard ResumeTokenHasher.verify(token, against: record.resumeTokenHash), principal == nil || principal == record.principal else {
+                return .failed(ARCPError(.unauthenticated, "invalid resume token for session \(id)"))
+            }
+            guard let status = try await store.bufferStatus(session: id) else { return .unknown }
+            guard status.canReplay(after: Int64(lastSeq)) else {
+                return .failed(ARCPError(.resumeWindowExpired, "events after \(lastSeq) are no longer stored"))
+            }
+            var events: [StoredEvent] = []
+            var after = Int64(lastSeq)
+            while events.count < configuration.buffering.maxBufferedEvents {
+                let page = try await store.events(session: id, after: after, limit: 1000)
+                guard let last = page.last else { break }
+                events.append(contentsOf: page)
+                after = last.seq
+            }
+            var features: [Feature] = []
+            if case .object(let o)? = try? JSONParser.parse(record.stateJSON), case .array(let fs)? = o["features"] {
+                features = fs.compactMap { $0.stringValue.map(Feature.init(rawValue:)) }
+            }
+            let session = RuntimeSession(
+                id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
+                persister: persister, createdAt: record.createdAt)
+            session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
+            let winner = registry.withLock { r -> RuntimeSession in
+                if let existing = r.sessions[id] { return existing }
+                r.sessions[id] = session
+                return session
+            }
+            guard winner === session else { return .restored(winner) }
+            // Jobs of this session that were not finished when the runtime stopped are gone.
+            let orphans = try await store.jobs(JobQuery(principal: record.principal, limit: 10_000)).filter { $0.sessionID == id && !$0.status.isTerminal }
+            for var job in orphans {
+                session.sendEvent(
+                    .jobError(JobErrorPayload(
+                        code: .internalError, message: "the runtime restarted while the job was running; the job is lost",
+                        retryable: true, finalStatus: .error, completedAt: ARCPTimestamp.string())),
+                    jobID: job.jobID, traceID: job.traceID)
+                job.status = .error
+                job.lastEventSeq = Int64(session.lastSeq)
+                persister?.submit(.job(job))
+            }
+            logger.info("session restored from the event store", metadata: ["session": "\(id)", "orphaned_jobs": "\(orphans.count)"])
+            return .restored(session)
+        } catch {
+            logger.error("event store read failed", metadata: ["session": "\(id)", "error": "\(error)"])
+            return .failed(ARCPError(.internalError, "event store unavailable: \(error)", retryable: true))
         }
     }
 

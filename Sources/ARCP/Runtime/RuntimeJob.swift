@@ -48,13 +48,15 @@ final class RuntimeJob: Sendable {
     let fingerprint: String?
     let accepted: JobAcceptedPayload
     let historyLimit: Int
+    let persister: RuntimePersister?
     private let state: Mutex<State>
 
     init(
         id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
         parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
-        owner: RuntimeSession, historyLimit: Int
+        owner: RuntimeSession, historyLimit: Int, persister: RuntimePersister? = nil
     ) {
+        self.persister = persister
         self.id = id
         self.agent = agent
         self.principal = principal
@@ -120,11 +122,26 @@ final class RuntimeJob: Sendable {
         }
     }
 
-    /// Back-pressure: waits until the slowest observer session has room.
+    /// Back-pressure: waits until the slowest observer session (and the event store) has room.
     func waitForCapacity() async {
         let sessions = state.withLock { [$0.owner] + Array($0.subscribers.values) }
         for s in sessions { await s.waitForCapacity() }
+        await persister?.waitForCapacity()
     }
+
+    /// The durable record of this job.
+    func record() -> JobRecord {
+        let (status, owner, last) = state.withLock { ($0.status, $0.owner, $0.lastOwnerSeq) }
+        return JobRecord(
+            jobID: id, sessionID: owner.id, principal: principal, agent: agent,
+            status: JobRecord.Status(rawValue: status.rawValue) ?? .error, createdAt: createdAt, traceID: traceID,
+            parentJobID: parentJobID, leaseJSON: JSONWriter.string(lease.toJSON()),
+            leaseConstraintsJSON: leaseConstraints.map { $0.jsonText() }, budgetJSON: accepted.budget.map { JSONWriter.string($0.toJSON()) },
+            lastEventSeq: Int64(last), idempotencyKey: idempotencyKey)
+    }
+
+    /// Saves the job's record to the event store, if there is one.
+    func persist() { persister?.submit(.job(record())) }
 
     /// Emits the terminal frame once. Returns false if the job had already ended.
     @discardableResult
@@ -146,6 +163,7 @@ final class RuntimeJob: Sendable {
         }
         for w in watchdogs { w.cancel() }
         for w in waiters { w.resume() }
+        if done { persist() }
         return done
     }
 

@@ -47,16 +47,47 @@ final class RuntimeSession: Sendable {
     let features: [Feature]
     let featureSet: Set<String>
     let limits: ARCPRuntime.Configuration.Buffering
+    let persister: RuntimePersister?
+    let createdAt: Date
     private let state: Mutex<State>
     private let nextConnection = Atomic<UInt64>(0)
 
-    init(id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering) {
+    init(
+        id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
+        persister: RuntimePersister? = nil, createdAt: Date = Date()
+    ) {
         self.id = id
         self.principal = principal
         self.features = features
         self.featureSet = Set(features.map(\.rawValue))
         self.limits = limits
+        self.persister = persister
+        self.createdAt = createdAt
         self.state = Mutex(State(resumeToken: resumeToken))
+    }
+
+    /// Restores numbering and the replay buffer of a session read back from the event store.
+    func restore(lastSeq: Int, releasedThrough: Int, events: [StoredEvent]) {
+        state.withLock { s in
+            s.nextSeq = lastSeq + 1
+            s.releasedThrough = releasedThrough
+            s.lastAcked = releasedThrough
+            for e in events {
+                s.replay.append(ReplayEntry(seq: Int(e.seq), jobID: e.jobID, frame: e.frame))
+                s.replayBytes += e.frame.utf8.count
+            }
+        }
+    }
+
+    /// The durable record of this session (the token is stored only as a hash).
+    func record(token: String? = nil) -> SessionRecord {
+        let (t, closed) = state.withLock { ($0.resumeToken, $0.closed) }
+        let features = JSONValue.array(self.features.map { .string($0.rawValue) })
+        return SessionRecord(
+            sessionID: id, principal: principal, resumeTokenHash: ResumeTokenHasher.hash(token ?? t), createdAt: createdAt,
+            lastSeenAt: Date(), closed: closed,
+            limits: BufferLimits(maxEvents: limits.maxBufferedEvents, maxBytes: limits.maxBufferedBytes),
+            stateJSON: JSONWriter.string(["features": features]))
     }
 
     func has(_ f: Feature) -> Bool { featureSet.contains(f.rawValue) }
@@ -181,6 +212,7 @@ final class RuntimeSession: Sendable {
             let frame = FrameCodec.encode(env)
             s.replay.append(ReplayEntry(seq: seq, jobID: jobID, frame: frame))
             s.replayBytes += frame.utf8.count
+            persister?.submit(.event(StoredEvent(sessionID: id, seq: Int64(seq), jobID: jobID, frame: frame)))
             while s.replay.count > limits.maxBufferedEvents || s.replayBytes > limits.maxBufferedBytes, let first = s.replay.popFirst() {
                 s.replayBytes -= first.frame.utf8.count
                 s.releasedThrough = max(s.releasedThrough, first.seq)
@@ -289,6 +321,7 @@ final class RuntimeSession: Sendable {
                 s.replayBytes -= first.frame.utf8.count
             }
             s.releasedThrough = max(s.releasedThrough, upTo)
+            persister?.submit(.release(id, Int64(upTo)))
             let w = s.spaceWaiters
             s.spaceWaiters = []
             return w

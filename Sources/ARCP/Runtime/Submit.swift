@@ -75,7 +75,7 @@ extension ARCPRuntime {
         let job = RuntimeJob(
             id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: lease,
             leaseConstraints: s.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
-            accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob)
+            accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, persister: persister)
         let raced: RuntimeJob? = registry.withLock { r in
             if let idemKey, let other = r.idempotency[idemKey].flatMap({ r.jobs[$0] }) { return other }
             r.jobs[jobID] = job
@@ -88,6 +88,7 @@ extension ARCPRuntime {
             return try await submit(s, envelope: envelope, session: session)
         }
         session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
+        job.persist()
         start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec, expiresAt: expiresAt, session: session)
     }
 
