@@ -76,24 +76,44 @@ extension ARCPRuntime {
     // MARK: - Wire forms
 
     /// Budget counters as sent on the wire: numbers (spec), or with `.pythonReference`
-    /// strings — `"USD:5.00"` (the amount as written in the lease) at acceptance, a bare
-    /// decimal such as `"0.75"` afterwards.
-    func budgetWire(_ counters: [String: Decimal], lease: ValidatedLease? = nil) -> Budget? {
+    /// strings — at acceptance (`written` given) the amount as the client wrote it
+    /// (`"USD:1.00"`), afterwards a bare decimal such as `"0.75"`.
+    func budgetWire(_ counters: [String: Decimal], written: Lease? = nil) -> Budget? {
         guard !counters.isEmpty else { return nil }
         var out: Budget = [:]
         let compat = configuration.compatibility == .pythonReference
-        var written: [String: String] = [:]
-        if compat, let lease {
-            for text in lease.patterns(for: .costBudget) ?? [] {
-                if let currency = text.split(separator: ":", maxSplits: 1).first { written[String(currency)] = text }
+        let texts = compat ? Self.amountTexts(written) : [:]
+        for (currency, value) in counters {
+            if !compat {
+                out[currency] = .number(NSDecimalNumber(decimal: value).doubleValue)
+            } else if let text = texts[currency], text.value == value {
+                out[currency] = .string(text.text)
+            } else {
+                out[currency] = .string(written != nil ? "\(currency):\(LeaseDecimal.format(value))" : LeaseDecimal.format(value))
             }
         }
-        for (currency, value) in counters {
-            if compat {
-                out[currency] = .string(written[currency] ?? LeaseDecimal.format(value))
-            } else {
-                out[currency] = .number(NSDecimalNumber(decimal: value).doubleValue)
+        return out
+    }
+
+    /// The effective lease for the wire, keeping the client's spelling of every
+    /// `cost.budget` amount the runtime did not change (`USD:1.00`, not `USD:1`).
+    static func leaseWire(_ lease: ValidatedLease, requested: Lease?) -> Lease {
+        var wire = lease.wireValue
+        let texts = amountTexts(requested)
+        if let amounts = wire["cost.budget"] {
+            wire["cost.budget"] = amounts.map { a in
+                guard let parsed = try? CostAmount(parsing: a), let t = texts[parsed.currency], t.value == parsed.value else { return a }
+                return t.text
             }
+        }
+        return wire
+    }
+
+    /// `cost.budget` amounts of a wire lease by currency, as written and parsed.
+    static func amountTexts(_ lease: Lease?) -> [String: (text: String, value: Decimal)] {
+        var out: [String: (text: String, value: Decimal)] = [:]
+        for text in lease?["cost.budget"] ?? [] {
+            if let a = try? CostAmount(parsing: text) { out[a.currency] = (text, a.value) }
         }
         return out
     }

@@ -149,11 +149,11 @@ extension ARCPRuntime {
         }
         // 6. The child job: same owner session and principal, inherited trace id.
         let accepted = JobAcceptedPayload(
-            jobId: childID, agent: resolved, lease: authority.lease.wireValue, leaseConstraints: Self.constraintsWire(authority.constraints),
-            budget: budgetWire(authority.initialBudget, lease: authority.lease), credentials: credentials.isEmpty ? nil : credentials,
+            jobId: childID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: leaseRequest),
+            leaseConstraints: Self.constraintsWire(authority.constraints), budget: budgetWire(authority.initialBudget, written: leaseRequest), credentials: credentials.isEmpty ? nil : credentials,
             acceptedAt: ARCPTimestamp.string(), traceId: parent.traceID, parentJobId: parent.id, delegateId: delegateID)
         let child = RuntimeJob(
-            id: childID, agent: resolved, principal: parent.principal, traceID: parent.traceID, lease: authority.lease.wireValue,
+            id: childID, agent: resolved, principal: parent.principal, traceID: parent.traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: parent.id, idempotencyKey: nil, fingerprint: nil, accepted: accepted,
             owner: owner, historyLimit: configuration.historyLimitPerJob, authority: authority, delegateID: delegateID,
             depth: parent.depth + 1, credentials: credentials)
@@ -172,7 +172,7 @@ extension ARCPRuntime {
             cancelTree(child, reason: .parentCancelled)
         }
         return DelegatedJob(
-            jobID: childID, delegateID: delegateID, agent: resolved, lease: authority.lease.wireValue,
+            jobID: childID, delegateID: delegateID, agent: resolved, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, budget: accepted.budget, job: child, runtime: self)
     }
 }

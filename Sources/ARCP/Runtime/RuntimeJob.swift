@@ -38,8 +38,6 @@ final class RuntimeJob: Sendable {
         var watchdogs: [Task<Void, Never>] = []
         var completion: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
-        /// Provisioned credentials (spec §9.8), current values (after rotations).
-        var credentials: [Credential] = []
         /// Run once, after the terminal frame (credential revocation, child clean-up).
         var terminalHooks: [@Sendable () -> Void] = []
     }
@@ -63,6 +61,10 @@ final class RuntimeJob: Sendable {
     /// Delegation depth: 0 for a submitted job.
     let depth: Int
     private let state: Mutex<State>
+    /// Provisioned credentials (spec §9.8), current values (after rotations). A lock of
+    /// its own, so it can be read while `state` is held (job.subscribed); when both are
+    /// taken, `state` comes first.
+    private let credentialState: Mutex<[Credential]>
 
     init(
         id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
@@ -85,9 +87,8 @@ final class RuntimeJob: Sendable {
         self.authority = authority
         self.delegateID = delegateID
         self.depth = depth
-        var initial = State(owner: owner)
-        initial.credentials = credentials
-        self.state = Mutex(initial)
+        self.state = Mutex(State(owner: owner))
+        self.credentialState = Mutex(credentials)
     }
 
     var status: JobStatus { state.withLock { $0.status } }
@@ -108,17 +109,20 @@ final class RuntimeJob: Sendable {
     func markRunning() { state.withLock { if $0.status == .pending { $0.status = .running } } }
 
     /// The current provisioned credentials (only ever shown to the submitting principal).
-    var credentials: [Credential] { state.withLock { $0.credentials } }
+    var credentials: [Credential] { credentialState.withLock { $0 } }
 
     /// Replaces a credential after rotation and returns the one it replaced; `nil` (nothing
     /// changed) when the job already ended or has no credential with that id, in which
     /// case the caller must revoke `c` itself.
     func replaceCredential(_ c: Credential) -> Credential? {
         state.withLock { s in
-            guard s.terminal == nil, let i = s.credentials.firstIndex(where: { $0.id == c.id }) else { return nil }
-            let old = s.credentials[i]
-            s.credentials[i] = c
-            return old
+            guard s.terminal == nil else { return nil }
+            return credentialState.withLock { creds in
+                guard let i = creds.firstIndex(where: { $0.id == c.id }) else { return nil }
+                let old = creds[i]
+                creds[i] = c
+                return old
+            }
         }
     }
 

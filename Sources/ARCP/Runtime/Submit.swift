@@ -38,11 +38,12 @@ extension ARCPRuntime {
                 constraints: authority.constraints, budget: authority.initialBudget)
             : []
         let accepted = JobAcceptedPayload(
-            jobId: jobID, agent: resolved, lease: authority.lease.wireValue, leaseConstraints: Self.constraintsWire(authority.constraints),
-            budget: budgetWire(authority.initialBudget, lease: authority.lease), credentials: credentials.isEmpty ? nil : credentials,
+            jobId: jobID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: s.leaseRequest),
+            leaseConstraints: Self.constraintsWire(authority.constraints),
+            budget: budgetWire(authority.initialBudget, written: s.leaseRequest ?? [:]), credentials: credentials.isEmpty ? nil : credentials,
             acceptedAt: ARCPTimestamp.string(), traceId: traceID, requestId: envelope.id)
         let job = RuntimeJob(
-            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: authority.lease.wireValue,
+            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
             accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, authority: authority,
             credentials: credentials)
