@@ -64,17 +64,41 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-/// Runs `body`, failing (instead of hanging) when it takes longer than `limit`.
+/// Resumes a continuation once; later attempts are ignored.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let slot: Mutex<CheckedContinuation<T, any Error>?>
+    init(_ c: CheckedContinuation<T, any Error>) { slot = Mutex(c) }
+
+    /// Returns false when the continuation was already resumed.
+    @discardableResult
+    func resume(_ r: Result<T, any Error>) -> Bool {
+        guard let c = slot.withLock({ s -> CheckedContinuation<T, any Error>? in
+            let c = s
+            s = nil
+            return c
+        }) else { return false }
+        c.resume(with: r)
+        return true
+    }
+}
+
+/// Runs `body`, failing (instead of hanging) when it takes longer than `limit`. The body
+/// runs in its own task, cancelled on timeout, and is not waited for, so even a body that
+/// ignores cancellation cannot hang the test.
 func within<T: Sendable>(_ limit: Duration = .seconds(5), _ what: String = "a condition", _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try? await Task.sleep(for: limit)
-            return nil
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        let once = ResumeOnce(c)
+        let work = Task {
+            do {
+                once.resume(.success(try await body()))
+            } catch {
+                once.resume(.failure(error))
+            }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
+        Task {
+            try? await Task.sleep(for: limit)
+            if once.resume(.failure(TimedOut(what: what))) { work.cancel() }
+        }
     }
 }
 

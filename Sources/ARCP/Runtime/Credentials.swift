@@ -278,7 +278,8 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
         var revokeAttempts = 0
         var failuresLeft = 0
         var failIssue = false
-        var waiters: [(values: Set<String>, c: CheckedContinuation<Void, Never>)] = []
+        var waiters: [(id: Int, values: Set<String>, c: CheckedContinuation<Void, Never>)] = []
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -316,16 +317,28 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
         state.withLock { s in s.issued.filter { $0.jobID == id }.map(\.credential.value) }
     }
 
-    /// Waits until every value in `values` has been revoked.
+    /// Waits until every value in `values` has been revoked (or the waiting task is cancelled).
     public func waitUntilRevoked(_ values: [String]) async {
         let wanted = Set(values)
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done: Bool = state.withLock { s in
-                if wanted.isSubset(of: s.revoked) { return true }
-                s.waiters.append((wanted, c))
-                return false
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let done: Bool = state.withLock { s in
+                    if wanted.isSubset(of: s.revoked) || Task.isCancelled { return true }
+                    s.waiters.append((id, wanted, c))
+                    return false
+                }
+                if done { c.resume() }
             }
-            if done { c.resume() }
+        } onCancel: {
+            let c: CheckedContinuation<Void, Never>? = state.withLock { s in
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: i).c
+            }
+            c?.resume()
         }
     }
 
