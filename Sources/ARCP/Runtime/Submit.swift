@@ -166,7 +166,7 @@ extension ARCPRuntime {
                 finishError(job, ARCPError(.cancelled, reason.map { "cancelled: \($0)" } ?? "job cancelled", retryable: false, finalStatus: .cancelled))
             }
         case .parentCancelled:
-            finishError(job, ARCPError(.cancelled, "parent job cancelled", retryable: false, finalStatus: .cancelled))
+            finishError(job, ARCPError(.cancelled, "the parent job was cancelled or ended", retryable: false, finalStatus: .cancelled))
         case .timedOut:
             if compat {
                 job.finish(.jobResult(JobResultPayload(finalStatus: .timedOut, completedAt: ARCPTimestamp.string())), status: .timedOut)
