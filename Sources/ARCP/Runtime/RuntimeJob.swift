@@ -103,7 +103,15 @@ final class RuntimeJob: Sendable {
     }
     func markResultStreamed() { state.withLock { $0.resultStreamed = true } }
 
-    func setTask(_ t: Task<Void, Never>) { state.withLock { $0.task = t } }
+    /// Installs the agent's task; cancels it at once when the job was stopped before it
+    /// had one (e.g. shutdown or a parent's cancellation racing `start`).
+    func setTask(_ t: Task<Void, Never>) {
+        let stopped = state.withLock { s -> Bool in
+            s.task = t
+            return s.stopReason != nil
+        }
+        if stopped { t.cancel() }
+    }
     func addWatchdog(_ t: Task<Void, Never>) { state.withLock { $0.watchdogs.append(t) } }
     func addChild(_ id: String) { state.withLock { $0.children.append(id) } }
     func markRunning() { state.withLock { if $0.status == .pending { $0.status = .running } } }
