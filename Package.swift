@@ -63,7 +63,8 @@ let package = Package(
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
         .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
-        .testTarget(name: "ARCPTests", dependencies: ["ARCP"], swiftSettings: strict),
+        .testTarget(
+            name: "ARCPTests", dependencies: ["ARCP", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",

@@ -472,7 +472,9 @@ public final class ARCPClient: Sendable {
         if let seq = env.eventSeq, seq <= state.withLock({ $0.lastSeq }) { return }
         switch env.message {
         case .jobAccepted(let a):
-            if !resolvePending(env, requestID: a.requestId, types: ["job.submit"]) {
+            if a.parentJobId != nil && a.requestId == nil {
+                acceptChild(a)
+            } else if !resolvePending(env, requestID: a.requestId, types: ["job.submit"]) {
                 diagnostic("job.accepted for \(a.jobId) answers no pending submit")
             }
         case .jobCancelled(let c):
@@ -510,6 +512,36 @@ public final class ARCPClient: Sendable {
             diagnostic("unexpected \(env.message.type) from runtime")
         }
     }
+
+    /// A delegated job's unsolicited `job.accepted` (spec §10): registers its handle here,
+    /// in the read loop, before any of its events can arrive, and hands it to the parent's
+    /// handle (`JobHandle.children`).
+    func acceptChild(_ a: JobAcceptedPayload) {
+        let (child, parent): (JobHandle?, JobHandle?) = state.withLock { s in
+            guard s.jobs[a.jobId] == nil else { return (nil, nil) }
+            let parent = a.parentJobId.flatMap { s.jobs[$0] }
+            let h = JobHandle(
+                jobID: a.jobId, accepted: a, subscribed: nil, client: self, buffer: options.eventBuffer,
+                streamEvents: parent?.streamEvents ?? true)
+            s.jobs[a.jobId] = h
+            return (h, parent)
+        }
+        guard let child else {
+            diagnostic("duplicate job.accepted for \(a.jobId)")
+            return
+        }
+        guard let parent else {
+            diagnostic("job.accepted for \(a.jobId) names unknown parent job \(a.parentJobId ?? "-"); use job(_:) to find it")
+            return
+        }
+        if !parent.addChild(child) {
+            diagnostic("children buffer of job \(parent.jobID) is full; child \(a.jobId) is only listed in childJobs")
+        }
+    }
+
+    /// The handle of a job this client knows: submitted, subscribed, or delegated by one of
+    /// those (spec §10).
+    public func job(_ id: String) -> JobHandle? { state.withLock { $0.jobs[id] } }
 
     func noteSeq(_ seq: Int?) async {
         guard let seq else { return }

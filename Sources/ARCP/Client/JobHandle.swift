@@ -32,6 +32,7 @@ public final class JobHandle: Sendable {
     public let subscribed: JobSubscribedPayload?
     let client: ARCPClient
     let queue: BoundedAsyncQueue<JobEvent>
+    let childQueue: BoundedAsyncQueue<JobHandle>
     let streamEvents: Bool
 
     struct State {
@@ -39,6 +40,7 @@ public final class JobHandle: Sendable {
         var waiters: [CheckedContinuation<Result<JobOutcome, ARCPError>, Never>] = []
         var chunks: [String: (data: Data, text: String, binary: Bool, next: Int)] = [:]
         var assembledBytes = 0
+        var children: [JobHandle] = []
     }
     let state = Mutex(State())
 
@@ -48,7 +50,28 @@ public final class JobHandle: Sendable {
         self.subscribed = subscribed
         self.client = client
         self.queue = BoundedAsyncQueue(capacity: buffer)
+        self.childQueue = BoundedAsyncQueue(capacity: buffer)
         self.streamEvents = streamEvents
+    }
+
+    /// For a delegated job: its parent's job id (spec §10).
+    public var parentJobID: String? { accepted?.parentJobId ?? subscribed?.parentJobId }
+    /// For a delegated job: the id of the `delegate` event on the parent.
+    public var delegateID: String? { accepted?.delegateId }
+
+    /// Jobs this job delegated to (spec §10), as their `job.accepted` arrives, each with
+    /// its own handle (events, result, and its own `children`), so a caller can follow
+    /// the whole job tree. Ends when this job ends. Single consumer; nobody has to read it
+    /// (a full buffer is reported as a diagnostic; `childJobs` still lists every child).
+    public var children: BoundedAsyncQueue<JobHandle> { childQueue }
+
+    /// Every child job seen so far, in acceptance order.
+    public var childJobs: [JobHandle] { state.withLock { $0.children } }
+
+    /// Records a delegated child; false when the `children` buffer was full.
+    func addChild(_ child: JobHandle) -> Bool {
+        state.withLock { $0.children.append(child) }
+        return childQueue.trySend(child)
     }
 
     /// The job's events in order, ending after the terminal frame. Single consumer.
@@ -116,6 +139,7 @@ public final class JobHandle: Sendable {
         }
         for w in waiters { w.resume(returning: outcome) }
         queue.finish()
+        childQueue.finish()
     }
 
     func completeResult(_ p: JobResultPayload) {

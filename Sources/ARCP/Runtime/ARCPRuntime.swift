@@ -74,6 +74,38 @@ public final class ARCPRuntime: Sendable {
         /// Store operations queued before emitters wait.
         public var eventStoreQueueLimit = 8192
         public var logger = Logger(label: "arcp.runtime")
+
+        // MARK: Authority (spec §9–§10)
+
+        /// May reduce each requested lease (never widen it: see `LeasePolicyEnforcement`).
+        public var leasePolicy: any LeasePolicy = GrantRequestedLeasePolicy()
+        /// Lease enforcement settings: model policy, expiry grace, symlink resolution and
+        /// how often `cost.budget.remaining` is emitted.
+        public var leaseEnforcement = LeaseAuthority.Configuration()
+        /// What a lease without `model.use` means (§9.7); shorthand for
+        /// `leaseEnforcement.modelPolicy`.
+        public var modelPolicy: LeaseModelPolicy {
+            get { leaseEnforcement.modelPolicy }
+            set { leaseEnforcement.modelPolicy = newValue }
+        }
+        /// The clock leases are checked against; inject a `ManualLeaseClock` in tests.
+        public var leaseClock: any LeaseClock = SystemLeaseClock()
+        /// Runtime-defined lease namespaces accepted besides the reserved ones.
+        public var namespaceRegistry: LeaseNamespaceRegistry = .standard
+        /// Whether an exhausted budget ends the job (`job.error BUDGET_EXHAUSTED`) instead of
+        /// only failing the operation (the `tool_result` form the spec prefers, §9.6).
+        public var budgetExhaustionIsFatal = false
+        /// Longest sleep of the proactive lease-expiry watchdog between checks of the lease
+        /// clock. The watchdog sleeps until the expiry, but at most this long, so a clock that
+        /// is not real time (`ManualLeaseClock`) is still noticed.
+        public var expiryCheckInterval: Duration = .seconds(60)
+        /// Deepest delegation chain (a submitted job is depth 0).
+        public var maxDelegationDepth = 8
+        /// Issues, rotates and revokes provisioned credentials (§9.8). When set, the
+        /// `provisioned_credentials` feature is offered; when nil it never is.
+        public var credentialProvisioner: (any CredentialProvisioner)? = nil
+        /// Retry policy for credential revocation.
+        public var credentialRevocation = CredentialRevocationPolicy()
         public init() {}
     }
 
@@ -93,9 +125,15 @@ public final class ARCPRuntime: Sendable {
     let verifier: any BearerVerifier
     let registry = Mutex(Registry())
     let persister: RuntimePersister?
+    /// Credential revocations in flight (awaited by `shutdown()`).
+    let revocations = RevocationTracker()
     var logger: Logger { configuration.logger }
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
+        var configuration = configuration
+        // `provisioned_credentials` is offered exactly when a provisioner is configured (§9.8).
+        configuration.features.removeAll { $0 == .provisionedCredentials }
+        if configuration.credentialProvisioner != nil { configuration.features.append(.provisionedCredentials) }
         self.configuration = configuration
         self.verifier = verifier
         if let store = configuration.eventStore {
@@ -204,6 +242,7 @@ public final class ARCPRuntime: Sendable {
         }
         for j in jobs where !j.isTerminal { j.stop(.shutdown) }
         for j in jobs { await j.waitUntilFinishedOrTimeout(.seconds(5)) }
+        await revocations.waitUntilIdle(timeout: .seconds(5))
         for t in transports { await t.close() }
     }
 }

@@ -227,7 +227,7 @@ extension ARCPRuntime {
                 group.addTask { await self.heartbeat(session, conn: conn, interval: interval) }
             }
             await readLoop(session, conn: conn, transport: transport)
-            session.requestCloseAfterFlush()
+            session.requestCloseAfterFlush(conn)
             group.cancelAll()
         }
         scheduleExpiry(session)
@@ -271,7 +271,7 @@ extension ARCPRuntime {
             if sinceReceived >= interval * 2 && pinged {
                 logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
                 session.sendControl(.sessionError(ARCPError(.heartbeatLost, "no message from the client for \(sinceReceived)").payload))
-                session.requestCloseAfterFlush()
+                session.requestCloseAfterFlush(conn)
                 return
             }
             if sinceSent >= interval || (sinceReceived >= interval && !pinged) {

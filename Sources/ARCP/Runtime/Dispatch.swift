@@ -156,7 +156,7 @@ extension ARCPRuntime {
                 parentJobId: job.parentJobID, createdAt: created, traceId: job.traceID, lastEventSeq: job.lastOwnerSeq)
             if configuration.compatibility == .pythonReference { summary.submittedAt = created }
             // Credentials follow the submitter only (spec §14).
-            if job.principal == session.principal, let creds = job.accepted.credentials { summary.credentials = creds }
+            if job.principal == session.principal, case let creds = job.credentials, !creds.isEmpty { summary.credentials = creds }
             page.append(summary)
         }
         let next = more ? page.last.map { Data($0.jobId.utf8).base64EncodedString() } : nil
@@ -191,11 +191,12 @@ extension ARCPRuntime {
                 jobId: job.id, currentStatus: status, agent: job.agent, lease: job.lease, leaseConstraints: job.leaseConstraints,
                 budget: self.currentBudget(job), parentJobId: job.parentJobID, traceId: job.traceID,
                 subscribedFrom: history ? from : last, replayed: .bool(replayed), requestId: requestID,
-                credentials: isSubmitter ? job.accepted.credentials : nil))
+                credentials: isSubmitter && !job.credentials.isEmpty ? job.credentials : nil))
         }
     }
 
+    /// The job's budget counters now (spec §9.6), in the wire form of `job.accepted`.
     func currentBudget(_ job: RuntimeJob) -> Budget? {
-        job.accepted.budget
+        budgetWire(job.authority.budgetRemaining)
     }
 }

@@ -9,6 +9,8 @@ enum StopReason: Sendable {
     case leaseExpired
     case parentCancelled
     case shutdown
+    /// A `cost.budget` counter ran out and `budgetExhaustionIsFatal` is set.
+    case budgetExhausted
 }
 
 /// A job as the runtime tracks it. Its events go to the submitting session and to every
@@ -17,6 +19,8 @@ final class RuntimeJob: Sendable {
     struct HistoryEntry {
         var ownerSeq: Int
         var message: Message
+        /// What observers of another principal get instead (credential values removed).
+        var redacted: Message? = nil
     }
 
     struct State {
@@ -34,6 +38,8 @@ final class RuntimeJob: Sendable {
         var watchdogs: [Task<Void, Never>] = []
         var completion: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
+        /// Run once, after the terminal frame (credential revocation, child clean-up).
+        var terminalHooks: [@Sendable () -> Void] = []
     }
 
     let id: String
@@ -49,12 +55,23 @@ final class RuntimeJob: Sendable {
     let accepted: JobAcceptedPayload
     let historyLimit: Int
     let persister: RuntimePersister?
+    /// The job's lease enforcement: effective lease, expiry, budget counters (spec §9).
+    let authority: LeaseAuthority
+    /// For a delegated job: the parent's `delegate` event id (spec §10).
+    let delegateID: String?
+    /// Delegation depth: 0 for a submitted job.
+    let depth: Int
     private let state: Mutex<State>
+    /// Provisioned credentials (spec §9.8), current values (after rotations). A lock of
+    /// its own, so it can be read while `state` is held (job.subscribed); when both are
+    /// taken, `state` comes first.
+    private let credentialState: Mutex<[Credential]>
 
     init(
         id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
         parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
-        owner: RuntimeSession, historyLimit: Int, persister: RuntimePersister? = nil
+        owner: RuntimeSession, historyLimit: Int, authority: LeaseAuthority, delegateID: String? = nil, depth: Int = 0,
+        credentials: [Credential] = [], persister: RuntimePersister? = nil
     ) {
         self.persister = persister
         self.id = id
@@ -69,7 +86,11 @@ final class RuntimeJob: Sendable {
         self.fingerprint = fingerprint
         self.accepted = accepted
         self.historyLimit = historyLimit
+        self.authority = authority
+        self.delegateID = delegateID
+        self.depth = depth
         self.state = Mutex(State(owner: owner))
+        self.credentialState = Mutex(credentials)
     }
 
     var status: JobStatus { state.withLock { $0.status } }
@@ -84,10 +105,46 @@ final class RuntimeJob: Sendable {
     }
     func markResultStreamed() { state.withLock { $0.resultStreamed = true } }
 
-    func setTask(_ t: Task<Void, Never>) { state.withLock { $0.task = t } }
+    /// Installs the agent's task; cancels it at once when the job was stopped before it
+    /// had one (e.g. shutdown or a parent's cancellation racing `start`).
+    func setTask(_ t: Task<Void, Never>) {
+        let stopped = state.withLock { s -> Bool in
+            s.task = t
+            return s.stopReason != nil
+        }
+        if stopped { t.cancel() }
+    }
     func addWatchdog(_ t: Task<Void, Never>) { state.withLock { $0.watchdogs.append(t) } }
     func addChild(_ id: String) { state.withLock { $0.children.append(id) } }
     func markRunning() { state.withLock { if $0.status == .pending { $0.status = .running } } }
+
+    /// The current provisioned credentials (only ever shown to the submitting principal).
+    var credentials: [Credential] { credentialState.withLock { $0 } }
+
+    /// Replaces a credential after rotation and returns the one it replaced; `nil` (nothing
+    /// changed) when the job already ended or has no credential with that id, in which
+    /// case the caller must revoke `c` itself.
+    func replaceCredential(_ c: Credential) -> Credential? {
+        state.withLock { s in
+            guard s.terminal == nil else { return nil }
+            return credentialState.withLock { creds in
+                guard let i = creds.firstIndex(where: { $0.id == c.id }) else { return nil }
+                let old = creds[i]
+                creds[i] = c
+                return old
+            }
+        }
+    }
+
+    /// Runs `hook` once the job has ended (at once if it already has).
+    func onTerminal(_ hook: @escaping @Sendable () -> Void) {
+        let now: Bool = state.withLock { s in
+            if s.terminal != nil { return true }
+            s.terminalHooks.append(hook)
+            return false
+        }
+        if now { hook() }
+    }
 
     /// Records why the job is being stopped (first reason wins) and cancels its task.
     /// Returns false when the job already ended.
@@ -105,19 +162,23 @@ final class RuntimeJob: Sendable {
 
     /// Emits a job.event (or terminal frame) to the owner and every subscriber. Returns the
     /// owner's seq, or nil if the job already ended (late events after the terminal are refused).
+    /// `redactedForOthers`, when given, is what subscribers of another principal get instead.
     @discardableResult
-    func emit(_ message: Message) -> Int? {
+    func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
         state.withLock { s -> Int? in
             guard s.terminal == nil else { return nil }
             if s.status == .pending { s.status = .running }
             let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
             s.lastOwnerSeq = seq
-            s.history.append(HistoryEntry(ownerSeq: seq, message: message))
+            s.history.append(HistoryEntry(ownerSeq: seq, message: message, redacted: redactedForOthers))
             if s.history.count > historyLimit {
                 s.history.removeFirst()
                 s.historyDropped += 1
             }
-            for sub in s.subscribers.values { sub.sendEvent(message, jobID: id, traceID: traceID) }
+            for sub in s.subscribers.values {
+                let m = sub.principal == principal ? message : (redactedForOthers ?? message)
+                sub.sendEvent(m, jobID: id, traceID: traceID)
+            }
             return seq
         }
     }
@@ -146,8 +207,8 @@ final class RuntimeJob: Sendable {
     /// Emits the terminal frame once. Returns false if the job had already ended.
     @discardableResult
     func finish(_ message: Message, status: JobStatus) -> Bool {
-        let (done, waiters, watchdogs): (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>]) = state.withLock { s in
-            guard s.terminal == nil else { return (false, [], []) }
+        let (done, waiters, watchdogs, hooks): (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>], [@Sendable () -> Void]) = state.withLock { s in
+            guard s.terminal == nil else { return (false, [], [], []) }
             let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
             s.lastOwnerSeq = seq
             s.history.append(HistoryEntry(ownerSeq: seq, message: message))
@@ -159,9 +220,12 @@ final class RuntimeJob: Sendable {
             s.completion = [:]
             let wd = s.watchdogs
             s.watchdogs = []
-            return (true, w, wd)
+            let h = s.terminalHooks
+            s.terminalHooks = []
+            return (true, w, wd, h)
         }
         for w in watchdogs { w.cancel() }
+        for h in hooks { h() }
         for w in waiters { w.resume() }
         if done { persist() }
         return done
@@ -214,7 +278,10 @@ final class RuntimeJob: Sendable {
             let replayed = history && s.history.contains { $0.ownerSeq > fromSeq }
             session.sendControl(subscribed(s.status, s.lastOwnerSeq, replayed), jobID: id, traceID: traceID)
             if history {
-                for h in s.history where h.ownerSeq > fromSeq { session.sendEvent(h.message, jobID: id, traceID: traceID) }
+                let other = session.principal != principal
+                for h in s.history where h.ownerSeq > fromSeq {
+                    session.sendEvent(other ? (h.redacted ?? h.message) : h.message, jobID: id, traceID: traceID)
+                }
             } else if let t = s.terminal {
                 // A finished job: give the subscriber its outcome so it can stop waiting.
                 session.sendEvent(t, jobID: id, traceID: traceID)

@@ -158,9 +158,11 @@ final class RuntimeSession: Sendable {
 
     func markClosed() { state.withLock { $0.closed = true } }
 
-    /// Ends the current connection once everything queued has been written.
-    func requestCloseAfterFlush() {
+    /// Ends connection `conn` (or whichever is attached, when nil) once everything queued has
+    /// been written. A stale connection's request never closes the connection that replaced it.
+    func requestCloseAfterFlush(_ conn: UInt64? = nil) {
         let w: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            if let conn, s.connection != conn { return nil }
             s.closeAfterFlush = true
             let w = s.writer
             s.writer = nil

@@ -2,9 +2,6 @@ import Foundation
 import Logging
 
 extension ARCPRuntime {
-    /// Lease namespaces the runtime understands (spec §9.2).
-    static let reservedNamespaces: Set<String> = ["fs.read", "fs.write", "net.fetch", "tool.call", "agent.delegate", "cost.budget", "model.use"]
-
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
         // Agent and version (spec §7.5).
         let parts = s.agent.split(separator: "@", maxSplits: 1).map(String.init)
@@ -20,62 +17,36 @@ extension ARCPRuntime {
             throw ARCPError(.agentVersionNotAvailable, "unknown agent version: \(s.agent)")
         }
         let resolved = resolvedVersion.isEmpty ? name : "\(name)@\(resolvedVersion)"
-        // Lease (spec §9).
-        let lease = s.leaseRequest ?? [:]
-        for (ns, _) in lease where !Self.reservedNamespaces.contains(ns) {
-            throw ARCPError.invalidRequest("unknown lease capability namespace: '\(ns)'")
-        }
-        if lease["cost.budget"] != nil && !session.has(.costBudget) {
-            throw ARCPError.invalidRequest("feature 'cost.budget' not negotiated for this session")
-        }
-        if lease["model.use"] != nil && !session.has(.modelUse) {
-            throw ARCPError.invalidRequest("feature 'model.use' not negotiated for this session")
-        }
-        var expiresAt: Date? = nil
-        if let c = s.leaseConstraints, let e = c.expiresAt {
-            guard session.has(.leaseExpiresAt) else {
-                throw ARCPError.invalidRequest("feature 'lease_expires_at' not negotiated for this session")
-            }
-            guard ARCPFormat.isTimestamp(e, requireZ: true), let date = ARCPTimestamp.parse(e) else {
-                throw ARCPError.invalidRequest("lease_constraints.expires_at must be an RFC 3339 UTC timestamp ending in Z: '\(e)'")
-            }
-            guard date > Date() else {
-                throw ARCPError.invalidRequest("lease_constraints.expires_at must be in the future: '\(e)'")
-            }
-            expiresAt = date
-        }
-        let budget = try initialBudget(lease)
+        // Lease (spec §9): validated, feature-gated, reduced by policy.
+        let lease = try acceptLease(s.leaseRequest, constraints: s.leaseConstraints, session: session)
         // Idempotency (spec §7.2).
         let fingerprint = s.idempotencyKey.map { _ in Self.fingerprint(s) }
         let idemKey = s.idempotencyKey.map { session.principal + "\u{0}" + $0 }
         if let idemKey, let fingerprint {
             if let existing = registry.withLock({ r in r.idempotency[idemKey].flatMap { r.jobs[$0] } }) {
-                guard existing.fingerprint == fingerprint else {
-                    throw ARCPError(.duplicateKey, "idempotency key '\(s.idempotencyKey ?? "")' already used with different parameters")
-                }
-                var accepted = existing.accepted
-                accepted.requestId = envelope.id
-                if existing.principal != session.principal { accepted.credentials = nil }
-                session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
-                if existing.isTerminal {
-                    existing.replayTerminal(to: session)
-                } else if existing.owner.id != session.id {
-                    // Same principal, another session: stream the running job's events here too.
-                    session.addSubscription(existing.id)
-                    existing.subscribe(session, history: false, fromSeq: 0) { _, _, _ in .jobAccepted(accepted) }
-                }
+                try replayAccepted(existing, fingerprint: fingerprint, envelope: envelope, session: session, key: s.idempotencyKey)
                 return
             }
         }
+        let authority = try makeAuthority(lease)
         let jobID = ARCPID.jobID()
         let traceID = envelope.traceId ?? ARCPID.traceID()
+        // Provisioned credentials are issued no later than job.accepted (spec §9.8.2).
+        let credentials = provisions(for: session)
+            ? try await issueCredentials(
+                CredentialJob(jobID: jobID, agent: resolved, principal: session.principal, traceID: traceID), lease: authority.lease,
+                constraints: authority.constraints, budget: authority.initialBudget)
+            : []
         let accepted = JobAcceptedPayload(
-            jobId: jobID, agent: resolved, lease: lease, leaseConstraints: s.leaseConstraints, budget: budget,
+            jobId: jobID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: s.leaseRequest),
+            leaseConstraints: Self.constraintsWire(authority.constraints),
+            budget: budgetWire(authority.initialBudget, written: s.leaseRequest ?? [:]), credentials: credentials.isEmpty ? nil : credentials,
             acceptedAt: ARCPTimestamp.string(), traceId: traceID, requestId: envelope.id)
         let job = RuntimeJob(
-            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: lease,
-            leaseConstraints: s.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
-            accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, persister: persister)
+            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
+            leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
+            accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, authority: authority,
+            credentials: credentials, persister: persister)
         let raced: RuntimeJob? = registry.withLock { r in
             if let idemKey, let other = r.idempotency[idemKey].flatMap({ r.jobs[$0] }) { return other }
             r.jobs[jobID] = job
@@ -85,26 +56,34 @@ extension ARCPRuntime {
         }
         if raced != nil {
             // A concurrent identical submit won the race; answer like a resubmit.
+            revokeInBackground(credentials, jobID: jobID)
             return try await submit(s, envelope: envelope, session: session)
         }
+        installTerminalDuties(job)
         session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
         job.persist()
-        start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec, expiresAt: expiresAt, session: session)
+        start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec, session: session)
     }
 
-    /// Initial budget counters for `cost.budget` amounts: numbers on the wire (spec), or the
-    /// amount strings with `.pythonReference` compatibility.
-    func initialBudget(_ lease: Lease) throws -> Budget? {
-        guard let amounts = lease["cost.budget"] else { return nil }
-        var out: Budget = [:]
-        for a in amounts {
-            let parts = a.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, ARCPFormat.isAmount(a), let value = Decimal(string: parts[1], locale: Locale(identifier: "en_US_POSIX")) else {
-                throw ARCPError.invalidRequest("invalid budget amount: '\(a)' (expected currency:decimal, e.g. USD:5.00)")
-            }
-            out[parts[0]] = configuration.compatibility == .pythonReference ? .string(a) : .number(NSDecimalNumber(decimal: value).doubleValue)
+    /// Answers an idempotent resubmit (spec §7.2) with the original `job.accepted`. Its
+    /// credentials are the current ones (after rotations), and only for the submitting
+    /// principal (spec §14).
+    func replayAccepted(_ existing: RuntimeJob, fingerprint: String, envelope: Envelope, session: RuntimeSession, key: String?) throws {
+        guard existing.fingerprint == fingerprint else {
+            throw ARCPError(.duplicateKey, "idempotency key '\(key ?? "")' already used with different parameters")
         }
-        return out
+        var accepted = existing.accepted
+        accepted.requestId = envelope.id
+        let current = existing.credentials
+        accepted.credentials = existing.principal == session.principal && !current.isEmpty ? current : nil
+        session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
+        if existing.isTerminal {
+            existing.replayTerminal(to: session)
+        } else if existing.owner.id != session.id {
+            // Same principal, another session: stream the running job's events here too.
+            session.addSubscription(existing.id)
+            existing.subscribe(session, history: false, fromSeq: 0) { _, _, _ in .jobAccepted(accepted) }
+        }
     }
 
     /// The parameters two submits must share to be "identical" (spec §7.2).
@@ -130,8 +109,8 @@ extension ARCPRuntime {
 
     // MARK: - Running jobs
 
-    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Int?, expiresAt: Date?, session: RuntimeSession) {
-        let ctx = JobContext(job: job, runtime: self, features: Set(session.features.map(\.rawValue)), expiresAt: expiresAt)
+    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Int?, session: RuntimeSession) {
+        let ctx = JobContext(job: job, runtime: self, features: session.featureSet)
         let task = Task {
             job.markRunning()
             do {
@@ -161,14 +140,7 @@ extension ARCPRuntime {
                 self.stopWithGrace(job, .timedOut)
             })
         }
-        if let expiresAt {
-            let delay = max(0, expiresAt.timeIntervalSinceNow)
-            job.addWatchdog(Task { [weak self] in
-                try? await Task.sleep(for: .seconds(delay))
-                guard let self, !Task.isCancelled, !job.isTerminal else { return }
-                self.stopWithGrace(job, .leaseExpired)
-            })
-        }
+        armExpiryWatchdog(job)
     }
 
     func stopWithGrace(_ job: RuntimeJob, _ reason: StopReason) {
@@ -195,7 +167,7 @@ extension ARCPRuntime {
                 finishError(job, ARCPError(.cancelled, reason.map { "cancelled: \($0)" } ?? "job cancelled", retryable: false, finalStatus: .cancelled))
             }
         case .parentCancelled:
-            finishError(job, ARCPError(.cancelled, "parent job cancelled", retryable: false, finalStatus: .cancelled))
+            finishError(job, ARCPError(.cancelled, "the parent job was cancelled or ended", retryable: false, finalStatus: .cancelled))
         case .timedOut:
             if compat {
                 job.finish(.jobResult(JobResultPayload(finalStatus: .timedOut, completedAt: ARCPTimestamp.string())), status: .timedOut)
@@ -203,7 +175,11 @@ extension ARCPRuntime {
                 finishError(job, ARCPError(.timeout, "job exceeded max_runtime_sec", retryable: false, finalStatus: .timedOut))
             }
         case .leaseExpired:
-            finishError(job, ARCPError(.leaseExpired, "lease expired", retryable: false, finalStatus: .error))
+            let at = job.authority.constraints.expiresAt.map { "the lease expired at \($0.text)" } ?? "the lease expired"
+            finishError(job, ARCPError(.leaseExpired, at, retryable: false, finalStatus: .error))
+        case .budgetExhausted:
+            let currency = job.authority.exhaustedCurrency().map { " for \($0)" } ?? ""
+            finishError(job, ARCPError(.budgetExhausted, "cost.budget\(currency) is exhausted", retryable: false, finalStatus: .error))
         case .shutdown:
             finishError(job, ARCPError(.cancelled, "runtime shutting down", retryable: true, finalStatus: .cancelled))
         }
