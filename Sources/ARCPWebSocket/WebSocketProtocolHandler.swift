@@ -392,26 +392,38 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         guard phase == .open else { return }
         shared.messageQueued(bytes: text.utf8.count)
         if pending.isEmpty && shared.inbox.trySend(text) { return }
-        if shared.inbox.isFinished { return }  // closed locally
         pending.append(text)
-        // Announce the wait, then try once more: a `receive()` that made room in between
-        // either sees the flag or left room for this retry.
-        shared.markReaderWaiting()
         flushPending()
     }
 
     /// Moves held messages into the inbox while it has room; finishes the inbox once the
     /// connection ended and nothing is held.
+    ///
+    /// Wake-up protocol: when the inbox is full, announce the wait (`markReaderWaiting`) and
+    /// only then try once more. A `receive()` that takes a message after the announcement sees
+    /// it and schedules `resume()`; one that took messages before it left room for the retry.
+    /// (Announcing after a failed attempt without retrying can lose the wake-up: the consumer
+    /// may drain the whole inbox in between, then wait forever.)
     private func flushPending() {
         while let first = pending.first {
             if shared.inbox.trySend(first) {
                 pending.removeFirst()
-            } else if shared.inbox.isFinished {
-                pending.removeAll()
-            } else {
-                shared.markReaderWaiting()
-                return
+                continue
             }
+            if shared.inbox.isFinished {  // closed locally: nobody wants these
+                pending.removeAll()
+                break
+            }
+            shared.markReaderWaiting()
+            if shared.inbox.trySend(first) {
+                pending.removeFirst()
+                continue
+            }
+            if shared.inbox.isFinished {
+                pending.removeAll()
+                break
+            }
+            return
         }
         shared.clearReaderWaiting()
         if let ending {

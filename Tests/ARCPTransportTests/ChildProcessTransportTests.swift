@@ -43,6 +43,6 @@ struct ChildProcessTransportTests {
         let start = clock.now
         let ending = await child.closeAndWait()
         #expect(ending == .signalled(15), "SIGTERM after the grace period")
-        #expect(clock.now - start < .seconds(5))
+        #expect(clock.now - start < .seconds(10), "SIGTERM after 0.1 s, not a hang")
     }
 }

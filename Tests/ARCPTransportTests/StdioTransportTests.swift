@@ -160,17 +160,21 @@ struct StdioTransportTests {
                 sent.add(1, ordering: .relaxed)
             }
         }
-        // Wait until the sender stalls: the pipe (64 KiB), the reader's buffer and 4 queued
-        // lines hold far less than the 4 MB being sent.
+        // Wait until the sender started, then until it stalls: the pipe (64 KiB), the reader's
+        // buffer and 4 queued lines hold far less than the 4 MB being sent.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sent.load(ordering: .relaxed) == 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         var last = -1
         var stableRounds = 0
-        let deadline = ContinuousClock.now + .seconds(5)
         while stableRounds < 5 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             let now = sent.load(ordering: .relaxed)
             stableRounds = now == last ? stableRounds + 1 : 0
             last = now
         }
+        #expect(last > 0)
         #expect(last < total / 4, "sender should be blocked by back-pressure, sent \(last)")
         for i in 0..<total {
             let frame = try #require(try await b.receive())

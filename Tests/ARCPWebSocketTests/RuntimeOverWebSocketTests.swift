@@ -48,7 +48,7 @@ struct RuntimeOverWebSocketTests {
     @Test func gracefulShutdownLetsSessionsSayGoodbye() async throws {
         let runtime = try Self.runtime()
         let server = WebSocketServer(
-            configuration: .init(shutdownGracePeriod: .seconds(5)),
+            configuration: .init(shutdownGracePeriod: .seconds(30)),
             onShutdown: { await runtime.shutdown() }
         ) { transport in
             await runtime.accept(transport)
@@ -79,7 +79,7 @@ struct RuntimeOverWebSocketTests {
         withKnownIssue("ARCPRuntime.shutdown() closes transports before session.bye is written", isIntermittent: true) {
             #expect(sawBye, "the runtime said goodbye before the connection closed")
         }
-        #expect(clock.now - start < .seconds(4), "no need to wait for the whole grace period")
+        #expect(clock.now - start < .seconds(15), "no need to wait for the whole 30 s grace period")
         #expect(server.connectionCount == 0)
         await raw.close()
     }

@@ -134,7 +134,7 @@ let opensslAvailable: Bool = {
 }()
 
 /// Waits (polling briefly) until `condition` holds or `timeout` passes; returns the final value.
-func eventually(timeout: Duration = .seconds(5), _ condition: @Sendable () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         if ContinuousClock.now > deadline { return false }
