@@ -185,19 +185,23 @@ public final class ARCPClient: Sendable {
     /// Client heartbeats (spec §6.4): ping when nothing was sent for an interval; two silent
     /// intervals from the runtime count as a dropped connection.
     func heartbeat(_ transport: any Transport, generation: Int, interval: Duration) async {
+        var pinged = false
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval / 4) } catch { return }
             let (current, sinceReceived, sinceSent) = state.withLock { s in
                 (s.generation == generation && !s.closed, ContinuousClock.now - s.lastReceived, ContinuousClock.now - s.lastSent)
             }
             guard current else { return }
-            if sinceReceived >= interval * 2 {
+            if sinceReceived < interval { pinged = false }
+            // Loss needs two silent intervals and at least one unanswered ping.
+            if sinceReceived >= interval * 2 && pinged {
                 diagnostic("no message from the runtime for \(sinceReceived): heartbeat lost")
                 await transport.close()
                 return
             }
-            if sinceSent >= interval {
+            if sinceSent >= interval || (sinceReceived >= interval && !pinged) {
                 _ = try? await send(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+                pinged = true
             }
         }
     }

@@ -214,7 +214,7 @@ extension ARCPRuntime {
             group.addTask {
                 while let batch = await session.nextBatch(conn) {
                     do {
-                        for frame in batch { try await transport.send(frame) }
+                        if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
                     } catch {
                         break
                     }

@@ -92,6 +92,31 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// Enqueues many elements in order, taking the lock once for as many as fit and waking the
+    /// consumer once; the rest are sent one by one with the usual back-pressure.
+    public func send<S: Sequence>(contentsOf elements: S) async throws where S.Element == Element {
+        var rest: [Element] = []
+        let closed: Bool = state.withLock { s in
+            if s.finished { return true }
+            var it = elements.makeIterator()
+            // Never overtake producers that are already waiting.
+            if s.producers.isEmpty {
+                while s.buffer.count < capacity || s.consumer != nil, let e = it.next() {
+                    if let c = s.consumer {
+                        s.consumer = nil
+                        c.resume(returning: e)
+                    } else {
+                        s.buffer.append(e)
+                    }
+                }
+            }
+            while let e = it.next() { rest.append(e) }
+            return false
+        }
+        if closed { throw Closed() }
+        for e in rest { try await send(e) }
+    }
+
     /// Enqueues without waiting. Returns false when the queue is full or finished.
     @discardableResult
     public func trySend(_ element: Element) -> Bool {

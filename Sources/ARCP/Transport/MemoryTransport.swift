@@ -31,6 +31,14 @@ public final class MemoryTransport: Transport {
         }
     }
 
+    public func send(batch frames: [String]) async throws {
+        do {
+            try await outbox.send(contentsOf: frames)
+        } catch is BoundedAsyncQueue<String>.Closed {
+            throw TransportError.closed
+        }
+    }
+
     /// Closes both directions: the peer's `receive()` drains then returns nil.
     public func close() async {
         outbox.finish()

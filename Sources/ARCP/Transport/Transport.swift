@@ -15,7 +15,16 @@
 public protocol Transport: Sendable {
     func receive() async throws -> String?
     func send(_ frame: String) async throws
+    /// Sends several frames in order. Transports that can hand them over at once (one lock,
+    /// one wake-up, one flush) override it; the default sends them one by one.
+    func send(batch frames: [String]) async throws
     func close() async
+}
+
+extension Transport {
+    public func send(batch frames: [String]) async throws {
+        for f in frames { try await send(f) }
+    }
 }
 
 /// Failures a transport reports.
