@@ -91,3 +91,34 @@ struct ClientResumeTests {
         await r.close()
     }
 }
+
+@Suite("Client robustness")
+struct ClientRobustnessTests {
+    @Test("a frame the client cannot parse is reported and the client keeps going")
+    func unparseableFrame() async throws {
+        let reports = Mutex<[String]>([])
+        let (c, r) = MemoryTransport.pair()
+        var options = ARCPClient.Options()
+        options.onDiagnostic = { text in reports.withLock { $0.append(text) } }
+        let client = ARCPClient(token: "tok", options: options)
+        async let connected: Void = client.connect(c)
+        _ = try await r.receive()
+        let sid = "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B"
+        try await r.send(FrameCodec.encode(Envelope.make(
+            .sessionWelcome(SessionWelcomePayload(sessionId: sid, resumeToken: "rtk_x", capabilities: WelcomeCapabilities(features: []))),
+            sessionID: sid)))
+        try await connected
+        try await r.send("{ this is not json")
+        try await r.send(#"{"arcp":"1.1","id":"01J9Z6ZK3M8Q4P2V7W1X5Y0A2C","type":"x-acme.custom","payload":{}}"#)
+        async let pong = client.ping()
+        let pingText = try #require(try await r.receive())
+        let ping = try Envelope(jsonText: pingText)
+        guard case .sessionPing(let p) = ping.message else { Issue.record("expected ping"); return }
+        try await r.send(FrameCodec.encode(Envelope.make(.sessionPong(SessionPongPayload(pingNonce: p.nonce)), sessionID: sid)))
+        _ = try await pong
+        let seen = reports.withLock { $0 }
+        #expect(seen.count == 2)
+        #expect(seen.first?.contains("unreadable frame") == true)
+        #expect(seen.last?.contains("x-acme.custom") == true)
+    }
+}
