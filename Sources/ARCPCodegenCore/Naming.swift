@@ -34,7 +34,13 @@ public enum Naming {
 
     /// A Swift string literal for `s`.
     public static func literal(_ s: String) -> String {
-        var out = "\""
+        "\"" + escaped(s) { "\\u{\(String($0, radix: 16))}" } + "\""
+    }
+
+    /// `s` with quotes, backslashes, newlines, returns and tabs escaped, and other control
+    /// characters written by `control` (Swift and JSON spell those differently).
+    static func escaped(_ s: String, control: (UInt32) -> String) -> String {
+        var out = ""
         for ch in s.unicodeScalars {
             switch ch {
             case "\"": out += "\\\""
@@ -43,9 +49,9 @@ public enum Naming {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if ch.value < 0x20 { out += "\\u{\(String(ch.value, radix: 16))}" } else { out.unicodeScalars.append(ch) }
+                if ch.value < 0x20 { out += control(ch.value) } else { out.unicodeScalars.append(ch) }
             }
         }
-        return out + "\""
+        return out
     }
 }
