@@ -315,3 +315,34 @@ struct DurabilityTests {
         #expect(h.runtime.jobStatus(jobID) == .success)
     }
 }
+
+@Suite("Client auto-ack")
+struct AutoAckTests {
+    @Test("auto-ack every N events frees the runtime's buffer")
+    func everyN() async throws {
+        let h = try Harness()
+        var o = ARCPClient.Options()
+        o.autoAckEvery = 10
+        o.autoAckInterval = nil
+        let client = try await h.client(options: o)
+        let job = try await client.submit(agent: "flood", input: ["n": 99])
+        _ = try await job.result()
+        let sid = try #require(client.sessionID)
+        // 100 events; acks at 10, 20, … 100 leave nothing buffered.
+        #expect(await eventually { h.runtime.bufferStats(session: sid)?.events == 0 })
+        await client.close()
+    }
+
+    @Test("auto-ack by time")
+    func byTime() async throws {
+        let h = try Harness()
+        var o = ARCPClient.Options()
+        o.autoAckEvery = nil
+        o.autoAckInterval = .zero
+        let client = try await h.client(options: o)
+        _ = try await client.submit(agent: "flood", input: ["n": 5]).result()
+        let sid = try #require(client.sessionID)
+        #expect(await eventually { h.runtime.bufferStats(session: sid)?.events == 0 })
+        await client.close()
+    }
+}

@@ -26,8 +26,11 @@ public final class ARCPClient: Sendable {
         public var eventBuffer = 4096
         /// Largest streamed result the client assembles (bytes).
         public var maxAssembledResult = 256 << 20
-        /// Send `session.ack` after this many events (nil: never auto-ack). Only when negotiated.
+        /// Send `session.ack` after this many events (nil: not by count). Only when negotiated.
         public var autoAckEvery: Int? = 256
+        /// Send `session.ack` when this long has passed since the last one and an event
+        /// arrives (nil: not by time). Only when negotiated.
+        public var autoAckInterval: Duration? = .milliseconds(250)
         /// Overrides the runtime's advertised heartbeat interval for client pings (nil: use it).
         public var heartbeatInterval: Duration? = nil
         /// Called for frames the client cannot parse or does not expect; it keeps going.
@@ -67,6 +70,7 @@ public final class ARCPClient: Sendable {
         var lastReceived = ContinuousClock.now
         var lastSent = ContinuousClock.now
         var resumes = 0
+        var lastAckAt = ContinuousClock.now
     }
 
     /// Automatic resume after a transport drop (spec §6.3): reconnect with exponential
@@ -552,8 +556,12 @@ public final class ARCPClient: Sendable {
         let ackNow: Int? = state.withLock { s in
             if seq > s.lastSeq { s.lastSeq = seq }
             s.sinceAck += 1
-            guard let every = options.autoAckEvery, s.sinceAck >= every, s.features.contains(.ack) else { return nil }
+            guard s.features.contains(.ack) else { return nil }
+            let byCount = options.autoAckEvery.map { s.sinceAck >= $0 } ?? false
+            let byTime = options.autoAckInterval.map { ContinuousClock.now - s.lastAckAt >= $0 } ?? false
+            guard byCount || byTime else { return nil }
             s.sinceAck = 0
+            s.lastAckAt = .now
             return s.lastSeq
         }
         if let ackNow { try? await ack(through: ackNow) }
