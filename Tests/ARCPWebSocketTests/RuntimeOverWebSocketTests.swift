@@ -24,9 +24,7 @@ struct RuntimeOverWebSocketTests {
 
     @Test func submitAndStreamOverLoopback() async throws {
         let runtime = try Self.runtime()
-        let server = WebSocketServer(onShutdown: { await runtime.shutdown() }) { transport in
-            await runtime.accept(transport)
-        }
+        let server = WebSocketServer(runtime: runtime)
         try await server.start()
         let port = try #require(server.port)
 
@@ -43,6 +41,32 @@ struct RuntimeOverWebSocketTests {
 
         await client.close()
         await server.stop()
+    }
+
+    @Test func serveWebSocketRunsUntilCancelled() async throws {
+        let runtime = try Self.runtime()
+        // Find a free port, then serve on it.
+        let probe = WebSocketServer { _ in }
+        try await probe.start()
+        let port = try #require(probe.port)
+        await probe.stop()
+        let serving = Task { try await serveWebSocket(runtime: runtime, port: port) }
+        var client: ARCPClient?
+        for _ in 0..<200 where client == nil {
+            let c = ARCPClient(token: "tok")
+            do {
+                try await c.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)"))
+                client = c
+            } catch {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        let connected = try #require(client)
+        let job = try await connected.submit(agent: "echo", input: ["x": 2])
+        #expect(try await job.result().result == ["echoed": ["x": 2]])
+        await connected.close()
+        serving.cancel()
+        try await serving.value
     }
 
     @Test func gracefulShutdownLetsSessionsSayGoodbye() async throws {
