@@ -16,7 +16,7 @@ import Synchronization
 final class OutboundPump: Sendable {
     private struct Waiter {
         var id: UInt64
-        var frame: WebSocketFrame
+        var frames: [WebSocketFrame]
         var bytes: Int
         var continuation: CheckedContinuation<Void, any Error>
     }
@@ -44,11 +44,18 @@ final class OutboundPump: Sendable {
     /// Queues `frame` for writing, suspending while the connection has no credit left.
     /// Frames go out in the order their `send` calls completed.
     func send(_ frame: WebSocketFrame, bytes: Int) async throws {
+        try await send([frame], bytes: bytes)
+    }
+
+    /// Queues `frames` together (one lock, one hop to the event loop, one flush), suspending
+    /// while the connection has no credit for their total `bytes` (a batch larger than the
+    /// whole credit goes through alone once nothing else is outstanding).
+    func send(_ frames: [WebSocketFrame], bytes: Int) async throws {
         enum Fast { case queued(schedule: Bool), failed(TransportError), wait(UInt64) }
         let fast: Fast = state.withLock { s in
             if let failure = s.failure { return .failed(failure) }
             if s.waiters.isEmpty && (s.outstanding == 0 || s.outstanding + bytes <= creditLimit) {
-                return .queued(schedule: Self.enqueue(&s, frame, bytes))
+                return .queued(schedule: Self.enqueue(&s, frames, bytes))
             }
             s.nextID &+= 1
             return .wait(s.nextID)
@@ -70,9 +77,9 @@ final class OutboundPump: Sendable {
                     if let failure = s.failure { return .resume(.failure(failure), schedule: false) }
                     if Task.isCancelled { return .resume(.failure(CancellationError()), schedule: false) }
                     if s.waiters.isEmpty && (s.outstanding == 0 || s.outstanding + bytes <= creditLimit) {
-                        return .resume(.success(()), schedule: Self.enqueue(&s, frame, bytes))
+                        return .resume(.success(()), schedule: Self.enqueue(&s, frames, bytes))
                     }
-                    s.waiters.append(Waiter(id: id, frame: frame, bytes: bytes, continuation: cont))
+                    s.waiters.append(Waiter(id: id, frames: frames, bytes: bytes, continuation: cont))
                     return .parked
                 }
                 if case .resume(let result, let schedule) = now {
@@ -94,7 +101,7 @@ final class OutboundPump: Sendable {
     func sendImmediately(_ frame: WebSocketFrame) {
         let schedule = state.withLock { s -> Bool in
             if s.failure != nil { return false }
-            return Self.enqueue(&s, frame, frame.length)
+            return Self.enqueue(&s, [frame], frame.length)
         }
         if schedule { scheduleDrain() }
     }
@@ -112,8 +119,8 @@ final class OutboundPump: Sendable {
     }
 
     /// Appends to the queue; returns true when a drain must be scheduled.
-    private static func enqueue(_ s: inout State, _ frame: WebSocketFrame, _ bytes: Int) -> Bool {
-        s.queue.append(frame)
+    private static func enqueue(_ s: inout State, _ frames: [WebSocketFrame], _ bytes: Int) -> Bool {
+        s.queue.append(contentsOf: frames)
         s.queuedBytes += bytes
         s.outstanding += bytes
         if s.drainScheduled { return false }
@@ -159,7 +166,7 @@ final class OutboundPump: Sendable {
                   s.failure == nil,
                   s.outstanding == 0 || s.outstanding + first.bytes <= creditLimit {
                 s.waiters.removeFirst()
-                if Self.enqueue(&s, first.frame, first.bytes) { schedule = true }
+                if Self.enqueue(&s, first.frames, first.bytes) { schedule = true }
                 resumed.append(first.continuation)
             }
             return schedule

@@ -131,10 +131,11 @@ extension WebSocketFrame {
 /// code and a reason: binary data → 1003, a message over the limit → 1009, invalid UTF-8 →
 /// 1007, anything else → 1002.
 ///
-/// Complete messages go straight into the connection's bounded inbox. When the inbox is full
-/// (or holds more than its byte limit) the handler keeps the message(s) of the current read,
-/// holds back `read()`, and so stops reading the socket: TCP flow control then slows the peer
-/// down. `receive()` wakes it when there is room again.
+/// Complete messages of one socket read are handed to the connection's bounded inbox together
+/// at the end of the read. When the inbox is full (or holds more than its byte limit) the
+/// handler keeps the rest of that read's messages, holds back `read()`, and so stops reading
+/// the socket: TCP flow control then slows the peer down. `receive()` wakes it when there is
+/// room again.
 ///
 /// After a violation the handler stops delivering, keeps reading (and discarding) so the close
 /// frame is not lost to a TCP reset, and closes the channel when the peer answers, hangs up,
@@ -316,6 +317,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if !pending.isEmpty { flushPending() }
         if phase == .draining || phase == .closeSent {
             // Keep reading even if the consumer is not: the peer's close frame (or EOF) must be
             // seen. Data is discarded in these phases, so this cannot grow memory.
@@ -391,9 +393,10 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         // In `.closeSent` the local side already closed: later messages are not wanted.
         guard phase == .open else { return }
         shared.messageQueued(bytes: text.utf8.count)
-        if pending.isEmpty && shared.inbox.trySend(text) { return }
+        // Collected and handed over at the end of the read (`channelReadComplete`): one burst
+        // into the inbox wakes the consumer about once per read instead of once per message.
         pending.append(text)
-        flushPending()
+        if pending.count >= 256 { flushPending() }
     }
 
     /// Moves held messages into the inbox while it has room; finishes the inbox once the

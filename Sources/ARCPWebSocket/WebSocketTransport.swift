@@ -89,6 +89,25 @@ public final class WebSocketTransport: Transport {
         try await pump.send(wsFrame, bytes: size)
     }
 
+    /// Sends several text frames in order with one hand-over to the event loop and one flush.
+    /// All frames are checked first: if one is larger than ``maxFrameSize`` none is sent.
+    public func send(batch frames: [String]) async throws {
+        if frames.isEmpty { return }
+        var total = 0
+        for frame in frames {
+            let size = frame.utf8.count
+            if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
+            total += size
+        }
+        if state.withLock({ $0.closing }) { throw TransportError.closed }
+        let wsFrames = frames.map { frame -> WebSocketFrame in
+            var buffer = channel.allocator.buffer(capacity: frame.utf8.count)
+            buffer.writeString(frame)
+            return WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
+        }
+        try await pump.send(wsFrames, bytes: total)
+    }
+
     /// Sends a close frame (1000), waits for the peer's reply (bounded), and closes the socket.
     public func close() async {
         await close(code: 1000, reason: "")

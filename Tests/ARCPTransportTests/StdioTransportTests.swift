@@ -138,6 +138,25 @@ struct StdioTransportTests {
         await b.close()
     }
 
+    @Test func batchesAreWrittenInOrderOrNotAtAll() async throws {
+        let (a, b) = try connectedPair(maxLineLength: 64)
+        let batch = (0..<500).map { "{\"b\":\($0)}" }
+        try await a.send(batch: batch)
+        for expected in batch {
+            #expect(try await b.receive() == expected)
+        }
+        await #expect(throws: TransportError.invalidFrame("frame contains a raw newline")) {
+            try await a.send(batch: ["{\"ok\":1}", "{\"bad\":\n1}"])
+        }
+        await #expect(throws: TransportError.frameTooLarge(limit: 64)) {
+            try await a.send(batch: ["{\"ok\":2}", String(repeating: "y", count: 65)])
+        }
+        try await a.send("{\"marker\":1}")
+        #expect(try await b.receive() == "{\"marker\":1}", "nothing of the refused batches was written")
+        await a.close()
+        await b.close()
+    }
+
     @Test func closeEndsReceiveAndSend() async throws {
         let (a, b) = try connectedPair()
         let pending = Task { try await a.receive() }

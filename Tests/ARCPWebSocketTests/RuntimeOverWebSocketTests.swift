@@ -46,10 +46,9 @@ struct RuntimeOverWebSocketTests {
     @Test func serveWebSocketRunsUntilCancelled() async throws {
         let runtime = try Self.runtime()
         // Find a free port, then serve on it.
-        let probe = WebSocketServer { _ in }
-        try await probe.start()
-        let port = try #require(probe.port)
-        await probe.stop()
+        let reserved = try #require(ReservedPort())
+        let port = reserved.port
+        reserved.release()
         let serving = Task { try await serveWebSocket(runtime: runtime, port: port) }
         var client: ARCPClient?
         for _ in 0..<200 where client == nil {

@@ -8,7 +8,7 @@ struct WebSocketStressTests {
     /// "queue full → hold → wake" path, so a lost wake-up would hang here.
     @Test(arguments: [1, 2])
     func tinyQueuesNeverStall(capacity: Int) async throws {
-        let total = 5000
+        let total = 3000
         let server = try await TestServer.start(.init(inboundCapacity: capacity)) { transport, events in
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in

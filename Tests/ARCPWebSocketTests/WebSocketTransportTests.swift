@@ -53,6 +53,25 @@ struct WebSocketTransportTests {
         await server.server.stop()
     }
 
+    @Test func batchesGoOutInOrderOrNotAtAll() async throws {
+        let server = try await TestServer.echo()
+        let client = try await WebSocketTransport.connect(to: server.url, maxFrameSize: 1024)
+        let batch = (0..<1000).map { "{\"b\":\($0)}" }
+        try await client.send(batch: batch)
+        for expected in batch {
+            #expect(try await client.receive() == expected)
+        }
+        // One frame over the limit: the whole batch is refused before anything is sent.
+        await #expect(throws: TransportError.frameTooLarge(limit: 1024)) {
+            try await client.send(batch: ["{\"first\":1}", String(repeating: "x", count: 2000)])
+        }
+        try await client.send(batch: [])
+        try await client.send("{\"marker\":1}")
+        #expect(try await client.receive() == "{\"marker\":1}", "nothing of the refused batch went out")
+        await client.close()
+        await server.server.stop()
+    }
+
     @Test func serverSideCloseSends1000() async throws {
         let server = try await TestServer.start { transport, _ in
             try? await transport.send(#"{"hello":true}"#)
@@ -287,9 +306,11 @@ struct WebSocketTransportTests {
     }
 
     @Test func connectionRefusedIsOneClearLine() async throws {
-        let server = try await TestServer.echo()
-        let port = server.port
-        await server.server.stop()
+        // A port that is bound but not listening: connecting is refused, and no other test
+        // can take the port meanwhile.
+        let reserved = try #require(ReservedPort())
+        defer { reserved.release() }
+        let port = reserved.port
         await #expect(throws: TransportError.connectFailed("connection refused (127.0.0.1:\(port))")) {
             _ = try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)/arcp")
         }

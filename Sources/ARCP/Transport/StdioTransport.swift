@@ -144,6 +144,27 @@ public final class StdioTransport: Transport {
         try await writer.write(bytes)
     }
 
+    /// Writes several frames, each followed by a newline, with one `write(2)` where possible.
+    /// All frames are checked first: if one is refused (raw newline, too long) none is written.
+    public func send(batch frames: [String]) async throws {
+        if frames.isEmpty { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(frames.reduce(0) { $0 + $1.utf8.count + 1 })
+        for frame in frames {
+            let start = bytes.count
+            bytes.append(contentsOf: frame.utf8)
+            if bytes[start...].contains(UInt8(ascii: "\n")) {
+                throw TransportError.invalidFrame("frame contains a raw newline")
+            }
+            if bytes.count - start > maxLineLength {
+                throw TransportError.frameTooLarge(limit: maxLineLength)
+            }
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        if isClosed.withLock({ $0 }) { throw TransportError.closed }
+        try await writer.write(bytes)
+    }
+
     /// Stops reading, lets already queued writes finish, then closes the write side (the peer
     /// sees end of input). Idempotent. Afterwards ``receive()`` drains and returns `nil`.
     public func close() async {
