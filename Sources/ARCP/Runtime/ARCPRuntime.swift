@@ -236,13 +236,21 @@ public final class ARCPRuntime: Sendable {
             r.shuttingDown = true
             return (Array(r.sessions.values), Array(r.jobs.values), Array(r.connections.values))
         }
-        for s in sessions where s.isAttached {
-            s.sendControl(.sessionBye(SessionByePayload(reason: "runtime_shutdown")))
-            s.requestCloseAfterFlush()
-        }
+        // Jobs end first, so their terminal frames go out before the goodbye.
         for j in jobs where !j.isTerminal { j.stop(.shutdown) }
         for j in jobs { await j.waitUntilFinishedOrTimeout(.seconds(5)) }
         await revocations.waitUntilIdle(timeout: .seconds(5))
+        let attached = sessions.filter(\.isAttached)
+        for s in attached {
+            s.sendControl(.sessionBye(SessionByePayload(reason: "runtime_shutdown")))
+            s.requestCloseAfterFlush()
+        }
+        // Each writer flushes, then closes its transport; wait (bounded) before forcing it.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while attached.contains(where: \.isAttached), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        await persister?.flush()
         for t in transports { await t.close() }
     }
 }
