@@ -2,12 +2,6 @@ import ARCP
 import Subprocess
 import Synchronization
 
-#if canImport(System)
-import System
-#else
-import SystemPackage
-#endif
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -102,7 +96,7 @@ public final class ChildProcessTransport: Transport {
             maxLineLength: maxLineLength, closesDescriptors: true
         )
 
-        let exe: Executable = executable.contains("/") ? .path(FilePath(executable)) : .name(executable)
+        let exe: Executable = executable.contains("/") ? .path(.init(executable)) : .name(executable)
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in environment {
             if let k = Environment.Key(rawValue: key) { updates[k] = value }
@@ -112,7 +106,7 @@ public final class ChildProcessTransport: Transport {
             executable: exe,
             arguments: Arguments(arguments),
             environment: env,
-            workingDirectory: workingDirectory.map { FilePath($0) }
+            workingDirectory: workingDirectory.map { .init($0) }
         )
         let started = StartGate()
         let closeRequested = Latch()
@@ -122,15 +116,13 @@ public final class ChildProcessTransport: Transport {
             .send(signal: Signal(rawValue: 0), allowedDurationToNextStep: gracePeriod),
             .gracefulShutDown(allowedDurationToNextStep: gracePeriod),
         ]
-        let childStdin = FileDescriptor(rawValue: toChild.read)
-        let childStdout = FileDescriptor(rawValue: fromChild.write)
 
         let supervisor = Task<Termination?, Never> {
             do {
                 let result = try await Subprocess.run(
                     configuration,
-                    input: .fileDescriptor(childStdin, closeAfterSpawningProcess: true),
-                    output: .fileDescriptor(childStdout, closeAfterSpawningProcess: true),
+                    input: .fileDescriptor(.init(rawValue: toChild.read), closeAfterSpawningProcess: true),
+                    output: .fileDescriptor(.init(rawValue: fromChild.write), closeAfterSpawningProcess: true),
                     error: .currentStandardError
                 ) { execution in
                     started.open(.success(execution.processIdentifier.value))

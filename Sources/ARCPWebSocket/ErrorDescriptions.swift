@@ -20,7 +20,7 @@ func describeNetworkError(_ error: any Error) -> String {
     case let error as ChannelError:
         switch error {
         case .connectTimeout(let amount):
-            return "timed out after \(seconds(amount))"
+            return "timed out after \(describeDuration(amount))"
         case .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed, .inputClosed:
             return "connection closed"
         default:
@@ -39,7 +39,8 @@ func errnoText(_ code: Int32) -> String {
     String(cString: strerror(code)).lowercased()
 }
 
-private func seconds(_ amount: TimeAmount) -> String {
+/// `10 s`, `0.25 s`.
+func describeDuration(_ amount: TimeAmount) -> String {
     let s = Double(amount.nanoseconds) / 1e9
     return s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
 }

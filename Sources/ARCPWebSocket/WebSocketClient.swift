@@ -86,7 +86,7 @@ struct WebSocketURL: Equatable {
 }
 
 enum ClientUpgradeResult: Sendable {
-    case websocket(NIOAsyncChannel<String, WebSocketFrame>, ConnectionShared)
+    case websocket(any Channel, ConnectionShared)
     case notUpgraded(EventLoopFuture<HTTPResponseStatus>)
 }
 
@@ -164,16 +164,13 @@ extension WebSocketTransport {
                             enableAutomaticErrorHandling: false,
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
-                                    let shared = ConnectionShared(inboundByteLimit: inboundByteLimit)
+                                    let shared = ConnectionShared(
+                                        inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
                                     try channel.pipeline.syncOperations.addHandler(
                                         WebSocketProtocolHandler(
                                             isClient: true, maxMessageSize: frameLimit,
                                             closeTimeout: closeTimeout, shared: shared))
-                                    let asyncChannel = try NIOAsyncChannel<String, WebSocketFrame>(
-                                        wrappingChannelSynchronously: channel,
-                                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16))
-                                    )
-                                    return ClientUpgradeResult.websocket(asyncChannel, shared)
+                                    return ClientUpgradeResult.websocket(channel, shared)
                                 }
                             }
                         )
@@ -204,7 +201,7 @@ extension WebSocketTransport {
         // TLS and WebSocket handshakes must finish within the timeout too.
         let result: ClientUpgradeResult
         do {
-            result = try await awaitUpgrade(upgrade, timeout: timeout, channel: channelBox)
+            result = try await awaitUpgrade(upgrade, timeout: timeout, channel: channelBox, endpoint: target.endpoint)
         } catch let error as TransportError {
             throw error
         } catch {
@@ -212,12 +209,10 @@ extension WebSocketTransport {
         }
 
         switch result {
-        case .websocket(let asyncChannel, let shared):
-            let transport = WebSocketTransport(
-                channel: asyncChannel.channel, isClient: true, maxFrameSize: frameLimit,
-                inboundCapacity: inboundCapacity, closeTimeout: closeTimeout, shared: shared)
-            Task { await transport.runIO(asyncChannel) }
-            return transport
+        case .websocket(let channel, let shared):
+            return WebSocketTransport(
+                channel: channel, isClient: true, maxFrameSize: frameLimit,
+                closeTimeout: closeTimeout, shared: shared)
         case .notUpgraded(let statusFuture):
             let status = try? await statusFuture.get()
             let text = status.map { "HTTP \($0.code) \($0.reasonPhrase)" } ?? "no HTTP response"
@@ -228,7 +223,7 @@ extension WebSocketTransport {
 
 /// Waits for the upgrade; on timeout closes the channel (which fails the future) and throws.
 private func awaitUpgrade(
-    _ upgrade: EventLoopFuture<ClientUpgradeResult>, timeout: Duration, channel: ChannelBox
+    _ upgrade: EventLoopFuture<ClientUpgradeResult>, timeout: Duration, channel: ChannelBox, endpoint: String
 ) async throws -> ClientUpgradeResult {
     try await withThrowingTaskGroup(of: ClientUpgradeResult?.self) { group in
         group.addTask { try await upgrade.get() }
@@ -241,7 +236,8 @@ private func awaitUpgrade(
             return result
         }
         channel.value.withLock { $0 }?.close(promise: nil)
-        throw TransportError.connectFailed("no WebSocket handshake response within \(timeout)")
+        throw TransportError.connectFailed(
+            "no WebSocket handshake response within \(describeDuration(TimeAmount(timeout))) (\(endpoint))")
     }
 }
 

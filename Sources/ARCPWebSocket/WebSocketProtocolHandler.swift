@@ -1,4 +1,5 @@
 import ARCP
+import DequeModule
 import NIOCore
 import NIOWebSocket
 import Synchronization
@@ -22,41 +23,32 @@ public struct WebSocketCloseInfo: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// What ended a connection, recorded on the event loop and read by the transport.
-enum ConnectionOutcome: Sendable {
-    /// A close handshake completed (either side started it).
-    case closed(peer: WebSocketCloseInfo?)
-    /// This side detected a protocol violation and closed with a code.
-    case failed(TransportError)
-}
-
-/// State shared between the event-loop handler and the `WebSocketTransport`.
+/// State shared between the event-loop handler and the `WebSocketTransport`: the inbound
+/// queue, the byte budget, and how the connection ended.
 final class ConnectionShared: Sendable {
     private struct State {
-        var outcome: ConnectionOutcome?
         var peerClose: WebSocketCloseInfo?
         var sentClose: WebSocketCloseInfo?
         var resumeReading: (@Sendable () -> Void)?
     }
     private let state = Mutex(State())
-    /// Bytes of messages handed up by the handler and not yet taken by `receive()`.
+    /// Bytes of messages queued by the handler and not yet taken by `receive()`.
     private let bufferedBytes = Atomic<Int>(0)
-    /// Above this many buffered bytes the handler stops reading the socket.
+    /// Set by the handler when it holds messages it could not queue; the consumer then wakes it.
+    private let readerWaiting = Atomic<Bool>(false)
+
+    /// Complete inbound messages, filled on the event loop, drained by `receive()`.
+    let inbox: BoundedAsyncQueue<String>
+    /// Above this many queued bytes the handler stops reading the socket.
     let inboundByteLimit: Int
 
-    init(inboundByteLimit: Int) {
+    init(inboundCapacity: Int, inboundByteLimit: Int) {
+        self.inbox = BoundedAsyncQueue(capacity: inboundCapacity)
         self.inboundByteLimit = Swift.max(1, inboundByteLimit)
     }
 
-    var outcome: ConnectionOutcome? { state.withLock { $0.outcome } }
     var peerClose: WebSocketCloseInfo? { state.withLock { $0.peerClose } }
     var sentClose: WebSocketCloseInfo? { state.withLock { $0.sentClose } }
-
-    func recordOutcome(_ outcome: ConnectionOutcome) {
-        state.withLock { s in
-            if s.outcome == nil { s.outcome = outcome }
-        }
-    }
 
     func recordPeerClose(_ info: WebSocketCloseInfo) {
         state.withLock { $0.peerClose = info }
@@ -68,26 +60,36 @@ final class ConnectionShared: Sendable {
         }
     }
 
-    // MARK: Inbound byte budget
+    // MARK: Inbound flow control
 
-    /// Whether the buffered bytes are over the limit (the handler then holds back reads).
-    var isOverBudget: Bool { bufferedBytes.load(ordering: .acquiring) > inboundByteLimit }
+    /// Whether the queued bytes are over the limit (the handler then holds back reads).
+    var isOverBudget: Bool { bufferedBytes.load(ordering: .sequentiallyConsistent) > inboundByteLimit }
 
-    /// Called by the handler when it passes a message up.
-    func messageBuffered(bytes: Int) {
-        bufferedBytes.add(bytes, ordering: .releasing)
+    func messageQueued(bytes: Int) {
+        bufferedBytes.add(bytes, ordering: .sequentiallyConsistent)
     }
 
-    /// Called by the transport when `receive()` hands a message out; wakes the reader when
-    /// the buffer drops back under the limit.
+    func markReaderWaiting() {
+        readerWaiting.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    func clearReaderWaiting() {
+        readerWaiting.store(false, ordering: .sequentiallyConsistent)
+    }
+
+    /// Called by `receive()` for each message it hands out; wakes the handler when it waits
+    /// for queue space or the byte count dropped back under the limit.
     func messageConsumed(bytes: Int) {
-        let after = bufferedBytes.subtract(bytes, ordering: .acquiringAndReleasing).newValue
-        if after + bytes > inboundByteLimit && after <= inboundByteLimit {
+        let after = bufferedBytes.subtract(bytes, ordering: .sequentiallyConsistent).newValue
+        let crossed = after + bytes > inboundByteLimit && after <= inboundByteLimit
+        let waiting = readerWaiting.load(ordering: .sequentiallyConsistent)
+            && readerWaiting.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+        if crossed || waiting {
             state.withLock { $0.resumeReading }?()
         }
     }
 
-    /// The handler registers how to resume reading (and clears it when removed).
+    /// The handler registers how to wake it (on its event loop), and clears it at the end.
     func setResumeReading(_ resume: (@Sendable () -> Void)?) {
         state.withLock { $0.resumeReading = resume }
     }
@@ -123,21 +125,23 @@ extension WebSocketFrame {
     }
 }
 
-/// Implements the RFC 6455 message layer on the event loop, between NIO's frame codec and the
-/// `NIOAsyncChannel` the transport reads: reassembles fragmented text messages (up to the
-/// size limit), validates UTF-8, answers pings, runs the close handshake, and turns protocol
-/// violations into a close frame with a code and a reason:
-/// binary data → 1003, a message over the limit → 1009, invalid UTF-8 → 1007, anything else → 1002.
+/// Implements the RFC 6455 message layer on the event loop, on top of NIO's frame codec:
+/// reassembles fragmented text messages (up to the size limit), validates UTF-8, answers
+/// pings, runs the close handshake, and turns protocol violations into a close frame with a
+/// code and a reason: binary data → 1003, a message over the limit → 1009, invalid UTF-8 →
+/// 1007, anything else → 1002.
 ///
-/// Only complete text messages travel further up, as `String`. While the messages handed up
-/// but not yet received hold more than `ConnectionShared.inboundByteLimit` bytes, the handler
-/// holds back `read()`, so the socket is not read and TCP flow control slows the peer down.
-/// After a violation the handler
-/// stops delivering, keeps reading (and discarding) so the close frame is not lost to a TCP
-/// reset, and closes the channel when the peer answers, hangs up, or `closeTimeout` passes.
+/// Complete messages go straight into the connection's bounded inbox. When the inbox is full
+/// (or holds more than its byte limit) the handler keeps the message(s) of the current read,
+/// holds back `read()`, and so stops reading the socket: TCP flow control then slows the peer
+/// down. `receive()` wakes it when there is room again.
+///
+/// After a violation the handler stops delivering, keeps reading (and discarding) so the close
+/// frame is not lost to a TCP reset, and closes the channel when the peer answers, hangs up,
+/// or `closeTimeout` passes. When the channel closes it finishes the inbox: cleanly after a
+/// close handshake with code 1000/1001, with an error otherwise.
 final class WebSocketProtocolHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
-    typealias InboundOut = String
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -157,8 +161,17 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private var phase: Phase = .open
     private var fragments: ByteBuffer?
     private var closeTimer: Scheduled<Void>?
-    /// A `read()` held back because the inbound buffer is over its byte limit.
+    private var context: ChannelHandlerContext?
+    /// Messages that did not fit into the inbox (at most one read's worth: reading stops).
+    private var pending: Deque<String> = []
+    /// A `read()` held back because the inbox is full or over its byte limit.
     private var readHeldBack = false
+    /// How the inbox ends, once the channel closed; applied after `pending` is delivered.
+    private var ending: (any Error)??
+    /// Why the connection failed, when this side detected it.
+    private var failure: TransportError?
+    /// The last I/O error, for the message when the connection drops.
+    private var ioError: (any Error)?
 
     init(isClient: Bool, maxMessageSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
         self.isClient = isClient
@@ -170,22 +183,45 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.context = context
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         shared.setResumeReading {
-            eventLoop.execute {
-                let (handler, context) = bound.value
-                handler.resumeHeldBackRead(context)
-            }
+            eventLoop.execute { bound.value.resume() }
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        shared.setResumeReading(nil)
+        self.context = nil
     }
 
-    private func resumeHeldBackRead(_ context: ChannelHandlerContext) {
-        guard readHeldBack, !shared.isOverBudget else { return }
+    func channelInactive(context: ChannelHandlerContext) {
+        let wasClosed = phase == .closed
+        phase = .closed
+        closeTimer?.cancel()
+        closeTimer = nil
+        if let failure {
+            ending = .some(failure)
+        } else if let peer = shared.peerClose {
+            if let code = peer.code, code != 1000, code != 1001 {
+                ending = .some(TransportError.io("connection closed by peer with code \(peer)"))
+            } else {
+                ending = .some(nil)
+            }
+        } else if wasClosed || shared.sentClose != nil {
+            ending = .some(nil)
+        } else {
+            let why = ioError.map(describeNetworkError) ?? "connection closed without a WebSocket close frame"
+            ending = .some(TransportError.io(why))
+        }
+        flushPending()
+        context.fireChannelInactive()
+    }
+
+    /// On the event loop, when `receive()` made room: deliver held messages, then read again.
+    private func resume() {
+        flushPending()
+        guard readHeldBack, pending.isEmpty, !shared.isOverBudget, let context else { return }
         readHeldBack = false
         context.read()
     }
@@ -246,7 +282,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
                 fragments = message
             }
         case .binary:
-            fail(context, code: 1003, reason: "binary frames are not supported: send each ARCP envelope as one text frame",
+            fail(context, code: 1003,
+                 reason: "binary frames are not supported: send each ARCP envelope as one text frame",
                  error: .invalidFrame("binary frame"))
         case .ping:
             if phase == .open {
@@ -259,7 +296,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         case .connectionClose:
             let info = WebSocketFrame.closeInfo(from: frame.unmaskedData)
             shared.recordPeerClose(info)
-            shared.recordOutcome(.closed(peer: info))
             if phase == .open {
                 // Echo the peer's code (RFC 6455 §5.5.1), then hang up.
                 let reply = WebSocketFrame.close(code: info.code ?? 1000, reason: "", masked: isClient,
@@ -281,8 +317,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if phase == .draining || phase == .closeSent {
-            // Keep reading even if the consumer above is not: the peer's close frame (or EOF)
-            // must be seen. Data is discarded in these phases, so this cannot grow memory.
+            // Keep reading even if the consumer is not: the peer's close frame (or EOF) must be
+            // seen. Data is discarded in these phases, so this cannot grow memory.
             context.read()
         }
         context.fireChannelReadComplete()
@@ -302,24 +338,18 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         }
         if phase == .draining {
             // The frame decoder reports each chunk it refuses after its own error; those are
-            // the bytes we are draining on purpose.
+            // the bytes being drained on purpose.
             return
         }
-        context.fireErrorCaught(error)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        phase = .closed
-        closeTimer?.cancel()
-        closeTimer = nil
-        shared.setResumeReading(nil)
-        context.fireChannelInactive()
+        // An I/O error (e.g. connection reset): remember it for the message, and hang up.
+        ioError = error
+        context.close(promise: nil)
     }
 
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if phase == .open && shared.isOverBudget && Bool("false")! {
+        if phase == .open && (!pending.isEmpty || shared.isOverBudget) {
             readHeldBack = true
             return
         }
@@ -336,6 +366,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             }
             shared.recordSentClose(WebSocketFrame.closeInfo(from: frame.data))
             phase = .closeSent
+            pending.removeAll()
             startCloseTimer(context)
             context.write(data, promise: promise)
             context.flush()
@@ -357,16 +388,46 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             return fail(context, code: 1007, reason: "text frame is not valid UTF-8",
                         error: .invalidFrame("text frame is not valid UTF-8"))
         }
-        if phase == .open {
-            shared.messageBuffered(bytes: payload.readableBytes)
-            context.fireChannelRead(Self.wrapInboundOut(text))
-        }
         // In `.closeSent` the local side already closed: later messages are not wanted.
+        guard phase == .open else { return }
+        shared.messageQueued(bytes: text.utf8.count)
+        if pending.isEmpty && shared.inbox.trySend(text) { return }
+        if shared.inbox.isFinished { return }  // closed locally
+        pending.append(text)
+        // Announce the wait, then try once more: a `receive()` that made room in between
+        // either sees the flag or left room for this retry.
+        shared.markReaderWaiting()
+        flushPending()
+    }
+
+    /// Moves held messages into the inbox while it has room; finishes the inbox once the
+    /// connection ended and nothing is held.
+    private func flushPending() {
+        while let first = pending.first {
+            if shared.inbox.trySend(first) {
+                pending.removeFirst()
+            } else if shared.inbox.isFinished {
+                pending.removeAll()
+            } else {
+                shared.markReaderWaiting()
+                return
+            }
+        }
+        shared.clearReaderWaiting()
+        if let ending {
+            self.ending = nil
+            if let error = ending {
+                shared.inbox.finish(throwing: error)
+            } else {
+                shared.inbox.finish()
+            }
+            shared.setResumeReading(nil)  // nothing left to wake; breaks the reference cycle
+        }
     }
 
     private func fail(_ context: ChannelHandlerContext, code: UInt16, reason: String, error: TransportError) {
         fragments = nil
-        shared.recordOutcome(.failed(error))
+        if failure == nil { failure = error }
         let wasOpen = phase == .open
         phase = .draining
         if wasOpen {

@@ -264,24 +264,19 @@ public final class WebSocketServer: Service, Sendable {
             logger.debug("connection ended before the WebSocket handshake: \(describeNetworkError(error))")
             return
         }
-        guard case .websocket(let asyncChannel, let shared) = result else { return }
+        guard case .websocket(let channel, let shared) = result else { return }
         let transport = WebSocketTransport(
-            channel: asyncChannel.channel, isClient: false, maxFrameSize: clampFrameSize(configuration.maxFrameSize),
-            inboundCapacity: configuration.inboundCapacity, closeTimeout: TimeAmount(configuration.closeTimeout),
-            shared: shared)
+            channel: channel, isClient: false, maxFrameSize: clampFrameSize(configuration.maxFrameSize),
+            closeTimeout: TimeAmount(configuration.closeTimeout), shared: shared)
         let accepted = registry.add(transport)
         logger.debug("WebSocket connection opened", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
-        await withDiscardingTaskGroup { group in
-            group.addTask { await transport.runIO(asyncChannel) }
-            group.addTask {
-                if accepted {
-                    await self.handler(transport)
-                    await transport.close()
-                } else {
-                    await transport.close(code: 1001, reason: "server shutting down")
-                }
-            }
+        if accepted {
+            await handler(transport)
+            await transport.close()
+        } else {
+            await transport.close(code: 1001, reason: "server shutting down")
         }
+        await transport.waitUntilClosed()
         registry.remove(transport)
         logger.debug("WebSocket connection closed", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
     }
@@ -295,6 +290,7 @@ public final class WebSocketServer: Service, Sendable {
         let closeTimeout = TimeAmount(configuration.closeTimeout)
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let inboundByteLimit = configuration.inboundByteLimit
+        let inboundCapacity = configuration.inboundCapacity
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -315,16 +311,13 @@ public final class WebSocketServer: Service, Sendable {
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                let shared = ConnectionShared(inboundByteLimit: inboundByteLimit)
+                                let shared = ConnectionShared(
+                                    inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
                                 try channel.pipeline.syncOperations.addHandler(
                                     WebSocketProtocolHandler(
                                         isClient: false, maxMessageSize: frameLimit,
                                         closeTimeout: closeTimeout, shared: shared))
-                                let asyncChannel = try NIOAsyncChannel<String, WebSocketFrame>(
-                                    wrappingChannelSynchronously: channel,
-                                    configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16))
-                                )
-                                return ServerUpgradeResult.websocket(asyncChannel, shared)
+                                return ServerUpgradeResult.websocket(channel, shared)
                             }
                         }
                     )
@@ -352,7 +345,7 @@ public final class WebSocketServer: Service, Sendable {
 }
 
 enum ServerUpgradeResult: Sendable {
-    case websocket(NIOAsyncChannel<String, WebSocketFrame>, ConnectionShared)
+    case websocket(any Channel, ConnectionShared)
     case refused
 }
 

@@ -6,7 +6,7 @@ import Synchronization
 
 /// One WebSocket connection carrying ARCP (spec §4): one text frame is one envelope.
 ///
-/// Clients get one from ``connect(to:headers:tlsConfiguration:maxFrameSize:timeout:eventLoopGroup:)``;
+/// Clients get one from ``connect(to:headers:tlsConfiguration:maxFrameSize:timeout:inboundCapacity:inboundByteLimit:eventLoopGroup:)``;
 /// ``WebSocketServer`` hands one (as `any Transport`) to its handler for each accepted connection.
 ///
 /// - ``receive()`` returns the next text message (fragmented messages are reassembled up to
@@ -44,18 +44,25 @@ public final class WebSocketTransport: Transport {
         var ioFinished = false
     }
 
-    init(
-        channel: any Channel, isClient: Bool, maxFrameSize: Int, inboundCapacity: Int,
-        closeTimeout: TimeAmount, shared: ConnectionShared
-    ) {
+    init(channel: any Channel, isClient: Bool, maxFrameSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
         self.channel = channel
         self.isClient = isClient
         self.maxFrameSize = maxFrameSize
         self.closeTimeout = closeTimeout
         self.shared = shared
-        self.inbox = BoundedAsyncQueue(capacity: inboundCapacity)
-        self.pump = OutboundPump(channel: channel)
+        self.inbox = shared.inbox
+        let pump = OutboundPump(channel: channel)
+        self.pump = pump
         self.remoteAddress = channel.remoteAddress.map(Self.describe)
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.state.withLock { $0.ioFinished = true }
+            pump.fail(.closed)
+        }
+    }
+
+    /// Completes when the connection's socket is closed.
+    func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
     }
 
     /// The close frame the peer sent, if any (for diagnostics and tests).
@@ -114,42 +121,6 @@ public final class WebSocketTransport: Transport {
         try? await channel.closeFuture.get()
         deadline.cancel()
         pump.fail(.closed)
-    }
-
-    // MARK: I/O loop
-
-    /// Runs until the connection ends: moves complete messages from the channel into the
-    /// bounded inbox (suspending while it is full), then records how the connection ended.
-    func runIO(_ asyncChannel: NIOAsyncChannel<String, WebSocketFrame>) async {
-        var streamError: (any Error)?
-        do {
-            try await asyncChannel.executeThenClose { inbound, _ in
-                for try await message in inbound {
-                    do {
-                        try await inbox.send(message)
-                    } catch {
-                        // Closed locally: keep consuming so the close handshake can finish.
-                    }
-                }
-            }
-        } catch {
-            streamError = error
-        }
-        state.withLock { $0.ioFinished = true }
-        pump.fail(.closed)
-        switch shared.outcome {
-        case .closed(let peer)?:
-            if let code = peer?.code, code != 1000, code != 1001 {
-                inbox.finish(throwing: TransportError.io("connection closed by peer with code \(peer?.description ?? "")"))
-            } else {
-                inbox.finish()
-            }
-        case .failed(let error)?:
-            inbox.finish(throwing: error)
-        case nil:
-            let why = streamError.map(describeNetworkError) ?? "connection closed without a WebSocket close frame"
-            inbox.finish(throwing: TransportError.io(why))
-        }
     }
 
     private static func describe(_ address: SocketAddress) -> String {

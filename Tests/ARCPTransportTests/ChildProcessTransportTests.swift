@@ -2,7 +2,7 @@ import ARCP
 import ARCPSubprocess
 import Testing
 
-@Suite("ChildProcessTransport")
+@Suite("ChildProcessTransport", .timeLimit(.minutes(1)))
 struct ChildProcessTransportTests {
     @Test func catEchoesFramesAndExitsOnClose() async throws {
         let child = try await ChildProcessTransport.spawn(executable: "/bin/cat")

@@ -42,7 +42,7 @@ private func writeRaw(_ fd: Int32, _ bytes: [UInt8]) {
     }
 }
 
-@Suite("LineSplitter")
+@Suite("LineSplitter", .timeLimit(.minutes(1)))
 struct LineSplitterTests {
     @Test func splitsLinesAcrossChunks() {
         var splitter = LineSplitter(maxLineLength: 100)
@@ -86,7 +86,7 @@ struct LineSplitterTests {
     }
 }
 
-@Suite("StdioTransport")
+@Suite("StdioTransport", .timeLimit(.minutes(1)))
 struct StdioTransportTests {
     @Test func roundTripBothWaysOverPipes() async throws {
         let (a, b) = try connectedPair()

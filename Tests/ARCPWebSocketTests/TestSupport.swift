@@ -47,8 +47,19 @@ struct TestServer {
         return TestServer(server: server, events: events)
     }
 
-    func nextEvent() async throws -> String? {
-        try await events.next()
+    /// The next logged event, or nil when none comes within `timeout` (so a broken test fails
+    /// instead of hanging).
+    func nextEvent(timeout: Duration = .seconds(10)) async throws -> String? {
+        let events = self.events
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await events.next() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
     }
 }
 
