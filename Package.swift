@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "ARCPStore", targets: ["ARCPStore"]),
         .library(name: "ARCPWebSocket", targets: ["ARCPWebSocket"]),
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
+        .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
+        .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
@@ -28,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -102,6 +105,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPTransportTests", dependencies: ["ARCP", "ARCPSubprocess"], swiftSettings: strict),
+        // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
+        .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
+        // The `arcp` command: serve, submit, tail, jobs, validate.
+        .executableTarget(
+            name: "ARCPCLI",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
         .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
