@@ -119,6 +119,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Interop with the Python reference (skipped, with the reason, without <repo>/.venv).
+        // Depends on ARCPCLI so `arcp` is built first; the tests run the built binary.
+        .testTarget(
+            name: "ARCPInteropTests",
+            dependencies: ["ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPCLI"],
+            swiftSettings: strict
+        ),
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
         .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
