@@ -14,14 +14,23 @@ let package = Package(
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
         .library(name: "ARCP", targets: ["ARCP"]),
         .library(name: "ARCPStore", targets: ["ARCPStore"]),
+        .library(name: "ARCPWebSocket", targets: ["ARCPWebSocket"]),
+        .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
+        .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
+        .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -58,6 +67,63 @@ let package = Package(
         .target(
             name: "ARCPStore",
             dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // WebSocket transport (spec §4), client and server, on swift-nio. Kept out of ARCP.
+        .target(
+            name: "ARCPWebSocket",
+            dependencies: [
+                "ARCP",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // A child process that is a runtime, talked to over its stdio (swift-subprocess).
+        .target(
+            name: "ARCPSubprocess",
+            dependencies: ["ARCP", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ARCPWebSocketTests",
+            dependencies: [
+                "ARCP", "ARCPWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ARCPTransportTests", dependencies: ["ARCP", "ARCPSubprocess"], swiftSettings: strict),
+        // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
+        .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
+        // The `arcp` command: serve, submit, tail, jobs, validate.
+        .executableTarget(
+            name: "ARCPCLI",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Interop with the Python reference (skipped, with the reason, without <repo>/.venv).
+        // Depends on ARCPCLI so `arcp` is built first; the tests run the built binary.
+        .testTarget(
+            name: "ARCPInteropTests",
+            dependencies: ["ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPCLI"],
             swiftSettings: strict
         ),
         // `swift run arcp-demo`: runtime + client in one process.

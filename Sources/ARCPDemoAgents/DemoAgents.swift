@@ -1,0 +1,178 @@
+import ARCP
+import Foundation
+
+/// The demo agents served by `arcp serve`.
+///
+/// They have the same names, inputs and results as the test agents of the Python reference
+/// runtime (`shared/reference/python-1.1.3/server.py`), so one scenario can drive either
+/// runtime:
+///
+/// | Agent | Input | Does | Result |
+/// |---|---|---|---|
+/// | `echo` | any | logs `echo started` | `{"echoed": input}` |
+/// | `slow` | `{"seconds": 5, "tick": 1}` | `status running`, a `log` per tick; cancellable | `{"slept": seconds}` |
+/// | `progress` | `{"steps": 5, "delay": 0.05}` | `progress` 0…steps (units `steps`) | `{"steps": steps}` |
+/// | `chunked` | `{"text": "…", "chunk_size": 8, "binary": false}` | streams the text as `result_chunk`s | `job.result` with `result_id`/`result_size` |
+/// | `fails` | `{"message": "boom", "code": null}` | logs `about to fail` | `job.error` (`INTERNAL_ERROR`, or `code`) |
+/// | `kitchen` | `{}` | every event kind once, incl. a USD cost metric | `{"ok": true, "budget_left": {…}}` |
+/// | `versioned@1.0.0` (default), `versioned@2.0.0` | `{}` | logs `versioned V` | `{"version": V}` |
+///
+/// And one extra that the reference does not have, for benchmarks only:
+///
+/// | `flood` | `{"n": 20000}` | emits `n` `log` events as fast as back-pressure allows | `{"n": n}` |
+///
+/// Events use the spec's body forms (`tool_call {call_id, tool, args}`, `artifact_ref
+/// {content_type, byte_size}`), where the reference uses its own names.
+public enum DemoAgents {
+    /// The agent names, in registration order (`versioned` once, with two versions).
+    public static let names = ["echo", "slow", "progress", "chunked", "fails", "kitchen", "versioned", "flood"]
+
+    /// Registers every demo agent on `runtime`.
+    /// - Parameter includeFlood: also register the bench-only `flood` agent (default true).
+    /// - Throws: `ARCPError` if one of the names is already registered.
+    public static func register(on runtime: ARCPRuntime, includeFlood: Bool = true) throws {
+        try runtime.register("echo", echo)
+        try runtime.register("slow", slow)
+        try runtime.register("progress", progress)
+        try runtime.register("chunked", chunked)
+        try runtime.register("fails", fails)
+        try runtime.register("kitchen", kitchen)
+        try runtime.register("versioned", version: "1.0.0", isDefault: true, versioned("1.0.0"))
+        try runtime.register("versioned", version: "2.0.0", versioned("2.0.0"))
+        if includeFlood { try runtime.register("flood", flood) }
+    }
+
+    // MARK: - Agents
+
+    /// `echo`: logs `echo started` and returns `{"echoed": input}`.
+    @Sendable public static func echo(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        await ctx.log("info", "echo started")
+        return ["echoed": input]
+    }
+
+    /// `slow`: sleeps `seconds` in steps of `tick`, logging each tick. Cancellation (job.cancel,
+    /// `max_runtime_sec`, lease expiry) ends the sleep at once.
+    @Sendable public static func slow(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        let seconds = max(0, number(input, "seconds") ?? 5)
+        let tick = max(0.001, number(input, "tick") ?? 1)
+        await ctx.status("running", "sleeping \(format(seconds))s")
+        var elapsed = 0.0
+        var n = 0
+        while elapsed < seconds {
+            let step = min(tick, seconds - elapsed)
+            try await Task.sleep(for: .seconds(step))
+            elapsed += step
+            n += 1
+            await ctx.log("info", "tick \(n)", attributes: ["elapsed": .double(elapsed)])
+        }
+        return ["slept": .double(seconds)]
+    }
+
+    /// `progress`: `progress` events 0…`steps` with `delay` seconds between them.
+    @Sendable public static func progress(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        let steps = max(0, min(1_000_000, Int(number(input, "steps") ?? 5)))
+        let delay = max(0, number(input, "delay") ?? 0.05)
+        for i in 0...steps {
+            try await ctx.progress(Double(i), total: Double(steps), units: "steps", message: "step \(i)/\(steps)")
+            if i < steps, delay > 0 { try await Task.sleep(for: .seconds(delay)) }
+        }
+        return ["steps": .int(Int64(steps))]
+    }
+
+    /// `chunked`: streams `text` in pieces of `chunk_size` characters as `result_chunk`s
+    /// (`utf8`, or `base64` with `"binary": true`), then ends with `result_id`/`result_size`.
+    @Sendable public static func chunked(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        let text = input["text"]?.stringValue ?? "The quick brown fox jumps over the lazy dog."
+        let size = max(1, Int(min(number(input, "chunk_size") ?? 8, 1_048_576.0)))
+        let binary = input["binary"]?.boolValue ?? false
+        let stream = ctx.streamResult()
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            let piece = rest.prefix(size)
+            rest = rest.dropFirst(piece.count)
+            if binary {
+                try await stream.write(Data(piece.utf8))
+            } else {
+                try await stream.write(String(piece))
+            }
+        }
+        try await stream.finish(summary: "\(text.count) chars in chunks of \(size)")
+        return nil
+    }
+
+    /// `fails`: logs `about to fail`, then fails with `code` (an ARCP error code) or, without
+    /// one, with a plain error (INTERNAL_ERROR, retryable).
+    @Sendable public static func fails(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        await ctx.log("warn", "about to fail")
+        let message = input["message"]?.stringValue ?? "boom"
+        if let code = input["code"]?.stringValue, !code.isEmpty {
+            throw ARCPError(ErrorCode(rawValue: code), message)
+        }
+        throw DemoFailure(message: message)
+    }
+
+    /// `kitchen`: every event kind once (log, thought, tool_call, tool_result, status, metric,
+    /// a USD cost metric, artifact_ref, delegate, progress).
+    @Sendable public static func kitchen(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        let cost = 0.25
+        await ctx.log("debug", "kitchen sink", attributes: ["k": "v"])
+        await ctx.thought("thinking about it")
+        let call = await ctx.toolCall("search.web", args: ["q": "arcp"], callID: "tc_1")
+        await ctx.toolResult(callID: call, result: ["hits": 3])
+        await ctx.status("working", "halfway")
+        await ctx.metric("tokens.in", 42, unit: "tokens")
+        await ctx.metric("cost.usd", cost, unit: "USD")
+        await ctx.emit(.artifactRef(ArtifactRefBody(
+            uri: "arcp://artifacts/art_1.txt", contentType: "text/plain", byteSize: 5,
+            artifactId: "art_1", summary: "an artifact")))
+        await ctx.emit(.delegate(DelegateBody(agent: "echo", childJobId: "job_child")))
+        try await ctx.progress(1, total: 1, units: "items")
+        // What is left of the lease's cost budget after this job's own spend.
+        var left = JSONObject()
+        for amount in ctx.lease["cost.budget"] ?? [] {
+            let parts = amount.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let value = Decimal(string: String(parts[1]), locale: Locale(identifier: "en_US_POSIX")) else {
+                continue
+            }
+            let spent = parts[0] == "USD" ? Decimal(cost) : 0
+            left.append(String(parts[0]), .string("\(value - spent)"))
+        }
+        return ["ok": true, "budget_left": .object(left)]
+    }
+
+    /// `versioned@V`: logs `versioned V` and returns `{"version": V}`.
+    public static func versioned(_ version: String) -> AgentBody {
+        { _, ctx in
+            await ctx.log("info", "versioned \(version)")
+            return ["version": .string(version)]
+        }
+    }
+
+    /// `flood` (bench-only, not in the reference): `n` log events, as fast as the session's
+    /// back-pressure allows, then `{"n": n}`.
+    @Sendable public static func flood(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
+        let n = max(0, min(10_000_000, Int(number(input, "n") ?? 1000)))
+        for i in 0..<n {
+            await ctx.log("info", "event \(i)")
+            if i & 1023 == 0 { try Task.checkCancellation() }
+        }
+        return ["n": .int(Int64(n))]
+    }
+
+    // MARK: - Helpers
+
+    static func number(_ input: JSONValue, _ key: String) -> Double? {
+        guard let v = input[key]?.doubleValue, v.isFinite else { return nil }
+        return v
+    }
+
+    static func format(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+}
+
+/// The plain (non-ARCP) error `fails` throws: the runtime reports it as INTERNAL_ERROR.
+struct DemoFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
