@@ -2,19 +2,21 @@ import ARCP
 import Foundation
 import Synchronization
 
-/// Heartbeats: with `heartbeat` negotiated, each side pings when it has sent nothing for an
-/// interval, and the other answers with a pong. A side that hears nothing for two intervals
-/// (and got no answer to a ping) declares the connection lost: the runtime sends
-/// `session.error HEARTBEAT_LOST` and closes it. Jobs are never ended by a lost heartbeat;
-/// a client with a reconnect policy resumes the session on a fresh connection.
+/// Heartbeats: with `heartbeat` negotiated, a side that has sent nothing for an interval
+/// pings, and the other answers with a pong, so something flows both ways. (Whichever side
+/// is idle first pings; an answered ping keeps the other side busy enough not to.) A side
+/// that hears nothing for two intervals, despite a ping, declares the connection lost: the
+/// runtime sends `session.error HEARTBEAT_LOST` and closes it. Jobs are never ended by a
+/// lost heartbeat; a client with a reconnect policy resumes the session on a fresh connection.
 public enum Heartbeat: Example {
     public static let name = "heartbeat"
-    public static let summary = "Idle pings and pongs both ways; a frozen link is HEARTBEAT_LOST; the client resumes, the job survives."
+    public static let summary = "The runtime pings an idle client, which answers; a frozen link is HEARTBEAT_LOST; the client resumes."
     public static let spec = "§6.4, §6.3"
 
     public static func run() async throws {
-        // Short intervals so the example runs in about a second. The wire carries whole
-        // seconds (heartbeat_interval_sec 1); the client is told the real pace in its options.
+        // A short runtime interval so the example runs in about a second. (The wire carries
+        // whole seconds, so the welcome says 1; the client keeps that slower pace, which
+        // makes the runtime the side that pings.)
         var config = ARCPRuntime.Configuration()
         config.heartbeatInterval = .milliseconds(200)
         let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["demo-token": "alice@example.com"]))
@@ -29,9 +31,7 @@ public enum Heartbeat: Example {
         // frames and freeze the link.
         let watch = FrameWatch()
         let link = Mutex<FrameTap?>(nil)
-        var options = ARCPClient.Options()
-        options.heartbeatInterval = .milliseconds(200)
-        let client = ARCPClient(token: "demo-token", options: options)
+        let client = ARCPClient(token: "demo-token")
         try await client.connect(
             using: {
                 let (clientEnd, runtimeEnd) = MemoryTransport.pair()
@@ -47,20 +47,21 @@ public enum Heartbeat: Example {
         var events = job.events.makeAsyncIterator()
         if let first = try await events.next() { say(describe(first)) }
 
-        step("an idle session: both sides ping, both answer")
+        step("an idle session: the runtime pings, the client answers")
         await watch.wait(for: .received, "session.ping")
         say("← session.ping from the runtime")
         await watch.wait(for: .sent, "session.pong")
         say("→ session.pong (answered by the client automatically)")
-        await watch.wait(for: .sent, "session.ping")
-        say("→ session.ping from the client")
+        // The client pings the same way when it is the idle side; it can also ask now.
         let rtt = try await client.ping()
-        say("explicit client.ping(): round trip \(rtt)")
+        say("→ session.ping ← session.pong: client.ping() round trip \(rtt.formatted(.units(allowed: [.microseconds])))")
 
         step("the link freezes: nothing the client sends gets through")
         link.withLock { $0 }?.muteOutbound(true)
         let lost = await watch.wait(for: .received, "session.error", containing: "HEARTBEAT_LOST")
-        say("← \(lost.prefix(140))…")
+        if case .sessionError(let e)? = (try? Envelope(jsonText: lost))?.message {
+            say("← session.error \(e.code.rawValue): \(e.message)")
+        }
         say("runtime job status: \(runtime.jobStatus(job.jobID)?.rawValue ?? "?") (heartbeats never end jobs)")
 
         step("the client reconnects and resumes; the job carries on")
