@@ -39,7 +39,8 @@ public enum AckBackpressure: Example {
             mostHeld = max(mostHeld, runtime.bufferStats(session: session)?.events ?? 0)
             if case .status(let s) = event.body, s.phase == "back_pressure" {
                 say(describe(event))
-                say("  runtime holds \(runtime.bufferStats(session: session)?.events ?? 0) unacknowledged events\(acking ? "" : "; acking every 10 events from now on")")
+                let held = runtime.bufferStats(session: session)?.events ?? 0
+                say("  runtime holds \(held) unacknowledged events" + (acking ? "" : "; acking every 10 events from now on"))
                 acking = true
             }
             if acking && event.seq % 10 == 0 {

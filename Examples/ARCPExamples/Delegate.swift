@@ -61,7 +61,8 @@ public enum Delegate: Example {
         // delegate_id) and has its own handle: events, result, and its own children.
         step("the job tree")
         for child in job.childJobs {
-            say("child \(child.jobID): agent \(child.accepted?.agent ?? "?"), parent \(child.parentJobID ?? "-"), delegate \(child.delegateID ?? "-")")
+            say("child \(child.jobID): agent \(child.accepted?.agent ?? "?")")
+            say("  parent \(child.parentJobID ?? "-"), delegate \(child.delegateID ?? "-")")
             say("  lease \(child.accepted?.lease ?? [:])")
             for try await event in child.events { say("  " + describe(event)) }
             say("  result: \(try await child.result().result ?? .null)")

@@ -11,7 +11,7 @@ import Synchronization
 public enum Heartbeat: Example {
     public static let name = "heartbeat"
     public static let summary = "The runtime pings an idle client, which answers; a frozen link is HEARTBEAT_LOST; the client resumes."
-    public static let spec = "§6.4, §6.3"
+    public static let spec = "§6.4, §6.3, §13.1"
 
     public static func run() async throws {
         // A short runtime interval so the example runs in about a second. (The wire carries
@@ -41,7 +41,8 @@ public enum Heartbeat: Example {
                 return tap
             },
             reconnect: .init(maxAttempts: 5, initialBackoff: .milliseconds(10)))
-        say("welcome: heartbeat_interval_sec \(client.welcome?.heartbeatIntervalSec ?? 0), negotiated: \(client.negotiatedFeatures.contains(.heartbeat))")
+        say("welcome: heartbeat_interval_sec \(client.welcome?.heartbeatIntervalSec ?? 0)")
+        say("heartbeat negotiated: \(client.negotiatedFeatures.contains(.heartbeat))")
 
         let job = try await client.submit(agent: "quiet")
         var events = job.events.makeAsyncIterator()
@@ -125,7 +126,9 @@ final class FrameWatch: Sendable {
         }
     }
 
-    private static func match(_ seen: [Seen], _ direction: FrameTap.Direction, _ type: String, _ containing: String?, _ count: Int) -> String? {
+    private static func match(
+        _ seen: [Seen], _ direction: FrameTap.Direction, _ type: String, _ containing: String?, _ count: Int
+    ) -> String? {
         let hits = seen.filter { $0.direction == direction && $0.type == type && (containing.map($0.frame.contains) ?? true) }
         return hits.count >= count ? hits.last?.frame : nil
     }

@@ -44,7 +44,8 @@ public enum LeaseExpiresAt: Example {
         }
         say("expires_at in the past → \(refused.code.rawValue): \(refused.message)")
 
-        try check(expired.code == .leaseExpired && expired.finalStatus == .error && !expired.retryable, "LEASE_EXPIRED, error, not retryable")
+        try check(
+            expired.code == .leaseExpired && expired.finalStatus == .error && !expired.retryable, "LEASE_EXPIRED, error, not retryable")
         try check(elapsed < .seconds(5), "the job ended at the expiry, not after its 30 s of work")
         try check(refused.code == .invalidRequest, "a past expiry is INVALID_REQUEST")
 

@@ -44,7 +44,8 @@ public enum LeaseViolation: Example {
             if case .toolResult(let r) = event.body, r.error?["code"]?.stringValue == "PERMISSION_DENIED" { deniedCalls += 1 }
         }
         let failure = try await expectError("the job") { _ = try await job.result() }
-        say("job.error \(failure.code.rawValue): \(failure.message) (final_status \(failure.finalStatus?.rawValue ?? "?"), retryable \(failure.retryable))")
+        say("job.error \(failure.code.rawValue): \(failure.message)")
+        say("  final_status \(failure.finalStatus?.rawValue ?? "?"), retryable \(failure.retryable)")
 
         try check(deniedCalls == 1, "one denied tool call reported as a tool_result error")
         try check(failure.code == .permissionDenied && !failure.retryable, "the uncaught denial ended the job, not retryable")

@@ -14,7 +14,8 @@ public enum Progress: Example {
         try runtime.register("importer") { _, ctx in
             let files = 4
             for done in 0...files {
-                try await ctx.progress(Double(done), total: Double(files), units: "files", message: done == files ? "done" : "file \(done + 1)")
+                let message = done == files ? "done" : "file \(done + 1)"
+                try await ctx.progress(Double(done), total: Double(files), units: "files", message: message)
             }
             return ["imported": .int(Int64(files))]
         }

@@ -39,7 +39,8 @@ public enum Subscribe: Example {
         try await connectInMemory(auditor, to: runtime)
         let watched = try await auditor.subscribe(jobID: job.jobID, history: true)
         let sub = watched.subscribed
-        say("auditor job.subscribed: status \(sub?.currentStatus?.rawValue ?? "?"), agent \(sub?.agent ?? "?"), replayed \(sub?.replayed ?? .null)")
+        say("auditor job.subscribed: status \(sub?.currentStatus?.rawValue ?? "?"), agent \(sub?.agent ?? "?")")
+        say("  history replayed: \(sub?.replayed ?? .null), subscribed_from \(sub?.subscribedFrom ?? 0)")
 
         // Observers cannot cancel.
         let cancel = try await expectError("a cancel from the auditor") { try await watched.cancel() }
