@@ -43,6 +43,8 @@ public enum AckBackpressure: Example {
                 say("  runtime holds \(held) unacknowledged events" + (acking ? "" : "; acking every 10 events from now on"))
                 acking = true
             }
+            // §6.5 asks real clients to ack at most every few hundred milliseconds; this
+            // one acks every 10 events so the tiny limits above show their effect at once.
             if acking && event.seq % 10 == 0 {
                 try await client.ack(through: event.seq)
                 acks += 1
