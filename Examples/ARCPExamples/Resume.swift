@@ -59,7 +59,7 @@ public enum Resume: Example {
             say(describe(event))
             seqs.append(event.seq)
             if seqs.count == 3 {
-                say("-- dropping the connection (last processed event_seq \(client.lastEventSeq))")
+                say("-- dropping the connection after event_seq \(event.seq)")
                 link.drop()
                 // The job goes on while the client is away; the runtime buffers its events.
                 halfway.open()
