@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
+        .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -138,6 +139,9 @@ let package = Package(
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
+        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
+        .executableTarget(name: "ARCPExamples", dependencies: ["ARCP"], path: "Examples/ARCPExamples", swiftSettings: strict),
+        .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
