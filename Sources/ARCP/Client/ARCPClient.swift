@@ -27,10 +27,13 @@ public final class ARCPClient: Sendable {
         /// Largest streamed result the client assembles (bytes).
         public var maxAssembledResult = 256 << 20
         /// Send `session.ack` after this many events (nil: not by count). Only when negotiated.
-        public var autoAckEvery: Int? = 256
+        public var autoAckEvery: Int? = 1024
         /// Send `session.ack` when this long has passed since the last one and an event
         /// arrives (nil: not by time). Only when negotiated.
         public var autoAckInterval: Duration? = .milliseconds(250)
+        /// Acks are never sent closer together than this (spec §6.5: at most every event or
+        /// every few hundred milliseconds, whichever is less frequent).
+        public var autoAckMinimumSpacing: Duration = .milliseconds(20)
         /// Overrides the runtime's advertised heartbeat interval for client pings (nil: use it).
         public var heartbeatInterval: Duration? = nil
         /// Called for frames the client cannot parse or does not expect; it keeps going.
@@ -71,6 +74,7 @@ public final class ARCPClient: Sendable {
         var lastSent = ContinuousClock.now
         var resumes = 0
         var lastAckAt = ContinuousClock.now
+        var trailingAck = false
     }
 
     /// Automatic resume after a transport drop (spec §6.3): reconnect with exponential
@@ -328,9 +332,14 @@ public final class ARCPClient: Sendable {
     }
 
     /// Submits with an Encodable input.
-    public func submit<Input: Encodable>(agent: String, input: Input, leaseRequest: Lease? = nil, idempotencyKey: String? = nil) async throws -> JobHandle {
+    public func submit<Input: Encodable>(
+        agent: String, input: Input, leaseRequest: Lease? = nil, leaseConstraints: LeaseConstraints? = nil,
+        idempotencyKey: String? = nil, maxRuntime: Duration? = nil, traceID: String? = nil, streamEvents: Bool = true
+    ) async throws -> JobHandle {
         let json = try JSONParser.parse(JSONEncoder().encode(input))
-        return try await submit(agent: agent, input: json, leaseRequest: leaseRequest, idempotencyKey: idempotencyKey)
+        return try await submit(
+            agent: agent, input: json, leaseRequest: leaseRequest, leaseConstraints: leaseConstraints,
+            idempotencyKey: idempotencyKey, maxRuntime: maxRuntime, traceID: traceID, streamEvents: streamEvents)
     }
 
     /// Cancels a job this session submitted; returns once `job.cancelled` arrives.
@@ -553,18 +562,41 @@ public final class ARCPClient: Sendable {
 
     func noteSeq(_ seq: Int?) async {
         guard let seq else { return }
-        let ackNow: Int? = state.withLock { s in
+        enum AckPlan { case none, now(Int), later(Duration) }
+        let plan: AckPlan = state.withLock { s in
             if seq > s.lastSeq { s.lastSeq = seq }
             s.sinceAck += 1
-            guard s.features.contains(.ack) else { return nil }
+            guard s.features.contains(.ack) else { return .none }
+            let sinceLast = ContinuousClock.now - s.lastAckAt
             let byCount = options.autoAckEvery.map { s.sinceAck >= $0 } ?? false
-            let byTime = options.autoAckInterval.map { ContinuousClock.now - s.lastAckAt >= $0 } ?? false
-            guard byCount || byTime else { return nil }
+            let byTime = options.autoAckInterval.map { sinceLast >= $0 } ?? false
+            guard byCount || byTime else { return .none }
+            if sinceLast < options.autoAckMinimumSpacing {
+                // Too soon: one trailing ack covers everything that arrives meanwhile.
+                if s.trailingAck { return .none }
+                s.trailingAck = true
+                return .later(options.autoAckMinimumSpacing - sinceLast)
+            }
             s.sinceAck = 0
             s.lastAckAt = .now
-            return s.lastSeq
+            return .now(s.lastSeq)
         }
-        if let ackNow { try? await ack(through: ackNow) }
+        switch plan {
+        case .none: break
+        case .now(let through): try? await ack(through: through)
+        case .later(let delay):
+            Task {
+                try? await Task.sleep(for: delay)
+                let through: Int? = self.state.withLock { s in
+                    s.trailingAck = false
+                    guard !s.closed, s.sinceAck > 0 else { return nil }
+                    s.sinceAck = 0
+                    s.lastAckAt = .now
+                    return s.lastSeq
+                }
+                if let through { try? await self.ack(through: through) }
+            }
+        }
     }
 
     func routeEvent(_ env: Envelope, body: EventBody, ts: String?) async {

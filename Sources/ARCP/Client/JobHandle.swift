@@ -21,6 +21,17 @@ public struct JobOutcome: Sendable, Hashable {
     public var resultSize: Int?
     public var summary: String?
     public var payload: JobResultPayload
+
+    /// Decodes the result into a Decodable type.
+    /// - Throws: INVALID_REQUEST when there is no result or it does not match `T`.
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        guard let result else { throw ARCPError.invalidRequest("the job has no inline result") }
+        do {
+            return try JSONDecoder().decode(T.self, from: JSONWriter.data(result))
+        } catch {
+            throw ARCPError.invalidRequest("result does not match \(T.self): \(error)")
+        }
+    }
 }
 
 /// A submitted (or subscribed) job: its typed events, its outcome, and cancel.

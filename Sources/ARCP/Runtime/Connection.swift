@@ -102,7 +102,7 @@ extension ARCPRuntime {
         let payload = SessionWelcomePayload(
             runtime: configuration.runtime, sessionId: session.id, resumeToken: token,
             resumeWindowSec: Int(configuration.resumeWindow.components.seconds),
-            heartbeatIntervalSec: configuration.heartbeatInterval.map { max(1, Int($0.components.seconds)) },
+            heartbeatIntervalSec: configuration.heartbeatInterval.map(Self.advertisedSeconds),
             capabilities: caps, acceptedAt: ARCPTimestamp.string())
         return FrameCodec.encode(Envelope.make(.sessionWelcome(payload), sessionID: session.id))
     }
@@ -261,6 +261,10 @@ extension ARCPRuntime {
     /// Heartbeats (spec §6.4): ping when idle for an interval; after two silent intervals
     /// report HEARTBEAT_LOST and close the transport. Jobs are never terminated here.
     func heartbeat(_ session: RuntimeSession, conn: UInt64, interval: Duration) async {
+        // Loss is judged against the interval the client was told (whole seconds, rounded up),
+        // so a client that answers within the advertised interval is never dropped; pings go
+        // out at the configured, possibly shorter, cadence.
+        let advertised = Duration.seconds(Self.advertisedSeconds(interval))
         let tick = interval / 4
         var pinged = false
         while !Task.isCancelled {
@@ -268,7 +272,7 @@ extension ARCPRuntime {
             let (sinceReceived, sinceSent) = session.idleTimes()
             if sinceReceived < interval { pinged = false }
             // Loss needs two silent intervals and at least one unanswered ping.
-            if sinceReceived >= interval * 2 && pinged {
+            if sinceReceived >= advertised * 2 && pinged {
                 logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
                 session.sendControl(.sessionError(ARCPError(.heartbeatLost, "no message from the client for \(sinceReceived)").payload))
                 session.requestCloseAfterFlush(conn)
@@ -279,6 +283,12 @@ extension ARCPRuntime {
                 pinged = true
             }
         }
+    }
+
+    /// The heartbeat interval as advertised in whole seconds: at least 1, rounded up.
+    static func advertisedSeconds(_ d: Duration) -> Int {
+        let (secs, atto) = d.components
+        return max(1, Int(secs) + (atto > 0 ? 1 : 0))
     }
 
     /// Removes a detached session once its resume window has passed.
