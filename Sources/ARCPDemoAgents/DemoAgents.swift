@@ -125,7 +125,11 @@ public enum DemoAgents {
         await ctx.emit(.artifactRef(ArtifactRefBody(
             uri: "arcp://artifacts/art_1.txt", contentType: "text/plain", byteSize: 5,
             artifactId: "art_1", summary: "an artifact")))
-        await ctx.emit(.delegate(DelegateBody(agent: "echo", childJobId: "job_child")))
+        // A real delegation: the `delegate` event always goes out; the child echo job runs when
+        // the lease grants agent.delegate, otherwise a tool_result error explains the refusal.
+        if let child = try? await ctx.delegate(agent: "echo", input: ["from": "kitchen"]) {
+            _ = try? await child.result()
+        }
         try await ctx.progress(1, total: 1, units: "items")
         // What is left of the lease's cost budget after this job's own spend.
         var left = JSONObject()
