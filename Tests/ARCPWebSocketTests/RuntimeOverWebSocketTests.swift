@@ -95,13 +95,7 @@ struct RuntimeOverWebSocketTests {
             if frame.contains("session.bye") { sawBye = true }
         }
         await stopped
-        // Known runtime issue (not the transport's): ARCPRuntime.shutdown() queues session.bye and
-        // then closes every transport at once, so the session writer's later send of the bye
-        // usually finds the transport closed (9 runs in 10 here). Over MemoryTransport the same
-        // race exists. Remove the wrapper when shutdown waits for the flush.
-        withKnownIssue("ARCPRuntime.shutdown() closes transports before session.bye is written", isIntermittent: true) {
-            #expect(sawBye, "the runtime said goodbye before the connection closed")
-        }
+        #expect(sawBye, "the runtime said goodbye before the connection closed")
         #expect(clock.now - start < .seconds(15), "no need to wait for the whole 30 s grace period")
         #expect(server.connectionCount == 0)
         await raw.close()
