@@ -120,6 +120,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The `arcp` executable and what `arcp serve` runs: CLI behaviour and bad input over WebSocket.
+        .testTarget(
+            name: "ARCPCLITests",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPDemoAgents", "ARCPCLI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Interop with the Python reference (skipped, with the reason, without <repo>/.venv).
         // Depends on ARCPCLI so `arcp` is built first; the tests run the built binary.
         .testTarget(

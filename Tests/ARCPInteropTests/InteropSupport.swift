@@ -95,10 +95,7 @@ final class ChildProcess: @unchecked Sendable {
     private let stdinPipe = Pipe()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
-    private final class Output: Sendable {
-        let data = Mutex((stdout: Data(), stderr: Data()))
-    }
-    private let output = Output()
+    private let collectors: (out: PipeCollector, err: PipeCollector)
     let label: String
 
     init(_ executable: String, _ arguments: [String], label: String) throws {
@@ -108,20 +105,14 @@ final class ChildProcess: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        let output = self.output
-        stdoutPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            output.data.withLock { $0.stdout.append(d) }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            output.data.withLock { $0.stderr.append(d) }
-        }
+        collectors = (PipeCollector(stdoutPipe.fileHandleForReading), PipeCollector(stderrPipe.fileHandleForReading))
         try process.run()
     }
 
-    var stdout: String { output.data.withLock { String(decoding: $0.stdout, as: UTF8.self) } }
-    var stderr: String { output.data.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+    var stdout: String { collectors.out.text }
+    var stderr: String { collectors.err.text }
+    /// Both output pipes reached end of file.
+    var outputFinished: Bool { collectors.out.finished && collectors.err.finished }
     var pid: Int32 { process.processIdentifier }
 
     /// The first stdout line starting with `prefix`, waiting up to `timeout`.
@@ -151,8 +142,9 @@ final class ChildProcess: @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         process.waitUntilExit()
-        // Let the readability handlers take the last bytes.
-        try? await Task.sleep(for: .milliseconds(20))
+        // The output is complete once both pipes reach end of file (bounded: a grandchild may hold them).
+        let drainDeadline = ContinuousClock.now + .seconds(2)
+        while !outputFinished && ContinuousClock.now < drainDeadline { try? await Task.sleep(for: .milliseconds(5)) }
         return process.terminationStatus
     }
 
@@ -244,3 +236,23 @@ actor PyClientRun {
 let requiredScenarios = ["echo", "all_event_kinds", "job_error", "cancel", "versions", "idempotent", "bad_token", "list_jobs"]
 /// Further py_client.py scenarios that must pass too.
 let extraScenarios = ["progress", "chunked"]
+
+/// Reads a pipe to its end on a dedicated thread and keeps what it read.
+final class PipeCollector: Sendable {
+    private let state = Mutex((data: Data(), finished: false))
+
+    init(_ handle: FileHandle) {
+        let thread = Thread { [self] in
+            while true {
+                let chunk = handle.availableData  // blocks; empty at end of file
+                if chunk.isEmpty { break }
+                self.state.withLock { $0.data.append(chunk) }
+            }
+            self.state.withLock { $0.finished = true }
+        }
+        thread.start()
+    }
+
+    var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
+    var finished: Bool { state.withLock { $0.finished } }
+}

@@ -255,6 +255,8 @@ extension ARCPRuntime {
             session.noteReceived()
             let keepGoing = await handle(frame, session: session)
             if !keepGoing { return }
+            // A peer that sends without reading the answers is read no faster than it reads.
+            await session.waitForOutboundRoom()
         }
     }
 

@@ -260,6 +260,30 @@ final class RuntimeSession: Sendable {
         }
     }
 
+    /// Waits while the current connection's outbound queue holds `maxPendingFrames` frames or
+    /// more, i.e. while the peer does not read. The read loop calls it after each inbound
+    /// frame, so a peer that floods requests without reading the answers stops being read
+    /// (its transport's bounded inbound queue, then TCP, push back) instead of growing the
+    /// queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
+    /// the acks themselves arrive through the read loop. Returns at once when detached.
+    func waitForOutboundRoom() async {
+        while true {
+            let mustWait: Bool = state.withLock { s in
+                s.connection != nil && s.pending.count >= limits.maxPendingFrames
+            }
+            if !mustWait { return }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow: Bool = state.withLock { s in
+                    let still = s.connection != nil && s.pending.count >= limits.maxPendingFrames
+                    if still { s.spaceWaiters.append(c) }
+                    return !still
+                }
+                if resumeNow { c.resume() }
+            }
+            if Task.isCancelled { return }
+        }
+    }
+
     /// Whether the consumer lags by more than the back-pressure threshold (first time per job).
     func shouldReportBackPressure(jobID: String) -> Bool {
         state.withLock { s in

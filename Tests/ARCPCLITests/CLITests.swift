@@ -1,0 +1,191 @@
+import ARCP
+import ARCPWebSocket
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `arcp` executable, run as a user would: exit codes, one-line errors, output shapes.
+@Suite("arcp CLI", .timeLimit(.minutes(1)))
+struct CLITests {
+    @Test func helpForEveryCommandHasExamples() async throws {
+        for command in [[], ["serve"], ["submit"], ["tail"], ["jobs"], ["validate"]] {
+            let run = try await CLI.run(command + ["--help"])
+            #expect(run.status == 0, "\(command) --help")
+            #expect(run.stdout.contains("Examples:"), "\(command) --help has no examples")
+            #expect(run.stdout.contains("USAGE:"))
+        }
+    }
+
+    @Test func submitStreamsEventsAndPrintsTheResult() async throws {
+        let served = try await ServedRuntime.start()
+        let run = try await CLI.run(["submit", "--url", served.url, "--token", "tok", "--agent", "kitchen"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        for kind in ["log", "thought", "tool_call", "tool_result", "status", "metric", "artifact_ref", "delegate", "progress"] {
+            #expect(run.lines.contains { $0.contains("] \(kind)") }, "no \(kind) line in \(run.stdout)")
+        }
+        #expect(run.stdout.contains("result (success)"))
+        #expect(run.stdout.contains("\"ok\": true"))
+        await served.stop()
+    }
+
+    @Test func jsonOutputIsOneEnvelopeShapedObjectPerLine() async throws {
+        let served = try await ServedRuntime.start()
+        let run = try await CLI.run([
+            "submit", "--url", served.url, "--token", "tok", "--agent", "progress", "--input", #"{"steps":3,"delay":0}"#, "--json",
+        ])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let objects = try run.lines.map { try JSONParser.parse($0) }
+        #expect(objects.first?["type"] == "job.accepted")
+        #expect(objects.last?["type"] == "job.result")
+        #expect(objects.last?["payload"]?["result"] == ["steps": 3])
+        let progress = objects.filter { $0["payload"]?["kind"] == "progress" }
+        #expect(progress.count == 4)
+        #expect(progress.compactMap { $0["event_seq"]?.int64Value } == progress.compactMap { $0["event_seq"]?.int64Value }.sorted())
+        await served.stop()
+    }
+
+    @Test func jobErrorExitsOneWithTheCode() async throws {
+        let served = try await ServedRuntime.start()
+        let run = try await CLI.run([
+            "submit", "--url", served.url, "--token", "tok", "--agent", "fails", "--input", #"{"message":"kaput","code":"PERMISSION_DENIED"}"#,
+        ])
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("PERMISSION_DENIED: kaput"))
+        let timeout = try await CLI.run([
+            "submit", "--url", served.url, "--token", "tok", "--agent", "slow", "--input", #"{"seconds":5,"tick":0.1}"#, "--max-runtime", "1",
+        ])
+        #expect(timeout.status == 1)
+        #expect(timeout.stdout.contains("timed_out"), "\(timeout.stdout)")
+        await served.stop()
+    }
+
+    @Test func connectionRefusedIsOneClearLine() async throws {
+        // A port nothing listens on: bind, note it, close.
+        let served = try await ServedRuntime.start()
+        let url = served.url
+        await served.stop()
+        let run = try await CLI.run(["submit", "--url", url, "--token", "tok", "--agent", "echo"])
+        #expect(run.status == 2)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("connection refused"), "\(run.stderr)")
+    }
+
+    @Test func badTokenAndUnknownAgentAreOneLineErrors() async throws {
+        let served = try await ServedRuntime.start()
+        let bad = try await CLI.run(["submit", "--url", served.url, "--token", "nope", "--agent", "echo"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("UNAUTHENTICATED") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        let unknown = try await CLI.run(["submit", "--url", served.url, "--token", "tok", "--agent", "no-such-agent"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("AGENT_NOT_AVAILABLE"), "\(unknown.stderr)")
+        let usage = try await CLI.run(["submit", "--url", served.url, "--token", "tok", "--agent", "echo", "--input", "{oops"])
+        #expect(usage.status != 0)
+        #expect(usage.stderr.contains("--input is not valid JSON"), "\(usage.stderr)")
+        await served.stop()
+    }
+
+    @Test func tailFinishesForAnEndedJobAndFollowsARunningOne() async throws {
+        let served = try await ServedRuntime.start()
+        let client = try await served.client()
+        let done = try await client.submit(agent: "echo", input: ["x": 1])
+        _ = try await done.result()
+        let ended = try await CLI.run(["tail", "--url", served.url, "--token", "tok", "--job-id", done.jobID])
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stdout.contains("result (success)"))
+        let history = try await CLI.run(["tail", "--url", served.url, "--token", "tok", "--job-id", done.jobID, "--history"])
+        #expect(history.status == 0)
+        #expect(history.stdout.contains("log info: echo started"))
+        let running = try await client.submit(agent: "slow", input: ["seconds": 0.5, "tick": 0.1])
+        let live = try await CLI.run(["tail", "--url", served.url, "--token", "tok", "--job-id", running.jobID])
+        #expect(live.status == 0)
+        #expect(live.stdout.contains("\"slept\": 0.5"), "\(live.stdout)")
+        let unknown = try await CLI.run(["tail", "--url", served.url, "--token", "tok", "--job-id", "job_01M8876EHRZFYBWW8NAFTYKXP3"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("JOB_NOT_FOUND"))
+        await client.close()
+        await served.stop()
+    }
+
+    @Test func submitOverStdioSpawnsAChildRuntime() async throws {
+        let arcp = try CLI.require()
+        let run = try await CLI.run(
+            ["submit", "--agent", "echo", "--input", #"{"via":"stdio"}"#, "--stdio", "--", arcp, "serve", "--stdio", "--token", "tok", "--log-level", "error"],
+            environment: ["ARCP_TOKEN": "tok"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("\"via\": \"stdio\""))
+    }
+
+    @Test func serveListensAndShutsDownGracefullyOnSIGTERM() async throws {
+        let arcp = try CLI.require()
+        let server = try Child(arcp, ["serve", "--port", "0", "--token", "tok", "--log-level", "error"])
+        let line = try #require(await server.line(startingWith: "LISTENING "))
+        let url = String(line.dropFirst("LISTENING ".count))
+        #expect(url.hasPrefix("ws://127.0.0.1:") && url.hasSuffix("/arcp"))
+        // A session with a running job gets session.bye when the runtime stops.
+        var options = ARCPClient.Options()
+        options.logger.logLevel = .critical
+        let client = ARCPClient(token: "tok", options: options)
+        let transport = try await WebSocketTransport.connect(to: url)
+        try await client.connect(transport)
+        let job = try await client.submit(agent: "slow", input: ["seconds": 30, "tick": 0.1])
+        _ = try await job.events.next()
+        server.signal(SIGTERM)
+        let error = await #expect(throws: ARCPError.self) { try await within(.seconds(10), "the job's end after SIGTERM") { try await job.result() } }
+        #expect(error?.message.contains("runtime_shutdown") == true || error?.code == .cancelled, "\(String(describing: error))")
+        #expect(await server.wait(timeout: .seconds(15)) == 0)
+        #expect(server.stdout.split(separator: "\n").count == 1, "stdout holds only the LISTENING line: \(server.stdout)")
+        await client.close()
+    }
+
+    @Test func serveRefusesWhatItCannotDo() async throws {
+        let db = try await CLI.run(["serve", "--port", "0", "--token", "tok", "--db", "/tmp/x.sqlite"])
+        #expect(db.status == 2)
+        #expect(db.stderr.contains("--db is not yet supported"), "\(db.stderr)")
+        let noToken = try await CLI.run(["serve", "--port", "0"])
+        #expect(noToken.status != 0)
+        #expect(noToken.stderr.contains("--token"))
+        // The port is taken: one line, non-zero.
+        let served = try await ServedRuntime.start()
+        let taken = try await CLI.run(["serve", "--port", "\(served.port)", "--token", "tok"])
+        #expect(taken.status == 2)
+        #expect(taken.stderr.contains("cannot listen"), "\(taken.stderr)")
+        await served.stop()
+    }
+
+    @Test func validateReportsViolationsWithPaths() async throws {
+        let good = FrameCodec.encode(Envelope.make(.sessionPing(SessionPingPayload(nonce: "n1"))))
+        let bad = #"{"arcp":"1.0","id":"not-a-ulid","type":"job.submit","payload":{"agent":"Bad Name"}}"#
+        let ok = try await CLI.run(["validate", "-"], stdin: good + "\n" + good + "\n")
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("2 frames, 0 invalid"))
+        let mixed = try await CLI.run(["validate", "-"], stdin: good + "\n" + bad + "\n{oops\n")
+        #expect(mixed.status == 1)
+        #expect(mixed.stdout.contains("<stdin>:2: job.submit not-a-ulid: "))
+        #expect(mixed.stdout.contains("/arcp: [enum]"))
+        #expect(mixed.stdout.contains("/id: [format]"))
+        #expect(mixed.stdout.contains("/payload/agent: [format]"))
+        #expect(mixed.stdout.contains("<stdin>:3: frame: 1 violation"))
+        #expect(mixed.stderr.contains("3 frames, 2 invalid"))
+        // Transcript records: {"raw": …} is checked as text, {"close": …} is skipped.
+        let record = JSONWriter.string(["n": 1, "raw": .string(good)]) + "\n" + #"{"n":2,"close":{"code":1000}}"# + "\n"
+            + JSONWriter.string(["n": 3, "frame": try JSONParser.parse(bad)]) + "\n"
+        let transcript = try await CLI.run(["validate", "--json", "-"], stdin: record)
+        #expect(transcript.status == 1)
+        let results = try transcript.lines.map { try JSONParser.parse($0) }
+        #expect(results.map { $0["valid"] } == [true, false])
+        #expect(results.last?["violations"]?.arrayValue?.count == 3)
+        // A payload against another definition.
+        let payload = try await CLI.run(["validate", "--definition", "JobSubmitPayload", "-"], stdin: #"{"agent":"echo","input":{}}"#)
+        #expect(payload.status == 0, "\(payload.stdout)\(payload.stderr)")
+        let missing = try await CLI.run(["validate", "/nonexistent/file.jsonl"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+    }
+}
+
