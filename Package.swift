@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,5 +1,6 @@
 import ARCP
 import ARCPDemoAgents
+import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
 import Foundation
@@ -21,6 +22,11 @@ struct Serve: AsyncParsableCommand {
             SIGTERM shut down gracefully: every session gets session.bye, running jobs are \
             cancelled, connections are closed.
 
+            With --db the event log is a SQLite database: a client can resume (and replay \
+            its missed events) from a runtime restarted on the same file, jobs that did not \
+            survive the restart are reported with job.error, and `arcp replay` prints a \
+            session's events offline.
+
             With --stdio the runtime serves one session over its own stdin/stdout \
             (newline-delimited JSON) and exits when it ends; nothing but frames goes to stdout.
 
@@ -32,6 +38,7 @@ struct Serve: AsyncParsableCommand {
               arcp serve --stdio --token tok
               arcp serve --compat python-reference --token tok
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
+              arcp serve --db arcp.sqlite --token tok=me@example.com
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -72,7 +79,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Resume window in seconds.")
     var resumeWindowSec = 600
 
-    @Option(help: ArgumentHelp("SQLite event log (not yet supported by this build).", valueName: "path"))
+    @Option(help: ArgumentHelp(
+        "SQLite event log: session events, resume records, jobs and idempotency keys survive a restart (created if missing; `arcp replay` reads it).",
+        valueName: "path"))
     var db: String?
 
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
@@ -128,6 +137,13 @@ struct Serve: AsyncParsableCommand {
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
+        if let db {
+            do {
+                cfg.eventStore = try SQLiteEventStore(path: db)
+            } catch {
+                throw CLIFailure(message: "cannot open the event log \(db): \(error)")
+            }
+        }
         let runtime = ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(tokenTable))
         try DemoAgents.register(on: runtime)
         return runtime
@@ -136,9 +152,6 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
-            if db != nil {
-                throw CLIFailure(message: "--db is not yet supported by this build (the runtime keeps its event log in memory); run without --db")
-            }
             let runtime = try makeRuntime()
             if stdio {
                 try await serveStdio(runtime)
