@@ -29,8 +29,12 @@ struct SwiftClientPythonRuntimeTests {
     }
 
     /// Connects, runs `body`, and closes the session (and the stdio child) whatever happens.
-    func withSession(_ carrier: Carrier, token: String = "tok", _ body: (ARCPClient) async throws -> Void) async throws {
+    func withSession(_ carrier: Carrier, token: String = "tok", autoAck: Bool = true, _ body: (ARCPClient) async throws -> Void) async throws {
         var options = ARCPClient.Options()
+        if !autoAck {
+            options.autoAckEvery = nil
+            options.autoAckInterval = nil
+        }
         options.requestTimeout = .seconds(10)
         options.logger.logLevel = .error
         let client = ARCPClient(token: token, options: options)
@@ -220,6 +224,40 @@ struct SwiftClientPythonRuntimeTests {
             // Reference off-spec: its JobCancelPayload requires `reason` (optional in the spec).
             let cancelling = Task { try? await slow.cancel(reason: "interop cleanup") }
             _ = try? await slow.result()
+            cancelling.cancel()
+        }
+    }
+
+    /// Reference off-spec (NOTES.md §4): it sends the history *before* `job.subscribed`, and
+    /// numbers a subscriber's events from 1 again, below the session's own `event_seq`s. The
+    /// client holds what precedes the answer and de-duplicates per job, so nothing is lost.
+    @Test("subscribe with history: an ended job and a running one, from a second session", arguments: Carrier.allCases)
+    func subscribeWithHistory(_ carrier: Carrier) async throws {
+        guard carrier == .webSocket else { return }  // one stdio child per session: no second session on it
+        // The owner does not ack: the reference serves history from the owner's buffer, which acks free.
+        try await withSession(carrier, autoAck: false) { owner in
+            let ended = try await owner.submit(agent: "progress", input: ["steps": 3, "delay": 0.01])
+            _ = try await ended.result()
+            let running = try await owner.submit(agent: "slow", input: ["seconds": 30, "tick": 0.05])
+            _ = try await running.events.next()
+            try await withSession(carrier) { observer in
+                // The observer's own events take seqs 1…2 first.
+                let own = try await observer.submit(agent: "echo", input: ["own": true])
+                _ = try await own.result()
+                let sub = try await observer.subscribe(jobID: ended.jobID, history: true)
+                let evs = try await events(sub)
+                #expect(evs.map(\.body.kind) == ["progress", "progress", "progress", "progress"], "history of the ended job: \(evs)")
+                #expect(try await sub.result().result == ["steps": 3])
+                let live = try await observer.subscribe(jobID: running.jobID, history: true)
+                var ticks = 0
+                for try await e in live.events where e.body.kind == "log" {
+                    ticks += 1
+                    if ticks == 3 { break }
+                }
+                #expect(ticks == 3)
+            }
+            let cancelling = Task { try? await running.cancel(reason: "interop cleanup") }
+            _ = try? await running.result()
             cancelling.cancel()
         }
     }

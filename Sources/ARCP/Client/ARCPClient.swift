@@ -49,6 +49,8 @@ public final class ARCPClient: Sendable {
         var mailbox: BoundedAsyncQueue<Envelope>
         /// For job.submit / job.subscribe: whether the handle buffers events.
         var streamEvents = true
+        /// For job.subscribe: the job, so frames that precede `job.subscribed` can be held.
+        var subscribeJobID: String? = nil
     }
 
     struct State {
@@ -60,6 +62,13 @@ public final class ARCPClient: Sendable {
         var pendingOrder: [String] = []
         var jobs: [String: JobHandle] = [:]
         var lastSeq = 0
+        /// The highest `event_seq` handled per job: replayed duplicates are dropped per job
+        /// (a subscriber's seqs may restart at 1 on the Python reference, below `lastSeq`).
+        var jobSeq: [String: Int] = [:]
+        /// Job frames that arrived for a pending job.subscribe before its `job.subscribed`
+        /// (the Python reference sends history first), delivered once the handle exists.
+        var early: [String: [Envelope]] = [:]
+        var earlyCount = 0
         var sinceAck = 0
         var closed = false
         var readTask: Task<Void, Never>? = nil
@@ -280,7 +289,9 @@ public final class ARCPClient: Sendable {
         let mailbox = BoundedAsyncQueue<Envelope>(capacity: 1)
         let closed: ARCPError? = state.withLock { s in
             if s.closed { return s.closeError ?? ARCPError(.invalidRequest, "session closed") }
-            s.pending[env.id] = Pending(type: message.type, mailbox: mailbox, streamEvents: streamEvents)
+            var pending = Pending(type: message.type, mailbox: mailbox, streamEvents: streamEvents)
+            if case .jobSubscribe(let sub) = message { pending.subscribeJobID = sub.jobId }
+            s.pending[env.id] = pending
             s.pendingOrder.append(env.id)
             return nil
         }
@@ -375,7 +386,10 @@ public final class ARCPClient: Sendable {
     /// Stops receiving a subscribed job's events.
     public func unsubscribe(jobID: String) async throws {
         _ = try await send(.jobUnsubscribe(JobUnsubscribePayload(jobId: jobID)))
-        let h = state.withLock { $0.jobs.removeValue(forKey: jobID) }
+        let h = state.withLock { s -> JobHandle? in
+            s.jobSeq.removeValue(forKey: jobID)
+            return s.jobs.removeValue(forKey: jobID)
+        }
         h?.complete(.failure(ARCPError(.cancelled, "unsubscribed", retryable: false)))
     }
 
@@ -458,6 +472,10 @@ public final class ARCPClient: Sendable {
             guard let id else { return nil }
             s.pendingOrder.removeAll { $0 == id }
             guard let p = s.pending.removeValue(forKey: id) else { return nil }
+            if let job = p.subscribeJobID, env.message.type != "job.subscribed", let held = s.early.removeValue(forKey: job) {
+                // The subscription failed: what the runtime sent ahead of its answer goes nowhere.
+                s.earlyCount -= held.count
+            }
             // Register job handles here, in the read loop, so no event can beat them.
             switch env.message {
             case .jobAccepted(let a) where s.jobs[a.jobId] == nil:
@@ -485,8 +503,12 @@ public final class ARCPClient: Sendable {
         case .success(let e):
             env = e
         }
-        // After a resume the runtime replays from our last processed seq; drop anything older.
-        if let seq = env.eventSeq, seq <= state.withLock({ $0.lastSeq }) { return }
+        switch env.message {
+        case .jobEvent, .jobResult, .jobError:
+            await routeJobFrame(env)
+            return
+        default: break
+        }
         switch env.message {
         case .jobAccepted(let a):
             if a.parentJobId != nil && a.requestId == nil {
@@ -500,6 +522,12 @@ public final class ARCPClient: Sendable {
             _ = resolvePending(env, requestID: j.requestId, types: ["session.list_jobs"])
         case .jobSubscribed(let s):
             _ = resolvePending(env, requestID: s.requestId, types: ["job.subscribe"])
+            let held: [Envelope] = state.withLock { st in
+                let held = st.early.removeValue(forKey: s.jobId) ?? []
+                st.earlyCount -= held.count
+                return held
+            }
+            for frame in held { await routeJobFrame(frame) }
         case .sessionPong:
             _ = resolvePending(env, requestID: nil, types: ["session.ping"])
         case .sessionClosed:
@@ -517,12 +545,6 @@ public final class ARCPClient: Sendable {
             _ = try? await send(.sessionPong(SessionPongPayload(pingNonce: p.nonce, receivedAt: ARCPTimestamp.string())))
         case .sessionBye(let b):
             shutdown(ARCPError(.heartbeatLost, "runtime said goodbye: \(b.reason ?? "")", retryable: true))
-        case .jobEvent(let p):
-            await routeEvent(env, body: p.body, ts: p.ts)
-        case .jobResult(let r):
-            if let h = await routeTerminal(env) { h.completeResult(r) }
-        case .jobError(let e):
-            if let h = await routeTerminal(env) { h.complete(.failure(ARCPError(e))) }
         case .unknown(let type, _):
             diagnostic("unknown message type from runtime: \(type)")
         default:
@@ -596,6 +618,49 @@ public final class ARCPClient: Sendable {
                 }
                 if let through { try? await self.ack(through: through) }
             }
+        }
+    }
+
+    /// Most job frames held for subscriptions that have not been answered yet.
+    static let maxEarlyFrames = 65_536
+
+    /// A job.event, job.result or job.error: held when it precedes the `job.subscribed` of a
+    /// pending subscription, dropped when its job already had that `event_seq` (a replay
+    /// after resume), otherwise delivered to the job's handle.
+    func routeJobFrame(_ env: Envelope) async {
+        enum Route { case deliver, duplicate, held, overflow }
+        let route: Route = state.withLock { s in
+            guard let job = env.jobId else { return .deliver }
+            if s.jobs[job] == nil, s.pending.values.contains(where: { $0.subscribeJobID == job }) {
+                guard s.earlyCount < Self.maxEarlyFrames else { return .overflow }
+                s.early[job, default: []].append(env)
+                s.earlyCount += 1
+                return .held
+            }
+            guard let seq = env.eventSeq else { return .deliver }
+            if seq <= s.jobSeq[job] ?? 0 { return .duplicate }
+            s.jobSeq[job] = seq
+            return .deliver
+        }
+        switch route {
+        case .held, .duplicate:
+            return
+        case .overflow:
+            diagnostic("more than \(Self.maxEarlyFrames) frames arrived ahead of job.subscribed; \(env.message.type) seq \(env.eventSeq ?? 0) of \(env.jobId ?? "-") is not delivered")
+            await noteSeq(env.eventSeq)
+            return
+        case .deliver:
+            break
+        }
+        switch env.message {
+        case .jobEvent(let p):
+            await routeEvent(env, body: p.body, ts: p.ts)
+        case .jobResult(let r):
+            if let h = await routeTerminal(env) { h.completeResult(r) }
+        case .jobError(let e):
+            if let h = await routeTerminal(env) { h.complete(.failure(ARCPError(e))) }
+        default:
+            break
         }
     }
 
