@@ -253,4 +253,72 @@ struct DelegationTests {
         #expect(try await job.result().result == "refused at 3: PERMISSION_DENIED")
         await client.close()
     }
+
+    /// A child's `job.accepted` carries no `event_seq`, so the replay alone would miss it:
+    /// a client away while its job delegates gets the acceptance again on resume, in its
+    /// place before the child's first replayed event; one that already saw it does not.
+    @Test("a delegated job's job.accepted reaches a client that was away, in order, on resume")
+    func childAcceptanceSurvivesResume() async throws {
+        let gate = Gate()
+        let h = try Harness()
+        try h.runtime.register("parent") { _, ctx in
+            await ctx.log("info", "before")
+            await gate.wait()
+            let child = try await ctx.delegate(agent: "kid", input: [:])
+            return ["kid": try await child.result()]
+        }
+        try h.runtime.register("kid") { _, ctx in
+            for i in 0..<3 { await ctx.log("info", "kid \(i)") }
+            return ["kid": true]
+        }
+        let peer = h.raw()
+        let w = try #require(try await peer.hello())
+        guard case .sessionWelcome(let welcome) = w.message, let sid = w.sessionId else { Issue.record("no welcome"); return }
+        _ = try await peer.send(.jobSubmit(JobSubmitPayload(agent: "parent", leaseRequest: ["agent.delegate": ["kid"]])), sessionID: sid)
+        let first = try #require(try await peer.next(where: { $0.eventSeq != nil }))
+        #expect(first.eventSeq == 1)
+        peer.transport.drop()
+        gate.release()
+        let parentID = try #require(first.jobId)
+        await #expect(eventually { h.runtime.jobStatus(parentID) == .success })
+
+        let peer2 = h.raw()
+        let w2 = try #require(try await peer2.hello(resume: ResumeBlock(sessionId: sid, resumeToken: welcome.resumeToken, lastEventSeq: 1)))
+        guard case .sessionWelcome(let welcome2) = w2.message else { Issue.record("expected welcome, got \(w2.message.type)"); return }
+        var order: [String] = []
+        var childID: String?
+        while let e = try await peer2.next() {
+            switch e.message {
+            case .jobAccepted(let a):
+                #expect(a.parentJobId == parentID)
+                childID = a.jobId
+                order.append("accepted")
+            case .jobEvent(let ev):
+                order.append(e.jobId == parentID ? "parent.\(ev.body.kind)" : "kid.\(ev.body.kind)")
+            case .jobResult:
+                order.append(e.jobId == parentID ? "parent.result" : "kid.result")
+            default:
+                order.append(e.message.type)
+            }
+            if e.jobId == parentID, case .jobResult = e.message { break }
+        }
+        // The parent's delegate event, the acceptance, then the child's events.
+        #expect(order == ["parent.delegate", "accepted", "kid.log", "kid.log", "kid.log", "kid.result", "parent.result"], "\(order)")
+        #expect(childID != nil)
+
+        // A client that resumes from after the acceptance does not get it again.
+        _ = try await peer2.send(.sessionPing(SessionPingPayload(nonce: "n")), sessionID: sid)
+        _ = try await peer2.next(where: { if case .sessionPong = $0.message { true } else { false } })
+        peer2.transport.drop()
+        let peer3 = h.raw()
+        let w3 = try #require(try await peer3.hello(resume: ResumeBlock(sessionId: sid, resumeToken: welcome2.resumeToken, lastEventSeq: 3)))
+        guard case .sessionWelcome = w3.message else { Issue.record("expected welcome, got \(w3.message.type)"); return }
+        var types: [String] = []
+        while let e = try await peer3.next() {
+            types.append(e.message.type)
+            if e.jobId == parentID, case .jobResult = e.message { break }
+        }
+        #expect(!types.contains("job.accepted"), "\(types)")
+        #expect(types.count == 4, "events 4…7: \(types)")
+    }
 }

@@ -565,10 +565,8 @@ public final class ARCPClient: Sendable {
             s.jobs[a.jobId] = h
             return (h, parent)
         }
-        guard let child else {
-            diagnostic("duplicate job.accepted for \(a.jobId)")
-            return
-        }
+        // Already known: the runtime sends a delegated job's acceptance again on resume.
+        guard let child else { return }
         guard let parent else {
             diagnostic("job.accepted for \(a.jobId) names unknown parent job \(a.parentJobId ?? "-"); use job(_:) to find it")
             return

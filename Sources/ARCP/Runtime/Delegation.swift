@@ -164,7 +164,7 @@ extension ARCPRuntime {
         parent.addChild(childID)
         installTerminalDuties(child)
         announce(childID)
-        owner.sendControl(.jobAccepted(accepted), jobID: childID, traceID: parent.traceID)
+        owner.sendChildAccepted(accepted, jobID: childID, traceID: parent.traceID)
         child.persist()
         logger.debug("delegated", metadata: ["job": "\(parent.id)", "child": "\(childID)", "agent": "\(resolved)"])
         start(child, body: body, input: input, maxRuntime: maxRuntime.map { max(1, Int($0.components.seconds)) }, session: owner)

@@ -40,7 +40,20 @@ final class RuntimeSession: Sendable {
         /// (by sending anything on the new connection) that it received the rotated one — a
         /// welcome lost to a second drop must not lock the client out.
         var previousToken: String? = nil
+        /// Unsolicited `job.accepted` frames of delegated jobs (§10), each with the last
+        /// `event_seq` issued when it was queued. They carry no seq, so the replay would
+        /// miss them: a resume from `last_event_seq ≤ afterSeq` sends them again, in their
+        /// place among the replayed events. Freed once the client acknowledges past them.
+        var childAccepted: Deque<HeldFrame> = []
     }
+
+    struct HeldFrame {
+        var afterSeq: Int
+        var frame: String
+    }
+
+    /// Most delegated-job acceptances kept for resume per session (the oldest go first).
+    static let maxHeldAcceptances = 4096
 
     let id: String
     let principal: String
@@ -130,7 +143,21 @@ final class RuntimeSession: Sendable {
             s.pending.removeAll()
             s.pending.append(first(s.nextSeq - 1))
             if let from = resumeFrom {
-                for e in s.replay where e.seq > from { s.pending.append(e.frame) }
+                // Acceptances queued after event `from` may not have reached the client.
+                while let oldest = s.childAccepted.first, oldest.afterSeq < from { s.childAccepted.removeFirst() }
+                var held = s.childAccepted.makeIterator()
+                var next = held.next()
+                for e in s.replay where e.seq > from {
+                    while let h = next, h.afterSeq < e.seq {
+                        s.pending.append(h.frame)
+                        next = held.next()
+                    }
+                    s.pending.append(e.frame)
+                }
+                while let h = next {
+                    s.pending.append(h.frame)
+                    next = held.next()
+                }
             }
             s.lastReceived = .now
             s.lastSent = .now
@@ -200,6 +227,23 @@ final class RuntimeSession: Sendable {
         }
         writer?.resume(returning: true)
         return true
+    }
+
+    /// Queues a delegated job's unsolicited `job.accepted` (§10) and keeps it for resume:
+    /// unlike other control frames it is sent again to a client that resumes from before it.
+    func sendChildAccepted(_ payload: JobAcceptedPayload, jobID: String, traceID: String?) {
+        let env = Envelope.make(.jobAccepted(payload), sessionID: id, jobID: jobID, traceID: traceID)
+        let frame = FrameCodec.encode(env)
+        let writer: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            s.childAccepted.append(HeldFrame(afterSeq: s.nextSeq - 1, frame: frame))
+            if s.childAccepted.count > Self.maxHeldAcceptances { s.childAccepted.removeFirst() }
+            guard s.connection != nil else { return nil }
+            s.pending.append(frame)
+            let w = s.writer
+            s.writer = nil
+            return w
+        }
+        writer?.resume(returning: true)
     }
 
     /// Numbers, buffers and queues a job.event / job.result / job.error. Returns the seq.
@@ -342,6 +386,8 @@ final class RuntimeSession: Sendable {
             let upTo = min(seq, s.nextSeq - 1)
             guard upTo > s.lastAcked else { return [] }
             s.lastAcked = upTo
+            // The client saw an event queued after these acceptances, so it saw them too.
+            while let oldest = s.childAccepted.first, oldest.afterSeq < upTo { s.childAccepted.removeFirst() }
             while let first = s.replay.first, first.seq <= upTo {
                 s.replay.removeFirst()
                 s.replayBytes -= first.frame.utf8.count
