@@ -237,6 +237,20 @@ struct EngineTests {
         let s1 = try await client.submit(agent: "slow", input: ["ticks": 300], idempotencyKey: "key-2")
         let s2 = try await client.submit(agent: "slow", input: ["ticks": 300], idempotencyKey: "key-2")
         #expect(s1.jobID == s2.jobID)
+        // The running job resubmitted from another session of the same principal: one
+        // job.accepted there, then its live events.
+        _ = try await peer.send(.jobSubmit(JobSubmitPayload(agent: "slow", input: ["ticks": 300], idempotencyKey: "key-2")), sessionID: w.sessionId)
+        var accepted = 0
+        var events = 0
+        while events < 3, let e = try await peer.next() {
+            if case .jobAccepted(let a) = e.message {
+                #expect(a.jobId == s1.jobID)
+                #expect(events == 0, "job.accepted after an event")
+                accepted += 1
+            }
+            if case .jobEvent = e.message, e.jobId == s1.jobID { events += 1 }
+        }
+        #expect(accepted == 1)
         try await s1.cancel()
         await client.close()
     }

@@ -76,13 +76,17 @@ extension ARCPRuntime {
         accepted.requestId = envelope.id
         let current = existing.credentials
         accepted.credentials = existing.principal == session.principal && !current.isEmpty ? current : nil
-        session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
         if existing.isTerminal {
+            session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
             existing.replayTerminal(to: session)
         } else if existing.owner.id != session.id {
-            // Same principal, another session: stream the running job's events here too.
+            // Same principal, another session: stream the running job's events here too. The
+            // acceptance is sent once, under the job's lock, so no event can precede it (and a
+            // job that ends meanwhile still delivers its outcome).
             session.addSubscription(existing.id)
             existing.subscribe(session, history: false, fromSeq: 0) { _, _, _ in .jobAccepted(accepted) }
+        } else {
+            session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
         }
     }
 
