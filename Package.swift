@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "ARCPWebSocketTests",
             dependencies: [
-                "ARCP", "ARCPWebSocket",
+                "ARCP", "ARCPWebSocket", "ARCPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -121,10 +121,23 @@ let package = Package(
             swiftSettings: strict
         ),
         // The `arcp` executable and what `arcp serve` runs: CLI behaviour and bad input over WebSocket.
+        // What several test targets share: the arcp binary and child processes, a raw WebSocket client.
+        .target(
+            name: "ARCPTestSupport",
+            dependencies: [
+                "ARCP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Tests/ARCPTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ARCPCLITests",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPDemoAgents", "ARCPCLI",
+                "ARCP", "ARCPWebSocket", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -137,7 +150,7 @@ let package = Package(
         // Depends on ARCPCLI so `arcp` is built first; the tests run the built binary.
         .testTarget(
             name: "ARCPInteropTests",
-            dependencies: ["ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPCLI"],
+            dependencies: ["ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPCLI", "ARCPTestSupport"],
             swiftSettings: strict
         ),
         // `swift run arcp-demo`: runtime + client in one process.

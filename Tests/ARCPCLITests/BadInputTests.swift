@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPWebSocket
 import Foundation
 import NIOCore

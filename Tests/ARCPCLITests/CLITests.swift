@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPWebSocket
 import Foundation
 import Testing
@@ -123,7 +124,7 @@ struct CLITests {
 
     @Test func serveListensAndShutsDownGracefullyOnSIGTERM() async throws {
         let arcp = try CLI.require()
-        let server = try Child(arcp, ["serve", "--port", "0", "--token", "tok", "--log-level", "error"])
+        let server = try TestProcess(arcp, ["serve", "--port", "0", "--token", "tok", "--log-level", "error"])
         let line = try #require(await server.line(startingWith: "LISTENING "))
         let url = String(line.dropFirst("LISTENING ".count))
         #expect(url.hasPrefix("ws://127.0.0.1:") && url.hasSuffix("/arcp"))

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPWebSocket
 import Foundation
 import Testing
@@ -13,8 +14,8 @@ import Darwin
 @Suite("arcp serve --db and arcp replay", .timeLimit(.minutes(1)))
 struct DatabaseTests {
     /// Starts `arcp serve --port 0 --db path`; returns the child and its URL.
-    func serve(_ arcp: String, db: String) async throws -> (Child, String) {
-        let server = try Child(arcp, ["serve", "--port", "0", "--token", "tok=me@example.com", "--db", db, "--log-level", "error"])
+    func serve(_ arcp: String, db: String) async throws -> (TestProcess, String) {
+        let server = try TestProcess(arcp, ["serve", "--port", "0", "--token", "tok=me@example.com", "--db", db, "--log-level", "error"])
         let line = try #require(await server.line(startingWith: "LISTENING "), "no LISTENING line; stderr: \(server.stderr)")
         return (server, String(line.dropFirst("LISTENING ".count)))
     }

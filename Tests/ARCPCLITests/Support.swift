@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPDemoAgents
 import ARCPWebSocket
 import Foundation
@@ -94,31 +95,8 @@ func within<T: Sendable>(
 // MARK: - The arcp binary
 
 enum CLI {
-    /// The package root (this file is Tests/ARCPCLITests/Support.swift).
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// `ARCP_BIN`, else the `arcp` next to the test binary, else `.build/debug/arcp`.
-    static let binary: String = {
-        if let env = ProcessInfo.processInfo.environment["ARCP_BIN"], !env.isEmpty { return env }
-        var candidates: [URL] = []
-        #if os(Linux)
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("arcp"))
-        }
-        #endif
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("arcp"))
-        }
-        candidates.append(root.appendingPathComponent(".build/debug/arcp"))
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }?.path ?? candidates[0].path
-    }()
-
     static func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        try #require(
-            FileManager.default.isExecutableFile(atPath: binary),
-            "the arcp executable is not at \(binary): build it (swift build --product arcp) or set ARCP_BIN",
-            sourceLocation: sourceLocation)
-        return binary
+        try ArcpBinary.require(sourceLocation: sourceLocation)
     }
 
     struct Run: Sendable {
@@ -130,95 +108,10 @@ enum CLI {
 
     /// Runs `arcp ARGS` to completion (killed after `timeout`), feeding `stdin`.
     static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], timeout: Duration = .seconds(20)) async throws -> Run {
-        let child = try Child(try require(), arguments, environment: environment)
+        let child = try TestProcess(try require(), arguments, environment: environment, label: "arcp")
         if let stdin { child.write(stdin) }
         child.closeStdin()
         let status = await child.wait(timeout: timeout)
         return Run(status: status, stdout: child.stdout, stderr: child.stderr)
     }
-}
-
-/// A child process with collected output.
-///
-/// `@unchecked Sendable`: `Process` and the pipes are configured before `run()` and later only
-/// used through thread-safe calls (`isRunning`, `terminate`, `waitUntilExit`, closing or
-/// writing a file handle); the collected output lives in a `Mutex`.
-final class Child: @unchecked Sendable {
-    let process = Process()
-    private let input = Pipe()
-    private let out = Pipe()
-    private let err = Pipe()
-    private let collectors: (out: PipeCollector, err: PipeCollector)
-
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        process.standardInput = input
-        process.standardOutput = out
-        process.standardError = err
-        collectors = (PipeCollector(out.fileHandleForReading), PipeCollector(err.fileHandleForReading))
-        try process.run()
-    }
-
-    var stdout: String { collectors.out.text }
-    var stderr: String { collectors.err.text }
-    /// Both output pipes reached end of file.
-    var outputFinished: Bool { collectors.out.finished && collectors.err.finished }
-    var pid: Int32 { process.processIdentifier }
-
-    func write(_ text: String) { try? input.fileHandleForWriting.write(contentsOf: Data(text.utf8)) }
-    func closeStdin() { try? input.fileHandleForWriting.close() }
-    func signal(_ sig: Int32) { kill(pid, sig) }
-
-    /// The first stdout line starting with `prefix`, waiting up to `timeout`.
-    func line(startingWith prefix: String, timeout: Duration = .seconds(20)) async -> String? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let l = stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(l) }
-            if !process.isRunning { break }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }).map(String.init)
-    }
-
-    /// Waits for the exit (SIGKILL after `timeout`) and returns the status.
-    func wait(timeout: Duration = .seconds(20)) async -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
-                Issue.record("\(process.arguments ?? []) still running after \(timeout); killed")
-                kill(pid, SIGKILL)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        process.waitUntilExit()
-        // The output is complete once both pipes reach end of file (bounded: a grandchild may hold them).
-        let drainDeadline = ContinuousClock.now + .seconds(2)
-        while !outputFinished && ContinuousClock.now < drainDeadline { try? await Task.sleep(for: .milliseconds(5)) }
-        return process.terminationStatus
-    }
-}
-
-/// Reads a pipe to its end on a dedicated thread and keeps what it read.
-final class PipeCollector: Sendable {
-    private let state = Mutex((data: Data(), finished: false))
-
-    init(_ handle: FileHandle) {
-        let thread = Thread { [self] in
-            while true {
-                let chunk = handle.availableData  // blocks; empty at end of file
-                if chunk.isEmpty { break }
-                self.state.withLock { $0.data.append(chunk) }
-            }
-            self.state.withLock { $0.finished = true }
-        }
-        thread.start()
-    }
-
-    var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
-    var finished: Bool { state.withLock { $0.finished } }
 }

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -11,9 +12,7 @@ import Darwin
 
 /// Where things are, and whether the Python reference can run here.
 enum Interop {
-    /// The package root (this file is Tests/ARCPInteropTests/InteropSupport.swift).
-    static let root: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = PackagePaths.root
 
     static let python = root.appendingPathComponent(".venv/bin/python").path
     static let pyClient = root.appendingPathComponent("Tests/Interop/py_client.py").path
@@ -40,134 +39,19 @@ enum Interop {
         .enabled(if: pythonAvailable, Comment(rawValue: pythonUnavailableReason ?? "Python reference available"))
     }
 
-    /// The built `arcp` executable: `ARCP_BIN`, else next to the test binary (the build
-    /// products folder), else `.build/debug/arcp`.
-    static let arcpBinary: String = {
-        if let env = ProcessInfo.processInfo.environment["ARCP_BIN"], !env.isEmpty { return env }
-        var candidates: [URL] = []
-        #if os(Linux)
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("arcp"))
-        }
-        #endif
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("arcp"))
-        }
-        candidates.append(root.appendingPathComponent(".build/debug/arcp"))
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }?.path ?? candidates[0].path
-    }()
-
-    /// Fails the test with a clear message when the `arcp` binary is missing.
+    /// The built `arcp` executable; fails the test with a clear message when it is missing.
     static func requireArcp(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        try #require(
-            FileManager.default.isExecutableFile(atPath: arcpBinary),
-            "the arcp executable is not at \(arcpBinary): build it (swift build --product arcp) or set ARCP_BIN",
-            sourceLocation: sourceLocation)
-        return arcpBinary
-    }
-}
-
-/// Runs a command to completion (blocking; for quick checks only).
-func runSync(_ executable: String, _ arguments: [String]) -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    do { try p.run() } catch { return (-1, "", "\(error)") }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-/// A child process whose stdout is collected line by line and whose stdin is a pipe kept open
-/// until `stop()` (so a server started with "stop on stdin EOF" dies with the test process).
-///
-/// `@unchecked Sendable`: `Process` and the pipes are configured before `run()` and afterwards
-/// only used through thread-safe calls (`terminate`, `waitUntilExit`, `processIdentifier`,
-/// closing a file handle); the collected output lives in a `Mutex`.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    private let stdinPipe = Pipe()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
-    private let collectors: (out: PipeCollector, err: PipeCollector)
-    let label: String
-
-    init(_ executable: String, _ arguments: [String], label: String) throws {
-        self.label = label
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        collectors = (PipeCollector(stdoutPipe.fileHandleForReading), PipeCollector(stderrPipe.fileHandleForReading))
-        try process.run()
-    }
-
-    var stdout: String { collectors.out.text }
-    var stderr: String { collectors.err.text }
-    /// Both output pipes reached end of file.
-    var outputFinished: Bool { collectors.out.finished && collectors.err.finished }
-    var pid: Int32 { process.processIdentifier }
-
-    /// The first stdout line starting with `prefix`, waiting up to `timeout`.
-    func line(startingWith prefix: String, timeout: Duration = .seconds(20)) async -> String? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let l = stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(l) }
-            if !process.isRunning {
-                // One last look: the line may have arrived with the exit.
-                try? await Task.sleep(for: .milliseconds(50))
-                return stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }).map(String.init)
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return nil
-    }
-
-    /// Waits for the process to exit (up to `timeout`, then kills it); returns its status.
-    @discardableResult
-    func waitForExit(timeout: Duration = .seconds(60)) async -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        process.waitUntilExit()
-        // The output is complete once both pipes reach end of file (bounded: a grandchild may hold them).
-        let drainDeadline = ContinuousClock.now + .seconds(2)
-        while !outputFinished && ContinuousClock.now < drainDeadline { try? await Task.sleep(for: .milliseconds(5)) }
-        return process.terminationStatus
-    }
-
-    /// Closes stdin, sends SIGTERM and waits for the exit.
-    @discardableResult
-    func stop() async -> Int32 {
-        try? stdinPipe.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
-        return await waitForExit(timeout: .seconds(10))
-    }
-
-    func closeStdin() {
-        try? stdinPipe.fileHandleForWriting.close()
+        try ArcpBinary.require(sourceLocation: sourceLocation)
     }
 }
 
 /// A WebSocket server process started once per test process and shared by its tests. It
 /// exits when this process does (its stdin reaches EOF).
 actor SharedServer {
-    private var started: Task<(ChildProcess, String), any Error>?
-    private let make: @Sendable () async throws -> (ChildProcess, String)
+    private var started: Task<(TestProcess, String), any Error>?
+    private let make: @Sendable () async throws -> (TestProcess, String)
 
-    init(_ make: @escaping @Sendable () async throws -> (ChildProcess, String)) {
+    init(_ make: @escaping @Sendable () async throws -> (TestProcess, String)) {
         self.make = make
     }
 
@@ -180,8 +64,8 @@ actor SharedServer {
 }
 
 /// Starts `executable arguments` and waits for its `LISTENING ws://…` line.
-func startListening(_ executable: String, _ arguments: [String], label: String) async throws -> (ChildProcess, String) {
-    let child = try ChildProcess(executable, arguments, label: label)
+func startListening(_ executable: String, _ arguments: [String], label: String) async throws -> (TestProcess, String) {
+    let child = try TestProcess(executable, arguments, label: label)
     guard let line = await child.line(startingWith: "LISTENING ") else {
         await child.stop()
         Issue.record("\(label) printed no LISTENING line; stderr: \(child.stderr.suffix(2000))")
@@ -212,9 +96,9 @@ actor PyClientRun {
         if run == nil {
             let args = arguments
             run = Task {
-                let child = try ChildProcess(Interop.python, [Interop.pyClient] + (try args()), label: "py_client")
+                let child = try TestProcess(Interop.python, [Interop.pyClient] + (try args()), label: "py_client")
                 child.closeStdin()
-                let status = await child.waitForExit(timeout: .seconds(90))
+                let status = await child.wait(timeout: .seconds(90))
                 var lines: [String: ScenarioLine] = [:]
                 for l in child.stdout.split(separator: "\n") {
                     guard case .object(let o)? = try? JSONParser.parse(String(l)), let name = o["scenario"]?.stringValue else { continue }
@@ -236,23 +120,3 @@ actor PyClientRun {
 let requiredScenarios = ["echo", "all_event_kinds", "job_error", "cancel", "versions", "idempotent", "bad_token", "list_jobs"]
 /// Further py_client.py scenarios that must pass too.
 let extraScenarios = ["progress", "chunked"]
-
-/// Reads a pipe to its end on a dedicated thread and keeps what it read.
-final class PipeCollector: Sendable {
-    private let state = Mutex((data: Data(), finished: false))
-
-    init(_ handle: FileHandle) {
-        let thread = Thread { [self] in
-            while true {
-                let chunk = handle.availableData  // blocks; empty at end of file
-                if chunk.isEmpty { break }
-                self.state.withLock { $0.data.append(chunk) }
-            }
-            self.state.withLock { $0.finished = true }
-        }
-        thread.start()
-    }
-
-    var text: String { state.withLock { String(decoding: $0.data, as: UTF8.self) } }
-    var finished: Bool { state.withLock { $0.finished } }
-}

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import NIOCore
 import NIOPosix
 import NIOSSL

@@ -216,34 +216,31 @@ final class RuntimeSession: Sendable {
     /// the frame is not sent) when no connection is attached.
     @discardableResult
     func sendControl(_ message: Message, jobID: String? = nil, traceID: String? = nil) -> Bool {
-        let env = Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID)
-        let frame = FrameCodec.encode(env)
-        let writer: CheckedContinuation<Bool, Never>? = state.withLock { s in
-            guard s.connection != nil else { return nil }
-            s.pending.append(frame)
-            let w = s.writer
-            s.writer = nil
-            return w
-        }
-        writer?.resume(returning: true)
-        return true
+        queueControl(message, jobID: jobID, traceID: traceID, keepForResume: false)
     }
 
     /// Queues a delegated job's unsolicited `job.accepted` (§10) and keeps it for resume:
     /// unlike other control frames it is sent again to a client that resumes from before it.
     func sendChildAccepted(_ payload: JobAcceptedPayload, jobID: String, traceID: String?) {
-        let env = Envelope.make(.jobAccepted(payload), sessionID: id, jobID: jobID, traceID: traceID)
-        let frame = FrameCodec.encode(env)
-        let writer: CheckedContinuation<Bool, Never>? = state.withLock { s in
-            s.childAccepted.append(HeldFrame(afterSeq: s.nextSeq - 1, frame: frame))
-            if s.childAccepted.count > Self.maxHeldAcceptances { s.childAccepted.removeFirst() }
-            guard s.connection != nil else { return nil }
+        queueControl(.jobAccepted(payload), jobID: jobID, traceID: traceID, keepForResume: true)
+    }
+
+    @discardableResult
+    private func queueControl(_ message: Message, jobID: String?, traceID: String?, keepForResume: Bool) -> Bool {
+        let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
+        let (queued, writer): (Bool, CheckedContinuation<Bool, Never>?) = state.withLock { s in
+            if keepForResume {
+                s.childAccepted.append(HeldFrame(afterSeq: s.nextSeq - 1, frame: frame))
+                if s.childAccepted.count > Self.maxHeldAcceptances { s.childAccepted.removeFirst() }
+            }
+            guard s.connection != nil else { return (false, nil) }
             s.pending.append(frame)
             let w = s.writer
             s.writer = nil
-            return w
+            return (true, w)
         }
         writer?.resume(returning: true)
+        return queued
     }
 
     /// Numbers, buffers and queues a job.event / job.result / job.error. Returns the seq.
