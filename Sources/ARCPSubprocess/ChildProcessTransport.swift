@@ -197,44 +197,7 @@ public final class ChildProcessTransport: Transport {
     }
 }
 
-private func systemClose(_ fd: Int32) -> Int32 {
-    #if canImport(Glibc)
-    return Glibc.close(fd)
-    #elseif canImport(Musl)
-    return Musl.close(fd)
-    #else
-    return Darwin.close(fd)
-    #endif
-}
 
-/// A one-shot, many-waiter async event.
-private final class Latch: Sendable {
-    private struct State {
-        var isOpen = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state = Mutex(State())
-
-    func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.isOpen = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.isOpen { return true }
-                s.waiters.append(cont)
-                return false
-            }
-            if ready { cont.resume() }
-        }
-    }
-}
 
 /// Delivers the child's pid (or the spawn failure) once.
 private final class StartGate: Sendable {

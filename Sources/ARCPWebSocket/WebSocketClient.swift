@@ -164,12 +164,9 @@ extension WebSocketTransport {
                             enableAutomaticErrorHandling: false,
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
-                                    let shared = ConnectionShared(
+                                    let shared = try WebSocketProtocolHandler.install(
+                                        on: channel, isClient: true, maxMessageSize: frameLimit, closeTimeout: closeTimeout,
                                         inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
-                                    try channel.pipeline.syncOperations.addHandler(
-                                        WebSocketProtocolHandler(
-                                            isClient: true, maxMessageSize: frameLimit,
-                                            closeTimeout: closeTimeout, shared: shared))
                                     return ClientUpgradeResult.websocket(channel, shared)
                                 }
                             }

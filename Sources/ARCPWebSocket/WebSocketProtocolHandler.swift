@@ -466,3 +466,17 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension WebSocketProtocolHandler: Sendable {}
+
+extension WebSocketProtocolHandler {
+    /// After the HTTP upgrade (on the event loop): adds the protocol handler to `channel` and
+    /// returns the state it shares with the connection's ``WebSocketTransport``.
+    static func install(
+        on channel: any Channel, isClient: Bool, maxMessageSize: Int, closeTimeout: TimeAmount,
+        inboundCapacity: Int, inboundByteLimit: Int
+    ) throws -> ConnectionShared {
+        let shared = ConnectionShared(inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketProtocolHandler(isClient: isClient, maxMessageSize: maxMessageSize, closeTimeout: closeTimeout, shared: shared))
+        return shared
+    }
+}

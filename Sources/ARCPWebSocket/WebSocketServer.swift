@@ -311,12 +311,9 @@ public final class WebSocketServer: Service, Sendable {
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                let shared = ConnectionShared(
+                                let shared = try WebSocketProtocolHandler.install(
+                                    on: channel, isClient: false, maxMessageSize: frameLimit, closeTimeout: closeTimeout,
                                     inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
-                                try channel.pipeline.syncOperations.addHandler(
-                                    WebSocketProtocolHandler(
-                                        isClient: false, maxMessageSize: frameLimit,
-                                        closeTimeout: closeTimeout, shared: shared))
                                 return ServerUpgradeResult.websocket(channel, shared)
                             }
                         }

@@ -170,36 +170,3 @@ public final class WebSocketTransport: Transport {
         }
     }
 }
-
-/// A one-shot, many-waiter async event.
-final class Latch: Sendable {
-    private struct State {
-        var isOpen = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state = Mutex(State())
-
-    var isOpen: Bool { state.withLock { $0.isOpen } }
-
-    func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            if s.isOpen { return [] }
-            s.isOpen = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume() }
-    }
-
-    func wait() async {
-        if isOpen { return }
-        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.isOpen { return true }
-                s.waiters.append(cont)
-                return false
-            }
-            if ready { cont.resume() }
-        }
-    }
-}

@@ -276,7 +276,8 @@ package struct LineSplitter {
 
 // MARK: - Descriptor I/O
 
-private func systemClose(_ fd: Int32) -> Int32 {
+/// `close(2)` on every C library (`package`: the subprocess transport uses it too).
+package func systemClose(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
     return Glibc.close(fd)
     #elseif canImport(Musl)
