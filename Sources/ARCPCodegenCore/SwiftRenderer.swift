@@ -492,6 +492,22 @@ public struct SwiftRenderer {
     }
 
     /// Statements that validate `expr` (a JSONValue) against `t`, reporting into `ctx`.
+    /// The check of an array or object value: its type, then `itemCheck` for each element
+    /// with the element's path part pushed (or nothing per element when `itemCheck` is empty).
+    func containerCheck(
+        _ expr: String, bind: String, name: String, loop: String, pathPart: String, itemCheck: String, expected: String, indent inner: String
+    ) -> String {
+        var s = "\(inner)if case \(bind) = \(expr) {\n"
+        if itemCheck.isEmpty {
+            s += "\(inner)    _ = \(name)\n"
+        } else {
+            s += "\(inner)    \(loop) {\n\(inner)        ctx.path.append(\(pathPart))\n" + itemCheck
+            s += "\(inner)        ctx.path.removeLast()\n\(inner)    }\n"
+        }
+        s += "\(inner)} else { ctx.report(\"type\", \"expected \(expected), found \\(\(expr).typeName)\") }\n"
+        return s
+    }
+
     func check(_ t: TypeRef, _ expr: String, indent i: String, nullable: Bool = false) -> String {
         var s = ""
         let nullGuard = nullable ? "\(i)if case .null = \(expr) {} else {\n" : ""
@@ -520,25 +536,13 @@ public struct SwiftRenderer {
             s += stringChecks(rule, "s", indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected string, found \\(\(expr).typeName)\") }\n"
         case .array(let item):
-            s += "\(inner)if case .array(let items) = \(expr) {\n"
-            let c = check(item, "item", indent: inner + "        ")
-            if c.isEmpty {
-                s += "\(inner)    _ = items\n"
-            } else {
-                s += "\(inner)    for (index, item) in items.enumerated() {\n\(inner)        ctx.path.append(.index(index))\n" + c
-                s += "\(inner)        ctx.path.removeLast()\n\(inner)    }\n"
-            }
-            s += "\(inner)} else { ctx.report(\"type\", \"expected array, found \\(\(expr).typeName)\") }\n"
+            s += containerCheck(
+                expr, bind: ".array(let items)", name: "items", loop: "for (index, item) in items.enumerated()", pathPart: ".index(index)",
+                itemCheck: check(item, "item", indent: inner + "        "), expected: "array", indent: inner)
         case .map(let item):
-            s += "\(inner)if case .object(let members) = \(expr) {\n"
-            let c = check(item, "m.value", indent: inner + "        ")
-            if c.isEmpty {
-                s += "\(inner)    _ = members\n"
-            } else {
-                s += "\(inner)    for m in members.members {\n\(inner)        ctx.path.append(.key(m.key))\n" + c
-                s += "\(inner)        ctx.path.removeLast()\n\(inner)    }\n"
-            }
-            s += "\(inner)} else { ctx.report(\"type\", \"expected object, found \\(\(expr).typeName)\") }\n"
+            s += containerCheck(
+                expr, bind: ".object(let members)", name: "members", loop: "for m in members.members", pathPart: ".key(m.key)",
+                itemCheck: check(item, "m.value", indent: inner + "        "), expected: "object", indent: inner)
         case .union(let types):
             var pats: [String] = []
             for t in types {
