@@ -10,7 +10,9 @@ import GRDB
 /// - `append` writes a whole batch in one transaction.
 /// - Events are clustered by `(session, seq)`, so a replay is one index range scan.
 /// - A runtime restarted on the same file reads its sessions, buffers, jobs and idempotency
-///   keys back.
+///   keys back, and revokes the provisioned credentials an earlier process left outstanding
+///   (spec §14; `durablyKeepsOutstandingCredentials` is `true`). Those records hold what the
+///   provisioner needs to revoke them, by default the credential value: protect the file.
 ///
 /// Dates are stored as `timeIntervalSinceReferenceDate` (REAL), so they round-trip exactly.
 public final class SQLiteEventStore: EventStore {
@@ -32,7 +34,13 @@ public final class SQLiteEventStore: EventStore {
     ///   - path: the SQLite file. Its `-wal` and `-shm` companions live beside it.
     ///   - durability: see `Durability`.
     ///   - busyTimeout: how long a write waits for another process's lock before failing.
-    public init(path: String, durability: Durability = .normal, busyTimeout: TimeInterval = 5) throws {
+    public convenience init(path: String, durability: Durability = .normal, busyTimeout: TimeInterval = 5) throws {
+        try self.init(path: path, durability: durability, busyTimeout: busyTimeout, migratingUpTo: nil)
+    }
+
+    /// Opens the database, migrated only up to schema version `version` (`nil`: the latest).
+    /// Tests use it to build a database as an earlier release left it.
+    init(path: String, durability: Durability, busyTimeout: TimeInterval, migratingUpTo version: String?) throws {
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.label = "ARCPStore"
@@ -42,7 +50,11 @@ public final class SQLiteEventStore: EventStore {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try SQLiteSchema.migrator.migrate(pool)
+            if let version {
+                try SQLiteSchema.migrator.migrate(pool, upTo: version)
+            } else {
+                try SQLiteSchema.migrator.migrate(pool)
+            }
         } catch {
             throw EventStoreError.storage("cannot open \(path): \(error)")
         }
@@ -494,6 +506,57 @@ public final class SQLiteEventStore: EventStore {
             try db.execute(
                 sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [date.timeIntervalSinceReferenceDate])
             return db.changesCount
+        }
+    }
+
+    // MARK: - Outstanding credentials
+
+    /// `true`: the records are committed to the database file (with the chosen `Durability`).
+    public var durablyKeepsOutstandingCredentials: Bool { true }
+
+    private static let credentialColumns =
+        "job_id, credential_id, value_digest, revocation_json, issued_at, attempts, last_error, last_attempt_at"
+
+    public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO outstanding_credential (\(Self.credentialColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    record.jobID, record.credentialID, record.valueDigest, record.revocationJSON,
+                    record.issuedAt.timeIntervalSinceReferenceDate, record.attempts, record.lastError,
+                    record.lastAttemptAt?.timeIntervalSinceReferenceDate,
+                ])
+        }
+    }
+
+    public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM outstanding_credential WHERE job_id = ? AND credential_id = ? AND value_digest = ?",
+                arguments: [jobID, credentialID, valueDigest])
+        }
+    }
+
+    public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.credentialColumns) FROM outstanding_credential
+                    ORDER BY issued_at, job_id, credential_id, value_digest
+                    """
+            ).map { row in
+                let lastAttempt: Double? = try row.decode(atIndex: 7)
+                return OutstandingCredentialRecord(
+                    jobID: try row.decode(atIndex: 0),
+                    credentialID: try row.decode(atIndex: 1),
+                    valueDigest: try row.decode(atIndex: 2),
+                    revocationJSON: try row.decode(atIndex: 3),
+                    issuedAt: Date(timeIntervalSinceReferenceDate: try row.decode(atIndex: 4)),
+                    attempts: try row.decode(atIndex: 5),
+                    lastError: try row.decode(atIndex: 6),
+                    lastAttemptAt: lastAttempt.map { Date(timeIntervalSinceReferenceDate: $0) })
+            }
         }
     }
 

@@ -69,6 +69,32 @@ enum SQLiteSchema {
                     CREATE INDEX idempotency_created ON idempotency(created_at);
                     """)
         }
+        migrator.registerMigration("v2") { db in
+            // Provisioned credentials issued and not yet revoked (spec §14): a restarted
+            // runtime revokes what an earlier process left. One credential id may have two
+            // rows while it is rotated (old and new value), told apart by the value's digest.
+            // `revocation_json` holds what the provisioner's `revoke` needs: by default the
+            // whole credential, value included.
+            try db.execute(
+                sql: """
+                    CREATE TABLE outstanding_credential (
+                        job_id TEXT NOT NULL,
+                        credential_id TEXT NOT NULL,
+                        value_digest TEXT NOT NULL,
+                        revocation_json TEXT NOT NULL,
+                        issued_at REAL NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        last_error TEXT,
+                        last_attempt_at REAL,
+                        PRIMARY KEY (job_id, credential_id, value_digest)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX outstanding_credential_issued
+                        ON outstanding_credential(issued_at, job_id, credential_id, value_digest);
+                    """)
+        }
         return migrator
     }
+
+    /// Every migration, oldest first.
+    static let versions = ["v1", "v2"]
 }

@@ -33,7 +33,9 @@ final class LogCapture: Sendable {
     }
 }
 
-/// A runtime with an in-memory provisioner and a few agents that use credentials.
+/// A runtime with an in-memory provisioner and a few agents that use credentials. It has
+/// no durable event store, so it opts in to non-durable revocation (§14): these tests are
+/// about the in-process behaviour; `CredentialRecoveryTests` covers durability.
 struct CredentialRig {
     let h: Harness
     let provisioner: InMemoryCredentialProvisioner
@@ -46,6 +48,7 @@ struct CredentialRig {
         let logs = self.logs
         h = try Harness {
             $0.credentialProvisioner = provisioner
+            $0.allowsNonDurableCredentialRevocation = true
             $0.credentialRevocation.initialBackoff = .milliseconds(1)
             $0.observePolicy = .custom { _, _ in true }
             $0.logger = logs.logger

@@ -101,11 +101,25 @@ public final class ARCPRuntime: Sendable {
         public var expiryCheckInterval: Duration = .seconds(60)
         /// Deepest delegation chain (a submitted job is depth 0).
         public var maxDelegationDepth = 8
-        /// Issues, rotates and revokes provisioned credentials (§9.8). When set, the
-        /// `provisioned_credentials` feature is offered; when nil it never is.
+        /// Issues, rotates and revokes provisioned credentials (§9.8). When nil,
+        /// `provisioned_credentials` is never offered. When set, it is offered only if
+        /// revocation is durable (an `eventStore` whose `durablyKeepsOutstandingCredentials`
+        /// is true, e.g. `SQLiteEventStore`) or `allowsNonDurableCredentialRevocation` is set.
         public var credentialProvisioner: (any CredentialProvisioner)? = nil
-        /// Retry policy for credential revocation.
+        /// Retry policy for credential revocation, and the callback reporting credentials
+        /// that could not be revoked.
         public var credentialRevocation = CredentialRevocationPolicy()
+        /// Offer `provisioned_credentials` even though revocation is not durable (no event
+        /// store, or one that loses its outstanding-credential records with the process).
+        ///
+        /// Spec §14: "A runtime that cannot guarantee revocation MUST NOT advertise
+        /// `provisioned_credentials`." Without a durable store, a credential whose revocation
+        /// has not succeeded when the process ends (a crash, or an upstream outage longer
+        /// than the retries) is forgotten, and stays live at the upstream until it expires.
+        /// So by default (`false`) such a runtime does not offer the feature and logs a
+        /// warning at start. Set it to `true` only if you accept that risk, for instance
+        /// because the upstream expires credentials quickly by itself, or in tests.
+        public var allowsNonDurableCredentialRevocation = false
         public init() {}
     }
 
@@ -127,15 +141,39 @@ public final class ARCPRuntime: Sendable {
     let persister: RuntimePersister?
     /// Credential revocations in flight (awaited by `shutdown()`).
     let revocations = RevocationTracker()
+    /// Outstanding provisioned credentials: recorded, revoked, recovered (§14).
+    let credentialLedger: CredentialLedger
+    /// Whether `provisioned_credentials` is offered (§9.8, §14).
+    let offersProvisionedCredentials: Bool
     var logger: Logger { configuration.logger }
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
         var configuration = configuration
-        // `provisioned_credentials` is offered exactly when a provisioner is configured (§9.8).
+        // `provisioned_credentials` is offered only with a provisioner, and only when its
+        // credentials' revocation survives a restart or the operator accepted that it does
+        // not (§9.8, §14).
         configuration.features.removeAll { $0 == .provisionedCredentials }
-        if configuration.credentialProvisioner != nil { configuration.features.append(.provisionedCredentials) }
+        let durable = configuration.eventStore?.durablyKeepsOutstandingCredentials ?? false
+        var offers = false
+        if configuration.credentialProvisioner != nil {
+            if durable {
+                offers = true
+            } else if configuration.allowsNonDurableCredentialRevocation {
+                offers = true
+                configuration.logger.warning(
+                    "provisioned_credentials offered without a durable event store (allowsNonDurableCredentialRevocation): credentials not revoked when the process ends stay live at the upstream")
+            } else {
+                configuration.logger.warning(
+                    "provisioned_credentials not offered: credential revocation needs a durable event store (spec §14); configure one (e.g. SQLiteEventStore) or set allowsNonDurableCredentialRevocation")
+            }
+        }
+        if offers { configuration.features.append(.provisionedCredentials) }
+        offersProvisionedCredentials = offers
         self.configuration = configuration
         self.verifier = verifier
+        credentialLedger = CredentialLedger(
+            store: configuration.eventStore, provisioner: configuration.credentialProvisioner,
+            policy: configuration.credentialRevocation, logger: configuration.logger, tracker: revocations)
         if let store = configuration.eventStore {
             let p = RuntimePersister(store: store, capacity: configuration.eventStoreQueueLimit, logger: configuration.logger)
             persister = p
@@ -152,6 +190,37 @@ public final class ARCPRuntime: Sendable {
 
     /// Store writes that failed so far (each is also logged).
     public var eventStoreFailures: Int { persister?.failures ?? 0 }
+
+    // MARK: - Credential revocation (§14)
+
+    /// Whether provisioned credentials are recorded in a durable event store until revoked,
+    /// so that revocation is retried across restarts (spec §14).
+    public var revokesCredentialsDurably: Bool { credentialLedger.isDurable }
+
+    /// Revokes every credential the event store lists as outstanding that this runtime is
+    /// not already handling: those an earlier process left (it crashed, or stopped before
+    /// the upstream confirmed their revocation) and those this runtime gave up on. Each
+    /// gets `credentialRevocation.maxAttempts` attempts with backoff; success deletes its
+    /// record, and one that still cannot be revoked is surfaced (`unrevokedCredentials()`,
+    /// an error log, `credentialRevocation.onPermanentFailure`) and kept for a later pass.
+    ///
+    /// The first `accept` starts a pass by itself (over what earlier processes left); call
+    /// this to run one before serving, or to retry the unrevoked ones later. A pass already
+    /// running is waited for first. Without an event store or a provisioner there is
+    /// nothing to do.
+    /// - Returns: the credentials still unrevoked afterwards, as `unrevokedCredentials()`.
+    @discardableResult
+    public func recoverCredentials() async -> [UnrevokedCredential] {
+        await credentialLedger.recover(retryingGivenUp: true)
+        return credentialLedger.unrevoked
+    }
+
+    /// Credentials whose latest revocation pass failed (spec §14: surfaced to operators),
+    /// oldest first: this runtime's and, after a recovery pass, an earlier process's. A
+    /// later success removes a credential from the list. No secret is included.
+    public func unrevokedCredentials() -> [UnrevokedCredential] {
+        credentialLedger.unrevoked
+    }
 
     // MARK: - Agents
 

@@ -15,6 +15,8 @@ extension ARCPRuntime {
             await reject(transport, ARCPError(.internalError, "runtime is shutting down", retryable: true))
             return
         }
+        // Outstanding credentials an earlier process left are revoked once, in the background (§14).
+        credentialLedger.startRecoveryOnce()
         // 1. The first frame, within the hello timeout.
         let first: String?
         do {

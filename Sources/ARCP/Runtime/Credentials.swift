@@ -51,9 +51,23 @@ public protocol CredentialProvisioner: Sendable {
     /// Returns a fresh value for `credential`, keeping its `id`. The runtime revokes the
     /// prior value afterwards.
     func rotate(_ credential: Credential) async throws -> Credential
+
+    /// What the runtime records in its event store until `credential` is revoked, so that
+    /// `revoke` can still be called after a restart (spec §14). A restarted runtime calls
+    /// `revoke` with exactly this value.
+    ///
+    /// The default is the whole credential, **value included**: `revoke` receives a
+    /// `Credential` and an upstream may need the value to revoke it, so the value is kept
+    /// at rest until revocation succeeds. A provisioner whose upstream revokes by `id` (or
+    /// by a key hash) should return the credential with `value` replaced, keeping the
+    /// secret off disk; its `revoke` must then accept that form too.
+    func revocationForm(of credential: Credential) -> Credential
 }
 
 extension CredentialProvisioner {
+    /// The whole credential (see the requirement's documentation).
+    public func revocationForm(of credential: Credential) -> Credential { credential }
+
     /// The `constraints` echo for a credential baked with the lease's budget, models and
     /// expiry (§9.8.3); a convenience for implementations whose upstream enforces all three.
     public static func constraintsEcho(
@@ -70,19 +84,59 @@ extension CredentialProvisioner {
 }
 
 /// How credential revocation is retried (spec §9.8.2: best effort, retried on transient
-/// failure, permanent failures logged and surfaced).
+/// failure, permanent failures logged and surfaced; §14: retried across restarts).
 public struct CredentialRevocationPolicy: Sendable {
-    /// Attempts per credential (at least 1).
+    /// Attempts per credential (at least 1), per revocation pass: when the job ends, and
+    /// again in each `ARCPRuntime.recoverCredentials()` pass.
     public var maxAttempts = 5
     /// Wait before the first retry; doubled after each failure up to `maxBackoff`.
     public var initialBackoff: Duration = .milliseconds(200)
     /// Longest wait between attempts.
     public var maxBackoff: Duration = .seconds(10)
-    /// Called when a credential could not be revoked after every attempt: (job id,
-    /// credential id, last error). The credential value is never passed.
+    /// Credentials revoked at once by a recovery pass (at least 1).
+    public var maxConcurrentRecoveries = 4
+    /// Called when a credential could not be revoked after every attempt of a pass: (job
+    /// id, credential id, last error). Also called for the credentials an earlier process
+    /// left that a recovery pass cannot revoke. The credential value is never passed.
+    /// The credential is then listed by `ARCPRuntime.unrevokedCredentials()`, logged at
+    /// error level, and, with a durable event store, retried again after a restart.
     public var onPermanentFailure: (@Sendable (_ jobID: String, _ credentialID: String, _ error: any Error) -> Void)? = nil
 
     public init() {}
+}
+
+/// A provisioned credential the runtime could not revoke (spec §14: surfaced to operators).
+/// It carries no secret: revoke it by hand at the upstream using its ids, or let a later
+/// `ARCPRuntime.recoverCredentials()` pass (or a restart on a durable store) retry it.
+public struct UnrevokedCredential: Sendable, Hashable {
+    /// The job the credential was issued for.
+    public let jobID: String
+    /// The credential's `id`.
+    public let credentialID: String
+    /// Lowercase hex SHA-256 of the unrevoked value (tells a rotated credential's values apart).
+    public let valueDigest: String
+    /// When the credential (this value) was issued.
+    public let issuedAt: Date
+    /// Failed revocation attempts, over every runtime process that tried.
+    public let attempts: Int
+    /// The type of the last error (its text could echo the secret, so it is not kept).
+    public let lastError: String
+    /// When revocation last failed.
+    public let lastAttemptAt: Date
+
+    /// Creates a value.
+    public init(
+        jobID: String, credentialID: String, valueDigest: String, issuedAt: Date, attempts: Int, lastError: String,
+        lastAttemptAt: Date
+    ) {
+        self.jobID = jobID
+        self.credentialID = credentialID
+        self.valueDigest = valueDigest
+        self.issuedAt = issuedAt
+        self.attempts = attempts
+        self.lastError = lastError
+        self.lastAttemptAt = lastAttemptAt
+    }
 }
 
 /// Counts credential revocations in flight, so shutdown can wait for them.
@@ -138,11 +192,12 @@ final class RevocationTracker: Sendable {
 extension ARCPRuntime {
     /// Whether jobs owned by `session` get provisioned credentials.
     func provisions(for session: RuntimeSession) -> Bool {
-        configuration.credentialProvisioner != nil && session.has(.provisionedCredentials)
+        offersProvisionedCredentials && session.has(.provisionedCredentials)
     }
 
-    /// Issues the credentials of a job about to be accepted. Failures become
-    /// `INTERNAL_ERROR` (retryable); malformed answers are revoked and rejected.
+    /// Issues the credentials of a job about to be accepted and records them as
+    /// outstanding (awaited: durable before `job.accepted` shows them, §14). Failures
+    /// become `INTERNAL_ERROR` (retryable); malformed answers are revoked and rejected.
     func issueCredentials(
         _ job: CredentialJob, lease: ValidatedLease, constraints: ValidatedLeaseConstraints, budget: [String: Decimal]
     ) async throws -> [Credential] {
@@ -154,6 +209,15 @@ extension ARCPRuntime {
             logger.error("credential issue failed", metadata: ["job": "\(job.jobID)", "error": "\(type(of: error))"])
             throw ARCPError(.internalError, "could not provision credentials for the job", retryable: true)
         }
+        do {
+            try await credentialLedger.record(creds, jobID: job.jobID)
+        } catch {
+            logger.error(
+                "could not record issued credentials in the event store; revoking them and rejecting the job",
+                metadata: ["job": "\(job.jobID)", "error": "\(error)"])
+            revokeInBackground(creds, jobID: job.jobID)
+            throw ARCPError(.internalError, "could not provision credentials for the job", retryable: true)
+        }
         let ids = Set(creds.map(\.id))
         guard ids.count == creds.count, creds.allSatisfy({ !$0.id.isEmpty && !$0.scheme.isEmpty && !$0.value.isEmpty }) else {
             logger.error("credential provisioner returned malformed credentials", metadata: ["job": "\(job.jobID)"])
@@ -163,46 +227,10 @@ extension ARCPRuntime {
         return creds
     }
 
-    /// Revokes `credentials` with retries, in a task that outlives the caller.
+    /// Revokes `credentials` with retries, in a task that outlives the caller; records
+    /// are deleted on success, failures recorded and surfaced (`CredentialLedger`).
     func revokeInBackground(_ credentials: [Credential], jobID: String) {
-        guard let provisioner = configuration.credentialProvisioner, !credentials.isEmpty else { return }
-        revocations.begin()
-        let policy = configuration.credentialRevocation
-        let logger = self.logger
-        Task {
-            for c in credentials {
-                await ARCPRuntime.revoke(c, jobID: jobID, provisioner: provisioner, policy: policy, logger: logger)
-            }
-            self.revocations.end()
-        }
-    }
-
-    static func revoke(
-        _ c: Credential, jobID: String, provisioner: any CredentialProvisioner, policy: CredentialRevocationPolicy, logger: Logger
-    ) async {
-        var delay = policy.initialBackoff
-        let attempts = max(1, policy.maxAttempts)
-        for attempt in 1...attempts {
-            do {
-                try await provisioner.revoke(c)
-                logger.debug("credential revoked", metadata: ["job": "\(jobID)", "credential": "\(c.id)"])
-                return
-            } catch {
-                // Only the error's type is logged: its text could echo the secret.
-                if attempt == attempts {
-                    logger.error(
-                        "credential revocation failed permanently",
-                        metadata: ["job": "\(jobID)", "credential": "\(c.id)", "attempts": "\(attempts)", "error": "\(type(of: error))"])
-                    policy.onPermanentFailure?(jobID, c.id, error)
-                    return
-                }
-                logger.warning(
-                    "credential revocation failed; retrying",
-                    metadata: ["job": "\(jobID)", "credential": "\(c.id)", "attempt": "\(attempt)", "error": "\(type(of: error))"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, policy.maxBackoff)
-            }
-        }
+        credentialLedger.revokeInBackground(credentials, jobID: jobID)
     }
 
     /// Installs the end-of-job duties of `job`: cancel children still running (a child
@@ -219,9 +247,10 @@ extension ARCPRuntime {
         }
     }
 
-    /// Rotates credential `id` of `job` (§9.8.2): a new value under the same id, a
-    /// `status` `credential_rotated` event carrying it (redacted for observers of another
-    /// principal), and revocation of the prior value.
+    /// Rotates credential `id` of `job` (§9.8.2): a new value under the same id, recorded
+    /// as outstanding before anything shows it (§14), a `status` `credential_rotated` event
+    /// carrying it (redacted for observers of another principal), and revocation of the
+    /// prior value (whose record goes once the upstream confirms).
     func rotateCredential(_ id: String, of job: RuntimeJob) async throws -> Credential {
         guard let provisioner = configuration.credentialProvisioner else {
             throw ARCPError.invalidRequest("no credential provisioner is configured")
@@ -234,6 +263,15 @@ extension ARCPRuntime {
             fresh = try await provisioner.rotate(current)
         } catch {
             logger.error("credential rotation failed", metadata: ["job": "\(job.id)", "credential": "\(id)", "error": "\(type(of: error))"])
+            throw ARCPError(.internalError, "could not rotate credential \(id)", retryable: true)
+        }
+        do {
+            try await credentialLedger.record([fresh], jobID: job.id)
+        } catch {
+            logger.error(
+                "could not record a rotated credential in the event store; revoking it",
+                metadata: ["job": "\(job.id)", "credential": "\(id)", "error": "\(error)"])
+            revokeInBackground([fresh], jobID: job.id)
             throw ARCPError(.internalError, "could not rotate credential \(id)", retryable: true)
         }
         guard fresh.id == id, !fresh.value.isEmpty else {

@@ -338,6 +338,67 @@ public struct IdempotencyRecord: Sendable, Equatable {
     }
 }
 
+/// A provisioned credential (§9.8) the runtime issued and has not yet revoked at the
+/// upstream (§14, "credential revocation reliability"). The runtime writes it before the
+/// credential is surfaced in `job.accepted` (or a `credential_rotated` event), updates it
+/// after each failed revocation attempt and deletes it once revocation succeeds, so a
+/// runtime restarted on the same store can revoke whatever an earlier process left behind.
+///
+/// One credential `id` may have two records while it is rotated: the new value is recorded
+/// before the prior one is revoked. `valueDigest` tells them apart.
+///
+/// - Important: `revocationJSON` is by default the whole `Credential`, **value included**
+///   (`CredentialProvisioner.revocationForm(of:)` decides): a secret kept at rest until
+///   the credential is revoked. Protect the store accordingly. `description` leaves it out.
+public struct OutstandingCredentialRecord: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The job the credential was issued for.
+    public var jobID: String
+    /// The credential's `id` (unique within the job).
+    public var credentialID: String
+    /// Lowercase hex SHA-256 of the credential's value (see `digest(ofValue:)`).
+    public var valueDigest: String
+    /// What `CredentialProvisioner.revoke` needs after a restart, as the JSON text of a
+    /// `Credential`. Secret: never log it.
+    public var revocationJSON: String
+    /// When the runtime recorded the credential (its issue or rotation).
+    public var issuedAt: Date
+    /// Failed revocation attempts so far, over every runtime process.
+    public var attempts: Int
+    /// The last revocation failure (the error's type name only: its text could echo the
+    /// secret), or `nil` before the first failure.
+    public var lastError: String?
+    /// When revocation last failed, or `nil` before the first failure.
+    public var lastAttemptAt: Date?
+
+    /// Creates a record.
+    public init(
+        jobID: String, credentialID: String, valueDigest: String, revocationJSON: String, issuedAt: Date,
+        attempts: Int = 0, lastError: String? = nil, lastAttemptAt: Date? = nil
+    ) {
+        self.jobID = jobID
+        self.credentialID = credentialID
+        self.valueDigest = valueDigest
+        self.revocationJSON = revocationJSON
+        self.issuedAt = issuedAt
+        self.attempts = attempts
+        self.lastError = lastError
+        self.lastAttemptAt = lastAttemptAt
+    }
+
+    /// The `valueDigest` of a credential value: lowercase hex SHA-256 of its UTF-8 bytes.
+    public static func digest(ofValue value: String) -> String {
+        ResumeTokenHasher.hash(value)
+    }
+
+    /// The record without its secret part.
+    public var description: String {
+        "OutstandingCredentialRecord(job: \(jobID), credential: \(credentialID), value sha256: \(valueDigest.prefix(12))…, "
+            + "attempts: \(attempts), last error: \(lastError ?? "none"))"
+    }
+
+    public var debugDescription: String { description }
+}
+
 /// Failures an `EventStore` reports.
 public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Events were appended to, or released from, a session that was never saved.
@@ -361,8 +422,8 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
-/// Durable (or in-memory) storage for the runtime: event buffers, sessions, jobs and
-/// idempotency keys.
+/// Durable (or in-memory) storage for the runtime: event buffers, sessions, jobs,
+/// idempotency keys and outstanding provisioned credentials.
 ///
 /// Conformers: `InMemoryEventStore` (this module, the default) and `SQLiteEventStore`
 /// (the `ARCPStore` module). Both pass the same conformance suite.
@@ -377,6 +438,11 @@ public enum EventStoreError: Error, Sendable, Equatable, CustomStringConvertible
 ///   clamped to the session's `lastSeq`.
 /// - Nothing unreleased is freed except by a cap (reported) or `deleteSession`.
 /// - Job and idempotency retention is the runtime's policy (`deleteJob`, `purgeIdempotency`).
+/// - Outstanding-credential records (§14) are keyed by `(jobID, credentialID, valueDigest)`;
+///   a store that keeps them across processes says so with `durablyKeepsOutstandingCredentials`.
+///   The default implementations keep nothing and say `false`, so a store written before
+///   these requirements still compiles, and a runtime on it does not advertise
+///   `provisioned_credentials` unless its operator explicitly accepts non-durable revocation.
 public protocol EventStore: Sendable {
     /// Appends a batch of events (of one or more sessions) atomically.
     /// - Returns: the evictions the session caps forced, one per affected session.
@@ -432,6 +498,22 @@ public protocol EventStore: Sendable {
     /// Deletes idempotency records created strictly before `date`.
     /// - Returns: how many were deleted.
     func purgeIdempotency(olderThan date: Date) async throws -> Int
+
+    // MARK: Outstanding credentials (§14)
+
+    /// Whether outstanding-credential records survive the process, so that a runtime
+    /// restarted on the same storage sees them (and can guarantee revocation, §14).
+    var durablyKeepsOutstandingCredentials: Bool { get }
+
+    /// Inserts or replaces the record of `(jobID, credentialID, valueDigest)`. When it
+    /// returns, the record must be as durable as the store's other commits.
+    func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws
+
+    /// Deletes the record of `(jobID, credentialID, valueDigest)`; no error if absent.
+    func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws
+
+    /// Every outstanding-credential record, ordered by `(issuedAt, jobID, credentialID, valueDigest)`.
+    func outstandingCredentials() async throws -> [OutstandingCredentialRecord]
 }
 
 extension EventStore {
@@ -440,6 +522,19 @@ extension EventStore {
     public func firstRetainedSeq(session: String) async throws -> Int64? {
         try await bufferStatus(session: session)?.firstRetainedSeq
     }
+
+    /// `false`: a store that does not implement the outstanding-credential requirements
+    /// keeps no such records.
+    public var durablyKeepsOutstandingCredentials: Bool { false }
+
+    /// Keeps nothing (see `durablyKeepsOutstandingCredentials`).
+    public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {}
+
+    /// Nothing to delete (see `durablyKeepsOutstandingCredentials`).
+    public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {}
+
+    /// None (see `durablyKeepsOutstandingCredentials`).
+    public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] { [] }
 
     /// All jobs of `principal` (or of everyone when `nil`), at most `limit`.
     public func jobs(principal: String?, limit: Int = 1000) async throws -> [JobRecord] {

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Each session's buffer is bounded by its `SessionRecord.limits`; reaching a cap evicts the
 /// oldest events and reports it. Job and idempotency records are kept until the runtime
-/// deletes or purges them.
+/// deletes or purges them. Outstanding-credential records are kept too, but only for the
+/// life of the process (`durablyKeepsOutstandingCredentials` is `false`).
 public actor InMemoryEventStore: EventStore {
     private struct Buffer {
         var record: SessionRecord
@@ -49,6 +50,14 @@ public actor InMemoryEventStore: EventStore {
     private var buffers: [String: Buffer] = [:]
     private var jobRecords: [String: JobRecord] = [:]
     private var idempotencyRecords: [IdempotencyKey: IdempotencyRecord] = [:]
+
+    private struct CredentialKey: Hashable {
+        var jobID: String
+        var credentialID: String
+        var valueDigest: String
+    }
+
+    private var credentialRecords: [CredentialKey: OutstandingCredentialRecord] = [:]
 
     /// Creates an empty store.
     public init() {}
@@ -208,5 +217,31 @@ public actor InMemoryEventStore: EventStore {
         let before = idempotencyRecords.count
         idempotencyRecords = idempotencyRecords.filter { $0.value.createdAt >= date }
         return before - idempotencyRecords.count
+    }
+
+    // MARK: - Outstanding credentials
+
+    /// `false`: the records are lost with the process.
+    public nonisolated var durablyKeepsOutstandingCredentials: Bool { false }
+
+    // These three are `async throws` like the requirements: with a narrower signature, a
+    // direct call on the concrete type would pick the `EventStore` extension's no-op default.
+
+    public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
+        let key = CredentialKey(jobID: record.jobID, credentialID: record.credentialID, valueDigest: record.valueDigest)
+        credentialRecords[key] = record
+    }
+
+    public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {
+        credentialRecords[CredentialKey(jobID: jobID, credentialID: credentialID, valueDigest: valueDigest)] = nil
+    }
+
+    public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
+        credentialRecords.values.sorted { a, b in
+            if a.issuedAt != b.issuedAt { return a.issuedAt < b.issuedAt }
+            if a.jobID != b.jobID { return a.jobID < b.jobID }
+            if a.credentialID != b.credentialID { return a.credentialID < b.credentialID }
+            return a.valueDigest < b.valueDigest
+        }
     }
 }
