@@ -565,21 +565,17 @@ public final class SQLiteEventStore: EventStore {
     /// Runs `body` in a write transaction; store errors pass through, GRDB errors become
     /// `EventStoreError.storage`, cancellation stays `CancellationError`.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.write(body)
-        } catch let error as EventStoreError {
-            throw error
-        } catch let error as CancellationError {
-            throw error
-        } catch {
-            throw EventStoreError.storage(String(describing: error))
-        }
+        try await mappingErrors { try await pool.write(body) }
     }
 
     /// Runs `body` in a read-only snapshot, mapping errors like `write`.
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await mappingErrors { try await pool.read(body) }
+    }
+
+    private func mappingErrors<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
         do {
-            return try await pool.read(body)
+            return try await operation()
         } catch let error as EventStoreError {
             throw error
         } catch let error as CancellationError {
