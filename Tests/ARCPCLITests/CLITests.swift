@@ -34,6 +34,26 @@ struct CLITests {
         await served.stop()
     }
 
+    /// On a terminal (a pseudo-terminal from util-linux `script`), progress redraws one live
+    /// bar in place; piped, each progress event is a plain line (the test above).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs /usr/bin/script for a pseudo-terminal"))
+    func progressIsALiveBarOnATerminal() async throws {
+        let served = try await ServedRuntime.start()
+        let arcp = try CLI.require()
+        let command = "\(arcp) submit --url \(served.url) --token tok --agent progress --input '{\"steps\":4,\"delay\":0.01}'"
+        let tty = try TestProcess("/usr/bin/script", ["-qec", command, "/dev/null"], label: "script")
+        tty.closeStdin()
+        #expect(await tty.wait() == 0, "stderr: \(tty.stderr)")
+        let out = tty.stdout
+        // Each redraw returns to the line start and clears it: "\r ESC[2K [####…]  50% 2/4 steps".
+        let redraws = out.components(separatedBy: "\r\u{1B}[2K").count - 1
+        #expect(redraws >= 5, "no live bar: \(out.debugDescription)")
+        #expect(out.contains("] 100% 4/4 steps"), "\(out.debugDescription)")
+        #expect(!out.contains("[1] progress"), "progress printed as lines on a terminal")
+        #expect(out.contains("result (success)"))
+        await served.stop()
+    }
+
     @Test func jsonOutputIsOneEnvelopeShapedObjectPerLine() async throws {
         let served = try await ServedRuntime.start()
         let run = try await CLI.run([
