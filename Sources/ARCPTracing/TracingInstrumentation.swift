@@ -136,14 +136,14 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
             a["arcp.trace_id"] = job.traceID
             a["arcp.lease.capabilities"] = job.lease.keys.sorted().joined(separator: ",")
             if let expiresAt = job.leaseConstraints?.expiresAt { a["arcp.lease.expires_at"] = expiresAt }
-            if !job.budget.isEmpty { a["arcp.budget.remaining"] = Self.budgetText(job.budget.mapValues { "\($0)" }) }
+            if !job.budget.isEmpty { a["arcp.budget.remaining"] = Self.budgetText(job.budget.mapValues(LeaseDecimal.format)) }
             if let parentID = job.parentJobID {
                 a["arcp.parent_job_id"] = parentID
                 a["arcp.job.depth"] = job.depth
             }
             if let delegateID = job.delegateID { a["arcp.delegate_id"] = delegateID }
         }
-        return JobSpan(span: span, events: options.events, budget: job.budget.mapValues { "\($0)" })
+        return JobSpan(span: span, events: options.events, budget: job.budget.mapValues(LeaseDecimal.format))
     }
 
     /// `CUR:amount` pairs sorted by currency, comma-separated (`USD:0.58`).
@@ -200,7 +200,7 @@ final class JobSpan: JobInstrumentation {
         case .metric(let m) where m.name == "cost.budget.remaining":
             let unit = m.unit ?? ""
             let text = state.withLock { s -> String in
-                s.budget[unit] = "\(m.value)"
+                s.budget[unit] = LeaseDecimal.fromDouble(m.value).map(LeaseDecimal.format) ?? "\(m.value)"
                 return TracingInstrumentation.budgetText(s.budget)
             }
             span.attributes["arcp.budget.remaining"] = text
@@ -253,7 +253,7 @@ final class JobSpan: JobInstrumentation {
         span.updateAttributes { a in
             a["arcp.job.final_status"] = outcome.status.rawValue
             if !outcome.budgetRemaining.isEmpty {
-                a["arcp.budget.remaining"] = TracingInstrumentation.budgetText(outcome.budgetRemaining.mapValues { "\($0)" })
+                a["arcp.budget.remaining"] = TracingInstrumentation.budgetText(outcome.budgetRemaining.mapValues(LeaseDecimal.format))
             }
             if let e = outcome.error {
                 a["arcp.error.code"] = e.code.rawValue
