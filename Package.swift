@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ARCPStore", targets: ["ARCPStore"]),
         .library(name: "ARCPWebSocket", targets: ["ARCPWebSocket"]),
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
+        .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -106,6 +108,22 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPTransportTests", dependencies: ["ARCP", "ARCPSubprocess"], swiftSettings: strict),
+        // Distributed tracing (spec §11) on swift-distributed-tracing: the runtime's
+        // `RuntimeInstrumentation` as spans, trace_id <-> W3C traceparent. Kept out of ARCP.
+        .target(
+            name: "ARCPTracing",
+            dependencies: ["ARCP", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ARCPTracingTests",
+            dependencies: [
+                "ARCP", "ARCPTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
         // The `arcp` command: serve, submit, tail, jobs, validate.
@@ -166,7 +184,16 @@ let package = Package(
             swiftSettings: strict
         ),
         // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
-        .executableTarget(name: "ARCPExamples", dependencies: ["ARCP"], path: "Examples/ARCPExamples", swiftSettings: strict),
+        .executableTarget(
+            name: "ARCPExamples",
+            dependencies: [
+                "ARCP", "ARCPTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Examples/ARCPExamples",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),

@@ -17,13 +17,14 @@ public protocol Example {
 
 /// Every example, in the order of the Python SDK's README.
 public enum Gallery {
-    /// All examples: the v1.0 core ones, then one per v1.1 feature.
+    /// All examples: the v1.0 core ones, one per v1.1 feature, then the host integrations.
     public static var all: [any Example.Type] {
         [
             SubmitAndStream.self, Delegate.self, Resume.self, IdempotentRetry.self, LeaseViolation.self, Cancel.self,
             Stdio.self, VendorExtensions.self, CustomAuth.self,
             Heartbeat.self, AckBackpressure.self, ListJobs.self, Subscribe.self, AgentVersions.self, LeaseExpiresAt.self,
             CostBudget.self, Progress.self, ResultChunk.self,
+            HostTracing.self,
         ]
     }
 

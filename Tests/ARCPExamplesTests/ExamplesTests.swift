@@ -9,11 +9,11 @@ import Testing
 /// (heartbeats, a lease expiry), which is more reliable on a quiet machine.
 @Suite("arcp-examples", .serialized)
 struct ExamplesTests {
-    /// The Python SDK's example list (host integrations excepted), in its order.
+    /// The Python SDK's example list, in its order (of the host integrations, `host-tracing` only).
     static let expected = [
         "submit-and-stream", "delegate", "resume", "idempotent-retry", "lease-violation", "cancel", "stdio", "vendor-extensions",
         "custom-auth", "heartbeat", "ack-backpressure", "list-jobs", "subscribe", "agent-versions", "lease-expires-at",
-        "cost-budget", "progress", "result-chunk",
+        "cost-budget", "progress", "result-chunk", "host-tracing",
     ]
 
     @Test("the gallery holds each example of the Python SDK's list once, each with a summary and spec sections")

@@ -38,6 +38,12 @@ public final class ARCPClient: Sendable {
         public var heartbeatInterval: Duration? = nil
         /// Called for frames the client cannot parse or does not expect; it keeps going.
         public var onDiagnostic: (@Sendable (String) -> Void)? = nil
+        /// Supplies the trace id for a `job.submit` whose caller passed none (spec §11, v1.0
+        /// §11: clients SHOULD send the active trace id). Called on the submitting task, so
+        /// it can read task-local trace context; return a W3C trace-id (32 lowercase hex
+        /// characters) or nil. Anything else is ignored (and reported to `onDiagnostic`).
+        /// `ARCPTracing` sets it with `propagateTraceContext()`.
+        public var traceIDProvider: (@Sendable () -> String?)? = nil
         public var logger = Logger(label: "arcp.client")
         public init() {}
     }
@@ -329,6 +335,7 @@ public final class ARCPClient: Sendable {
         let payload = JobSubmitPayload(
             agent: agent, input: input, leaseRequest: leaseRequest, leaseConstraints: leaseConstraints,
             idempotencyKey: idempotencyKey, maxRuntimeSec: maxRuntime.map { max(1, Int($0.components.seconds)) })
+        let traceID = traceID ?? activeTraceID()
         let reply = try await request(.jobSubmit(payload), traceID: traceID, streamEvents: streamEvents)
         switch reply.message {
         case .jobAccepted(let a):
@@ -340,6 +347,16 @@ public final class ARCPClient: Sendable {
         case .sessionError(let e): throw ARCPError(e)
         default: throw ARCPError(.invalidRequest, "unexpected reply \(reply.message.type) to job.submit")
         }
+    }
+
+    /// The trace id `options.traceIDProvider` gives, if it is a valid W3C trace-id.
+    func activeTraceID() -> String? {
+        guard let provider = options.traceIDProvider, let id = provider() else { return nil }
+        guard ARCPFormat.isTraceID(id) else {
+            options.onDiagnostic?("traceIDProvider returned \"\(id)\", not a W3C trace-id; job.submit sent without trace_id")
+            return nil
+        }
+        return id
     }
 
     /// Submits with an Encodable input.

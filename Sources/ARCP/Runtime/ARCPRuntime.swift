@@ -120,6 +120,10 @@ public final class ARCPRuntime: Sendable {
         /// warning at start. Set it to `true` only if you accept that risk, for instance
         /// because the upstream expires credentials quickly by itself, or in tests.
         public var allowsNonDurableCredentialRevocation = false
+        /// Observes sessions and jobs (spans, metrics): see `RuntimeInstrumentation`, and
+        /// `ARCPTracing.TracingInstrumentation` for distributed tracing (spec §11). Nil (the
+        /// default) costs nothing.
+        public var instrumentation: (any RuntimeInstrumentation)? = nil
         public init() {}
     }
 

@@ -37,6 +37,7 @@ extension ARCPRuntime {
         // 2. Hello, resume-in-hello, or session.resume.
         let session: RuntimeSession
         let conn: UInt64
+        var resumed = true
         switch envelope.message {
         case .sessionHello(let hello):
             guard let principal = await verifier.principal(for: hello.auth.token) else {
@@ -51,6 +52,7 @@ extension ARCPRuntime {
                 (session, conn) = r
             } else {
                 (session, conn) = newSession(principal: principal, hello: hello)
+                resumed = false
             }
         case .sessionResume(let resume):
             var principal: String? = nil
@@ -70,7 +72,10 @@ extension ARCPRuntime {
             await reject(transport, ARCPError(.invalidRequest, "expected session.hello as first envelope, got '\(envelope.message.type)'", requestID: envelope.id))
             return
         }
+        let instrumentation = configuration.instrumentation
+        instrumentation?.sessionEvent(session.instrumented(connection: connID), resumed ? .resumed : .opened)
         await serve(session, conn: conn, transport: transport)
+        instrumentation?.sessionEvent(session.instrumented(connection: connID), session.isClosed ? .closed : .detached)
     }
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
@@ -307,6 +312,7 @@ extension ARCPRuntime {
                 return session.subscriptions.compactMap { r.jobs[$0] }
             }
             for j in jobs { _ = j.unsubscribe(session.id) }
+            self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
             self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
         }
     }

@@ -40,6 +40,8 @@ final class RuntimeJob: Sendable {
         var nextWaiter: UInt64 = 0
         /// Run once, after the terminal frame (credential revocation, child clean-up).
         var terminalHooks: [@Sendable () -> Void] = []
+        /// The job's observer (`Configuration.instrumentation`); nil when none is set.
+        var instrumentation: (any JobInstrumentation)? = nil
     }
 
     let id: String
@@ -117,6 +119,11 @@ final class RuntimeJob: Sendable {
     func addWatchdog(_ t: Task<Void, Never>) { state.withLock { $0.watchdogs.append(t) } }
     func addChild(_ id: String) { state.withLock { $0.children.append(id) } }
     func markRunning() { state.withLock { if $0.status == .pending { $0.status = .running } } }
+    /// The job's observer, if any. Set once by `ARCPRuntime.start`, before the agent runs.
+    var instrumentation: (any JobInstrumentation)? {
+        get { state.withLock { $0.instrumentation } }
+        set { state.withLock { $0.instrumentation = newValue } }
+    }
 
     /// The current provisioned credentials (only ever shown to the submitting principal).
     var credentials: [Credential] { credentialState.withLock { $0 } }
@@ -165,8 +172,8 @@ final class RuntimeJob: Sendable {
     /// `redactedForOthers`, when given, is what subscribers of another principal get instead.
     @discardableResult
     func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
-        state.withLock { s -> Int? in
-            guard s.terminal == nil else { return nil }
+        let (seq, observer) = state.withLock { s -> (Int?, (any JobInstrumentation)?) in
+            guard s.terminal == nil else { return (nil, nil) }
             if s.status == .pending { s.status = .running }
             let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
             s.lastOwnerSeq = seq
@@ -179,8 +186,10 @@ final class RuntimeJob: Sendable {
                 let m = sub.principal == principal ? message : (redactedForOthers ?? message)
                 sub.sendEvent(m, jobID: id, traceID: traceID)
             }
-            return seq
+            return (seq, s.instrumentation)
         }
+        if let observer, case .jobEvent(let e) = message { observer.event(e.body) }
+        return seq
     }
 
     /// Back-pressure: waits until the slowest observer session (and the event store) has room.
@@ -207,8 +216,9 @@ final class RuntimeJob: Sendable {
     /// Emits the terminal frame once. Returns false if the job had already ended.
     @discardableResult
     func finish(_ message: Message, status: JobStatus) -> Bool {
-        let (done, waiters, watchdogs, hooks): (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>], [@Sendable () -> Void]) = state.withLock { s in
-            guard s.terminal == nil else { return (false, [], [], []) }
+        let (done, waiters, watchdogs, hooks, observer):
+            (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>], [@Sendable () -> Void], (any JobInstrumentation)?) = state.withLock { s in
+            guard s.terminal == nil else { return (false, [], [], [], nil) }
             let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
             s.lastOwnerSeq = seq
             s.history.append(HistoryEntry(ownerSeq: seq, message: message))
@@ -222,7 +232,11 @@ final class RuntimeJob: Sendable {
             s.watchdogs = []
             let h = s.terminalHooks
             s.terminalHooks = []
-            return (true, w, wd, h)
+            return (true, w, wd, h, s.instrumentation)
+        }
+        if let observer {
+            let error: ARCPError? = if case .jobError(let e) = message { ARCPError(e) } else { nil }
+            observer.ended(InstrumentedJobOutcome(status: status, error: error, budgetRemaining: authority.budgetRemaining))
         }
         for w in watchdogs { w.cancel() }
         for h in hooks { h() }

@@ -115,10 +115,16 @@ extension ARCPRuntime {
 
     func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Int?, session: RuntimeSession) {
         let ctx = JobContext(job: job, runtime: self, features: session.featureSet)
-        let task = Task {
+        var observer: (any JobInstrumentation)? = nil
+        if let instrumentation = configuration.instrumentation {
+            let parent = job.parentJobID.flatMap { id in registry.withLock { $0.jobs[id] } }?.instrumentation
+            observer = instrumentation.startJob(job.instrumented, parent: parent)
+            job.instrumentation = observer
+        }
+        let task = Task { [observer] in
             job.markRunning()
             do {
-                let output = try await body(input, ctx)
+                let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
                 if job.resultStreamed || job.isTerminal { return }
                 if job.stopReason != nil {
                     self.finishStopped(job)

@@ -1,0 +1,72 @@
+import Instrumentation
+
+/// A W3C Trace Context `traceparent` header value: `00-<trace-id>-<parent-id>-<flags>`.
+///
+/// ARCP's `trace_id` (spec §11) is the trace-id part: 32 lowercase hex characters, not all
+/// zero. The parent-id is 16 lowercase hex characters, not all zero.
+public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
+    /// The trace-id: 32 lowercase hex characters, not all zero.
+    public let traceID: String
+    /// The parent (span) id: 16 lowercase hex characters, not all zero.
+    public let parentID: String
+    /// The trace flags; bit 0 is `sampled`.
+    public let flags: UInt8
+
+    /// Whether the `sampled` flag is set.
+    public var sampled: Bool { flags & 1 == 1 }
+
+    /// A traceparent from its parts; nil when an id is malformed or all zero.
+    public init?(traceID: String, parentID: String, flags: UInt8 = 1) {
+        guard Self.isHexID(traceID, length: 32), Self.isHexID(parentID, length: 16) else { return nil }
+        self.traceID = traceID
+        self.parentID = parentID
+        self.flags = flags
+    }
+
+    /// Parses a `traceparent` header value. Version `00` must be exactly 55 characters; a
+    /// later version is read by its first 55 characters, as W3C Trace Context asks; version
+    /// `ff`, bad hex, upper-case hex and all-zero ids are rejected.
+    public init?(_ header: String) {
+        let u = Array(header.utf8)
+        guard u.count >= 55, u[2] == UInt8(ascii: "-"), u[35] == UInt8(ascii: "-"), u[52] == UInt8(ascii: "-") else { return nil }
+        let text = { (r: Range<Int>) in String(decoding: u[r], as: UTF8.self) }
+        let version = text(0..<2)
+        guard Self.isHex(version), version != "ff" else { return nil }
+        if version == "00" {
+            guard u.count == 55 else { return nil }
+        } else if u.count > 55 {
+            guard u[55] == UInt8(ascii: "-") else { return nil }
+        }
+        let flagsText = text(53..<55)
+        guard Self.isHex(flagsText), let flags = UInt8(flagsText, radix: 16) else { return nil }
+        self.init(traceID: text(3..<35), parentID: text(36..<52), flags: flags)
+    }
+
+    /// The header value, version `00`.
+    public var header: String {
+        let f = String(flags, radix: 16)
+        return "00-\(traceID)-\(parentID)-\(f.count == 1 ? "0" + f : f)"
+    }
+
+    public var description: String { header }
+
+    /// Whether `s` is `length` lowercase hex characters, not all zero.
+    static func isHexID(_ s: String, length: Int) -> Bool {
+        s.utf8.count == length && isHex(s) && s.utf8.contains { $0 != UInt8(ascii: "0") }
+    }
+
+    static func isHex(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}
+
+/// A `[String: String]` carrier of trace headers, for `Instrument.extract` / `inject`.
+/// Keys are matched exactly; `traceparent` and `tracestate` are lower case (W3C).
+struct HeaderDictionaryExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+}
+
+/// Writes trace headers into a `[String: String]` carrier.
+struct HeaderDictionaryInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
+}
