@@ -118,9 +118,10 @@ let package = Package(
         .testTarget(
             name: "ARCPTracingTests",
             dependencies: [
-                "ARCP", "ARCPTracing",
+                "ARCP", "ARCPTracing", "ARCPTestSupport",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -34,11 +34,44 @@ public enum ARCPTraceContext {
         ServiceContext.current.flatMap { traceParent(of: $0, tracer: tracer) }
     }
 
+    /// The full W3C trace context of `context` (`traceparent` and `tracestate`) as `tracer`
+    /// propagates it, if it has a valid `traceparent`. A `tracestate` that is not printable
+    /// ASCII of at most `W3CTraceContext.maxTraceStateLength` bytes is left out.
+    public static func traceContext(of context: ServiceContext, tracer: (any Tracer)? = nil) -> W3CTraceContext? {
+        var carrier: [String: String] = [:]
+        (tracer ?? InstrumentationSystem.tracer).inject(context, into: &carrier, using: HeaderDictionaryInjector())
+        guard let traceparent = carrier["traceparent"] else { return nil }
+        return W3CTraceContext(traceparent: traceparent, tracestate: carrier["tracestate"]) ?? W3CTraceContext(traceparent: traceparent)
+    }
+
+    /// The full W3C trace context of the task's current span (`ServiceContext.current`), if
+    /// any: what `propagateTraceContext()` sends with `job.submit`.
+    public static func currentTraceContext(tracer: (any Tracer)? = nil) -> W3CTraceContext? {
+        ServiceContext.current.flatMap { traceContext(of: $0, tracer: tracer) }
+    }
+
+    /// A context whose remote parent is the span `carried` names (its `traceparent`, with
+    /// its `tracestate`), as `tracer` extracts it: a span started in it is a child of that
+    /// span. This is how a submitted job's span is parented when the client sent its full
+    /// context (`InstrumentedJob.traceContext`). `base` is the context to extend
+    /// (`.topLevel` by default); a tracer that does not read `traceparent` leaves it
+    /// unchanged.
+    public static func context(
+        for carried: W3CTraceContext, base: ServiceContext = .topLevel, tracer: (any Tracer)? = nil
+    ) -> ServiceContext {
+        var carrier = ["traceparent": carried.traceparent]
+        if let tracestate = carried.tracestate { carrier["tracestate"] = tracestate }
+        var context = base
+        (tracer ?? InstrumentationSystem.tracer).extract(carrier, into: &context, using: HeaderDictionaryExtractor())
+        return context
+    }
+
     /// A context whose remote parent is in trace `traceID`, as `tracer` extracts it from a
-    /// `traceparent`; a span started in it belongs to that trace. ARCP carries no span id,
-    /// so the parent-id is `parentID(for:)`, a stand-in derived from the trace-id (backends
-    /// show the span under a parent they never received: the submitting client's, in
-    /// effect). `base` is the context to extend (`.topLevel` by default). An invalid
+    /// `traceparent`; a span started in it belongs to that trace. `trace_id` carries no span
+    /// id, so the parent-id is `parentID(for:)`, a stand-in derived from the trace-id
+    /// (backends show the span under a parent they never received: the submitting client's,
+    /// in effect). Used for a submitted job whose client sent only `trace_id`; see
+    /// `context(for:base:tracer:)` for one that sent its full context. `base` is the context to extend (`.topLevel` by default). An invalid
     /// trace-id, or a tracer that does not read `traceparent`, leaves `base` unchanged.
     public static func context(
         forTraceID traceID: String, sampled: Bool = true, base: ServiceContext = .topLevel, tracer: (any Tracer)? = nil
@@ -61,8 +94,11 @@ public enum ARCPTraceContext {
 }
 
 extension ARCPClient.Options {
-    /// Sends the trace-id of the submitting task's current span as `job.submit`'s
-    /// `trace_id` when the caller passes none (spec §11, v1.0 §11): sets `traceIDProvider`.
+    /// Sends the submitting task's current span with `job.submit` (spec §11, v1.0 §11): its
+    /// trace-id as `trace_id` when the caller passes none, and its full W3C context
+    /// (`traceparent` with the span id, `tracestate`) in the envelope extension
+    /// `x-vendor.opentelemetry.tracecontext`, so the runtime's job span is a child of that
+    /// span. Sets `traceContextProvider`.
     ///
     /// ```swift
     /// var options = ARCPClient.Options()
@@ -75,6 +111,6 @@ extension ARCPClient.Options {
     ///
     /// `tracer` nil means `InstrumentationSystem.tracer` at each submit.
     public mutating func propagateTraceContext(tracer: (any Tracer)? = nil) {
-        traceIDProvider = { ARCPTraceContext.currentTraceID(tracer: tracer) }
+        traceContextProvider = { ARCPTraceContext.currentTraceContext(tracer: tracer) }
     }
 }

@@ -1,3 +1,4 @@
+import ARCP
 import Instrumentation
 
 /// A W3C Trace Context `traceparent` header value: `00-<trace-id>-<parent-id>-<flags>`.
@@ -27,19 +28,15 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
     /// later version is read by its first 55 characters, as W3C Trace Context asks; version
     /// `ff`, bad hex, upper-case hex and all-zero ids are rejected.
     public init?(_ header: String) {
-        let u = Array(header.utf8)
-        guard u.count >= 55, u[2] == UInt8(ascii: "-"), u[35] == UInt8(ascii: "-"), u[52] == UInt8(ascii: "-") else { return nil }
-        let text = { (r: Range<Int>) in String(decoding: u[r], as: UTF8.self) }
-        let version = text(0..<2)
-        guard Self.isHex(version), version != "ff" else { return nil }
-        if version == "00" {
-            guard u.count == 55 else { return nil }
-        } else if u.count > 55 {
-            guard u[55] == UInt8(ascii: "-") else { return nil }
-        }
-        let flagsText = text(53..<55)
-        guard Self.isHex(flagsText), let flags = UInt8(flagsText, radix: 16) else { return nil }
-        self.init(traceID: text(3..<35), parentID: text(36..<52), flags: flags)
+        guard let context = W3CTraceContext(traceparent: header) else { return nil }
+        self.init(traceID: context.traceID, parentID: context.parentID, flags: context.flags)
+    }
+
+    /// The `traceparent` of a full W3C trace context (its `tracestate` aside).
+    public init(_ context: W3CTraceContext) {
+        self.traceID = context.traceID
+        self.parentID = context.parentID
+        self.flags = context.flags
     }
 
     /// The header value, version `00`.

@@ -17,9 +17,11 @@ import Tracing
 ///   until the connection ends; started in the serving task's context, so a host's request
 ///   span becomes its parent. Attributes `arcp.session_id`, `arcp.session.resumed`,
 ///   `arcp.session.features`, and at the end `arcp.session.end` (`closed` or `detached`).
-/// - `arcp.job <agent>`, one per job. A submitted job's span (kind `server`) is in the trace
-///   of its `trace_id` (see `ARCPTraceContext.context(forTraceID:)`) and links to its
-///   session's span; a delegated job's span (kind `internal`) is a child of its parent
+/// - `arcp.job <agent>`, one per job. A submitted job's span (kind `server`) is a child of
+///   the client's span when `job.submit` carried the full W3C context
+///   (`InstrumentedJob.traceContext`, see `ARCPTraceContext.context(for:)`), else in the
+///   trace of its `trace_id` under a stand-in parent (`ARCPTraceContext.context(forTraceID:)`);
+///   it links to its session's span; a delegated job's span (kind `internal`) is a child of its parent
 ///   job's span (same trace, new span, §10.3). The agent runs with the job's span as the
 ///   task-local `ServiceContext`, so spans it starts are children of it and
 ///   `ARCPTraceContext.currentTraceParent()` gives the header to forward to tool servers.
@@ -123,7 +125,10 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
         if let parent = parent as? JobSpan {
             span = tracer.startSpan("arcp.job \(job.agent)", context: parent.span.context, ofKind: .internal)
         } else {
-            let context = ARCPTraceContext.context(forTraceID: job.traceID, tracer: tracer)
+            // The client's own span when it sent its full context, else a stand-in in its trace.
+            let context =
+                job.traceContext.map { ARCPTraceContext.context(for: $0, tracer: tracer) }
+                ?? ARCPTraceContext.context(forTraceID: job.traceID, tracer: tracer)
             span = tracer.startSpan("arcp.job \(job.agent)", context: context, ofKind: job.parentJobID == nil ? .server : .internal)
             if job.parentJobID == nil, let session = sessionSpan(job.sessionID) {
                 span.addLink(SpanLink(context: session.context, attributes: ["arcp.link": "session"]))

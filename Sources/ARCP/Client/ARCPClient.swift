@@ -42,8 +42,19 @@ public final class ARCPClient: Sendable {
         /// §11: clients SHOULD send the active trace id). Called on the submitting task, so
         /// it can read task-local trace context; return a W3C trace-id (32 lowercase hex
         /// characters) or nil. Anything else is ignored (and reported to `onDiagnostic`).
-        /// `ARCPTracing` sets it with `propagateTraceContext()`.
+        /// Set it for a trace id only; `traceContextProvider`, when set and returning a
+        /// context, is used instead.
         public var traceIDProvider: (@Sendable () -> String?)? = nil
+        /// Supplies the full W3C trace context (`traceparent`, `tracestate`) of the submitting
+        /// task, for a `job.submit`: its trace-id is sent as `trace_id` (unless the caller
+        /// passed one), and the context itself travels beside it in the envelope extension
+        /// `x-vendor.opentelemetry.tracecontext` (the Python SDK's form, see
+        /// `W3CTraceContext`), so a runtime can make the job's span a child of the caller's
+        /// span rather than of a stand-in. With an explicit `traceID:` the context is sent
+        /// only when it is in that trace. Called on the submitting task; when it is nil or
+        /// returns nil, `traceIDProvider` is asked. `ARCPTracing` sets it with
+        /// `propagateTraceContext()`.
+        public var traceContextProvider: (@Sendable () -> W3CTraceContext?)? = nil
         public var logger = Logger(label: "arcp.client")
         public init() {}
     }
@@ -288,10 +299,13 @@ public final class ARCPClient: Sendable {
     }
 
     /// Sends a request and waits for the envelope that answers it.
-    func request(_ message: Message, jobID: String? = nil, traceID: String? = nil, streamEvents: Bool = true) async throws -> Envelope {
+    func request(
+        _ message: Message, jobID: String? = nil, traceID: String? = nil, traceContext: W3CTraceContext? = nil, streamEvents: Bool = true
+    ) async throws -> Envelope {
         let (transport, sid) = state.withLock { ($0.transport, $0.sessionID) }
         guard let transport else { throw ARCPError(.invalidRequest, "not connected") }
-        let env = Envelope.make(message, sessionID: sid, jobID: jobID, traceID: traceID)
+        var env = Envelope.make(message, sessionID: sid, jobID: jobID, traceID: traceID)
+        if let traceContext { env.traceContext = traceContext }
         let mailbox = BoundedAsyncQueue<Envelope>(capacity: 1)
         let closed: ARCPError? = state.withLock { s in
             if s.closed { return s.closeError ?? ARCPError(.invalidRequest, "session closed") }
@@ -335,8 +349,8 @@ public final class ARCPClient: Sendable {
         let payload = JobSubmitPayload(
             agent: agent, input: input, leaseRequest: leaseRequest, leaseConstraints: leaseConstraints,
             idempotencyKey: idempotencyKey, maxRuntimeSec: maxRuntime.map { max(1, Int($0.components.seconds)) })
-        let traceID = traceID ?? activeTraceID()
-        let reply = try await request(.jobSubmit(payload), traceID: traceID, streamEvents: streamEvents)
+        let (traceID, traceContext) = activeTrace(explicit: traceID)
+        let reply = try await request(.jobSubmit(payload), traceID: traceID, traceContext: traceContext, streamEvents: streamEvents)
         switch reply.message {
         case .jobAccepted(let a):
             // The read loop registered the handle before any of the job's events could arrive.
@@ -347,6 +361,18 @@ public final class ARCPClient: Sendable {
         case .sessionError(let e): throw ARCPError(e)
         default: throw ARCPError(.invalidRequest, "unexpected reply \(reply.message.type) to job.submit")
         }
+    }
+
+    /// The `trace_id` and trace-context extension of a `job.submit`: an explicit trace id
+    /// wins (the provider's context goes along only when it is in that trace); else the
+    /// context `options.traceContextProvider` gives, with its trace id; else
+    /// `options.traceIDProvider`'s trace id alone.
+    func activeTrace(explicit: String?) -> (traceID: String?, context: W3CTraceContext?) {
+        if let provider = options.traceContextProvider, let context = provider() {
+            guard let explicit else { return (context.traceID, context) }
+            return (explicit, explicit == context.traceID ? context : nil)
+        }
+        return (explicit ?? activeTraceID(), nil)
     }
 
     /// The trace id `options.traceIDProvider` gives, if it is a valid W3C trace-id.

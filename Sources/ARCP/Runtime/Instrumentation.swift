@@ -95,6 +95,11 @@ public struct InstrumentedJob: Sendable {
     /// The job's W3C trace-id, 32 lowercase hex characters: the client's, or one the runtime
     /// generated; a delegated job's is its parent's (v1.0 §10.3).
     public let traceID: String
+    /// The submitting client's full W3C trace context (`traceparent` with its span id, and
+    /// `tracestate`), from `job.submit`'s `x-vendor.opentelemetry.tracecontext` extension
+    /// when it was valid and in trace `traceID`: the parent for the job's span. Nil when the
+    /// client sent none (only `trace_id`, or nothing) and for a delegated job.
+    public let traceContext: W3CTraceContext?
     /// The effective lease (spec §9).
     public let lease: Lease
     /// The effective lease constraints (`expires_at`, possibly inherited).
@@ -122,7 +127,7 @@ extension RuntimeJob {
     /// The job as instrumentation sees it.
     var instrumented: InstrumentedJob {
         InstrumentedJob(
-            id: id, agent: agent, sessionID: owner.id, principal: principal, traceID: traceID, lease: lease,
+            id: id, agent: agent, sessionID: owner.id, principal: principal, traceID: traceID, traceContext: traceContext, lease: lease,
             leaseConstraints: leaseConstraints, budget: authority.budgetRemaining, parentJobID: parentJobID,
             delegateID: delegateID, depth: depth)
     }

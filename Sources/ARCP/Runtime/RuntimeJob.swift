@@ -37,6 +37,9 @@ final class RuntimeJob: Sendable {
         var resultStreamed = false
         var watchdogs: [Task<Void, Never>] = []
         var completion: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Set once the terminal frame was queued and the end duties (`JobInstrumentation.ended`,
+        /// terminal hooks) ran: what `waitUntilFinished` waits for.
+        var settled = false
         var nextWaiter: UInt64 = 0
         /// Run once, after the terminal frame (credential revocation, child clean-up).
         var terminalHooks: [@Sendable () -> Void] = []
@@ -63,6 +66,9 @@ final class RuntimeJob: Sendable {
     let delegateID: String?
     /// Delegation depth: 0 for a submitted job.
     let depth: Int
+    /// The submitter's full W3C trace context (`job.submit`'s trace-context extension, when
+    /// valid and in trace `traceID`); nil otherwise and for delegated jobs.
+    let traceContext: W3CTraceContext?
     private let state: Mutex<State>
     /// Provisioned credentials (spec §9.8), current values (after rotations). A lock of
     /// its own, so it can be read while `state` is held (job.subscribed); when both are
@@ -73,7 +79,7 @@ final class RuntimeJob: Sendable {
         id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
         parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
         owner: RuntimeSession, historyLimit: Int, authority: LeaseAuthority, delegateID: String? = nil, depth: Int = 0,
-        credentials: [Credential] = [], persister: RuntimePersister? = nil
+        credentials: [Credential] = [], persister: RuntimePersister? = nil, traceContext: W3CTraceContext? = nil
     ) {
         self.persister = persister
         self.id = id
@@ -91,6 +97,7 @@ final class RuntimeJob: Sendable {
         self.authority = authority
         self.delegateID = delegateID
         self.depth = depth
+        self.traceContext = traceContext
         self.state = Mutex(State(owner: owner))
         self.credentialState = Mutex(credentials)
     }
@@ -216,9 +223,9 @@ final class RuntimeJob: Sendable {
     /// Emits the terminal frame once. Returns false if the job had already ended.
     @discardableResult
     func finish(_ message: Message, status: JobStatus) -> Bool {
-        let (done, waiters, watchdogs, hooks, observer):
-            (Bool, [CheckedContinuation<Void, Never>], [Task<Void, Never>], [@Sendable () -> Void], (any JobInstrumentation)?) = state.withLock { s in
-            guard s.terminal == nil else { return (false, [], [], [], nil) }
+        let (done, watchdogs, hooks, observer):
+            (Bool, [Task<Void, Never>], [@Sendable () -> Void], (any JobInstrumentation)?) = state.withLock { s in
+            guard s.terminal == nil else { return (false, [], [], nil) }
             let seq = s.owner.sendEvent(message, jobID: id, traceID: traceID)
             s.lastOwnerSeq = seq
             s.history.append(HistoryEntry(ownerSeq: seq, message: message))
@@ -226,13 +233,11 @@ final class RuntimeJob: Sendable {
             for sub in s.subscribers.values { sub.sendEvent(message, jobID: id, traceID: traceID) }
             s.terminal = message
             s.status = status
-            let w = Array(s.completion.values)
-            s.completion = [:]
             let wd = s.watchdogs
             s.watchdogs = []
             let h = s.terminalHooks
             s.terminalHooks = []
-            return (true, w, wd, h, s.instrumentation)
+            return (true, wd, h, s.instrumentation)
         }
         if let observer {
             let error: ARCPError? = if case .jobError(let e) = message { ARCPError(e) } else { nil }
@@ -240,18 +245,25 @@ final class RuntimeJob: Sendable {
         }
         for w in watchdogs { w.cancel() }
         for h in hooks { h() }
+        guard done else { return false }
+        // Waiters wake once the end duties ran, so a span is ended when `waitForJob` returns.
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.settled = true
+            defer { s.completion = [:] }
+            return Array(s.completion.values)
+        }
         for w in waiters { w.resume() }
-        if done { persist() }
-        return done
+        persist()
+        return true
     }
 
-    /// Waits until the job has ended (or the waiting task is cancelled).
+    /// Waits until the job has ended and its end duties ran (or the waiting task is cancelled).
     func waitUntilFinished() async {
         let id = state.withLock { s -> UInt64 in s.nextWaiter += 1; return s.nextWaiter }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s -> Bool in
-                    if s.terminal != nil || Task.isCancelled { return true }
+                    if s.settled || Task.isCancelled { return true }
                     s.completion[id] = c
                     return false
                 }

@@ -30,7 +30,8 @@ extension ARCPRuntime {
         }
         let authority = try makeAuthority(lease)
         let jobID = ARCPID.jobID()
-        let traceID = envelope.traceId ?? ARCPID.traceID()
+        let traceContext = carriedTraceContext(envelope)
+        let traceID = envelope.traceId ?? traceContext?.traceID ?? ARCPID.traceID()
         // Provisioned credentials are issued no later than job.accepted (spec §9.8.2).
         let credentials = provisions(for: session)
             ? try await issueCredentials(
@@ -46,7 +47,7 @@ extension ARCPRuntime {
             id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
             accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, authority: authority,
-            credentials: credentials, persister: persister)
+            credentials: credentials, persister: persister, traceContext: traceContext)
         let raced: RuntimeJob? = registry.withLock { r in
             if let idemKey, let other = r.idempotency[idemKey].flatMap({ r.jobs[$0] }) { return other }
             r.jobs[jobID] = job
@@ -63,6 +64,29 @@ extension ARCPRuntime {
         session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
         job.persist()
         start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec, session: session)
+    }
+
+    /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`
+    /// extension (the Python SDK's form), when it is valid and agrees with `trace_id` (or
+    /// `trace_id` is absent). Anything else is ignored with a debug log, never an error: the
+    /// extension is optional, and `trace_id` alone still names the trace.
+    func carriedTraceContext(_ envelope: Envelope) -> W3CTraceContext? {
+        switch W3CTraceContext.read(envelope.additionalFields) {
+        case .absent:
+            return nil
+        case .invalid(let why):
+            logger.debug("ignoring the trace-context extension", metadata: ["request": "\(envelope.id)", "reason": "\(why)"])
+            return nil
+        case .valid(let context, let note):
+            if let traceID = envelope.traceId, traceID != context.traceID {
+                logger.debug(
+                    "ignoring the trace-context extension",
+                    metadata: ["request": "\(envelope.id)", "reason": "its trace-id \(context.traceID) is not trace_id \(traceID)"])
+                return nil
+            }
+            if let note { logger.debug("trace-context extension: \(note)", metadata: ["request": "\(envelope.id)"]) }
+            return context
+        }
     }
 
     /// Answers an idempotent resubmit (spec §7.2) with the original `job.accepted`. Its
