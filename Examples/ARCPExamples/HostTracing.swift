@@ -9,7 +9,9 @@ import Tracing
 /// connection (`arcp.session`) and per job (`arcp.job <agent>`), in the trace named by the
 /// job's `trace_id`, with a delegated job's span under its parent's and the agent's own
 /// spans under its job's. The client gets `propagateTraceContext()`: `job.submit` carries
-/// the trace id of the caller's current span. A real program bootstraps swift-otel instead
+/// the caller's trace id in `trace_id` and its full W3C context (`traceparent`, as the
+/// Python SDK's OpenTelemetry middleware does, in the `x-vendor.opentelemetry.tracecontext`
+/// envelope extension), so the job's span is a child of the caller's span. A real program bootstraps swift-otel instead
 /// of the in-memory tracer here (see docs/TRACING.md).
 public enum HostTracing: Example {
     public static let name = "host-tracing"
@@ -99,7 +101,7 @@ public enum HostTracing: Example {
                 let pad = String(repeating: "   ", count: depth)
                 var line = "\(pad)└─ \(span.operationName) [\(span.kind)]"
                 if let status = span.status { line += " status=\(status.code)" }
-                if let parent = span.parentSpanID, !ids.contains(parent) { line += " (parent \(parent): a stand-in, as trace_id carries no span id)" }
+                if let parent = span.parentSpanID, !ids.contains(parent) { line += " (parent \(parent): not in this tracer)" }
                 say(line)
                 for key in shownAttributes { if let value = span.attributes.get(key) { say("\(pad)     \(key)=\(text(value))") } }
                 for link in span.links { say("\(pad)     link → span \(link.context.inMemorySpanContext?.spanID ?? "?") (\(link.attributes.get("arcp.link").map(text) ?? ""))") }
