@@ -30,6 +30,11 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     public let capacity: Int
     private let state = Mutex(State())
 
+    // The hot methods carry exported specializations for the element types other modules use
+    // most (a WebSocket transport's inbox of String frames, a job's events): generic code
+    // called across a module boundary is otherwise run unspecialized, looking up generic type
+    // metadata on every call.
+
     /// - Parameter capacity: elements held before `send` suspends (at least 1).
     public init(capacity: Int) {
         self.capacity = Swift.max(1, capacity)
@@ -43,6 +48,8 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// Enqueues `element`, suspending while the queue is full.
     /// - Throws: `Closed` after `finish`, `CancellationError` if the task is cancelled while waiting.
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func send(_ element: Element) async throws {
         // Fast path: no suspension needed.
         // Continuations are resumed after the lock is released: resuming enqueues the task
@@ -131,6 +138,8 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// Enqueues without waiting. Returns false when the queue is full or finished.
     @discardableResult
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func trySend(_ element: Element) -> Bool {
         let fast: SendFast = state.withLock { s in
             if s.finished { return .closed }
@@ -155,6 +164,8 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// The next element; `nil` once finished and drained. Rethrows the finishing error, if any.
     /// Only one task may wait in `next()` at a time.
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func next() async throws -> Element? {
         let (fast, unblocked) = state.withLock { s in Self.take(&s) }
         unblocked?.resume()
