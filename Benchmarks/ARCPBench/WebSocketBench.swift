@@ -71,6 +71,7 @@ enum WebSocketBench: BenchCommand {
         let nofile = raiseNoFileLimit()
         let logDir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-wsbench-\(getpid())")
         try FileManager.default.createDirectory(at: logDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: logDir) }
 
         let started = Date()
         let clock = ContinuousClock()
@@ -155,7 +156,6 @@ enum WebSocketBench: BenchCommand {
             samples["concurrency"] = bySessions
         }
         let elapsed = (clock.now - t0).seconds
-        try? FileManager.default.removeItem(at: logDir)
 
         var build = "release"
         #if DEBUG
@@ -179,7 +179,7 @@ enum WebSocketBench: BenchCommand {
                     "reps": reps, "concurrency_reps": concReps, "n": n, "jobs": jobs, "sessions": levels,
                     "warmup": "stream: one 200-event flood job; latency: 100 echo jobs; concurrency: one session with one echo job",
                     "runtime": "arcp serve --host 127.0.0.1 --port 0 --token tok=bench@example.com --log-level warning --stop-on-eof (heartbeat 30 s, resume 600 s, in-memory event log)",
-                    "websocket_server_listen_backlog": 256,
+                    "websocket_server_listen_backlog": WebSocketServer.Configuration().listenBacklog,
                     "rlimit_nofile": nofile,
                 ] as [String: Any],
                 "machine": Machine.description,
