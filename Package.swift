@@ -180,7 +180,7 @@ let package = Package(
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",
-            dependencies: ["ARCPGenerated", "ARCP"],
+            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket"],
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),

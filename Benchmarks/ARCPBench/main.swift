@@ -6,6 +6,7 @@ import Foundation
 let commands: [any BenchCommand.Type] = [
     CodecBench.self,
     EngineBench.self,
+    WebSocketBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -62,6 +62,12 @@ public final class WebSocketServer: Service, Sendable {
         /// `inboundByteLimit + 3 × maxFrameSize` (buffered messages, the message being
         /// reassembled, the frame being decoded), whatever the peer sends.
         public var inboundByteLimit: Int
+        /// Connections the kernel queues for `accept` (the `listen` backlog; Linux caps it at
+        /// `net.core.somaxconn`). Default 4096. SYNs that find the queue full are dropped and
+        /// the client retries only after about a second, so a burst of connects larger than
+        /// the backlog stalls: at 1,000 simultaneous connects, a backlog of 256 overflowed
+        /// and the connect phase took 1.1 s instead of 0.3 s.
+        public var listenBacklog: Int
 
         public init(
             host: String = "127.0.0.1",
@@ -75,7 +81,8 @@ public final class WebSocketServer: Service, Sendable {
             handshakeTimeout: Duration = .seconds(10),
             closeTimeout: Duration = .seconds(2),
             inboundCapacity: Int = 256,
-            inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit
+            inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
+            listenBacklog: Int = 4096
         ) {
             self.host = host
             self.port = port
@@ -89,6 +96,7 @@ public final class WebSocketServer: Service, Sendable {
             self.closeTimeout = closeTimeout
             self.inboundCapacity = inboundCapacity
             self.inboundByteLimit = inboundByteLimit
+            self.listenBacklog = listenBacklog
         }
     }
 
@@ -294,7 +302,7 @@ public final class WebSocketServer: Service, Sendable {
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: Int32(clamping: max(1, configuration.listenBacklog)))
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

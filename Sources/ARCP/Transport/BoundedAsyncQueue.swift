@@ -30,6 +30,11 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     public let capacity: Int
     private let state = Mutex(State())
 
+    // The hot methods carry exported specializations for the element types other modules use
+    // most (a WebSocket transport's inbox of String frames, a job's events): generic code
+    // called across a module boundary is otherwise run unspecialized, looking up generic type
+    // metadata on every call.
+
     /// - Parameter capacity: elements held before `send` suspends (at least 1).
     public init(capacity: Int) {
         self.capacity = Swift.max(1, capacity)
@@ -43,14 +48,17 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// Enqueues `element`, suspending while the queue is full.
     /// - Throws: `Closed` after `finish`, `CancellationError` if the task is cancelled while waiting.
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func send(_ element: Element) async throws {
         // Fast path: no suspension needed.
+        // Continuations are resumed after the lock is released: resuming enqueues the task
+        // (and may wake a thread), which must not lengthen the critical section.
         let fast: SendFast = state.withLock { s in
             if s.finished { return .closed }
             if let c = s.consumer {
                 s.consumer = nil
-                c.resume(returning: element)
-                return .done
+                return .handOff(c)
             }
             if s.buffer.count < capacity {
                 s.buffer.append(element)
@@ -60,27 +68,36 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
         switch fast {
         case .done: return
+        case .handOff(let c):
+            c.resume(returning: element)
+            return
         case .closed: throw Closed()
         case .wait: break
         }
         let id = state.withLock { s -> UInt64 in s.nextID &+= 1; return s.nextID }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
-                state.withLock { s in
-                    if s.finished { cont.resume(throwing: Closed()); return }
-                    if Task.isCancelled { cont.resume(throwing: CancellationError()); return }
+                let now: SendSlow = state.withLock { s in
+                    if s.finished { return .fail(Closed()) }
+                    if Task.isCancelled { return .fail(CancellationError()) }
                     if let c = s.consumer {
                         s.consumer = nil
-                        c.resume(returning: element)
-                        cont.resume()
-                        return
+                        return .handOff(c)
                     }
                     if s.buffer.count < capacity {
                         s.buffer.append(element)
-                        cont.resume()
-                        return
+                        return .done
                     }
                     s.producers.append(Producer(id: id, element: element, continuation: cont))
+                    return .parked
+                }
+                switch now {
+                case .fail(let e): cont.resume(throwing: e)
+                case .handOff(let c):
+                    c.resume(returning: element)
+                    cont.resume()
+                case .done: cont.resume()
+                case .parked: break
                 }
             }
         } onCancel: {
@@ -96,6 +113,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     /// consumer once; the rest are sent one by one with the usual back-pressure.
     public func send<S: Sequence>(contentsOf elements: S) async throws where S.Element == Element {
         var rest: [Element] = []
+        var handOff: (CheckedContinuation<Element?, any Error>, Element)? = nil
         let closed: Bool = state.withLock { s in
             if s.finished { return true }
             var it = elements.makeIterator()
@@ -104,7 +122,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
                 while s.buffer.count < capacity || s.consumer != nil, let e = it.next() {
                     if let c = s.consumer {
                         s.consumer = nil
-                        c.resume(returning: e)
+                        handOff = (c, e)
                     } else {
                         s.buffer.append(e)
                     }
@@ -113,32 +131,44 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
             while let e = it.next() { rest.append(e) }
             return false
         }
+        if let (c, e) = handOff { c.resume(returning: e) }
         if closed { throw Closed() }
         for e in rest { try await send(e) }
     }
 
     /// Enqueues without waiting. Returns false when the queue is full or finished.
     @discardableResult
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func trySend(_ element: Element) -> Bool {
-        state.withLock { s in
-            if s.finished { return false }
+        let fast: SendFast = state.withLock { s in
+            if s.finished { return .closed }
             if let c = s.consumer {
                 s.consumer = nil
-                c.resume(returning: element)
-                return true
+                return .handOff(c)
             }
             if s.buffer.count < capacity {
                 s.buffer.append(element)
-                return true
+                return .done
             }
-            return false
+            return .wait
+        }
+        switch fast {
+        case .done: return true
+        case .handOff(let c):
+            c.resume(returning: element)
+            return true
+        case .closed, .wait: return false
         }
     }
 
     /// The next element; `nil` once finished and drained. Rethrows the finishing error, if any.
     /// Only one task may wait in `next()` at a time.
+    @_specialize(exported: true, where Element == String)
+    @_specialize(exported: true, where Element == JobEvent)
     public func next() async throws -> Element? {
-        let fast = state.withLock { s in Self.take(&s) }
+        let (fast, unblocked) = state.withLock { s in Self.take(&s) }
+        unblocked?.resume()
         switch fast {
         case .value(let v): return v
         case .end: return nil
@@ -147,19 +177,22 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Element?, any Error>) in
-                state.withLock { s in
-                    switch Self.take(&s) {
-                    case .value(let v): cont.resume(returning: v)
-                    case .end: cont.resume(returning: nil)
-                    case .fail(let e): cont.resume(throwing: e)
-                    case .wait:
-                        if Task.isCancelled { cont.resume(throwing: CancellationError()); return }
-                        if let old = s.consumer {
-                            // A second concurrent consumer is a usage error; fail it rather than trap.
-                            old.resume(throwing: CancellationError())
-                        }
-                        s.consumer = cont
-                    }
+                let (now, unblocked, displaced) = state.withLock { s -> (TakeResult, CheckedContinuation<Void, any Error>?, CheckedContinuation<Element?, any Error>?) in
+                    let (taken, unblocked) = Self.take(&s)
+                    guard case .wait = taken else { return (taken, unblocked, nil) }
+                    if Task.isCancelled { return (.fail(CancellationError()), nil, nil) }
+                    // A second concurrent consumer is a usage error; fail it rather than trap.
+                    let old = s.consumer
+                    s.consumer = cont
+                    return (.wait, nil, old)
+                }
+                unblocked?.resume()
+                displaced?.resume(throwing: CancellationError())
+                switch now {
+                case .value(let v): cont.resume(returning: v)
+                case .end: cont.resume(returning: nil)
+                case .fail(let e): cont.resume(throwing: e)
+                case .wait: break
                 }
             }
         } onCancel: {
@@ -171,27 +204,29 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
     }
 
-    private static func take(_ s: inout State) -> TakeResult {
+    /// Takes the next element; also returns the producer whose element moved into the
+    /// buffer (or was taken), for the caller to resume once the lock is released.
+    private static func take(_ s: inout State) -> (TakeResult, CheckedContinuation<Void, any Error>?) {
         if let v = s.buffer.popFirst() {
             if let p = s.producers.popFirst() {
                 s.buffer.append(p.element)
-                p.continuation.resume()
+                return (.value(v), p.continuation)
             }
-            return .value(v)
+            return (.value(v), nil)
         }
         if let p = s.producers.popFirst() {
-            p.continuation.resume()
-            return .value(p.element)
+            return (.value(p.element), p.continuation)
         }
         if s.finished {
-            if let f = s.failure { return .fail(f) }
-            return .end
+            if let f = s.failure { return (.fail(f), nil) }
+            return (.end, nil)
         }
-        return .wait
+        return (.wait, nil)
     }
 
     private enum TakeResult { case value(Element), end, fail(any Error), wait }
-    private enum SendFast { case done, closed, wait }
+    private enum SendFast { case done, handOff(CheckedContinuation<Element?, any Error>), closed, wait }
+    private enum SendSlow { case done, handOff(CheckedContinuation<Element?, any Error>), fail(any Error), parked }
 
     /// Ends the queue. Buffered elements are still delivered; then `next()` returns nil
     /// (or throws `error`). Suspended and later senders get `Closed`.

@@ -1,0 +1,653 @@
+import ARCP
+import ARCPWebSocket
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `arcp-bench ws`: runtime and client in separate processes over loopback WebSocket, measured
+/// the way the Python reference's `bench.py` measures its own (stream-ws, latency, concurrency;
+/// ../shared/reference/python-1.1.3/bench/RESULTS.md, "Method notes"):
+///
+/// - the runtime is the built `arcp serve` (demo agents, heartbeat 30 s, resume window 600 s,
+///   in-memory event log), a fresh child process per repetition on 127.0.0.1, port 0;
+/// - the client is this process: `ARCPClient` over `WebSocketTransport.connect`;
+/// - stream: after a 200-event warm-up job on the same session, one `flood` job of N `log`
+///   events; window = submit → `job.result`; events/s = N / window; the count is asserted;
+/// - latency: after 100 warm-up jobs, `--jobs` sequential `echo` jobs on one session
+///   (submit → result, result checked); p50/p99 nearest-rank; jobs/s = jobs / loop time;
+/// - concurrency: after one warm-up session, S sessions connect (+hello) all at once, then S
+///   echo jobs at once (all sessions open), then S closes; runtime peak RSS = VmHWM of the
+///   runtime process read after the close phase.
+///
+/// CPU per operation: runtime from `/proc/PID/stat` (utime+stime, clock ticks), client from
+/// `getrusage(RUSAGE_SELF)`, over each timed window.
+enum WebSocketBench: BenchCommand {
+    static let name = "ws"
+    static let summary = "loopback WebSocket, `arcp serve` as a child process: events/s, echo p50/p99, S sessions + runtime RSS"
+
+    static let help = """
+        usage: arcp-bench ws [--reps N] [--conc-reps N] [--n N] [--jobs N] [--sessions S[,S…]]
+                             [--json OUT] [--arcp PATH] [--only stream,latency,concurrency]
+
+          --reps N        repetitions of stream and latency, a fresh runtime process each (default 3)
+          --conc-reps N   repetitions of each concurrency level (default 2)
+          --n N           log events in the stream job (default 20000, as bench.py)
+          --jobs N        sequential echo jobs in the latency loop (default 2000, as bench.py)
+          --sessions S    concurrent sessions, or a comma list of levels (default 1000)
+          --json OUT      also write every number (with its unit) and the raw samples to OUT
+          --arcp PATH     the `arcp` executable (default: next to this arcp-bench)
+          --only LIST     run only these measurements (comma list of stream, latency, concurrency)
+
+        Figures are median (min–max) over the repetitions. Linux: RSS and runtime CPU come from /proc.
+        """
+
+    static func run(arguments: [String]) async throws {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(help)
+            return
+        }
+        let a = try BenchArguments(
+            arguments, valueFlags: ["--reps", "--conc-reps", "--n", "--jobs", "--sessions", "--json", "--arcp", "--only"],
+            switchFlags: [])
+        let reps = try a.int("--reps", default: 3)
+        let concReps = try a.int("--conc-reps", default: 2)
+        let n = try a.int("--n", default: 20_000)
+        let jobs = try a.int("--jobs", default: 2_000)
+        let levels = try (a.string("--sessions") ?? "1000").split(separator: ",").map { part -> Int in
+            guard let v = Int(part.trimmingCharacters(in: .whitespaces)), v > 0 else {
+                throw BenchError("--sessions takes positive integers, e.g. 1000 or 100,1000")
+            }
+            return v
+        }
+        let all: Set<String> = ["stream", "latency", "concurrency"]
+        let only = Set((a.string("--only") ?? "stream,latency,concurrency").split(separator: ",").map(String.init))
+        guard !only.isEmpty, only.isSubset(of: all) else { throw BenchError("--only takes a comma list of \(all.sorted())") }
+        let arcp = try locateArcp(a.string("--arcp"))
+        let nofile = raiseNoFileLimit()
+        let logDir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-wsbench-\(getpid())")
+        try FileManager.default.createDirectory(at: logDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: logDir) }
+
+        let started = Date()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var results: [(key: String, value: [String: Any])] = []
+        var samples: [String: Any] = [:]
+        var lines: [String] = []
+
+        func add(_ key: String, _ values: [Double], unit: String, what: String) {
+            var d = Summary(values).json
+            d["n"] = values.count
+            d["unit"] = unit
+            d["what"] = what
+            results.append((key, d))
+        }
+
+        if only.contains("stream") {
+            var reps_: [StreamSample] = []
+            for r in 0..<reps {
+                let s = try await withRuntime(arcp, logDir: logDir, tag: "stream_\(r)") { url, pid in
+                    try await streamOnce(url: url, pid: pid, n: n)
+                }
+                progress("stream rep \(r + 1)/\(reps): \(Format.grouped(s.eventsPerSec)) events/s (\(String(format: "%.3f", s.seconds)) s; runtime CPU \(String(format: "%.2f", s.runtimeCPU)) s, client CPU \(String(format: "%.2f", s.clientCPU)) s)")
+                reps_.append(s)
+            }
+            let what = "\(n) log events of one flood job over loopback WebSocket, runtime (arcp serve) and client in separate processes; submit -> job.result, after a 200-event warm-up job"
+            add("stream_ws_events_per_s", reps_.map(\.eventsPerSec), unit: "events/s", what: what)
+            add("stream_ws_seconds", reps_.map(\.seconds), unit: "s", what: what)
+            add("stream_ws_runtime_cpu_us_per_event", reps_.map { $0.runtimeCPU * 1e6 / Double(n) }, unit: "µs/event", what: "runtime process CPU (utime+stime) over the window / events")
+            add("stream_ws_client_cpu_us_per_event", reps_.map { $0.clientCPU * 1e6 / Double(n) }, unit: "µs/event", what: "client process CPU (getrusage) over the window / events")
+            add("stream_ws_runtime_peak_rss_mib", reps_.compactMap { $0.runtimeHWMKB.map { Double($0) / 1024 } }, unit: "MiB", what: "runtime VmHWM after the stream job")
+            samples["stream_ws"] = reps_.map(\.json)
+            let e = Summary(reps_.map(\.eventsPerSec))
+            lines.append("stream       N=\(n) log events: \(fmtRange(e, 0)) events/s; CPU µs/event runtime \(fmtRange(Summary(reps_.map { $0.runtimeCPU * 1e6 / Double(n) }), 2)), client \(fmtRange(Summary(reps_.map { $0.clientCPU * 1e6 / Double(n) }), 2))")
+        }
+
+        if only.contains("latency") {
+            var reps_: [LatencySample] = []
+            for r in 0..<reps {
+                let s = try await withRuntime(arcp, logDir: logDir, tag: "latency_\(r)") { url, pid in
+                    try await latencyOnce(url: url, pid: pid, jobs: jobs)
+                }
+                progress("latency rep \(r + 1)/\(reps): p50 \(Int(s.p50)) µs, p99 \(Int(s.p99)) µs, \(Format.grouped(s.jobsPerSec)) jobs/s")
+                reps_.append(s)
+            }
+            let what = "sequential echo submit -> result, \(jobs) jobs on one WebSocket session after 100 warm-up jobs; nearest-rank percentiles per repetition"
+            add("latency_echo_p50_us", reps_.map(\.p50), unit: "µs", what: what)
+            add("latency_echo_p99_us", reps_.map(\.p99), unit: "µs", what: what)
+            add("latency_echo_jobs_per_s", reps_.map(\.jobsPerSec), unit: "jobs/s", what: what)
+            add("latency_echo_runtime_cpu_us_per_job", reps_.map { $0.runtimeCPU * 1e6 / Double(jobs) }, unit: "µs/job", what: "runtime process CPU over the loop / jobs")
+            add("latency_echo_client_cpu_us_per_job", reps_.map { $0.clientCPU * 1e6 / Double(jobs) }, unit: "µs/job", what: "client process CPU over the loop / jobs")
+            samples["latency"] = reps_.map(\.json)
+            lines.append("latency      \(jobs) echo jobs, 1 session: p50 \(fmtRange(Summary(reps_.map(\.p50)), 0)) µs; p99 \(fmtRange(Summary(reps_.map(\.p99)), 0)) µs; \(fmtRange(Summary(reps_.map(\.jobsPerSec)), 0)) jobs/s; CPU µs/job runtime \(fmtRange(Summary(reps_.map { $0.runtimeCPU * 1e6 / Double(jobs) }), 1)), client \(fmtRange(Summary(reps_.map { $0.clientCPU * 1e6 / Double(jobs) }), 1))")
+        }
+
+        if only.contains("concurrency") {
+            var bySessions: [String: Any] = [:]
+            for S in levels {
+                var reps_: [ConcurrencySample] = []
+                for r in 0..<concReps {
+                    let s = try await withRuntime(arcp, logDir: logDir, tag: "conc_\(S)_\(r)") { url, pid in
+                        try await concurrencyOnce(url: url, pid: pid, sessions: S)
+                    }
+                    progress("S=\(S) rep \(r + 1)/\(concReps): total \(String(format: "%.3f", s.total)) s (connect \(String(format: "%.3f", s.connect)), jobs \(String(format: "%.3f", s.jobs)), close \(String(format: "%.3f", s.close))); failures \(s.failures); runtime VmHWM \(String(format: "%.1f", Double(s.hwmKB ?? 0) / 1024)) MiB; listen overflows \(s.listenOverflows)\(s.errors.isEmpty ? "" : "; errors \(s.errors.prefix(2))")")
+                    reps_.append(s)
+                }
+                let what = "\(S) concurrent WebSocket sessions x 1 echo job (connect all, run all, close all), after one warm-up session"
+                add("concurrency_\(S)_total_s", reps_.map(\.total), unit: "s", what: what)
+                add("concurrency_\(S)_connect_s", reps_.map(\.connect), unit: "s", what: what)
+                add("concurrency_\(S)_jobs_s", reps_.map(\.jobs), unit: "s", what: what)
+                add("concurrency_\(S)_close_s", reps_.map(\.close), unit: "s", what: what)
+                add("concurrency_\(S)_failures", reps_.map { Double($0.failures) }, unit: "sessions", what: what)
+                add("concurrency_\(S)_runtime_peak_rss_mib", reps_.compactMap { $0.hwmKB.map { Double($0) / 1024 } }, unit: "MiB", what: what + "; runtime VmHWM after the close phase")
+                add("concurrency_\(S)_runtime_idle_rss_mib", reps_.compactMap { $0.hwmBeforeKB.map { Double($0) / 1024 } }, unit: "MiB", what: "runtime VmHWM after one warm-up session")
+                add("concurrency_\(S)_runtime_cpu_us_per_session", reps_.map { $0.runtimeCPU * 1e6 / Double(S) }, unit: "µs/session", what: "runtime CPU over the three phases / sessions (connect+hello, one echo job, close)")
+                add("concurrency_\(S)_client_cpu_us_per_session", reps_.map { $0.clientCPU * 1e6 / Double(S) }, unit: "µs/session", what: "client CPU over the three phases / sessions")
+                add("concurrency_\(S)_listen_overflows", reps_.map { Double($0.listenOverflows) }, unit: "SYNs", what: "TcpExt ListenOverflows delta over the three phases (system-wide)")
+                bySessions[String(S)] = reps_.map(\.json)
+                func m(_ k: KeyPath<ConcurrencySample, Double>, _ d: Int) -> String { fmtRange(Summary(reps_.map { $0[keyPath: k] }), d) }
+                lines.append("sessions     S=\(S): total \(m(\.total, 3)) s (connect \(m(\.connect, 3)), jobs \(m(\.jobs, 3)), close \(m(\.close, 3))); failures \(fmtRange(Summary(reps_.map { Double($0.failures) }), 0)); runtime VmHWM \(fmtRange(Summary(reps_.compactMap { $0.hwmKB.map { Double($0) / 1024 } }), 1)) MiB (idle after warm-up \(fmtRange(Summary(reps_.compactMap { $0.hwmBeforeKB.map { Double($0) / 1024 } }), 1))); CPU µs/session runtime \(fmtRange(Summary(reps_.map { $0.runtimeCPU * 1e6 / Double(S) }), 0)), client \(fmtRange(Summary(reps_.map { $0.clientCPU * 1e6 / Double(S) }), 0)); listen overflows \(reps_.map(\.listenOverflows))")
+            }
+            samples["concurrency"] = bySessions
+        }
+        let elapsed = (clock.now - t0).seconds
+
+        var build = "release"
+        #if DEBUG
+        build = "debug"
+        #endif
+        print("Loopback WebSocket, runtime `arcp serve` in a child process (fresh per repetition), client in arcp-bench (\(build) build)")
+        print("median (min–max); reps: stream/latency \(reps), concurrency \(concReps); \(String(format: "%.0f", elapsed)) s")
+        for l in lines { print(l) }
+
+        if let out = a.string("--json") {
+            var resultsJSON: [String: Any] = [:]
+            for (k, v) in results { resultsJSON[k] = v }
+            let doc: [String: Any] = [
+                "what": "swift-arcp runtime+client over loopback WebSocket, runtime = `arcp serve` child process (arcp-bench ws)",
+                "command": CommandLine.arguments.joined(separator: " "),
+                "arcp": arcp.path,
+                "when": ISO8601DateFormatter().string(from: started),
+                "elapsed_s": elapsed,
+                "statistic": "median, min and max over the repetitions (n)",
+                "params": [
+                    "reps": reps, "concurrency_reps": concReps, "n": n, "jobs": jobs, "sessions": levels,
+                    "warmup": "stream: one 200-event flood job; latency: 100 echo jobs; concurrency: one session with one echo job",
+                    "runtime": "arcp serve --host 127.0.0.1 --port 0 --token tok=bench@example.com --log-level warning --stop-on-eof (heartbeat 30 s, resume 600 s, in-memory event log)",
+                    "websocket_server_listen_backlog": WebSocketServer.Configuration().listenBacklog,
+                    "rlimit_nofile": nofile,
+                ] as [String: Any],
+                "machine": Machine.description,
+                "results": resultsJSON,
+                "samples": samples,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: out))
+            progress("wrote \(out)")
+        }
+    }
+
+    // MARK: - Measurements
+
+    struct StreamSample {
+        var events: Int
+        var seconds: Double
+        var runtimeCPU: Double
+        var clientCPU: Double
+        var runtimeHWMKB: Int?
+        var loadavg: Double?
+        var eventsPerSec: Double { Double(events) / seconds }
+        var json: [String: Any] {
+            ["events": events, "seconds": seconds, "events_per_s": eventsPerSec, "server_cpu_s": runtimeCPU,
+             "client_cpu_s": clientCPU, "server_vmhwm_kb": runtimeHWMKB ?? NSNull(), "loadavg_1m": loadavg ?? NSNull()]
+        }
+    }
+
+    struct LatencySample {
+        var jobs: Int
+        var seconds: Double
+        var p50, p90, p99, minimum, maximum, mean: Double
+        var runtimeCPU: Double
+        var clientCPU: Double
+        var loadavg: Double?
+        var jobsPerSec: Double { Double(jobs) / seconds }
+        var json: [String: Any] {
+            ["jobs": jobs, "seconds": seconds, "jobs_per_s": jobsPerSec, "p50_us": p50, "p90_us": p90, "p99_us": p99,
+             "min_us": minimum, "max_us": maximum, "mean_us": mean, "server_cpu_s": runtimeCPU, "client_cpu_s": clientCPU,
+             "loadavg_1m": loadavg ?? NSNull()]
+        }
+    }
+
+    struct ConcurrencySample {
+        var sessions: Int
+        var connected: Int
+        var jobsOK: Int
+        var errors: [String]
+        var total, connect, jobs, close: Double
+        var rssBeforeKB, hwmBeforeKB, rssAllOpenKB, hwmKB: Int?
+        var runtimeCPU: Double
+        var clientCPU: Double
+        var listenOverflows: Int
+        var listenDrops: Int
+        var loadavg: Double?
+        var failures: Int { sessions - jobsOK }
+        var json: [String: Any] {
+            ["sessions": sessions, "connected": connected, "jobs_ok": jobsOK, "failures": failures,
+             "error_kinds": errors, "total_s": total, "connect_s": connect, "jobs_s": jobs, "close_s": close,
+             "server_vmrss_before_kb": rssBeforeKB ?? NSNull(), "server_vmhwm_before_kb": hwmBeforeKB ?? NSNull(),
+             "server_vmrss_all_open_kb": rssAllOpenKB ?? NSNull(), "server_vmhwm_kb": hwmKB ?? NSNull(),
+             "server_cpu_s": runtimeCPU, "client_cpu_s": clientCPU,
+             "listen_overflows_delta": ["ListenOverflows": listenOverflows, "ListenDrops": listenDrops],
+             "loadavg_1m": loadavg ?? NSNull()]
+        }
+    }
+
+    static func connectClient(_ url: String) async throws -> ARCPClient {
+        let transport = try await WebSocketTransport.connect(to: url)
+        let client = ARCPClient(token: "tok")
+        do {
+            try await client.connect(transport)
+        } catch {
+            await transport.close()
+            throw error
+        }
+        return client
+    }
+
+    /// One `flood` job; returns the number of `log` events seen (asserted == n).
+    static func flood(_ client: ARCPClient, n: Int) async throws -> Int {
+        let job = try await client.submit(agent: "flood", input: ["n": .int(Int64(n))])
+        var count = 0
+        for try await event in job.events {
+            if case .log = event.body { count += 1 }
+        }
+        let outcome = try await job.result()
+        guard outcome.finalStatus == .success else { throw BenchError("flood ended \(outcome.finalStatus)") }
+        guard count == n else { throw BenchError("flood: expected \(n) log events, saw \(count)") }
+        return count
+    }
+
+    static func streamOnce(url: String, pid: Int32, n: Int) async throws -> StreamSample {
+        let client = try await connectClient(url)
+        _ = try await flood(client, n: 200)  // warm-up
+        let load = Proc.loadavg()
+        let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
+        let t0 = ContinuousClock.now
+        let got = try await flood(client, n: n)
+        let dt = (ContinuousClock.now - t0).seconds
+        let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+        await client.close()
+        return StreamSample(
+            events: got, seconds: dt, runtimeCPU: s1 - s0, clientCPU: c1 - c0,
+            runtimeHWMKB: Proc.statusKB(pid: pid, "VmHWM"), loadavg: load)
+    }
+
+    static func echo(_ client: ARCPClient, _ i: Int) async throws -> Bool {
+        let outcome = try await client.submit(agent: "echo", input: ["i": .int(Int64(i))], streamEvents: false).result()
+        return outcome.finalStatus == .success && outcome.result == ["echoed": ["i": .int(Int64(i))]]
+    }
+
+    static func latencyOnce(url: String, pid: Int32, jobs: Int) async throws -> LatencySample {
+        let client = try await connectClient(url)
+        for i in 0..<100 { guard try await echo(client, i) else { throw BenchError("warm-up echo \(i): wrong result") } }
+        var lat: [Double] = []
+        lat.reserveCapacity(jobs)
+        let load = Proc.loadavg()
+        let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
+        let t0 = ContinuousClock.now
+        for i in 0..<jobs {
+            let ts = ContinuousClock.now
+            let ok = try await echo(client, i)
+            lat.append((ContinuousClock.now - ts).seconds * 1e6)
+            guard ok else { throw BenchError("echo \(i): wrong result") }
+        }
+        let dt = (ContinuousClock.now - t0).seconds
+        let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+        await client.close()
+        lat.sort()
+        return LatencySample(
+            jobs: jobs, seconds: dt, p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99),
+            minimum: lat.first ?? 0, maximum: lat.last ?? 0, mean: lat.reduce(0, +) / Double(max(1, lat.count)),
+            runtimeCPU: s1 - s0, clientCPU: c1 - c0, loadavg: load)
+    }
+
+    static func concurrencyOnce(url: String, pid: Int32, sessions S: Int) async throws -> ConcurrencySample {
+        // Warm-up: one full session, so first-use costs are not measured.
+        let w = try await connectClient(url)
+        guard try await echo(w, -1) else { throw BenchError("warm-up echo: wrong result") }
+        await w.close()
+        let rssBefore = Proc.statusKB(pid: pid, "VmRSS"), hwmBefore = Proc.statusKB(pid: pid, "VmHWM")
+        let load = Proc.loadavg()
+        let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
+        let lo0 = Proc.listenOverflows()
+        var errors: [String] = []
+
+        let t0 = ContinuousClock.now
+        // Phase 1: all sessions connect (TCP + WebSocket upgrade + session.hello/welcome) at once.
+        let conns = await withTaskGroup(of: Result<ARCPClient, BenchError>.self) { group in
+            for _ in 0..<S {
+                group.addTask {
+                    do { return .success(try await connectClient(url)) } catch { return .failure(BenchError("connect \(error)")) }
+                }
+            }
+            var out: [Result<ARCPClient, BenchError>] = []
+            out.reserveCapacity(S)
+            for await r in group { out.append(r) }
+            return out
+        }
+        let t1 = ContinuousClock.now
+        var clients: [ARCPClient] = []
+        for c in conns {
+            switch c {
+            case .success(let client): clients.append(client)
+            case .failure(let e): errors.append(e.description)
+            }
+        }
+        // Phase 2: one echo job per session, all at once (every session still open).
+        let jobResults = await withTaskGroup(of: String?.self) { group in
+            for (i, client) in clients.enumerated() {
+                group.addTask {
+                    do { return try await echo(client, i) ? nil : "job: bad result" } catch { return "job \(error)" }
+                }
+            }
+            var out: [String?] = []
+            out.reserveCapacity(clients.count)
+            for await r in group { out.append(r) }
+            return out
+        }
+        let t2 = ContinuousClock.now
+        let jobsOK = jobResults.filter { $0 == nil }.count
+        errors += jobResults.compactMap { $0 }
+        let rssAllOpen = Proc.statusKB(pid: pid, "VmRSS")
+        // Phase 3: every session closes (session.close/closed + WebSocket close handshake) at once.
+        await withDiscardingTaskGroup { group in
+            for client in clients { group.addTask { await client.close() } }
+        }
+        let t3 = ContinuousClock.now
+        let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+        let lo1 = Proc.listenOverflows()
+        let hwm = Proc.statusKB(pid: pid, "VmHWM")
+        var kinds: [String] = []
+        for e in errors where !kinds.contains(String(e.prefix(200))) { kinds.append(String(e.prefix(200))) }
+        return ConcurrencySample(
+            sessions: S, connected: clients.count, jobsOK: jobsOK, errors: Array(kinds.sorted().prefix(10)),
+            total: (t3 - t0).seconds, connect: (t1 - t0).seconds, jobs: (t2 - t1).seconds, close: (t3 - t2).seconds,
+            rssBeforeKB: rssBefore, hwmBeforeKB: hwmBefore, rssAllOpenKB: rssAllOpen, hwmKB: hwm,
+            runtimeCPU: s1 - s0, clientCPU: c1 - c0,
+            listenOverflows: (lo1["ListenOverflows"] ?? 0) - (lo0["ListenOverflows"] ?? 0),
+            listenDrops: (lo1["ListenDrops"] ?? 0) - (lo0["ListenDrops"] ?? 0), loadavg: load)
+    }
+
+    /// Nearest-rank percentile of an ascending list (as bench.py's `pct`).
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let k = max(0, min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
+        return sorted[k]
+    }
+
+    // MARK: - The runtime child process
+
+    /// Starts `arcp serve` on an ephemeral port, runs `body` with its URL and pid, stops it
+    /// (SIGTERM, then SIGKILL after 15 s) whatever `body` did.
+    static func withRuntime<T>(
+        _ arcp: URL, logDir: URL, tag: String, _ body: (String, Int32) async throws -> T
+    ) async throws -> T {
+        let child = try await RuntimeChild.start(arcp, log: logDir.appendingPathComponent("serve_\(tag).err"))
+        let result: Result<T, any Error>
+        do { result = .success(try await body(child.url, child.pid)) } catch { result = .failure(error) }
+        let status = await child.stop()
+        if case .failure(let e) = result {
+            throw BenchError("\(tag): \(e)\n  runtime exit status \(status); its stderr:\n\(child.logTail())")
+        }
+        return try result.get()
+    }
+
+    /// The `arcp` binary: `--arcp PATH`, else next to this executable.
+    static func locateArcp(_ explicit: String?) throws -> URL {
+        let candidate: URL
+        if let explicit {
+            candidate = URL(fileURLWithPath: explicit)
+        } else {
+            let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                ?? CommandLine.arguments.first ?? "arcp-bench"
+            candidate = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("arcp")
+        }
+        guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+            throw BenchError("no arcp executable at \(candidate.path): build it (swift build -c release --product arcp) or pass --arcp PATH")
+        }
+        return candidate
+    }
+
+    /// Raises the soft RLIMIT_NOFILE to the hard limit (S sessions need S sockets here and in
+    /// the runtime child, which inherits the limit). Returns the resulting soft limit.
+    static func raiseNoFileLimit() -> Int {
+        var rl = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &rl) == 0 else { return -1 }
+        if rl.rlim_cur < rl.rlim_max {
+            var raised = rl
+            raised.rlim_cur = rl.rlim_max
+            if setrlimit(resource, &raised) == 0 { rl = raised }
+        }
+        return Int(clamping: rl.rlim_cur)
+    }
+
+    static func fmtRange(_ s: Summary, _ digits: Int) -> String {
+        func f(_ v: Double) -> String { digits == 0 ? Format.grouped(v) : String(format: "%.\(digits)f", v) }
+        return "\(f(s.median)) (\(f(s.min))–\(f(s.max)))"
+    }
+
+    static func progress(_ line: String) {
+        FileHandle.standardError.write(Data("ws: \(line)\n".utf8))
+    }
+}
+
+/// A running `arcp serve` child process. Used from one task at a time.
+final class RuntimeChild {
+    let process: Process
+    let pid: Int32
+    let url: String
+    let log: URL
+    private let stdin: Pipe
+    private let exit: ExitStatus
+
+    private init(process: Process, pid: Int32, url: String, log: URL, stdin: Pipe, exit: ExitStatus) {
+        self.process = process
+        self.pid = pid
+        self.url = url
+        self.log = log
+        self.stdin = stdin
+        self.exit = exit
+    }
+
+    /// Spawns `arcp serve --port 0 …` and waits (up to 20 s) for its `LISTENING ws://…` line.
+    static func start(_ arcp: URL, log: URL) async throws -> RuntimeChild {
+        let process = Process()
+        process.executableURL = arcp
+        process.arguments = [
+            "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
+            "--log-level", "warning", "--stop-on-eof",
+        ]
+        let stdout = Pipe(), stdin = Pipe()
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw BenchError("cannot create \(log.path)")
+        }
+        let errFile = try FileHandle(forWritingTo: log)
+        process.standardOutput = stdout
+        process.standardInput = stdin
+        process.standardError = errFile
+        let exit = ExitStatus()
+        process.terminationHandler = { p in exit.set(p.terminationStatus) }
+        try process.run()
+        try? errFile.close()
+        let pid = process.processIdentifier
+        let fd = stdout.fileHandleForReading.fileDescriptor
+        let line = await readLine(fd: fd, timeout: .seconds(20))
+        var url: String?
+        if let line, line.hasPrefix("LISTENING ws://") { url = String(line.dropFirst("LISTENING ".count)) }
+        let child = RuntimeChild(process: process, pid: pid, url: url ?? "", log: log, stdin: stdin, exit: exit)
+        if url == nil {
+            let status = await child.stop()
+            throw BenchError("arcp serve did not start (first stdout line \(line.map { "\"\($0)\"" } ?? "none"), exit status \(status)):\n\(child.logTail())")
+        }
+        return child
+    }
+
+    /// SIGTERM (graceful shutdown), SIGKILL after 15 s; returns the exit status.
+    func stop() async -> Int32 {
+        if let done = exit.value { return done }
+        kill(pid, SIGTERM)
+        let exit = self.exit
+        let pid = self.pid
+        let status = await withTaskGroup(of: Int32?.self) { group in
+            group.addTask { await exit.wait() }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(15))
+                return nil
+            }
+            var first: Int32? = nil
+            if let r = await group.next() { first = r }
+            if first == nil { kill(pid, SIGKILL) }
+            group.cancelAll()
+            for await r in group where first == nil { first = r }
+            return first
+        }
+        try? stdin.fileHandleForWriting.close()
+        return status ?? -1
+    }
+
+    /// The last lines of the runtime's stderr, for error reports.
+    func logTail() -> String {
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(20).map { "    " + $0 }.joined(separator: "\n")
+    }
+
+    /// Reads one line from `fd` on a dispatch thread; nil on EOF or after `timeout`.
+    static func readLine(fd: Int32, timeout: Duration) async -> String? {
+        await withCheckedContinuation { (cont: CheckedContinuation<String?, Never>) in
+            DispatchQueue.global().async {
+                let deadline = ContinuousClock.now + timeout
+                var bytes: [UInt8] = []
+                var byte: UInt8 = 0
+                while ContinuousClock.now < deadline {
+                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    let left = deadline - ContinuousClock.now
+                    let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+                    let ready = poll(&pfd, 1, max(1, ms))
+                    if ready < 0 && errno == EINTR { continue }
+                    if ready <= 0 { continue }
+                    let n = read(fd, &byte, 1)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    if byte == UInt8(ascii: "\n") {
+                        cont.resume(returning: String(decoding: bytes, as: UTF8.self))
+                        return
+                    }
+                    bytes.append(byte)
+                }
+                cont.resume(returning: nil)
+            }
+        }
+    }
+}
+
+/// A child's exit status, set once by `Process.terminationHandler`, awaitable.
+final class ExitStatus: Sendable {
+    private struct State {
+        var status: Int32?
+        var waiters: [CheckedContinuation<Int32, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    var value: Int32? { state.withLock { $0.status } }
+
+    func set(_ status: Int32) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Int32, Never>] in
+            guard s.status == nil else { return [] }
+            s.status = status
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: status) }
+    }
+
+    func wait() async -> Int32 {
+        await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
+            let now = state.withLock { s -> Int32? in
+                if let v = s.status { return v }
+                s.waiters.append(cont)
+                return nil
+            }
+            if let now { cont.resume(returning: now) }
+        }
+    }
+}
+
+/// Linux `/proc` readings (nil elsewhere) and this process's CPU time.
+enum Proc {
+    static let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// A `kB` field of /proc/PID/status, e.g. `VmHWM`.
+    static func statusKB(pid: Int32, _ key: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
+            return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
+        }
+        return nil
+    }
+
+    /// utime+stime of a process in seconds (clock-tick resolution).
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let paren = text.lastIndex(of: ")")
+        else { return nil }
+        // After ")": state(0) ppid(1) … utime(11) stime(12).
+        let fields = text[text.index(after: paren)...].split(separator: " ")
+        guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]), clockTicks > 0 else { return nil }
+        return (u + s) / clockTicks
+    }
+
+    /// This process's user+system CPU seconds.
+    static func selfCPUSeconds() -> Double {
+        var ru = rusage()
+        #if canImport(Glibc)
+        _ = getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
+        #else
+        _ = getrusage(RUSAGE_SELF, &ru)
+        #endif
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(ru.ru_utime) + s(ru.ru_stime)
+    }
+
+    /// System-wide TcpExt ListenOverflows / ListenDrops (SYNs dropped at a full accept queue).
+    static func listenOverflows() -> [String: Int] {
+        guard let text = try? String(contentsOfFile: "/proc/net/netstat", encoding: .utf8) else { return [:] }
+        let lines = text.split(separator: "\n")
+        var i = 0
+        while i + 1 < lines.count {
+            if lines[i].hasPrefix("TcpExt:") {
+                let names = lines[i].split(separator: " ").dropFirst()
+                let values = lines[i + 1].split(separator: " ").dropFirst()
+                var out: [String: Int] = [:]
+                for (k, v) in zip(names, values) where k == "ListenOverflows" || k == "ListenDrops" { out[String(k)] = Int(v) }
+                return out
+            }
+            i += 2
+        }
+        return [:]
+    }
+
+    static func loadavg() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.flatMap { Double($0) }
+    }
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Loopback WebSocket benchmark, runtime and client in separate processes: swift-arcp
+# (`arcp-bench ws`, runtime = `arcp serve` child process) against the Python reference
+# (Scripts/bench-python.sh: bench.py stream-ws, latency, concurrency 1000), same machine, same
+# run, then a markdown table of both with ratios.
+#
+#   Scripts/bench-ws.sh OUT_DIR
+#
+# Writes OUT_DIR/swift-ws.json, OUT_DIR/python.json (every number with its unit and the raw
+# samples) and OUT_DIR/comparison.md (also printed). Builds release first (incremental).
+# Takes about 2-3 minutes on 2 cores once built (the Python part is most of it).
+#
+# Ratios: throughput and CPU-per-op as swift/python and python/swift (higher = Swift better);
+# latency and times python/swift; memory swift/python (lower = Swift better).
+# Exit: 0 both ran; 1 a benchmark failed (the table shows what there is); 2 usage/setup problem.
+#
+# Environment: BENCH_REPS (default 3), BENCH_CONC_REPS (default 2), passed to both sides;
+# ARCP_PYREF_DIR as for bench-python.sh; SKIP_BUILD=1 uses the existing release build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-}"
+[ -n "$OUT" ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+REPS="${BENCH_REPS:-3}"
+CONC_REPS="${BENCH_CONC_REPS:-2}"
+export BENCH_REPS="$REPS" BENCH_CONC_REPS="$CONC_REPS"
+
+cd "$ROOT"
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    echo "bench-ws: building release (arcp, arcp-bench) ..." >&2
+    swift build -c release --product arcp >&2
+    swift build -c release --product arcp-bench >&2
+fi
+BIN="$(swift build -c release --show-bin-path)"
+[ -x "$BIN/arcp" ] && [ -x "$BIN/arcp-bench" ] || { echo "bench-ws: no release arcp/arcp-bench in $BIN" >&2; exit 2; }
+
+RC=0
+T0=$SECONDS
+echo "bench-ws: swift-arcp (arcp-bench ws) ..." >&2
+if ! "$BIN/arcp-bench" ws --arcp "$BIN/arcp" --reps "$REPS" --conc-reps "$CONC_REPS" \
+        --n 20000 --jobs 2000 --sessions 1000 --json "$OUT/swift-ws.json" </dev/null; then
+    echo "bench-ws: arcp-bench ws failed" >&2
+    RC=1
+fi
+echo "bench-ws: Python reference (Scripts/bench-python.sh) ..." >&2
+PYRC=0
+"$ROOT/Scripts/bench-python.sh" "$OUT/python.json" || PYRC=$?
+[ "$PYRC" = 2 ] && { echo "bench-ws: bench-python.sh setup failed" >&2; exit 2; }
+[ "$PYRC" = 0 ] || RC=1
+ELAPSED=$((SECONDS - T0))
+
+"$ROOT/.venv/bin/python" - "$OUT/swift-ws.json" "$OUT/python.json" "$OUT/comparison.md" "$ELAPSED" <<'EOF'
+import json, os, sys, statistics, platform
+swift_path, py_path, md_path, elapsed = sys.argv[1:5]
+S = json.load(open(swift_path)) if os.path.exists(swift_path) else {}
+P = json.load(open(py_path)) if os.path.exists(py_path) else {}
+sr, pr = S.get("results", {}), P.get("results", {})
+praw = P.get("raw", {})
+
+def med_range(vals):
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)} if vals else None
+
+def py_cpu(section, count_key, which, level=None):
+    """Python CPU µs per op, from bench.py's raw samples (server_cpu_s/client_cpu_s over the window)."""
+    x = praw.get(section, {}).get("samples")
+    if x is None: return None
+    if level is not None: x = x.get(level, [])
+    return med_range([s[which] * 1e6 / s[count_key] for s in x if s.get(count_key)])
+
+def fmt(v, d):
+    return f"{v:,.{d}f}"
+
+def cell(s, d, unit=""):
+    if not s: return "—"
+    u = f" {unit}" if unit else ""
+    if s["n"] > 1 and s["min"] != s["max"]:
+        return f"{fmt(s['median'], d)}{u} ({fmt(s['min'], d)}–{fmt(s['max'], d)})"
+    return f"{fmt(s['median'], d)}{u}"
+
+# (label, swift summary, python summary, digits, unit, ratio kind, target)
+#   ratio kind "up": swift/python (higher is better); "down": python/swift; "mem": swift/python.
+rows = [
+    ("Event stream, 20,000 `log` events, submit → job.result", sr.get("stream_ws_events_per_s"), pr.get("stream_ws_events_per_s"), 0, "events/s", "up", 10),
+    ("Echo job submit → result, p50 (2,000 sequential, 1 session)", sr.get("latency_echo_p50_us"), pr.get("latency_echo_p50_us"), 0, "µs", "down", 10),
+    ("Echo job submit → result, p99", sr.get("latency_echo_p99_us"), pr.get("latency_echo_p99_us"), 0, "µs", "down", None),
+    ("Echo jobs/s (sequential)", sr.get("latency_echo_jobs_per_s"), pr.get("latency_echo_jobs_per_s"), 0, "jobs/s", "up", 10),
+    ("1,000 sessions: total (connect + 1 echo job each + close)", sr.get("concurrency_1000_total_s"), pr.get("concurrency_1000_total_s"), 3, "s", "down", None),
+    ("1,000 sessions: connect phase", sr.get("concurrency_1000_connect_s"), pr.get("concurrency_1000_connect_s"), 3, "s", "down", None),
+    ("1,000 sessions: jobs phase", sr.get("concurrency_1000_jobs_s"), pr.get("concurrency_1000_jobs_s"), 3, "s", "down", None),
+    ("1,000 sessions: close phase", sr.get("concurrency_1000_close_s"), pr.get("concurrency_1000_close_s"), 3, "s", "down", None),
+    ("1,000 sessions: failures", sr.get("concurrency_1000_failures"), pr.get("concurrency_1000_failures"), 0, "", None, None),
+    ("1,000 sessions: runtime peak RSS (VmHWM)", sr.get("concurrency_1000_runtime_peak_rss_mib"), pr.get("concurrency_1000_runtime_peak_rss_mib"), 1, "MiB", "mem", 0.25),
+    ("Runtime RSS after one warm-up session (VmHWM)", sr.get("concurrency_1000_runtime_idle_rss_mib"), pr.get("concurrency_1000_runtime_idle_rss_mib"), 1, "MiB", "mem", None),
+    ("Runtime CPU per streamed event", sr.get("stream_ws_runtime_cpu_us_per_event"), py_cpu("stream_ws", "events", "server_cpu_s"), 2, "µs", "down", None),
+    ("Client CPU per streamed event", sr.get("stream_ws_client_cpu_us_per_event"), py_cpu("stream_ws", "events", "client_cpu_s"), 2, "µs", "down", None),
+    ("Runtime CPU per echo job", sr.get("latency_echo_runtime_cpu_us_per_job"), py_cpu("latency", "jobs", "server_cpu_s"), 0, "µs", "down", None),
+    ("Client CPU per echo job", sr.get("latency_echo_client_cpu_us_per_job"), py_cpu("latency", "jobs", "client_cpu_s"), 0, "µs", "down", None),
+    ("Runtime CPU per session (1,000 sessions)", sr.get("concurrency_1000_runtime_cpu_us_per_session"), py_cpu("concurrency", "sessions", "server_cpu_s", "1000"), 0, "µs", "down", None),
+    ("Client CPU per session (1,000 sessions)", sr.get("concurrency_1000_client_cpu_us_per_session"), py_cpu("concurrency", "sessions", "client_cpu_s", "1000"), 0, "µs", "down", None),
+]
+
+def ratio(s, p, kind):
+    if not s or not p or kind is None: return None
+    a, b = s["median"], p["median"]
+    if kind == "up": return a / b if b else None
+    if kind == "down": return b / a if a else None
+    if kind == "mem": return a / b if b else None
+
+L = []
+L.append("| Measurement | swift-arcp | Python reference | Ratio | Target |")
+L.append("|---|---|---|---|---|")
+for label, s, p, d, unit, kind, target in rows:
+    r = ratio(s, p, kind)
+    rs = "—" if r is None else (f"{r:.2f}x" if kind == "mem" else f"{r:.1f}x")
+    if target is None or r is None:
+        ts = ""
+    elif kind == "mem":
+        ts = f"≤ {target}x: " + ("met" if r <= target else "**missed**")
+    else:
+        ts = f"≥ {target}x: " + ("met" if r >= target else "**missed**")
+    L.append(f"| {label} | {cell(s, d, unit)} | {cell(p, d, unit)} | {rs} | {ts} |")
+
+lo = [x.get("listen_overflows_delta", {}).get("ListenOverflows") for x in S.get("samples", {}).get("concurrency", {}).get("1000", [])]
+plo = [x.get("listen_overflows_delta", {}).get("ListenOverflows") for x in praw.get("concurrency", {}).get("samples", {}).get("1000", [])]
+sp, pp = S.get("params", {}), P.get("reps", {})
+notes = [
+    "",
+    f"Median (min–max) over the repetitions: swift-arcp {sp.get('reps', '?')} (stream, latency) and {sp.get('concurrency_reps', '?')} (sessions); "
+    f"Python {pp.get('default', '?')} and {pp.get('concurrency', '?')}. A fresh runtime process per repetition on both sides. "
+    f"Ratios: throughput swift/python, times and CPU python/swift (higher = Swift better), memory swift/python (lower = Swift better).",
+    f"TcpExt ListenOverflows during the 1,000-session phases: swift-arcp {lo}, Python {plo} "
+    f"(listen backlog: swift-arcp {sp.get('websocket_server_listen_backlog', '?')}, Python asyncio default 100; an overflow costs a 1 s SYN retry).",
+    f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average at start {S.get('machine', {}).get('loadavg_1m', '?')}; "
+    f"Python {P.get('env', {}).get('python', '?').split()[0]}, {P.get('package', '?')}. Whole run {elapsed} s.",
+]
+errs = P.get("errors") or {}
+if errs: notes.append(f"Python errors: {errs}")
+if not S: notes.append("swift-arcp: no results (arcp-bench ws failed)")
+text = "\n".join(L + notes) + "\n"
+open(md_path, "w").write(text)
+print(text)
+EOF
+echo "bench-ws: wrote $OUT/comparison.md, $OUT/swift-ws.json, $OUT/python.json" >&2
+exit "$RC"

@@ -1,0 +1,84 @@
+import ARCP
+import Foundation
+import Testing
+
+@Suite("Client request timeout")
+struct ClientRequestTimeoutTests {
+    static let sid = "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B"
+
+    /// A client connected to a hand-driven runtime stand-in.
+    static func connected(timeout: Duration) async throws -> (ARCPClient, MemoryTransport) {
+        let (c, r) = MemoryTransport.pair()
+        var options = ARCPClient.Options()
+        options.requestTimeout = timeout
+        let client = ARCPClient(token: "tok", options: options)
+        async let connected: Void = client.connect(c)
+        _ = try #require(try await r.receive())
+        try await r.send(FrameCodec.encode(Envelope.make(
+            .sessionWelcome(SessionWelcomePayload(sessionId: sid, resumeToken: "rtk_x", capabilities: WelcomeCapabilities(features: []))),
+            sessionID: sid)))
+        try await connected
+        return (client, r)
+    }
+
+    @Test("an unanswered request fails after requestTimeout; later requests still get their answers")
+    func unansweredRequestTimesOut() async throws {
+        let (client, r) = try await Self.connected(timeout: .milliseconds(200))
+        // Should the timeout never fire, closing the link after 5 s ends the wait with another error.
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(5))
+            await r.close()
+        }
+        defer { guardTask.cancel() }
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.ping()
+            Issue.record("the unanswered ping returned")
+        } catch let e as ARCPError {
+            #expect(e.code == .internalError)
+            #expect(e.message.contains("no answer to session.ping"))
+        }
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(200))
+        #expect(waited < .seconds(5))
+        _ = try #require(try await r.receive())  // the ping nobody answered
+
+        // The next request is answered in time: the timed-out one no longer claims the pong.
+        async let pong = client.ping()
+        let pingText = try #require(try await r.receive())
+        guard case .sessionPing(let p) = try Envelope(jsonText: pingText).message else {
+            Issue.record("expected session.ping")
+            return
+        }
+        try await r.send(FrameCodec.encode(Envelope.make(.sessionPong(SessionPongPayload(pingNonce: p.nonce)), sessionID: Self.sid)))
+        _ = try await pong
+        await r.close()
+    }
+
+    @Test("many concurrent unanswered requests all time out")
+    func concurrentRequestsTimeOut() async throws {
+        let (client, r) = try await Self.connected(timeout: .milliseconds(150))
+        let guardTask = Task {
+            try await Task.sleep(for: .seconds(5))
+            await r.close()
+        }
+        defer { guardTask.cancel() }
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await client.ping()
+                        return false
+                    } catch {
+                        return (error as? ARCPError)?.message.contains("no answer to session.ping") == true
+                    }
+                }
+            }
+            var n = 0
+            for await timedOut in group where timedOut { n += 1 }
+            return n
+        }
+        #expect(failures == 20)
+        await r.close()
+    }
+}
