@@ -17,10 +17,12 @@ let package = Package(
         .library(name: "ARCPWebSocket", targets: ["ARCPWebSocket"]),
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
         .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
+        .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
+        .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -32,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -105,6 +109,36 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Mounting a runtime in a Hummingbird 2 app: a WebSocket route on its router. Kept out of ARCP.
+        .target(
+            name: "ARCPHummingbird",
+            dependencies: [
+                "ARCP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // A real Hummingbird app on port 0, driven by the NIO client and the Python reference client.
+        .testTarget(
+            name: "ARCPHummingbirdTests",
+            dependencies: [
+                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ARCPTransportTests", dependencies: ["ARCP", "ARCPSubprocess"], swiftSettings: strict),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
@@ -167,6 +201,20 @@ let package = Package(
         ),
         // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
         .executableTarget(name: "ARCPExamples", dependencies: ["ARCP"], path: "Examples/ARCPExamples", swiftSettings: strict),
+        // `swift run arcp-host-hummingbird`: the demo agents at /arcp of a Hummingbird app beside /health.
+        .executableTarget(
+            name: "HostHummingbird",
+            dependencies: [
+                "ARCP", "ARCPHummingbird", "ARCPDemoAgents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/HostHummingbird",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
