@@ -151,7 +151,8 @@ extension WebSocketServerConfiguration {
     /// - Parameters:
     ///   - maxFrameSize: the largest frame NIO accepts; use the route's ``ARCPRouteOptions/maxFrameSize``.
     ///   - autoPing: Hummingbird's keep-alive pings (a peer that does not answer one before the
-    ///     next is due is disconnected).
+    ///     next is due is disconnected). Pongs are seen only while the transport takes frames:
+    ///     a connection whose inbox stays full for a whole period is disconnected too.
     ///   - closeTimeout: how long Hummingbird waits for the peer's close frame.
     public static func arcp(
         maxFrameSize: Int = ARCPRouteOptions.defaultMaxFrameSize,

@@ -196,6 +196,12 @@ struct HostTests {
         await #expect(throws: TransportError.self) {
             _ = try await RawWebSocketClient.connect(port: app.port, headers: [("Origin", "https://evil.example")])
         }
+        // On the wire: Hummingbird answers a refused upgrade with 400.
+        let refused = try await httpGet(port: app.port, path: "/arcp", headers: [
+            "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Origin: https://evil.example",
+        ])
+        #expect(refused.status == 400)
         for headers in [[("Origin", "https://app.example.com")], []] {
             let raw = try await RawWebSocketClient.connect(port: app.port, headers: headers)
             let welcome = try await raw.run { inbound, outbound in
