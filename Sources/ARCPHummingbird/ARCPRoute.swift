@@ -3,8 +3,11 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 
-/// Mounting an ARCP runtime in a Hummingbird 2 application: one WebSocket route, beside the
-/// app's own routes.
+/// Options of an ARCP route (`router.addARCP`) and of ``HummingbirdWebSocketTransport``: size
+/// limits, queue bounds, origin and host allow-lists, the close timeout.
+///
+/// Mounting an ARCP runtime in a Hummingbird 2 application is one WebSocket route, beside the
+/// app's own routes:
 ///
 /// ```swift
 /// import ARCP
@@ -43,7 +46,7 @@ public struct ARCPRouteOptions: Sendable {
     /// Largest message accepted or sent, in bytes (fragments are reassembled up to it).
     /// A bigger one closes the connection with 1009. Each *frame* is also limited by the
     /// server's `WebSocketServerConfiguration.maxFrameSize` (NIO closes with 1009 above it):
-    /// configure the server with ``HummingbirdWebSocket/WebSocketServerConfiguration/arcp(maxFrameSize:autoPing:closeTimeout:)``
+    /// configure the server with `WebSocketServerConfiguration.arcp(maxFrameSize:autoPing:closeTimeout:)`
     /// and the same value.
     public var maxFrameSize: Int
     /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared

@@ -7,15 +7,17 @@ import Synchronization
 
 /// One Hummingbird WebSocket connection carrying ARCP (spec §4): one text message is one envelope.
 ///
-/// You rarely create one yourself: ``Hummingbird/RouterMethods/addARCP(_:path:options:)`` does,
+/// You rarely create one yourself: `router.addARCP(_:path:options:)` does,
 /// for each upgraded connection. For a WebSocket handler of your own (a `router.ws(…)` route,
 /// or `HTTPServerBuilder.http1WebSocketUpgrade(shouldUpgrade:)`), wrap its inbound stream and
 /// outbound writer with ``serve(inbound:outbound:options:logger:_:)``:
 ///
 /// ```swift
 /// router.ws("/custom") { inbound, outbound, context in
-///     await HummingbirdWebSocketTransport.serve(inbound: inbound, outbound: outbound, logger: context.logger) {
-///         transport in await runtime.accept(transport)
+///     await HummingbirdWebSocketTransport.serve(
+///         inbound: inbound, outbound: outbound, logger: context.logger
+///     ) { transport in
+///         await runtime.accept(transport)
 ///     }
 /// }
 /// ```

@@ -226,13 +226,22 @@ struct HostTests {
     }
 
     /// `addARCP(path:onConnection:)`: the handler sees the upgrade request, and closing the
-    /// transport closes the connection with 1000.
-    @Test func generalFormSeesTheUpgradeRequest() async throws {
+    /// transport closes the connection with 1000. And `HummingbirdWebSocketTransport.serve`
+    /// inside a `ws(…)` route of one's own.
+    @Test func generalFormsSeeTheUpgradeRequest() async throws {
         let seen = Mutex<[String]>([])
         let app = try await HostedApp.start { router, runtime in
             router.addARCP(path: "/tenant") { transport, context in
-                seen.withLock { $0.append(context.request.headers[.init("X-Tenant")!] ?? "none") }
+                let value = context.request.headers.first { $0.name.canonicalName == "x-tenant" }?.value
+                seen.withLock { $0.append(value ?? "none") }
                 await runtime.accept(transport)
+            }
+            router.ws("/custom") { inbound, outbound, context in
+                await HummingbirdWebSocketTransport.serve(
+                    inbound: inbound, outbound: outbound, logger: context.logger
+                ) { transport in
+                    await runtime.accept(transport)
+                }
             }
         }
         let t = try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(app.port)/tenant", headers: ["X-Tenant": "acme"])
@@ -240,6 +249,10 @@ struct HostTests {
         await t.close()
         #expect(t.peerCloseFrame?.code == 1000)
         #expect(seen.withLock { $0 } == ["acme"])
+
+        let client = try await app.client(path: "/custom")
+        #expect(try await client.submit(agent: "echo", input: "custom").result().result == ["echoed": "custom"])
+        await client.close()
         try await app.stop()
     }
 
