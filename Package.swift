@@ -18,10 +18,12 @@ let package = Package(
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
+        .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
+        .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -34,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -104,6 +108,36 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Mounting a runtime in a Hummingbird 2 app: a WebSocket route on its router. Kept out of ARCP.
+        .target(
+            name: "ARCPHummingbird",
+            dependencies: [
+                "ARCP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // A real Hummingbird app on port 0, driven by the NIO client and the Python reference client.
+        .testTarget(
+            name: "ARCPHummingbirdTests",
+            dependencies: [
+                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -193,6 +227,20 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             path: "Examples/ARCPExamples",
+            swiftSettings: strict
+        ),
+        // `swift run arcp-host-hummingbird`: the demo agents at /arcp of a Hummingbird app beside /health.
+        .executableTarget(
+            name: "HostHummingbird",
+            dependencies: [
+                "ARCP", "ARCPHummingbird", "ARCPDemoAgents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/HostHummingbird",
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),

@@ -1,0 +1,211 @@
+import ARCP
+import ARCPDemoAgents
+import ARCPHummingbird
+import ARCPWebSocket
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A real Hummingbird application on 127.0.0.1, port 0: `GET /health` beside the ARCP route at
+/// `/arcp` (the demo agents), run under a `ServiceGroup` with `ARCPRuntimeService`.
+struct HostedApp: Sendable {
+    let runtime: ARCPRuntime
+    let group: ServiceGroup
+    let running: Task<Void, any Error>
+    let port: Int
+    var url: String { "ws://127.0.0.1:\(port)/arcp" }
+
+    typealias Routes = @Sendable (Router<BasicWebSocketRequestContext>, ARCPRuntime) -> Void
+
+    /// - Parameters:
+    ///   - options: the ARCP route's options.
+    ///   - serverFrameLimit: Hummingbird's WebSocket frame limit (`WebSocketServerConfiguration.arcp`).
+    ///   - routes: more routes to add to the router.
+    static func start(
+        options: ARCPRouteOptions = ARCPRouteOptions(closeTimeout: .seconds(2)),
+        serverFrameLimit: Int = ARCPRouteOptions.defaultMaxFrameSize,
+        maxPendingFrames: Int? = nil,
+        routes: Routes = { _, _ in }
+    ) async throws -> HostedApp {
+        var cfg = ARCPRuntime.Configuration()
+        cfg.heartbeatInterval = nil
+        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
+        cfg.logger.logLevel = .critical
+        let runtime = ARCPRuntime(
+            configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+        try DemoAgents.register(on: runtime)
+
+        let router = Router(context: BasicWebSocketRequestContext.self)
+        router.get("/health") { _, _ in "ok" }
+        router.addARCP(runtime, path: "/arcp", options: options)
+        routes(router, runtime)
+
+        var logger = Logger(label: "test.hummingbird")
+        logger.logLevel = .critical
+        let bound = PortBox()
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(ws: .arcp(maxFrameSize: serverFrameLimit, autoPing: .disabled))),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in bound.set(channel.localAddress?.port) },
+            logger: logger)
+        let group = ServiceGroup(services: [app, ARCPRuntimeService(runtime)], gracefulShutdownSignals: [], logger: logger)
+        let running = Task {
+            defer { bound.set(nil) }  // never leave the starter waiting
+            try await group.run()
+        }
+        guard let port = await bound.wait() else {
+            running.cancel()
+            _ = try? await running.value
+            Issue.record("the Hummingbird application did not start")
+            throw CancellationError()
+        }
+        return HostedApp(runtime: runtime, group: group, running: running, port: port)
+    }
+
+    /// Graceful shutdown through ServiceLifecycle; returns once the group has finished.
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    /// A connected client session over `ARCPWebSocket`'s NIO client.
+    func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
+        var options = ARCPClient.Options()
+        options.requestTimeout = .seconds(10)
+        options.logger.logLevel = .critical
+        let client = ARCPClient(token: token, options: options)
+        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)\(path)"))
+        return client
+    }
+}
+
+/// The port the server bound, handed from `onServerRunning` to the test.
+final class PortBox: Sendable {
+    private struct State {
+        var value: Int??
+        var waiters: [CheckedContinuation<Int?, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    /// The first call wins; `nil` means the server will not run.
+    func set(_ port: Int?) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Int?, Never>] in
+            if s.value != nil { return [] }
+            s.value = .some(port)
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: port) }
+    }
+
+    func wait() async -> Int? {
+        await withCheckedContinuation { (cont: CheckedContinuation<Int?, Never>) in
+            let now = state.withLock { s -> Int?? in
+                if let v = s.value { return .some(v) }
+                s.waiters.append(cont)
+                return nil
+            }
+            if let now { cont.resume(returning: now) }
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET (with `Connection: close`) over a raw NIO socket.
+struct HTTPReply: Sendable {
+    var status: Int
+    var head: String
+    var body: String
+}
+
+func httpGet(port: Int, path: String, headers: [String] = []) async throws -> HTTPReply {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    let raw = try await channel.executeThenClose { inbound, outbound in
+        let extra = headers.map { "\($0)\r\n" }.joined()
+        try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\(extra)Connection: close\r\n\r\n"))
+        var data = ByteBuffer()
+        for try await var chunk in inbound { data.writeBuffer(&chunk) }
+        return String(buffer: data)
+    }
+    let parts = raw.split(separator: "\r\n\r\n", maxSplits: 1, omittingEmptySubsequences: false)
+    let head = String(parts.first ?? "")
+    let statusLine = head.split(separator: "\r\n").first ?? ""
+    let fields = statusLine.split(separator: " ")
+    let status = fields.count > 1 ? Int(fields[1]) ?? 0 : 0
+    return HTTPReply(status: status, head: head, body: parts.count > 1 ? String(parts[1]) : "")
+}
+
+/// Frame-level helpers for driving a session by hand.
+enum Frames {
+    static func hello(token: String = "tok") -> String {
+        FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
+            client: PeerInfo(name: "hummingbird-test", version: "1"), auth: Auth(scheme: "bearer", token: token),
+            capabilities: HelloCapabilities(encodings: ["json"], features: [.listJobs, .subscribe, .progress])))))
+    }
+
+    static func ping(_ nonce: String, session: String? = nil) -> String {
+        FrameCodec.encode(Envelope.make(.sessionPing(SessionPingPayload(nonce: nonce)), sessionID: session))
+    }
+
+    static func submit(_ agent: String, _ input: JSONValue, session: String? = nil) -> String {
+        FrameCodec.encode(Envelope.make(.jobSubmit(JobSubmitPayload(agent: agent, input: input)), sessionID: session))
+    }
+
+    static func decode(_ text: String) -> Envelope? {
+        if case .success(let e) = FrameCodec.decode(text, validate: false) { return e }
+        return nil
+    }
+}
+
+/// Says hello on a raw transport and returns the session id.
+func handshake(_ t: any Transport, token: String = "tok") async throws -> String {
+    try await t.send(Frames.hello(token: token))
+    let reply = try #require(try await t.receive())
+    let env = try #require(Frames.decode(reply))
+    guard case .sessionWelcome(let w) = env.message else {
+        Issue.record("expected session.welcome, got \(reply)")
+        throw CancellationError()
+    }
+    return try #require(w.sessionId ?? env.sessionId)
+}
+
+/// Receives frames until one of `type`; returns it.
+func next(_ t: any Transport, _ type: String) async throws -> Envelope {
+    while let frame = try await t.receive() {
+        if let env = Frames.decode(frame), env.message.type == type { return env }
+    }
+    Issue.record("the connection ended before a \(type)")
+    throw CancellationError()
+}
+
+/// Runs `body`, failing with a clear message instead of hanging when it takes longer than `limit`.
+func within<T: Sendable>(
+    _ limit: Duration, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            Issue.record("timed out after \(limit): \(what)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        return value
+    }
+}
