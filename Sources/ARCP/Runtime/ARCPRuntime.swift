@@ -70,6 +70,9 @@ public final class ARCPRuntime: Sendable {
         /// Where sessions, events and jobs are persisted (nil: memory only). With a durable
         /// store, a runtime restarted on the same store still serves resume and replay, and
         /// reports jobs lost in the restart as `job.error INTERNAL_ERROR`.
+        /// After a connection's reader ends, how long its last frames may take to be written
+        /// before the writer is cancelled (a peer that no longer reads).
+        public var closeFlushTimeout: Duration = .seconds(5)
         public var eventStore: (any EventStore)? = nil
         /// Store operations queued before emitters wait.
         public var eventStoreQueueLimit = 8192

@@ -217,7 +217,8 @@ extension ARCPRuntime {
     /// Runs an attached session: a writer task draining the outbound queue, an optional
     /// heartbeat task, and the reader loop in this task.
     func serve(_ session: RuntimeSession, conn: UInt64, transport: any Transport) async {
-        await withTaskGroup(of: Void.self) { group in
+        enum Ended { case writer, flushDeadline }
+        await withTaskGroup(of: Ended.self) { group in
             group.addTask {
                 while let batch = await session.nextBatch(conn) {
                     do {
@@ -229,12 +230,25 @@ extension ARCPRuntime {
                 // Writer done: the connection is over (closed, failed or replaced).
                 session.detach(conn)
                 await transport.close()
+                return .writer
             }
-            if session.has(.heartbeat), let interval = configuration.heartbeatInterval {
-                group.addTask { await self.heartbeat(session, conn: conn, interval: interval) }
+            await withTaskGroup(of: Void.self) { reading in
+                if session.has(.heartbeat), let interval = configuration.heartbeatInterval {
+                    reading.addTask { await self.heartbeat(session, conn: conn, interval: interval) }
+                }
+                await readLoop(session, conn: conn, transport: transport)
+                session.requestCloseAfterFlush(conn)
+                reading.cancelAll()
             }
-            await readLoop(session, conn: conn, transport: transport)
-            session.requestCloseAfterFlush(conn)
+            // The writer ends by itself once what is queued (e.g. `session.closed`) is written;
+            // it is not cancelled meanwhile, since a transport may refuse to send from a
+            // cancelled task. A peer that stops reading gets `closeFlushTimeout`, then the
+            // writer is cancelled.
+            group.addTask {
+                try? await Task.sleep(for: self.configuration.closeFlushTimeout)
+                return .flushDeadline
+            }
+            _ = await group.next()
             group.cancelAll()
         }
         scheduleExpiry(session)
