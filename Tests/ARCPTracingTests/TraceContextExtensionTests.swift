@@ -42,10 +42,10 @@ struct TraceContextExtensionTests {
         return "{" + members.joined(separator: ",") + "}"
     }
 
-    @Test("the job span is a child of the client's span: job.submit carries its traceparent and tracestate in the extension")
-    func clientSpanIsTheParent() async throws {
-        let tracer = W3CInMemoryTracer()
-        let runtime = try Self.tracedRuntime(tracer)
+    /// A client that propagates `tracer`'s context, connected to a traced runtime; every frame it
+    /// sends is recorded.
+    static func tracedClient(_ tracer: W3CInMemoryTracer) async throws -> (ARCPRuntime, ARCPClient, RecordingTransport) {
+        let runtime = try tracedRuntime(tracer)
         var options = ARCPClient.Options()
         options.propagateTraceContext(tracer: tracer)
         let (c, r) = MemoryTransport.pair()
@@ -53,6 +53,13 @@ struct TraceContextExtensionTests {
         Task { await runtime.accept(r) }
         let client = ARCPClient(token: "tok", options: options)
         try await client.connect(recording)
+        return (runtime, client, recording)
+    }
+
+    @Test("the job span is a child of the client's span: job.submit carries its traceparent and tracestate in the extension")
+    func clientSpanIsTheParent() async throws {
+        let tracer = W3CInMemoryTracer()
+        let (runtime, client, recording) = try await Self.tracedClient(tracer)
 
         var caller = ServiceContext.topLevel
         caller.traceState = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
@@ -195,14 +202,7 @@ struct TraceContextExtensionTests {
         .enabled(if: pythonUnavailable == nil, Comment(rawValue: pythonUnavailable ?? "")))
     func pythonMiddlewareInterop() async throws {
         let tracer = W3CInMemoryTracer()
-        let runtime = try Self.tracedRuntime(tracer)
-        var options = ARCPClient.Options()
-        options.propagateTraceContext(tracer: tracer)
-        let (c, r) = MemoryTransport.pair()
-        let recording = RecordingTransport(c)
-        Task { await runtime.accept(r) }
-        let client = ARCPClient(token: "tok", options: options)
-        try await client.connect(recording)
+        let (runtime, client, recording) = try await Self.tracedClient(tracer)
         var caller = ServiceContext.topLevel
         caller.traceState = "congo=t61rcWkgMzE"
         let (job, checkout) = try await ServiceContext.withValue(caller) {
