@@ -113,6 +113,8 @@ extension WebSocketTransport {
     ///   - inboundCapacity: messages buffered before the socket stops being read.
     ///   - inboundByteLimit: bytes of received messages buffered before the socket stops
     ///     being read (one larger message still gets through). Default 4 MiB.
+    ///   - closeTimeout: how long `close()` waits for the server's close frame before it closes
+    ///     the socket anyway. Default 2 s.
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
     /// - Throws: ``TransportError/connectFailed(_:)`` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
@@ -124,6 +126,7 @@ extension WebSocketTransport {
         timeout: Duration = .seconds(10),
         inboundCapacity: Int = 256,
         inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
+        closeTimeout: Duration = .seconds(2),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketTransport {
         let target = try WebSocketURL(parsing: url)
@@ -143,7 +146,7 @@ extension WebSocketTransport {
             requestHeaders.add(name: name, value: value)
         }
         let requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.target, headers: requestHeaders)
-        let closeTimeout = TimeAmount.seconds(2)
+        let closeTimeout = TimeAmount(closeTimeout)
         let serverHostname = isIPAddress(target.host) ? nil : target.host
 
         let channelBox = ChannelBox()
