@@ -12,27 +12,6 @@ import Testing
 /// server, other sessions or running jobs down.
 @Suite("Bad input over WebSocket", .timeLimit(.minutes(1)))
 struct BadInputTests {
-    /// Says hello on a raw transport and returns the session id.
-    func handshake(_ t: WebSocketTransport) async throws -> String {
-        try await t.send(Frames.hello())
-        let reply = try #require(try await t.receive())
-        let env = try #require(Frames.decode(reply))
-        guard case .sessionWelcome(let w) = env.message else {
-            Issue.record("expected session.welcome, got \(reply)")
-            throw CancellationError()
-        }
-        return try #require(w.sessionId ?? env.sessionId)
-    }
-
-    /// Receives frames until one of `type`; returns it.
-    func next(_ t: WebSocketTransport, _ type: String) async throws -> Envelope {
-        while let frame = try await t.receive() {
-            if let env = Frames.decode(frame), env.message.type == type { return env }
-        }
-        Issue.record("the connection ended before a \(type)")
-        throw CancellationError()
-    }
-
     /// An echo job on a separate, well-behaved session completes promptly.
     func otherSessionWorks(_ served: ServedRuntime, _ label: String) async throws {
         try await within(.seconds(20), "echo on another session while \(label)") {

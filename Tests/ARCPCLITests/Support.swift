@@ -50,47 +50,7 @@ struct ServedRuntime {
     }
 }
 
-/// Frame-level helpers for driving a session by hand.
-enum Frames {
-    static func hello(token: String = "tok") -> String {
-        FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
-            client: PeerInfo(name: "bad-input-test", version: "1"), auth: Auth(scheme: "bearer", token: token),
-            capabilities: HelloCapabilities(encodings: ["json"], features: [.listJobs, .subscribe, .progress])))))
-    }
 
-    static func ping(_ nonce: String, session: String? = nil) -> String {
-        FrameCodec.encode(Envelope.make(.sessionPing(SessionPingPayload(nonce: nonce)), sessionID: session))
-    }
-
-    static func submit(_ agent: String, _ input: JSONValue, session: String? = nil) -> String {
-        FrameCodec.encode(Envelope.make(.jobSubmit(JobSubmitPayload(agent: agent, input: input)), sessionID: session))
-    }
-
-    static func decode(_ text: String) -> Envelope? {
-        if case .success(let e) = FrameCodec.decode(text, validate: false) { return e }
-        return nil
-    }
-}
-
-/// Runs `body`, failing with a clear message instead of hanging when it takes longer than `limit`.
-func within<T: Sendable>(
-    _ limit: Duration, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            Issue.record("timed out after \(limit): \(what)", sourceLocation: sourceLocation)
-            throw CancellationError()
-        }
-        return value
-    }
-}
 
 // MARK: - The arcp binary
 
