@@ -60,12 +60,11 @@ public final class HummingbirdWebSocketTransport: Transport {
     private let closeTimeout: Duration
     private let logger: Logger
     private let state = Mutex(State())
+    private let failure = FailureReport()
 
     private struct State {
         /// `close()` was called, or a protocol violation closed the connection.
         var closing = false
-        /// The connection's failure was reported by `receive()` once already.
-        var failureReported = false
         /// The close code this side sent (for diagnostics and tests).
         var sentCloseCode: UInt16?
         /// Hands queued frames to Hummingbird's writer; ends once the outbox is finished and drained.
@@ -140,12 +139,7 @@ public final class HummingbirdWebSocketTransport: Transport {
             message = try await inbox.next()
         } catch let error as TransportError {
             // A protocol violation ends the connection: reported once, then nil like a close.
-            // (The runtime treats `invalidFrame`/`frameTooLarge` as per-frame and reads on.)
-            let first = state.withLock { s -> Bool in
-                defer { s.failureReported = true }
-                return !s.failureReported
-            }
-            if first { throw error }
+            if failure.isFirst() { throw error }
             return nil
         }
         guard let message else { return nil }
@@ -409,17 +403,7 @@ public final class HummingbirdWebSocketTransport: Transport {
     // MARK: Helpers
 
     /// A close reason fits a control frame: at most 123 bytes of UTF-8 after the code.
-    static func truncatedReason(_ reason: String) -> String {
-        var out = ""
-        var bytes = 0
-        for ch in reason {
-            let n = String(ch).utf8.count
-            if bytes + n > 123 { break }
-            bytes += n
-            out.append(ch)
-        }
-        return out
-    }
+    static func truncatedReason(_ reason: String) -> String { WebSocketCloseReason.truncated(reason) }
 
     static func readError(_ error: any Error) -> TransportError {
         if let error = error as? NIOWebSocketError, error == .invalidFrameLength {

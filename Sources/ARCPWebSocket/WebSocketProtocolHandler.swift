@@ -112,17 +112,7 @@ extension WebSocketFrame {
         return WebSocketCloseInfo(code: code, reason: reason)
     }
 
-    private static func truncatedReason(_ reason: String) -> String {
-        var out = ""
-        var bytes = 0
-        for ch in reason {
-            let n = String(ch).utf8.count
-            if bytes + n > 123 { break }
-            bytes += n
-            out.append(ch)
-        }
-        return out
-    }
+    private static func truncatedReason(_ reason: String) -> String { WebSocketCloseReason.truncated(reason) }
 }
 
 /// Implements the RFC 6455 message layer on the event loop, on top of NIO's frame codec:

@@ -38,12 +38,11 @@ public final class WebSocketTransport: Transport {
     private let closeTimeout: TimeAmount
     private let pump: OutboundPump
     private let state = Mutex(State())
+    private let failure = FailureReport()
 
     private struct State {
         var closing = false
         var ioFinished = false
-        /// The connection's failure was reported by `receive()` once already.
-        var failureReported = false
     }
 
     init(channel: any Channel, isClient: Bool, maxFrameSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
@@ -80,15 +79,8 @@ public final class WebSocketTransport: Transport {
         do {
             message = try await inbox.next()
         } catch let error as TransportError {
-            // The connection is over once it failed (a protocol violation closes it): the
-            // failure is reported once, and later calls return nil like after a close. A
-            // caller that treats `frameTooLarge`/`invalidFrame` as per-frame (as it may for
-            // stdio) and reads on must not get the same error forever.
-            let first = state.withLock { s -> Bool in
-                defer { s.failureReported = true }
-                return !s.failureReported
-            }
-            if first { throw error }
+            // The connection is over once it failed (a protocol violation closes it).
+            if failure.isFirst() { throw error }
             return nil
         }
         guard let message else { return nil }
