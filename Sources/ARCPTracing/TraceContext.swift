@@ -11,9 +11,7 @@ import Tracing
 public enum ARCPTraceContext {
     /// The `traceparent` header of `context` as `tracer` propagates it, if any.
     public static func traceParent(of context: ServiceContext, tracer: (any Tracer)? = nil) -> TraceParent? {
-        var carrier: [String: String] = [:]
-        (tracer ?? InstrumentationSystem.tracer).inject(context, into: &carrier, using: HeaderDictionaryInjector())
-        return carrier["traceparent"].flatMap(TraceParent.init)
+        traceContext(of: context, tracer: tracer).map(TraceParent.init)
     }
 
     /// The W3C trace-id of `context` (what a client sends as `trace_id`), if it has one.

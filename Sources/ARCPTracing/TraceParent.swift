@@ -18,7 +18,7 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     /// A traceparent from its parts; nil when an id is malformed or all zero.
     public init?(traceID: String, parentID: String, flags: UInt8 = 1) {
-        guard Self.isHexID(traceID, length: 32), Self.isHexID(parentID, length: 16) else { return nil }
+        guard W3CTraceContext.isHexID(traceID, length: 32), W3CTraceContext.isHexID(parentID, length: 16) else { return nil }
         self.traceID = traceID
         self.parentID = parentID
         self.flags = flags
@@ -47,14 +47,6 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { header }
 
-    /// Whether `s` is `length` lowercase hex characters, not all zero.
-    static func isHexID(_ s: String, length: Int) -> Bool {
-        s.utf8.count == length && isHex(s) && s.utf8.contains { $0 != UInt8(ascii: "0") }
-    }
-
-    static func isHex(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
-    }
 }
 
 /// A `[String: String]` carrier of trace headers, for `Instrument.extract` / `inject`.

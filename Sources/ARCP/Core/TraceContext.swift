@@ -88,8 +88,9 @@ public struct W3CTraceContext: Sendable, Hashable, CustomStringConvertible {
         s.utf8.count <= maxTraceStateLength && s.utf8.allSatisfy { $0 == 0x09 || (0x20...0x7E).contains($0) }
     }
 
-    /// Whether `s` is `length` lowercase hex characters, not all zero.
-    static func isHexID(_ s: String, length: Int) -> Bool {
+    /// Whether `s` is `length` lowercase hex characters, not all zero (a W3C trace-id or
+    /// parent-id; `package`: ARCPTracing's `TraceParent` checks its parts with it).
+    package static func isHexID(_ s: String, length: Int) -> Bool {
         s.utf8.count == length && isHex(s) && s.utf8.contains { $0 != UInt8(ascii: "0") }
     }
 
