@@ -293,13 +293,19 @@ public final class ARCPClient: Sendable {
         let (transport, sid) = state.withLock { ($0.transport, $0.sessionID) }
         guard let transport else { throw ARCPError(.invalidRequest, "not connected") }
         let env = Envelope.make(message, sessionID: sid, jobID: jobID, traceID: traceID)
+        try await write(env, to: transport)
+        return env.id
+    }
+
+    /// Encodes and sends `env`, and notes the send for the heartbeat's idle check.
+    /// - Throws: `HEARTBEAT_LOST` (retryable) when the transport fails.
+    private func write(_ env: Envelope, to transport: any Transport) async throws {
         do {
             try await transport.send(FrameCodec.encode(env))
         } catch {
             throw ARCPError(.heartbeatLost, "transport closed: \(error)", retryable: true)
         }
         state.withLock { $0.lastSent = .now }
-        return env.id
     }
 
     /// Sends a request and waits for the envelope that answers it.
@@ -325,17 +331,18 @@ public final class ARCPClient: Sendable {
         if let closed { throw closed }
         if startTimer { startRequestTimer() }
         do {
-            try await transport.send(FrameCodec.encode(env))
-        } catch {
-            failPending(env.id, ARCPError(.heartbeatLost, "transport closed: \(error)", retryable: true))
+            try await write(env, to: transport)
+        } catch let e as ARCPError {
+            failPending(env.id, e)
         }
         // The request timer finishes the mailbox with the timeout error at the deadline.
         let reply: Envelope?
         do {
             reply = try await mailbox.next()
         } catch is CancellationError {
-            failPending(env.id, ARCPError(.internalError, "no answer to \(message.type) within \(options.requestTimeout)", retryable: true))
-            throw ARCPError(.internalError, "no answer to \(message.type) within \(options.requestTimeout)", retryable: true)
+            // The caller was cancelled: the request is abandoned, not timed out.
+            failPending(env.id, ARCPError(.cancelled, "\(message.type) abandoned: the waiting task was cancelled", retryable: true))
+            throw CancellationError()
         }
         guard let reply else { throw state.withLock { $0.closeError } ?? ARCPError(.invalidRequest, "session closed") }
         return reply
@@ -716,20 +723,23 @@ public final class ARCPClient: Sendable {
     /// pending subscription, dropped when its job already had that `event_seq` (a replay
     /// after resume), otherwise delivered to the job's handle.
     func routeJobFrame(_ env: Envelope) async {
-        enum Route { case deliver, duplicate, held, overflow }
+        enum Route { case deliver(JobHandle?), duplicate, held, overflow }
+        // One look at the state decides, and finds the job's handle.
         let route: Route = state.withLock { s in
-            guard let job = env.jobId else { return .deliver }
-            if s.jobs[job] == nil, s.pending.values.contains(where: { $0.subscribeJobID == job }) {
+            guard let job = env.jobId else { return .deliver(nil) }
+            let handle = s.jobs[job]
+            if handle == nil, s.pending.values.contains(where: { $0.subscribeJobID == job }) {
                 guard s.earlyCount < Self.maxEarlyFrames else { return .overflow }
                 s.early[job, default: []].append(env)
                 s.earlyCount += 1
                 return .held
             }
-            guard let seq = env.eventSeq else { return .deliver }
+            guard let seq = env.eventSeq else { return .deliver(handle) }
             if seq <= s.jobSeq[job] ?? 0 { return .duplicate }
             s.jobSeq[job] = seq
-            return .deliver
+            return .deliver(handle)
         }
+        let handle: JobHandle
         switch route {
         case .held, .duplicate:
             return
@@ -737,37 +747,25 @@ public final class ARCPClient: Sendable {
             diagnostic("more than \(Self.maxEarlyFrames) frames arrived ahead of job.subscribed; \(env.message.type) seq \(env.eventSeq ?? 0) of \(env.jobId ?? "-") is not delivered")
             await noteSeq(env.eventSeq)
             return
-        case .deliver:
-            break
+        case .deliver(nil):
+            diagnostic("\(env.message.type) for an unknown job \(env.jobId ?? "-")")
+            await noteSeq(env.eventSeq)
+            return
+        case .deliver(let h?):
+            handle = h
         }
         switch env.message {
         case .jobEvent(let p):
-            await routeEvent(env, body: p.body, ts: p.ts)
+            await handle.deliver(JobEvent(seq: env.eventSeq ?? 0, ts: p.ts, body: p.body), maxAssembled: options.maxAssembledResult)
+            await noteSeq(env.eventSeq)
         case .jobResult(let r):
-            if let h = await routeTerminal(env) { h.completeResult(r) }
+            await noteSeq(env.eventSeq)
+            handle.completeResult(r)
         case .jobError(let e):
-            if let h = await routeTerminal(env) { h.complete(.failure(ARCPError(e))) }
+            await noteSeq(env.eventSeq)
+            handle.complete(.failure(ARCPError(e)))
         default:
             break
         }
-    }
-
-    func routeEvent(_ env: Envelope, body: EventBody, ts: String?) async {
-        guard let jobID = env.jobId, let h = state.withLock({ $0.jobs[jobID] }) else {
-            diagnostic("job.event for an unknown job \(env.jobId ?? "-")")
-            await noteSeq(env.eventSeq)
-            return
-        }
-        await h.deliver(JobEvent(seq: env.eventSeq ?? 0, ts: ts, body: body), maxAssembled: options.maxAssembledResult)
-        await noteSeq(env.eventSeq)
-    }
-
-    func routeTerminal(_ env: Envelope) async -> JobHandle? {
-        await noteSeq(env.eventSeq)
-        guard let jobID = env.jobId, let h = state.withLock({ $0.jobs[jobID] }) else {
-            diagnostic("terminal frame for an unknown job \(env.jobId ?? "-")")
-            return nil
-        }
-        return h
     }
 }

@@ -195,7 +195,8 @@ extension ARCPRuntime {
             }
             guard winner === session else { return .restored(winner) }
             // Jobs of this session that were not finished when the runtime stopped are gone.
-            let orphans = try await store.jobs(JobQuery(principal: record.principal, limit: 10_000)).filter { $0.sessionID == id && !$0.status.isTerminal }
+            let unfinished = JobQuery(principal: record.principal, statuses: Set(JobRecord.Status.allCases.filter { !$0.isTerminal }), limit: 10_000)
+            let orphans = try await store.jobs(unfinished).filter { $0.sessionID == id }
             for var job in orphans {
                 session.sendEvent(
                     .jobError(JobErrorPayload(

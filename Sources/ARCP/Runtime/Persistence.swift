@@ -77,17 +77,10 @@ final class RuntimePersister: Sendable {
     /// The writer loop; runs for the runtime's lifetime.
     func run() async {
         while !Task.isCancelled {
-            let batch: [Op] = await withCheckedContinuation { (c: CheckedContinuation<[Op], Never>) in
-                let ops: [Op]? = state.withLock { s in
-                    if s.ops.isEmpty {
-                        s.writer = nil
-                        return nil
-                    }
-                    let b = Array(s.ops)
-                    s.ops.removeAll(keepingCapacity: true)
-                    return b
-                }
-                if let ops { c.resume(returning: ops) } else { c.resume(returning: []) }
+            let batch: [Op] = state.withLock { s in
+                let b = Array(s.ops)
+                s.ops.removeAll(keepingCapacity: true)
+                return b
             }
             if batch.isEmpty {
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
