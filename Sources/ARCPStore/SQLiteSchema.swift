@@ -95,6 +95,6 @@ enum SQLiteSchema {
         return migrator
     }
 
-    /// Every migration, oldest first.
-    static let versions = ["v1", "v2"]
+    /// Every migration, oldest first (as registered in `migrator`).
+    static var versions: [String] { migrator.migrations }
 }

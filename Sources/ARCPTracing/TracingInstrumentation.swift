@@ -121,6 +121,7 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
 
     public func startJob(_ job: InstrumentedJob, parent: (any JobInstrumentation)?) -> (any JobInstrumentation)? {
         let tracer = self.tracer
+        let budget = job.budget.mapValues(LeaseDecimal.format)
         let span: any Span
         if let parent = parent as? JobSpan {
             span = tracer.startSpan("arcp.job \(job.agent)", context: parent.span.context, ofKind: .internal)
@@ -141,15 +142,18 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
             a["arcp.trace_id"] = job.traceID
             a["arcp.lease.capabilities"] = job.lease.keys.sorted().joined(separator: ",")
             if let expiresAt = job.leaseConstraints?.expiresAt { a["arcp.lease.expires_at"] = expiresAt }
-            if !job.budget.isEmpty { a["arcp.budget.remaining"] = Self.budgetText(job.budget.mapValues(LeaseDecimal.format)) }
+            if !budget.isEmpty { a["arcp.budget.remaining"] = Self.budgetText(budget) }
             if let parentID = job.parentJobID {
                 a["arcp.parent_job_id"] = parentID
                 a["arcp.job.depth"] = job.depth
             }
             if let delegateID = job.delegateID { a["arcp.delegate_id"] = delegateID }
         }
-        return JobSpan(span: span, events: options.events, budget: job.budget.mapValues(LeaseDecimal.format))
+        return JobSpan(span: span, events: options.events, budget: budget)
     }
+
+    /// Log levels recorded as span events under `.significant`.
+    static let significantLogLevels: Set<String> = ["warn", "warning", "error", "critical", "fatal"]
 
     /// `CUR:amount` pairs sorted by currency, comma-separated (`USD:0.58`).
     static func budgetText(_ budget: [String: String]) -> String {
@@ -219,7 +223,7 @@ final class JobSpan: JobInstrumentation {
             if let id = r.callId ?? r.toolCallId { a["arcp.tool.call_id"] = id }
             if case .object(let o)? = r.error, let code = o["code"]?.stringValue { a["arcp.error.code"] = code }
             return ("arcp.tool_error", a)
-        case .log(let l) where ["warn", "warning", "error", "critical", "fatal"].contains(l.level.lowercased()):
+        case .log(let l) where TracingInstrumentation.significantLogLevels.contains(l.level.lowercased()):
             return ("arcp.log", ["arcp.log.level": .string(l.level), "arcp.log.message": .string(l.message)])
         default:
             return nil

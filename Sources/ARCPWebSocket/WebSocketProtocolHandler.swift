@@ -386,7 +386,9 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         // Collected and handed over at the end of the read (`channelReadComplete`): one burst
         // into the inbox wakes the consumer about once per read instead of once per message.
         pending.append(text)
-        if pending.count >= 256 { flushPending() }
+        // Once per 256 held messages: a flush that could not hand them over is not retried
+        // for every further message of the same read (channelReadComplete or resume() will).
+        if pending.count % 256 == 0 { flushPending() }
     }
 
     /// Moves held messages into the inbox while it has room; finishes the inbox once the

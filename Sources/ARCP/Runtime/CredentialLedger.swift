@@ -15,28 +15,7 @@ import Synchronization
 /// being surfaced at all. The persister only reports failures after the fact (and its
 /// `flush` would also wait for unrelated event traffic).
 final class CredentialLedger: Sendable {
-    /// A record's identity: one value of one credential of one job.
-    struct Key: Hashable, Sendable {
-        let jobID: String
-        let credentialID: String
-        let valueDigest: String
-
-        init(jobID: String, credentialID: String, valueDigest: String) {
-            self.jobID = jobID
-            self.credentialID = credentialID
-            self.valueDigest = valueDigest
-        }
-
-        init(_ record: OutstandingCredentialRecord) {
-            self.init(jobID: record.jobID, credentialID: record.credentialID, valueDigest: record.valueDigest)
-        }
-
-        init(_ credential: Credential, jobID: String) {
-            self.init(
-                jobID: jobID, credentialID: credential.id,
-                valueDigest: OutstandingCredentialRecord.digest(ofValue: credential.value))
-        }
-    }
+    typealias Key = OutstandingCredentialKey
 
     /// A stored record that does not decode into a `Credential`.
     struct UnreadableRecord: Error {}
@@ -77,11 +56,8 @@ final class CredentialLedger: Sendable {
 
     /// What `unrevoked` lists, oldest first.
     var unrevoked: [UnrevokedCredential] {
-        state.withLock { Array($0.unrevoked.values) }.sorted { a, b in
-            if a.issuedAt != b.issuedAt { return a.issuedAt < b.issuedAt }
-            if a.jobID != b.jobID { return a.jobID < b.jobID }
-            if a.credentialID != b.credentialID { return a.credentialID < b.credentialID }
-            return a.valueDigest < b.valueDigest
+        state.withLock { Array($0.unrevoked.values) }.sorted {
+            ($0.issuedAt, $0.jobID, $0.credentialID, $0.valueDigest) < ($1.issuedAt, $1.jobID, $1.credentialID, $1.valueDigest)
         }
     }
 

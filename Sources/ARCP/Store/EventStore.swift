@@ -350,6 +350,29 @@ public struct IdempotencyRecord: Sendable, Equatable {
 /// - Important: `revocationJSON` is by default the whole `Credential`, **value included**
 ///   (`CredentialProvisioner.revocationForm(of:)` decides): a secret kept at rest until
 ///   the credential is revoked. Protect the store accordingly. `description` leaves it out.
+/// An outstanding credential record's identity: one value of one credential of one job.
+struct OutstandingCredentialKey: Hashable, Sendable {
+    let jobID: String
+    let credentialID: String
+    let valueDigest: String
+
+    init(jobID: String, credentialID: String, valueDigest: String) {
+        self.jobID = jobID
+        self.credentialID = credentialID
+        self.valueDigest = valueDigest
+    }
+
+    init(_ record: OutstandingCredentialRecord) {
+        self.init(jobID: record.jobID, credentialID: record.credentialID, valueDigest: record.valueDigest)
+    }
+
+    init(_ credential: Credential, jobID: String) {
+        self.init(
+            jobID: jobID, credentialID: credential.id,
+            valueDigest: OutstandingCredentialRecord.digest(ofValue: credential.value))
+    }
+}
+
 public struct OutstandingCredentialRecord: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The job the credential was issued for.
     public var jobID: String

@@ -51,13 +51,7 @@ public actor InMemoryEventStore: EventStore {
     private var jobRecords: [String: JobRecord] = [:]
     private var idempotencyRecords: [IdempotencyKey: IdempotencyRecord] = [:]
 
-    private struct CredentialKey: Hashable {
-        var jobID: String
-        var credentialID: String
-        var valueDigest: String
-    }
-
-    private var credentialRecords: [CredentialKey: OutstandingCredentialRecord] = [:]
+    private var credentialRecords: [OutstandingCredentialKey: OutstandingCredentialRecord] = [:]
 
     /// Creates an empty store.
     public init() {}
@@ -228,20 +222,17 @@ public actor InMemoryEventStore: EventStore {
     // direct call on the concrete type would pick the `EventStore` extension's no-op default.
 
     public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
-        let key = CredentialKey(jobID: record.jobID, credentialID: record.credentialID, valueDigest: record.valueDigest)
+        let key = OutstandingCredentialKey(record)
         credentialRecords[key] = record
     }
 
     public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {
-        credentialRecords[CredentialKey(jobID: jobID, credentialID: credentialID, valueDigest: valueDigest)] = nil
+        credentialRecords[OutstandingCredentialKey(jobID: jobID, credentialID: credentialID, valueDigest: valueDigest)] = nil
     }
 
     public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
-        credentialRecords.values.sorted { a, b in
-            if a.issuedAt != b.issuedAt { return a.issuedAt < b.issuedAt }
-            if a.jobID != b.jobID { return a.jobID < b.jobID }
-            if a.credentialID != b.credentialID { return a.credentialID < b.credentialID }
-            return a.valueDigest < b.valueDigest
+        credentialRecords.values.sorted {
+            ($0.issuedAt, $0.jobID, $0.credentialID, $0.valueDigest) < ($1.issuedAt, $1.jobID, $1.credentialID, $1.valueDigest)
         }
     }
 }
