@@ -131,15 +131,11 @@ public enum DemoAgents {
             _ = try? await child.result()
         }
         try await ctx.progress(1, total: 1, units: "items")
-        // What is left of the lease's cost budget after this job's own spend.
+        // What is left of the lease's cost budget: the runtime's counters, which the cost
+        // metric above (and any spend of the child) already drew down.
         var left = JSONObject()
-        for amount in ctx.lease["cost.budget"] ?? [] {
-            let parts = amount.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let value = Decimal(string: String(parts[1]), locale: Locale(identifier: "en_US_POSIX")) else {
-                continue
-            }
-            let spent = parts[0] == "USD" ? Decimal(cost) : 0
-            left.append(String(parts[0]), .string("\(value - spent)"))
+        for (currency, amount) in ctx.budgetRemaining.sorted(by: { $0.key < $1.key }) {
+            left.append(currency, .string(LeaseDecimal.format(amount)))
         }
         return ["ok": true, "budget_left": .object(left)]
     }
