@@ -179,6 +179,7 @@ let package = Package(
             name: "ARCPTestSupport",
             dependencies: [
                 "ARCP",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -210,7 +211,8 @@ let package = Package(
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
         .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
         .testTarget(
-            name: "ARCPTests", dependencies: ["ARCP", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+            name: "ARCPTests", dependencies: ["ARCP", "ARCPTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",

@@ -137,7 +137,7 @@ public enum HostTracing: Example {
 /// (as swift-otel's tracer does; `InMemoryTracer` alone uses keys of its own). Glue for
 /// this example, not SDK API.
 struct W3CMemoryTracer: Tracer {
-    let base = InMemoryTracer(idGenerator: .init(nextTraceID: { W3CMemoryTracer.hex(2) }, nextSpanID: { W3CMemoryTracer.hex(1) }))
+    let base = InMemoryTracer(idGenerator: .init(nextTraceID: { ARCPID.traceID() }, nextSpanID: { ARCPTraceContext.parentID(for: ARCPID.traceID()) }))
 
     func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
@@ -160,11 +160,4 @@ struct W3CMemoryTracer: Tracer {
         context.inMemorySpanContext = InMemorySpanContext(traceID: parent.traceID, spanID: parent.parentID, parentSpanID: nil)
     }
 
-    /// `words` random 64-bit words as lowercase hex, never all zero.
-    static func hex(_ words: Int) -> String {
-        (0..<words).map { i in
-            let h = String(UInt64.random(in: (i == 0 ? 1 : 0)...UInt64.max), radix: 16)
-            return String(repeating: "0", count: 16 - h.count) + h
-        }.joined()
-    }
 }

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import Foundation
 import Synchronization
 import Testing

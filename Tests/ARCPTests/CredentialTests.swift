@@ -1,37 +1,9 @@
 import ARCP
+import ARCPTestSupport
 import Foundation
 import Logging
 import Synchronization
 import Testing
-
-/// Captures every log record (message and metadata, rendered) of a runtime.
-final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var all: [String] { lines.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "arcp.test") { _ in CapturingHandler(capture: self) }
-    }
-
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            capture.append("\(event.level) \(event.message) \(all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
-        }
-    }
-}
 
 /// A runtime with an in-memory provisioner and a few agents that use credentials. It has
 /// no durable event store, so it opts in to non-durable revocation (§14): these tests are

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPTracing
 import Foundation
 import InMemoryTracing
@@ -23,7 +24,7 @@ extension ServiceContext {
 /// `tracestate` headers, the way swift-otel's tracer does (`InMemoryTracer` alone uses keys
 /// of its own). A span's context inherits its parent context's `tracestate`.
 struct W3CInMemoryTracer: Tracer {
-    let base = InMemoryTracer(idGenerator: .init(nextTraceID: { W3CInMemoryTracer.hex(2) }, nextSpanID: { W3CInMemoryTracer.hex(1) }))
+    let base = InMemoryTracer(idGenerator: .init(nextTraceID: { ARCPID.traceID() }, nextSpanID: { ARCPTraceContext.parentID(for: ARCPID.traceID()) }))
 
     func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
@@ -55,16 +56,6 @@ struct W3CInMemoryTracer: Tracer {
         finished.first { $0.operationName.hasPrefix("arcp.job") && $0.attributes.get("arcp.job_id") == .string(id) }
     }
 
-    /// `words` random 64-bit words as lowercase hex (never all zero).
-    static func hex(_ words: Int) -> String {
-        var s = ""
-        for i in 0..<words {
-            let v = UInt64.random(in: (i == 0 ? 1 : 0)...UInt64.max)
-            let h = String(v, radix: 16)
-            s += String(repeating: "0", count: 16 - h.count) + h
-        }
-        return s
-    }
 }
 
 /// A runtime with test agents, traced by `tracer` when `traced`.
@@ -86,30 +77,6 @@ func connect(_ runtime: ARCPRuntime, options: ARCPClient.Options = .init()) asyn
     let client = ARCPClient(token: "tok", options: options)
     try await client.connect(c)
     return (client, served)
-}
-
-/// A value set once, awaited by others.
-final class Flag: Sendable {
-    private let state = Mutex<(set: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    var isSet: Bool { state.withLock { $0.set } }
-    func set() {
-        let w = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.set = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for c in w { c.resume() }
-    }
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.set { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
 }
 
 /// A client-side transport that keeps a copy of every frame the client sends.
@@ -166,27 +133,3 @@ struct RawPeer {
     }
 }
 
-/// A logger whose lines (level, message, metadata) are kept for inspection.
-final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
-    var all: [String] { lines.withLock { $0 } }
-
-    var logger: Logger { Logger(label: "arcp.test") { _ in Handler(capture: self) } }
-
-    struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            let text = "\(event.level) \(event.message) \(all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))"
-            capture.lines.withLock { $0.append(text) }
-        }
-    }
-}

@@ -173,14 +173,14 @@ struct TracingTests {
         let tracer = W3CInMemoryTracer()
         // An agent that ignored cancellation would only end after 60 s (and not set `sawCancel`).
         let runtime = try makeRuntime(tracer: tracer) { $0.cancelGracePeriod = .seconds(60) }
-        let started = Flag()
-        let sawCancel = Flag()
+        let started = Latch()
+        let sawCancel = Latch()
         try runtime.register("waits") { _, _ in
-            started.set()
+            started.open()
             do {
                 try await Task.sleep(for: .seconds(60))
             } catch is CancellationError {
-                sawCancel.set()
+                sawCancel.open()
                 throw CancellationError()
             }
             return [:]
@@ -197,7 +197,7 @@ struct TracingTests {
             #expect(e.code == .cancelled)
         }
         await runtime.waitForJob(job.jobID)
-        #expect(sawCancel.isSet)
+        #expect(sawCancel.isOpen)
         #expect(ContinuousClock.now - begin < .seconds(10))
         let span = try #require(tracer.jobSpan(job.jobID))
         #expect(span.attributes.get("arcp.job.final_status") == "cancelled")
