@@ -284,7 +284,7 @@ public final class WebSocketServer: Service, Sendable {
         } else {
             await transport.close(code: 1001, reason: "server shutting down")
         }
-        await transport.waitUntilClosed()
+        // `close` returns once the socket is closed.
         registry.remove(transport)
         logger.debug("WebSocket connection closed", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
     }

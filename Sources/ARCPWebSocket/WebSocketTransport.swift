@@ -61,11 +61,6 @@ public final class WebSocketTransport: Transport {
         }
     }
 
-    /// Completes when the connection's socket is closed.
-    func waitUntilClosed() async {
-        try? await channel.closeFuture.get()
-    }
-
     /// The close frame the peer sent, if any (for diagnostics and tests).
     public var peerCloseFrame: WebSocketCloseInfo? { shared.peerClose }
 
@@ -146,9 +141,8 @@ public final class WebSocketTransport: Transport {
         } else {
             channel.close(promise: nil)
         }
-        try? await channel.closeFuture.get()
+        try? await channel.closeFuture.get()  // the closeFuture callback in init has failed the pump
         deadline.cancel()
-        pump.fail(.closed)
     }
 
     private static func describe(_ address: SocketAddress) -> String {
