@@ -106,14 +106,14 @@ struct Submit: AsyncParsableCommand {
         let printer = EventPrinter(json: json)
         if let accepted = job.accepted { printer.accepted(accepted, jobID: job.jobID) }
         let interrupts = Task { await Self.cancelOnInterrupt(job, printer: printer) }
-        let code = await follow(job, printer: printer)
+        let code = await Self.follow(job, printer: printer)
         interrupts.cancel()
         await client.close()
         if code != 0 { throw ExitCode(code) }
     }
 
     /// Prints events until the terminal, then the outcome; returns the exit status.
-    func follow(_ job: JobHandle, printer: EventPrinter) async -> Int32 {
+    static func follow(_ job: JobHandle, printer: EventPrinter) async -> Int32 {
         do {
             for try await event in job.events { printer.event(event, jobID: job.jobID) }
         } catch {

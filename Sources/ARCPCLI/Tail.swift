@@ -58,17 +58,14 @@ struct Tail: AsyncParsableCommand {
         }
         let printer = EventPrinter(json: json)
         if let s = job.subscribed { printer.subscribed(s) }
-        let ended = job.subscribed?.currentStatus.map(Self.isTerminal) ?? false
+        let ended = job.subscribed?.currentStatus?.isTerminal ?? false
         let code: Int32
         if ended {
             // The runtime sends the terminal right after job.subscribed; a runtime that sent it
             // before (the Python reference, with history) leaves the handle open: stop anyway.
             code = await finishEnded(job, printer: printer)
         } else {
-            do {
-                for try await event in job.events { printer.event(event, jobID: job.jobID) }
-            } catch {}
-            code = await Submit.finish(job, printer: printer)
+            code = await Submit.follow(job, printer: printer)
         }
         await client.close()
         if code != 0 { throw ExitCode(code) }
@@ -92,13 +89,6 @@ struct Tail: AsyncParsableCommand {
             writeStdout(compactJSON(["type": "job.status", "job_id": .string(job.jobID), "status": .string(status.rawValue)]) + "\n")
         }
         return status == .success ? 0 : ExitCodes.jobFailed
-    }
-
-    static func isTerminal(_ s: JobStatus) -> Bool {
-        switch s {
-        case .success, .error, .cancelled, .timedOut: return true
-        default: return false
-        }
     }
 }
 

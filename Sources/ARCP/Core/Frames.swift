@@ -67,3 +67,13 @@ extension Message {
         }
     }
 }
+
+extension JobStatus {
+    /// `true` for the states a job never leaves (`success`, `error`, `cancelled`, `timed_out`).
+    public var isTerminal: Bool {
+        switch self {
+        case .success, .error, .cancelled, .timedOut: return true
+        default: return false
+        }
+    }
+}
