@@ -142,14 +142,23 @@ enum Machine {
             "cpus": ProcessInfo.processInfo.activeProcessorCount,
             "os": ProcessInfo.processInfo.operatingSystemVersionString,
         ]
-        #if DEBUG
-        out["build"] = "debug"
-        #else
-        out["build"] = "release"
-        #endif
-        if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8).split(separator: " ").first {
-            out["loadavg_1m"] = Double(load) ?? 0
-        }
+        out["build"] = build
+        if let load = loadavg() { out["loadavg_1m"] = load }
         return out
+    }
+
+    /// `debug` or `release`: how this benchmark was compiled.
+    static var build: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+
+    /// The 1-minute load average (`/proc/loadavg`), where there is one.
+    static func loadavg() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.flatMap { Double($0) }
     }
 }

@@ -157,11 +157,7 @@ enum WebSocketBench: BenchCommand {
         }
         let elapsed = (clock.now - t0).seconds
 
-        var build = "release"
-        #if DEBUG
-        build = "debug"
-        #endif
-        print("Loopback WebSocket, runtime `arcp serve` in a child process (fresh per repetition), client in arcp-bench (\(build) build)")
+        print("Loopback WebSocket, runtime `arcp serve` in a child process (fresh per repetition), client in arcp-bench (\(Machine.build) build)")
         print("median (min–max); reps: stream/latency \(reps), concurrency \(concReps); \(String(format: "%.0f", elapsed)) s")
         for l in lines { print(l) }
 
@@ -275,7 +271,7 @@ enum WebSocketBench: BenchCommand {
     static func streamOnce(url: String, pid: Int32, n: Int) async throws -> StreamSample {
         let client = try await connectClient(url)
         _ = try await flood(client, n: 200)  // warm-up
-        let load = Proc.loadavg()
+        let load = Machine.loadavg()
         let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
         let t0 = ContinuousClock.now
         let got = try await flood(client, n: n)
@@ -297,7 +293,7 @@ enum WebSocketBench: BenchCommand {
         for i in 0..<100 { guard try await echo(client, i) else { throw BenchError("warm-up echo \(i): wrong result") } }
         var lat: [Double] = []
         lat.reserveCapacity(jobs)
-        let load = Proc.loadavg()
+        let load = Machine.loadavg()
         let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
         let t0 = ContinuousClock.now
         for i in 0..<jobs {
@@ -322,7 +318,7 @@ enum WebSocketBench: BenchCommand {
         guard try await echo(w, -1) else { throw BenchError("warm-up echo: wrong result") }
         await w.close()
         let rssBefore = Proc.statusKB(pid: pid, "VmRSS"), hwmBefore = Proc.statusKB(pid: pid, "VmHWM")
-        let load = Proc.loadavg()
+        let load = Machine.loadavg()
         let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
         let lo0 = Proc.listenOverflows()
         var errors: [String] = []
@@ -646,8 +642,4 @@ enum Proc {
         return [:]
     }
 
-    static func loadavg() -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
-        return text.split(separator: " ").first.flatMap { Double($0) }
-    }
 }
