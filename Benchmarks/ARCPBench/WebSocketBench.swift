@@ -641,5 +641,4 @@ enum Proc {
         }
         return [:]
     }
-
 }

@@ -156,10 +156,14 @@ public final class ARCPClient: Sendable {
     /// Performs the handshake (hello → welcome) and starts the read loop.
     /// - Throws: the runtime's `ARCPError` (e.g. UNAUTHENTICATED), or a timeout.
     public func connect(_ transport: any Transport) async throws {
-        let hello = SessionHelloPayload(
+        try await handshake(transport, .sessionHello(hello(resume: nil)))
+    }
+
+    /// This client's `session.hello`, resuming a session when `resume` is given.
+    func hello(resume: ResumeBlock?) -> SessionHelloPayload {
+        SessionHelloPayload(
             client: options.client, auth: Auth(scheme: "bearer", token: token),
-            capabilities: HelloCapabilities(encodings: ["json"], features: options.features))
-        try await handshake(transport, .sessionHello(hello))
+            capabilities: HelloCapabilities(encodings: ["json"], features: options.features), resume: resume)
     }
 
     func handshake(_ transport: any Transport, _ message: Message) async throws {
@@ -268,11 +272,8 @@ public final class ARCPClient: Sendable {
             if state.withLock({ $0.closing }) { return }
             do {
                 let transport = try await factory()
-                let hello = SessionHelloPayload(
-                    client: options.client, auth: Auth(scheme: "bearer", token: self.token),
-                    capabilities: HelloCapabilities(encodings: ["json"], features: options.features),
-                    resume: ResumeBlock(sessionId: sid, resumeToken: token, lastEventSeq: state.withLock { $0.lastSeq }))
-                try await handshake(transport, .sessionHello(hello))
+                let resume = ResumeBlock(sessionId: sid, resumeToken: token, lastEventSeq: state.withLock { $0.lastSeq })
+                try await handshake(transport, .sessionHello(hello(resume: resume)))
                 state.withLock { $0.resumes += 1 }
                 return
             } catch let e as ARCPError where e.code == .resumeWindowExpired || e.code == .unauthenticated {
