@@ -246,7 +246,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
+        // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], exclude: ["Reference"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
 )
