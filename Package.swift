@@ -25,6 +25,8 @@ let package = Package(
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
         .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+        // The generator outside SwiftPM: `arcp-codegen --help` (docs/CODEGEN.md).
+        .executable(name: "arcp-codegen", targets: ["arcp-codegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
@@ -50,15 +52,17 @@ let package = Package(
         ),
         // The generator: read schema -> model -> render Swift. Pure Foundation.
         .target(name: "ARCPCodegenCore", dependencies: ["ARCPJSON"], swiftSettings: strict),
+        // `arcp-codegen`: the product, and the tool the plugin runs (named alike, as SwiftPM needs).
         .executableTarget(
-            name: "ARCPCodegenTool",
+            name: "arcp-codegen",
             dependencies: ["ARCPCodegenCore"],
+            path: "Sources/ARCPCodegenTool",
             swiftSettings: strict
         ),
         .plugin(
             name: "ARCPCodegen",
             capability: .buildTool(),
-            dependencies: ["ARCPCodegenTool"]
+            dependencies: ["arcp-codegen"]
         ),
         // Client, runtime, sessions, leases, in-memory transport. No server frameworks.
         .target(
@@ -247,7 +251,8 @@ let package = Package(
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
         // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], exclude: ["Reference"], swiftSettings: strict),
+        // Depends on arcp-codegen so the executable is built for the tests that run it.
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen"], exclude: ["Reference"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
 )

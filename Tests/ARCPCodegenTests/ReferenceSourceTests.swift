@@ -7,14 +7,22 @@ import Testing
 /// (excluded from this target's sources) and compared on every run, so any change to the
 /// generator or the schema shows as a reviewable diff of the generated code.
 ///
-/// To refresh after an intended change, run this suite with `ARCP_CODEGEN_RECORD=1`
-/// (`ARCP_CODEGEN_RECORD=1 swift test --filter ReferenceSource`), review `git diff`, and commit.
+/// The files are generated as the plugin generates them for ARCPGenerated: from
+/// Sources/ARCPGenerated/arcp-codegen.json, into module ARCPGenerated. To refresh after an
+/// intended change, either run this suite with `ARCP_CODEGEN_RECORD=1`
+/// (`ARCP_CODEGEN_RECORD=1 swift test --filter ReferenceSource`) or run the tool:
+/// `swift run arcp-codegen --config Sources/ARCPGenerated/arcp-codegen.json --module-name ARCPGenerated
+///  --output Tests/ARCPCodegenTests/Reference/ARCPGenerated`; then review `git diff` and commit.
 @Suite("Reference source: the generated Swift for the shipped schema")
 struct ReferenceSourceTests {
     static let directory = repoRoot.appendingPathComponent("Tests/ARCPCodegenTests/Reference/ARCPGenerated")
 
     static func generated() throws -> [String: String] {
-        SwiftRenderer(model: try ModelBuilder.build(try SchemaReader.read(contentsOf: realSchemaURL))).render()
+        var command = CodegenCommand()
+        command.config = repoRoot.appendingPathComponent("Sources/ARCPGenerated/arcp-codegen.json").path
+        let resolved = try command.resolve()
+        #expect(resolved.schema.standardizedFileURL == realSchemaURL.standardizedFileURL)
+        return try Generator.render(schema: resolved.schema, configuration: resolved.configuration, moduleName: "ARCPGenerated")
     }
 
     @Test("the committed reference equals what the generator writes")
