@@ -67,15 +67,16 @@ public final class ARCPRuntime: Sendable {
         /// Largest streamed result in total (bytes).
         public var maxStreamedResultBytes = 1 << 30
         public var compatibility: Compatibility = .spec
-        /// Where sessions, events and jobs are persisted (nil: memory only). With a durable
-        /// store, a runtime restarted on the same store still serves resume and replay, and
-        /// reports jobs lost in the restart as `job.error INTERNAL_ERROR`.
         /// After a connection's reader ends, how long its last frames may take to be written
         /// before the writer is cancelled (a peer that no longer reads).
         public var closeFlushTimeout: Duration = .seconds(5)
-        public var eventStore: (any EventStore)? = nil
+        /// Where sessions, events, jobs, idempotency keys and outstanding credentials are
+        /// persisted (nil: memory only). With a durable store (`SQLiteRuntimeStore`), a
+        /// runtime restarted on the same store still serves resume and replay, and reports
+        /// jobs lost in the restart as `job.error INTERNAL_ERROR`.
+        public var store: (any RuntimeStore)? = nil
         /// Store operations queued before emitters wait.
-        public var eventStoreQueueLimit = 8192
+        public var storeQueueLimit = 8192
         public var logger = Logger(label: "arcp.runtime")
 
         // MARK: Authority (spec §9–§10)
@@ -106,13 +107,13 @@ public final class ARCPRuntime: Sendable {
         public var maxDelegationDepth = 8
         /// Issues, rotates and revokes provisioned credentials (§9.8). When nil,
         /// `provisioned_credentials` is never offered. When set, it is offered only if
-        /// revocation is durable (an `eventStore` whose `durablyKeepsOutstandingCredentials`
-        /// is true, e.g. `SQLiteEventStore`) or `allowsNonDurableCredentialRevocation` is set.
+        /// revocation is durable (a `store` whose `durablyKeepsOutstandingCredentials`
+        /// is true, e.g. `SQLiteRuntimeStore`) or `allowsNonDurableCredentialRevocation` is set.
         public var credentialProvisioner: (any CredentialProvisioner)? = nil
         /// Retry policy for credential revocation, and the callback reporting credentials
         /// that could not be revoked.
         public var credentialRevocation = CredentialRevocationPolicy()
-        /// Offer `provisioned_credentials` even though revocation is not durable (no event
+        /// Offer `provisioned_credentials` even though revocation is not durable (no runtime
         /// store, or one that loses its outstanding-credential records with the process).
         ///
         /// Spec §14: "A runtime that cannot guarantee revocation MUST NOT advertise
@@ -145,7 +146,7 @@ public final class ARCPRuntime: Sendable {
     public let configuration: Configuration
     let verifier: any BearerVerifier
     let registry = Mutex(Registry())
-    let persister: RuntimePersister?
+    let storeWriter: RuntimeStoreWriter?
     /// Credential revocations in flight (awaited by `shutdown()`).
     let revocations = RevocationTracker()
     /// Outstanding provisioned credentials: recorded, revoked, recovered (§14).
@@ -160,7 +161,7 @@ public final class ARCPRuntime: Sendable {
         // credentials' revocation survives a restart or the operator accepted that it does
         // not (§9.8, §14).
         configuration.features.removeAll { $0 == .provisionedCredentials }
-        let durable = configuration.eventStore?.durablyKeepsOutstandingCredentials ?? false
+        let durable = configuration.store?.durablyKeepsOutstandingCredentials ?? false
         var offers = false
         if configuration.credentialProvisioner != nil {
             if durable {
@@ -171,7 +172,7 @@ public final class ARCPRuntime: Sendable {
                     "provisioned_credentials offered without a durable event store (allowsNonDurableCredentialRevocation): credentials not revoked when the process ends stay live at the upstream")
             } else {
                 configuration.logger.warning(
-                    "provisioned_credentials not offered: credential revocation needs a durable event store (spec §14); configure one (e.g. SQLiteEventStore) or set allowsNonDurableCredentialRevocation")
+                    "provisioned_credentials not offered: credential revocation needs a durable event store (spec §14); configure one (e.g. SQLiteRuntimeStore) or set allowsNonDurableCredentialRevocation")
             }
         }
         if offers { configuration.features.append(.provisionedCredentials) }
@@ -179,32 +180,32 @@ public final class ARCPRuntime: Sendable {
         self.configuration = configuration
         self.verifier = verifier
         credentialLedger = CredentialLedger(
-            store: configuration.eventStore, provisioner: configuration.credentialProvisioner,
+            store: configuration.store, provisioner: configuration.credentialProvisioner,
             policy: configuration.credentialRevocation, logger: configuration.logger, tracker: revocations)
-        if let store = configuration.eventStore {
-            let p = RuntimePersister(store: store, capacity: configuration.eventStoreQueueLimit, logger: configuration.logger)
-            persister = p
+        if let store = configuration.store {
+            let p = RuntimeStoreWriter(store: store, capacity: configuration.storeQueueLimit, logger: configuration.logger)
+            storeWriter = p
             Task { await p.run() }
         } else {
-            persister = nil
+            storeWriter = nil
         }
     }
 
-    /// Waits until everything sent so far is in the event store (no-op without one).
-    public func flushEventStore() async {
-        await persister?.flush()
+    /// Waits until everything sent so far is in the runtime store (no-op without one).
+    public func flushStore() async {
+        await storeWriter?.flush()
     }
 
     /// Store writes that failed so far (each is also logged).
-    public var eventStoreFailures: Int { persister?.failures ?? 0 }
+    public var storeFailures: Int { storeWriter?.failures ?? 0 }
 
     // MARK: - Credential revocation (§14)
 
-    /// Whether provisioned credentials are recorded in a durable event store until revoked,
+    /// Whether provisioned credentials are recorded in a durable runtime store until revoked,
     /// so that revocation is retried across restarts (spec §14).
     public var revokesCredentialsDurably: Bool { credentialLedger.isDurable }
 
-    /// Revokes every credential the event store lists as outstanding that this runtime is
+    /// Revokes every credential the runtime store lists as outstanding that this runtime is
     /// not already handling: those an earlier process left (it crashed, or stopped before
     /// the upstream confirmed their revocation) and those this runtime gave up on. Each
     /// gets `credentialRevocation.maxAttempts` attempts with backoff; success deletes its
@@ -213,7 +214,7 @@ public final class ARCPRuntime: Sendable {
     ///
     /// The first `accept` starts a pass by itself (over what earlier processes left); call
     /// this to run one before serving, or to retry the unrevoked ones later. A pass already
-    /// running is waited for first. Without an event store or a provisioner there is
+    /// running is waited for first. Without a runtime store or a provisioner there is
     /// nothing to do.
     /// - Returns: the credentials still unrevoked afterwards, as `unrevokedCredentials()`.
     @discardableResult
@@ -326,7 +327,7 @@ public final class ARCPRuntime: Sendable {
         while attached.contains(where: \.isAttached), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        await persister?.flush()
+        await storeWriter?.flush()
         for t in transports { await t.close() }
     }
 }

@@ -93,9 +93,9 @@ extension ARCPRuntime {
         }
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
-            limits: configuration.buffering, persister: persister)
+            limits: configuration.buffering, storeWriter: storeWriter)
         registry.withLock { $0.sessions[session.id] = session }
-        persister?.submit(.session(session.record()))
+        storeWriter?.submit(.session(session.record()))
         let token = session.resumeToken
         let result = session.attach(first: { _ in self.welcomeFrame(session, token: token) }, resumeFrom: nil, newToken: nil)
         guard case .attached(let conn) = result else { return (session, 0) }
@@ -141,7 +141,7 @@ extension ARCPRuntime {
         let newToken = ARCPID.resumeToken()
         switch session.attach(first: { _ in self.welcomeFrame(session, token: newToken) }, resumeFrom: lastSeq, newToken: newToken) {
         case .attached(let conn):
-            persister?.submit(.session(session.record(token: newToken)))
+            storeWriter?.submit(.session(session.record(token: newToken)))
             logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
             return (session, conn)
         case .windowExpired(let first):
@@ -158,11 +158,11 @@ extension ARCPRuntime {
         case unknown
     }
 
-    /// Reads a session back from the event store after a restart: numbering and buffered
+    /// Reads a session back from the runtime store after a restart: numbering and buffered
     /// events continue, and jobs that were running when the runtime stopped are reported
     /// honestly as `job.error INTERNAL_ERROR` (retryable) after the replayed events.
     func restoreSession(_ id: String, token: String, lastSeq: Int, principal: String?) async -> Restore {
-        guard let store = configuration.eventStore else { return .unknown }
+        guard let store = configuration.store else { return .unknown }
         do {
             guard let record = try await store.session(id) else { return .unknown }
             guard ResumeTokenHasher.verify(token, against: record.resumeTokenHash), principal == nil || principal == record.principal else {
@@ -186,7 +186,7 @@ extension ARCPRuntime {
             }
             let session = RuntimeSession(
                 id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
-                persister: persister, createdAt: record.createdAt)
+                storeWriter: storeWriter, createdAt: record.createdAt)
             session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
             let winner = registry.withLock { r -> RuntimeSession in
                 if let existing = r.sessions[id] { return existing }
@@ -205,7 +205,7 @@ extension ARCPRuntime {
                     jobID: job.jobID, traceID: job.traceID)
                 job.status = .error
                 job.lastEventSeq = Int64(session.lastSeq)
-                persister?.submit(.job(job))
+                storeWriter?.submit(.job(job))
             }
             logger.info("session restored from the event store", metadata: ["session": "\(id)", "orphaned_jobs": "\(orphans.count)"])
             return .restored(session)

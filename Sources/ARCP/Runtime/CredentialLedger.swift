@@ -3,16 +3,16 @@ import Logging
 import Synchronization
 
 // Revocation as a durability concern (spec §14): every provisioned credential is recorded
-// in the event store before it is surfaced, its revocation attempts are recorded, and the
+// in the runtime store before it is surfaced, its revocation attempts are recorded, and the
 // record is deleted only once the upstream confirmed the revocation. A runtime restarted on
 // the same store revokes what an earlier process left, and surfaces what it cannot revoke.
 
 /// The runtime's book of provisioned credentials not yet revoked.
 ///
-/// Writes go straight to the event store and are awaited, not through the write-behind
-/// `RuntimePersister`: a credential must be durable *before* `job.accepted` (or the
+/// Writes go straight to the runtime store and are awaited, not through the write-behind
+/// `RuntimeStoreWriter`: a credential must be durable *before* `job.accepted` (or the
 /// `credential_rotated` event) shows it, and a failed write must stop the credential from
-/// being surfaced at all. The persister only reports failures after the fact (and its
+/// being surfaced at all. The storeWriter only reports failures after the fact (and its
 /// `flush` would also wait for unrelated event traffic).
 final class CredentialLedger: Sendable {
     typealias Key = OutstandingCredentialKey
@@ -32,7 +32,7 @@ final class CredentialLedger: Sendable {
         var recoveryStarted = false
     }
 
-    let store: (any EventStore)?
+    let store: (any RuntimeStore)?
     let provisioner: (any CredentialProvisioner)?
     let policy: CredentialRevocationPolicy
     let logger: Logger
@@ -41,7 +41,7 @@ final class CredentialLedger: Sendable {
     private let state = Mutex(State())
 
     init(
-        store: (any EventStore)?, provisioner: (any CredentialProvisioner)?, policy: CredentialRevocationPolicy,
+        store: (any RuntimeStore)?, provisioner: (any CredentialProvisioner)?, policy: CredentialRevocationPolicy,
         logger: Logger, tracker: RevocationTracker
     ) {
         self.store = store
@@ -69,7 +69,7 @@ final class CredentialLedger: Sendable {
             revocationJSON: JSONWriter.string(provisioner.revocationForm(of: c).toJSON()), issuedAt: Date())
     }
 
-    /// Records `credentials` of `jobID` as outstanding; returns once the event store holds
+    /// Records `credentials` of `jobID` as outstanding; returns once the runtime store holds
     /// them. Throws the store's error: the caller must then not surface the credentials.
     func record(_ credentials: [Credential], jobID: String) async throws {
         guard let provisioner, !credentials.isEmpty else { return }

@@ -52,7 +52,7 @@ public protocol CredentialProvisioner: Sendable {
     /// prior value afterwards.
     func rotate(_ credential: Credential) async throws -> Credential
 
-    /// What the runtime records in its event store until `credential` is revoked, so that
+    /// What the runtime records in its runtime store until `credential` is revoked, so that
     /// `revoke` can still be called after a restart (spec §14). A restarted runtime calls
     /// `revoke` with exactly this value.
     ///
@@ -99,7 +99,7 @@ public struct CredentialRevocationPolicy: Sendable {
     /// id, credential id, last error). Also called for the credentials an earlier process
     /// left that a recovery pass cannot revoke. The credential value is never passed.
     /// The credential is then listed by `ARCPRuntime.unrevokedCredentials()`, logged at
-    /// error level, and, with a durable event store, retried again after a restart.
+    /// error level, and, with a durable runtime store, retried again after a restart.
     public var onPermanentFailure: (@Sendable (_ jobID: String, _ credentialID: String, _ error: any Error) -> Void)? = nil
 
     public init() {}

@@ -156,7 +156,7 @@ extension ARCPRuntime {
             id: childID, agent: resolved, principal: parent.principal, traceID: parent.traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: parent.id, idempotencyKey: nil, fingerprint: nil, accepted: accepted,
             owner: owner, historyLimit: configuration.historyLimitPerJob, authority: authority, delegateID: delegateID,
-            depth: parent.depth + 1, credentials: credentials, persister: persister)
+            depth: parent.depth + 1, credentials: credentials, storeWriter: storeWriter)
         registry.withLock { r in
             r.jobs[childID] = child
             r.jobOrder.append(childID)

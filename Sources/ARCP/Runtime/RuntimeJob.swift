@@ -59,7 +59,7 @@ final class RuntimeJob: Sendable {
     let fingerprint: String?
     let accepted: JobAcceptedPayload
     let historyLimit: Int
-    let persister: RuntimePersister?
+    let storeWriter: RuntimeStoreWriter?
     /// The job's lease enforcement: effective lease, expiry, budget counters (spec §9).
     let authority: LeaseAuthority
     /// For a delegated job: the parent's `delegate` event id (spec §10).
@@ -79,9 +79,9 @@ final class RuntimeJob: Sendable {
         id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
         parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
         owner: RuntimeSession, historyLimit: Int, authority: LeaseAuthority, delegateID: String? = nil, depth: Int = 0,
-        credentials: [Credential] = [], persister: RuntimePersister? = nil, traceContext: W3CTraceContext? = nil
+        credentials: [Credential] = [], storeWriter: RuntimeStoreWriter? = nil, traceContext: W3CTraceContext? = nil
     ) {
-        self.persister = persister
+        self.storeWriter = storeWriter
         self.id = id
         self.agent = agent
         self.principal = principal
@@ -199,11 +199,11 @@ final class RuntimeJob: Sendable {
         return seq
     }
 
-    /// Back-pressure: waits until the slowest observer session (and the event store) has room.
+    /// Back-pressure: waits until the slowest observer session (and the runtime store) has room.
     func waitForCapacity() async {
         let sessions = state.withLock { [$0.owner] + Array($0.subscribers.values) }
         for s in sessions { await s.waitForCapacity() }
-        await persister?.waitForCapacity()
+        await storeWriter?.waitForCapacity()
     }
 
     /// The durable record of this job.
@@ -217,8 +217,8 @@ final class RuntimeJob: Sendable {
             lastEventSeq: Int64(last), idempotencyKey: idempotencyKey)
     }
 
-    /// Saves the job's record to the event store, if there is one.
-    func persist() { persister?.submit(.job(record())) }
+    /// Saves the job's record to the runtime store, if there is one.
+    func persist() { storeWriter?.submit(.job(record())) }
 
     /// Emits the terminal frame once. Returns false if the job had already ended.
     @discardableResult

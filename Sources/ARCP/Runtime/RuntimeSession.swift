@@ -60,26 +60,26 @@ final class RuntimeSession: Sendable {
     let features: [Feature]
     let featureSet: Set<String>
     let limits: ARCPRuntime.Configuration.Buffering
-    let persister: RuntimePersister?
+    let storeWriter: RuntimeStoreWriter?
     let createdAt: Date
     private let state: Mutex<State>
     private let nextConnection = Atomic<UInt64>(0)
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
-        persister: RuntimePersister? = nil, createdAt: Date = Date()
+        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date()
     ) {
         self.id = id
         self.principal = principal
         self.features = features
         self.featureSet = Set(features.map(\.rawValue))
         self.limits = limits
-        self.persister = persister
+        self.storeWriter = storeWriter
         self.createdAt = createdAt
         self.state = Mutex(State(resumeToken: resumeToken))
     }
 
-    /// Restores numbering and the replay buffer of a session read back from the event store.
+    /// Restores numbering and the replay buffer of a session read back from the runtime store.
     func restore(lastSeq: Int, releasedThrough: Int, events: [StoredEvent]) {
         state.withLock { s in
             s.nextSeq = lastSeq + 1
@@ -255,7 +255,7 @@ final class RuntimeSession: Sendable {
             let frame = FrameCodec.encode(env)
             s.replay.append(ReplayEntry(seq: seq, jobID: jobID, frame: frame))
             s.replayBytes += frame.utf8.count
-            persister?.submit(.event(StoredEvent(sessionID: id, seq: Int64(seq), jobID: jobID, frame: frame)))
+            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(seq), jobID: jobID, frame: frame)))
             while s.replay.count > limits.maxBufferedEvents || s.replayBytes > limits.maxBufferedBytes, let first = s.replay.popFirst() {
                 s.replayBytes -= first.frame.utf8.count
                 s.releasedThrough = max(s.releasedThrough, first.seq)
@@ -390,7 +390,7 @@ final class RuntimeSession: Sendable {
                 s.replayBytes -= first.frame.utf8.count
             }
             s.releasedThrough = max(s.releasedThrough, upTo)
-            persister?.submit(.release(id, Int64(upTo)))
+            storeWriter?.submit(.release(id, Int64(upTo)))
             let w = s.spaceWaiters
             s.spaceWaiters = []
             return w

@@ -47,7 +47,7 @@ extension ARCPRuntime {
             id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
             accepted: accepted, owner: session, historyLimit: configuration.historyLimitPerJob, authority: authority,
-            credentials: credentials, persister: persister, traceContext: traceContext)
+            credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
         let raced: RuntimeJob? = registry.withLock { r in
             if let idemKey, let other = r.idempotency[idemKey].flatMap({ r.jobs[$0] }) { return other }
             r.jobs[jobID] = job

@@ -3,11 +3,11 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Writes a runtime's sessions, events and jobs to its `EventStore` in the background, in
+/// Writes a runtime's sessions, events and jobs to its `RuntimeStore` in the background, in
 /// order, batching consecutive events into one `append`. Callers enqueue synchronously
 /// (under their own locks, so per-session order is kept); emitters call `waitForCapacity()`
 /// so the queue stays bounded. Store failures are logged, never swallowed silently.
-final class RuntimePersister: Sendable {
+final class RuntimeStoreWriter: Sendable {
     enum Op: Sendable {
         case event(StoredEvent)
         case session(SessionRecord)
@@ -25,12 +25,12 @@ final class RuntimePersister: Sendable {
         var failures = 0
     }
 
-    let store: any EventStore
+    let store: any RuntimeStore
     let capacity: Int
     let logger: Logger
     private let state = Mutex(State())
 
-    init(store: any EventStore, capacity: Int, logger: Logger) {
+    init(store: any RuntimeStore, capacity: Int, logger: Logger) {
         self.store = store
         self.capacity = max(16, capacity)
         self.logger = logger

@@ -2,7 +2,7 @@ import ARCP
 import Foundation
 import GRDB
 
-/// A durable `EventStore` in one SQLite file, built on GRDB.
+/// A durable `RuntimeStore` in one SQLite file, built on GRDB.
 ///
 /// - WAL mode (`DatabasePool`): reads run concurrently with each other and with the single
 ///   writer; writes are serialized.
@@ -15,7 +15,7 @@ import GRDB
 ///   provisioner needs to revoke them, by default the credential value: protect the file.
 ///
 /// Dates are stored as `timeIntervalSinceReferenceDate` (REAL), so they round-trip exactly.
-public final class SQLiteEventStore: EventStore {
+public final class SQLiteRuntimeStore: RuntimeStore {
     /// How hard a commit waits for the disk.
     public enum Durability: Sendable {
         /// `synchronous = NORMAL`: a commit survives a process crash; the last commits may be
@@ -56,7 +56,7 @@ public final class SQLiteEventStore: EventStore {
                 try SQLiteSchema.migrator.migrate(pool)
             }
         } catch {
-            throw EventStoreError.storage("cannot open \(path): \(error)")
+            throw RuntimeStoreError.storage("cannot open \(path): \(error)")
         }
         self.path = path
     }
@@ -81,7 +81,7 @@ public final class SQLiteEventStore: EventStore {
         do {
             _ = try await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         } catch {
-            throw EventStoreError.storage("checkpoint: \(error)")
+            throw RuntimeStoreError.storage("checkpoint: \(error)")
         }
     }
 
@@ -116,7 +116,7 @@ public final class SQLiteEventStore: EventStore {
                                 FROM session WHERE session_id = ?
                                 """,
                             arguments: [event.sessionID])
-                    else { throw EventStoreError.unknownSession(event.sessionID) }
+                    else { throw RuntimeStoreError.unknownSession(event.sessionID) }
                     pending = Pending(
                         sid: try row.decode(atIndex: 0),
                         limits: BufferLimits(
@@ -128,12 +128,12 @@ public final class SQLiteEventStore: EventStore {
                     order.append(event.sessionID)
                 }
                 guard event.seq > pending.lastSeq else {
-                    throw EventStoreError.seqNotIncreasing(
+                    throw RuntimeStoreError.seqNotIncreasing(
                         sessionID: event.sessionID, seq: event.seq, lastSeq: pending.lastSeq)
                 }
                 let size = event.byteCount
                 guard size <= pending.limits.maxBytes else {
-                    throw EventStoreError.eventTooLarge(
+                    throw RuntimeStoreError.eventTooLarge(
                         sessionID: event.sessionID, seq: event.seq, bytes: size, limit: pending.limits.maxBytes)
                 }
                 try insert.execute(arguments: [pending.sid, event.seq, event.jobID, size, event.frame])
@@ -255,7 +255,7 @@ public final class SQLiteEventStore: EventStore {
                 let row = try Row.fetchOne(
                     db, sql: "SELECT sid, last_seq, released_through FROM session WHERE session_id = ?",
                     arguments: [session])
-            else { throw EventStoreError.unknownSession(session) }
+            else { throw RuntimeStoreError.unknownSession(session) }
             let sid: Int64 = try row.decode(atIndex: 0)
             let through = min(seq, try row.decode(Int64.self, atIndex: 1))
             if through > (try row.decode(Int64.self, atIndex: 2)) {
@@ -263,7 +263,7 @@ public final class SQLiteEventStore: EventStore {
                     let freed = try Row.fetchOne(
                         db, sql: "SELECT COUNT(*), COALESCE(SUM(byte_count), 0) FROM event WHERE sid = ? AND seq <= ?",
                         arguments: [sid, through])
-                else { throw EventStoreError.storage("release: no count") }
+                else { throw RuntimeStoreError.storage("release: no count") }
                 let count: Int = try freed.decode(atIndex: 0)
                 let bytes: Int = try freed.decode(atIndex: 1)
                 try db.execute(sql: "DELETE FROM event WHERE sid = ? AND seq <= ?", arguments: [sid, through])
@@ -276,7 +276,7 @@ public final class SQLiteEventStore: EventStore {
                     arguments: [through, count, bytes, sid])
             }
             guard let status = try Self.status(db, session: session) else {
-                throw EventStoreError.unknownSession(session)
+                throw RuntimeStoreError.unknownSession(session)
             }
             return status
         }
@@ -381,7 +381,7 @@ public final class SQLiteEventStore: EventStore {
     private static func jobRecord(_ row: Row) throws -> JobRecord {
         let statusText: String = try row.decode(atIndex: 4)
         guard let status = JobRecord.Status(rawValue: statusText) else {
-            throw EventStoreError.storage("unknown job status \(statusText)")
+            throw RuntimeStoreError.storage("unknown job status \(statusText)")
         }
         return JobRecord(
             jobID: try row.decode(atIndex: 0),
@@ -487,7 +487,7 @@ public final class SQLiteEventStore: EventStore {
                 let stored = try Row.fetchOne(
                     db, sql: "SELECT \(Self.idempotencyColumns) FROM idempotency WHERE principal = ? AND key = ?",
                     arguments: [record.principal, record.key])
-            else { throw EventStoreError.storage("idempotency record vanished") }
+            else { throw RuntimeStoreError.storage("idempotency record vanished") }
             return try Self.idempotencyRecord(stored)
         }
     }
@@ -563,7 +563,7 @@ public final class SQLiteEventStore: EventStore {
     // MARK: - Error mapping
 
     /// Runs `body` in a write transaction; store errors pass through, GRDB errors become
-    /// `EventStoreError.storage`, cancellation stays `CancellationError`.
+    /// `RuntimeStoreError.storage`, cancellation stays `CancellationError`.
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await mappingErrors { try await pool.write(body) }
     }
@@ -576,12 +576,12 @@ public final class SQLiteEventStore: EventStore {
     private func mappingErrors<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
         do {
             return try await operation()
-        } catch let error as EventStoreError {
+        } catch let error as RuntimeStoreError {
             throw error
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw EventStoreError.storage(String(describing: error))
+            throw RuntimeStoreError.storage(String(describing: error))
         }
     }
 }

@@ -3,14 +3,14 @@ import ARCPStore
 import Foundation
 import Testing
 
-/// One suite, run against every `EventStore` implementation.
-@Suite("EventStore conformance")
-struct EventStoreConformanceTests {
+/// One suite, run against every `RuntimeStore` implementation.
+@Suite("RuntimeStore conformance")
+struct RuntimeStoreConformanceTests {
     // MARK: Events
 
     @Test(arguments: StoreKind.allCases)
     func appendThenReplayInOrder(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
             #expect(try await store.append(events("s1", 1...3)).isEmpty)
             #expect(try await store.append(events("s1", 4...4)).isEmpty)
@@ -41,15 +41,15 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func seqsMayHaveGapsButNeverGoBack(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
             _ = try await store.append([event("s1", 2), event("s1", 5)])
             #expect(try await store.events(session: "s1", after: 2, limit: 10).map(\.seq) == [5])
             #expect(try await store.events(session: "s1", after: 3, limit: 10).map(\.seq) == [5])
-            await #expect(throws: EventStoreError.seqNotIncreasing(sessionID: "s1", seq: 5, lastSeq: 5)) {
+            await #expect(throws: RuntimeStoreError.seqNotIncreasing(sessionID: "s1", seq: 5, lastSeq: 5)) {
                 _ = try await store.append([event("s1", 5)])
             }
-            await #expect(throws: EventStoreError.seqNotIncreasing(sessionID: "s1", seq: 4, lastSeq: 5)) {
+            await #expect(throws: RuntimeStoreError.seqNotIncreasing(sessionID: "s1", seq: 4, lastSeq: 5)) {
                 _ = try await store.append([event("s1", 4)])
             }
         }
@@ -57,18 +57,18 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func aFailedBatchStoresNothing(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
             try await store.saveSession(sessionRecord("s2"))
             _ = try await store.append(events("s1", 1...2))
             // Valid events for s2 and s1, then a repeated seq: nothing of the batch is kept.
-            await #expect(throws: EventStoreError.seqNotIncreasing(sessionID: "s1", seq: 4, lastSeq: 4)) {
+            await #expect(throws: RuntimeStoreError.seqNotIncreasing(sessionID: "s1", seq: 4, lastSeq: 4)) {
                 _ = try await store.append([event("s2", 1), event("s1", 3), event("s1", 4), event("s1", 4)])
             }
-            await #expect(throws: EventStoreError.unknownSession("ghost")) {
+            await #expect(throws: RuntimeStoreError.unknownSession("ghost")) {
                 _ = try await store.append([event("s1", 3), event("ghost", 1)])
             }
-            await #expect(throws: EventStoreError.seqNotIncreasing(sessionID: "s2", seq: 0, lastSeq: 0)) {
+            await #expect(throws: RuntimeStoreError.seqNotIncreasing(sessionID: "s2", seq: 0, lastSeq: 0)) {
                 _ = try await store.append([event("s2", 0)])
             }
             #expect(try await store.events(session: "s1", after: 0, limit: 10).map(\.seq) == [1, 2])
@@ -84,7 +84,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func sessionsAreIsolatedInOneBatch(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("a"))
             try await store.saveSession(sessionRecord("b", principal: "bob"))
             var batch: [StoredEvent] = []
@@ -111,7 +111,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func releaseFreesUpToTheAckAndNeverMovesBack(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
             _ = try await store.append(events("s1", 1...10))
 
@@ -142,7 +142,7 @@ struct EventStoreConformanceTests {
                         lastSeq: 12, releasedThrough: 10, firstRetainedSeq: 11, eventCount: 2,
                         byteCount: events("s1", 11...12).reduce(0) { $0 + $1.byteCount }))
 
-            await #expect(throws: EventStoreError.unknownSession("nope")) {
+            await #expect(throws: RuntimeStoreError.unknownSession("nope")) {
                 _ = try await store.release(session: "nope", through: 1)
             }
         }
@@ -150,7 +150,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func eventCapEvictsOldestAndReportsIt(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1", limits: BufferLimits(maxEvents: 5, maxBytes: 1 << 20)))
             try await store.saveSession(sessionRecord("s2"))
             #expect(try await store.append(events("s1", 1...4)).isEmpty)
@@ -180,7 +180,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func byteCapEvictsOldestAndOversizedEventsAreRefused(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             let size = event("s1", 1, padding: 100).byteCount
             let limits = BufferLimits(maxEvents: 1000, maxBytes: size * 3 + size / 2)
             try await store.saveSession(sessionRecord("s1", limits: limits))
@@ -196,7 +196,7 @@ struct EventStoreConformanceTests {
 
             let huge = event("s1", 6, padding: limits.maxBytes)
             await #expect(
-                throws: EventStoreError.eventTooLarge(
+                throws: RuntimeStoreError.eventTooLarge(
                     sessionID: "s1", seq: 6, bytes: huge.byteCount, limit: limits.maxBytes)
             ) {
                 _ = try await store.append([huge])
@@ -217,7 +217,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func sessionRecordsRoundTripAndKeepTheirBuffer(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             let original = sessionRecord("s1", lastSeenAt: t0.addingTimeInterval(10))
             try await store.saveSession(original)
             #expect(try await store.session("s1") == original)
@@ -244,7 +244,7 @@ struct EventStoreConformanceTests {
             #expect(try await store.session("s1") == nil)
             #expect(try await store.bufferStatus(session: "s1") == nil)
             #expect(try await store.events(session: "s1", after: 0, limit: 10).isEmpty)
-            await #expect(throws: EventStoreError.unknownSession("s1")) {
+            await #expect(throws: RuntimeStoreError.unknownSession("s1")) {
                 _ = try await store.append(events("s1", 6...6))
             }
             // A new session under the same id starts from scratch.
@@ -272,7 +272,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func jobRecordsRoundTrip(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             var record = job("job_1", at: 0)
             record.parentJobID = "job_0"
             record.idempotencyKey = "key-1"
@@ -298,7 +298,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func jobQueriesFilterAndPage(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             // Three jobs share one createdAt to exercise the (createdAt, jobID) cursor.
             let all = [
                 job("job_a", at: 1),
@@ -352,7 +352,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func idempotencyKeysRoundTripAndTheFirstClaimWins(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             let first = IdempotencyRecord(
                 principal: "alice", key: "refactor-auth-2026-W19", fingerprint: "fp1", jobID: "job_1",
                 acceptedPayloadJSON: #"{"job_id":"job_1","lease":{}}"#, createdAt: t0)
@@ -386,7 +386,7 @@ struct EventStoreConformanceTests {
 
     @Test(arguments: StoreKind.allCases)
     func readersSeeAConsistentPrefixWhileAWriterAppends(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
             let batches = 40
             let perBatch: Int64 = 25

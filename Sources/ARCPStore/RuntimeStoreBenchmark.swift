@@ -7,15 +7,15 @@ import Foundation
     import Darwin
 #endif
 
-/// Throughput and memory measurements of an `EventStore` with realistic `job.event` frames.
+/// Throughput and memory measurements of an `RuntimeStore` with realistic `job.event` frames.
 ///
 /// Not a test: nothing here asserts a time. Run it from a release build, e.g.
 ///
 /// ```swift
-/// let result = try await EventStoreBenchmark.run(store: InMemoryEventStore(), events: 100_000)
+/// let result = try await RuntimeStoreBenchmark.run(store: InMemoryRuntimeStore(), events: 100_000)
 /// print(result.appendPerSecond, result.replayPerSecond)
 /// ```
-public enum EventStoreBenchmark {
+public enum RuntimeStoreBenchmark {
     /// One run: append `events` frames in batches into a fresh session, then replay them all.
     public struct Result: Sendable {
         /// Events appended and replayed.
@@ -67,7 +67,7 @@ public enum EventStoreBenchmark {
     /// Creates a session sized to hold `events` without eviction and appends `events` frames
     /// in batches of `batchSize`. Returns (seconds spent in `append`, total frame bytes).
     static func fill(
-        store: any EventStore, sessionID: String, events: Int, batchSize: Int
+        store: any RuntimeStore, sessionID: String, events: Int, batchSize: Int
     ) async throws -> (Double, Int) {
         let now = Date()
         try await store.saveSession(
@@ -94,7 +94,7 @@ public enum EventStoreBenchmark {
             let evictions = try await store.append(batch)
             elapsed += clock.now - start
             guard evictions.isEmpty else {
-                throw EventStoreError.storage("benchmark session evicted events: \(evictions)")
+                throw RuntimeStoreError.storage("benchmark session evicted events: \(evictions)")
             }
         }
         return (seconds(elapsed), bytes)
@@ -103,7 +103,7 @@ public enum EventStoreBenchmark {
     /// Appends `events` frames into a fresh session of `store`, then replays them all in
     /// pages of `pageSize`, checking order and count.
     public static func run(
-        store: any EventStore, events: Int, batchSize: Int = 256, pageSize: Int = 1000,
+        store: any RuntimeStore, events: Int, batchSize: Int = 256, pageSize: Int = 1000,
         sessionID: String = "sess_01M8876FA2A1PZ92A91GXG3KN7"
     ) async throws -> Result {
         let (appendSeconds, bytes) = try await fill(
@@ -116,14 +116,14 @@ public enum EventStoreBenchmark {
             let page = try await store.events(session: sessionID, after: after, limit: max(1, pageSize))
             guard let last = page.last else { break }
             guard page.first?.seq == after + 1, last.seq == after + Int64(page.count) else {
-                throw EventStoreError.storage("benchmark replay out of order after \(after)")
+                throw RuntimeStoreError.storage("benchmark replay out of order after \(after)")
             }
             replayed += page.count
             after = last.seq
         }
         let replaySeconds = seconds(clock.now - start)
         guard replayed == events else {
-            throw EventStoreError.storage("benchmark replayed \(replayed) of \(events) events")
+            throw RuntimeStoreError.storage("benchmark replayed \(replayed) of \(events) events")
         }
         return Result(
             events: events, averageFrameBytes: Double(bytes) / Double(max(events, 1)), appendSeconds: appendSeconds,
@@ -131,7 +131,7 @@ public enum EventStoreBenchmark {
     }
 
     /// Events per second replayed from `store` after appending `events` frames (see `run`).
-    public static func replayEventsPerSecond(store: any EventStore, events: Int) async throws -> Double {
+    public static func replayEventsPerSecond(store: any RuntimeStore, events: Int) async throws -> Double {
         try await run(store: store, events: events).replayPerSecond
     }
 
@@ -140,9 +140,9 @@ public enum EventStoreBenchmark {
     ///
     /// It measures the whole process, so run it first in a fresh process and keep `store`
     /// alive afterwards; for a disk store it shows the cache, not the file (see
-    /// `SQLiteEventStore.databaseSize()`). Returns `nil` where resident memory cannot be read
+    /// `SQLiteRuntimeStore.databaseSize()`). Returns `nil` where resident memory cannot be read
     /// (only Linux `/proc/self/statm` is supported).
-    public static func bytesPerBufferedEvent(store: any EventStore, events: Int) async throws -> Double? {
+    public static func bytesPerBufferedEvent(store: any RuntimeStore, events: Int) async throws -> Double? {
         guard let before = residentBytes() else { return nil }
         _ = try await fill(store: store, sessionID: "sess_bench_memory", events: events, batchSize: 256)
         guard let after = residentBytes() else { return nil }

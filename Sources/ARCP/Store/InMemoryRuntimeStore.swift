@@ -1,13 +1,13 @@
 import DequeModule
 import Foundation
 
-/// The default `EventStore`: everything in process memory, lost when the process ends.
+/// The default `RuntimeStore`: everything in process memory, lost when the process ends.
 ///
 /// Each session's buffer is bounded by its `SessionRecord.limits`; reaching a cap evicts the
 /// oldest events and reports it. Job and idempotency records are kept until the runtime
 /// deletes or purges them. Outstanding-credential records are kept too, but only for the
 /// life of the process (`durablyKeepsOutstandingCredentials` is `false`).
-public actor InMemoryEventStore: EventStore {
+public actor InMemoryRuntimeStore: RuntimeStore {
     private struct Buffer {
         var record: SessionRecord
         var events: Deque<StoredEvent> = []
@@ -61,15 +61,15 @@ public actor InMemoryEventStore: EventStore {
         var lastSeqs: [String: Int64] = [:]
         for event in events {
             guard let buffer = buffers[event.sessionID] else {
-                throw EventStoreError.unknownSession(event.sessionID)
+                throw RuntimeStoreError.unknownSession(event.sessionID)
             }
             let last = lastSeqs[event.sessionID] ?? buffer.lastSeq
             guard event.seq > last else {
-                throw EventStoreError.seqNotIncreasing(sessionID: event.sessionID, seq: event.seq, lastSeq: last)
+                throw RuntimeStoreError.seqNotIncreasing(sessionID: event.sessionID, seq: event.seq, lastSeq: last)
             }
             let size = event.byteCount
             guard size <= buffer.record.limits.maxBytes else {
-                throw EventStoreError.eventTooLarge(
+                throw RuntimeStoreError.eventTooLarge(
                     sessionID: event.sessionID, seq: event.seq, bytes: size, limit: buffer.record.limits.maxBytes)
             }
             lastSeqs[event.sessionID] = event.seq
@@ -141,13 +141,13 @@ public actor InMemoryEventStore: EventStore {
         // Read the bookkeeping without holding a second reference to the event storage, so
         // the in-place `free` below does not copy it.
         guard let (lastSeq, releasedThrough) = buffers[session].map({ ($0.lastSeq, $0.releasedThrough) }) else {
-            throw EventStoreError.unknownSession(session)
+            throw RuntimeStoreError.unknownSession(session)
         }
         let through = min(seq, lastSeq)
         if through > releasedThrough {
             buffers[session]?.free(through: through)
         }
-        guard let status = buffers[session]?.status else { throw EventStoreError.unknownSession(session) }
+        guard let status = buffers[session]?.status else { throw RuntimeStoreError.unknownSession(session) }
         return status
     }
 
@@ -219,7 +219,7 @@ public actor InMemoryEventStore: EventStore {
     public nonisolated var durablyKeepsOutstandingCredentials: Bool { false }
 
     // These three are `async throws` like the requirements: with a narrower signature, a
-    // direct call on the concrete type would pick the `EventStore` extension's no-op default.
+    // direct call on the concrete type would pick the `RuntimeStore` extension's no-op default.
 
     public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
         let key = OutstandingCredentialKey(record)
