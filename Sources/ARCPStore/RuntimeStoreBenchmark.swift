@@ -15,32 +15,32 @@ import Foundation
 /// let result = try await RuntimeStoreBenchmark.run(store: InMemoryRuntimeStore(), events: 100_000)
 /// print(result.appendPerSecond, result.replayPerSecond)
 /// ```
-public enum RuntimeStoreBenchmark {
+package enum RuntimeStoreBenchmark {
     /// One run: append `events` frames in batches into a fresh session, then replay them all.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// Events appended and replayed.
-        public var events: Int
+        package var events: Int
         /// Average frame size in UTF-8 bytes.
-        public var averageFrameBytes: Double
+        package var averageFrameBytes: Double
         /// Seconds spent appending (frame generation excluded).
-        public var appendSeconds: Double
+        package var appendSeconds: Double
         /// Seconds spent replaying every event from seq 0 in pages.
-        public var replaySeconds: Double
+        package var replaySeconds: Double
 
         /// Events appended per second.
-        public var appendPerSecond: Double { Double(events) / max(appendSeconds, 1e-9) }
+        package var appendPerSecond: Double { Double(events) / max(appendSeconds, 1e-9) }
         /// Events replayed per second.
-        public var replayPerSecond: Double { Double(events) / max(replaySeconds, 1e-9) }
+        package var replayPerSecond: Double { Double(events) / max(replaySeconds, 1e-9) }
     }
 
     /// A `job.event` progress frame as the Python reference runtime sent it (transcript
     /// `06_progress_events.jsonl`): 303 bytes.
-    public static let sampleFrame =
+    package static let sampleFrame =
         #"{"arcp":"1.1","id":"01M8876FA37T04XS2T8DPA1E4T","type":"job.event","session_id":"sess_01M8876FA2A1PZ92A91GXG3KN7","job_id":"job_01M8876FA2A1PZ92A91GXG3KNA","event_seq":1,"payload":{"kind":"progress","ts":"2026-11-25T02:05:17.507030Z","body":{"current":0,"total":4,"units":"steps","message":"step 0/4"}}}"#
 
     /// A frame shaped like `sampleFrame`, unique per `seq` (its own id, seq, timestamp and
     /// progress counters), about 300 bytes.
-    public static func frame(sessionID: String, jobID: String, seq: Int64, total: Int) -> String {
+    package static func frame(sessionID: String, jobID: String, seq: Int64, total: Int) -> String {
         let micros = 507_030 + Int(seq % 400_000)
         let second = 17 + Int(seq / 400_000) % 40
         return #"{"arcp":"1.1","id":""# + ulid(seq) + #"","type":"job.event","session_id":""# + sessionID
@@ -102,7 +102,7 @@ public enum RuntimeStoreBenchmark {
 
     /// Appends `events` frames into a fresh session of `store`, then replays them all in
     /// pages of `pageSize`, checking order and count.
-    public static func run(
+    package static func run(
         store: any RuntimeStore, events: Int, batchSize: Int = 256, pageSize: Int = 1000,
         sessionID: String = "sess_01M8876FA2A1PZ92A91GXG3KN7"
     ) async throws -> Result {
@@ -131,7 +131,7 @@ public enum RuntimeStoreBenchmark {
     }
 
     /// Events per second replayed from `store` after appending `events` frames (see `run`).
-    public static func replayEventsPerSecond(store: any RuntimeStore, events: Int) async throws -> Double {
+    package static func replayEventsPerSecond(store: any RuntimeStore, events: Int) async throws -> Double {
         try await run(store: store, events: events).replayPerSecond
     }
 
@@ -142,7 +142,7 @@ public enum RuntimeStoreBenchmark {
     /// alive afterwards; for a disk store it shows the cache, not the file (see
     /// `SQLiteRuntimeStore.databaseSize()`). Returns `nil` where resident memory cannot be read
     /// (only Linux `/proc/self/statm` is supported).
-    public static func bytesPerBufferedEvent(store: any RuntimeStore, events: Int) async throws -> Double? {
+    package static func bytesPerBufferedEvent(store: any RuntimeStore, events: Int) async throws -> Double? {
         guard let before = residentBytes() else { return nil }
         _ = try await fill(store: store, sessionID: "sess_bench_memory", events: events, batchSize: 256)
         guard let after = residentBytes() else { return nil }
@@ -150,7 +150,7 @@ public enum RuntimeStoreBenchmark {
     }
 
     /// The resident set size of this process, from `/proc/self/statm` (Linux only).
-    public static func residentBytes() -> Int? {
+    package static func residentBytes() -> Int? {
         #if os(Linux)
             guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
             let fields = text.split(separator: " ")

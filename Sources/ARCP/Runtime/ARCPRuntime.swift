@@ -1,7 +1,5 @@
-import DequeModule
 import Foundation
 import Logging
-import Synchronization
 
 /// An ARCP runtime: hosts agents and serves sessions over any `Transport`.
 ///
@@ -14,138 +12,23 @@ import Synchronization
 /// let (clientEnd, runtimeEnd) = MemoryTransport.pair()
 /// Task { await runtime.accept(runtimeEnd) }
 /// ```
+///
+/// How it is built (docs/RUNTIME.md): each connection is served by a `ConnectionHandler` on
+/// the transport's `preferredExecutor` (its frames are handled where they arrive); agents run
+/// on the cooperative pool. Sessions, jobs and connections are explicit state machines
+/// (`SessionStateMachine`, `JobStateMachine`, `ConnectionStateMachine`, and the shared
+/// `HeartbeatStateMachine`). Each piece of shared state has one owner behind a protocol
+/// (`RuntimeTables`), and the locks between them follow one order (`LockOrder.swift`).
 public final class ARCPRuntime: Sendable {
-    /// How the runtime behaves. Every field has a sensible default.
-    public struct Configuration: Sendable {
-        /// Bounds on per-session buffers (spec §6.5).
-        public struct Buffering: Sendable {
-            /// Events kept for resume per session; beyond it the oldest are evicted (reported).
-            public var maxBufferedEvents = 100_000
-            /// Bytes kept for resume per session.
-            public var maxBufferedBytes = 64 << 20
-            /// Frames queued for a connection before emitters wait (transport back-pressure).
-            public var maxPendingFrames = 512
-            /// With `ack` negotiated: unacknowledged events before emitters wait.
-            public var maxUnackedEvents = 20_000
-            /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
-            public var backPressureThreshold = 10_000
-            /// Called when events are evicted under the caps (session id, count).
-            public var onEviction: (@Sendable (String, Int) -> Void)? = nil
-            public init() {}
-        }
-
-        /// Wire forms for peers that deviate from the spec.
-        public enum Compatibility: Sendable, Equatable {
-            /// Send the spec's forms (default).
-            case spec
-            /// Send the forms the Python reference client (1.1.3) accepts where they differ:
-            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
-            /// echoed as `"USD:1.00"` strings.
-            case pythonReference
-        }
-
-        public var runtime = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
-        /// Features offered in `session.welcome`.
-        public var features: [Feature] = [
-            .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
-        ]
-        public var resumeWindow: Duration = .seconds(600)
-        /// Advertised heartbeat interval; nil disables runtime pings.
-        public var heartbeatInterval: Duration? = .seconds(30)
-        /// How long a new connection may take to send its hello.
-        public var helloTimeout: Duration = .seconds(10)
-        /// How long an agent may ignore cancellation before its job is ended anyway.
-        public var cancelGracePeriod: Duration = .seconds(30)
-        public var buffering = Buffering()
-        public var observePolicy: ObservePolicy = .samePrincipal
-        /// Maximum `limit` for session.list_jobs.
-        public var maxListLimit = 1000
-        /// Events per job kept for subscribers' history.
-        public var historyLimitPerJob = 10_000
-        /// Largest result_chunk payload (bytes, before encoding).
-        public var chunkSizeCap = 1 << 20
-        /// Largest streamed result in total (bytes).
-        public var maxStreamedResultBytes = 1 << 30
-        public var compatibility: Compatibility = .spec
-        /// After a connection's reader ends, how long its last frames may take to be written
-        /// before the writer is cancelled (a peer that no longer reads).
-        public var closeFlushTimeout: Duration = .seconds(5)
-        /// Where sessions, events, jobs, idempotency keys and outstanding credentials are
-        /// persisted (nil: memory only). With a durable store (`SQLiteRuntimeStore`), a
-        /// runtime restarted on the same store still serves resume and replay, and reports
-        /// jobs lost in the restart as `job.error INTERNAL_ERROR`.
-        public var store: (any RuntimeStore)? = nil
-        /// Store operations queued before emitters wait.
-        public var storeQueueLimit = 8192
-        public var logger = Logger(label: "arcp.runtime")
-
-        // MARK: Authority (spec §9–§10)
-
-        /// May reduce each requested lease (never widen it: see `LeasePolicyEnforcement`).
-        public var leasePolicy: any LeasePolicy = GrantRequestedLeasePolicy()
-        /// Lease enforcement settings: model policy, expiry grace, symlink resolution and
-        /// how often `cost.budget.remaining` is emitted.
-        public var leaseEnforcement = LeaseAuthority.Configuration()
-        /// What a lease without `model.use` means (§9.7); shorthand for
-        /// `leaseEnforcement.modelPolicy`.
-        public var modelPolicy: LeaseModelPolicy {
-            get { leaseEnforcement.modelPolicy }
-            set { leaseEnforcement.modelPolicy = newValue }
-        }
-        /// The clock leases are checked against; inject a `ManualLeaseClock` in tests.
-        public var leaseClock: any LeaseClock = SystemLeaseClock()
-        /// Runtime-defined lease namespaces accepted besides the reserved ones.
-        public var namespaceRegistry: LeaseNamespaceRegistry = .standard
-        /// Whether an exhausted budget ends the job (`job.error BUDGET_EXHAUSTED`) instead of
-        /// only failing the operation (the `tool_result` form the spec prefers, §9.6).
-        public var budgetExhaustionIsFatal = false
-        /// Longest sleep of the proactive lease-expiry watchdog between checks of the lease
-        /// clock. The watchdog sleeps until the expiry, but at most this long, so a clock that
-        /// is not real time (`ManualLeaseClock`) is still noticed.
-        public var expiryCheckInterval: Duration = .seconds(60)
-        /// Deepest delegation chain (a submitted job is depth 0).
-        public var maxDelegationDepth = 8
-        /// Issues, rotates and revokes provisioned credentials (§9.8). When nil,
-        /// `provisioned_credentials` is never offered. When set, it is offered only if
-        /// revocation is durable (a `store` whose `durablyKeepsOutstandingCredentials`
-        /// is true, e.g. `SQLiteRuntimeStore`) or `allowsNonDurableCredentialRevocation` is set.
-        public var credentialProvisioner: (any CredentialProvisioner)? = nil
-        /// Retry policy for credential revocation, and the callback reporting credentials
-        /// that could not be revoked.
-        public var credentialRevocation = CredentialRevocationPolicy()
-        /// Offer `provisioned_credentials` even though revocation is not durable (no runtime
-        /// store, or one that loses its outstanding-credential records with the process).
-        ///
-        /// Spec §14: "A runtime that cannot guarantee revocation MUST NOT advertise
-        /// `provisioned_credentials`." Without a durable store, a credential whose revocation
-        /// has not succeeded when the process ends (a crash, or an upstream outage longer
-        /// than the retries) is forgotten, and stays live at the upstream until it expires.
-        /// So by default (`false`) such a runtime does not offer the feature and logs a
-        /// warning at start. Set it to `true` only if you accept that risk, for instance
-        /// because the upstream expires credentials quickly by itself, or in tests.
-        public var allowsNonDurableCredentialRevocation = false
-        /// Observes sessions and jobs (spans, metrics): see `RuntimeInstrumentation`, and
-        /// `ARCPTracing.TracingInstrumentation` for distributed tracing (spec §11). Nil (the
-        /// default) costs nothing.
-        public var instrumentation: (any RuntimeInstrumentation)? = nil
-        public init() {}
-    }
-
-    struct Registry {
-        var agents: [String: RegisteredAgent] = [:]
-        var agentOrder: [String] = []
-        var sessions: [String: RuntimeSession] = [:]
-        var jobs: [String: RuntimeJob] = [:]
-        var jobOrder: [String] = []
-        var idempotency: [String: String] = [:]  // principal \u{0} key -> job id
-        var shuttingDown = false
-        var connections: [UInt64: any Transport] = [:]
-        var nextConnection: UInt64 = 0
-    }
-
     public let configuration: Configuration
     let verifier: any BearerVerifier
-    let registry = Mutex(Registry())
+    /// The registered agents.
+    let agents = AgentRegistry()
+    /// Sessions, jobs, idempotency keys, fan-out.
+    let tables: RuntimeTables
+    /// Open connections, and whether new ones are accepted.
+    let connections = ConnectionTable()
+    /// Write-behind to the runtime store, if there is one.
     let storeWriter: RuntimeStoreWriter?
     /// Credential revocations in flight (awaited by `shutdown()`).
     let revocations = RevocationTracker()
@@ -179,13 +62,14 @@ public final class ARCPRuntime: Sendable {
         offersProvisionedCredentials = offers
         self.configuration = configuration
         self.verifier = verifier
+        tables = configuration.tables ?? .inMemory(historyLimitPerJob: configuration.historyLimitPerJob)
         credentialLedger = CredentialLedger(
             store: configuration.store, provisioner: configuration.credentialProvisioner,
             policy: configuration.credentialRevocation, logger: configuration.logger, tracker: revocations)
         if let store = configuration.store {
-            let p = RuntimeStoreWriter(store: store, capacity: configuration.storeQueueLimit, logger: configuration.logger)
-            storeWriter = p
-            Task { await p.run() }
+            let writer = RuntimeStoreWriter(store: store, capacity: configuration.storeQueueLimit, logger: configuration.logger)
+            storeWriter = writer
+            Task { await writer.run() }
         } else {
             storeWriter = nil
         }
@@ -236,23 +120,7 @@ public final class ARCPRuntime: Sendable {
     /// agent; several versions of one name may be registered, and `isDefault` picks the one
     /// a bare name resolves to (otherwise the first registered).
     public func register(_ name: String, version: String? = nil, isDefault: Bool = false, _ body: @escaping AgentBody) throws {
-        guard ARCPFormat.isAgentRef(name), !name.contains("@") else {
-            throw ARCPError.invalidRequest("invalid agent name \(name): expected [a-z0-9][a-z0-9._-]*")
-        }
-        if let version, !ARCPFormat.isAgentRef("a@" + version) {
-            throw ARCPError.invalidRequest("invalid agent version \(version)")
-        }
-        try registry.withLock { r in
-            var a = r.agents[name] ?? RegisteredAgent(name: name, versions: [], defaultVersion: nil)
-            let v = version ?? ""
-            if a.versions.contains(where: { $0.version == v }) {
-                throw ARCPError.invalidRequest("agent \(name)\(version.map { "@" + $0 } ?? "") is already registered")
-            }
-            a.versions.append((v, body))
-            if isDefault || a.defaultVersion == nil { a.defaultVersion = v }
-            if r.agents[name] == nil { r.agentOrder.append(name) }
-            r.agents[name] = a
-        }
+        try agents.register(name, version: version, isDefault: isDefault, body)
     }
 
     /// Registers an agent with a typed (Decodable) input and an Encodable output.
@@ -274,33 +142,31 @@ public final class ARCPRuntime: Sendable {
     }
 
     /// The agent inventory as advertised in `session.welcome`.
-    public var agentInventory: [AgentInfo] {
-        registry.withLock { r in r.agentOrder.compactMap { r.agents[$0]?.info } }
-    }
+    public var agentInventory: [AgentInfo] { agents.inventory }
 
-    // MARK: - Introspection (for tests and operators)
+    // MARK: - Introspection (for tests and operators; what this process holds)
 
     /// Ids of live sessions (attached or within their resume window).
-    public var sessionIDs: [String] { registry.withLock { Array($0.sessions.keys) } }
+    public var sessionIDs: [String] { tables.sessions.localSessionIDs }
 
     /// The status of a job, if known.
-    public func jobStatus(_ id: String) -> JobStatus? { registry.withLock { $0.jobs[id]?.status } }
+    public func jobStatus(_ id: String) -> JobStatus? { tables.jobs.localJob(id)?.status }
 
     /// Ids of every job, in submission order.
-    public var jobIDs: [String] { registry.withLock { $0.jobOrder } }
+    public var jobIDs: [String] { tables.jobs.localJobIDs }
 
     /// The job's latest event_seq in its submitting session.
-    public func lastOwnerSeq(_ id: String) -> Int? { registry.withLock { $0.jobs[id] }?.lastOwnerSeq }
+    public func lastOwnerSeq(_ id: String) -> Int? { tables.jobs.localJob(id)?.lastOwnerSeq }
 
     /// Waits until job `id` has ended (returns at once for unknown ids).
     public func waitForJob(_ id: String) async {
-        guard let job = registry.withLock({ $0.jobs[id] }) else { return }
+        guard let job = await tables.jobs.job(id) else { return }
         await job.waitUntilFinished()
     }
 
     /// Events buffered for resume in session `id`, and evictions so far.
     public func bufferStats(session id: String) -> (events: Int, bytes: Int, evicted: Int)? {
-        guard let s = registry.withLock({ $0.sessions[id] }) else { return nil }
+        guard let s = tables.sessions.localSession(id) else { return nil }
         return (s.bufferedEventCount, s.bufferedBytes, s.evictionCount)
     }
 
@@ -309,13 +175,14 @@ public final class ARCPRuntime: Sendable {
     /// Graceful shutdown: every attached session gets `session.bye` (reason
     /// `runtime_shutdown`), running jobs are cancelled, and transports are closed.
     public func shutdown() async {
-        let (sessions, jobs, transports) = registry.withLock { r -> ([RuntimeSession], [RuntimeJob], [any Transport]) in
-            r.shuttingDown = true
-            return (Array(r.sessions.values), Array(r.jobs.values), Array(r.connections.values))
-        }
+        let transports = connections.beginShutdown()
+        let sessions = await tables.sessions.sessions()
+        let jobs = await tables.jobs.unfinished()
         // Jobs end first, so their terminal frames go out before the goodbye.
-        for j in jobs where !j.isTerminal { j.stop(.shutdown) }
-        for j in jobs { await j.waitUntilFinishedOrTimeout(.seconds(5)) }
+        for j in jobs { j.stop(.shutdown) }
+        await withTaskGroup(of: Void.self) { group in
+            for j in jobs { group.addTask { await j.waitUntilFinishedOrTimeout(.seconds(5)) } }
+        }
         await revocations.waitUntilIdle(timeout: .seconds(5))
         let attached = sessions.filter(\.isAttached)
         for s in attached {

@@ -1,7 +1,6 @@
 import DequeModule
 import Foundation
 import Logging
-import Synchronization
 
 /// Writes a runtime's sessions, events and jobs to its `RuntimeStore` in the background, in
 /// order, batching consecutive events into one `append`. Callers enqueue synchronously
@@ -28,7 +27,8 @@ final class RuntimeStoreWriter: Sendable {
     let store: any RuntimeStore
     let capacity: Int
     let logger: Logger
-    private let state = Mutex(State())
+    /// A leaf: sessions enqueue under their own lock (rank `session`), so per-session order is kept.
+    private let state = RankedMutex(.leaf, State())
 
     init(store: any RuntimeStore, capacity: Int, logger: Logger) {
         self.store = store

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Writes a job's result in pieces (spec §8.4). Text goes out as `utf8` chunks, bytes as
 /// `base64`; each chunk is at most the runtime's chunk cap. `finish` ends the job with a
@@ -24,7 +23,7 @@ public final class ResultStream: Sendable {
     let maxTotal: Int
     /// The id of the assembled result.
     public let resultID = ARCPID.resultID()
-    private let state = Mutex(State())
+    private let state = RankedMutex(.leaf, State())
     private var chunked: Bool { context.negotiated(.resultChunk) }
 
     init(context: JobContext, chunkSize: Int, maxTotal: Int) {
@@ -102,14 +101,12 @@ public final class ResultStream: Sendable {
             return (held, s.total, nil)
         }
         if let inline {
-            context.job.finish(.jobResult(JobResultPayload(finalStatus: .success, result: inline, summary: summary, completedAt: ARCPTimestamp.string())), status: .success)
+            context.job.end(.success(inline, summary: summary))
             return
         }
         if let (data, enc, seq) = last {
             await context.emit(.resultChunk(ResultChunkBody(resultId: resultID, chunkSeq: seq, data: data, encoding: enc, more: false)))
         }
-        context.job.finish(
-            .jobResult(JobResultPayload(finalStatus: .success, resultId: resultID, resultSize: total, summary: summary, completedAt: ARCPTimestamp.string())),
-            status: .success)
+        context.job.end(.streamed(resultID: resultID, size: total, summary: summary))
     }
 }

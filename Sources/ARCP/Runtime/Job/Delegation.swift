@@ -58,7 +58,7 @@ public struct DelegatedJob: Sendable {
     /// Cancels the child (and its children). Its outcome then arrives through `result()`.
     public func cancel(reason: String? = nil) {
         guard !job.isTerminal else { return }
-        runtime.cancelTree(job, reason: .cancelled(reason))
+        job.cancelTree(.cancelled(reason))
     }
 }
 
@@ -70,7 +70,8 @@ extension ARCPRuntime {
     ) async throws -> DelegatedJob {
         let delegateID = ARCPID.delegateID()
         let childID = ARCPID.jobID()
-        let owner = parent.owner
+        // The root's session (events of the child go there too); nil once it expired.
+        let owner = await tables.sessions.session(parent.ownerSessionID)
         /// The `delegate` event on the parent, naming the child once it exists.
         func announce(_ childJobID: String?) {
             parent.emit(.jobEvent(JobEventPayload(
@@ -103,14 +104,13 @@ extension ARCPRuntime {
             throw refuse(.permissionDenied("delegation deeper than \(configuration.maxDelegationDepth) levels is not allowed"))
         }
         // 2. The agent exists.
-        let parts = ref.split(separator: "@", maxSplits: 1).map(String.init)
-        guard let name = parts.first, let registered = registry.withLock({ $0.agents[name] }) else {
-            throw refuse(ARCPError(.agentNotAvailable, "unknown agent: \(ref)"))
+        let resolved: String
+        let body: AgentBody
+        do {
+            (resolved, body) = try agents.resolve(ref)
+        } catch let e as ARCPError {
+            throw refuse(e)
         }
-        guard let (resolvedVersion, body) = registered.resolve(parts.count > 1 ? parts[1] : nil) else {
-            throw refuse(ARCPError(.agentVersionNotAvailable, "unknown agent version: \(ref)"))
-        }
-        let resolved = resolvedVersion.isEmpty ? name : "\(name)@\(resolvedVersion)"
         // 3. The requested lease is well formed and uses only negotiated features.
         let requested: ValidatedLease
         let constraints: ValidatedLeaseConstraints
@@ -121,7 +121,7 @@ extension ARCPRuntime {
             throw refuse(ARCPError(error))
         }
         do {
-            try checkLeaseFeatures(requested, expiresAt: leaseConstraints?.expiresAt, session: owner)
+            try checkLeaseFeatures(requested, expiresAt: leaseConstraints?.expiresAt, features: parent.features)
         } catch let e as ARCPError {
             throw refuse(e)
         }
@@ -134,7 +134,7 @@ extension ARCPRuntime {
         }
         // 5. Credentials, no later than job.accepted (§9.8.2).
         var credentials: [Credential] = []
-        if provisions(for: owner) {
+        if provisions(for: parent.features) {
             do {
                 credentials = try await issueCredentials(
                     CredentialJob(jobID: childID, agent: resolved, principal: parent.principal, parentJobID: parent.id, traceID: parent.traceID),
@@ -155,22 +155,22 @@ extension ARCPRuntime {
         let child = RuntimeJob(
             id: childID, agent: resolved, principal: parent.principal, traceID: parent.traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: parent.id, idempotencyKey: nil, fingerprint: nil, accepted: accepted,
-            owner: owner, historyLimit: configuration.historyLimitPerJob, authority: authority, delegateID: delegateID,
-            depth: parent.depth + 1, credentials: credentials, storeWriter: storeWriter)
-        registry.withLock { r in
-            r.jobs[childID] = child
-            r.jobOrder.append(childID)
-        }
-        parent.addChild(childID)
+            features: parent.features,
+            fanOut: tables.fanOut.fanOut(
+                jobID: childID, principal: parent.principal, traceID: parent.traceID, ownerSessionID: parent.ownerSessionID, owner: owner),
+            policy: jobPolicy, authority: authority, delegateID: delegateID, depth: parent.depth + 1, credentials: credentials,
+            storeWriter: storeWriter)
+        await tables.jobs.insert(child)
+        parent.addChild(child)
         installTerminalDuties(child)
         announce(childID)
-        owner.sendChildAccepted(accepted, jobID: childID, traceID: parent.traceID)
+        owner?.sendChildAccepted(accepted, jobID: childID, traceID: parent.traceID)
         child.persist()
         logger.debug("delegated", metadata: ["job": "\(parent.id)", "child": "\(childID)", "agent": "\(resolved)"])
-        start(child, body: body, input: input, maxRuntime: maxRuntime.map { max(1, Int($0.components.seconds)) }, session: owner)
+        start(child, body: body, input: input, maxRuntime: maxRuntime.map { max(1, Int($0.components.seconds)) })
         if parent.isTerminal || parent.stopReason != nil {
             // The parent ended or was stopped while the child was being created.
-            cancelTree(child, reason: .parentCancelled)
+            child.cancelTree(.parentCancelled)
         }
         return DelegatedJob(
             jobID: childID, delegateID: delegateID, agent: resolved, lease: accepted.lease ?? [:],

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 
 // Revocation as a durability concern (spec §14): every provisioned credential is recorded
 // in the runtime store before it is surfaced, its revocation attempts are recorded, and the
@@ -38,7 +37,7 @@ final class CredentialLedger: Sendable {
     let logger: Logger
     /// Revocations in flight, awaited (bounded) by `ARCPRuntime.shutdown()`.
     let tracker: RevocationTracker
-    private let state = Mutex(State())
+    private let state = RankedMutex(.leaf, State())
 
     init(
         store: (any RuntimeStore)?, provisioner: (any CredentialProvisioner)?, policy: CredentialRevocationPolicy,
