@@ -162,7 +162,7 @@ public struct JobContext: Sendable {
     @discardableResult
     func emitRaw(_ body: EventBody) async -> Int? {
         let seq = job.emit(.jobEvent(JobEventPayload(body: body, ts: ARCPTimestamp.string())))
-        if job.fanOut.ownerShouldReportBackPressure() {
+        if job.acknowledges && job.fanOut.ownerShouldReportBackPressure() {
             job.emit(.jobEvent(JobEventPayload(
                 body: .status(StatusBody(phase: "back_pressure", message: "the client lags behind its acknowledgements; emitters are throttled")),
                 ts: ARCPTimestamp.string())))

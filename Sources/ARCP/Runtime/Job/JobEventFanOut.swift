@@ -196,8 +196,11 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     }
 
     package func waitForCapacity() async {
-        let sessions = state.withLock { s in [s.owner.session].compactMap { $0 } + s.subscribers.values.compactMap(\.session) }
-        for s in sessions { await s.waitForCapacity() }
+        let (owner, subscribers) = state.withLock { s in
+            (s.owner.session, s.subscribers.isEmpty ? [] : s.subscribers.values.compactMap(\.session))
+        }
+        await owner?.waitForCapacity()
+        for s in subscribers { await s.waitForCapacity() }
     }
 
     package func ownerShouldReportBackPressure() -> Bool {

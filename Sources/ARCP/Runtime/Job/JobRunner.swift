@@ -4,7 +4,8 @@ extension ARCPRuntime {
     /// What a job needs from the configuration to end itself.
     var jobPolicy: RuntimeJob.Policy {
         RuntimeJob.Policy(
-            cancelGracePeriod: configuration.cancelGracePeriod, compatibility: configuration.compatibility, logger: logger)
+            cancelGracePeriod: configuration.cancelGracePeriod, compatibility: configuration.compatibility, logger: logger,
+            instrumented: configuration.instrumentation != nil)
     }
 
     /// Starts the agent of an accepted job on the cooperative pool (never on a connection's

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A job as the runtime hosts it: the I/O shell around its `JobStateMachine`. It owns the
 /// agent's task, its watchdogs (max runtime, lease expiry, cancel grace), the waiters of its
@@ -14,6 +15,9 @@ package final class RuntimeJob: Sendable {
         var cancelGracePeriod: Duration
         var compatibility: ARCPRuntime.Configuration.Compatibility
         var logger: Logger
+        /// Whether the runtime has an instrumentation (else no job is ever observed, and
+        /// emitting does not look for an observer).
+        var instrumented = false
     }
 
     private struct State: ~Copyable {
@@ -60,6 +64,10 @@ package final class RuntimeJob: Sendable {
     let traceContext: W3CTraceContext?
     /// The features the submitting session negotiated (what the agent may use, §6.2).
     let features: Set<String>
+    /// Whether `ack` was negotiated (only then can the client lag behind acknowledgements).
+    let acknowledges: Bool
+    /// Set once the job counts as running, so emitting takes the job's lock only once.
+    private let started = Atomic<Bool>(false)
     /// Delivers the job's events to its submitter and subscribers.
     let fanOut: any JobEventFanOut
     let policy: Policy
@@ -84,6 +92,7 @@ package final class RuntimeJob: Sendable {
         self.fingerprint = fingerprint
         self.accepted = accepted
         self.features = features
+        self.acknowledges = features.contains(Feature.ack.rawValue)
         self.fanOut = fanOut
         self.policy = policy
         self.authority = authority
@@ -137,7 +146,11 @@ package final class RuntimeJob: Sendable {
     }
 
     func addChild(_ child: RuntimeJob) { state.withLock { $0.children.append(WeakJob(job: child)) } }
-    func markRunning() { state.withLock { $0.machine.agentStarted() } }
+    func markRunning() {
+        guard !started.load(ordering: .relaxed) else { return }
+        state.withLock { $0.machine.agentStarted() }
+        started.store(true, ordering: .relaxed)
+    }
     func markResultStreamed() { state.withLock { $0.machine.resultStreamStarted() } }
 
     /// Replaces a credential after rotation and returns the one it replaced; `nil` (nothing
@@ -170,11 +183,8 @@ package final class RuntimeJob: Sendable {
     @discardableResult
     func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
         guard let seq = fanOut.publish(message, redactedForOthers: redactedForOthers) else { return nil }
-        let observer = state.withLock { s in
-            s.machine.agentStarted()
-            return s.instrumentation
-        }
-        if let observer, case .jobEvent(let e) = message { observer.event(e.body) }
+        markRunning()
+        if policy.instrumented, let observer = instrumentation, case .jobEvent(let e) = message { observer.event(e.body) }
         return seq
     }
 
