@@ -55,7 +55,7 @@ public final class JobHandle: Sendable {
     }
     let state = Mutex(State())
 
-    init(jobID: String, accepted: JobAcceptedPayload?, subscribed: JobSubscribedPayload?, client: ARCPClient, buffer: Int, streamEvents: Bool) {
+    package init(jobID: String, accepted: JobAcceptedPayload?, subscribed: JobSubscribedPayload?, client: ARCPClient, buffer: Int, streamEvents: Bool) {
         self.jobID = jobID
         self.accepted = accepted
         self.subscribed = subscribed
