@@ -67,15 +67,19 @@ package struct ClientJobStateMachine: Sendable {
     /// Takes one frame of this job, with its envelope's `event_seq`.
     package mutating func receive(_ frame: Frame, seq: Int?) -> OnFrame {
         guard case .streaming(var s) = state else { return .alreadyFinished }
+        // Own `s` while it changes (the assembler's buffers must not be shared with `state`).
+        state = .finished
         if let seq {
-            if seq <= s.lastSeq { return .duplicate }
+            if seq <= s.lastSeq {
+                state = .streaming(s)
+                return .duplicate
+            }
             s.lastSeq = seq
         }
         switch frame {
         case .event(let p):
             let event = JobEvent(seq: seq ?? 0, ts: p.ts, body: p.body)
             if case .resultChunk(let chunk) = p.body, let failure = s.assembler.add(chunk) {
-                state = .finished
                 switch failure {
                 case .invalidChunk(let why): return .finish(.failure(ARCPClientError(.protocolViolation, why)))
                 case .tooLarge(let limit): return .finish(.failure(ARCPClientError(.resultTooLarge, "streamed result exceeds \(limit) bytes")))
@@ -84,10 +88,8 @@ package struct ClientJobStateMachine: Sendable {
             state = .streaming(s)
             return .deliver(event)
         case .result(let p):
-            state = .finished
             return .finish(Self.outcome(p, assembler: &s.assembler))
         case .error(let p):
-            state = .finished
             return .finish(.failure(ARCPError(p)))
         }
     }

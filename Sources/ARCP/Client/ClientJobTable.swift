@@ -80,7 +80,7 @@ package struct ClientJobTable: Sendable {
     /// waiting for its answer (asked only when the job is not live).
     package mutating func route(_ env: Envelope, _ frame: ClientJobStateMachine.Frame, subscribing: (String) -> Bool) -> Route {
         guard let id = env.jobId else { return .unknownJob }
-        guard var entry = live[id] else {
+        guard let index = live.index(forKey: id) else {
             if subscribing(id) {
                 guard heldCount < heldCapacity else { return .overflow }
                 held[id, default: []].append(env)
@@ -89,17 +89,18 @@ package struct ClientJobTable: Sendable {
             }
             return retired.contains(id) ? .duplicate : .unknownJob
         }
-        let action = entry.machine.receive(frame, seq: env.eventSeq)
+        // In place: the machine (and its result buffers) is never copied out and back.
+        let action = live.values[index].machine.receive(frame, seq: env.eventSeq)
+        let handle = live.values[index].handle
         switch action {
         case .duplicate, .alreadyFinished:
             return .duplicate
         case .deliver(let event):
-            live[id] = entry
-            return .deliver(entry.handle, event)
+            return .deliver(handle, event)
         case .finish(let outcome):
-            live.removeValue(forKey: id)
+            live.remove(at: index)
             retire(id)
-            return .finish(entry.handle, outcome)
+            return .finish(handle, outcome)
         }
     }
 

@@ -35,7 +35,9 @@ package struct ResultAssembler: Sendable {
     /// Adds one chunk. Returns a failure when the chunk cannot be taken; the assembler is
     /// then unusable for that job (the job fails locally).
     package mutating func add(_ chunk: ResultChunkBody) -> Failure? {
-        var entry = results[chunk.resultId] ?? Assembled()
+        // Taken out and put back, so the buffers are uniquely referenced while they grow (a copy
+        // left in the dictionary would make every append copy the whole result so far).
+        var entry = results.removeValue(forKey: chunk.resultId) ?? Assembled()
         guard chunk.chunkSeq == entry.nextChunk else {
             return .invalidChunk("result chunk \(chunk.chunkSeq) out of order (expected \(entry.nextChunk))")
         }
