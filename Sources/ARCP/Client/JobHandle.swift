@@ -104,6 +104,8 @@ public final class JobHandle: Sendable {
     }
 }
 
+// Two concrete wrappers rather than one generic one: a caller in another module then runs the
+// queue's `JobEvent` / `JobHandle` code specialized inside this module, not a generic copy.
 extension JobHandle {
     /// A job's events (`JobHandle.events`): read-only, single consumer.
     public struct Events: AsyncSequence, Sendable {
