@@ -1,5 +1,5 @@
 // The wire types of a newer schema draft: generated at build time by the ARCPCodegen plugin
-// from arcp.schema.json in this directory (written by ../../make-draft-schema.py).
+// from arcp.schema.json in this directory (written from the shipped schema by CodegenFixtureTests).
 
 /// What this module is.
 public enum DraftWireInfo {
