@@ -28,6 +28,22 @@ func buildError(_ doc: JSONValue) -> SchemaError? {
     }
 }
 
+/// A schema (`$defs` members, root `Root`) the model builder must refuse, with the pointer and
+/// message it must give.
+struct RefusedSchema: Sendable, CustomTestStringConvertible {
+    var name: String
+    var defs: String
+    var pointer: String
+    var message: String
+    var testDescription: String { name }
+
+    func check() throws {
+        let e = try #require(buildError(try schema(defs)))
+        #expect(e.pointer == pointer)
+        #expect(e.message == message)
+    }
+}
+
 /// A fresh temporary directory, removed by the caller.
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-codegen-tests-\(UUID().uuidString)")
