@@ -174,7 +174,7 @@ let package = Package(
         // The kit against `arcp serve` (WebSocket, stdio), the Python reference, and broken runtimes.
         .testTarget(
             name: "ARCPConformanceTests",
-            dependencies: ["ARCPConformance", "ARCP", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport"],
+            dependencies: ["ARCPConformance", "ARCP", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport", "ARCPTesting"],
             swiftSettings: strict
         ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).

@@ -2,6 +2,7 @@ import ARCP
 import ARCPConformance
 import ARCPDemoAgents
 import ARCPTestSupport
+import ARCPTesting
 import Foundation
 import Synchronization
 import Testing
@@ -109,9 +110,15 @@ struct KitTestError: Error, CustomStringConvertible {
 final class InProcessRuntime: Sendable {
     let runtime: ARCPRuntime
 
-    init() throws {
+    /// With `credentials`, the runtime offers `provisioned_credentials` (an in-memory
+    /// provisioner, revocation not durable: fine for a test), which `arcp serve` does not.
+    init(credentials: Bool = false) throws {
         var cfg = ARCPRuntime.Configuration()
         cfg.heartbeatInterval = .seconds(Kit.heartbeatSec)
+        if credentials {
+            cfg.credentialProvisioner = InMemoryCredentialProvisioner()
+            cfg.allowsNonDurableCredentialRevocation = true
+        }
         runtime = ARCPRuntime(
             configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
         try DemoAgents.register(on: runtime, includeFlood: false)
