@@ -272,7 +272,7 @@ let package = Package(
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
         // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
         // Depends on arcp-codegen so the executable is built for the tests that run it.
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen"], exclude: ["Reference"], swiftSettings: strict),
-        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen", "ARCPTestSupport"], exclude: ["Reference"], swiftSettings: strict),
+        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated", "ARCPTestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,5 +1,6 @@
 import ARCPCodegenCore
 import ARCPJSON
+import ARCPTestSupport
 import Foundation
 import Testing
 
@@ -36,8 +37,9 @@ struct CodegenFixtureTests {
         init(_ d: String) { description = d }
     }
 
-    /// Builds and tests the fixture, once for every test in this suite.
-    static let built: Result<Built, any Error> = Result { try buildAndTest() }
+    /// Builds and tests the fixture, once for every test in this suite, on a thread of its own
+    /// (a minute of `waitUntilExit` on the cooperative pool would stall the rest of the suite).
+    static let built = Task { try await onOwnThread { try buildAndTest() } }
 
     /// The enclosing build's scratch directory (`.build`), from this test binary's path
     /// (`<scratch>/<triple>/debug/<tests>.xctest`).
@@ -71,8 +73,8 @@ struct CodegenFixtureTests {
     }
 
     @Test("the plugin generated each target from the schema in its own directory, with its configuration")
-    func generated() throws {
-        let built = try Self.built.get()
+    func generated() async throws {
+        let built = try await Self.built.value
         let outputs = built.scratch.appendingPathComponent("plugins/outputs/codegenfixture")
         let draft = try String(
             contentsOf: outputs.appendingPathComponent("DraftWire/destination/ARCPCodegen/GeneratedSources/ARCPTypes.swift"), encoding: .utf8)
@@ -87,16 +89,16 @@ struct CodegenFixtureTests {
     }
 
     @Test("the fixture's own tests decode and validate the new members, and all of them ran")
-    func fixtureTests() throws {
-        let output = try Self.built.get().testOutput
+    func fixtureTests() async throws {
+        let output = try await Self.built.value.testOutput
         // DraftTests (4) and VendorTests (1): a test that did not run is a failure here.
         #expect(output.contains("Test run with 5 tests in 2 suites passed"), "\(output.suffix(4_000))")
         #expect(!output.contains(" failed"), "\(output.suffix(4_000))")
     }
 
     /// `source` with `import WIRE` replaced by `module`, typechecked against the fixture's modules.
-    static func typecheck(_ control: String, importing module: String, warningsAsErrors: Bool) throws -> (status: Int32, output: String) {
-        let built = try built.get()
+    static func typecheck(_ control: String, importing module: String, warningsAsErrors: Bool) async throws -> (status: Int32, output: String) {
+        let built = try await built.value
         let swiftc = try #require(findExecutable("swiftc"), "swiftc not found on PATH")
         let text = try String(contentsOf: package.appendingPathComponent("Controls/\(control).swift.txt"), encoding: .utf8)
         let source = text.replacingOccurrences(of: "import WIRE\n", with: "import \(module)\n")
@@ -107,23 +109,24 @@ struct CodegenFixtureTests {
         try Data(source.utf8).write(to: file)
         var arguments = ["-typecheck", "-swift-version", "6", "-I", built.modules.path, file.path]
         if warningsAsErrors { arguments.append("-warnings-as-errors") }
-        return try run(swiftc, arguments)
+        let compile = arguments
+        return try await onOwnThread { try run(swiftc, compile) }
     }
 
     @Test("a switch over every kind without a default compiles against the shipped schema and breaks against the draft")
-    func negativeControl() throws {
-        let shipped = try Self.typecheck("NoDefault", importing: "ARCPGenerated", warningsAsErrors: true)
+    func negativeControl() async throws {
+        let shipped = try await Self.typecheck("NoDefault", importing: "ARCPGenerated", warningsAsErrors: true)
         #expect(shipped.status == 0, "\(shipped.output)")
-        let draft = try Self.typecheck("NoDefault", importing: "DraftWire", warningsAsErrors: false)
+        let draft = try await Self.typecheck("NoDefault", importing: "DraftWire", warningsAsErrors: false)
         #expect(draft.status != 0, "compiled against the draft: the evolution test would prove nothing")
         #expect(draft.output.contains("error: switch must be exhaustive"), "\(draft.output)")
     }
 
     @Test("`@unknown default:` after every kind: no warning against the shipped schema; compiles, with a warning naming the new kind, against the draft")
-    func unknownDefault() throws {
-        let shipped = try Self.typecheck("UnknownDefault", importing: "ARCPGenerated", warningsAsErrors: true)
+    func unknownDefault() async throws {
+        let shipped = try await Self.typecheck("UnknownDefault", importing: "ARCPGenerated", warningsAsErrors: true)
         #expect(shipped.status == 0, "\(shipped.output)")
-        let draft = try Self.typecheck("UnknownDefault", importing: "DraftWire", warningsAsErrors: false)
+        let draft = try await Self.typecheck("UnknownDefault", importing: "DraftWire", warningsAsErrors: false)
         #expect(draft.status == 0, "\(draft.output)")
         #expect(draft.output.contains("warning: switch must be exhaustive") && draft.output.contains("'.checkpoint("), "\(draft.output)")
     }

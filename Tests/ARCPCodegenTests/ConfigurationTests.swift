@@ -1,5 +1,6 @@
 import ARCPCodegenCore
 import ARCPJSON
+import ARCPTestSupport
 import Foundation
 import Testing
 
@@ -103,7 +104,7 @@ struct ConfigurationTests {
     /// A prefixed, namespaced, package-access output compiles with the support code in another
     /// module's place (one module here, so the support types are found without an import).
     @Test("the configured output typechecks in Swift 6 mode")
-    func typechecks() throws {
+    func typechecks() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var inputs: [String] = []
@@ -128,7 +129,8 @@ struct ConfigurationTests {
             }
         }
         let swiftc = try #require(findSwiftc(), "swiftc not found on PATH")
-        let (status, output) = try run(swiftc, ["-typecheck", "-swift-version", "6", "-module-name", "Configured", "-package-name", "Configured", "-warnings-as-errors"] + inputs)
+        let arguments = ["-typecheck", "-swift-version", "6", "-module-name", "Configured", "-package-name", "Configured", "-warnings-as-errors"] + inputs
+        let (status, output) = try await onOwnThread { try run(swiftc, arguments) }
         #expect(status == 0, "\(output)")
     }
 }

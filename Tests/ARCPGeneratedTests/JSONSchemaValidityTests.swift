@@ -1,4 +1,5 @@
 import ARCPGenerated
+import ARCPTestSupport
 import Foundation
 import Testing
 
@@ -50,10 +51,11 @@ struct JSONSchemaValidityTests {
     }
 
     /// Python's verdicts on `frames`, and its complaint about the schema (nil: a valid 2020-12 schema).
-    static func independent(_ frames: [String]) throws -> (metaschema: String?, verdicts: [Verdict]) {
+    static func independent(_ frames: [String]) async throws -> (metaschema: String?, verdicts: [Verdict]) {
         let python = try #require(Self.python.url)
         let input = JSONWriter.data(.array(frames.map { .string($0) }))
-        let (status, output) = try run(python, [script.path, Fixtures.schemaURL.path], input: input)
+        let arguments = [script.path, Fixtures.schemaURL.path]
+        let (status, output) = try await onOwnThread { try run(python, arguments, input: input) }
         try #require(status == 0, "validate.py failed (\(status))")
         let result = try JSONParser.parse(output)
         let verdicts = (result["results"]?.arrayValue ?? []).map { r in
@@ -79,9 +81,9 @@ struct JSONSchemaValidityTests {
     @Test(
         "a valid JSON Schema 2020-12 document; every transcript frame gets the same verdict from both validators",
         .enabled(if: python.url != nil, Comment(rawValue: python.reason ?? "")))
-    func transcripts() throws {
+    func transcripts() async throws {
         let frames = try Fixtures.transcriptFrames()
-        let (metaschema, verdicts) = try Self.independent(frames.map(\.raw))
+        let (metaschema, verdicts) = try await Self.independent(frames.map(\.raw))
         #expect(metaschema == nil, "not a valid 2020-12 schema: \(metaschema ?? "")")
         var invalid: [String] = []
         for (f, theirs) in zip(frames, verdicts) {
@@ -137,9 +139,9 @@ struct JSONSchemaValidityTests {
     @Test(
         "thousands of mutated frames: the same verdict, in the same places, from both validators",
         .enabled(if: python.url != nil, Comment(rawValue: python.reason ?? "")))
-    func mutatedFrames() throws {
+    func mutatedFrames() async throws {
         let frames = try Self.mutations(limit: 4_000)
-        let (_, verdicts) = try Self.independent(frames)
+        let (_, verdicts) = try await Self.independent(frames)
         var disagreements = 0
         var invalid = 0
         for (frame, theirs) in zip(frames, verdicts) {
