@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -220,13 +221,21 @@ let package = Package(
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
-        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
+        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process;
+        // `arcp-examples serve|client <name>`: the Python reference's 22 examples as two processes (Wire/).
         .executableTarget(
             name: "ARCPExamples",
             dependencies: [
-                "ARCP", "ARCPTracing",
+                "ARCP", "ARCPTracing", "ARCPWebSocket", "ARCPSubprocess", "ARCPHummingbird",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/ARCPExamples",
             swiftSettings: strict
