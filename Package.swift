@@ -255,6 +255,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
+        // The reference's 22 examples as two processes, both directions (skipped, with the reason,
+        // without the venv or the sdist). Depends on ARCPExamples so `arcp-examples` is built first.
+        .testTarget(
+            name: "ARCPExamplesInteropTests",
+            dependencies: ["ARCP", "ARCPExamples", "ARCPTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
