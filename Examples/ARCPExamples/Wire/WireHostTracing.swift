@@ -19,7 +19,7 @@ enum WireHostTracing: WireExample {
 
     static func makeRuntime(_ setup: ServerSetup) throws -> ARCPRuntime {
         var config = setup.configuration(name: "host-tracing-server")
-        config.instrumentation = TracingInstrumentation(tracer: ConsoleTracer())
+        config.instrumentation = TracingInstrumentation(tracer: ConsoleTracer.make())
         let runtime = ARCPRuntime(configuration: config, verifier: setup.verifier)
         try runtime.register("echo") { input, ctx in
             await ctx.log("info", "echo started")
@@ -29,7 +29,7 @@ enum WireHostTracing: WireExample {
     }
 
     static func runClient(_ setup: ClientSetup) async throws {
-        let tracer = ConsoleTracer()
+        let tracer = ConsoleTracer.make()
         var options = setup.options(name: "host-tracing-client", features: [])
         options.propagateTraceContext(tracer: tracer)
         let client = ARCPClient(token: setup.token, options: options)
@@ -44,37 +44,12 @@ enum WireHostTracing: WireExample {
     }
 }
 
-/// A tracer that prints each span as one JSON line on stdout when it ends
-/// (`span {"name":…,"trace_id":…,"span_id":…,"parent_span_id":…,"kind":…,"attributes":{…}}`),
-/// with W3C-shaped ids, propagating context as a `traceparent` header. Glue for this
-/// example (the console exporter of the reference), not SDK API.
-struct ConsoleTracer: Tracer {
-    func startSpan<Instant: TracerInstant>(
-        _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
-        at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
-    ) -> InMemorySpan {
-        let parent = context()
-        let spanID = ARCPTraceContext.parentID(for: ARCPID.traceID())
-        let spanContext =
-            parent.inMemorySpanContext.map { InMemorySpanContext(traceID: $0.traceID, spanID: spanID, parentSpanID: $0.spanID) }
-            ?? InMemorySpanContext(traceID: ARCPID.traceID(), spanID: spanID, parentSpanID: nil)
-        return InMemorySpan(
-            operationName: operationName, context: parent, spanContext: spanContext, kind: kind, startInstant: instant(),
-            onEnd: { printLine("span " + JSONWriter.string(Self.json($0))) })
-    }
-
-    func forceFlush() {}
-
-    func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
-    where Inject.Carrier == Carrier {
-        guard let span = context.inMemorySpanContext, let parent = TraceParent(traceID: span.traceID, parentID: span.spanID) else { return }
-        injector.inject(parent.header, forKey: "traceparent", into: &carrier)
-    }
-
-    func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
-    where Extract.Carrier == Carrier {
-        guard let header = extractor.extract(key: "traceparent", from: carrier), let parent = TraceParent(header) else { return }
-        context.inMemorySpanContext = InMemorySpanContext(traceID: parent.traceID, spanID: parent.parentID, parentSpanID: nil)
+/// The console exporter of the reference's example: a `W3CTracer` that prints each span as
+/// one JSON line on stdout when it ends
+/// (`span {"name":…,"trace_id":…,"span_id":…,"parent_span_id":…,"kind":…,"attributes":{…}}`).
+enum ConsoleTracer {
+    static func make() -> W3CTracer {
+        W3CTracer(onEnd: { printLine("span " + JSONWriter.string(json($0))) })
     }
 
     static func json(_ span: FinishedInMemorySpan) -> JSONValue {
