@@ -4,8 +4,10 @@ import Foundation
 //
 // Each subcommand lives in its own file and is listed here. Add yours to `commands`.
 let commands: [any BenchCommand.Type] = [
+    ClientMemoryBench.self,
     CodecBench.self,
     EngineBench.self,
+    LeaseBench.self,
     WebSocketBench.self,
 ]
 
