@@ -1,15 +1,16 @@
 import ARCP
+import ARCPTesting
 import Foundation
 
 /// `provisioned_credentials`: the runtime issues a lease-bound credential for the job's
-/// upstream (an in-memory provisioner standing in for an LLM gateway) before
+/// upstream (`ARCPTesting.InMemoryCredentialProvisioner` standing in for an LLM gateway) before
 /// `job.accepted`, which carries it; the agent authorizes its model under `model.use`; the
 /// credential is revoked when the job ends (spec §9.7, §9.8, §13.7).
 ///
 /// The reference pairs its provisioner with an in-memory revocation log. Our runtime offers
 /// `provisioned_credentials` only when revocation survives a restart (spec §14) unless told
 /// otherwise: this demo opts in with `allowsNonDurableCredentialRevocation` (a real
-/// deployment configures a durable event store, e.g. `SQLiteEventStore`).
+/// deployment configures a durable runtime store, e.g. `SQLiteRuntimeStore`).
 enum WireProvisionedCredentials: WireExample {
     static let name = "provisioned_credentials"
     static let defaultPort = 7892
