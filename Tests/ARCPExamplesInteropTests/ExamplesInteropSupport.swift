@@ -91,9 +91,10 @@ enum ExamplesInterop {
 }
 
 /// At most `width` holders at once: keeps the Python processes of the parallel pairs from
-/// starving each other on a small machine.
+/// starving each other, and the suites running beside them (whose Python children must answer
+/// a hello within 10 s), on a small machine: one pair per core, 2 to 6.
 actor Limiter {
-    static let pairs = Limiter(width: 6)
+    static let pairs = Limiter(width: min(6, max(2, ProcessInfo.processInfo.activeProcessorCount)))
 
     private let width: Int
     private var running = 0
