@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -244,13 +245,21 @@ let package = Package(
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
-        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
+        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process;
+        // `arcp-examples serve|client <name>`: the Python reference's 22 examples as two processes (Wire/).
         .executableTarget(
             name: "ARCPExamples",
             dependencies: [
-                "ARCP", "ARCPTracing",
+                "ARCP", "ARCPTracing", "ARCPWebSocket", "ARCPSubprocess", "ARCPHummingbird", "ARCPTesting",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/ARCPExamples",
             swiftSettings: strict
@@ -270,6 +279,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
+        // The reference's 22 examples as two processes, both directions (skipped, with the reason,
+        // without the venv or the sdist). Depends on ARCPExamples so `arcp-examples` is built first.
+        .testTarget(
+            name: "ARCPExamplesInteropTests",
+            dependencies: ["ARCP", "ARCPExamples", "ARCPTestSupport"],
+            swiftSettings: strict
+        ),
         // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
         // Depends on arcp-codegen so the executable is built for the tests that run it.
         .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen", "ARCPTestSupport"], exclude: ["Reference"], swiftSettings: strict),

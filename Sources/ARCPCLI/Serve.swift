@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
     var stdio = false
 
     @Option(help: ArgumentHelp(
-        "Wire forms: spec (default), or python-reference: job.result cancelled for a cancelled job, budgets as \"USD:1.00\" strings and session.jobs submitted_at, which the Python reference client 1.1.3 needs.",
+        "Wire forms: spec (default), or python-reference: job.error CANCELLED with final_status \"error\" for a cancelled job, budgets as \"USD:1.00\" strings and session.jobs submitted_at, which the Python reference client 1.1.3 needs.",
         valueName: "mode"))
     var compat: Compat = .spec
 

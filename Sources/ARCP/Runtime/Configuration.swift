@@ -26,8 +26,9 @@ extension ARCPRuntime {
             /// Send the spec's forms (default).
             case spec
             /// Send the forms the Python reference client (1.1.3) accepts where they differ:
-            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
-            /// echoed as `"USD:1.00"` strings.
+            /// a cancelled job ends with `job.error CANCELLED` and `final_status: "error"`, a
+            /// timed-out one with `job.result {final_status: timed_out}`, budgets are echoed as
+            /// `"USD:1.00"` strings and `session.jobs` entries carry `submitted_at`.
             case pythonReference
         }
 
