@@ -49,6 +49,13 @@ extension ARCPRuntime {
         public var maxListLimit = 1000
         /// Events per job kept for subscribers' history.
         public var historyLimitPerJob = 10_000
+        /// Bytes (encoded frames) per job kept for subscribers' history; beyond it the
+        /// oldest events are dropped from the history (a subscriber asking for them gets
+        /// what is left; the submitter's own resume buffer is not affected).
+        public var historyBytesPerJob = 8 << 20
+        /// How long finished jobs, their history and idempotency keys are kept (time, count
+        /// and bytes), in memory and in the store.
+        public var retention = Retention()
         /// Largest result_chunk payload (bytes, before encoding).
         public var chunkSizeCap = 1 << 20
         /// Largest streamed result in total (bytes).

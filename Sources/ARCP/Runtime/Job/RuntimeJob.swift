@@ -116,6 +116,11 @@ package final class RuntimeJob: Sendable {
     var children: [RuntimeJob] { state.withLock { $0.children.compactMap(\.job) } }
     /// The current provisioned credentials (only ever shown to the submitting principal).
     var credentials: [Credential] { state.withLock { $0.credentials } }
+    /// Bytes the job holds once finished, for the job table's retention: its history and
+    /// terminal frame (as encoded) plus an allowance for its acceptance, lease and listing.
+    var retainedBytes: Int { fanOut.retainedBytes + Self.retainedOverhead }
+    /// The allowance for what a finished job holds besides its frames.
+    static let retainedOverhead = 2048
 
     /// The job's observer, if any. Set once by `ARCPRuntime.start`, before the agent runs.
     var instrumentation: (any JobInstrumentation)? {
@@ -247,7 +252,8 @@ package final class RuntimeJob: Sendable {
     }
 
     /// Carries out an ending: the terminal frame, the observer, the watchdogs and the end
-    /// duties, then the waiters, then the durable record.
+    /// duties, then the durable record, then the waiters (so a waiter, e.g. the job table's
+    /// retention, never runs before the record is queued for the store).
     private func conclude(_ ending: JobEnding) {
         let context = JobTerminalFrame.Context(
             compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
@@ -268,13 +274,13 @@ package final class RuntimeJob: Sendable {
         for w in watchdogs { w.cancel() }
         for h in hooks { h() }
         // Waiters wake once the end duties ran, so a span is ended when `waitForJob` returns.
+        persist()
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.machine.settled()
             defer { s.completion = [:] }
             return Array(s.completion.values)
         }
         for w in waiters { w.resume() }
-        persist()
     }
 
     /// Waits until the job has ended and its end duties ran (or the waiting task is cancelled).

@@ -167,22 +167,29 @@ package final class RuntimeSession: Sendable {
     /// Never blocks; call `waitForCapacity()` afterwards to apply back-pressure.
     @discardableResult
     func sendEvent(_ message: Message, jobID: String, traceID: String?) -> Int {
-        let (numbered, writer) = state.withLock { s -> (SessionOutbox.Numbered, CheckedContinuation<Bool, Never>?) in
+        sendEventMeasured(message, jobID: jobID, traceID: traceID).seq
+    }
+
+    /// `sendEvent`, also returning the size of the encoded frame (what a job's history and
+    /// its retention count).
+    func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int) {
+        let (numbered, bytes, writer) = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?) in
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
                 FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
             }
             // Under the lock, so the store sees this session's events in seq order.
             storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: frame)))
-            guard s.machine.isAttached else { return (numbered, nil) }
+            let bytes = frame.utf8.count
+            guard s.machine.isAttached else { return (numbered, bytes, nil) }
             let w = s.writer
             s.writer = nil
-            return (numbered, w)
+            return (numbered, bytes, w)
         }
         writer?.resume(returning: true)
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
         }
-        return numbered.seq
+        return (numbered.seq, bytes)
     }
 
     /// Suspends while this session's consumer is too far behind: more than
