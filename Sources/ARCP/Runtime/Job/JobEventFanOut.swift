@@ -15,6 +15,9 @@ import DequeModule
 ///
 /// Sessions are held weakly: a job (even one retained after it finished) never keeps its
 /// submitter's or a subscriber's session, or that session's replay buffer, alive.
+///
+/// Only the submitter back-pressures the job; a subscriber whose outbound queue passes its
+/// bound is detached from the job with a typed error, so no observer can slow or stall it.
 package protocol JobEventFanOut: AnyObject, Sendable {
     /// The job's submitting session, by id (whether or not it is still alive).
     var ownerSessionID: String { get }
@@ -48,7 +51,10 @@ package protocol JobEventFanOut: AnyObject, Sendable {
     /// Sends the terminal frame again to `session` (an idempotent resubmit of a finished job).
     func replayTerminal(to session: RuntimeSession) async
 
-    /// Waits until every receiving session has room (back-pressure on the emitting agent).
+    /// Waits until the submitting session has room (back-pressure on the emitting agent).
+    /// Subscribers are never waited for (spec §7.6: an observer has no authority over the
+    /// job): each has a bounded buffer, and one that overflows it is detached with a typed
+    /// error (`session.error INTERNAL_ERROR`, `details.limit` `subscriber_buffer`).
     func waitForCapacity() async
 
     /// Whether the submitter lags past its back-pressure threshold (first time per crossing).
@@ -167,6 +173,7 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     package func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
+            let delivered = s.lastOwnerSeq
             let (seq, bytes) = sendToOwner(&s, message)
             s.lastOwnerSeq = seq
             s.remember(
@@ -178,7 +185,11 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
                     continue
                 }
                 let m = session.principal == principal ? message : (redactedForOthers ?? message)
-                session.sendEvent(m, jobID: jobID, traceID: traceID)
+                if !session.sendEventAsSubscriber(m, jobID: jobID, traceID: traceID) {
+                    // It does not keep up: detach it (it may subscribe again from its last seq).
+                    s.subscribers[id] = nil
+                    session.sendControl(.sessionError(subscriberOverflow(session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
+                }
             }
             return seq
         }
@@ -231,11 +242,19 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     }
 
     package func waitForCapacity() async {
-        let (owner, subscribers) = state.withLock { s in
-            (s.owner.session, s.subscribers.isEmpty ? [] : s.subscribers.values.compactMap(\.session))
-        }
+        let owner = state.withLock { $0.owner.session }
         await owner?.waitForCapacity()
-        for s in subscribers { await s.waitForCapacity() }
+    }
+
+    /// The error a subscriber that overflowed its buffer gets: the job's id, and the job's
+    /// last event it was given (`from_event_seq` for a new `job.subscribe` with history).
+    private func subscriberOverflow(_ session: RuntimeSession, delivered: Int) -> ARCPError {
+        let limits = session.buffering
+        return ARCPError(
+            .internalError,
+            "subscriber detached from job \(jobID): its outbound queue passed the subscriber bound (\(limits.maxSubscriberPendingFrames) frames or \(limits.maxSubscriberPendingBytes) bytes, or \(limits.maxUnackedEvents) unacknowledged events); subscribe again with from_event_seq to continue",
+            retryable: false,
+            details: ["limit": "subscriber_buffer", "job_id": .string(jobID), "from_event_seq": .int(Int64(delivered))])
     }
 
     package func ownerShouldReportBackPressure() -> Bool {

@@ -71,6 +71,8 @@ package final class RuntimeSession: Sendable {
     var detachedAt: ContinuousClock.Instant? { state.withLock { $0.machine.detachedSince } }
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }
+    /// Frames and bytes queued for the attached connection's writer.
+    var pendingCounts: (frames: Int, bytes: Int) { state.withLock { ($0.machine.outbox.pending.count, $0.machine.outbox.pendingBytes) } }
     var bufferedBytes: Int { state.withLock { $0.machine.outbox.replayBytes } }
     var evictionCount: Int { state.withLock { $0.machine.outbox.evictions } }
 
@@ -173,7 +175,19 @@ package final class RuntimeSession: Sendable {
     /// `sendEvent`, also returning the size of the encoded frame (what a job's history and
     /// its retention count).
     func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int) {
-        let (numbered, bytes, writer) = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?) in
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0)
+    }
+
+    /// Queues an event of a job this session is subscribed to, unless the session's queue
+    /// is over a subscriber's bound (`subscriberMustDetach`): then nothing is queued and
+    /// false is returned, for the fan-out to detach the subscription.
+    func sendEventAsSubscriber(_ message: Message, jobID: String, traceID: String?) -> Bool {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: true) != nil
+    }
+
+    private func queueEvent(_ message: Message, jobID: String, traceID: String?, asSubscriber: Bool) -> (seq: Int, bytes: Int)? {
+        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
+            if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
                 FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
             }
@@ -185,6 +199,7 @@ package final class RuntimeSession: Sendable {
             s.writer = nil
             return (numbered, bytes, w)
         }
+        guard let (numbered, bytes, writer) = queued else { return nil }
         writer?.resume(returning: true)
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
