@@ -22,6 +22,33 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: "Bytes of events kept per job for job.subscribe history.")
     var maxHistoryBytesPerJob = 8 << 20
 
+    @Option(help: "Sessions one principal may hold at once (attached or resumable).")
+    var maxSessionsPerPrincipal = 1000
+
+    @Option(help: "Jobs one session may have running at once.")
+    var maxRunningJobsPerSession = 1000
+
+    @Option(help: "Jobs one principal may have running at once (delegated jobs included).")
+    var maxRunningJobsPerPrincipal = 10_000
+
+    @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")
+    var idleTimeoutSec = 600
+
+    @Option(help: "Bytes queued for one connection before the job emitting to it waits.")
+    var maxPendingBytes = 8 << 20
+
+    @Option(help: "Frames queued for a subscriber before it is detached from the job it observes.")
+    var maxSubscriberPendingFrames = 4096
+
+    @Option(help: "Bytes queued for a subscriber before it is detached from the job it observes.")
+    var maxSubscriberPendingBytes = 16 << 20
+
+    @Option(help: "Patterns in one lease request (all namespaces).")
+    var maxLeasePatterns = ValidatedLease.maxPatterns
+
+    @Option(help: "Bytes of all patterns of one lease request.")
+    var maxLeaseBytes = 64 << 10
+
     /// The longest duration a flag takes, in seconds (a year: far below any overflow).
     static let maxSeconds = 366 * 86_400
 
@@ -33,6 +60,18 @@ struct ServeLimitOptions: ParsableArguments {
         guard maxRetainedJobs >= 0 else { throw ValidationError("--max-retained-jobs must be ≥ 0") }
         guard maxRetainedJobBytes >= 0 else { throw ValidationError("--max-retained-job-bytes must be ≥ 0") }
         guard maxHistoryBytesPerJob >= 0 else { throw ValidationError("--max-history-bytes-per-job must be ≥ 0") }
+        for (flag, value) in [
+            ("--max-sessions-per-principal", maxSessionsPerPrincipal), ("--max-running-jobs-per-session", maxRunningJobsPerSession),
+            ("--max-running-jobs-per-principal", maxRunningJobsPerPrincipal), ("--max-pending-bytes", maxPendingBytes),
+            ("--max-subscriber-pending-frames", maxSubscriberPendingFrames), ("--max-subscriber-pending-bytes", maxSubscriberPendingBytes),
+            ("--max-lease-bytes", maxLeaseBytes),
+        ] where value < 1 {
+            throw ValidationError("\(flag) must be ≥ 1")
+        }
+        guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
+        guard (0...ValidatedLease.maxPatterns).contains(maxLeasePatterns) else {
+            throw ValidationError("--max-lease-patterns must be 0…\(ValidatedLease.maxPatterns)")
+        }
     }
 
     func apply(to cfg: inout ARCPRuntime.Configuration) {
@@ -42,5 +81,14 @@ struct ServeLimitOptions: ParsableArguments {
         cfg.retention.maxFinishedJobBytes = maxRetainedJobBytes
         cfg.retention.deleteFromStore = purgeStore
         cfg.historyBytesPerJob = maxHistoryBytesPerJob
+        cfg.limits.maxSessionsPerPrincipal = maxSessionsPerPrincipal
+        cfg.limits.maxRunningJobsPerSession = maxRunningJobsPerSession
+        cfg.limits.maxRunningJobsPerPrincipal = maxRunningJobsPerPrincipal
+        cfg.limits.idleTimeout = idleTimeoutSec > 0 ? .seconds(idleTimeoutSec) : nil
+        cfg.limits.maxLeasePatterns = maxLeasePatterns
+        cfg.limits.maxLeaseBytes = maxLeaseBytes
+        cfg.buffering.maxPendingBytes = maxPendingBytes
+        cfg.buffering.maxSubscriberPendingFrames = maxSubscriberPendingFrames
+        cfg.buffering.maxSubscriberPendingBytes = maxSubscriberPendingBytes
     }
 }

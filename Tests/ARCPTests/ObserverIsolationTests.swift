@@ -14,14 +14,14 @@ struct ObserverIsolationTests {
             c.buffering.maxSubscriberPendingFrames = 256
         }
         let gate = Gate()
-        try h.runtime.register("gatedFlood") { input, ctx in
+        try h.runtime.register("gated-flood") { input, ctx in
             await gate.wait()
             let n = input["n"]?.int64Value ?? 0
             for i in 0..<n { await ctx.log("info", "event \(i)") }
             return ["n": .int(n)]
         }
         let submitter = try await h.client()
-        let job = try await submitter.submit(agent: "gatedFlood", input: ["n": .int(Int64(events))])
+        let job = try await submitter.submit(agent: "gated-flood", input: ["n": .int(Int64(events))])
 
         // A second session of the same principal subscribes, then never reads again (its
         // transport holds at most 64 frames: well below the flood).
@@ -68,13 +68,13 @@ struct ObserverIsolationTests {
     func clientHandleEnds() async throws {
         let h = try Harness { $0.buffering.maxSubscriberPendingFrames = 32 }
         let gate = Gate()
-        try h.runtime.register("gatedFlood") { input, ctx in
+        try h.runtime.register("gated-flood") { input, ctx in
             await gate.wait()
             for i in 0..<5000 { await ctx.log("info", "event \(i)") }
             return .null
         }
         let submitter = try await h.client()
-        let job = try await submitter.submit(agent: "gatedFlood")
+        let job = try await submitter.submit(agent: "gated-flood")
         // The watcher's client takes events into a small buffer and its consumer never reads,
         // so its transport stops being read and the runtime-side queue overflows.
         var options = ARCPClient.Options()
@@ -82,7 +82,10 @@ struct ObserverIsolationTests {
         let watcher = try await h.client(options: options)
         let sub = try await watcher.subscribe(jobID: job.jobID)
         gate.release()
-        _ = try await within(.seconds(60), "the submitter's job ends") { try await job.result() }
+        _ = try await within(.seconds(60), "the submitter's job ends") {
+            for try await _ in job.events {}
+            return try await job.result()
+        }
         #expect(await eventually { h.runtime.tables.jobs.localJob(job.jobID)?.fanOut.subscriberIDs.isEmpty == true })
         // Now drain: the handle ends with the detachment error.
         let ended = try await within(.seconds(10), "the watcher's handle ends") { () -> ARCPError? in

@@ -132,7 +132,8 @@ struct RetentionTests {
         let cursor = try #require(first.nextCursor)
         // Two more jobs: the cap drops the first two, the cursor's own job among them.
         try await run(2)
-        #expect(await eventually { h.runtime.jobStatus(ids[1]) == nil })
+        let dropped = ids[1]
+        #expect(await eventually { h.runtime.jobStatus(dropped) == nil })
         let second = try await client.listJobs(limit: 10, cursor: cursor)
         #expect(second.jobs.map(\.jobId) == Array(ids[2..<6]))
         #expect(second.nextCursor == nil)
@@ -188,21 +189,21 @@ struct RetentionTests {
         let job = try await client.submit(agent: "echo")
         _ = try await job.result()
         await h.runtime.flushStore()
-        #expect(try await store.job(job.jobID) != nil)
+        #expect(await store.job(job.jobID) != nil)
         let sid = try #require(client.sessionID)
         await client.close()
         // The session expires: its record and events go.
         #expect(await eventually { !h.runtime.sessionIDs.contains(sid) })
         #expect(await eventually {
             await h.runtime.flushStore()
-            return (try? await store.session(sid)) == nil
+            return await store.session(sid) == nil
         })
         // The job's retention passes: its record goes.
         #expect(await eventually { h.runtime.heldCounts.finishedJobs == 1 })
         clock.advance(by: .seconds(61))
         await h.runtime.sweepRetention()
         await h.runtime.flushStore()
-        #expect(try await store.job(job.jobID) == nil)
+        #expect(await store.job(job.jobID) == nil)
 
         // A session record last seen longer ago than the window (the process stopped before
         // its expiry) is not resumable after a restart, and is deleted.
@@ -215,7 +216,7 @@ struct RetentionTests {
         #expect(e.error?.code == .resumeWindowExpired)
         #expect(await eventually {
             await h.runtime.flushStore()
-            return (try? await store.session("sess_stale")) == nil
+            return await store.session("sess_stale") == nil
         })
     }
 }

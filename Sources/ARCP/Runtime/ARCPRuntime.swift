@@ -25,7 +25,7 @@ public final class ARCPRuntime: Sendable {
     /// The registered agents.
     let agents = AgentRegistry()
     /// Sessions, jobs, idempotency keys, fan-out.
-    let tables: RuntimeTables
+    package let tables: RuntimeTables
     /// Open connections, and whether new ones are accepted.
     let connections = ConnectionTable()
     /// Write-behind to the runtime store, if there is one.

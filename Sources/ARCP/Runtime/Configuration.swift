@@ -67,6 +67,9 @@ extension ARCPRuntime {
         /// How long finished jobs, their history and idempotency keys are kept (time, count
         /// and bytes), in memory and in the store.
         public var retention = Retention()
+        /// Per-principal and per-session resource limits (sessions, running jobs, idle
+        /// connections, lease size).
+        public var limits = Limits()
         /// Largest result_chunk payload (bytes, before encoding).
         public var chunkSizeCap = 1 << 20
         /// Largest streamed result in total (bytes).

@@ -8,6 +8,9 @@ final class ConnectionHeartbeat: Sendable {
     typealias Machine = HeartbeatStateMachine<ContinuousClock.Instant>
 
     private let machine: RankedMutex<Machine>
+    /// Idle-timeout mode (`Limits.idleTimeout`): no pings, and the connection is closed
+    /// when no frame went either way for this long.
+    private let idleTimeout: Duration?
 
     /// Pings go out at `interval`; loss is judged against the interval the client was told
     /// (whole seconds, rounded up), so a client that answers within the advertised interval
@@ -17,6 +20,18 @@ final class ConnectionHeartbeat: Sendable {
         var m = Machine()
         m.negotiated(Machine.Configuration(pingInterval: interval, lossInterval: advertised), at: .now)
         machine = RankedMutex(.leaf, m)
+        idleTimeout = nil
+    }
+
+    /// The idle timeout of a connection without heartbeats (issue 10 item 3): the machine
+    /// only records the last frame each way (it is never ticked, so it never pings), and
+    /// `run` closes the connection once both were silent for `timeout`.
+    init(idleTimeout timeout: Duration) {
+        let t = Machine.Configuration.clamped(timeout)
+        var m = Machine()
+        m.negotiated(Machine.Configuration(interval: t), at: .now)
+        machine = RankedMutex(.leaf, m)
+        idleTimeout = t
     }
 
     func frameReceived() { machine.withLock { $0.frameReceived(at: .now) } }
@@ -25,6 +40,10 @@ final class ConnectionHeartbeat: Sendable {
 
     /// Ticks until the connection ends (cancellation) or the heartbeat is lost.
     func run(session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
+        if let idleTimeout {
+            await runIdleTimeout(idleTimeout, session: session, connection: connection, runtime: runtime)
+            return
+        }
         while !Task.isCancelled {
             guard let next = machine.withLock({ $0.nextCheck }) else { return }
             // At least a millisecond per round, so no instant arithmetic can make it spin.
@@ -40,6 +59,31 @@ final class ConnectionHeartbeat: Sendable {
                 session.requestCloseAfterFlush(connection)
                 return
             }
+        }
+    }
+
+    /// Idle-timeout mode: closes the connection once no frame went either way for `timeout`
+    /// (`session.error HEARTBEAT_LOST`, `details.limit` `idle_timeout`; the session stays
+    /// resumable).
+    private func runIdleTimeout(_ timeout: Duration, session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
+        while !Task.isCancelled {
+            let last = machine.withLock { m -> ContinuousClock.Instant? in
+                guard case .running(let r) = m.state else { return nil }
+                return max(r.lastReceived, r.lastSent)
+            }
+            guard let last else { return }
+            let deadline = last + timeout
+            if ContinuousClock.now < deadline {
+                do { try await Task.sleep(until: max(deadline, .now + .milliseconds(1)), clock: .continuous) } catch { return }
+                continue
+            }
+            machine.withLock { $0.stop() }
+            runtime.logger.info("idle connection closed", metadata: ["session": "\(session.id)"])
+            session.sendControl(.sessionError(ARCPError(
+                .heartbeatLost, "no frame either way for \(timeout) (idle timeout; negotiate heartbeat to keep a quiet connection open)",
+                details: ["limit": "idle_timeout", "max": .int(Int64(timeout.components.seconds))]).payload))
+            session.requestCloseAfterFlush(connection)
+            return
         }
     }
 }

@@ -158,7 +158,7 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     package var subscriberIDs: [String] { state.withLock { Array($0.subscribers.keys) } }
     package var retainedBytes: Int { state.withLock { $0.historyBytes + $0.terminalBytes } }
     /// Events and bytes in the subscribers' history now.
-    var historyCounts: (events: Int, bytes: Int) { state.withLock { ($0.history.count, $0.historyBytes) } }
+    package var historyCounts: (events: Int, bytes: Int) { state.withLock { ($0.history.count, $0.historyBytes) } }
 
     /// Sends `message` to the submitter, when it is still there; returns its seq (the last
     /// one when it is gone) and the frame's size.

@@ -50,8 +50,13 @@ package struct JobListing: Sendable {
 /// Lock order: an implementation must not call into a job (or anything else) while it holds
 /// its own lock (see `LockOrder.swift`).
 package protocol JobTable: Sendable {
-    /// Adds a job accepted by this runtime.
+    /// Adds a job accepted by this runtime (a delegated job: counted, never refused).
     func insert(_ job: RuntimeJob) async
+
+    /// Adds a submitted job unless its session or principal already runs as many jobs as
+    /// `limits` allow; returns the limit hit (nothing added) or nil. Atomic: concurrent
+    /// submits never exceed a limit.
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit?
 
     /// Job `id`, if this runtime hosts it.
     func job(_ id: String) async -> RuntimeJob?
@@ -84,12 +89,23 @@ package protocol JobTable: Sendable {
     var localCounts: JobTableCounts { get }
 }
 
+extension JobTable {
+    /// Adds the job without a limit (a table that does not count running jobs).
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+        await insert(job)
+        return nil
+    }
+}
+
 /// What a job table holds in this process (introspection, and the tests that prove
 /// finished work is freed).
 package struct JobTableCounts: Sendable, Equatable {
     package var jobs: Int
     package var finished: Int
     package var finishedBytes: Int
+    /// Sessions and principals with a running job (their counters are freed at zero).
+    package var runningSessions = 0
+    package var runningPrincipals = 0
 }
 
 /// The in-process `JobTable`, under its own lock (rank `leaf`), with the retention of
@@ -112,6 +128,18 @@ package final class InMemoryJobTable: JobTable {
         var finished: Deque<Finished> = []
         var finishedKeyed: Deque<Finished> = []
         var finishedBytes = 0
+        /// Jobs not yet ended, per submitting session and per principal.
+        var runningBySession: [String: Int] = [:]
+        var runningByPrincipal: [String: Int] = [:]
+
+        mutating func countRunning(_ job: RuntimeJob, _ delta: Int) {
+            func bump(_ d: inout [String: Int], _ k: String) {
+                let n = d[k, default: 0] + delta
+                d[k] = n > 0 ? n : nil
+            }
+            bump(&runningBySession, job.ownerSessionID)
+            bump(&runningByPrincipal, job.principal)
+        }
 
         mutating func insert(_ key: JobListingKey) {
             // Jobs arrive nearly in creation order: find the place from the back.
@@ -162,9 +190,20 @@ package final class InMemoryJobTable: JobTable {
     }
 
     package func insert(_ job: RuntimeJob) async {
+        _ = await admit(job, limits: .none)
+    }
+
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
         let key = JobListingKey(createdAt: job.createdAt, id: job.id)
-        jobs.withLock { j in
-            if j.byID.updateValue(job, forKey: job.id) == nil { j.insert(key) }
+        let session = job.ownerSessionID
+        return jobs.withLock { j -> RuntimeLimit? in
+            guard j.byID[job.id] == nil else { return nil }
+            if j.runningBySession[session, default: 0] >= limits.perSession { return .runningJobsPerSession }
+            if j.runningByPrincipal[job.principal, default: 0] >= limits.perPrincipal { return .runningJobsPerPrincipal }
+            j.byID[job.id] = job
+            j.insert(key)
+            j.countRunning(job, 1)
+            return nil
         }
     }
 
@@ -207,6 +246,7 @@ package final class InMemoryJobTable: JobTable {
         let policy = self.policy
         return jobs.withLock { j in
             guard j.byID[job.id] === job else { return [] }
+            j.countRunning(job, -1)
             let f = Finished(id: job.id, endedAt: now, bytes: bytes)
             if keyed { j.finishedKeyed.append(f) } else { j.finished.append(f) }
             j.finishedBytes += bytes
@@ -238,7 +278,9 @@ package final class InMemoryJobTable: JobTable {
 
     package var localCounts: JobTableCounts {
         jobs.withLock { j in
-            JobTableCounts(jobs: j.byID.count, finished: j.finished.count + j.finishedKeyed.count, finishedBytes: j.finishedBytes)
+            JobTableCounts(
+                jobs: j.byID.count, finished: j.finished.count + j.finishedKeyed.count, finishedBytes: j.finishedBytes,
+                runningSessions: j.runningBySession.count, runningPrincipals: j.runningByPrincipal.count)
         }
     }
 }

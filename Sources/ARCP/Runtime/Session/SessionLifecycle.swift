@@ -9,7 +9,9 @@ import Logging
 
 extension ARCPRuntime {
     /// Opens a new session for `principal` and attaches it.
-    func openSession(principal: String, hello: SessionHelloPayload) async -> (RuntimeSession, UInt64) {
+    /// - Throws: `INTERNAL_ERROR` (not retryable) when the principal holds
+    ///   `Limits.maxSessionsPerPrincipal` sessions already.
+    func openSession(principal: String, hello: SessionHelloPayload) async throws(ARCPError) -> (RuntimeSession, UInt64) {
         let offered = Set(configuration.features.map(\.rawValue))
         var effective: [Feature] = []
         for f in hello.capabilities?.features ?? [] where offered.contains(f.rawValue) && !effective.contains(f) {
@@ -18,7 +20,11 @@ extension ARCPRuntime {
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
             limits: configuration.buffering, storeWriter: storeWriter)
-        await tables.sessions.insert(session)
+        let max = configuration.limits.maxSessionsPerPrincipal
+        guard await tables.sessions.insert(session, maxPerPrincipal: max) else {
+            throw RuntimeLimit.sessionsPerPrincipal.error(
+                max: max, "principal \(principal) already holds \(max) sessions (the limit, resumable ones included); close or let one expire")
+        }
         storeWriter?.submit(.session(session.record()))
         let welcome = welcomeFrame(session, token: session.resumeToken)
         guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
