@@ -14,8 +14,10 @@ package final class RuntimeSession: Sendable {
         var machine: SessionStateMachine
         /// The writer of the attached connection, waiting for a frame.
         var writer: CheckedContinuation<Bool, Never>? = nil
-        /// Emitters and the reader waiting for room in the queue.
-        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Emitters and the reader waiting for room in the queue, by waiter id (a cancelled
+        /// waiter removes itself).
+        var spaceWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
     }
 
     package let id: String
@@ -72,7 +74,7 @@ package final class RuntimeSession: Sendable {
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }
     /// Frames and bytes queued for the attached connection's writer.
-    var pendingCounts: (frames: Int, bytes: Int) { state.withLock { ($0.machine.outbox.pending.count, $0.machine.outbox.pendingBytes) } }
+    package var pendingCounts: (frames: Int, bytes: Int) { state.withLock { ($0.machine.outbox.pending.count, $0.machine.outbox.pendingBytes) } }
     var bufferedBytes: Int { state.withLock { $0.machine.outbox.replayBytes } }
     var evictionCount: Int { state.withLock { $0.machine.outbox.evictions } }
 
@@ -99,8 +101,8 @@ package final class RuntimeSession: Sendable {
             guard s.machine.detach(conn, now: .now) else { return (nil, []) }
             let w = s.writer
             s.writer = nil
-            let sw = s.spaceWaiters
-            s.spaceWaiters = []
+            let sw = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return (w, sw)
         }
         writer?.resume(returning: false)
@@ -224,17 +226,27 @@ package final class RuntimeSession: Sendable {
         await waitWhile { $0.readerMustWait }
     }
 
+    /// Waits while `mustWait` holds, or until the waiting task is cancelled (a stopped job's
+    /// agent blocked on back-pressure wakes at once: issue 10 item 5).
     private func waitWhile(_ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
-        while state.withLock({ mustWait($0.machine) }) {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow: Bool = state.withLock { s in
-                    guard mustWait(s.machine) else { return true }
-                    s.spaceWaiters.append(c)
-                    return false
-                }
-                if resumeNow { c.resume() }
+        while !Task.isCancelled, state.withLock({ mustWait($0.machine) }) {
+            let id = state.withLock { s -> UInt64 in
+                s.nextWaiter &+= 1
+                return s.nextWaiter
             }
-            if Task.isCancelled { return }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow: Bool = state.withLock { s in
+                        guard mustWait(s.machine), !Task.isCancelled else { return true }
+                        s.spaceWaiters[id] = c
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+            } onCancel: {
+                let c = state.withLock { $0.spaceWaiters.removeValue(forKey: id) }
+                c?.resume()
+            }
         }
     }
 
@@ -250,8 +262,8 @@ package final class RuntimeSession: Sendable {
             let step: Step = state.withLock { s in
                 switch s.machine.nextWriterStep(conn) {
                 case .batch(let b):
-                    let w = s.spaceWaiters
-                    s.spaceWaiters = []
+                    let w = Array(s.spaceWaiters.values)
+                    s.spaceWaiters = [:]
                     return .batch(b, w)
                 case .done: return .gone
                 case .wait: return .wait
@@ -288,8 +300,8 @@ package final class RuntimeSession: Sendable {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
             guard let released = s.machine.acknowledge(through: seq) else { return [] }
             storeWriter?.submit(.release(id, Int64(released)))
-            let w = s.spaceWaiters
-            s.spaceWaiters = []
+            let w = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return w
         }
         for w in waiters { w.resume() }
