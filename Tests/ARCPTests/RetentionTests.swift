@@ -152,8 +152,8 @@ struct RetentionTests {
         let weakSession = WeakBox(h.runtime.tables.sessions.localSession(sid))
         #expect(weakSession.value != nil)
         peer.transport.drop()
-        #expect(await eventually { !h.runtime.sessionIDs.contains(sid) })
-        #expect(await eventually { weakSession.value == nil }, "the job held its session (and its replay buffer)")
+        #expect(await eventually(.seconds(30)) { !h.runtime.sessionIDs.contains(sid) })
+        #expect(await eventually(.seconds(30)) { weakSession.value == nil }, "the job held its session (and its replay buffer)")
         #expect(h.runtime.jobStatus(jobID) == .running)
         await h.runtime.shutdown()
     }
