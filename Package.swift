@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
+        .library(name: "ARCPConformance", targets: ["ARCPConformance"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
@@ -163,6 +164,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The conformance kit (`arcp conformance`): scenarios that check any runtime over the wire.
+        // Speaks raw frames through the package's transports; nothing of the runtime's internals.
+        .target(
+            name: "ARCPConformance",
+            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket", "ARCPSubprocess"],
+            swiftSettings: strict
+        ),
+        // The kit against `arcp serve` (WebSocket, stdio), the Python reference, and broken runtimes.
+        .testTarget(
+            name: "ARCPConformanceTests",
+            dependencies: ["ARCPConformance", "ARCP", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport", "ARCPTesting"],
+            swiftSettings: strict
+        ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
         // A target the CLI, the Hummingbird example and tests use; not a product.
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
@@ -170,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
