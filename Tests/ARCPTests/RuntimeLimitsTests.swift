@@ -106,10 +106,10 @@ struct RuntimeLimitsTests {
 
     @Test("a connection that keeps talking is not idle")
     func activeConnectionIsNotIdle() async throws {
-        let h = try Harness { $0.limits.idleTimeout = .seconds(1) }
+        let h = try Harness { $0.limits.idleTimeout = .seconds(3) }
         let client = try await h.client()
-        // A job keeps frames flowing (one every 10 ms) for three times the timeout.
-        _ = try await client.submit(agent: "slow", input: ["ticks": 300]).result()
+        // A job keeps frames flowing (one every 10 ms) for twice the timeout or more.
+        _ = try await client.submit(agent: "slow", input: ["ticks": 600]).result()
         _ = try await client.submit(agent: "echo").result()
         await client.close()
     }
