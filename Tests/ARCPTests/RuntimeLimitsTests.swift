@@ -104,14 +104,21 @@ struct RuntimeLimitsTests {
         if case .sessionWelcome = resumed?.message {} else { Issue.record("expected a welcome, got \(String(describing: resumed))") }
     }
 
-    @Test("a connection that keeps talking is not idle")
-    func activeConnectionIsNotIdle() async throws {
-        let h = try Harness { $0.limits.idleTimeout = .seconds(3) }
-        let client = try await h.client()
-        // A job keeps frames flowing (one every 10 ms) for twice the timeout or more.
-        _ = try await client.submit(agent: "slow", input: ["ticks": 600]).result()
-        _ = try await client.submit(agent: "echo").result()
-        await client.close()
+    @Test("a frame either way moves the idle deadline (a connection that keeps talking is never idle)")
+    func activityMovesTheIdleDeadline() async throws {
+        let idle = ConnectionHeartbeat(idleTimeout: .seconds(3600))
+        let d0 = try #require(idle.idleDeadline)
+        // The monotonic clock moves on; then a frame out, then a frame in.
+        while ContinuousClock.now <= d0 - .seconds(3600) { await Task.yield() }
+        idle.frameSent()
+        let d1 = try #require(idle.idleDeadline)
+        #expect(d1 > d0)
+        while ContinuousClock.now <= d1 - .seconds(3600) { await Task.yield() }
+        idle.frameReceived()
+        let d2 = try #require(idle.idleDeadline)
+        #expect(d2 > d1)
+        idle.stop()
+        #expect(idle.idleDeadline == nil)
     }
 
     @Test("the outbound queue is bounded in bytes: an agent emitting large events to a reader that stopped waits")

@@ -4,7 +4,7 @@ import Logging
 /// `HeartbeatStateMachine`. The reader and the writer report frames; `run` ticks the machine
 /// when it next has something to decide, sends the pings it asks for and, on a loss, reports
 /// `HEARTBEAT_LOST` and ends the connection. Jobs are never terminated here.
-final class ConnectionHeartbeat: Sendable {
+package final class ConnectionHeartbeat: Sendable {
     typealias Machine = HeartbeatStateMachine<ContinuousClock.Instant>
 
     private let machine: RankedMutex<Machine>
@@ -26,7 +26,7 @@ final class ConnectionHeartbeat: Sendable {
     /// The idle timeout of a connection without heartbeats (issue 10 item 3): the machine
     /// only records the last frame each way (it is never ticked, so it never pings), and
     /// `run` closes the connection once both were silent for `timeout`.
-    init(idleTimeout timeout: Duration) {
+    package init(idleTimeout timeout: Duration) {
         let t = Machine.Configuration.clamped(timeout)
         var m = Machine()
         m.negotiated(Machine.Configuration(interval: t), at: .now)
@@ -34,9 +34,19 @@ final class ConnectionHeartbeat: Sendable {
         idleTimeout = t
     }
 
-    func frameReceived() { machine.withLock { $0.frameReceived(at: .now) } }
-    func frameSent() { machine.withLock { $0.frameSent(at: .now) } }
-    func stop() { machine.withLock { $0.stop() } }
+    package func frameReceived() { machine.withLock { $0.frameReceived(at: .now) } }
+    package func frameSent() { machine.withLock { $0.frameSent(at: .now) } }
+
+    /// In idle-timeout mode, when the connection is closed unless a frame goes either way
+    /// before (nil otherwise, or once stopped).
+    package var idleDeadline: ContinuousClock.Instant? {
+        guard let idleTimeout else { return nil }
+        return machine.withLock { m -> ContinuousClock.Instant? in
+            guard case .running(let r) = m.state else { return nil }
+            return max(r.lastReceived, r.lastSent) + idleTimeout
+        }
+    }
+    package func stop() { machine.withLock { $0.stop() } }
 
     /// Ticks until the connection ends (cancellation) or the heartbeat is lost.
     func run(session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
@@ -67,12 +77,7 @@ final class ConnectionHeartbeat: Sendable {
     /// resumable).
     private func runIdleTimeout(_ timeout: Duration, session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
         while !Task.isCancelled {
-            let last = machine.withLock { m -> ContinuousClock.Instant? in
-                guard case .running(let r) = m.state else { return nil }
-                return max(r.lastReceived, r.lastSent)
-            }
-            guard let last else { return }
-            let deadline = last + timeout
+            guard let deadline = idleDeadline else { return }
             if ContinuousClock.now < deadline {
                 do { try await Task.sleep(until: max(deadline, .now + .milliseconds(1)), clock: .continuous) } catch { return }
                 continue
