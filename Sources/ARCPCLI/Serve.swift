@@ -105,6 +105,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup(title: "Retention and limits")
+    var limits: ServeLimitOptions
+
     func validate() throws {
         if tokens.isEmpty { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL]") }
         for t in tokens where t.isEmpty || t.hasPrefix("=") { throw ValidationError("--token \(t): the token is empty") }
@@ -137,6 +140,7 @@ struct Serve: AsyncParsableCommand {
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
+        limits.apply(to: &cfg)
         if let db {
             do {
                 cfg.store = try SQLiteRuntimeStore(path: db)

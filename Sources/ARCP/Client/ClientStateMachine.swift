@@ -228,6 +228,9 @@ package struct ClientStateMachine: Sendable {
                 return Step(.shutdown(end(ARCPError(e), requests: ARCPError(e), jobs: ARCPError(e))))
             }
             if let (id, _) = pending(requestID: e.requestId, types: []), let c = complete(id, Reply(envelope: env)) { return Step(.answer(c)) }
+            // A job's error that answers no request: the runtime detached this subscriber (its
+            // buffer overflowed); the job's handle ends with it.
+            if e.requestId == nil, let jobID = env.jobId, let handle = jobs.remove(jobID) { return Step(.finish(handle, .failure(ARCPError(e)))) }
             return Step(.diagnostic("session.error from runtime: \(e.code.rawValue): \(e.message)"))
         case .sessionPing(let p):
             return Step(.pong(nonce: p.nonce))

@@ -12,6 +12,17 @@ extension ARCPRuntime {
             public var maxBufferedBytes = 64 << 20
             /// Frames queued for a connection before emitters wait (transport back-pressure).
             public var maxPendingFrames = 512
+            /// Bytes queued for a connection before emitters wait (whichever of this and
+            /// `maxPendingFrames` comes first).
+            public var maxPendingBytes = 8 << 20
+            /// A subscriber's outbound queue (spec §7.6: an observer has no authority over the
+            /// job, so it never slows it): when a job's event finds the subscribing session's
+            /// queue holding this many frames or bytes (or, with `ack`, `maxUnackedEvents`
+            /// unacknowledged events), the session is unsubscribed from that job with
+            /// `session.error INTERNAL_ERROR` (`details.limit` `subscriber_buffer`). Keep it
+            /// above `historyBytesPerJob`, which a subscribe with history queues at once.
+            public var maxSubscriberPendingFrames = 4096
+            public var maxSubscriberPendingBytes = 16 << 20
             /// With `ack` negotiated: unacknowledged events before emitters wait.
             public var maxUnackedEvents = 20_000
             /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
@@ -50,6 +61,16 @@ extension ARCPRuntime {
         public var maxListLimit = 1000
         /// Events per job kept for subscribers' history.
         public var historyLimitPerJob = 10_000
+        /// Bytes (encoded frames) per job kept for subscribers' history; beyond it the
+        /// oldest events are dropped from the history (a subscriber asking for them gets
+        /// what is left; the submitter's own resume buffer is not affected).
+        public var historyBytesPerJob = 8 << 20
+        /// How long finished jobs, their history and idempotency keys are kept (time, count
+        /// and bytes), in memory and in the store.
+        public var retention = Retention()
+        /// Per-principal and per-session resource limits (sessions, running jobs, idle
+        /// connections, lease size).
+        public var limits = Limits()
         /// Largest result_chunk payload (bytes, before encoding).
         public var chunkSizeCap = 1 << 20
         /// Largest streamed result in total (bytes).

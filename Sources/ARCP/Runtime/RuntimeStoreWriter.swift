@@ -12,6 +12,10 @@ final class RuntimeStoreWriter: Sendable {
         case session(SessionRecord)
         case job(JobRecord)
         case release(String, Int64)
+        /// Retention (`Configuration.Retention`): queued behind the writes they follow.
+        case deleteJob(String)
+        case deleteSession(String)
+        case purgeIdempotency(olderThan: Date)
     }
 
     struct State {
@@ -137,6 +141,9 @@ final class RuntimeStoreWriter: Sendable {
                 case .session(let r): try await store.saveSession(r)
                 case .job(let r): try await store.saveJob(r)
                 case .release(let sid, let seq): _ = try await store.release(session: sid, through: seq)
+                case .deleteJob(let id): try await store.deleteJob(id)
+                case .deleteSession(let id): try await store.deleteSession(id)
+                case .purgeIdempotency(let date): _ = try await store.purgeIdempotency(olderThan: date)
                 case .event: break
                 }
             } catch {

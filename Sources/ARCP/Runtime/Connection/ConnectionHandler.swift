@@ -80,8 +80,14 @@ struct ConnectionHandler: Sendable {
                 await transport.close()
                 return
             case .open(let principal, let hello, _):
-                let (session, connection) = await runtime.openSession(principal: principal, hello: hello)
-                opened = (session, connection, false)
+                do {
+                    let (session, connection) = try await runtime.openSession(principal: principal, hello: hello)
+                    opened = (session, connection, false)
+                } catch {
+                    machine.openingFailed()
+                    await reject(error)
+                    return
+                }
             case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
                 switch await runtime.resumeSession(sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal) {
                 case .attached(let session, let connection):
@@ -119,7 +125,9 @@ struct ConnectionHandler: Sendable {
     /// and the reader in this task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
-        let heartbeat = session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil
+        let heartbeat =
+            (session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil)
+            ?? configuration.limits.idleTimeout.map { ConnectionHeartbeat(idleTimeout: $0) }
         enum Ended { case writer, flushDeadline }
         await withTaskGroup(of: Ended.self) { group in
             group.addTask {

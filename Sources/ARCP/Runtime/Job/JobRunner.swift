@@ -19,7 +19,14 @@ extension ARCPRuntime {
             observer = instrumentation.startJob(job.instrumented, parent: parent)
             job.instrumentation = observer
         }
-        let jobs = tables.jobs
+        // The retention hook, once the end duties ran, whoever ended the job (an agent that
+        // ignores cancellation is ended by its grace watchdog, not by returning).
+        job.onTerminal { [weak self] in
+            Task { [weak self] in
+                await job.waitUntilSettled(cancellable: false)
+                await self?.jobEnded(job)
+            }
+        }
         let task = Task { [observer] in
             job.markRunning()
             // Task-locals are inherited, executor preferences are not: this task is on the pool.
@@ -35,9 +42,6 @@ extension ARCPRuntime {
                 }
             }
             job.agentFinished(outcome)
-            // The retention hook, once the end duties ran (whoever ended the job).
-            await job.waitUntilSettled(cancellable: false)
-            await jobs.jobEnded(job)
         }
         job.setTask(task)
         if let maxRuntime {

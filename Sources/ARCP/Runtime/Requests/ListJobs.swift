@@ -5,13 +5,13 @@ extension ARCPRuntime {
     /// submission order, a page at a time behind an opaque cursor.
     func listJobs(_ req: SessionListJobsPayload, session: RuntimeSession, requestID: String) async {
         let limit = min(max(req.limit ?? 100, 1), configuration.maxListLimit)
-        var after: String? = nil
+        var after: JobListingKey? = nil
         if let c = req.cursor {
-            guard let decoded = Data(base64Encoded: c).flatMap({ String(data: $0, encoding: .utf8) }), decoded.hasPrefix("job_") else {
+            guard let key = JobListingKey(cursor: c) else {
                 session.sendControl(.sessionError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID).payload))
                 return
             }
-            after = decoded
+            after = key
         }
         let createdAfter = req.filter?.createdAfter.flatMap(ARCPTimestamp.parse)
         let statuses = req.filter?.status.map { Set($0.map(\.rawValue)) }
@@ -35,7 +35,7 @@ extension ARCPRuntime {
             if job.principal == principal, !job.credentials.isEmpty { summary.credentials = job.credentials }
             return summary
         }
-        let next = more ? page.last.map { Data($0.jobId.utf8).base64EncodedString() } : nil
+        let next = more ? listings.last.map { JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor } : nil
         session.sendControl(.sessionJobs(SessionJobsPayload(requestId: requestID, jobs: page, nextCursor: next)))
     }
 }

@@ -51,7 +51,12 @@ extension ARCPRuntime {
             accepted: accepted, features: session.featureSet,
             fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
             policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
-        await tables.jobs.insert(job)
+        if let limit = await tables.jobs.admit(job, limits: runningJobLimits) {
+            // Refused (issue 10 item 3): undo the claim and the credentials.
+            if let key = s.idempotencyKey { await tables.idempotency.release(principal: session.principal, key: key) }
+            revokeInBackground(credentials, jobID: jobID)
+            throw runningJobsRefusal(limit)
+        }
         installTerminalDuties(job)
         session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
         job.persist()

@@ -14,8 +14,10 @@ package final class RuntimeSession: Sendable {
         var machine: SessionStateMachine
         /// The writer of the attached connection, waiting for a frame.
         var writer: CheckedContinuation<Bool, Never>? = nil
-        /// Emitters and the reader waiting for room in the queue.
-        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Emitters and the reader waiting for room in the queue, by waiter id (a cancelled
+        /// waiter removes itself).
+        var spaceWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
     }
 
     package let id: String
@@ -71,6 +73,8 @@ package final class RuntimeSession: Sendable {
     var detachedAt: ContinuousClock.Instant? { state.withLock { $0.machine.detachedSince } }
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }
+    /// Frames and bytes queued for the attached connection's writer.
+    package var pendingCounts: (frames: Int, bytes: Int) { state.withLock { ($0.machine.outbox.pending.count, $0.machine.outbox.pendingBytes) } }
     var bufferedBytes: Int { state.withLock { $0.machine.outbox.replayBytes } }
     var evictionCount: Int { state.withLock { $0.machine.outbox.evictions } }
 
@@ -97,8 +101,8 @@ package final class RuntimeSession: Sendable {
             guard s.machine.detach(conn, now: .now) else { return (nil, []) }
             let w = s.writer
             s.writer = nil
-            let sw = s.spaceWaiters
-            s.spaceWaiters = []
+            let sw = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return (w, sw)
         }
         writer?.resume(returning: false)
@@ -167,22 +171,42 @@ package final class RuntimeSession: Sendable {
     /// Never blocks; call `waitForCapacity()` afterwards to apply back-pressure.
     @discardableResult
     func sendEvent(_ message: Message, jobID: String, traceID: String?) -> Int {
-        let (numbered, writer) = state.withLock { s -> (SessionOutbox.Numbered, CheckedContinuation<Bool, Never>?) in
+        sendEventMeasured(message, jobID: jobID, traceID: traceID).seq
+    }
+
+    /// `sendEvent`, also returning the size of the encoded frame (what a job's history and
+    /// its retention count).
+    func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int) {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0)
+    }
+
+    /// Queues an event of a job this session is subscribed to, unless the session's queue
+    /// is over a subscriber's bound (`subscriberMustDetach`): then nothing is queued and
+    /// false is returned, for the fan-out to detach the subscription.
+    func sendEventAsSubscriber(_ message: Message, jobID: String, traceID: String?) -> Bool {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: true) != nil
+    }
+
+    private func queueEvent(_ message: Message, jobID: String, traceID: String?, asSubscriber: Bool) -> (seq: Int, bytes: Int)? {
+        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
+            if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
                 FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
             }
             // Under the lock, so the store sees this session's events in seq order.
             storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: frame)))
-            guard s.machine.isAttached else { return (numbered, nil) }
+            let bytes = frame.utf8.count
+            guard s.machine.isAttached else { return (numbered, bytes, nil) }
             let w = s.writer
             s.writer = nil
-            return (numbered, w)
+            return (numbered, bytes, w)
         }
+        guard let (numbered, bytes, writer) = queued else { return nil }
         writer?.resume(returning: true)
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
         }
-        return numbered.seq
+        return (numbered.seq, bytes)
     }
 
     /// Suspends while this session's consumer is too far behind: more than
@@ -202,17 +226,27 @@ package final class RuntimeSession: Sendable {
         await waitWhile { $0.readerMustWait }
     }
 
+    /// Waits while `mustWait` holds, or until the waiting task is cancelled (a stopped job's
+    /// agent blocked on back-pressure wakes at once: issue 10 item 5).
     private func waitWhile(_ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
-        while state.withLock({ mustWait($0.machine) }) {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow: Bool = state.withLock { s in
-                    guard mustWait(s.machine) else { return true }
-                    s.spaceWaiters.append(c)
-                    return false
-                }
-                if resumeNow { c.resume() }
+        while !Task.isCancelled, state.withLock({ mustWait($0.machine) }) {
+            let id = state.withLock { s -> UInt64 in
+                s.nextWaiter &+= 1
+                return s.nextWaiter
             }
-            if Task.isCancelled { return }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow: Bool = state.withLock { s in
+                        guard mustWait(s.machine), !Task.isCancelled else { return true }
+                        s.spaceWaiters[id] = c
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+            } onCancel: {
+                let c = state.withLock { $0.spaceWaiters.removeValue(forKey: id) }
+                c?.resume()
+            }
         }
     }
 
@@ -228,8 +262,8 @@ package final class RuntimeSession: Sendable {
             let step: Step = state.withLock { s in
                 switch s.machine.nextWriterStep(conn) {
                 case .batch(let b):
-                    let w = s.spaceWaiters
-                    s.spaceWaiters = []
+                    let w = Array(s.spaceWaiters.values)
+                    s.spaceWaiters = [:]
                     return .batch(b, w)
                 case .done: return .gone
                 case .wait: return .wait
@@ -266,8 +300,8 @@ package final class RuntimeSession: Sendable {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
             guard let released = s.machine.acknowledge(through: seq) else { return [] }
             storeWriter?.submit(.release(id, Int64(released)))
-            let w = s.spaceWaiters
-            s.spaceWaiters = []
+            let w = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return w
         }
         for w in waiters { w.resume() }

@@ -9,7 +9,9 @@ import Logging
 
 extension ARCPRuntime {
     /// Opens a new session for `principal` and attaches it.
-    func openSession(principal: String, hello: SessionHelloPayload) async -> (RuntimeSession, UInt64) {
+    /// - Throws: `INTERNAL_ERROR` (not retryable) when the principal holds
+    ///   `Limits.maxSessionsPerPrincipal` sessions already.
+    func openSession(principal: String, hello: SessionHelloPayload) async throws(ARCPError) -> (RuntimeSession, UInt64) {
         let offered = Set(configuration.features.map(\.rawValue))
         var effective: [Feature] = []
         for f in hello.capabilities?.features ?? [] where offered.contains(f.rawValue) && !effective.contains(f) {
@@ -18,7 +20,11 @@ extension ARCPRuntime {
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
             limits: configuration.buffering, storeWriter: storeWriter)
-        await tables.sessions.insert(session)
+        let max = configuration.limits.maxSessionsPerPrincipal
+        guard await tables.sessions.insert(session, maxPerPrincipal: max) else {
+            throw RuntimeLimit.sessionsPerPrincipal.error(
+                max: max, "principal \(principal) already holds \(max) sessions (the limit, resumable ones included); close or let one expire")
+        }
         storeWriter?.submit(.session(session.record()))
         let welcome = welcomeFrame(session, token: session.resumeToken)
         guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
@@ -112,6 +118,12 @@ extension ARCPRuntime {
                 return (record, status, events)
             }
             guard let (record, status, events) = read else { return .unknown }
+            // A stored session not seen for longer than the resume window is gone (spec
+            // §6.3), even if the store still holds it (the process stopped before its expiry).
+            if Date().timeIntervalSince(record.lastSeenAt) > Self.seconds(configuration.resumeWindow) {
+                if configuration.retention.deleteFromStore { storeWriter?.submit(.deleteSession(id)) }
+                return .failed(ARCPError(.resumeWindowExpired, "session \(id) is not resumable (unknown or expired)"))
+            }
             var features: [Feature] = []
             if case .object(let o)? = try? JSONParser.parse(record.stateJSON), case .array(let fs)? = o["features"] {
                 features = fs.compactMap { $0.stringValue.map(Feature.init(rawValue:)) }
@@ -148,12 +160,18 @@ extension ARCPRuntime {
     /// Removes a detached session once its resume window has passed (unless it was resumed
     /// meanwhile). The session's state machine decides; the table removal follows, outside
     /// the session's lock.
+    ///
+    /// With a store, the record notes when the session was last seen (the detach), so a
+    /// restarted runtime refuses a resume after the window; on expiry the session's record
+    /// and events are deleted from the store (`Configuration.Retention.deleteFromStore`).
     func scheduleExpiry(_ session: RuntimeSession) {
         let window = configuration.resumeWindow
+        storeWriter?.submit(.session(session.record()))
         Task { [weak self] in
             try? await Task.sleep(for: window)
             guard let self, session.expireIfDue(window: window) else { return }
             await self.tables.sessions.remove(session)
+            if self.configuration.retention.deleteFromStore { self.storeWriter?.submit(.deleteSession(session.id)) }
             self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
             self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
         }

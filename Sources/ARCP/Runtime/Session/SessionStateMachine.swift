@@ -205,6 +205,10 @@ package struct SessionStateMachine: Sendable {
     /// Whether emitters must wait (never while detached: events then only buffer).
     package var emittersMustWait: Bool { isAttached && outbox.emittersMustWait }
 
+    /// Whether a subscription must stop delivering to this session (never while detached:
+    /// events then only buffer, under the replay caps).
+    package var subscriberMustDetach: Bool { isAttached && outbox.subscriberMustDetach }
+
     /// Whether the reader must wait for the peer to read.
     package var readerMustWait: Bool { isAttached && outbox.readerMustWait }
 
