@@ -1,5 +1,6 @@
 import ARCPCodegenCore
 import ARCPJSON
+import ARCPTestSupport
 import Foundation
 import Testing
 
@@ -184,7 +185,7 @@ struct SwiftRendererTests {
     /// The rendered edge-case schema compiles together with the hand-written support code
     /// (`swiftc -typecheck`, Swift 6 mode).
     @Test("rendered edge-case code typechecks in Swift 6 mode")
-    func typechecks() throws {
+    func typechecks() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var inputs: [String] = []
@@ -201,16 +202,9 @@ struct SwiftRendererTests {
             }
         }
         let swiftc = try #require(findSwiftc(), "swiftc not found on PATH")
-        let p = Process()
-        p.executableURL = swiftc
-        p.arguments = ["-typecheck", "-swift-version", "6", "-module-name", "EdgeCases", "-warnings-as-errors"] + inputs
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = err
-        try p.run()
-        let output = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(String(decoding: output, as: UTF8.self))")
+        let arguments = ["-typecheck", "-swift-version", "6", "-module-name", "EdgeCases", "-warnings-as-errors"] + inputs
+        let (status, output) = try await onOwnThread { try run(swiftc, arguments) }
+        #expect(status == 0, "\(output)")
     }
 }
 
