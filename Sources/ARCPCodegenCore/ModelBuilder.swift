@@ -44,7 +44,7 @@ public enum ModelBuilder {
         func visit(_ t: TypeRef, _ at: String) throws {
             switch t {
             case .named(let n): if !names.contains(n) { throw SchemaError(at, "unresolved $ref \(n)") }
-            case .array(let i), .map(let i), .nullable(let i): try visit(i, at)
+            case .array(let i, _), .map(let i, _), .nullable(let i): try visit(i, at)
             default: break
             }
         }
@@ -145,7 +145,55 @@ public enum ModelBuilder {
         }
         return ObjectModel(
             properties: props, anyOfRequired: anyOf, discriminator: disc, additional: additional,
-            propertyNamesPattern: o["propertyNames"]?["pattern"]?.stringValue, isMap: isMap)
+            propertyNamesPattern: o["propertyNames"]?["pattern"]?.stringValue, isMap: isMap,
+            memberCount: try counts(o, "minProperties", "maxProperties", at: at))
+    }
+
+    // MARK: - Bounds
+
+    /// A count keyword (`minLength`, `maxItems`, …): a non-negative integer, or absent.
+    static func count(_ o: JSONObject, _ keyword: String, at: String) throws -> Int? {
+        guard let v = o[keyword] else { return nil }
+        guard let n = v.int64Value, n >= 0, n <= Int64(Int32.max) else {
+            throw SchemaError("\(at)/\(keyword)", "\(keyword) must be a non-negative integer, found \(v)")
+        }
+        return Int(n)
+    }
+
+    static func counts(_ o: JSONObject, _ minKeyword: String, _ maxKeyword: String, at: String) throws -> CountBounds {
+        CountBounds(min: try count(o, minKeyword, at: at), max: try count(o, maxKeyword, at: at))
+    }
+
+    static let boundKeywords = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"]
+
+    /// The bounds of an `integer`: whole numbers in the signed 64-bit range (a fractional or
+    /// larger bound on an integer is a schema error rather than a comparison in `Double`).
+    static func integerBounds(_ o: JSONObject, at: String) throws -> Bounds<Int64> {
+        var values: [Int64?] = []
+        for k in boundKeywords {
+            guard let v = o[k] else {
+                values.append(nil)
+                continue
+            }
+            guard let n = v.int64Value else {
+                throw SchemaError("\(at)/\(k)", "\(k) of an integer must be a whole number in the signed 64-bit range, found \(v)")
+            }
+            values.append(n)
+        }
+        return Bounds(minimum: values[0], exclusiveMinimum: values[1], maximum: values[2], exclusiveMaximum: values[3])
+    }
+
+    static func numberBounds(_ o: JSONObject, at: String) throws -> Bounds<Double> {
+        var values: [Double?] = []
+        for k in boundKeywords {
+            guard let v = o[k] else {
+                values.append(nil)
+                continue
+            }
+            guard let n = v.doubleValue else { throw SchemaError("\(at)/\(k)", "\(k) must be a number, found \(v)") }
+            values.append(n)
+        }
+        return Bounds(minimum: values[0], exclusiveMinimum: values[1], maximum: values[2], exclusiveMaximum: values[3])
     }
 
     static func discriminator(_ d: JSONValue, allOf: [JSONValue], at: String) throws -> Discriminator {
@@ -193,21 +241,24 @@ public enum ModelBuilder {
         switch o["type"]?.stringValue {
         case "string"?:
             let values = try o["enum"]?.arrayValue.map { try strings($0, at: at + "/enum") }
-            return .string(StringRule(format: o["x-arcp-format"]?.stringValue, closedValues: values, minLength: o["minLength"]?.int64Value.map { Int($0) }))
-        case "integer"?: return .integer(minimum: o["minimum"]?.int64Value)
-        case "number"?: return .number(minimum: o["minimum"]?.doubleValue)
+            return .string(StringRule(
+                format: o["x-arcp-format"]?.stringValue, closedValues: values,
+                minLength: try count(o, "minLength", at: at), maxLength: try count(o, "maxLength", at: at)))
+        case "integer"?: return .integer(try integerBounds(o, at: at))
+        case "number"?: return .number(try numberBounds(o, at: at))
         case "boolean"?: return .boolean
         case "array"?:
             guard let items = o["items"] else { throw SchemaError(at, "array needs items") }
-            return .array(try typeRef(items, at: at + "/items"))
+            return .array(try typeRef(items, at: at + "/items"), count: try counts(o, "minItems", "maxItems", at: at))
         case "object"?:
+            let members = try counts(o, "minProperties", "maxProperties", at: at)
             if o["properties"] == nil, let a = o["additionalProperties"], a.boolValue == nil {
-                return .map(try typeRef(a, at: at + "/additionalProperties"))
+                return .map(try typeRef(a, at: at + "/additionalProperties"), count: members)
             }
             if o["properties"] != nil { throw SchemaError(at, "inline objects with properties must be $defs") }
-            return .any(requireObject: true)
+            return .any(requireObject: true, properties: members)
         case nil:
-            return .any(requireObject: false)
+            return .any(requireObject: false, properties: try counts(o, "minProperties", "maxProperties", at: at))
         case let t?:
             throw SchemaError(at, "unsupported type \(t)")
         }

@@ -156,9 +156,12 @@ extension SwiftRenderer {
             s += "        var __streamed: \(disc.enumName)? = nil\n"
             s += "        var __streamedViolations: [Violation] = []\n"
         }
+        let countsMembers = !o.memberCount.isEmpty
+        if countsMembers { s += "        var __members = 0\n" }
         s += "        if try r.beginObject(depth: depth) {\n"
         s += "            repeat {\n"
         s += "                let key = try r.readKey()\n"
+        if countsMembers { s += "                __members += 1\n" }
         // Which property: by UTF-8 length, then bytes; -1 for a member the schema does not describe.
         s += o.properties.isEmpty ? "                let __which = -1\n" : "                var __which = -1\n"
         s += "                switch key.count {\n"
@@ -199,7 +202,7 @@ extension SwiftRenderer {
             s += "            var again = r.at(__contentStart)\n"
             s += "            return (try? again.readValue(depth: depth)) ?? .null\n"
             s += "        }\n"
-            s += renderObjectValidatorTail(o, contentCheck: { c in
+            s += renderObjectValidatorTail(o, memberCount: "__members", contentCheck: { c in
                 let index = disc.cases.firstIndex(of: c) ?? -1
                 return "                if __streamedFor == \(index) {\n"
                     + "                    if !__streamedViolations.isEmpty { ctx.violations.append(contentsOf: __streamedViolations) }\n"
@@ -208,7 +211,7 @@ extension SwiftRenderer {
                     + "                }\n"
             }, condition: "let _discriminator, \(contentSeen)", switchOn: "__discIndex", caseLabel: { index, _ in String(index) })
         } else {
-            s += renderObjectValidatorTail(o, contentCheck: { _ in "" }, condition: "false")
+            s += renderObjectValidatorTail(o, memberCount: "__members", contentCheck: { _ in "" }, condition: "false")
         }
         for p in o.properties where p.required {
             s += "        if !_seen_\(Naming.camelCase(p.jsonName)) { __failed = true }\n"

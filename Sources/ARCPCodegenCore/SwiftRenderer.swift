@@ -32,8 +32,8 @@ public struct SwiftRenderer {
         case .number: return "Double"
         case .boolean: return "Bool"
         case .any, .union: return "JSONValue"
-        case .array(let i): return "[\(swiftType(i))]"
-        case .map(let i): return "[String: \(swiftType(i))]"
+        case .array(let i, _): return "[\(swiftType(i))]"
+        case .map(let i, _): return "[String: \(swiftType(i))]"
         case .named(let n): return n
         case .nullable(let i): return swiftType(i)
         }
@@ -410,21 +410,21 @@ public struct SwiftRenderer {
         }
         s += "            }\n            ctx.path.removeLast()\n        }\n"
         let contentKey = Naming.literal(o.discriminator?.content ?? "")
-        s += renderObjectValidatorTail(o, contentCheck: { c in
+        s += renderObjectValidatorTail(o, memberCount: "object.count", contentCheck: { c in
             "                ctx.path.append(.key(\(contentKey))); _v_\(c.definition)(_content, &ctx); ctx.path.removeLast()\n"
         }, condition: "let _discriminator, let _content")
         return s
     }
 
-    /// The end of an object validator, after the member loop: required members, `anyOf`, and
-    /// the discriminated content. Shared by the DOM validators and the streaming decoders so
+    /// The end of an object validator, after the member loop: the member count, required
+    /// members, `anyOf`, and the discriminated content. Shared by the DOM validators and the streaming decoders so
     /// both report the same violations in the same order. `contentCheck` validates the content
     /// of one mapping; `condition` says when the content is validated.
     func renderObjectValidatorTail(
-        _ o: ObjectModel, contentCheck: (Discriminator.Case) -> String, condition: String,
+        _ o: ObjectModel, memberCount: String, contentCheck: (Discriminator.Case) -> String, condition: String,
         switchOn: String = "_discriminator", caseLabel: ((Int, Discriminator.Case) -> String)? = nil
     ) -> String {
-        var s = ""
+        var s = countChecks(o.memberCount, memberCount, noun: "members", keywords: ("minProperties", "maxProperties"), indent: "        ")
         for p in o.properties where p.required {
             s += "        if !_seen_\(Naming.camelCase(p.jsonName)) { ctx.path.append(.key(\(Naming.literal(p.jsonName)))); ctx.report(\"required\", \"missing required member \\\"\(p.jsonName)\\\"\"); ctx.path.removeLast() }\n"
         }
@@ -474,7 +474,7 @@ public struct SwiftRenderer {
         }
     }
 
-    /// Statements that check the string `name` against `rule` (format, enum, minLength).
+    /// Statements that check the string `name` against `rule` (format, enum, minLength, maxLength).
     func stringChecks(_ rule: StringRule, _ name: String, indent i: String) -> String {
         var s = ""
         if let f = rule.format {
@@ -485,7 +485,10 @@ public struct SwiftRenderer {
             s += "\(i)default: ctx.report(\"enum\", \"\\\"\\(\(name))\\\" is not one of \(values.joined(separator: ", "))\") }\n"
         }
         if let m = rule.minLength {
-            s += "\(i)if \(name).count < \(m) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
+            s += "\(i)if _SchemaLength.isShorter(\(name), than: \(m)) { ctx.report(\"minLength\", \"shorter than \(m) characters\") }\n"
+        }
+        if let m = rule.maxLength {
+            s += "\(i)if _SchemaLength.isLonger(\(name), than: \(m)) { ctx.report(\"maxLength\", \"longer than \(m) characters\") }\n"
         }
         if s.isEmpty { s = "\(i)_ = \(name)\n" }
         return s
@@ -495,11 +498,12 @@ public struct SwiftRenderer {
     /// The check of an array or object value: its type, then `itemCheck` for each element
     /// with the element's path part pushed (or nothing per element when `itemCheck` is empty).
     func containerCheck(
-        _ expr: String, bind: String, name: String, loop: String, pathPart: String, itemCheck: String, expected: String, indent inner: String
+        _ expr: String, bind: String, name: String, loop: String, pathPart: String, countCheck: String, itemCheck: String, expected: String,
+        indent inner: String
     ) -> String {
-        var s = "\(inner)if case \(bind) = \(expr) {\n"
+        var s = "\(inner)if case \(bind) = \(expr) {\n" + countCheck
         if itemCheck.isEmpty {
-            s += "\(inner)    _ = \(name)\n"
+            if countCheck.isEmpty { s += "\(inner)    _ = \(name)\n" }
         } else {
             s += "\(inner)    \(loop) {\n\(inner)        ctx.path.append(\(pathPart))\n" + itemCheck
             s += "\(inner)        ctx.path.removeLast()\n\(inner)    }\n"
@@ -508,13 +512,37 @@ public struct SwiftRenderer {
         return s
     }
 
+    /// Statements that check the number `n` (an `Int64` or a `Double`, as `bounds`) against the
+    /// schema's bounds, each reported under its own keyword.
+    func boundChecks<V>(_ bounds: Bounds<V>, indent i: String) -> String {
+        if bounds.isEmpty { return "\(i)_ = n\n" }
+        var s = ""
+        if let b = bounds.minimum { s += "\(i)if n < \(b) { ctx.report(\"minimum\", \"\\(n) is less than \(b)\") }\n" }
+        if let b = bounds.exclusiveMinimum { s += "\(i)if n <= \(b) { ctx.report(\"exclusiveMinimum\", \"\\(n) is not greater than \(b)\") }\n" }
+        if let b = bounds.maximum { s += "\(i)if n > \(b) { ctx.report(\"maximum\", \"\\(n) is greater than \(b)\") }\n" }
+        if let b = bounds.exclusiveMaximum { s += "\(i)if n >= \(b) { ctx.report(\"exclusiveMaximum\", \"\\(n) is not less than \(b)\") }\n" }
+        return s
+    }
+
+    /// Statements that check the count `expr` (of items or members) against `bounds`.
+    func countChecks(_ bounds: CountBounds, _ expr: String, noun: String, keywords: (min: String, max: String), indent i: String) -> String {
+        var s = ""
+        if let m = bounds.min { s += "\(i)if \(expr) < \(m) { ctx.report(\"\(keywords.min)\", \"has \\(\(expr)) \(noun), fewer than \(m)\") }\n" }
+        if let m = bounds.max { s += "\(i)if \(expr) > \(m) { ctx.report(\"\(keywords.max)\", \"has \\(\(expr)) \(noun), more than \(m)\") }\n" }
+        return s
+    }
+
     func check(_ t: TypeRef, _ expr: String, indent i: String, nullable: Bool = false) -> String {
         var s = ""
         let nullGuard = nullable ? "\(i)if case .null = \(expr) {} else {\n" : ""
         let inner = nullable ? i + "    " : i
         switch t {
-        case .any(let requireObject):
-            if requireObject {
+        case .any(let requireObject, let members):
+            if !members.isEmpty {
+                s += "\(inner)if case .object(let members) = \(expr) {\n"
+                s += countChecks(members, "members.count", noun: "members", keywords: ("minProperties", "maxProperties"), indent: inner + "    ")
+                s += requireObject ? "\(inner)} else { ctx.report(\"type\", \"expected object, found \\(\(expr).typeName)\") }\n" : "\(inner)}\n"
+            } else if requireObject {
                 s += "\(inner)if case .object = \(expr) {} else { ctx.report(\"type\", \"expected object, found \\(\(expr).typeName)\") }\n"
             } else {
                 return ""
@@ -523,25 +551,27 @@ public struct SwiftRenderer {
             s += "\(inner)_v_\(n)(\(expr), &ctx)\n"
         case .boolean:
             s += "\(inner)if case .bool = \(expr) {} else { ctx.report(\"type\", \"expected boolean, found \\(\(expr).typeName)\") }\n"
-        case .integer(let min):
+        case .integer(let bounds):
             s += "\(inner)if let n = \(expr).int64Value {\n"
-            if let min { s += "\(inner)    if n < \(min) { ctx.report(\"minimum\", \"\\(n) is less than \(min)\") }\n" } else { s += "\(inner)    _ = n\n" }
+            s += boundChecks(bounds, indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected integer, found \\(\(expr).typeName)\") }\n"
-        case .number(let min):
+        case .number(let bounds):
             s += "\(inner)if let n = \(expr).doubleValue {\n"
-            if let min { s += "\(inner)    if n < \(min) { ctx.report(\"minimum\", \"\\(n) is less than \(min)\") }\n" } else { s += "\(inner)    _ = n\n" }
+            s += boundChecks(bounds, indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected number, found \\(\(expr).typeName)\") }\n"
         case .string(let rule):
             s += "\(inner)if case .string(let s) = \(expr) {\n"
             s += stringChecks(rule, "s", indent: inner + "    ")
             s += "\(inner)} else { ctx.report(\"type\", \"expected string, found \\(\(expr).typeName)\") }\n"
-        case .array(let item):
+        case .array(let item, let count):
             s += containerCheck(
                 expr, bind: ".array(let items)", name: "items", loop: "for (index, item) in items.enumerated()", pathPart: ".index(index)",
+                countCheck: countChecks(count, "items.count", noun: "items", keywords: ("minItems", "maxItems"), indent: inner + "    "),
                 itemCheck: check(item, "item", indent: inner + "        "), expected: "array", indent: inner)
-        case .map(let item):
+        case .map(let item, let count):
             s += containerCheck(
                 expr, bind: ".object(let members)", name: "members", loop: "for m in members.members", pathPart: ".key(m.key)",
+                countCheck: countChecks(count, "members.count", noun: "members", keywords: ("minProperties", "maxProperties"), indent: inner + "    "),
                 itemCheck: check(item, "m.value", indent: inner + "        "), expected: "object", indent: inner)
         case .union(let types):
             var pats: [String] = []

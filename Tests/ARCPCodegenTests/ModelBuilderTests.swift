@@ -23,7 +23,7 @@ struct ModelBuilderTests {
         let o = try object(m, "Root")
         #expect(o.properties == [
             Property(jsonName: "a_b", swiftName: "aB", type: .string(StringRule()), required: true, doc: nil),
-            Property(jsonName: "n", swiftName: "n", type: .integer(minimum: 0), required: false, doc: nil),
+            Property(jsonName: "n", swiftName: "n", type: .integer(Bounds(minimum: 0)), required: false, doc: nil),
         ])
         #expect(o.discriminator == nil && o.additional == nil && !o.isMap && o.anyOfRequired.isEmpty)
     }
@@ -56,11 +56,11 @@ struct ModelBuilderTests {
         let props = Dictionary(uniqueKeysWithValues: try object(m, "Root").properties.map { ($0.jsonName, $0.type) })
         #expect(props["s"] == .string(StringRule(format: "amount", closedValues: nil, minLength: 2)))
         #expect(props["e"] == .string(StringRule(closedValues: ["a", "b"])))
-        #expect(props["i"] == .integer(minimum: nil))
-        #expect(props["n"] == .number(minimum: 0.5))
+        #expect(props["i"] == .integer(Bounds()))
+        #expect(props["n"] == .number(Bounds(minimum: 0.5)))
         #expect(props["b"] == .boolean)
         #expect(props["arr"] == .array(.named("Other")))
-        #expect(props["map"] == .map(.integer(minimum: nil)))
+        #expect(props["map"] == .map(.integer(Bounds())))
         #expect(props["obj"] == .any(requireObject: true))
         #expect(props["any"] == .any(requireObject: false))
         #expect(props["anyTrue"] == .any(requireObject: false))
@@ -85,7 +85,7 @@ struct ModelBuilderTests {
             "O": {"type": "object", "properties": {}}
             """##))
         #expect(m.definition(named: "Root")?.kind == .oneOf([
-            OneOfBranch(swiftCase: "number", type: .integer(minimum: nil), jsonType: "number"),
+            OneOfBranch(swiftCase: "number", type: .integer(Bounds()), jsonType: "number"),
             OneOfBranch(swiftCase: "textValue", type: .string(StringRule()), jsonType: "string"),
             OneOfBranch(swiftCase: "info", type: .named("O"), jsonType: "object"),
         ]))
@@ -104,7 +104,7 @@ struct ModelBuilderTests {
         #expect(root.propertyNamesPattern == "^[a-z]+$")
         #expect(root.properties.map(\.swiftName) == ["costBudget"])
         #expect(try object(m, "Counters").isMap, "no properties + additionalProperties is a map")
-        #expect(try object(m, "Counters").additional == .number(minimum: nil))
+        #expect(try object(m, "Counters").additional == .number(Bounds()))
         #expect(try object(m, "Either").anyOfRequired == [["a"], ["b"]])
     }
 

@@ -200,7 +200,7 @@ struct SwiftRendererTests {
                 inputs.append(src.appendingPathComponent(f).path)
             }
         }
-        let swiftc = try #require(Self.findSwiftc(), "swiftc not found on PATH")
+        let swiftc = try #require(findSwiftc(), "swiftc not found on PATH")
         let p = Process()
         p.executableURL = swiftc
         p.arguments = ["-typecheck", "-swift-version", "6", "-module-name", "EdgeCases", "-warnings-as-errors"] + inputs
@@ -211,15 +211,6 @@ struct SwiftRendererTests {
         let output = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(String(decoding: output, as: UTF8.self))")
-    }
-
-    static func findSwiftc() -> URL? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for dir in path.split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
     }
 }
 
