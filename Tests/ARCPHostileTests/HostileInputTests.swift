@@ -96,3 +96,57 @@ struct HostileAgentInputTests {
         await server.stop()
     }
 }
+
+/// Numbers above the schema's ceilings (docs/SECURITY.md), in the frames where issue 10 found
+/// them: before the ceilings, `job.submit {"max_runtime_sec": 9223372036854775807}` was accepted
+/// and then killed the runtime (sleeping `.seconds(Int64.max)` traps). Each is now refused by the
+/// validator with INVALID_REQUEST before any code converts it, and the session lives on.
+@Suite("Hostile peer: schema ceilings", .timeLimit(.minutes(2)))
+struct HostileSchemaCeilingTests {
+    @Test("out-of-range numbers in frames are INVALID_REQUEST; the session and the server live on")
+    func outOfRangeFrames() async throws {
+        let server = try await ServeProcess.start()
+        try await server.expectAnswering("start")
+        let baseline = server.openDescriptors
+        let (t, sid) = try await server.session()
+        let huge: JSONValue = .int(.max)
+        let frames: [(String, String)] = [
+            ("max_runtime_sec", HostileFrames.submit("echo", [:], session: sid, extra: ["max_runtime_sec": huge])),
+            ("max_runtime_sec", HostileFrames.submit("slow", ["seconds": 1], session: sid, extra: ["max_runtime_sec": 2_678_401])),
+            ("max_runtime_sec", HostileFrames.submit("echo", [:], session: sid, extra: ["max_runtime_sec": 1e30])),
+            ("last_processed_seq", HostileFrames.envelope("session.ack", ["last_processed_seq": huge], session: sid)),
+            ("limit", HostileFrames.envelope("session.list_jobs", ["limit": huge], session: sid)),
+            ("from_event_seq", HostileFrames.envelope("job.subscribe", ["job_id": "job_x", "from_event_seq": huge], session: sid)),
+            ("event_seq", HostileFrames.envelope("session.ping", ["nonce": "n"], session: sid, extra: ["event_seq": huge])),
+        ]
+        for (field, text) in frames {
+            try await t.send(text)
+            let reply = try await within(.seconds(10), "the answer to \(field)") { try await next(t, "session.error") }
+            guard case .sessionError(let e) = reply.message else { continue }
+            #expect(e.code == .invalidRequest, "\(field): \(e)")
+            #expect(e.message.contains(field), "\(field): \(e.message)")
+            // The same session still works.
+            try await t.send(Frames.ping(field, session: sid))
+            let pong = try await next(t, "session.pong")
+            if case .sessionPong(let p) = pong.message { #expect(p.pingNonce == field) }
+        }
+        try await server.expectAnswering("out-of-range frames")
+        // A resume with a huge last_event_seq, on a fresh connection.
+        let r = try await WebSocketTransport.connect(to: server.url)
+        try await r.send(HostileFrames.envelope("session.hello", [
+            "auth": ["scheme": "bearer", "token": "tok"],
+            "resume": ["session_id": .string(sid), "resume_token": "rtk_x", "last_event_seq": huge],
+        ]))
+        let refused = try await receiveEnvelope(r)
+        if case .sessionError(let e) = refused.message {
+            #expect(e.code == .invalidRequest, "\(e)")
+        } else {
+            Issue.record("expected session.error, got \(refused.message.type)")
+        }
+        await r.close()
+        await t.close()
+        try await server.expectAnswering("a resume with last_event_seq 2^63-1")
+        await server.expectDescriptors(backTo: baseline)
+        await server.stop()
+    }
+}
