@@ -7,6 +7,7 @@ let commands: [any BenchCommand.Type] = [
     CodecBench.self,
     EngineBench.self,
     WebSocketBench.self,
+    SoakBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
