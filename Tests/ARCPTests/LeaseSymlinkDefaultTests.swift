@@ -1,4 +1,5 @@
 @testable import ARCP
+import ARCPTesting
 import Foundation
 import Testing
 
