@@ -153,6 +153,21 @@ run() {
     fi
 }
 
+# The toolchain must have libFuzzer (`swiftc -sanitize=fuzzer`, Linux toolchains from swift.org
+# do; Xcode's does not): otherwise skip, saying why, rather than fail a machine that cannot fuzz.
+probe() {
+    local dir
+    dir="$(mktemp -d)"
+    printf '@_cdecl("LLVMFuzzerTestOneInput") public func f(_ d: UnsafePointer<UInt8>, _ n: Int) -> CInt { 0 }\n' >"$dir/probe.swift"
+    if ! "$SWIFTC" "${FLAGS[@]}" -module-name Probe "$dir/probe.swift" -o "$dir/probe" >"$dir/log" 2>&1; then
+        echo "fuzz.sh: SKIPPED: this toolchain cannot build with -sanitize=fuzzer,address ($(head -c 300 "$dir/log" | tr '\n' ' '))" >&2
+        rm -rf "$dir"
+        return 1
+    fi
+    rm -rf "$dir"
+}
+if [ "${FUZZ_SKIP_PROBE:-0}" != 1 ] && ! probe; then exit 0; fi
+
 T0=$SECONDS
 for t in "${TARGETS[@]}"; do build "$t"; done
 echo "fuzz.sh: build took $((SECONDS - T0)) s ($OPT)" >&2
