@@ -260,6 +260,35 @@ struct RuntimePeerNumberTests {
     }
 }
 
+@Suite("Configured durations cannot trap (issue 10 item 1)")
+struct ConfiguredDurationTests {
+    @Test("durations of Int64.max seconds are clamped to 2^53 s at init; sleeping for them does not trap")
+    func clamped() async throws {
+        let h = try Harness {
+            $0.resumeWindow = .seconds(Int64.max)
+            $0.helloTimeout = .seconds(Int64.max)
+            $0.cancelGracePeriod = .seconds(Int64.max)
+            $0.closeFlushTimeout = .seconds(Int64.max)
+            $0.heartbeatInterval = .seconds(Int64.max)
+            $0.resumeTokenGrace = .seconds(Int64.max)
+            $0.maxJobRuntime = .seconds(-5)
+        }
+        let c = h.runtime.configuration
+        #expect(c.resumeWindow == PeerNumbers.maxDuration)
+        #expect(c.helloTimeout == PeerNumbers.maxDuration)
+        #expect(c.heartbeatInterval == PeerNumbers.maxDuration)
+        #expect(c.resumeTokenGrace == .seconds(10))
+        #expect(c.maxJobRuntime == .zero)
+        // A session that detaches sleeps for the resume window; a hello waits for the hello timeout.
+        let peer = h.raw()
+        guard case .sessionWelcome = try #require(try await peer.hello()).message else { return }
+        peer.transport.drop()
+        let client = try await h.client()
+        _ = try await client.ping()
+        await client.close()
+    }
+}
+
 // MARK: - Item 11: oversized outbound frames
 
 @Suite("Oversized outbound frames (issue 10 item 11)")

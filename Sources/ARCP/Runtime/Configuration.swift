@@ -144,3 +144,20 @@ extension ARCPRuntime {
         public init() {}
     }
 }
+
+extension ARCPRuntime.Configuration {
+    /// Every configured duration within 0…`PeerNumbers.maxDuration` (2^53 s): a clock instant
+    /// plus any of them, or a sleep for it, cannot trap (`Task.sleep(for: .seconds(Int64.max))`
+    /// does), whatever an operator or a flag set. The resume-token grace is at most 10 s.
+    mutating func clampDurations() {
+        func clamp(_ d: Duration) -> Duration { min(max(d, .zero), PeerNumbers.maxDuration) }
+        resumeWindow = clamp(resumeWindow)
+        heartbeatInterval = heartbeatInterval.map(clamp)
+        helloTimeout = clamp(helloTimeout)
+        cancelGracePeriod = clamp(cancelGracePeriod)
+        closeFlushTimeout = clamp(closeFlushTimeout)
+        expiryCheckInterval = clamp(expiryCheckInterval)
+        maxJobRuntime = clamp(maxJobRuntime)
+        resumeTokenGrace = min(clamp(resumeTokenGrace), .seconds(10))
+    }
+}
