@@ -55,7 +55,7 @@ done
 # lld: gold prints thousands of "cannot export local symbol" warnings for the sanitizer's symbols.
 OPT="${FUZZ_OPT:--Onone}"
 OUT="$OUT/${OPT#-}"
-FLAGS=("$OPT" -sanitize=fuzzer,address -parse-as-library -swift-version 6 -enable-upcoming-feature ExistentialAny -use-ld=lld)
+FLAGS=("$OPT" -sanitize=fuzzer,address -parse-as-library -package-name swift_arcp -swift-version 6 -enable-upcoming-feature ExistentialAny -use-ld=lld)
 # Swift's crash backtracer and AddressSanitizer fight over the crashed process; libFuzzer's own
 # report (with the input) is what we want.
 export SWIFT_BACKTRACE=enable=no

@@ -79,7 +79,7 @@ public func fuzzLease(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if a.utf8.count + b.utf8.count <= 64 { _ = lease.subsetCheck(of: parent, modelPolicy: .requireModelUse) }
         // Without symlink resolution: realpath(3) on random paths measures the filesystem, not
         // this code. `kernelPathReadings` (pure) is exercised below instead.
-        if let authority = try? LeaseAuthority(lease: lease, clock: ManualLeaseClock(), configuration: .init(resolveSymlinks: false)) {
+        if let authority = try? LeaseAuthority(lease: lease, clock: FixedLeaseClock(), configuration: .init(resolveSymlinks: false)) {
             _ = authority.isAuthorized(LeaseNamespace(rawValueUnchecked: namespace), target)
             _ = authority.recordMetric(name: "cost.usd", value: LeaseDecimal.fromDouble(Double(size) * 0.37) ?? 0, unit: "USD")
         }
@@ -101,4 +101,11 @@ extension LeaseNamespace {
     init(rawValueUnchecked name: String) {
         self = (try? LeaseNamespace(name)) ?? .fsRead
     }
+}
+
+/// A clock that never moves (the harness compiles the lease sources alone, without ARCPTesting's
+/// `ManualLeaseClock`): fuzzing must not depend on the time.
+struct FixedLeaseClock: LeaseClock {
+    func now() -> Date { Date(timeIntervalSince1970: 1_800_000_000) }
+    func uptime() -> Duration { .zero }
 }
