@@ -86,7 +86,7 @@ struct ResumeTokenGraceTests {
 
     @Test("over a runtime: the rotated-out token works within the grace (a lost welcome), and not after it")
     func runtimeGrace() async throws {
-        let h = try Harness { $0.resumeTokenGrace = .milliseconds(300) }
+        let h = try Harness { $0.resumeTokenGrace = .seconds(2) }
         let (sid, t1) = try await openAndDrop(h)
         let first = h.raw()
         guard case .sessionWelcome = try #require(try await first.hello(resume: ResumeBlock(sessionId: sid, resumeToken: t1, lastEventSeq: 0))).message else {
@@ -100,7 +100,7 @@ struct ResumeTokenGraceTests {
             return
         }
         second.transport.drop()
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(2100))
         let late = try #require(try await h.raw().hello(resume: ResumeBlock(sessionId: sid, resumeToken: t1, lastEventSeq: 0)))
         #expect(late.error?.code == .unauthenticated, "\(late.message.type)")
     }
@@ -412,7 +412,9 @@ struct CredentialSafetyTests {
     func rotatedValueNotStored() async throws {
         let store = InMemoryRuntimeStore()
         let rig = try CredentialRig { $0.store = store }
-        let client = try await rig.client()
+        var options = noAck
+        options.features.append(.provisionedCredentials)
+        let client = try await rig.h.client(options: options)
         let job = try await client.submit(agent: "rotator")
         let original = try #require(job.accepted?.credentials?.first?.value)
         rig.gates[0].open()
@@ -437,6 +439,15 @@ struct CredentialSafetyTests {
 
 // MARK: - Item 9: durability
 
+/// Client options without auto-ack: acknowledged events are released from the store, and these
+/// tests read the store.
+var noAck: ARCPClient.Options {
+    var o = ARCPClient.Options()
+    o.autoAckEvery = nil
+    o.autoAckInterval = nil
+    return o
+}
+
 @Suite("Durability with a runtime store (issue 10 item 9)")
 struct HardeningDurabilityTests {
     @Test("the rotated resume token's hash is in the store when the welcome arrives")
@@ -460,7 +471,7 @@ struct HardeningDurabilityTests {
     func idempotencyAfterRestart() async throws {
         let store = ScriptedStore(durable: true)
         let first = try Harness { $0.store = store }
-        let c1 = try await first.client()
+        let c1 = try await first.client(options: noAck)
         let done = try await c1.submit(agent: "echo", input: ["x": 1], idempotencyKey: "k-done")
         _ = try await done.result()
         let running = try await c1.submit(agent: "slow", input: ["ticks": 100_000], idempotencyKey: "k-running")
@@ -489,6 +500,28 @@ struct HardeningDurabilityTests {
         }
         #expect(second.runtime.jobIDs.isEmpty, "no second run")
         try await running.cancel()
+        _ = try? await running.result()
+        // A finished job whose outcome was acknowledged (so released from the store) before the
+        // restart: its status is still known, its result is not.
+        let acked = try await c1.submit(agent: "echo", input: ["x": 3], idempotencyKey: "k-acked")
+        _ = try await acked.result()
+        try await c1.ack(through: c1.lastEventSeq)
+        let sid1 = try #require(c1.sessionID)
+        let rt1 = first.runtime
+        #expect(await eventually { rt1.bufferStats(session: sid1)?.events == 0 })
+        await first.runtime.flushStore()
+        let third = try Harness { $0.store = store }
+        let c3 = try await third.client()
+        let replay = try await c3.submit(agent: "echo", input: ["x": 3], idempotencyKey: "k-acked")
+        #expect(replay.jobID == acked.jobID)
+        do {
+            _ = try await replay.result()
+            Issue.record("expected the released outcome's error")
+        } catch let e as ARCPError {
+            #expect(e.code == .internalError && e.retryable == false && e.message.contains("success"), "\(e)")
+        }
+        #expect(third.runtime.jobIDs.isEmpty, "no second run")
+        await c3.close()
         await c1.close()
         await c2.close()
     }
@@ -501,7 +534,7 @@ struct HardeningDurabilityTests {
             for i in 0..<200 { await ctx.log("info", i == 100 ? "poison" : "line \(i)") }
             return nil
         }
-        let client = try await h.client()
+        let client = try await h.client(options: noAck)
         let job = try await client.submit(agent: "noisy")
         _ = try await job.result()
         await h.runtime.flushStore()

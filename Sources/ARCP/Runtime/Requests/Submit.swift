@@ -194,20 +194,38 @@ extension ARCPRuntime {
         accepted.credentials = nil
         let traceID = accepted.traceId
         session.sendControl(.jobAccepted(accepted), jobID: record.jobID, traceID: traceID)
-        let outcome = await storedOutcome(jobID: record.jobID)
-        session.sendEvent(
-            outcome
-                ?? .jobError(JobErrorPayload(
-                    code: .internalError, message: "the runtime restarted while the job was running; the job is lost", retryable: true,
-                    finalStatus: .error, completedAt: ARCPTimestamp.string())),
-            jobID: record.jobID, traceID: traceID)
+        let outcome: Message
+        switch await storedOutcome(jobID: record.jobID) {
+        case .terminal(let m):
+            outcome = m
+        case .released(let status):
+            // Acknowledged (and so released from the event log) before the restart.
+            outcome = .jobError(JobErrorPayload(
+                code: .internalError,
+                message: "job \(record.jobID) ended (\(status.rawValue)) before the runtime restarted; its outcome is no longer stored",
+                retryable: false, details: ["final_status": .string(status.rawValue)], finalStatus: .error,
+                completedAt: ARCPTimestamp.string()))
+        case .lost:
+            outcome = .jobError(JobErrorPayload(
+                code: .internalError, message: "the runtime restarted while the job was running; the job is lost", retryable: true,
+                finalStatus: .error, completedAt: ARCPTimestamp.string()))
+        }
+        session.sendEvent(outcome, jobID: record.jobID, traceID: traceID)
     }
 
-    /// The terminal frame of stored job `jobID`, from the event log (nil when the job did
-    /// not end, or its events are no longer stored).
-    func storedOutcome(jobID: String) async -> Message? {
-        guard let store = configuration.store else { return nil }
-        return try? await offConnectionExecutor { () async throws -> Message? in
+    enum StoredOutcome {
+        /// The job's terminal frame, from the event log.
+        case terminal(Message)
+        /// The job ended with `status`, but its terminal frame is no longer stored.
+        case released(JobRecord.Status)
+        /// The job did not end (it was running when the runtime stopped), or is unknown.
+        case lost
+    }
+
+    /// How stored job `jobID` ended, from its record and the event log.
+    func storedOutcome(jobID: String) async -> StoredOutcome {
+        guard let store = configuration.store else { return .lost }
+        let found = try? await offConnectionExecutor { () async throws -> (JobRecord.Status, Message?)? in
             guard let job = try await store.job(jobID), job.status.isTerminal else { return nil }
             var after: Int64 = 0
             var terminal: Message? = nil
@@ -228,8 +246,10 @@ extension ARCPRuntime {
                     }
                 }
             }
-            return terminal
+            return (job.status, terminal)
         }
+        guard let (status, terminal) = found ?? nil else { return .lost }
+        return terminal.map { .terminal($0) } ?? .released(status)
     }
 
     /// The parameters two submits must share to be "identical" (spec §7.2).
