@@ -22,7 +22,7 @@
 #   SOAK_SERVE_ARGS: extra `arcp serve` arguments: the runtime's retention settings go here,
 #     e.g. SOAK_SERVE_ARGS="--job-retention-sec 20" (then set SOAK_SETTLE_SEC past it);
 #   SOAK_ONLY=swift|python: run one side; ARCP_PYREF_DIR as for bench-python.sh;
-#   SKIP_BUILD=1 uses the existing release build.
+#   SKIP_BUILD=1 uses the existing release build; SOAK_BIN=DIR takes arcp and arcp-bench from DIR.
 # Exit: 0 all ran; 1 a run failed or had failed jobs; 2 usage/setup problem.
 set -euo pipefail
 
@@ -43,7 +43,9 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     swift build -c release --product arcp >&2
     swift build -c release --product arcp-bench >&2
 fi
-BIN="$(swift build -c release --show-bin-path)"
+# SOAK_BIN: a directory holding arcp and arcp-bench (e.g. .build/debug for a quick look; the
+# figures that go in docs come from release).
+BIN="${SOAK_BIN:-$(swift build -c release --show-bin-path)}"
 [ -x "$BIN/arcp" ] && [ -x "$BIN/arcp-bench" ] || { echo "bench-soak: no release arcp/arcp-bench in $BIN" >&2; exit 2; }
 
 RC=0
