@@ -19,12 +19,15 @@ let package = Package(
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
+        .library(name: "ARCPConformance", targets: ["ARCPConformance"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
         .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+        // The generator outside SwiftPM: `arcp-codegen --help` (docs/CODEGEN.md).
+        .executable(name: "arcp-codegen", targets: ["arcp-codegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
@@ -50,15 +53,17 @@ let package = Package(
         ),
         // The generator: read schema -> model -> render Swift. Pure Foundation.
         .target(name: "ARCPCodegenCore", dependencies: ["ARCPJSON"], swiftSettings: strict),
+        // `arcp-codegen`: the product, and the tool the plugin runs (named alike, as SwiftPM needs).
         .executableTarget(
-            name: "ARCPCodegenTool",
+            name: "arcp-codegen",
             dependencies: ["ARCPCodegenCore"],
+            path: "Sources/ARCPCodegenTool",
             swiftSettings: strict
         ),
         .plugin(
             name: "ARCPCodegen",
             capability: .buildTool(),
-            dependencies: ["ARCPCodegenTool"]
+            dependencies: ["arcp-codegen"]
         ),
         // Client, runtime, sessions, leases, in-memory transport. No server frameworks.
         .target(
@@ -163,6 +168,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The conformance kit (`arcp conformance`): scenarios that check any runtime over the wire.
+        // Speaks raw frames through the package's transports; nothing of the runtime's internals.
+        .target(
+            name: "ARCPConformance",
+            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket", "ARCPSubprocess"],
+            swiftSettings: strict
+        ),
+        // The kit against `arcp serve` (WebSocket, stdio), the Python reference, and broken runtimes.
+        .testTarget(
+            name: "ARCPConformanceTests",
+            dependencies: ["ARCPConformance", "ARCP", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport", "ARCPTesting"],
+            swiftSettings: strict
+        ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
         // A target the CLI, the Hummingbird example and tests use; not a product.
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
@@ -170,7 +188,7 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -265,7 +283,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
+        // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
+        // Depends on arcp-codegen so the executable is built for the tests that run it.
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen"], exclude: ["Reference"], swiftSettings: strict),
         .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
     ]
 )

@@ -7,6 +7,7 @@ let commands: [any BenchCommand.Type] = [
     ClientMemoryBench.self,
     CodecBench.self,
     EngineBench.self,
+    LeaseBench.self,
     WebSocketBench.self,
     SoakBench.self,
 ]

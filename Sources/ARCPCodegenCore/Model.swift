@@ -1,6 +1,26 @@
 /// The code generator's model of the schema: what `ModelBuilder` reads out of
 /// schema/arcp.schema.json and `SwiftRenderer` turns into Swift.
 
+/// A JSON Schema type name.
+public enum JSONType: String, Equatable, Sendable, CaseIterable {
+    case null, boolean, object, array, number, string, integer
+
+    /// The `JSONValue` cases a value of this type is (the one place the generated code's
+    /// type switches come from). An integer is `.int` here; where whole doubles must count too,
+    /// the checks use `int64Value`.
+    public var patterns: [String] {
+        switch self {
+        case .null: return [".null"]
+        case .boolean: return [".bool"]
+        case .object: return [".object"]
+        case .array: return [".array"]
+        case .number: return [".int", ".double"]
+        case .string: return [".string"]
+        case .integer: return [".int"]
+        }
+    }
+}
+
 /// The type of a property or array item.
 public indirect enum TypeRef: Equatable, Sendable {
     case string(StringRule)
@@ -18,7 +38,7 @@ public indirect enum TypeRef: Equatable, Sendable {
     /// A `$ref` to a definition.
     case named(String)
     /// `"type": [..]` with several JSON types (Swift type: JSONValue).
-    case union([String])
+    case union([JSONType])
     /// `"type": [T, "null"]`.
     case nullable(TypeRef)
 }
@@ -122,21 +142,21 @@ public struct ObjectModel: Equatable, Sendable {
     public var discriminator: Discriminator?
     /// Schema for members not in `properties` (nil: anything, kept as additional fields).
     public var additional: TypeRef?
-    /// `propertyNames.pattern`, checked through `x-arcp-format`-less regex-free rules.
-    public var propertyNamesPattern: String?
+    /// The `x-arcp-format` every member name must have (`propertyNames`).
+    public var propertyNamesFormat: String?
     /// Rendered as a Swift dictionary (`x-arcp-swift-type: map`, or no properties).
     public var isMap: Bool
     /// `minProperties`/`maxProperties`: bounds on the number of members, known or not.
     public var memberCount: CountBounds
     public init(
         properties: [Property], anyOfRequired: [[String]] = [], discriminator: Discriminator? = nil, additional: TypeRef? = nil,
-        propertyNamesPattern: String? = nil, isMap: Bool = false, memberCount: CountBounds = CountBounds()
+        propertyNamesFormat: String? = nil, isMap: Bool = false, memberCount: CountBounds = CountBounds()
     ) {
         self.properties = properties
         self.anyOfRequired = anyOfRequired
         self.discriminator = discriminator
         self.additional = additional
-        self.propertyNamesPattern = propertyNamesPattern
+        self.propertyNamesFormat = propertyNamesFormat
         self.isMap = isMap
         self.memberCount = memberCount
     }
@@ -145,9 +165,9 @@ public struct ObjectModel: Equatable, Sendable {
 public struct OneOfBranch: Equatable, Sendable {
     public var swiftCase: String
     public var type: TypeRef
-    /// The JSON type that selects this branch ("object", "string", "number", …).
-    public var jsonType: String
-    public init(swiftCase: String, type: TypeRef, jsonType: String) {
+    /// The JSON type that selects this branch (an integer branch is `.number`: it takes every number).
+    public var jsonType: JSONType
+    public init(swiftCase: String, type: TypeRef, jsonType: JSONType) {
         self.swiftCase = swiftCase
         self.type = type
         self.jsonType = jsonType

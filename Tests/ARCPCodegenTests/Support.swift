@@ -28,6 +28,22 @@ func buildError(_ doc: JSONValue) -> SchemaError? {
     }
 }
 
+/// A schema (`$defs` members, root `Root`) the model builder must refuse, with the pointer and
+/// message it must give.
+struct RefusedSchema: Sendable, CustomTestStringConvertible {
+    var name: String
+    var defs: String
+    var pointer: String
+    var message: String
+    var testDescription: String { name }
+
+    func check() throws {
+        let e = try #require(buildError(try schema(defs)))
+        #expect(e.pointer == pointer)
+        #expect(e.message == message)
+    }
+}
+
 /// A fresh temporary directory, removed by the caller.
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-codegen-tests-\(UUID().uuidString)")
@@ -35,23 +51,29 @@ func temporaryDirectory() throws -> URL {
     return url
 }
 
-/// `swiftc` on the PATH.
-func findSwiftc() -> URL? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    for dir in path.split(separator: ":") {
-        let url = URL(fileURLWithPath: String(dir)).appendingPathComponent("swiftc")
+/// `name` on the PATH.
+func findExecutable(_ name: String) -> URL? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+        let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: url.path) { return url }
     }
     return nil
 }
 
+/// `swiftc` on the PATH.
+func findSwiftc() -> URL? { findExecutable("swiftc") }
+
 /// Runs `executable` with `arguments`, feeding `input` on standard input; returns the exit
-/// status and what it printed (standard output and error together).
-func run(_ executable: URL, _ arguments: [String], input: String = "", directory: URL? = nil) throws -> (status: Int32, output: String) {
+/// status and what it printed (standard output and error together). `environment` nil: this
+/// process's.
+func run(
+    _ executable: URL, _ arguments: [String], input: String = "", directory: URL? = nil, environment: [String: String]? = nil
+) throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = executable
     p.arguments = arguments
     if let directory { p.currentDirectoryURL = directory }
+    if let environment { p.environment = environment }
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out

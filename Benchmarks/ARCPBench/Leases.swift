@@ -1,8 +1,30 @@
-/// A micro-benchmark of `LeaseAuthority.authorize(_:_:)`.
-package enum LeaseBenchmark {
+import ARCP
+import Foundation
+
+/// `arcp-bench leases`: `LeaseAuthority.isAuthorized` calls per second on a 50-pattern lease
+/// (fs, net, tools, agents, models, budget) over a fixed mix of allowed and denied targets,
+/// some needing full canonicalization. The figure shows a lease check costs far less than a tool call.
+enum LeaseBench: BenchCommand {
+    static let name = "leases"
+    static let summary = "lease authorization calls/s on a 50-pattern lease"
+
+    static func run(arguments: [String]) async throws {
+        let a = try BenchArguments(arguments, valueFlags: ["--iterations", "--reps"], switchFlags: ["--json"])
+        let iterations = try a.int("--iterations", default: 2_000_000)
+        let reps = try a.int("--reps", default: 5)
+        var rates: [Double] = []
+        for _ in 0..<max(1, reps) { rates.append(authorizeCallsPerSecond(iterations: iterations)) }
+        rates.sort()
+        let median = rates[rates.count / 2]
+        if a.has("--json") {
+            print(#"{"bench":"leases","authorize_per_sec":\#(Int(median)),"ns_per_call":\#(median > 0 ? Int(1e9 / median) : 0)}"#)
+        } else {
+            print("lease authorize: \(Int(median)) calls/s (median of \(rates.count)), \(median > 0 ? Int(1e9 / median) : 0) ns per call")
+        }
+    }
 
     /// The 50-pattern lease the benchmark uses (fs, net, tools, agents, models, budget).
-    package static func benchmarkLease() throws(LeaseError) -> ValidatedLease {
+    static func benchmarkLease() throws(LeaseError) -> ValidatedLease {
         var fsRead: [String] = []
         for i in 0..<10 { fsRead.append("/workspace/project\(i)/**") }
         fsRead.append("/usr/share/dict/*")
@@ -35,7 +57,7 @@ package enum LeaseBenchmark {
     /// (about half each, including some needing full canonicalization) on the 50-pattern
     /// lease, with the system clock and a budget, and returns calls per second measured
     /// with `ContinuousClock`. Returns 0 when `iterations` is not positive.
-    package static func authorizeCallsPerSecond(iterations: Int) -> Double {
+    static func authorizeCallsPerSecond(iterations: Int) -> Double {
         guard iterations > 0, let lease = try? benchmarkLease(), let authority = try? LeaseAuthority(lease: lease) else { return 0 }
         let targets: [(LeaseNamespace, String)] = [
             (.fsRead, "/workspace/project7/src/main/App.swift"),
