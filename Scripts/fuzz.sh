@@ -94,11 +94,11 @@ harness() {
 # The generated wire code: run the generator the build-tool plugin runs.
 generated() {
     local gen="$OUT/generated"
-    if stale "$gen/ARCPTypes.swift" schema/arcp.schema.json Sources/ARCPCodegenCore/*.swift; then
+    if stale "$gen/ARCPTypes.swift" schema/arcp.schema.json Sources/ARCPCodegenCore/*.swift Sources/ARCPCodegenTool/*.swift; then
         echo "fuzz.sh: generating ARCPGenerated from schema/arcp.schema.json" >&2
-        swift build --target ARCPCodegenTool >"$OUT/codegen-build.log" 2>&1 \
+        swift build --product arcp-codegen >"$OUT/codegen-build.log" 2>&1 \
             || { cat "$OUT/codegen-build.log" >&2; exit 1; }
-        "$(swift build --show-bin-path)/ARCPCodegenTool" --schema schema/arcp.schema.json --output "$gen"
+        "$(swift build --show-bin-path)/arcp-codegen" --schema schema/arcp.schema.json --module-name ARCPGenerated --output "$gen"
     fi
 }
 
