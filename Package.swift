@@ -224,6 +224,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Hostile peers against `arcp serve` (a child process) over real WebSocket (issue 10): each
+        // case asserts the typed error, that the server is still up and answering, and that nothing
+        // leaked. Depends on ARCPCLI so `arcp` is built first.
+        .testTarget(
+            name: "ARCPHostileTests",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Interop with the Python reference (skipped, with the reason, without <repo>/.venv).
         // Depends on ARCPCLI so `arcp` is built first; the tests run the built binary.
         .testTarget(

@@ -9,6 +9,7 @@ let commands: [any BenchCommand.Type] = [
     EngineBench.self,
     LeaseBench.self,
     WebSocketBench.self,
+    SoakBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -99,6 +99,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "path"))
     var tlsKey: String?
 
+    @Option(help: "Longest max_runtime_sec a job.submit may ask for, in seconds (1…2678400; longer is INVALID_REQUEST).")
+    var maxRuntimeSec = 2_678_400
+
+    @Option(help: "How long a resume token rotated out by a resume stays valid if the client is not heard from, in seconds (0…10).")
+    var resumeTokenGraceSec = 10
+
     @Flag(help: "Stop (gracefully) when stdin reaches end of file: for a parent process that owns this server.")
     var stopOnEof = false
 
@@ -116,6 +122,8 @@ struct Serve: AsyncParsableCommand {
         guard heartbeatSec >= 0 else { throw ValidationError("--heartbeat-sec must be ≥ 0") }
         guard resumeWindowSec >= 0 else { throw ValidationError("--resume-window-sec must be ≥ 0") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be ≥ 1024") }
+        guard (1...2_678_400).contains(maxRuntimeSec) else { throw ValidationError("--max-runtime-sec must be 1…2678400") }
+        guard (0...10).contains(resumeTokenGraceSec) else { throw ValidationError("--resume-token-grace-sec must be 0…10") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if stdio && tlsCert != nil { throw ValidationError("--tls-cert has no meaning with --stdio") }
     }
@@ -141,6 +149,10 @@ struct Serve: AsyncParsableCommand {
         cfg.resumeWindow = .seconds(resumeWindowSec)
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
         limits.apply(to: &cfg)
+        cfg.maxJobRuntime = .seconds(maxRuntimeSec)
+        cfg.resumeTokenGrace = .seconds(resumeTokenGraceSec)
+        // What the runtime sends is held to what it accepts (a peer is assumed to accept as much).
+        cfg.maxOutboundFrameBytes = maxFrameBytes
         if let db {
             do {
                 cfg.store = try SQLiteRuntimeStore(path: db)
@@ -188,7 +200,7 @@ struct Serve: AsyncParsableCommand {
         let server = WebSocketServer(
             configuration: wsConfig, logger: Logger(label: "arcp.websocket"),
             onShutdown: { await runtime.shutdown() },
-            handler: { transport in await runtime.accept(transport) })
+            handler: { [tls = tlsCert != nil] transport in await runtime.accept(transport, isConfidential: tls) })
         do {
             try await server.start()
         } catch {

@@ -228,3 +228,8 @@ private final class StartGate: Sendable {
         }
     }
 }
+
+extension ChildProcessTransport {
+    /// Pipes to a child process: nobody between the two ends.
+    public var isConfidential: Bool { true }
+}

@@ -42,6 +42,7 @@ public final class ARCPRuntime: Sendable {
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
         var configuration = configuration
+        configuration.clampDurations()
         // `provisioned_credentials` is offered only with a provisioner, and only when its
         // credentials' revocation survives a restart or the operator accepted that it does
         // not (§9.8, §14).

@@ -141,6 +141,45 @@ extension ARCPRuntime {
         /// index, subscription fan-out). Nil: in this process's memory. The seam a runtime
         /// spanning several processes fills; `package` until that design is public API.
         package var tables: RuntimeTables? = nil
+
+        // MARK: Hardening (issue 10; docs/SECURITY.md)
+
+        /// The longest `max_runtime_sec` a `job.submit` may ask for; longer is
+        /// `INVALID_REQUEST`. The schema's ceiling (31 days) is the default and the most.
+        public var maxJobRuntime: Duration = .seconds(2_678_400)
+        /// After a resume rotates the token, how long the token the client resumed with
+        /// stays valid in case the new `session.welcome` was lost: until the client sends
+        /// anything on the new connection, or this long at most (clamped to 0…10 s).
+        public var resumeTokenGrace: Duration = .seconds(10)
+        /// The largest frame this runtime sends (bytes of the encoded envelope), which should
+        /// be no more than what its peers accept (`WebSocketServer.Configuration.maxFrameSize`
+        /// is the usual figure; `arcp serve --max-frame-bytes` sets both). A job whose
+        /// `job.result` (or any of whose events) would exceed it ends with `INTERNAL_ERROR`
+        /// instead, and its session lives on: stream large results with `result_chunk`.
+        public var maxOutboundFrameBytes = 16 << 20
+        /// Offer `provisioned_credentials` on connections whose transport is not confidential
+        /// (`Transport.isConfidential`: plain `ws://`, for instance). Off by default: a
+        /// credential's value crosses the wire in `job.accepted`, so without TLS anyone on the
+        /// path reads it. Set it only behind a TLS-terminating proxy, or in tests.
+        public var allowsCredentialsWithoutConfidentialTransport = false
+
         public init() {}
+    }
+}
+
+extension ARCPRuntime.Configuration {
+    /// Every configured duration within 0…`PeerNumbers.maxDuration` (2^53 s): a clock instant
+    /// plus any of them, or a sleep for it, cannot trap (`Task.sleep(for: .seconds(Int64.max))`
+    /// does), whatever an operator or a flag set. The resume-token grace is at most 10 s.
+    mutating func clampDurations() {
+        func clamp(_ d: Duration) -> Duration { min(max(d, .zero), PeerNumbers.maxDuration) }
+        resumeWindow = clamp(resumeWindow)
+        heartbeatInterval = heartbeatInterval.map(clamp)
+        helloTimeout = clamp(helloTimeout)
+        cancelGracePeriod = clamp(cancelGracePeriod)
+        closeFlushTimeout = clamp(closeFlushTimeout)
+        expiryCheckInterval = clamp(expiryCheckInterval)
+        maxJobRuntime = clamp(maxJobRuntime)
+        resumeTokenGrace = min(clamp(resumeTokenGrace), .seconds(10))
     }
 }

@@ -182,3 +182,9 @@ public final class StdioTransport: Transport {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
 }
+
+extension StdioTransport {
+    /// A pipe (or terminal) between two processes the operator connected: confidential as
+    /// far as this process can tell.
+    public var isConfidential: Bool { true }
+}

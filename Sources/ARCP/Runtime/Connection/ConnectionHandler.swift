@@ -11,7 +11,15 @@ extension ARCPRuntime {
     /// block (the bearer verifier, the credential provisioner, store reads) is run off that
     /// executor.
     public func accept(_ transport: any Transport) async {
-        let handler = ConnectionHandler(runtime: self, transport: transport)
+        await accept(transport, isConfidential: transport.isConfidential)
+    }
+
+    /// Serves one connection, as `accept(_:)`, stating whether the transport is confidential
+    /// (e.g. `true` for the connections of a `WebSocketServer` serving `wss://`): only then is
+    /// `provisioned_credentials` offered on it, unless
+    /// `Configuration.allowsCredentialsWithoutConfidentialTransport` is set.
+    public func accept(_ transport: any Transport, isConfidential: Bool) async {
+        let handler = ConnectionHandler(runtime: self, transport: transport, confidential: isConfidential)
         if let executor = transport.preferredExecutor {
             await withTaskExecutorPreference(executor) {
                 await ConnectionExecutor.$isPreferred.withValue(true) { await handler.run() }
@@ -44,6 +52,8 @@ func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async reth
 struct ConnectionHandler: Sendable {
     let runtime: ARCPRuntime
     let transport: any Transport
+    /// Whether the transport is confidential (TLS, a pipe, memory).
+    var confidential = true
 
     var configuration: ARCPRuntime.Configuration { runtime.configuration }
 
@@ -81,7 +91,7 @@ struct ConnectionHandler: Sendable {
                 return
             case .open(let principal, let hello, _):
                 do {
-                    let (session, connection) = try await runtime.openSession(principal: principal, hello: hello)
+                    let (session, connection) = try await runtime.openSession(principal: principal, hello: hello, confidential: confidential)
                     opened = (session, connection, false)
                 } catch {
                     machine.openingFailed()
@@ -89,7 +99,9 @@ struct ConnectionHandler: Sendable {
                     return
                 }
             case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
-                switch await runtime.resumeSession(sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal) {
+                switch await runtime.resumeSession(
+                    sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, confidential: confidential)
+                {
                 case .attached(let session, let connection):
                     opened = (session, connection, true)
                 case .refused(var error):

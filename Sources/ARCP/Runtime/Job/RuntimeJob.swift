@@ -280,6 +280,14 @@ package final class RuntimeJob: Sendable {
         return true
     }
 
+    /// Ends the job with `error` now (unless it already ended) and cancels its agent, whose
+    /// later events and return are ignored: the runtime's own failures (an event too large
+    /// to send, issue 10 item 11).
+    func fail(_ error: ARCPError) {
+        guard end(.failure(error)) else { return }
+        state.withLock { $0.task }?.cancel()
+    }
+
     /// Carries out an ending: the terminal frame, the observer, the watchdogs and the end
     /// duties, then the durable record, then the waiters (so a waiter, e.g. the job table's
     /// retention, never runs before the record is queued for the store).

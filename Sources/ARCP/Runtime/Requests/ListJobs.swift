@@ -7,7 +7,9 @@ extension ARCPRuntime {
         let limit = min(max(req.limit ?? 100, 1), configuration.maxListLimit)
         var after: JobListingKey? = nil
         if let c = req.cursor {
-            guard let key = JobListingKey(cursor: c) else {
+            // Only a cursor this runtime gave this principal is honoured; any other (forged,
+            // another principal's, naming a job that never existed) gets the same answer.
+            guard let signed = ListCursor.jobID(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
                 session.sendControl(.sessionError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID).payload))
                 return
             }
@@ -35,7 +37,59 @@ extension ARCPRuntime {
             if job.principal == principal, !job.credentials.isEmpty { summary.credentials = job.credentials }
             return summary
         }
-        let next = more ? listings.last.map { JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor } : nil
+        let next = more ? listings.last.map { ListCursor.make(after: JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor, principal: principal) } : nil
         session.sendControl(.sessionJobs(SessionJobsPayload(requestId: requestID, jobs: page, nextCursor: next)))
+    }
+}
+
+/// The opaque `next_cursor` of `session.list_jobs` (issue 10 item 6: no cross-principal
+/// signal). A cursor names the last job of a page and is bound to the principal it was given
+/// to by an HMAC-SHA-256 under a key drawn at random once per process: a peer cannot forge
+/// one, nor use another principal's, so a cursor can never probe whether a job id exists.
+/// Cursors do not survive a restart of the runtime (a listing then starts again).
+enum ListCursor {
+    /// The process's cursor key (32 random bytes).
+    static let key: [UInt8] = {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+    }()
+
+    /// Bytes of the tag kept in a cursor (128 bits).
+    static let tagBytes = 16
+
+    /// The cursor continuing after job `jobID`, for `principal`.
+    static func make(after jobID: String, principal: String) -> String {
+        var bytes = Array(jobID.utf8)
+        bytes.append(UInt8(ascii: "."))
+        bytes += tag(jobID: jobID, principal: principal)
+        return Data(bytes).base64EncodedString()
+    }
+
+    /// The job id `cursor` continues after, when this process made it for `principal`.
+    static func jobID(_ cursor: String, principal: String) -> String? {
+        guard cursor.utf8.count <= 512, let data = Data(base64Encoded: cursor), data.count > tagBytes + 1 else { return nil }
+        let bytes = Array(data)
+        let dot = bytes.count - tagBytes - 1
+        guard bytes[dot] == UInt8(ascii: "."), let jobID = String(bytes: bytes[..<dot], encoding: .utf8) else { return nil }
+        let expected = tag(jobID: jobID, principal: principal)
+        guard ResumeTokenHasher.constantTimeEquals(Array(bytes[(dot + 1)...]), expected) else { return nil }
+        return jobID
+    }
+
+    /// The first `tagBytes` of HMAC-SHA-256(key, principal NUL jobID).
+    static func tag(jobID: String, principal: String) -> [UInt8] {
+        var message = Array(principal.utf8)
+        message.append(0)
+        message += Array(jobID.utf8)
+        return Array(hmacSHA256(key: key, message: message).prefix(tagBytes))
+    }
+
+    /// HMAC-SHA-256 (RFC 2104) over the package's SHA-256.
+    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        typealias SHA256 = ResumeTokenHasher.SHA256
+        var k = key.count > 64 ? SHA256.hash(key) : key
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        let inner = SHA256.hash(k.map { $0 ^ 0x36 } + message)
+        return SHA256.hash(k.map { $0 ^ 0x5c } + inner)
     }
 }

@@ -27,13 +27,16 @@ package final class RuntimeSession: Sendable {
     let buffering: ARCPRuntime.Configuration.Buffering
     let storeWriter: RuntimeStoreWriter?
     package let createdAt: Date
+    /// The largest frame sent, and what happens to a bigger one (issue 10 item 11).
+    let outbound: OutboundFrameLimit
     private let state: RankedMutex<State>
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
-        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date()
+        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date(), outbound: OutboundFrameLimit = .unlimited
     ) {
         self.id = id
+        self.outbound = outbound
         self.principal = principal
         self.features = features
         let featureSet = Set(features.map(\.rawValue))
@@ -82,9 +85,15 @@ package final class RuntimeSession: Sendable {
 
     /// Attaches a new connection: its queue starts with `welcome` (built before this call,
     /// outside the lock), then, for a resume from `resumeFrom`, every buffered event after it.
-    func attach(welcome: String, resumeFrom: Int?, newToken: String?) -> SessionStateMachine.AttachResult {
+    /// A rotation (`newToken`) retires the token the client `presented`, accepted for at
+    /// most `grace` more (see `SessionStateMachine.attach`).
+    func attach(
+        welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, grace: Duration = .zero
+    ) -> SessionStateMachine.AttachResult {
+        let graceUntil = ContinuousClock.now + min(max(grace, .zero), .seconds(10))
         let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, CheckedContinuation<Bool, Never>?) in
-            let r = s.machine.attach(welcome: welcome, resumeFrom: resumeFrom, newToken: newToken)
+            let r = s.machine.attach(
+                welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil)
             guard case .attached = r else { return (r, nil) }
             let w = s.writer
             s.writer = nil
@@ -136,7 +145,8 @@ package final class RuntimeSession: Sendable {
     }
 
     func checkToken(_ token: String) -> Bool {
-        state.withLock { $0.machine.accepts(token: token) }
+        let now = ContinuousClock.now
+        return state.withLock { $0.machine.accepts(token: token, now: now) }
     }
 
     // MARK: Outbound
@@ -188,13 +198,24 @@ package final class RuntimeSession: Sendable {
     }
 
     private func queueEvent(_ message: Message, jobID: String, traceID: String?, asSubscriber: Bool) -> (seq: Int, bytes: Int)? {
+        let limit = outbound.maxFrameBytes
+        var oversized: Int? = nil
         let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
             if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
-                FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+                let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+                guard frame.utf8.count > limit else { return frame }
+                // Never queued nor buffered: the peer would close on it, and on every resume.
+                oversized = frame.utf8.count
+                let substitute = outbound.substitute(for: message, bytes: frame.utf8.count)
+                return FrameCodec.encode(Envelope.make(substitute, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
             }
-            // Under the lock, so the store sees this session's events in seq order.
-            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: frame)))
+            // Under the lock, so the store sees this session's events in seq order. A
+            // credential's value is never written to the store (issue 10 item 10).
+            let stored = Self.withoutCredentialValue(message).map {
+                FrameCodec.encode(Envelope.make($0, sessionID: id, jobID: jobID, eventSeq: numbered.seq, traceID: traceID))
+            } ?? frame
+            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: stored)))
             let bytes = frame.utf8.count
             guard s.machine.isAttached else { return (numbered, bytes, nil) }
             let w = s.writer
@@ -206,7 +227,19 @@ package final class RuntimeSession: Sendable {
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
         }
+        if let bytes = oversized, case .jobEvent = message {
+            outbound.onOversizedEvent?(self, jobID, bytes)
+        }
         return (numbered.seq, bytes)
+    }
+
+    /// `message` without the credential value it carries (a `credential_rotated` status
+    /// event), or nil when it carries none: what the runtime store gets instead.
+    static func withoutCredentialValue(_ message: Message) -> Message? {
+        guard case .jobEvent(var e) = message, case .status(var status) = e.body, status.value != nil else { return nil }
+        status.value = nil
+        e.body = .status(status)
+        return .jobEvent(e)
     }
 
     /// Suspends while this session's consumer is too far behind: more than

@@ -225,6 +225,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -1187,6 +1188,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -1795,6 +1797,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -2596,6 +2599,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -2653,6 +2657,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -2901,6 +2906,7 @@ extension ARCPValidator {
                     let value = try r.readValue(depth: depth)
                     if let n = value.doubleValue {
                         if n < 0.0 { ctx.report("minimum", "\(n) is less than 0.0") }
+                        if n > 9007199254740991.0 { ctx.report("maximum", "\(n) is greater than 9007199254740991.0") }
                     } else {
                         ctx.report("type", "expected number, found \(value.typeName)")
                     }
@@ -2917,6 +2923,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.doubleValue {
                             if n < 0.0 { ctx.report("minimum", "\(n) is less than 0.0") }
+                            if n > 9007199254740991.0 { ctx.report("maximum", "\(n) is greater than 9007199254740991.0") }
                         } else {
                             ctx.report("type", "expected number, found \(value.typeName)")
                         }
@@ -3047,6 +3054,7 @@ extension ARCPValidator {
                     let value = try r.readValue(depth: depth)
                     if let n = value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(value.typeName)")
                     }
@@ -3589,6 +3597,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -3606,6 +3615,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -3739,6 +3749,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -3980,6 +3991,7 @@ extension ARCPValidator {
                     let value = try r.readValue(depth: depth)
                     if let n = value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(value.typeName)")
                     }
@@ -4051,6 +4063,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 1 { ctx.report("minimum", "\(n) is less than 1") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -4448,6 +4461,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 1 { ctx.report("minimum", "\(n) is less than 1") }
+                            if n > 2678400 { ctx.report("maximum", "\(n) is greater than 2678400") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -4817,6 +4831,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -5270,6 +5285,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }
@@ -5484,6 +5500,7 @@ extension ARCPValidator {
                     } else {
                         if let n = value.int64Value {
                             if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                            if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                         } else {
                             ctx.report("type", "expected integer, found \(value.typeName)")
                         }

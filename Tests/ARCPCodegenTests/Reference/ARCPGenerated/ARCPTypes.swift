@@ -14,7 +14,7 @@ public struct Envelope: Sendable, Hashable, JSONCodable {
     public var sessionId: String?
     public var traceId: TraceId?
     public var jobId: String?
-    /// Session-scoped, strictly monotonic; on job.event, job.result and job.error.
+    /// Session-scoped, strictly monotonic; on job.event, job.result and job.error. At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var eventSeq: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
@@ -1002,6 +1002,7 @@ public struct ErrorPayload: Sendable, Hashable, JSONCodable {
 public struct ResumeBlock: Sendable, Hashable, JSONCodable {
     public var sessionId: String
     public var resumeToken: String
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
@@ -1364,6 +1365,7 @@ public struct JobSummary: Sendable, Hashable, JSONCodable {
     /// Python reference's name for created_at.
     public var submittedAt: Timestamp?
     public var traceId: TraceId?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
     public var credentials: [Credential]?
     /// Members the schema does not describe, kept in wire order and written back out.
@@ -1981,11 +1983,12 @@ public struct MetricBody: Sendable, Hashable, JSONCodable {
 public struct ArtifactRefBody: Sendable, Hashable, JSONCodable {
     public var uri: String
     public var contentType: String?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var byteSize: Int?
     public var sha256: String?
     /// Python reference's name for content_type.
     public var mediaType: String?
-    /// Python reference's name for byte_size.
+    /// Python reference's name for byte_size. At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var sizeBytes: Int?
     public var artifactId: String?
     public var summary: String?
@@ -2204,7 +2207,9 @@ public struct DelegateBody: Sendable, Hashable, JSONCodable {
 
 /// progress (spec §8.2.1).
 public struct ProgressBody: Sendable, Hashable, JSONCodable {
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var current: Double
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var total: Double?
     public var units: String?
     public var message: String?
@@ -2282,6 +2287,7 @@ public struct ProgressBody: Sendable, Hashable, JSONCodable {
 /// result_chunk (spec §8.4).
 public struct ResultChunkBody: Sendable, Hashable, JSONCodable {
     public var resultId: String
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var chunkSeq: Int
     public var data: String
     public var encoding: ChunkEncoding
@@ -2611,7 +2617,9 @@ public struct SessionWelcomePayload: Sendable, Hashable, JSONCodable {
     public var runtime: PeerInfo?
     public var sessionId: String?
     public var resumeToken: String
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var resumeWindowSec: Int?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var heartbeatIntervalSec: Int?
     public var capabilities: WelcomeCapabilities?
     public var acceptedAt: Timestamp?
@@ -2723,6 +2731,7 @@ public struct SessionWelcomePayload: Sendable, Hashable, JSONCodable {
 public struct SessionResumePayload: Sendable, Hashable, JSONCodable {
     public var sessionId: String
     public var resumeToken: String
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
     public var auth: Auth?
     public var client: PeerInfo?
@@ -2929,6 +2938,7 @@ public struct SessionPongPayload: Sendable, Hashable, JSONCodable {
 
 /// Event acknowledgement (spec §6.5).
 public struct SessionAckPayload: Sendable, Hashable, JSONCodable {
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastProcessedSeq: Int
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
@@ -2974,6 +2984,7 @@ public struct SessionAckPayload: Sendable, Hashable, JSONCodable {
 /// Job listing request (spec §6.6).
 public struct SessionListJobsPayload: Sendable, Hashable, JSONCodable {
     public var filter: ListJobsFilter?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var limit: Int?
     public var cursor: String?
     /// Members the schema does not describe, kept in wire order and written back out.
@@ -3257,6 +3268,7 @@ public struct JobSubmitPayload: Sendable, Hashable, JSONCodable {
     public var leaseRequest: Lease?
     public var leaseConstraints: LeaseConstraints?
     public var idempotencyKey: String?
+    /// Wall-clock limit of the job in seconds. At most 2678400 (31 days): a documented ceiling of this implementation, so that no deadline computed from it can overflow (docs/SECURITY.md).
     public var maxRuntimeSec: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
@@ -3509,6 +3521,7 @@ public struct JobResultPayload: Sendable, Hashable, JSONCodable {
     /// Any JSON value.
     public var result: JSONValue?
     public var resultId: String?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var resultSize: Int?
     public var summary: String?
     public var completedAt: Timestamp?
@@ -3846,6 +3859,7 @@ public struct JobCancelledPayload: Sendable, Hashable, JSONCodable {
 /// Subscribe to a job (spec §7.6).
 public struct JobSubscribePayload: Sendable, Hashable, JSONCodable {
     public var jobId: String
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var fromEventSeq: Int?
     public var history: Bool?
     /// Members the schema does not describe, kept in wire order and written back out.
@@ -3919,6 +3933,7 @@ public struct JobSubscribedPayload: Sendable, Hashable, JSONCodable {
     public var budget: Budget?
     public var parentJobId: String?
     public var traceId: TraceId?
+    /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var subscribedFrom: Int?
     /// Whether history was replayed (spec: boolean; the Python reference sends a count).
     public var replayed: JSONValue?

@@ -147,6 +147,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -671,6 +672,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -909,6 +911,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1177,6 +1180,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1196,6 +1200,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1272,6 +1277,7 @@ public enum ARCPValidator {
                 _seen_current = true
                 if let n = member.value.doubleValue {
                     if n < 0.0 { ctx.report("minimum", "\(n) is less than 0.0") }
+                    if n > 9007199254740991.0 { ctx.report("maximum", "\(n) is greater than 9007199254740991.0") }
                 } else {
                     ctx.report("type", "expected number, found \(member.value.typeName)")
                 }
@@ -1280,6 +1286,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.doubleValue {
                         if n < 0.0 { ctx.report("minimum", "\(n) is less than 0.0") }
+                        if n > 9007199254740991.0 { ctx.report("maximum", "\(n) is greater than 9007199254740991.0") }
                     } else {
                         ctx.report("type", "expected number, found \(member.value.typeName)")
                     }
@@ -1325,6 +1332,7 @@ public enum ARCPValidator {
                 _seen_chunkSeq = true
                 if let n = member.value.int64Value {
                     if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                    if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                 } else {
                     ctx.report("type", "expected integer, found \(member.value.typeName)")
                 }
@@ -1509,6 +1517,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1518,6 +1527,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1558,6 +1568,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1647,6 +1658,7 @@ public enum ARCPValidator {
                 _seen_lastProcessedSeq = true
                 if let n = member.value.int64Value {
                     if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                    if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                 } else {
                     ctx.report("type", "expected integer, found \(member.value.typeName)")
                 }
@@ -1676,6 +1688,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 1 { ctx.report("minimum", "\(n) is less than 1") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1822,6 +1835,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 1 { ctx.report("minimum", "\(n) is less than 1") }
+                        if n > 2678400 { ctx.report("maximum", "\(n) is greater than 2678400") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -1926,6 +1940,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -2065,6 +2080,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
@@ -2122,6 +2138,7 @@ public enum ARCPValidator {
                 } else {
                     if let n = member.value.int64Value {
                         if n < 0 { ctx.report("minimum", "\(n) is less than 0") }
+                        if n > 9007199254740991 { ctx.report("maximum", "\(n) is greater than 9007199254740991") }
                     } else {
                         ctx.report("type", "expected integer, found \(member.value.typeName)")
                     }
