@@ -1,5 +1,6 @@
 import ARCP
 import ARCPDemoAgents
+import ARCPJWT
 import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
@@ -39,6 +40,8 @@ struct Serve: AsyncParsableCommand {
               arcp serve --compat python-reference --token tok
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
               arcp serve --db arcp.sqlite --token tok=me@example.com
+              arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
+                  --issuer https://auth.example.com/ --audience arcp
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -105,8 +108,50 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
+    // MARK: JWT bearer tokens (ARCPJWT)
+
+    @Option(help: ArgumentHelp(
+        "Accept JWT bearer tokens signed with a key of this JWKS: a file, or an http(s) URL (fetched, cached, refreshed). With --token too, a static token is tried first.",
+        valueName: "file|url"))
+    var jwks: String?
+
+    @Option(help: ArgumentHelp("With --jwks: an accepted iss claim (repeatable; default: any).", valueName: "issuer"))
+    var issuer: [String] = []
+
+    @Option(help: ArgumentHelp("With --jwks: an accepted aud value (repeatable; default: any).", valueName: "audience"))
+    var audience: [String] = []
+
+    @Option(help: "With --jwks: the claim naming the principal.")
+    var principalClaim = "sub"
+
+    @Option(help: "With --jwks: clock skew tolerated on exp, nbf and iat, in seconds.")
+    var jwtLeewaySec = 60
+
+    @Option(help: "With --jwks: refuse tokens issued longer ago than this, in seconds (by iat; default: no limit).")
+    var jwtMaxAgeSec: Int?
+
+    @Option(help: "With --jwks: longest accepted token, in bytes.")
+    var jwtMaxTokenBytes = JWTBearerVerifier.Configuration().maxTokenBytes
+
+    @Option(help: "With --jwks: largest JWKS document read, in bytes.")
+    var jwksMaxBytes = JWTBearerVerifier.Configuration().maxJWKSBytes
+
+    @Option(help: "With --jwks: how long a key set is used before it is loaded again, in seconds (a URL's Cache-Control max-age may shorten it).")
+    var jwksRefreshSec = 600
+
+    @Option(help: "With --jwks: least time between two loads of the key set, in seconds (a token naming an unknown kid triggers one).")
+    var jwksMinRefreshSec = 30
+
     func validate() throws {
-        if tokens.isEmpty { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL]") }
+        if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
+        if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
+        guard jwtLeewaySec >= 0 else { throw ValidationError("--jwt-leeway-sec must be ≥ 0") }
+        if let jwtMaxAgeSec, jwtMaxAgeSec < 1 { throw ValidationError("--jwt-max-age-sec must be ≥ 1") }
+        guard jwtMaxTokenBytes >= 64 else { throw ValidationError("--jwt-max-token-bytes must be ≥ 64") }
+        guard jwksMaxBytes >= 64 else { throw ValidationError("--jwks-max-bytes must be ≥ 64") }
+        guard jwksMinRefreshSec >= 0, jwksRefreshSec >= jwksMinRefreshSec else {
+            throw ValidationError("--jwks-refresh-sec must be ≥ --jwks-min-refresh-sec ≥ 0")
+        }
         for t in tokens where t.isEmpty || t.hasPrefix("=") { throw ValidationError("--token \(t): the token is empty") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
@@ -131,7 +176,7 @@ struct Serve: AsyncParsableCommand {
         return table
     }
 
-    func makeRuntime() throws -> ARCPRuntime {
+    func makeRuntime(verifier: any BearerVerifier) throws -> ARCPRuntime {
         var cfg = ARCPRuntime.Configuration()
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
@@ -144,7 +189,7 @@ struct Serve: AsyncParsableCommand {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }
         }
-        let runtime = ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(tokenTable))
+        let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
         try DemoAgents.register(on: runtime)
         return runtime
     }
@@ -152,7 +197,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
-            let runtime = try makeRuntime()
+            let runtime = try makeRuntime(verifier: try await makeVerifier())
             if stdio {
                 try await serveStdio(runtime)
             } else {
@@ -200,6 +245,32 @@ struct Serve: AsyncParsableCommand {
         logger.info("stopped")
     }
 
+    // MARK: bearer tokens
+
+    /// The static --token table, the --jwks verifier, or both (a static token first).
+    func makeVerifier() async throws -> any BearerVerifier {
+        let table = StaticBearerVerifier(tokenTable)
+        guard let jwks else { return table }
+        var c = JWTBearerVerifier.Configuration()
+        c.issuers = Set(issuer)
+        c.audiences = Set(audience)
+        c.principalClaim = principalClaim
+        c.leeway = .seconds(jwtLeewaySec)
+        c.maxTokenAge = jwtMaxAgeSec.map { .seconds($0) }
+        c.maxTokenBytes = jwtMaxTokenBytes
+        c.maxJWKSBytes = jwksMaxBytes
+        c.refreshInterval = .seconds(jwksRefreshSec)
+        c.minimumRefreshInterval = .seconds(jwksMinRefreshSec)
+        c.logger = Logger(label: "arcp.jwt")
+        let jwt = JWTBearerVerifier(jwks: JWKSSource(parsing: jwks), configuration: c)
+        do {
+            try await jwt.loadKeys()
+        } catch {
+            throw CLIFailure(message: "cannot load --jwks \(jwks): \(error)")
+        }
+        return tokens.isEmpty ? jwt : EitherBearerVerifier(first: table, then: jwt)
+    }
+
     // MARK: stdio
 
     func serveStdio(_ runtime: ARCPRuntime) async throws {
@@ -234,6 +305,16 @@ struct Serve: AsyncParsableCommand {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         for await s in signals { return "\(s)" }
         return "cancelled"
+    }
+}
+
+/// Tries `first`, then `then`: static tokens beside JWTs.
+struct EitherBearerVerifier: BearerVerifier {
+    let first: any BearerVerifier
+    let then: any BearerVerifier
+    func principal(for token: String) async -> String? {
+        if let p = await first.principal(for: token) { return p }
+        return await then.principal(for: token)
     }
 }
 
