@@ -80,6 +80,7 @@ extension ARCPRuntime {
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
     func reject(_ transport: any Transport, _ error: ARCPError) async {
+        configuration.instrumentation?.errorSent(error, session: nil)
         let env = Envelope.make(.sessionError(error.payload))
         try? await transport.send(FrameCodec.encode(env))
         await transport.close()
@@ -93,7 +94,7 @@ extension ARCPRuntime {
         }
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
-            limits: configuration.buffering, persister: persister)
+            limits: configuration.buffering, persister: persister, instrumentation: configuration.instrumentation)
         registry.withLock { $0.sessions[session.id] = session }
         persister?.submit(.session(session.record()))
         let token = session.resumeToken
@@ -186,7 +187,7 @@ extension ARCPRuntime {
             }
             let session = RuntimeSession(
                 id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
-                persister: persister, createdAt: record.createdAt)
+                persister: persister, createdAt: record.createdAt, instrumentation: configuration.instrumentation)
             session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
             let winner = registry.withLock { r -> RuntimeSession in
                 if let existing = r.sessions[id] { return existing }

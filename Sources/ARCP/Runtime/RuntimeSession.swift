@@ -62,13 +62,15 @@ final class RuntimeSession: Sendable {
     let limits: ARCPRuntime.Configuration.Buffering
     let persister: RuntimePersister?
     let createdAt: Date
+    let instrumentation: (any RuntimeInstrumentation)?
     private let state: Mutex<State>
     private let nextConnection = Atomic<UInt64>(0)
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
-        persister: RuntimePersister? = nil, createdAt: Date = Date()
+        persister: RuntimePersister? = nil, createdAt: Date = Date(), instrumentation: (any RuntimeInstrumentation)? = nil
     ) {
+        self.instrumentation = instrumentation
         self.id = id
         self.principal = principal
         self.features = features
@@ -227,6 +229,7 @@ final class RuntimeSession: Sendable {
 
     @discardableResult
     private func queueControl(_ message: Message, jobID: String?, traceID: String?, keepForResume: Bool) -> Bool {
+        if let instrumentation, case .sessionError(let e) = message { instrumentation.errorSent(ARCPError(e), session: id) }
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
         let (queued, writer): (Bool, CheckedContinuation<Bool, Never>?) = state.withLock { s in
             if keepForResume {
@@ -279,6 +282,7 @@ final class RuntimeSession: Sendable {
     /// `maxPendingFrames` frames not yet handed to the transport, or (with `ack` negotiated)
     /// more than `maxUnackedEvents` events not acknowledged. Returns at once when detached.
     func waitForCapacity() async {
+        var reported = false
         while true {
             let mustWait: Bool = state.withLock { s in
                 guard s.connection != nil else { return false }
@@ -287,6 +291,7 @@ final class RuntimeSession: Sendable {
                 return false
             }
             if !mustWait { return }
+            if !reported { reported = true; instrumentation?.backPressure(session: id, .emitters) }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow: Bool = state.withLock { s in
                     let still = s.connection != nil
@@ -308,11 +313,13 @@ final class RuntimeSession: Sendable {
     /// queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
     /// the acks themselves arrive through the read loop. Returns at once when detached.
     func waitForOutboundRoom() async {
+        var reported = false
         while true {
             let mustWait: Bool = state.withLock { s in
                 s.connection != nil && s.pending.count >= limits.maxPendingFrames
             }
             if !mustWait { return }
+            if !reported { reported = true; instrumentation?.backPressure(session: id, .reader) }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow: Bool = state.withLock { s in
                     let still = s.connection != nil && s.pending.count >= limits.maxPendingFrames
@@ -357,6 +364,7 @@ final class RuntimeSession: Sendable {
             switch step {
             case .batch(let b, let waiters):
                 for w in waiters { w.resume() }
+                instrumentation?.outboundDrained(session: id, frames: b.count)
                 return b
             case .gone:
                 return nil
