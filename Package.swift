@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .library(name: "ARCPJWT", targets: ["ARCPJWT"]),
+        .library(name: "ARCPMetrics", targets: ["ARCPMetrics"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
@@ -42,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -169,10 +172,15 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPJWT",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPJWT", "ARCPMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -272,6 +280,24 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Metrics (swift-metrics) fed by the runtime's `RuntimeInstrumentation`; no exporter. Kept out of ARCP.
+        .target(
+            name: "ARCPMetrics",
+            dependencies: ["ARCP", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        // Scripted scenarios read back from a swift-prometheus registry; `arcp serve --metrics-port` scraped over HTTP.
+        .testTarget(
+            name: "ARCPMetricsTests",
+            dependencies: [
+                "ARCP", "ARCPMetrics", "ARCPDemoAgents", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,12 +1,15 @@
 import ARCP
 import ARCPDemoAgents
 import ARCPJWT
+import ARCPMetrics
 import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import NIOSSL
+import Prometheus
 import UnixSignals
 
 /// `arcp serve`: a runtime with the demo agents, on WebSocket or on stdio.
@@ -42,6 +45,7 @@ struct Serve: AsyncParsableCommand {
               arcp serve --db arcp.sqlite --token tok=me@example.com
               arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
                   --issuer https://auth.example.com/ --audience arcp
+              arcp serve --token tok --metrics-port 9464
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -142,6 +146,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With --jwks: least time between two loads of the key set, in seconds (a token naming an unknown kid triggers one).")
     var jwksMinRefreshSec = 30
 
+    // MARK: metrics (ARCPMetrics, Prometheus)
+
+    @Option(help: ArgumentHelp(
+        "Serve the runtime's metrics in the Prometheus text format at http://METRICS-HOST:PORT/metrics (0 picks a free port; a METRICS line on stdout tells which).",
+        valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics endpoint listens on.")
+    var metricsHost = "127.0.0.1"
+
     func validate() throws {
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
@@ -152,6 +166,7 @@ struct Serve: AsyncParsableCommand {
         guard jwksMinRefreshSec >= 0, jwksRefreshSec >= jwksMinRefreshSec else {
             throw ValidationError("--jwks-refresh-sec must be ≥ --jwks-min-refresh-sec ≥ 0")
         }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535") }
         for t in tokens where t.isEmpty || t.hasPrefix("=") { throw ValidationError("--token \(t): the token is empty") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
@@ -176,8 +191,9 @@ struct Serve: AsyncParsableCommand {
         return table
     }
 
-    func makeRuntime(verifier: any BearerVerifier) throws -> ARCPRuntime {
+    func makeRuntime(verifier: any BearerVerifier, instrumentation: (any RuntimeInstrumentation)? = nil) throws -> ARCPRuntime {
         var cfg = ARCPRuntime.Configuration()
+        cfg.instrumentation = instrumentation
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
@@ -197,12 +213,14 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
-            let runtime = try makeRuntime(verifier: try await makeVerifier())
+            let metrics = try await startMetrics()
+            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: metrics?.instrumentation)
             if stdio {
                 try await serveStdio(runtime)
             } else {
-                try await serveWebSocket(runtime)
+                try await serveWebSocket(runtime, metrics: metrics?.endpoint)
             }
+            await metrics?.endpoint.stop()
         } catch let e as ExitCode {
             throw e
         } catch {
@@ -212,7 +230,7 @@ struct Serve: AsyncParsableCommand {
 
     // MARK: WebSocket
 
-    func serveWebSocket(_ runtime: ARCPRuntime) async throws {
+    func serveWebSocket(_ runtime: ARCPRuntime, metrics: MetricsEndpoint? = nil) async throws {
         let logger = Logger(label: "arcp.serve")
         var wsConfig = WebSocketServer.Configuration(host: host, port: port, path: path, maxFrameSize: maxFrameBytes)
         if !allowedOrigin.isEmpty { wsConfig.allowedOrigins = Set(allowedOrigin) }
@@ -238,6 +256,7 @@ struct Serve: AsyncParsableCommand {
         let scheme = tlsCert == nil ? "ws" : "wss"
         let shownHost = host.contains(":") ? "[\(host)]" : host
         writeStdout("LISTENING \(scheme)://\(shownHost):\(server.port ?? port)\(path)\n")
+        if let metrics { writeStdout("METRICS \(metrics.url)\n") }
         logger.info("serving agents \(DemoAgents.names.joined(separator: ", ")) on \(scheme)://\(shownHost):\(server.port ?? port)\(path)")
         let why = await waitForStop()
         logger.info("shutting down (\(why))")
@@ -245,7 +264,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    // MARK: bearer tokens
+    // MARK: bearer tokens, metrics
 
     /// The static --token table, the --jwks verifier, or both (a static token first).
     func makeVerifier() async throws -> any BearerVerifier {
@@ -269,6 +288,28 @@ struct Serve: AsyncParsableCommand {
             throw CLIFailure(message: "cannot load --jwks \(jwks): \(error)")
         }
         return tokens.isEmpty ? jwt : EitherBearerVerifier(first: table, then: jwt)
+    }
+
+    /// With --metrics-port: the runtime's metrics, exposed in the Prometheus text format.
+    func startMetrics() async throws -> (instrumentation: MetricsInstrumentation, endpoint: MetricsEndpoint)? {
+        guard let metricsPort else { return nil }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["arcp_job_duration_seconds"] = [
+            .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
+        ]
+        factory.valueHistogramBuckets["arcp_outbound_queue_depth_frames"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        // The process's own swift-metrics users report here too.
+        MetricsSystem.bootstrap(factory)
+        let endpoint: MetricsEndpoint
+        do {
+            endpoint = try await MetricsEndpoint.start(host: metricsHost, port: metricsPort) { registry.emitToBuffer() }
+        } catch {
+            throw CLIFailure(message: "cannot listen on --metrics-host \(metricsHost) --metrics-port \(metricsPort): \(error)")
+        }
+        Logger(label: "arcp.serve").info("metrics at \(endpoint.url)")
+        return (MetricsInstrumentation(factory: factory), endpoint)
     }
 
     // MARK: stdio
