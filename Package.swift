@@ -8,7 +8,10 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-arcp",
-    platforms: [.macOS(.v15)],
+    // The client-side targets (ARCPJSON, ARCPGenerated, ARCP, ARCPWebSocket) are written for every
+    // Apple platform; the minimums are those of the Synchronization module (Mutex, Atomic). Only
+    // Linux is built and tested here: see README, "Platforms".
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
