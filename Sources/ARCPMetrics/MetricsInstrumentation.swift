@@ -38,17 +38,17 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
     let prefix: String
     let factory: any MetricsFactory
 
-    let sessionEvents: Labeled<Counter>
+    let sessionEvents: Labeled<SessionLifecycleEvent, Counter>
     let sessionsLive: Meter
     let sessionsConnected: Meter
-    let jobsStarted: Labeled<Counter>
-    let jobsFinished: Labeled<Counter>
+    let jobsStarted: Labeled<String, Counter>
+    let jobsFinished: Labeled<AgentStatus, Counter>
     let jobsRunning: Meter
-    let jobDuration: Labeled<CoreMetrics.Timer>
-    let jobEvents: Labeled<Counter>
+    let jobDuration: Labeled<AgentStatus, CoreMetrics.Timer>
+    let jobEvents: Labeled<String, Counter>
     let outboundDepth: Recorder
-    let backPressureWaits: Labeled<Counter>
-    let errors: Labeled<Counter>
+    let backPressureWaits: Labeled<BackPressureKind, Counter>
+    let errors: Labeled<CodeFrame, Counter>
     let authFailures: Counter
     /// Ids of the sessions counted in `sessionsLive`: a session restored from an event store
     /// after a restart is first seen `.resumed`, and must be counted once and removed once.
@@ -63,24 +63,24 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
         self.prefix = prefix
         self.factory = factory
         let p = prefix.isEmpty ? "" : prefix + "_"
-        sessionEvents = Labeled { Counter(label: p + "session_events_total", dimensions: $0, factory: factory) }
+        sessionEvents = Labeled { Counter(label: p + "session_events_total", dimensions: [("event", $0.rawValue)], factory: factory) }
         sessionsLive = Meter(label: p + "sessions_live", factory: factory)
         sessionsConnected = Meter(label: p + "sessions_connected", factory: factory)
-        jobsStarted = Labeled { Counter(label: p + "jobs_started_total", dimensions: $0, factory: factory) }
-        jobsFinished = Labeled { Counter(label: p + "jobs_finished_total", dimensions: $0, factory: factory) }
+        jobsStarted = Labeled { Counter(label: p + "jobs_started_total", dimensions: [("agent", $0)], factory: factory) }
+        jobsFinished = Labeled { Counter(label: p + "jobs_finished_total", dimensions: $0.dimensions, factory: factory) }
         jobsRunning = Meter(label: p + "jobs_running", factory: factory)
-        jobDuration = Labeled { CoreMetrics.Timer(label: p + "job_duration_seconds", dimensions: $0, factory: factory) }
-        jobEvents = Labeled { Counter(label: p + "job_events_total", dimensions: $0, factory: factory) }
+        jobDuration = Labeled { CoreMetrics.Timer(label: p + "job_duration_seconds", dimensions: $0.dimensions, factory: factory) }
+        jobEvents = Labeled { Counter(label: p + "job_events_total", dimensions: [("kind", $0)], factory: factory) }
         outboundDepth = Recorder(label: p + "outbound_queue_depth_frames", factory: factory)
-        backPressureWaits = Labeled { Counter(label: p + "backpressure_total", dimensions: $0, factory: factory) }
-        errors = Labeled { Counter(label: p + "errors_total", dimensions: $0, factory: factory) }
+        backPressureWaits = Labeled { Counter(label: p + "backpressure_total", dimensions: [("kind", $0.rawValue)], factory: factory) }
+        errors = Labeled { Counter(label: p + "errors_total", dimensions: [("code", $0.code), ("frame", $0.frame)], factory: factory) }
         authFailures = Counter(label: p + "auth_failures_total", factory: factory)
     }
 
     // MARK: RuntimeInstrumentation
 
     public func sessionEvent(_ session: InstrumentedSession, _ event: SessionLifecycleEvent) {
-        sessionEvents[["event": event.rawValue]].increment()
+        sessionEvents[event].increment()
         switch event {
         case .opened, .resumed:
             sessionsConnected.increment()
@@ -96,18 +96,18 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
     }
 
     public func startJob(_ job: InstrumentedJob, parent: (any JobInstrumentation)?) -> (any JobInstrumentation)? {
-        jobsStarted[["agent": job.agent]].increment()
+        jobsStarted[job.agent].increment()
         jobsRunning.increment()
         return JobMetrics(metrics: self, agent: job.agent, started: .now)
     }
 
     public func errorSent(_ error: ARCPError, session: String?) {
-        errors[["code": Self.label(error.code), "frame": "session.error"]].increment()
+        errors[CodeFrame(code: Self.label(error.code), frame: "session.error")].increment()
         if session == nil, error.code == .unauthenticated { authFailures.increment() }
     }
 
     public func backPressure(session: String, _ kind: BackPressureKind) {
-        backPressureWaits[["kind": kind.rawValue]].increment()
+        backPressureWaits[kind].increment()
     }
 
     public func outboundDrained(session: String, frames: Int) {
@@ -138,16 +138,16 @@ struct JobMetrics: JobInstrumentation {
     let started: ContinuousClock.Instant
 
     func event(_ body: EventBody) {
-        metrics.jobEvents[["kind": body.metricKind]].increment()
+        metrics.jobEvents[body.metricKind].increment()
     }
 
     func ended(_ outcome: InstrumentedJobOutcome) {
-        let status = outcome.status.rawValue
+        let key = AgentStatus(agent: agent, status: outcome.status.rawValue)
         metrics.jobsRunning.decrement()
-        metrics.jobsFinished[["agent": agent, "status": status]].increment()
-        metrics.jobDuration[["agent": agent, "status": status]].recordInterval(since: started)
+        metrics.jobsFinished[key].increment()
+        metrics.jobDuration[key].recordInterval(since: started)
         if let error = outcome.error {
-            metrics.errors[["code": MetricsInstrumentation.label(error.code), "frame": "job.error"]].increment()
+            metrics.errors[CodeFrame(code: MetricsInstrumentation.label(error.code), frame: "job.error")].increment()
         }
     }
 }
@@ -161,20 +161,31 @@ extension CoreMetrics.Timer {
     }
 }
 
-/// One metric per set of dimension values, made on first use and kept: creating a handler
-/// goes through the factory, which is slower than a dictionary lookup. The values are
-/// bounded by the callers (see `MetricsInstrumentation`), so the table is too.
-final class Labeled<Metric: Sendable>: Sendable {
-    private let make: @Sendable ([(String, String)]) -> Metric
-    private let table = Mutex<[[String]: Metric]>([:])
+/// The dimensions of the job metrics that have two.
+struct AgentStatus: Hashable, Sendable {
+    var agent: String
+    var status: String
+    var dimensions: [(String, String)] { [("agent", agent), ("status", status)] }
+}
 
-    init(_ make: @escaping @Sendable ([(String, String)]) -> Metric) { self.make = make }
+/// The dimensions of `errors_total`.
+struct CodeFrame: Hashable, Sendable {
+    var code: String
+    var frame: String
+}
 
-    /// The metric for these dimensions (in the order given).
-    subscript(_ dimensions: KeyValuePairs<String, String>) -> Metric {
-        let key = dimensions.flatMap { [$0.key, $0.value] }
+/// One metric per set of dimension values (`Key`), made on first use and kept: creating a
+/// handler goes through the factory, which is slower than a dictionary lookup. The values
+/// are bounded by the callers (see `MetricsInstrumentation`), so the table is too.
+final class Labeled<Key: Hashable & Sendable, Metric: Sendable>: Sendable {
+    private let make: @Sendable (Key) -> Metric
+    private let table = Mutex<[Key: Metric]>([:])
+
+    init(_ make: @escaping @Sendable (Key) -> Metric) { self.make = make }
+
+    subscript(_ key: Key) -> Metric {
         if let m = table.withLock({ $0[key] }) { return m }
-        let m = make(dimensions.map { ($0.key, $0.value) })
+        let m = make(key)
         return table.withLock { t in
             if let existing = t[key] { return existing }
             t[key] = m
