@@ -67,7 +67,8 @@ struct MetricsTests {
         #expect(try await client.submit(agent: "echo", input: 1).result().result == ["echoed": 1])
         await #expect(throws: ARCPError.self) { try await client.submit(agent: "fails", input: [:]).result() }
         let slow = try await client.submit(agent: "slow", input: ["seconds": 30, "tick": 0.05])
-        _ = try await slow.events.next()
+        var slowEvents = slow.events.makeAsyncIterator()
+        _ = try await slowEvents.next()
         try await slow.cancel()
         _ = try? await slow.result()
         let flood = try await client.submit(agent: "flood", input: ["n": 250])
