@@ -23,12 +23,14 @@ let package = Package(
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .library(name: "ARCPJWT", targets: ["ARCPJWT"]),
         .library(name: "ARCPMetrics", targets: ["ARCPMetrics"]),
+        .library(name: "ARCPVapor", targets: ["ARCPVapor"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
         .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
+        .executable(name: "arcp-host-vapor", targets: ["HostVapor"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
     ],
     dependencies: [
@@ -48,6 +50,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.1.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -308,6 +311,39 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        // Mounting a runtime on a Vapor 4 app: a WebSocket route (`app.arcp(runtime, at: "arcp")`). Kept out of ARCP.
+        .target(
+            name: "ARCPVapor",
+            dependencies: [
+                "ARCP",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // A real Vapor app on port 0, driven by the NIO client, a raw WebSocket client and the Python reference client.
+        .testTarget(
+            name: "ARCPVaporTests",
+            dependencies: [
+                "ARCP", "ARCPVapor", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // `swift run arcp-host-vapor`: the demo agents at /arcp of a Vapor app beside /health.
+        .executableTarget(
+            name: "HostVapor",
+            dependencies: ["ARCP", "ARCPVapor", "ARCPDemoAgents", .product(name: "Vapor", package: "vapor")],
+            path: "Examples/HostVapor",
             swiftSettings: strict
         ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
