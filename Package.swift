@@ -51,6 +51,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
+        // `swift package generate-documentation` (Scripts/docs.sh); a command plugin, built only when run.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.

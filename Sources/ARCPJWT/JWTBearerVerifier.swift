@@ -79,6 +79,7 @@ public final class JWTBearerVerifier: BearerVerifier {
 
     /// - Parameters:
     ///   - jwks: where the keys are.
+    ///   - configuration: the accepted issuers, audiences and algorithms, the limits, the logger.
     ///   - httpClient: the client a `.url` source is fetched with (the shared one by default).
     public convenience init(jwks: JWKSSource, configuration: Configuration = Configuration(), httpClient: HTTPClient = .shared) {
         self.init(jwks: jwks, configuration: configuration, httpClient: httpClient, now: { Date().timeIntervalSince1970 })
