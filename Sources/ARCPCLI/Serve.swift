@@ -2,6 +2,7 @@ import ARCP
 import ARCPDemoAgents
 import ARCPJWT
 import ARCPMetrics
+import ARCPTracing
 import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
@@ -156,6 +157,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address the metrics endpoint listens on.")
     var metricsHost = "127.0.0.1"
 
+    // MARK: tracing (ARCPTracing)
+
+    @Option(help: ArgumentHelp(
+        "Write every finished span (sessions, jobs; W3C trace ids, the job's trace_id) as one JSON line to PATH, or to stderr with -. With --metrics-port both are installed.",
+        valueName: "path"))
+    var traceSpans: String?
+
     func validate() throws {
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
@@ -214,7 +222,15 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(logLevel)
         do {
             let metrics = try await startMetrics()
-            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: metrics?.instrumentation)
+            var instrumentations: [any RuntimeInstrumentation] = []
+            if let traceSpans {
+                let tracer = SpanLogTracer(sink: try SpanLogSink.open(traceSpans))
+                instrumentations.append(TracingInstrumentation(tracer: tracer))
+            }
+            if let metrics { instrumentations.append(metrics.instrumentation) }
+            let instrumentation: (any RuntimeInstrumentation)? =
+                instrumentations.count > 1 ? MultiplexInstrumentation(instrumentations) : instrumentations.first
+            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: instrumentation)
             if stdio {
                 try await serveStdio(runtime)
             } else {

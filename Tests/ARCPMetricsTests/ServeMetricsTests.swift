@@ -50,6 +50,38 @@ struct ServeMetricsTests {
         #expect(await server.stop() == 0)
     }
 
+    /// `--trace-spans FILE` with `--metrics-port`: both instrumentations installed at once
+    /// (`MultiplexInstrumentation`); the job's span carries the client's trace id.
+    @Test func tracingAndMetricsTogether() async throws {
+        let arcp = try ArcpBinary.require()
+        let spans = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-spans-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: spans) }
+        let server = try TestProcess(
+            arcp, ["serve", "--port", "0", "--token", "tok", "--metrics-port", "0", "--trace-spans", spans, "--log-level", "error"])
+        let listening = try #require(await server.line(startingWith: "LISTENING "), "stderr: \(server.stderr)")
+        let metricsLine = try #require(await server.line(startingWith: "METRICS "), "stderr: \(server.stderr)")
+        var options = ARCPClient.Options()
+        options.logger.logLevel = .critical
+        let client = ARCPClient(token: "tok", options: options)
+        try await client.connect(try await WebSocketTransport.connect(to: String(listening.dropFirst("LISTENING ".count))))
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let job = try await client.submit(agent: "echo", input: 1, traceID: trace)
+        #expect(try await job.result().result == ["echoed": 1])
+
+        let x = Exposition(try await get(String(metricsLine.dropFirst("METRICS ".count))).body)
+        #expect(x.value("arcp_jobs_finished_total", ["agent": "echo", "status": "success"]) == 1, "\(x)")
+        await client.close()
+        #expect(await server.stop() == 0)
+
+        let lines = try String(contentsOfFile: spans, encoding: .utf8).split(separator: "\n").map(String.init)
+        let objects = lines.compactMap { try? JSONParser.parse($0) }
+        #expect(objects.count == lines.count, "every line is JSON: \(lines)")
+        let jobSpan = try #require(objects.first { $0["name"]?.stringValue == "arcp.job echo" }, "spans: \(lines)")
+        #expect(jobSpan["trace_id"]?.stringValue == trace)
+        #expect(jobSpan["attributes"]?["arcp.job_id"]?.stringValue == job.jobID)
+        #expect(objects.contains { $0["name"]?.stringValue == "arcp.session" })
+    }
+
     @Test func aMetricsPortThatIsTakenIsAClearError() async throws {
         let arcp = try ArcpBinary.require()
         let first = try TestProcess(arcp, ["serve", "--port", "0", "--token", "tok", "--metrics-port", "0", "--log-level", "error"])
