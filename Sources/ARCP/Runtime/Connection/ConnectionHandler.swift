@@ -126,6 +126,7 @@ struct ConnectionHandler: Sendable {
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
     func reject(_ error: ARCPError) async {
+        configuration.instrumentation?.errorSent(error, session: nil)
         let env = Envelope.make(.sessionError(error.payload))
         try? await transport.send(FrameCodec.encode(env))
         await transport.close()

@@ -29,12 +29,16 @@ package final class RuntimeSession: Sendable {
     package let createdAt: Date
     /// The largest frame sent, and what happens to a bigger one (issue 10 item 11).
     let outbound: OutboundFrameLimit
+    /// The runtime's instrumentation: told of error frames, back-pressure and writer drains.
+    let instrumentation: (any RuntimeInstrumentation)?
     private let state: RankedMutex<State>
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
-        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date(), outbound: OutboundFrameLimit = .unlimited
+        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date(), outbound: OutboundFrameLimit = .unlimited,
+        instrumentation: (any RuntimeInstrumentation)? = nil
     ) {
+        self.instrumentation = instrumentation
         self.id = id
         self.outbound = outbound
         self.principal = principal
@@ -166,6 +170,7 @@ package final class RuntimeSession: Sendable {
 
     @discardableResult
     private func queueControl(_ message: Message, jobID: String?, traceID: String?, keepForResume: Bool) -> Bool {
+        if let instrumentation, case .sessionError(let e) = message { instrumentation.errorSent(ARCPError(e), session: id) }
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
         let (queued, writer): (Bool, CheckedContinuation<Bool, Never>?) = state.withLock { s in
             guard s.machine.queueControl(frame, keepForResume: keepForResume) else { return (false, nil) }
@@ -246,7 +251,7 @@ package final class RuntimeSession: Sendable {
     /// `maxPendingFrames` frames not yet handed to the transport, or (with `ack` negotiated)
     /// more than `maxUnackedEvents` events not acknowledged. Returns at once when detached.
     func waitForCapacity() async {
-        await waitWhile { $0.emittersMustWait }
+        await waitWhile(.emitters) { $0.emittersMustWait }
     }
 
     /// Waits while the current connection's outbound queue holds `maxPendingFrames` frames or
@@ -256,13 +261,18 @@ package final class RuntimeSession: Sendable {
     /// queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
     /// the acks themselves arrive through the read loop. Returns at once when detached.
     func waitForOutboundRoom() async {
-        await waitWhile { $0.readerMustWait }
+        await waitWhile(.reader) { $0.readerMustWait }
     }
 
     /// Waits while `mustWait` holds, or until the waiting task is cancelled (a stopped job's
     /// agent blocked on back-pressure wakes at once: issue 10 item 5).
-    private func waitWhile(_ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
+    private func waitWhile(_ kind: BackPressureKind, _ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
+        var reported = false
         while !Task.isCancelled, state.withLock({ mustWait($0.machine) }) {
+            if !reported {
+                reported = true
+                instrumentation?.backPressure(session: id, kind)
+            }
             let id = state.withLock { s -> UInt64 in
                 s.nextWaiter &+= 1
                 return s.nextWaiter
@@ -305,6 +315,7 @@ package final class RuntimeSession: Sendable {
             switch step {
             case .batch(let b, let waiters):
                 for w in waiters { w.resume() }
+                instrumentation?.outboundDrained(session: id, frames: b.count)
                 return b
             case .gone:
                 return nil

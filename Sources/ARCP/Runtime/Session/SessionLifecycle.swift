@@ -28,7 +28,8 @@ extension ARCPRuntime {
         }
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
-            limits: configuration.buffering, storeWriter: storeWriter, outbound: outboundFrameLimit)
+            limits: configuration.buffering, storeWriter: storeWriter, outbound: outboundFrameLimit,
+            instrumentation: configuration.instrumentation)
         let max = configuration.limits.maxSessionsPerPrincipal
         guard await tables.sessions.insert(session, maxPerPrincipal: max) else {
             throw RuntimeLimit.sessionsPerPrincipal.error(
@@ -185,7 +186,8 @@ extension ARCPRuntime {
             }
             let session = RuntimeSession(
                 id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
-                storeWriter: storeWriter, createdAt: record.createdAt, outbound: outboundFrameLimit)
+                storeWriter: storeWriter, createdAt: record.createdAt, outbound: outboundFrameLimit,
+                instrumentation: configuration.instrumentation)
             session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
             let winner = await tables.sessions.adopt(session)
             guard winner === session else { return .restored(winner) }

@@ -1,12 +1,13 @@
 import DequeModule
 import Synchronization
 
-/// A byte budget for frames accepted by `send` and not yet handed to Hummingbird's writer:
+/// A byte budget for frames accepted by a transport's `send` and not yet written (handed to
+/// Hummingbird's writer, or to the socket for Vapor):
 /// `acquire` suspends (first come, first served) while the frames already waiting hold
 /// `limit` bytes; a single frame larger than `limit` goes through alone.
-final class OutboundCredit: Sendable {
+package final class OutboundCredit: Sendable {
     /// Thrown by `acquire` once the connection's sending side is finished.
-    struct Finished: Error {}
+    package struct Finished: Error {}
 
     private struct Waiter {
         var id: UInt64
@@ -21,15 +22,15 @@ final class OutboundCredit: Sendable {
         var nextID: UInt64 = 0
     }
 
-    let limit: Int
+    package let limit: Int
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    package init(limit: Int) {
         self.limit = Swift.max(1, limit)
     }
 
     /// Bytes accepted and not yet released (for tests and diagnostics).
-    var outstanding: Int { state.withLock { $0.outstanding } }
+    package var outstanding: Int { state.withLock { $0.outstanding } }
 
     private static func fits(_ s: State, _ bytes: Int, limit: Int) -> Bool {
         s.outstanding == 0 || s.outstanding + bytes <= limit
@@ -37,7 +38,7 @@ final class OutboundCredit: Sendable {
 
     /// Takes `bytes` of credit, waiting while there is not enough.
     /// - Throws: `Finished` after `finish()`; `CancellationError` if cancelled while waiting.
-    func acquire(_ bytes: Int) async throws {
+    package func acquire(_ bytes: Int) async throws {
         enum Fast { case granted, finished, wait(UInt64) }
         let fast: Fast = state.withLock { s in
             if s.finished { return .finished }
@@ -78,7 +79,7 @@ final class OutboundCredit: Sendable {
     }
 
     /// Returns `bytes` of credit (the frame was handed over, or refused) and admits waiters in order.
-    func release(_ bytes: Int) {
+    package func release(_ bytes: Int) {
         var admitted: [CheckedContinuation<Void, any Error>] = []
         state.withLock { s in
             s.outstanding -= bytes
@@ -92,7 +93,7 @@ final class OutboundCredit: Sendable {
     }
 
     /// No more frames will be taken: waiting and later `acquire`s throw `Finished`.
-    func finish() {
+    package func finish() {
         let waiters = state.withLock { s -> Deque<Waiter> in
             s.finished = true
             defer { s.waiters = [] }
