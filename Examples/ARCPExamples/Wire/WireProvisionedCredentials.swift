@@ -9,8 +9,10 @@ import Foundation
 ///
 /// The reference pairs its provisioner with an in-memory revocation log. Our runtime offers
 /// `provisioned_credentials` only when revocation survives a restart (spec §14) unless told
-/// otherwise: this demo opts in with `allowsNonDurableCredentialRevocation` (a real
-/// deployment configures a durable runtime store, e.g. `SQLiteRuntimeStore`).
+/// otherwise, and only over a confidential transport (TLS, stdio) unless told otherwise: this
+/// loopback demo opts in to both with `allowsNonDurableCredentialRevocation` and
+/// `allowsCredentialsWithoutConfidentialTransport` (a real deployment configures a durable
+/// runtime store, e.g. `SQLiteRuntimeStore`, and serves `wss://`).
 enum WireProvisionedCredentials: WireExample {
     static let name = "provisioned_credentials"
     static let defaultPort = 7892
@@ -20,6 +22,7 @@ enum WireProvisionedCredentials: WireExample {
         var config = setup.configuration(name: "provisioned-credentials-server", version: "1.1.0")
         config.credentialProvisioner = InMemoryCredentialProvisioner()
         config.allowsNonDurableCredentialRevocation = true
+        config.allowsCredentialsWithoutConfidentialTransport = true
         let runtime = ARCPRuntime(configuration: config, verifier: setup.verifier)
         try runtime.register("model-user") { input, ctx in
             let model = input["model"]?.stringValue ?? "tier-fast/demo"
