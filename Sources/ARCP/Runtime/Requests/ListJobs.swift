@@ -9,7 +9,7 @@ extension ARCPRuntime {
         if let c = req.cursor {
             // Only a cursor this runtime gave this principal is honoured; any other (forged,
             // another principal's, naming a job that never existed) gets the same answer.
-            guard let signed = ListCursor.jobID(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
+            guard let signed = ListCursor.position(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
                 session.sendControl(.sessionError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID).payload))
                 return
             }
@@ -43,7 +43,8 @@ extension ARCPRuntime {
 }
 
 /// The opaque `next_cursor` of `session.list_jobs` (issue 10 item 6: no cross-principal
-/// signal). A cursor names the last job of a page and is bound to the principal it was given
+/// signal). A cursor carries the keyset position of a page's last job (`JobListingKey.cursor`:
+/// created-at and id, so a listing goes on after that job is dropped) and is bound to the principal it was given
 /// to by an HMAC-SHA-256 under a key drawn at random once per process: a peer cannot forge
 /// one, nor use another principal's, so a cursor can never probe whether a job id exists.
 /// Cursors do not survive a restart of the runtime (a listing then starts again).
@@ -57,30 +58,30 @@ enum ListCursor {
     /// Bytes of the tag kept in a cursor (128 bits).
     static let tagBytes = 16
 
-    /// The cursor continuing after job `jobID`, for `principal`.
-    static func make(after jobID: String, principal: String) -> String {
-        var bytes = Array(jobID.utf8)
+    /// The cursor continuing after `position` (a `JobListingKey.cursor`), for `principal`.
+    static func make(after position: String, principal: String) -> String {
+        var bytes = Array(position.utf8)
         bytes.append(UInt8(ascii: "."))
-        bytes += tag(jobID: jobID, principal: principal)
+        bytes += tag(position: position, principal: principal)
         return Data(bytes).base64EncodedString()
     }
 
-    /// The job id `cursor` continues after, when this process made it for `principal`.
-    static func jobID(_ cursor: String, principal: String) -> String? {
+    /// The position `cursor` continues after, when this process made it for `principal`.
+    static func position(_ cursor: String, principal: String) -> String? {
         guard cursor.utf8.count <= 512, let data = Data(base64Encoded: cursor), data.count > tagBytes + 1 else { return nil }
         let bytes = Array(data)
         let dot = bytes.count - tagBytes - 1
-        guard bytes[dot] == UInt8(ascii: "."), let jobID = String(bytes: bytes[..<dot], encoding: .utf8) else { return nil }
-        let expected = tag(jobID: jobID, principal: principal)
+        guard bytes[dot] == UInt8(ascii: "."), let position = String(bytes: bytes[..<dot], encoding: .utf8) else { return nil }
+        let expected = tag(position: position, principal: principal)
         guard ResumeTokenHasher.constantTimeEquals(Array(bytes[(dot + 1)...]), expected) else { return nil }
-        return jobID
+        return position
     }
 
-    /// The first `tagBytes` of HMAC-SHA-256(key, principal NUL jobID).
-    static func tag(jobID: String, principal: String) -> [UInt8] {
+    /// The first `tagBytes` of HMAC-SHA-256(key, principal NUL position).
+    static func tag(position: String, principal: String) -> [UInt8] {
         var message = Array(principal.utf8)
         message.append(0)
-        message += Array(jobID.utf8)
+        message += Array(position.utf8)
         return Array(hmacSHA256(key: key, message: message).prefix(tagBytes))
     }
 
