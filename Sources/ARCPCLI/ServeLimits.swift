@@ -16,6 +16,9 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: "Most bytes of history and results the finished jobs may hold at once.")
     var maxRetainedJobBytes = 256 << 20
 
+    @Option(help: "Seconds between handing memory the retention freed back to the OS (glibc malloc_trim; 0: never).")
+    var memoryTrimSec = 5
+
     @Flag(inversion: .prefixedNo, help: "With --db, also delete freed jobs, expired sessions and old idempotency keys from the database.")
     var purgeStore = true
 
@@ -33,6 +36,9 @@ struct ServeLimitOptions: ParsableArguments {
 
     @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")
     var idleTimeoutSec = 600
+
+    @Option(help: "Seconds a new connection may take to send session.hello (or session.resume) before it is closed.")
+    var helloTimeoutSec = 10
 
     @Option(help: "Bytes queued for one connection before the job emitting to it waits.")
     var maxPendingBytes = 8 << 20
@@ -69,6 +75,8 @@ struct ServeLimitOptions: ParsableArguments {
             throw ValidationError("\(flag) must be ≥ 1")
         }
         guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
+        guard (0...3600).contains(memoryTrimSec) else { throw ValidationError("--memory-trim-sec must be 0…3600") }
+        guard (1...3600).contains(helloTimeoutSec) else { throw ValidationError("--hello-timeout-sec must be 1…3600") }
         guard (0...ValidatedLease.maxPatterns).contains(maxLeasePatterns) else {
             throw ValidationError("--max-lease-patterns must be 0…\(ValidatedLease.maxPatterns)")
         }
@@ -80,11 +88,13 @@ struct ServeLimitOptions: ParsableArguments {
         cfg.retention.maxFinishedJobs = maxRetainedJobs
         cfg.retention.maxFinishedJobBytes = maxRetainedJobBytes
         cfg.retention.deleteFromStore = purgeStore
+        cfg.retention.trimInterval = memoryTrimSec > 0 ? .seconds(memoryTrimSec) : nil
         cfg.historyBytesPerJob = maxHistoryBytesPerJob
         cfg.limits.maxSessionsPerPrincipal = maxSessionsPerPrincipal
         cfg.limits.maxRunningJobsPerSession = maxRunningJobsPerSession
         cfg.limits.maxRunningJobsPerPrincipal = maxRunningJobsPerPrincipal
         cfg.limits.idleTimeout = idleTimeoutSec > 0 ? .seconds(idleTimeoutSec) : nil
+        cfg.helloTimeout = .seconds(helloTimeoutSec)
         cfg.limits.maxLeasePatterns = maxLeasePatterns
         cfg.limits.maxLeaseBytes = maxLeaseBytes
         cfg.buffering.maxPendingBytes = maxPendingBytes

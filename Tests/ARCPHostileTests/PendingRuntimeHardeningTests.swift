@@ -22,8 +22,7 @@ struct PendingRuntimeHardeningTests {
     // MARK: Item 2: lifecycle and retention
 
     @Test(
-        "finished jobs, closed sessions and idempotency keys are freed after the retention",
-        .disabled("needs runtime hardening: lifecycle and retention (issue 10 item 2; proposed flag --job-retention-sec)"))
+        "finished jobs, closed sessions and idempotency keys are freed after the retention")
     func finishedWorkIsFreed() async throws {
         let server = try await ServeProcess.start(["--job-retention-sec", "1", "--resume-window-sec", "1"])
         // Warm up (allocator pools, first-use caches), then take the baseline.
@@ -106,8 +105,7 @@ struct PendingRuntimeHardeningTests {
     }
 
     @Test(
-        "a connection that never says hello, or a session that goes idle, is closed after its timeout",
-        .disabled("needs runtime hardening: handshake and idle timeouts as serve flags (issue 10 item 3; proposed --hello-timeout-sec, --idle-timeout-sec)"))
+        "a connection that never says hello, or a session that goes idle, is closed after its timeout")
     func silentConnectionsAreClosed() async throws {
         let server = try await ServeProcess.start(["--hello-timeout-sec", "1", "--idle-timeout-sec", "2"])
         let baseline = server.openDescriptors

@@ -219,4 +219,17 @@ struct RetentionTests {
             return await store.session("sess_stale") == nil
         })
     }
+
+    @Test("freed memory is handed back only after something was freed, at most once per interval, never when off")
+    func trimOnlyAfterFreeing() {
+        let freed = FreedMemory()
+        #expect(!freed.trimIfDue(at: .seconds(10), every: .seconds(5)), "nothing was freed")
+        freed.noteFreed()
+        #expect(!freed.trimIfDue(at: .seconds(10), every: nil), "off")
+        #expect(freed.trimIfDue(at: .seconds(10), every: .seconds(5)))
+        #expect(!freed.trimIfDue(at: .seconds(11), every: .seconds(5)), "nothing freed since")
+        freed.noteFreed()
+        #expect(!freed.trimIfDue(at: .seconds(12), every: .seconds(5)), "within the interval")
+        #expect(freed.trimIfDue(at: .seconds(15), every: .seconds(5)))
+    }
 }

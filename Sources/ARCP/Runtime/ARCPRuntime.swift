@@ -38,6 +38,8 @@ public final class ARCPRuntime: Sendable {
     let offersProvisionedCredentials: Bool
     /// Applies the retention by time (`Configuration.Retention`).
     let retentionSweeper = RetentionSweeper()
+    /// Hands what the retention freed back to the operating system (glibc arenas).
+    let freedMemory = FreedMemory()
     var logger: Logger { configuration.logger }
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {

@@ -35,6 +35,10 @@ extension ARCPRuntime.Configuration {
         /// How often the runtime store is swept for sessions past their resume window and
         /// idempotency records past `idempotencyWindow` (with a store and `deleteFromStore`).
         public var storeSweepInterval: Duration = .seconds(60)
+        /// How often, at most, memory the retention freed is handed back to the operating
+        /// system (glibc's `malloc_trim`, after a sweep that dropped jobs or sessions); nil
+        /// never. Without it glibc keeps a burst's peak in per-thread arenas for good.
+        public var trimInterval: Duration? = .seconds(5)
         public init() {}
     }
 }

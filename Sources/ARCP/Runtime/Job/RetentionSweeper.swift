@@ -56,6 +56,7 @@ extension ARCPRuntime {
         let now = configuration.leaseClock.uptime()
         await release(await tables.jobs.sweep(at: now))
         let retention = configuration.retention
+        freedMemory.trimIfDue(at: now, every: retention.trimInterval)
         guard let store = configuration.store, let storeWriter, retention.deleteFromStore else { return }
         guard retentionSweeper.storeSweepDue(at: now, every: retention.storeSweepInterval) else { return }
         await sweepStore(store, writer: storeWriter)
@@ -82,6 +83,7 @@ extension ARCPRuntime {
     /// policy, their store records.
     func release(_ retired: [RetiredJob]) async {
         guard !retired.isEmpty else { return }
+        freedMemory.noteFreed()
         let deleteRecords = configuration.retention.deleteFromStore
         for job in retired {
             if let key = job.idempotencyKey { await tables.idempotency.release(principal: job.principal, key: key) }

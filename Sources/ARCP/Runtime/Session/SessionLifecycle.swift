@@ -228,6 +228,7 @@ extension ARCPRuntime {
             try? await Task.sleep(for: window)
             guard let self, session.expireIfDue(window: window) else { return }
             await self.tables.sessions.remove(session)
+            self.freedMemory.noteFreed()
             if self.configuration.retention.deleteFromStore { self.storeWriter?.submit(.deleteSession(session.id)) }
             self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
             self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
