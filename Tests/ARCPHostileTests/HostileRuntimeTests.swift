@@ -204,13 +204,17 @@ struct HostileRuntimeTests {
                         try await t.send(FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
                             auth: Auth(scheme: "bearer", token: "tok"),
                             resume: ResumeBlock(sessionId: w.sessionId ?? "", resumeToken: w.resumeToken, lastEventSeq: 0))))))
-                        // A welcome, an error, or (replaced by a racing resume of the same
-                        // session before its welcome was written) the connection closed.
-                        if let text = try await t.receive() {
-                            switch Frames.decode(text)?.message {
-                            case .sessionWelcome?, .sessionError?: break
-                            default: Issue.record("unexpected \(text.prefix(200))")
-                            }
+                        // A welcome or an error (RESUME_WINDOW_EXPIRED, or UNAUTHENTICATED
+                        // resumed_elsewhere for one replaced by a racing resume of the same
+                        // session); never a connection closed without a word.
+                        guard let text = try await t.receive() else {
+                            Issue.record("closed without a frame")
+                            await t.close()
+                            return
+                        }
+                        switch Frames.decode(text)?.message {
+                        case .sessionWelcome?, .sessionError?: break
+                        default: Issue.record("unexpected \(text.prefix(200))")
                         }
                         await t.close()
                     }

@@ -93,6 +93,33 @@ struct SessionStateMachineTests {
         #expect(!m.accepts(token: "rtk_x"))
     }
 
+    @Test("a resume that replaces an attached connection: the old one gets its farewell once, then is done; its queue goes to nobody")
+    func replacedConnectionGetsItsFarewell() {
+        var m = machine()
+        guard case .attached(let c1, false) = m.attach(welcome: "W1", resumeFrom: nil, newToken: nil) else { return }
+        event(&m)  // queued for c1, not yet written
+        guard case .attached(let c2, true) = m.attach(welcome: "W2", resumeFrom: 0, newToken: "rtk_2", farewell: "BYE1") else {
+            Issue.record("resume refused")
+            return
+        }
+        #expect(m.writerReadiness(c1) == .ready)
+        #expect(m.nextWriterStep(c1) == .batch(["BYE1"]))
+        #expect(m.nextWriterStep(c1) == .done)
+        #expect(m.writerReadiness(c1) == .gone)
+        #expect(drain(&m, c2) == ["W2", "e1"])
+        // Replaced without a farewell (none given): done at once, as before.
+        guard case .attached(let c3, true) = m.attach(welcome: "W3", resumeFrom: nil, newToken: nil) else { return }
+        #expect(m.nextWriterStep(c2) == .done)
+        // Farewells whose writers never came for them are bounded.
+        var last = c3
+        for i in 0..<(SessionStateMachine.maxFarewells + 4) {
+            guard case .attached(let c, true) = m.attach(welcome: "W", resumeFrom: nil, newToken: nil, farewell: "F\(i)") else { return }
+            last = c
+        }
+        #expect(m.nextWriterStep(c3) == .done, "pushed out")
+        #expect(m.nextWriterStep(last - 1) == .batch(["F\(SessionStateMachine.maxFarewells + 3)"]))
+    }
+
     @Test("resume from before what was freed is RESUME_WINDOW_EXPIRED, with the first available seq")
     func resumeWindowExpired() {
         var m = machine(limits(events: 2))

@@ -95,17 +95,31 @@ package final class RuntimeSession: Sendable {
         welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, grace: Duration = .zero
     ) -> SessionStateMachine.AttachResult {
         let graceUntil = ContinuousClock.now + min(max(grace, .zero), .seconds(10))
+        // What a connection this attach replaces is told (built outside the lock; only when
+        // one is attached now, which is rare: two resumes racing, or a half-dead connection).
+        let farewell = state.withLock { $0.machine.isAttached } ? Self.replacedFarewell(sessionID: id) : nil
         let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, CheckedContinuation<Bool, Never>?) in
             let r = s.machine.attach(
-                welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil)
+                welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil,
+                farewell: farewell)
             guard case .attached = r else { return (r, nil) }
             let w = s.writer
             s.writer = nil
             return (r, w)
         }
-        // A previous connection's writer is over.
-        stale?.resume(returning: false)
+        // A previous connection's writer sends its farewell (if it still waits), then ends.
+        stale?.resume(returning: true)
         return result
+    }
+
+    /// The last frame of a connection another one replaced by resuming the same session:
+    /// `UNAUTHENTICATED` (its claim on the session ended: the token was rotated to the other
+    /// connection), not retryable, so a client does not fight the other for the session.
+    static func replacedFarewell(sessionID: String) -> String {
+        let error = ARCPError(
+            .unauthenticated, "session \(sessionID) was resumed on another connection", retryable: false,
+            details: ["reason": "resumed_elsewhere"])
+        return FrameCodec.encode(Envelope.make(.sessionError(error.payload), sessionID: sessionID))
     }
 
     /// Detaches `conn` (its writer ended). Events keep buffering for resume.

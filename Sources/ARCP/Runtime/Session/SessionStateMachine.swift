@@ -48,6 +48,11 @@ package struct SessionStateMachine: Sendable {
     /// the new holder stays silent.
     package private(set) var previousToken: RetiringToken? = nil
     private var nextConnection: UInt64 = 0
+    /// The last frame owed to connections another one replaced (a resume of the same
+    /// session), by connection: their writers send it, then end. At most
+    /// `maxFarewells`; a writer that ended first leaves its entry to be pushed out.
+    private var farewells: [(connection: UInt64, frame: String)] = []
+    package static let maxFarewells = 8
 
     /// A new session, not yet attached (detached since `now`).
     package init(resumeToken: String, limits: SessionOutbox.Limits, now: Instant) {
@@ -87,14 +92,21 @@ package struct SessionStateMachine: Sendable {
     /// the token the client `presented` (the current one when nil) is retired, accepted
     /// until the client is heard from or until `graceUntil`. A retired token presented
     /// again keeps its first deadline, so re-presenting it never extends its life.
+    /// A connection this attach replaces is told why with `farewell` (its queue is
+    /// dropped: what it held belongs to the new connection), instead of closing without a word.
     package mutating func attach(
-        welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, graceUntil: Instant? = nil
+        welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, graceUntil: Instant? = nil,
+        farewell: String? = nil
     ) -> AttachResult {
         if case .expired = lifecycle { return .expired }
         if let from = resumeFrom, !outbox.canReplay(after: from) {
             return .windowExpired(firstAvailable: outbox.releasedThrough + 1)
         }
         let replaced = isAttached
+        if let old = connection, let farewell {
+            farewells.append((old, farewell))
+            if farewells.count > Self.maxFarewells { farewells.removeFirst() }
+        }
         if let newToken {
             let retiring = presented ?? resumeToken
             if let previous = previousToken, Self.equal(previous.token, retiring) {
@@ -177,13 +189,19 @@ package struct SessionStateMachine: Sendable {
 
     /// Whether the writer of `connection` has something to do (no state change).
     package func writerReadiness(_ connection: UInt64) -> WriterReadiness {
-        guard case .attached(let c, let closing) = lifecycle, c == connection else { return .gone }
+        guard case .attached(let c, let closing) = lifecycle, c == connection else {
+            return farewells.contains { $0.connection == connection } ? .ready : .gone
+        }
         return outbox.pending.isEmpty && !closing ? .idle : .ready
     }
 
     /// What the writer of `connection` does next.
     package mutating func nextWriterStep(_ connection: UInt64) -> WriterStep {
-        guard case .attached(let c, let closing) = lifecycle, c == connection else { return .done }
+        guard case .attached(let c, let closing) = lifecycle, c == connection else {
+            // A replaced connection: its farewell, once, then done.
+            guard let i = farewells.firstIndex(where: { $0.connection == connection }) else { return .done }
+            return .batch([farewells.remove(at: i).frame])
+        }
         if outbox.pending.isEmpty { return closing ? .done : .wait }
         return .batch(outbox.takePending())
     }
