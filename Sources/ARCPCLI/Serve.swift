@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
         valueName: "path"))
     var db: String?
 
+    @Flag(help: "With --db, write each event to the database before it is sent (no event a client saw is lost in a crash; costs a database round trip per outbound batch).")
+    var persistBeforeSend = false
+
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
     var maxFrameBytes = WebSocketTransport.defaultMaxFrameSize
 
@@ -173,6 +176,7 @@ struct Serve: AsyncParsableCommand {
     var traceSpans: String?
 
     func validate() throws {
+        if persistBeforeSend && db == nil { throw ValidationError("--persist-before-send needs --db") }
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
         guard jwtLeewaySec >= 0 else { throw ValidationError("--jwt-leeway-sec must be ≥ 0") }
@@ -224,6 +228,7 @@ struct Serve: AsyncParsableCommand {
         if let db {
             do {
                 cfg.store = try SQLiteRuntimeStore(path: db)
+                cfg.persistEventsBeforeSending = persistBeforeSend
             } catch {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }

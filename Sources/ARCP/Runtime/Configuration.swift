@@ -84,6 +84,14 @@ extension ARCPRuntime {
         /// runtime restarted on the same store still serves resume and replay, and reports
         /// jobs lost in the restart as `job.error INTERNAL_ERROR`.
         public var store: (any RuntimeStore)? = nil
+        /// With a store: whether an event is written to it before it is sent (issue 10 item 9).
+        /// Off (the default), the store is written behind the socket, in batches: a crash
+        /// (`kill -9`) can lose the last events a client already saw, so a resume after a
+        /// restart may not replay them. On, each batch a connection's writer takes waits until
+        /// the store holds everything emitted so far: a client never sees an event a restart
+        /// could lose; the cost (docs/BENCHMARKS.md, "Durability") is a store round trip per
+        /// outbound batch.
+        public var persistEventsBeforeSending = false
         /// Store operations queued before emitters wait.
         public var storeQueueLimit = 8192
         public var logger = Logger(label: "arcp.runtime")

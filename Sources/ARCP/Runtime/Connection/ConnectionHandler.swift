@@ -144,7 +144,12 @@ struct ConnectionHandler: Sendable {
         enum Ended { case writer, flushDeadline }
         await withTaskGroup(of: Ended.self) { group in
             group.addTask {
+                let persistFirst = configuration.persistEventsBeforeSending ? runtime.storeWriter : nil
                 while let batch = await session.nextBatch(connection) {
+                    // Events are handed to the store writer when emitted, before they are
+                    // queued here: once it has written everything enqueued so far, this
+                    // batch is in the store.
+                    await persistFirst?.flush()
                     do {
                         if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
                     } catch {
