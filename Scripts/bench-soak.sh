@@ -20,7 +20,9 @@
 #   SOAK_JOBS (100000), SOAK_SESSIONS (10000), SOAK_CONCURRENCY (8), SOAK_SETTLE_SEC (30),
 #   SOAK_MIX (arcp-bench soak's default), SOAK_SAMPLE_MS (500),
 #   SOAK_SERVE_ARGS: extra `arcp serve` arguments: the runtime's retention settings go here,
-#     e.g. SOAK_SERVE_ARGS="--job-retention-sec 20" (then set SOAK_SETTLE_SEC past it);
+#     e.g. SOAK_SERVE_ARGS="--job-retention-sec 30 --resume-window-sec 30 --max-sessions-per-principal 100000"
+#     (then set SOAK_SETTLE_SEC past both windows; closed sessions count against the per-principal
+#     session cap while they are resumable, so the soak's one principal needs it raised);
 #   SOAK_ONLY=swift|python: run one side; ARCP_PYREF_DIR as for bench-python.sh;
 #   SKIP_BUILD=1 uses the existing release build; SOAK_BIN=DIR takes arcp and arcp-bench from DIR.
 # Exit: 0 all ran; 1 a run failed or had failed jobs; 2 usage/setup problem.
