@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
+        .library(name: "ARCPPostgres", targets: ["ARCPPostgres"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
@@ -38,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -78,6 +80,30 @@ let package = Package(
         .target(
             name: "ARCPStore",
             dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // The runtime store and a runtime cluster on PostgreSQL (postgres-nio): sessions, the
+        // event log, jobs, idempotency keys, outstanding credentials; nodes that share them
+        // (docs/CLUSTER.md).
+        .target(
+            name: "ARCPPostgres",
+            dependencies: [
+                "ARCP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The PostgreSQL store's own checks (URLs, migrations, an unreachable server) and
+        // `arcp serve --postgres` nodes on a throwaway PostgreSQL.
+        .testTarget(
+            name: "ARCPPostgresTests",
+            dependencies: [
+                "ARCP", "ARCPPostgres", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // WebSocket transport (spec §4), client and server, on swift-nio. Kept out of ARCP.
@@ -170,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -214,7 +240,9 @@ let package = Package(
         ),
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
-        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore", "ARCPTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore", "ARCPTesting", "ARCPPostgres", "ARCPTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "ARCPTests",
             dependencies: ["ARCP", "ARCPTesting", "ARCPTestSupport", .product(name: "Logging", package: "swift-log")],
