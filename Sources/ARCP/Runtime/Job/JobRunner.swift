@@ -22,15 +22,17 @@ extension ARCPRuntime {
         let jobs = tables.jobs
         let task = Task { [observer] in
             job.markRunning()
-            let outcome: JobStateMachine.AgentOutcome
-            do {
-                let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
-                outcome = .returned(output)
-            } catch let e as ARCPError {
-                outcome = .threw(e, cancellation: false)
-            } catch {
-                let cancelled = error is CancellationError && Task.isCancelled
-                outcome = .threw(ARCPError(.internalError, "\(error)", retryable: true), cancellation: cancelled)
+            // Task-locals are inherited, executor preferences are not: this task is on the pool.
+            let outcome = await ConnectionExecutor.$isPreferred.withValue(false) { () async -> JobStateMachine.AgentOutcome in
+                do {
+                    let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
+                    return .returned(output)
+                } catch let e as ARCPError {
+                    return .threw(e, cancellation: false)
+                } catch {
+                    let cancelled = error is CancellationError && Task.isCancelled
+                    return .threw(ARCPError(.internalError, "\(error)", retryable: true), cancellation: cancelled)
+                }
             }
             job.agentFinished(outcome)
             // The retention hook, once the end duties ran (whoever ended the job).

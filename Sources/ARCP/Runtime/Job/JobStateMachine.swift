@@ -210,6 +210,12 @@ package struct JobStateMachine: Sendable {
 }
 
 extension JobEnding {
+    /// Whether the job was stopped because a budget ran out.
+    package var isBudgetExhaustion: Bool {
+        if case .stopped(.budgetExhausted) = self { return true }
+        return false
+    }
+
     /// The final status this ending gives the job.
     package var status: JobStatus {
         switch self {

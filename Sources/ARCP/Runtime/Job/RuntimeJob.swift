@@ -251,7 +251,7 @@ package final class RuntimeJob: Sendable {
     private func conclude(_ ending: JobEnding) {
         let context = JobTerminalFrame.Context(
             compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
-            exhaustedCurrency: ending == .stopped(.budgetExhausted) ? authority.exhaustedCurrency() : nil)
+            exhaustedCurrency: ending.isBudgetExhaustion ? authority.exhaustedCurrency() : nil)
         let message = JobTerminalFrame.message(for: ending, context: context, completedAt: ARCPTimestamp.string())
         fanOut.publishTerminal(message)
         let (watchdogs, hooks, observer) = state.withLock { s in
@@ -285,10 +285,12 @@ package final class RuntimeJob: Sendable {
     /// Waits until the end duties ran; with `cancellable` false, even in a cancelled task
     /// (the agent's own task, which the job's stop cancels).
     func waitUntilSettled(cancellable: Bool) async {
-        let id = state.withLock { s -> UInt64 in
+        let id: UInt64? = state.withLock { s in
+            if s.machine.isSettled { return nil }
             s.nextWaiter += 1
             return s.nextWaiter
         }
+        guard let id else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s -> Bool in

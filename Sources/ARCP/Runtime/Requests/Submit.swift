@@ -7,7 +7,7 @@ extension ARCPRuntime {
     /// the job into the `JobTable` and starts its agent on the cooperative pool.
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
         // Agent and version (spec §7.5).
-        if s.agent.contains("@") && !session.has(.agentVersions) {
+        if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
             throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
         }
         let (resolved, body) = try agents.resolve(s.agent)

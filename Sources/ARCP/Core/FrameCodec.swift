@@ -54,26 +54,3 @@ extension Envelope {
         Envelope(arcp: arcpProtocolVersion, id: ARCPID.ulid(), message: message, sessionId: sessionID, traceId: traceID, jobId: jobID, eventSeq: eventSeq)
     }
 }
-
-extension Message {
-    /// Whether a client may send this message type to a runtime.
-    public var isClientToRuntime: Bool {
-        switch self {
-        case .sessionHello, .sessionResume, .sessionPing, .sessionPong, .sessionAck, .sessionListJobs, .sessionBye,
-            .sessionClose, .jobSubmit, .jobCancel, .jobSubscribe, .jobUnsubscribe, .sessionError:
-            return true
-        default:
-            return false
-        }
-    }
-}
-
-extension JobStatus {
-    /// `true` for the states a job never leaves (`success`, `error`, `cancelled`, `timed_out`).
-    public var isTerminal: Bool {
-        switch self {
-        case .success, .error, .cancelled, .timedOut: return true
-        default: return false
-        }
-    }
-}
