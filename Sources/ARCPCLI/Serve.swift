@@ -1,5 +1,6 @@
 import ARCP
 import ARCPDemoAgents
+import ARCPPostgres
 import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
@@ -27,6 +28,12 @@ struct Serve: AsyncParsableCommand {
             survive the restart are reported with job.error, and `arcp replay` prints a \
             session's events offline.
 
+            With --postgres the runtime is a node of a cluster sharing one PostgreSQL database \
+            (docs/CLUSTER.md): a client resumes its session on any node, an idempotency key \
+            names one job across nodes, list_jobs sees every node's jobs, and the jobs of a \
+            node that dies are ended with job.error for their clients. An unreachable \
+            database at start exits with code 2.
+
             With --stdio the runtime serves one session over its own stdin/stdout \
             (newline-delimited JSON) and exits when it ends; nothing but frames goes to stdout.
 
@@ -39,6 +46,7 @@ struct Serve: AsyncParsableCommand {
               arcp serve --compat python-reference --token tok
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
               arcp serve --db arcp.sqlite --token tok=me@example.com
+              arcp serve --postgres postgres://arcp@db:5432/arcp --node-id a --token tok
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -84,6 +92,17 @@ struct Serve: AsyncParsableCommand {
         valueName: "path"))
     var db: String?
 
+    @Option(help: ArgumentHelp(
+        "Run as a node of a cluster on this PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=disable|prefer|require]); the schema is migrated at start.",
+        valueName: "url"))
+    var postgres: String?
+
+    @Option(help: ArgumentHelp("This node's id in the cluster (default: node- and random hex digits).", valueName: "id"))
+    var nodeID: String?
+
+    @Option(help: "Seconds without a heartbeat after which a cluster node is declared lost and its jobs ended.")
+    var nodeTimeoutSec = 10
+
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
     var maxFrameBytes = WebSocketTransport.defaultMaxFrameSize
 
@@ -115,6 +134,22 @@ struct Serve: AsyncParsableCommand {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be ≥ 1024") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if stdio && tlsCert != nil { throw ValidationError("--tls-cert has no meaning with --stdio") }
+        if postgres != nil && db != nil { throw ValidationError("--db and --postgres are two different stores: give one") }
+        if postgres == nil && nodeID != nil { throw ValidationError("--node-id needs --postgres") }
+        guard (1...3600).contains(nodeTimeoutSec) else { throw ValidationError("--node-timeout-sec must be 1…3600") }
+    }
+
+    /// With --postgres: this process's node of the cluster (connected, migrated, joined).
+    func joinCluster() async throws -> PostgresCluster? {
+        guard let postgres else { return nil }
+        var settings = PostgresCluster.Configuration(nodeID: nodeID)
+        settings.nodeTimeout = .seconds(nodeTimeoutSec)
+        settings.heartbeatInterval = .milliseconds(max(200, nodeTimeoutSec * 1000 / 5))
+        do {
+            return try await PostgresCluster.join(url: postgres, configuration: settings, logger: Logger(label: "arcp.cluster"))
+        } catch {
+            throw CLIFailure(message: "\(error)")
+        }
     }
 
     /// TOKEN or TOKEN=PRINCIPAL → the verifier's table.
@@ -131,7 +166,7 @@ struct Serve: AsyncParsableCommand {
         return table
     }
 
-    func makeRuntime() throws -> ARCPRuntime {
+    func makeRuntime(cluster: PostgresCluster? = nil) throws -> ARCPRuntime {
         var cfg = ARCPRuntime.Configuration()
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
@@ -144,6 +179,7 @@ struct Serve: AsyncParsableCommand {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }
         }
+        cluster?.configure(&cfg)
         let runtime = ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(tokenTable))
         try DemoAgents.register(on: runtime)
         return runtime
@@ -152,12 +188,15 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
-            let runtime = try makeRuntime()
+            let cluster = try await joinCluster()
+            let runtime = try makeRuntime(cluster: cluster)
+            cluster?.attach(runtime)
             if stdio {
                 try await serveStdio(runtime)
             } else {
                 try await serveWebSocket(runtime)
             }
+            await cluster?.leave()
         } catch let e as ExitCode {
             throw e
         } catch {

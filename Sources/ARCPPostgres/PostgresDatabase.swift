@@ -191,7 +191,8 @@ func sqlState(_ error: any Error) -> String? {
     (error as? PSQLError)?.serverInfo?[.sqlState]
 }
 
-/// Runs `body`, throwing `CancellationError` when it has not finished within `limit`.
+/// Runs `body`, throwing `PostgresTimeoutError` when it has not finished within `limit`.
+@discardableResult
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }

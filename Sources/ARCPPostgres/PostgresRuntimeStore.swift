@@ -18,7 +18,8 @@ import PostgresNIO
 ///
 /// A single runtime can use it as its `Configuration.store` (like `SQLiteRuntimeStore`, with
 /// the database on another machine); a cluster of runtimes uses it through `PostgresCluster`,
-/// which adds the coordination between nodes.
+/// which adds the coordination between nodes and makes each node's store write as that node
+/// (`nodeID`): see `append`, `saveSession`, `saveJob`, `jobs` and `outstandingCredentials`.
 public final class PostgresRuntimeStore: RuntimeStore {
     let db: PostgresDatabase
     /// In a cluster: this node's id. Session and job records are then only written while this
@@ -65,6 +66,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
         var count: Int64
         var bytes: Int64
         var limits: BufferLimits
+        /// In a cluster: the node holding the session (only it numbers the session's events).
+        var nodeID: String?
     }
 
     /// Locks the rows of `sessions` (sorted: concurrent writers lock in one order) and reads
@@ -73,15 +76,15 @@ public final class PostgresRuntimeStore: RuntimeStore {
         var out: [String: LockedSession] = [:]
         let rows = try await conn.query(
             """
-            SELECT session_id, last_seq, released_through, buffered_events, buffered_bytes, max_events, max_bytes
+            SELECT session_id, last_seq, released_through, buffered_events, buffered_bytes, max_events, max_bytes, node_id
             FROM arcp_session WHERE session_id = ANY(\(sessions)) ORDER BY session_id FOR UPDATE
             """, logger: logger)
-        for try await (id, last, released, count, bytes, maxEvents, maxBytes) in rows.decode(
-            (String, Int64, Int64, Int64, Int64, Int, Int).self)
+        for try await (id, last, released, count, bytes, maxEvents, maxBytes, node) in rows.decode(
+            (String, Int64, Int64, Int64, Int64, Int, Int, String?).self)
         {
             out[id] = LockedSession(
                 lastSeq: last, releasedThrough: released, count: count, bytes: bytes,
-                limits: BufferLimits(maxEvents: maxEvents, maxBytes: maxBytes))
+                limits: BufferLimits(maxEvents: maxEvents, maxBytes: maxBytes), nodeID: node)
         }
         return out
     }
@@ -94,6 +97,33 @@ public final class PostgresRuntimeStore: RuntimeStore {
                 var seen = Set<String>()
                 for e in events where seen.insert(e.sessionID).inserted { order.append(e.sessionID) }
                 var sessions = try await Self.lockSessions(order.sorted(), on: conn, logger: logger)
+                var events = events
+                if let node = nodeID {
+                    // In a cluster only the node holding a session numbers its events: a node whose
+                    // session was claimed by another (the client resumed there) writes nothing
+                    // more into its log, and the rest of the batch goes on.
+                    let fenced = Set(sessions.filter { $0.value.nodeID != node }.keys)
+                    if !fenced.isEmpty {
+                        let dropped = events.count
+                        events.removeAll { fenced.contains($0.sessionID) }
+                        order.removeAll { fenced.contains($0) }
+                        for id in fenced { sessions[id] = nil }
+                        logger.notice(
+                            "events not stored: their sessions are held by another node",
+                            metadata: ["node": "\(node)", "sessions": "\(fenced.sorted())", "events": "\(dropped - events.count)"])
+                    }
+                }
+                if nodeID != nil {
+                    // The holder's numbering wins: events the previous holder appended after this
+                    // node read the log to restore the session (and before its claim fenced
+                    // them) never reached the client, and are replaced.
+                    for id in order {
+                        guard let s = sessions[id], let first = events.first(where: { $0.sessionID == id })?.seq, first <= s.lastSeq else {
+                            continue
+                        }
+                        sessions[id] = try await Self.truncate(id, from: first, s, on: conn, logger: logger)
+                    }
+                }
                 for event in events {
                     guard var s = sessions[event.sessionID] else { throw RuntimeStoreError.unknownSession(event.sessionID) }
                     guard event.seq > s.lastSeq else {
@@ -119,6 +149,27 @@ public final class PostgresRuntimeStore: RuntimeStore {
                 return evictions
             }
         }
+    }
+
+    /// Deletes session `id`'s events from seq `first` on (a cluster node that claimed the
+    /// session renumbers from there) and recounts its buffer.
+    static func truncate(_ id: String, from first: Int64, _ s: LockedSession, on conn: PostgresConnection, logger: Logger) async throws
+        -> LockedSession
+    {
+        try await conn.query("DELETE FROM arcp_event WHERE session_id = \(id) AND seq >= \(first)", logger: logger)
+        var s = s
+        for try await (count, bytes) in try await conn.query(
+            "SELECT count(*)::int8, COALESCE(sum(byte_count), 0)::int8 FROM arcp_event WHERE session_id = \(id)", logger: logger
+        ).decode((Int64, Int64).self) {
+            s.count = count
+            s.bytes = bytes
+        }
+        s.lastSeq = first - 1
+        s.releasedThrough = min(s.releasedThrough, s.lastSeq)
+        logger.notice(
+            "events the session's previous node wrote after this node restored it were replaced",
+            metadata: ["session": "\(id)", "from_seq": "\(first)"])
+        return s
     }
 
     /// Inserts numbered frames (one statement for the batch).
@@ -380,12 +431,20 @@ public final class PostgresRuntimeStore: RuntimeStore {
     public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
         guard query.limit > 0 else { return [] }
         if let statuses = query.statuses, statuses.isEmpty { return [] }
-        return try await mapped { try await Self.jobRecords(db.client.query(Self.jobsQuery(query), logger: logger)) }
+        return try await mapped {
+            try await Self.jobRecords(db.client.query(Self.jobsQuery(query, runningElsewhereHidden: nodeID != nil), logger: logger))
+        }
     }
 
     /// The SQL of a job query (filters, keyset cursor, order, limit).
-    static func jobsQuery(_ query: JobQuery, columns: String = jobColumns) throws -> PostgresQuery {
+    ///
+    /// `runningElsewhereHidden` (a cluster node's store): unfinished jobs that a node runs are
+    /// left out. They are not lost: their node is alive, or the cluster's membership ends
+    /// them when it finds the node lost (`ClusterMembership`); the runtime's restore path,
+    /// which reads unfinished jobs to report them lost after a restart, must not end them.
+    static func jobsQuery(_ query: JobQuery, columns: String = jobColumns, runningElsewhereHidden: Bool = false) throws -> PostgresQuery {
         var clauses: [String] = []
+        if runningElsewhereHidden { clauses.append("NOT (status IN ('pending', 'running') AND node_id IS NOT NULL)") }
         var binds = PostgresBindings()
         func bind<T: PostgresNonThrowingEncodable & PostgresDynamicTypeEncodable>(_ value: T) -> String {
             binds.append(value)
@@ -398,7 +457,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
                 clauses.append("agent = \(bind(agent))")
             } else {
                 // left() counts characters, as the filter's name does.
-                clauses.append("(agent = \(bind(agent)) OR left(agent, \(bind(agent.count + 1))) = \(bind(agent + "@")))")
+                clauses.append("(agent = \(bind(agent)) OR left(agent, \(bind(agent.count + 1))::int) = \(bind(agent + "@")))")
             }
         }
         if let after = query.createdAfter { clauses.append("created_at > \(bind(after.storedValue))") }
@@ -494,10 +553,17 @@ public final class PostgresRuntimeStore: RuntimeStore {
 
     public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
         try await mapped {
+            // A cluster node is not told about the credentials of jobs another live node runs
+            // (the runtime revokes every outstanding credential it is told about and does not
+            // handle itself).
             let rows = try await db.client.query(
                 """
                 SELECT job_id, credential_id, value_digest, revocation_json, issued_at, attempts, last_error, last_attempt_at
-                FROM arcp_outstanding_credential ORDER BY issued_at, job_id, credential_id, value_digest
+                FROM arcp_outstanding_credential c
+                WHERE \(nodeID)::text IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM arcp_job j JOIN arcp_node n ON n.node_id = j.node_id
+                    WHERE j.job_id = c.job_id AND j.status IN ('pending', 'running') AND n.state = 'up' AND j.node_id <> \(nodeID))
+                ORDER BY issued_at, job_id, credential_id, value_digest
                 """, logger: logger)
             var out: [OutstandingCredentialRecord] = []
             for try await (job, credential, digest, revocation, issued, attempts, lastError, lastAttempt) in rows.decode(
@@ -517,6 +583,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
 
     /// Store errors pass through; cancellation stays `CancellationError`; anything from the
     /// driver becomes `RuntimeStoreError.storage` with the server's reason.
+    @discardableResult
     func mapped<T>(_ operation: () async throws -> T) async throws -> T {
         do {
             return try await operation()

@@ -22,7 +22,7 @@ public enum PostgresServer {
     /// Where the server binaries are, or nil when PostgreSQL is not installed.
     public static let binDirectory: String? = {
         var candidates: [String] = []
-        let (status, out, _) = runSync("/usr/bin/env", ["pg_config", "--bindir"])
+        let (status, _, out) = spawnAndWait("/usr/bin/env", ["pg_config", "--bindir"])
         if status == 0 { candidates.append(out.trimmingCharacters(in: .whitespacesAndNewlines)) }
         if let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
             for v in versions.sorted(by: >) { candidates.append("/usr/lib/postgresql/\(v)/bin") }
@@ -81,7 +81,7 @@ public enum PostgresServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if asRoot {
-            let (s, _, e) = runSync("/bin/chown", ["postgres:", dir])
+            let (s, _, e) = spawnAndWait("/bin/chown", ["postgres:", dir])
             guard s == 0 else { throw PostgresServerError("chown \(dir) failed: \(e)") }
         }
         func asServerUser(_ tool: String, _ args: [String]) async throws -> (Int32, String, String) {
@@ -117,7 +117,7 @@ public enum PostgresServer {
         exitCommand.withLock { $0 = script }
         atexit {
             guard let script = PostgresServer.exitCommand.withLock({ $0 }) else { return }
-            _ = runSync("/bin/sh", ["-c", script])
+            _ = spawnAndWait("/bin/sh", ["-c", script])
         }
         // The watchdog outlives a crashed test process: it polls the parent's pid.
         let watchdog = Process()
@@ -166,10 +166,41 @@ final class LockedString: @unchecked Sendable {
 }
 
 /// Runs a command to completion on its own thread, so that a slow command (initdb) does not
-/// hold one of the cooperative pool's few threads.
+/// hold one of the cooperative pool's few threads. Its output (stdout and stderr together,
+/// returned as the third value) goes through a temporary file, not a pipe: `pg_ctl start`
+/// leaves a server running that must not keep the caller waiting for end of file, and
+/// `posix_spawn` + `waitpid` do not depend on Foundation's child-process monitor.
 public func runOffPool(_ executable: String, _ arguments: [String]) async throws -> (Int32, String, String) {
     await withCheckedContinuation { (done: CheckedContinuation<(Int32, String, String), Never>) in
-        let thread = Thread { done.resume(returning: runSync(executable, arguments)) }
+        let thread = Thread { done.resume(returning: spawnAndWait(executable, arguments)) }
         thread.start()
     }
+}
+
+/// `posix_spawn`s `executable` with stdin from /dev/null and stdout and stderr to a temporary
+/// file, waits for it, and returns (status, "", output); (-1, "", reason) when it cannot start.
+func spawnAndWait(_ executable: String, _ arguments: [String]) -> (Int32, String, String) {
+    let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-spawn-\(UUID().uuidString).log").path
+    defer { unlink(outPath) }
+    #if canImport(Glibc)
+    var actions = posix_spawn_file_actions_t()
+    #else
+    var actions: posix_spawn_file_actions_t? = nil
+    #endif
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+    guard spawned == 0 else { return (-1, "", "cannot run \(executable): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    // WIFEXITED / WEXITSTATUS by hand (the macros do not import).
+    let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return (code, "", output)
 }

@@ -29,6 +29,17 @@ package struct JobListing: Sendable {
         lastEventSeq = job.lastOwnerSeq
         credentials = job.credentials
     }
+
+    /// A listing from values (a job another runtime process runs; a cluster reads it from
+    /// the shared database).
+    package init(
+        id: String, principal: String, agent: String, status: JobStatus, lease: Lease, leaseConstraints: LeaseConstraints?,
+        parentJobID: String?, createdAt: Date, traceID: String, lastEventSeq: Int, credentials: [Credential] = []
+    ) {
+        (self.id, self.principal, self.agent, self.status, self.lease) = (id, principal, agent, status, lease)
+        (self.leaseConstraints, self.parentJobID, self.createdAt, self.traceID) = (leaseConstraints, parentJobID, createdAt, traceID)
+        (self.lastEventSeq, self.credentials) = (lastEventSeq, credentials)
+    }
 }
 
 /// The jobs a runtime knows, in submission order: the one owner of job lookup, listing and
