@@ -186,11 +186,6 @@ func describe(_ error: any Error) -> String {
     return "\(error)"
 }
 
-/// The SQLSTATE of a server error, if `error` is one.
-func sqlState(_ error: any Error) -> String? {
-    (error as? PSQLError)?.serverInfo?[.sqlState]
-}
-
 /// Runs `body`, throwing `PostgresTimeoutError` when it has not finished within `limit`.
 @discardableResult
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
