@@ -6,6 +6,9 @@ import PostgresNIO
 
 /// A node's LISTEN connection (`arcp_node_<id>`), and what nodes tell each other through it:
 ///
+/// - `claimed:<session>`: another node resumed a session this node held; its jobs here
+///   forward their events (`ClusterForwarding.swift`). `fwd:<session>` (on the broadcast
+///   channel `arcp_cluster`): forwarded events wait for the node holding the session.
 /// - `ended:<session>:<job>:<trace>:<lost node>`: a lost node's job ended while this node
 ///   holds its session; this node delivers the `job.error` in the session's numbering.
 /// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
@@ -19,7 +22,7 @@ import PostgresNIO
 final class ClusterListener: Sendable {
     private struct State {
         weak var runtime: ARCPRuntime?
-        weak var sessions: ClusterSessionTable?
+        var sessions: ClusterSessionTable?
         var waiters: [String: [(UInt64, CheckedContinuation<Bool, Never>)]] = [:]
         var nextWaiter: UInt64 = 0
         var task: Task<Void, Never>?
@@ -27,12 +30,16 @@ final class ClusterListener: Sendable {
 
     let db: PostgresDatabase
     let nodeID: String
+    let moves: ClusterMoves
+    let drain: ClusterDrain
     private let state = RankedMutex(.leaf, State())
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String) {
+    init(db: PostgresDatabase, nodeID: String, moves: ClusterMoves, drain: ClusterDrain) {
         self.db = db
         self.nodeID = nodeID
+        self.moves = moves
+        self.drain = drain
     }
 
     static func channel(_ node: String) -> String { "arcp_node_" + node }
@@ -56,6 +63,7 @@ final class ClusterListener: Sendable {
             defer {
                 s.task = nil
                 s.waiters = [:]
+                s.sessions = nil
             }
             return (s.task, s.waiters.values.flatMap { $0 })
         }
@@ -71,8 +79,25 @@ final class ClusterListener: Sendable {
                 if failures > 0 { log.notice("cluster notifications reconnected") }
                 failures = 0
                 do {
-                    try await connection.listen(on: Self.channel(nodeID)) { notifications in
-                        for try await n in notifications { self.handle(n.payload) }
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for channel in [Self.channel(nodeID), ClusterForwarder.broadcast] {
+                            group.addTask {
+                                try await connection.listen(on: channel) { notifications in
+                                    for try await n in notifications { self.handle(n.payload) }
+                                }
+                            }
+                        }
+                        // Notifications sent while this connection was down are lost: look
+                        // for forwarded events of the sessions held here.
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(100))
+                            if let sessions = self.state.withLock({ $0.sessions }) {
+                                for id in sessions.localSessionIDs { self.drain.request(id, sessions: sessions) }
+                            }
+                        }
+                        try await group.next()
+                        try await group.next()
+                        group.cancelAll()
                     }
                 } catch {
                     try? await connection.close()
@@ -114,6 +139,16 @@ final class ClusterListener: Sendable {
             InMemorySubscriptionFanOut(historyLimit: 1)
                 .fanOut(jobID: job, principal: s.principal, traceID: trace, ownerSessionID: session, owner: s)
                 .publishTerminal(ClusterMembership.lostJobError(node: lost))
+        case "claimed" where parts.count == 2:
+            // Another node resumed this session: its jobs here forward their events from now on.
+            moves.insert(parts[1])
+            if let sessions = state.withLock({ $0.sessions }), let s = sessions.localSession(parts[1]) {
+                Task { _ = await sessions.local.remove(s) }
+            }
+        case "fwd" where parts.count == 2:
+            if let sessions = state.withLock({ $0.sessions }), sessions.localSession(parts[1]) != nil {
+                drain.request(parts[1], sessions: sessions)
+            }
         case "flushed" where parts.count == 2:
             let waiters = state.withLock { $0.waiters.removeValue(forKey: parts[1]) } ?? []
             for (_, c) in waiters { c.resume(returning: true) }

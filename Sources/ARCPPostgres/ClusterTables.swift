@@ -18,14 +18,23 @@ final class ClusterSessionTable: SessionTable {
     let db: PostgresDatabase
     let nodeID: String
     let listener: ClusterListener
+    let moves: ClusterMoves
+    let forwarder: ClusterForwarder
+    let drain: ClusterDrain
     var log: Logger { db.logger }
     /// How long a resume waits for the node holding the session to flush its writes.
     static let flushWait: Duration = .seconds(2)
 
-    init(db: PostgresDatabase, nodeID: String, listener: ClusterListener) {
+    init(
+        db: PostgresDatabase, nodeID: String, listener: ClusterListener, moves: ClusterMoves, forwarder: ClusterForwarder,
+        drain: ClusterDrain
+    ) {
         self.db = db
         self.nodeID = nodeID
         self.listener = listener
+        self.moves = moves
+        self.forwarder = forwarder
+        self.drain = drain
     }
 
     func insert(_ session: RuntimeSession) async {
@@ -47,10 +56,18 @@ final class ClusterSessionTable: SessionTable {
             ).collect().first?.decode(String?.self)
             if let previous, previous != nodeID {
                 log.info("session claimed from another node", metadata: ["session": "\(session.id)", "from_node": "\(previous)"])
+                // Its jobs there forward their events from now on.
+                try await db.client.query(
+                    "SELECT pg_notify(\(ClusterListener.channel(previous)), \("claimed:" + session.id))", logger: log)
             }
         } catch {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
+        // Events forwarded to the session while it was elsewhere (this node's own jobs'
+        // included), then this node's jobs number the session's events directly again.
+        await forwarder.flush()
+        await drain.drain(session.id, sessions: self)
+        moves.remove(session.id)
         return session
     }
 
@@ -71,6 +88,7 @@ final class ClusterSessionTable: SessionTable {
             return session
         }
         guard let holder, holder != nodeID else { return session }
+        moves.insert(id)
         _ = await local.remove(session)
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
         await prepareRestore(id)

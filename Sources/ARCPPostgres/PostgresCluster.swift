@@ -73,6 +73,10 @@ public final class PostgresCluster: Sendable {
     let idempotency: ClusterIdempotencyIndex
     let membership: ClusterMembership
     let listener: ClusterListener
+    let moves = ClusterMoves()
+    let forwarder: ClusterForwarder
+    let drain: ClusterDrain
+    private let forwarding = RankedMutex<Task<Void, Never>?>(.leaf, nil)
 
     /// Connects, migrates the schema, and joins the cluster as `configuration.nodeID`.
     /// - Throws: `PostgresLocationError` (bad URL), `PostgresUnavailableError` (PostgreSQL
@@ -107,8 +111,11 @@ public final class PostgresCluster: Sendable {
         nodeID = settings.nodeID
         incarnation = Int64.random(in: 1...Int64.max)
         store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false)
-        listener = ClusterListener(db: db, nodeID: settings.nodeID)
-        sessions = ClusterSessionTable(db: db, nodeID: settings.nodeID, listener: listener)
+        forwarder = ClusterForwarder(db: db)
+        drain = ClusterDrain(db: db, nodeID: settings.nodeID)
+        listener = ClusterListener(db: db, nodeID: settings.nodeID, moves: moves, drain: drain)
+        sessions = ClusterSessionTable(
+            db: db, nodeID: settings.nodeID, listener: listener, moves: moves, forwarder: forwarder, drain: drain)
         jobs = ClusterJobTable(db: db, nodeID: settings.nodeID)
         idempotency = ClusterIdempotencyIndex(db: db)
         membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
@@ -119,18 +126,30 @@ public final class PostgresCluster: Sendable {
         configuration.store = store
         configuration.tables = RuntimeTables(
             sessions: sessions, jobs: jobs, idempotency: idempotency,
-            fanOut: InMemorySubscriptionFanOut(historyLimit: configuration.historyLimitPerJob))
+            fanOut: ClusterSubscriptionFanOut(
+                inner: InMemorySubscriptionFanOut(historyLimit: configuration.historyLimitPerJob), moves: moves, forwarder: forwarder))
     }
 
     /// Starts serving `runtime` (made with a configuration `configure` prepared): this node
-    /// listens for the other nodes' requests (flush a session's writes before it moves).
+    /// listens for the other nodes (flush requests, moved sessions, forwarded events) and
+    /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
         listener.start(runtime, sessions: sessions)
+        let forwarder = self.forwarder
+        let task = Task { await forwarder.run() }
+        forwarding.withLock { $0 = task }
     }
 
     /// Leaves the cluster (after the runtime shut down): stops the heartbeats, marks the node
     /// `gone` (the other nodes end any job it left unfinished), closes the connections.
     public func leave() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.forwarder.flush() }
+            group.addTask { try? await Task.sleep(for: .seconds(5)) }
+            await group.next()
+            group.cancelAll()
+        }
+        forwarding.withLock { $0 }?.cancel()
         listener.stop()
         await membership.leave()
         db.close()

@@ -132,6 +132,24 @@ enum PostgresSchema {
                 "ALTER TABLE arcp_job ADD COLUMN node_id text COLLATE \"C\"",
                 "CREATE INDEX arcp_job_unfinished ON arcp_job (node_id) WHERE status IN ('pending', 'running')",
             ]),
+        Migration(
+            version: 3, name: "events forwarded between nodes",
+            sql: [
+                // A job's events for a session another node holds, in the order the job emitted
+                // them (`id`), until the holder numbers them in the session's log.
+                """
+                CREATE TABLE arcp_forward (
+                    id bigserial PRIMARY KEY,
+                    session_id text COLLATE "C" NOT NULL,
+                    job_id text NOT NULL,
+                    trace_id text NOT NULL,
+                    principal text NOT NULL,
+                    frame text NOT NULL,
+                    terminal boolean NOT NULL
+                )
+                """,
+                "CREATE INDEX arcp_forward_session ON arcp_forward (session_id, id)",
+            ]),
     ]
 
     /// The newest version this build knows.
