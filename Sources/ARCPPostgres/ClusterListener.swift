@@ -9,6 +9,7 @@ import PostgresNIO
 /// - `claimed:<session>`: another node resumed a session this node held; its jobs here
 ///   forward their events (`ClusterForwarding.swift`). `fwd:<session>` (on the broadcast
 ///   channel `arcp_cluster`): forwarded events wait for the node holding the session.
+/// - `cancel:<job>:<base64 reason>`: `job.cancel` sent to the node holding the job's session.
 /// - `ended:<session>:<job>:<trace>:<lost node>`: a lost node's job ended while this node
 ///   holds its session; this node delivers the `job.error` in the session's numbering.
 /// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
@@ -23,6 +24,7 @@ final class ClusterListener: Sendable {
     private struct State {
         weak var runtime: ARCPRuntime?
         var sessions: ClusterSessionTable?
+        var jobs: ClusterJobTable?
         var waiters: [String: [(UInt64, CheckedContinuation<Bool, Never>)]] = [:]
         var nextWaiter: UInt64 = 0
         var task: Task<Void, Never>?
@@ -44,7 +46,7 @@ final class ClusterListener: Sendable {
 
     static func channel(_ node: String) -> String { "arcp_node_" + node }
 
-    func start(_ runtime: ARCPRuntime, sessions: ClusterSessionTable) {
+    func start(_ runtime: ARCPRuntime, sessions: ClusterSessionTable, jobs: ClusterJobTable) {
         let task = Task { [weak self] in
             guard let self else { return }
             await self.run()
@@ -52,6 +54,7 @@ final class ClusterListener: Sendable {
         let previous = state.withLock { s in
             s.runtime = runtime
             s.sessions = sessions
+            s.jobs = jobs
             defer { s.task = task }
             return s.task
         }
@@ -64,6 +67,7 @@ final class ClusterListener: Sendable {
                 s.task = nil
                 s.waiters = [:]
                 s.sessions = nil
+                s.jobs = nil
             }
             return (s.task, s.waiters.values.flatMap { $0 })
         }
@@ -145,6 +149,12 @@ final class ClusterListener: Sendable {
             if let sessions = state.withLock({ $0.sessions }), let s = sessions.localSession(parts[1]) {
                 Task { _ = await sessions.local.remove(s) }
             }
+        case "cancel" where parts.count == 3:
+            // job.cancel from the node holding the job's session: its terminal frame goes back
+            // through the job's fan-out (forwarded).
+            let reason = Data(base64Encoded: parts[2]).map { String(decoding: $0, as: UTF8.self) }
+            guard let job = state.withLock({ $0.jobs })?.localJob(parts[1]) else { return }
+            job.cancelTree(.cancelled(reason?.isEmpty == false ? reason : nil))
         case "fwd" where parts.count == 2:
             if let sessions = state.withLock({ $0.sessions }), sessions.localSession(parts[1]) != nil {
                 drain.request(parts[1], sessions: sessions)

@@ -231,6 +231,27 @@ final class ClusterJobTable: JobTable {
             parentJobID: parent, createdAt: Date(stored: created), traceID: trace ?? "", lastEventSeq: Int(clamping: lastSeq))
     }
 
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? {
+        do {
+            // Only the submitting session cancels (it is held here now), a job not ended, on a
+            // node that is up.
+            guard
+                let (node, trace) = try await db.client.query(
+                    """
+                    SELECT j.node_id, j.trace_id FROM arcp_job j JOIN arcp_node n ON n.node_id = j.node_id AND n.state = 'up'
+                    WHERE j.job_id = \(id) AND j.session_id = \(sessionID) AND j.status IN ('pending', 'running') AND j.node_id <> \(nodeID)
+                    """, logger: log
+                ).collect().first?.decode((String, String?).self)
+            else { return nil }
+            let why = Data(String((reason ?? "").prefix(1000)).utf8).base64EncodedString()
+            try await db.client.query("SELECT pg_notify(\(ClusterListener.channel(node)), \("cancel:\(id):\(why)"))", logger: log)
+            return trace ?? ""
+        } catch {
+            log.warning("could not pass a cancel on", metadata: ["job": "\(id)", "error": "\(describe(error))"])
+            return nil
+        }
+    }
+
     func unfinished() async -> [RuntimeJob] { local.localUnfinished() }
     func jobEnded(_ job: RuntimeJob) async { await local.jobEnded(job) }
     var localJobIDs: [String] { local.localJobIDs }

@@ -134,7 +134,7 @@ public final class PostgresCluster: Sendable {
     /// listens for the other nodes (flush requests, moved sessions, forwarded events) and
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
-        listener.start(runtime, sessions: sessions)
+        listener.start(runtime, sessions: sessions, jobs: jobs)
         let forwarder = self.forwarder
         let task = Task { await forwarder.run() }
         forwarding.withLock { $0 = task }

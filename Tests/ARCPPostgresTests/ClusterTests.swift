@@ -179,6 +179,42 @@ struct ClusterTests {
         #expect(await b.stop() == 0)
     }
 
+    @Test func jobCancelOnTheNodeHoldingTheSessionCancelsTheJobOnItsNode() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "cancel")
+        let a = try await Self.startNode(db, "a")
+        let b = try await Self.startNode(db, "b")
+        let s = try await Self.open(a)
+        try await s.transport.send(Frames.submit("slow", ["seconds": 60, "tick": 0.2], session: s.id))
+        let onA = try await Self.read(s.transport) { Self.ticks([$0]) == [1] }
+        guard case .jobAccepted(let accepted)? = onA.first(where: { $0.message.type == "job.accepted" })?.message else {
+            Issue.record("no job.accepted: \(onA.map(\.message.type))")
+            return
+        }
+        await s.transport.close()
+        let (onB, _) = try await Self.resume(s, on: b, after: onA.compactMap(\.eventSeq).max() ?? 0) { _ in true }
+        let started = ContinuousClock.now
+        try await onB.transport.send(
+            FrameCodec.encode(Envelope.make(.jobCancel(JobCancelPayload(reason: "enough", jobId: accepted.jobId)), sessionID: s.id, jobID: accepted.jobId)))
+        let frames = try await Self.read(onB.transport) {
+            if case .jobError = $0.message { return true }
+            if case .jobResult = $0.message { return true }
+            return false
+        }
+        #expect(
+            frames.contains { $0.message.type == "job.cancelled" },
+            "\(frames.first.map { FrameCodec.encode($0) } ?? "-"); node b: \(b.process.stderr.suffix(2000))")
+        guard case .jobError(let e)? = frames.last?.message else {
+            Issue.record("expected the job's job.error (cancelled), got \(frames.map(\.message.type))")
+            return
+        }
+        #expect(e.finalStatus == .cancelled, "\(e)")
+        #expect(frames.last?.jobId == accepted.jobId)
+        #expect(ContinuousClock.now - started < .seconds(20))
+        await onB.transport.close()
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+    }
+
     @Test func listJobsSeesEveryNodesJobsOfThePrincipalOnly() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "list")
         let a = try await Self.startNode(db, "a")

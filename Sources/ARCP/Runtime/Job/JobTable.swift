@@ -83,6 +83,16 @@ package protocol JobTable: Sendable {
 
     /// The jobs this process holds that have not ended.
     func localUnfinished() -> [RuntimeJob]
+
+    /// Passes `job.cancel` of job `id`, which another runtime process runs, to that process,
+    /// when session `sessionID` submitted it and it has not ended; returns the job's trace id
+    /// (its terminal frame then reaches the session through the job's fan-out), or nil.
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String?
+}
+
+extension JobTable {
+    /// A single process has no other process to ask.
+    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? { nil }
 }
 
 /// The in-process `JobTable`, under its own lock (rank `leaf`). It keeps every job.

@@ -3,6 +3,10 @@ extension ARCPRuntime {
     /// delegated children are stopped, and the agent learns it through task cancellation.
     func cancel(jobID: String, reason: String?, session: RuntimeSession, requestID: String) async {
         guard let job = await tables.jobs.job(jobID), observable(job, by: session.principal) else {
+            if let traceID = await tables.jobs.cancelElsewhere(jobID, sessionID: session.id, reason: reason) {
+                session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: traceID)
+                return
+            }
             session.sendControl(.sessionError(ARCPError(.jobNotFound, "unknown job_id: \(jobID)", requestID: requestID).payload))
             return
         }
