@@ -158,14 +158,25 @@ enum PostgresSchema {
     /// Applies the missing migrations. Returns the versions applied.
     @discardableResult
     static func migrate(_ client: PostgresClient, logger: Logger) async throws -> [Int] {
-        try await client.query(
-            """
-            CREATE TABLE IF NOT EXISTS arcp_schema_migration (
-                version integer PRIMARY KEY,
-                name text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
-            )
-            """, logger: logger)
+        // Under the lock too: concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog.
+        try await client.withConnection { conn in
+            try await conn.query("BEGIN", logger: logger)
+            do {
+                try await conn.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+                try await conn.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS arcp_schema_migration (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                    )
+                    """, logger: logger)
+                try await conn.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await conn.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
         var applied: [Int] = []
         for migration in migrations {
             let done = try await client.withConnection { conn -> Bool in
