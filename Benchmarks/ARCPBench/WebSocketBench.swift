@@ -465,14 +465,15 @@ final class RuntimeChild {
         self.exit = exit
     }
 
-    /// Spawns `arcp serve --port 0 …` and waits (up to 20 s) for its `LISTENING ws://…` line.
-    static func start(_ arcp: URL, log: URL) async throws -> RuntimeChild {
+    /// Spawns `arcp serve --port 0 …` (plus `extraArguments`) and waits (up to 20 s) for its
+    /// `LISTENING ws://…` line.
+    static func start(_ arcp: URL, log: URL, extraArguments: [String] = []) async throws -> RuntimeChild {
         let process = Process()
         process.executableURL = arcp
         process.arguments = [
             "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
             "--log-level", "warning", "--stop-on-eof",
-        ]
+        ] + extraArguments
         let stdout = Pipe(), stdin = Pipe()
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw BenchError("cannot create \(log.path)")

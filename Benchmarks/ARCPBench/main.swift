@@ -7,7 +7,9 @@ let commands: [any BenchCommand.Type] = [
     ClientMemoryBench.self,
     CodecBench.self,
     EngineBench.self,
+    LeaseBench.self,
     WebSocketBench.self,
+    SoakBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

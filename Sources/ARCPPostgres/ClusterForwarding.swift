@@ -60,6 +60,7 @@ final class ClusterJobEventFanOut: JobEventFanOut {
     var terminal: Message? { inner.terminal }
     var lastOwnerSeq: Int { inner.lastOwnerSeq }
     var subscriberIDs: [String] { inner.subscriberIDs }
+    var retainedBytes: Int { inner.retainedBytes }
 
     @discardableResult
     func publish(_ message: Message, redactedForOthers: Message?) -> Int? {

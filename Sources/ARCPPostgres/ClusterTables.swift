@@ -42,6 +42,11 @@ final class ClusterSessionTable: SessionTable {
         await local.insert(session)
     }
 
+    /// The sessions-per-principal limit is this node's (the sessions it holds).
+    func insert(_ session: RuntimeSession, maxPerPrincipal: Int) async -> Bool {
+        await local.insert(session, maxPerPrincipal: maxPerPrincipal)
+    }
+
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
         let winner = await local.adopt(session)
         guard winner === session else { return winner }
@@ -127,7 +132,11 @@ final class ClusterSessionTable: SessionTable {
 /// `job.accepted` is sent, so `list_jobs` on any node sees it at once), then kept up to date
 /// by the node's store writer.
 final class ClusterJobTable: JobTable {
-    let local = InMemoryJobTable()
+    /// The jobs this node runs, and the finished ones it keeps for retention. Replaced once,
+    /// by `PostgresCluster.configure`, with a table under the runtime's retention policy
+    /// (before the runtime exists, so before any job).
+    private let localTable = RankedMutex(.leaf, InMemoryJobTable())
+    var local: InMemoryJobTable { localTable.withLock { $0 } }
     let db: PostgresDatabase
     let nodeID: String
     var log: Logger { db.logger }
@@ -137,8 +146,25 @@ final class ClusterJobTable: JobTable {
         self.nodeID = nodeID
     }
 
+    /// Keeps this node's finished jobs as `policy` says (`Configuration.Retention`).
+    func setRetention(_ policy: JobRetentionPolicy) {
+        localTable.withLock { $0 = InMemoryJobTable(retention: policy) }
+    }
+
     func insert(_ job: RuntimeJob) async {
         await local.insert(job)
+        await record(job)
+    }
+
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+        // The running-job limits are this node's (per session and principal on this node).
+        if let refused = await local.admit(job, limits: limits) { return refused }
+        await record(job)
+        return nil
+    }
+
+    /// Writes the row of a job this node accepted, before its `job.accepted` is sent.
+    private func record(_ job: RuntimeJob) async {
         let l = JobListing(job)
         do {
             try await db.client.query(
@@ -161,7 +187,7 @@ final class ClusterJobTable: JobTable {
     /// A page of every node's jobs, in (created_at, job_id) order; the jobs this node runs
     /// are shown from memory (their live status), the others from their rows. When the
     /// database cannot be asked, this node's jobs are listed.
-    func page(after cursor: String?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool) {
+    func page(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool) {
         do {
             return try await clusterPage(after: cursor, limit: limit, where: include)
         } catch {
@@ -170,21 +196,11 @@ final class ClusterJobTable: JobTable {
         }
     }
 
-    private func clusterPage(after cursor: String?, limit: Int, where include: (JobListing) -> Bool) async throws -> (
+    private func clusterPage(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async throws -> (
         jobs: [JobListing], more: Bool
     ) {
-        var position: (Double, String)? = nil
-        if let cursor {
-            if let job = local.localJob(cursor) {
-                position = (job.createdAt.storedValue, cursor)
-            } else if let created = try await db.client.query(
-                "SELECT created_at FROM arcp_job WHERE job_id = \(cursor)", logger: log
-            ).collect().first?.decode(Double.self) {
-                position = (created, cursor)
-            } else {
-                return ([], false)
-            }
-        }
+        // Keyset pagination: the cursor is the listing order's key, valid when its job is gone.
+        var position: (Double, String)? = cursor.map { ($0.createdAt.storedValue, $0.id) }
         var page: [JobListing] = []
         let chunk = min(max(limit * 2, 100), 1000)
         while true {
@@ -253,10 +269,15 @@ final class ClusterJobTable: JobTable {
     }
 
     func unfinished() async -> [RuntimeJob] { local.localUnfinished() }
-    func jobEnded(_ job: RuntimeJob) async { await local.jobEnded(job) }
+    /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows
+    /// of the jobs it drops (`deleteJob`). Rows no node holds in memory (jobs of lost nodes,
+    /// of a node's previous run) are deleted by `ClusterRetention`.
+    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] { await local.jobEnded(job, at: now) }
+    func sweep(at now: Duration) async -> [RetiredJob] { await local.sweep(at: now) }
     var localJobIDs: [String] { local.localJobIDs }
     func localJob(_ id: String) -> RuntimeJob? { local.localJob(id) }
     func localUnfinished() -> [RuntimeJob] { local.localUnfinished() }
+    var localCounts: JobTableCounts { local.localCounts }
 }
 
 /// The idempotency keys of a cluster: the primary key `(principal, key)` of

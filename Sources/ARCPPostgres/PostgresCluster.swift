@@ -122,12 +122,17 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Makes `configuration` a runtime of this node: its store and its tables.
+    /// Call it once, after the rest of `configuration` is set (the retention and history
+    /// limits are read from it).
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
+        jobs.setRetention(JobRetentionPolicy(configuration.retention))
         configuration.tables = RuntimeTables(
             sessions: sessions, jobs: jobs, idempotency: idempotency,
             fanOut: ClusterSubscriptionFanOut(
-                inner: InMemorySubscriptionFanOut(historyLimit: configuration.historyLimitPerJob), moves: moves, forwarder: forwarder))
+                inner: InMemorySubscriptionFanOut(
+                    historyLimit: configuration.historyLimitPerJob, historyByteLimit: configuration.historyBytesPerJob),
+                moves: moves, forwarder: forwarder))
     }
 
     /// Starts serving `runtime` (made with a configuration `configure` prepared): this node

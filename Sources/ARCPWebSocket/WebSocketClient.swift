@@ -116,7 +116,7 @@ extension WebSocketTransport {
     ///   - closeTimeout: how long `close()` waits for the server's close frame before it closes
     ///     the socket anyway. Default 2 s.
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
-    /// - Throws: ``TransportError/connectFailed(_:)`` with a one-line reason, e.g.
+    /// - Throws: `TransportError.connectFailed` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
     public static func connect(
         to url: String,
