@@ -60,9 +60,10 @@ struct ClusterTests {
 
     /// Resumes `session` on `node` after `lastSeq`; returns the new session handle and what
     /// came up to (and including) the frame `until` accepts.
-    static func resume(_ session: Session, on node: Node, after lastSeq: Int, until: @escaping (Envelope) -> Bool) async throws -> (
-        Session, [Envelope]
-    ) {
+    static func resume(
+        _ session: Session, on node: Node, after lastSeq: Int, limit: Duration = .seconds(30),
+        until: @escaping @Sendable (Envelope) -> Bool
+    ) async throws -> (Session, [Envelope]) {
         let t = try await WebSocketTransport.connect(to: node.url)
         try await t.send(
             FrameCodec.encode(
@@ -71,32 +72,40 @@ struct ClusterTests {
                         SessionHelloPayload(
                             auth: Auth(scheme: "bearer", token: "tok"),
                             resume: ResumeBlock(sessionId: session.id, resumeToken: session.token, lastEventSeq: lastSeq))))))
-        var welcomeSeen: SessionWelcomePayload? = nil
-        let frames = try await read(t) { env in
-            if case .sessionWelcome(let w) = env.message { welcomeSeen = w }
-            if case .sessionError = env.message { return true }
-            return welcomeSeen != nil && until(env)
+        var frames = try await read(t, limit: limit, "the resume's session.welcome on \(node.id)") {
+            switch $0.message {
+            case .sessionWelcome, .sessionError: return true
+            default: return false
+            }
         }
-        guard case .sessionWelcome(let w)? = frames.first?.message else {
+        guard case .sessionWelcome(let w)? = frames.last?.message else {
             Issue.record("expected session.welcome on resume at \(node.id), got \(frames.map(\.message.type)): \(frames)")
             throw CancellationError()
+        }
+        if !until(frames[frames.count - 1]) {
+            frames += try await read(t, limit: limit, "the frames after the resume on \(node.id)", until: until)
         }
         return (Session(transport: t, id: session.id, token: w.resumeToken), Array(frames.dropFirst()))
     }
 
-    /// Reads frames until `stop` says so (the suite's time limit bounds it).
-    static func read(_ t: WebSocketTransport, until stop: (Envelope) -> Bool) async throws -> [Envelope] {
-        var out: [Envelope] = []
-        while let text = try await t.receive() {
-            guard let env = Frames.decode(text) else { continue }
-            out.append(env)
-            if stop(env) { return out }
+    /// Reads frames until `stop` says so, failing (not hanging) after `limit`.
+    static func read(
+        _ t: WebSocketTransport, limit: Duration = .seconds(30), _ what: String = "frames",
+        sourceLocation: SourceLocation = #_sourceLocation, until stop: @escaping @Sendable (Envelope) -> Bool
+    ) async throws -> [Envelope] {
+        try await within(limit, "reading \(what)", sourceLocation: sourceLocation) {
+            var out: [Envelope] = []
+            while let text = try await t.receive() {
+                guard let env = Frames.decode(text) else { continue }
+                out.append(env)
+                if stop(env) { return out }
+            }
+            Issue.record("the connection ended early after \(out.map(\.message.type))", sourceLocation: sourceLocation)
+            return out
         }
-        Issue.record("the connection ended early after \(out.map(\.message.type))")
-        return out
     }
 
-    static func isResult(_ e: Envelope) -> Bool {
+    @Sendable static func isResult(_ e: Envelope) -> Bool {
         if case .jobResult = e.message { return true }
         return false
     }
@@ -160,9 +169,7 @@ struct ClusterTests {
 
         // On B: what A stored after lastSeq, then the job's live events from A, numbered by
         // B, to the job.result.
-        let (onB, frames) = try await within(.seconds(60), "the job.result on b") {
-            try await Self.resume(s, on: b, after: lastSeq, until: Self.isResult)
-        }
+        let (onB, frames) = try await Self.resume(s, on: b, after: lastSeq, limit: .seconds(60), until: Self.isResult)
         let seqs = frames.compactMap(\.eventSeq)
         #expect(seqs == Array((lastSeq + 1)..<(lastSeq + 1 + seqs.count)), "\(seqs)")
         guard case .jobResult(let result)? = frames.last?.message else {
@@ -306,7 +313,12 @@ struct ClusterTests {
         // kill A once what the client saw is stored.
         let store = try await PostgresRuntimeStore.connect(url: db)
         defer { store.close() }
+        let stored = ContinuousClock.now + .seconds(30)
         while try await store.bufferStatus(session: s.id)?.lastSeq ?? 0 < Int64(lastSeq) {
+            guard ContinuousClock.now < stored else {
+                Issue.record("node a did not store seq \(lastSeq) within 30 s")
+                return
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
         let killedAt = ContinuousClock.now

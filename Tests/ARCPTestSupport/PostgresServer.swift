@@ -119,14 +119,9 @@ public enum PostgresServer {
             guard let script = PostgresServer.exitCommand.withLock({ $0 }) else { return }
             _ = spawnAndWait("/bin/sh", ["-c", script])
         }
-        // The watchdog outlives a crashed test process: it polls the parent's pid.
-        let watchdog = Process()
-        watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
-        watchdog.arguments = ["-c", "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(script)"]
-        watchdog.standardInput = FileHandle.nullDevice
-        watchdog.standardOutput = FileHandle.nullDevice
-        watchdog.standardError = FileHandle.nullDevice
-        try? watchdog.run()
+        // The watchdog outlives a crashed test process: it polls the parent's pid. Started
+        // like the server (no descriptor of this process), since it lives as long.
+        _ = spawn("/bin/sh", ["-c", "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(script)"])
     }
 
     static let exitCommand = LockedString()
@@ -165,42 +160,94 @@ final class LockedString: @unchecked Sendable {
     }
 }
 
-/// Runs a command to completion on its own thread, so that a slow command (initdb) does not
-/// hold one of the cooperative pool's few threads. Its output (stdout and stderr together,
-/// returned as the third value) goes through a temporary file, not a pipe: `pg_ctl start`
-/// leaves a server running that must not keep the caller waiting for end of file, and
-/// `posix_spawn` + `waitpid` do not depend on Foundation's child-process monitor.
-public func runOffPool(_ executable: String, _ arguments: [String]) async throws -> (Int32, String, String) {
-    await withCheckedContinuation { (done: CheckedContinuation<(Int32, String, String), Never>) in
-        let thread = Thread { done.resume(returning: spawnAndWait(executable, arguments)) }
-        thread.start()
-    }
+/// Runs a command to completion on its own thread (`onOwnThread`), so that a slow command
+/// (initdb) does not hold one of the cooperative pool's few threads; killed after `timeout`.
+/// Its output (stdout and stderr together, returned as the third value) goes through a
+/// temporary file, not a pipe: `pg_ctl start` leaves a server running that must not keep the
+/// caller waiting for end of file, and `posix_spawn` + `waitpid` do not depend on Foundation's
+/// child-process monitor.
+public func runOffPool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (Int32, String, String) {
+    try await onOwnThread { spawnAndWait(executable, arguments, timeout: timeout) }
 }
 
-/// `posix_spawn`s `executable` with stdin from /dev/null and stdout and stderr to a temporary
-/// file, waits for it, and returns (status, "", output); (-1, "", reason) when it cannot start.
-func spawnAndWait(_ executable: String, _ arguments: [String]) -> (Int32, String, String) {
+/// `posix_spawn`s `executable` with stdin from /dev/null, stdout and stderr to a temporary
+/// file and no other descriptor of this process, waits for it (SIGKILL after `timeout`), and
+/// returns (status, "", output); (-1, "", reason) when it cannot start.
+///
+/// No other descriptor: `posix_spawn` otherwise hands the child every descriptor not marked
+/// close-on-exec, and Foundation's `Pipe` does not mark them. A PostgreSQL server started
+/// this way (it lives until the test process exits) then held the write ends of pipes other
+/// tests were reading to end of file (`readDataToEndOfFile`) at that moment, and those reads
+/// never ended: the full suite hung.
+func spawnAndWait(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) -> (Int32, String, String) {
     let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-spawn-\(UUID().uuidString).log").path
     defer { unlink(outPath) }
-    #if canImport(Glibc)
-    var actions = posix_spawn_file_actions_t()
-    #else
-    var actions: posix_spawn_file_actions_t? = nil
-    #endif
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    guard spawned == 0 else { return (-1, "", "cannot run \(executable): \(String(cString: strerror(spawned)))") }
+    let pid: pid_t
+    switch spawn(executable, arguments, output: outPath) {
+    case .failure(let reason): return (-1, "", reason.description)
+    case .success(let p): pid = p
+    }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let deadline = ContinuousClock.now + timeout
+    var killed = false
+    while true {
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid { break }
+        if r < 0 && errno != EINTR { break }
+        if !killed && ContinuousClock.now >= deadline {
+            kill(pid, SIGKILL)
+            killed = true
+        }
+        usleep(killed ? 1_000 : 5_000)
+    }
+    var output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    if killed { output += "\n(killed after \(timeout))" }
     // WIFEXITED / WEXITSTATUS by hand (the macros do not import).
     let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return (code, "", output)
 }
+
+/// `posix_spawn`s `executable` with stdin from /dev/null, stdout and stderr to `output` (or
+/// /dev/null) and no other descriptor of this process; returns its pid.
+func spawn(_ executable: String, _ arguments: [String], output: String = "/dev/null") -> Result<pid_t, PostgresServerError> {
+    #if canImport(Glibc)
+    var actions = posix_spawn_file_actions_t()
+    var attributes = posix_spawnattr_t()
+    #else
+    var actions: posix_spawn_file_actions_t? = nil
+    var attributes: posix_spawnattr_t? = nil
+    #endif
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    #if os(Linux)
+    closeInheritedDescriptors(&actions)
+    #elseif canImport(Darwin)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_CLOEXEC_DEFAULT))
+    #endif
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard spawned == 0 else { return .failure(PostgresServerError("cannot run \(executable): \(String(cString: strerror(spawned)))")) }
+    return .success(pid)
+}
+
+#if os(Linux)
+/// Adds to `actions` the closing of every descriptor from 3 up: glibc's
+/// `posix_spawn_file_actions_addclosefrom_np` (2.34+; not exported by Swift's Glibc module,
+/// so looked up by name), else one close action per descriptor open now.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+        let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+        if closeFrom(&actions, 3) == 0 { return }
+    }
+    let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    for fd in open.compactMap({ Int32($0) }) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+}
+#endif
