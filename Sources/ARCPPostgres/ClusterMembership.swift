@@ -32,9 +32,7 @@ final class ClusterMembership: Sendable {
         self.jobs = jobs
     }
 
-    var timeoutSeconds: Double {
-        Double(settings.nodeTimeout.components.seconds) + Double(settings.nodeTimeout.components.attoseconds) / 1e18
-    }
+    var timeoutSeconds: Double { settings.nodeTimeout.postgresSeconds }
 
     /// Adds (or revives) this node's row; refuses an id whose node is alive.
     func register() async throws {
@@ -151,7 +149,8 @@ final class ClusterMembership: Sendable {
                 if seq != nil { notified += 1 }
                 try await conn.query(
                     """
-                    UPDATE arcp_job SET status = 'error', last_event_seq = GREATEST(last_event_seq, \(seq ?? 0))
+                    UPDATE arcp_job SET status = 'error', last_event_seq = GREATEST(last_event_seq, \(seq ?? 0)),
+                        ended_at = extract(epoch FROM clock_timestamp())
                     WHERE job_id = \(o.job)
                     """, logger: log)
             }

@@ -76,6 +76,7 @@ public final class PostgresCluster: Sendable {
     let moves = ClusterMoves()
     let forwarder: ClusterForwarder
     let drain: ClusterDrain
+    let retention: ClusterRetention
     private let forwarding = RankedMutex<Task<Void, Never>?>(.leaf, nil)
 
     /// Connects, migrates the schema, and joins the cluster as `configuration.nodeID`.
@@ -119,6 +120,7 @@ public final class PostgresCluster: Sendable {
         jobs = ClusterJobTable(db: db, nodeID: settings.nodeID)
         idempotency = ClusterIdempotencyIndex(db: db)
         membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
+        retention = ClusterRetention(db: db)
     }
 
     /// Makes `configuration` a runtime of this node: its store and its tables.
@@ -127,6 +129,7 @@ public final class PostgresCluster: Sendable {
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
+        retention.configure(configuration.retention)
         configuration.tables = RuntimeTables(
             sessions: sessions, jobs: jobs, idempotency: idempotency,
             fanOut: ClusterSubscriptionFanOut(
@@ -140,6 +143,7 @@ public final class PostgresCluster: Sendable {
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
         listener.start(runtime, sessions: sessions, jobs: jobs)
+        retention.start()
         let forwarder = self.forwarder
         let task = Task { await forwarder.run() }
         forwarding.withLock { $0 = task }
@@ -155,6 +159,7 @@ public final class PostgresCluster: Sendable {
             group.cancelAll()
         }
         forwarding.withLock { $0 }?.cancel()
+        retention.stop()
         listener.stop()
         await membership.leave()
         db.close()

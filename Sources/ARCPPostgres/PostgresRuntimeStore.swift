@@ -357,9 +357,16 @@ public final class PostgresRuntimeStore: RuntimeStore {
     public func sessions(lastSeenBefore date: Date?) async throws -> [SessionRecord] {
         try await mapped {
             if let date {
+                // In a cluster, a session another live node holds is that node's to expire.
                 return try await Self.sessionRecords(
                     db.client.query(
-                        "SELECT \(unescaped: Self.sessionColumns) FROM arcp_session WHERE last_seen_at < \(date.storedValue) ORDER BY session_id",
+                        """
+                        SELECT \(unescaped: Self.sessionColumns) FROM arcp_session s
+                        WHERE last_seen_at < \(date.storedValue)
+                          AND (\(nodeID)::text IS NULL OR s.node_id IS NULL OR s.node_id = \(nodeID)
+                               OR NOT EXISTS (SELECT 1 FROM arcp_node n WHERE n.node_id = s.node_id AND n.state = 'up'))
+                        ORDER BY session_id
+                        """,
                         logger: logger))
             }
             return try await Self.sessionRecords(
@@ -368,9 +375,20 @@ public final class PostgresRuntimeStore: RuntimeStore {
     }
 
     public func deleteSession(_ id: String) async throws {
-        // Its events and control frames go with it (ON DELETE CASCADE).
-        try await mapped { try await db.client.query("DELETE FROM arcp_session WHERE session_id = \(id)", logger: logger) }
+        // Its events and control frames go with it (ON DELETE CASCADE). In a cluster, never a
+        // session another live node holds (this node's copy expired after the session moved).
+        try await mapped {
+            // Deletable: any row for a single runtime; in a cluster, a session this node holds,
+            // nobody holds, or a node that is not up held.
+            try await db.client.query(
+                """
+                DELETE FROM arcp_session s WHERE session_id = \(id)
+                  AND (\(nodeID)::text IS NULL OR s.node_id IS NULL OR s.node_id = \(nodeID)
+                       OR NOT EXISTS (SELECT 1 FROM arcp_node n WHERE n.node_id = s.node_id AND n.state = 'up'))
+                """, logger: logger)
+        }
     }
+
 
     // MARK: - Jobs
 
@@ -382,17 +400,19 @@ public final class PostgresRuntimeStore: RuntimeStore {
             try await db.client.query(
                 """
                 INSERT INTO arcp_job (job_id, session_id, principal, agent, status, created_at, trace_id, parent_job_id, lease_json,
-                                      lease_constraints_json, budget_json, last_event_seq, idempotency_key, node_id)
+                                      lease_constraints_json, budget_json, last_event_seq, idempotency_key, node_id, ended_at)
                 VALUES (\(record.jobID), \(record.sessionID), \(record.principal), \(record.agent), \(record.status.rawValue),
                         \(record.createdAt.storedValue), \(record.traceID), \(record.parentJobID), \(record.leaseJSON),
-                        \(record.leaseConstraintsJSON), \(record.budgetJSON), \(record.lastEventSeq), \(record.idempotencyKey), \(node))
+                        \(record.leaseConstraintsJSON), \(record.budgetJSON), \(record.lastEventSeq), \(record.idempotencyKey), \(node),
+                        CASE WHEN \(record.status.isTerminal) THEN extract(epoch FROM clock_timestamp()) END)
                 ON CONFLICT (job_id) DO UPDATE SET
                     session_id = excluded.session_id, principal = excluded.principal, agent = excluded.agent,
                     status = excluded.status, created_at = excluded.created_at, trace_id = excluded.trace_id,
                     parent_job_id = excluded.parent_job_id, lease_json = excluded.lease_json,
                     lease_constraints_json = excluded.lease_constraints_json, budget_json = excluded.budget_json,
                     last_event_seq = GREATEST(arcp_job.last_event_seq, excluded.last_event_seq),
-                    idempotency_key = excluded.idempotency_key
+                    idempotency_key = excluded.idempotency_key,
+                    ended_at = CASE WHEN excluded.ended_at IS NULL THEN NULL ELSE COALESCE(arcp_job.ended_at, excluded.ended_at) END
                 WHERE \(node)::text IS NULL
                    OR (arcp_job.node_id = \(node)
                        AND EXISTS (SELECT 1 FROM arcp_node n WHERE n.node_id = \(node) AND n.state = 'up'))

@@ -150,6 +150,17 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX arcp_forward_session ON arcp_forward (session_id, id)",
             ]),
+        Migration(
+            version: 4, name: "when jobs ended, for the retention of the cluster's rows",
+            sql: [
+                // PostgreSQL's clock, Unix seconds (ClusterRetention compares it with the same clock).
+                "ALTER TABLE arcp_job ADD COLUMN ended_at double precision",
+                """
+                UPDATE arcp_job SET ended_at = extract(epoch FROM clock_timestamp())
+                WHERE status NOT IN ('pending', 'running')
+                """,
+                "CREATE INDEX arcp_job_ended ON arcp_job (ended_at) WHERE ended_at IS NOT NULL",
+            ]),
     ]
 
     /// The newest version this build knows.
