@@ -123,6 +123,7 @@ let package = Package(
             dependencies: [
                 "ARCP", "ARCPPostgres", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,7 +1,8 @@
 import ARCP
-import ARCPPostgres
+@testable import ARCPPostgres
 import ARCPTestSupport
 import ARCPWebSocket
+import PostgresNIO
 import Foundation
 import Testing
 
@@ -28,14 +29,14 @@ struct ClusterTests {
         }
     }
 
-    static func startNode(_ database: String, _ id: String, nodeTimeoutSec: Int = 10) async throws -> Node {
+    static func startNode(_ database: String, _ id: String, nodeTimeoutSec: Int = 10, extra: [String] = []) async throws -> Node {
         let arcp = try ArcpBinary.require()
         let process = try TestProcess(
             arcp,
             [
                 "serve", "--port", "0", "--token", "tok=me@example.com", "--token", "tok2=other@example.com", "--postgres", database,
                 "--node-id", id, "--node-timeout-sec", String(nodeTimeoutSec), "--log-level", "warning", "--stop-on-eof",
-            ], label: "node \(id)")
+            ] + extra, label: "node \(id)")
         let line = try #require(await process.line(startingWith: "LISTENING "), "node \(id) did not start; stderr: \(process.stderr)")
         return Node(process: process, url: String(line.dropFirst("LISTENING ".count)), id: id)
     }
@@ -347,6 +348,39 @@ struct ClusterTests {
         let jobs = try await Self.listJobs(again)
         #expect(jobs.first { $0.jobId == accepted.jobId }?.status == .error)
         await again.transport.close()
+        #expect(await b.stop() == 0)
+    }
+
+    @Test func aFinishedJobAndAnExpiredSessionAreFreedFromTheDatabaseAfterTheirRetention() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "retention")
+        let a = try await Self.startNode(db, "a", extra: ["--job-retention-sec", "1", "--resume-window-sec", "1"])
+        let b = try await Self.startNode(db, "b")
+        let s = try await Self.open(a)
+        try await s.transport.send(Frames.submit("echo", ["n": 1], session: s.id))
+        _ = try await Self.read(s.transport, until: Self.isResult)
+        await s.transport.close()
+        let store = try await PostgresRuntimeStore.connect(url: db)
+        defer { store.close() }
+        func count(_ sql: String) async throws -> Int {
+            try await store.db.client.query(PostgresQuery(unsafeSQL: sql), logger: store.logger).collect().first?.decode(Int.self) ?? -1
+        }
+        // Node a drops the finished job after 1 s and deletes its row; the session's resume
+        // window (1 s) passes and its row and events go too. Node b lists nothing of it.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var left = (jobs: -1, sessions: -1, events: -1)
+        while ContinuousClock.now < deadline {
+            left = (
+                try await count("SELECT count(*)::int FROM arcp_job"), try await count("SELECT count(*)::int FROM arcp_session"),
+                try await count("SELECT count(*)::int FROM arcp_event")
+            )
+            if left == (0, 0, 0) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(left == (0, 0, 0), "rows left: \(left)")
+        let onB = try await Self.open(b)
+        #expect(try await Self.listJobs(onB).isEmpty)
+        await onB.transport.close()
+        #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
     }
 
