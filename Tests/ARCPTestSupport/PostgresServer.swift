@@ -78,7 +78,13 @@ public enum PostgresServer {
             throw PostgresServerError("PostgreSQL is not installed (Scripts/install-system-deps.sh installs Debian's postgresql)")
         }
         let asRoot = getuid() == 0
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        if asRoot && getpwnam("postgres") == nil {
+            throw PostgresServerError("PostgreSQL refuses to run as root, and there is no postgres user to run it as (Debian's postgresql package makes one)")
+        }
+        // As root the server runs as `postgres`, which must reach the folder: /tmp, not a
+        // TMPDIR it may not be able to traverse.
+        let parent = asRoot ? URL(fileURLWithPath: "/tmp") : FileManager.default.temporaryDirectory
+        let dir = parent.appendingPathComponent("arcp-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if asRoot {
             let (s, _, e) = spawnAndWait("/bin/chown", ["postgres:", dir])
