@@ -51,14 +51,31 @@ final class ClusterSessionTable: SessionTable {
         let winner = await local.adopt(session)
         guard winner === session else { return winner }
         do {
-            let previous = try await db.client.query(
+            let claimed = try await db.client.query(
                 """
                 UPDATE arcp_session s SET node_id = \(nodeID), claim = s.claim + 1
                 FROM (SELECT session_id, node_id FROM arcp_session WHERE session_id = \(session.id) FOR UPDATE) p
                 WHERE s.session_id = p.session_id
-                RETURNING p.node_id
+                RETURNING p.node_id, s.last_seq
                 """, logger: log
-            ).collect().first?.decode(String?.self)
+            ).collect().first?.decode((String?, Int64).self)
+            let previous = claimed?.0
+            // Events appended to the log after the restore read it and before this claim (a
+            // lost node's job ended by the membership, which appends while the row names the
+            // lost node): the session takes them, numbered as stored, before numbering its own.
+            if let stored = claimed?.1, stored > Int64(session.lastSeq) {
+                let missed = try await PostgresRuntimeStore.decodeEvents(
+                    session.id,
+                    db.client.query(
+                        """
+                        SELECT seq, job_id, frame FROM arcp_event WHERE session_id = \(session.id) AND seq > \(Int64(session.lastSeq))
+                        ORDER BY seq
+                        """, logger: log))
+                session.restoreAppended(missed)
+                log.info(
+                    "events stored while the session was being restored were added",
+                    metadata: ["session": "\(session.id)", "events": "\(missed.count)"])
+            }
             if let previous, previous != nodeID {
                 log.info("session claimed from another node", metadata: ["session": "\(session.id)", "from_node": "\(previous)"])
                 // Its jobs there forward their events from now on.

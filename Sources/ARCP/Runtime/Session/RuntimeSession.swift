@@ -60,6 +60,19 @@ package final class RuntimeSession: Sendable {
         }
     }
 
+    /// Adds the events the store gained after this session was read from it and before it was
+    /// adopted (in a cluster, another node may end a job of the session in that moment),
+    /// numbered as stored; those at or before the session's last seq are ignored.
+    package func restoreAppended(_ events: [StoredEvent]) {
+        state.withLock { s in
+            let newer = events.filter { Int($0.seq) > s.machine.outbox.lastSeq }
+            guard let last = newer.last else { return }
+            s.machine.restore(
+                lastSeq: Int(last.seq), releasedThrough: s.machine.outbox.releasedThrough,
+                events: newer.map { (Int($0.seq), $0.jobID, $0.frame) })
+        }
+    }
+
     /// The durable record of this session (the token is stored only as a hash).
     func record(token: String? = nil) -> SessionRecord {
         let (t, closed) = state.withLock { ($0.machine.resumeToken, $0.machine.closedByClient) }
@@ -76,7 +89,7 @@ package final class RuntimeSession: Sendable {
     var resumeToken: String { state.withLock { $0.machine.resumeToken } }
     var isClosed: Bool { state.withLock { $0.machine.closedByClient } }
     var isAttached: Bool { state.withLock { $0.machine.isAttached } }
-    var lastSeq: Int { state.withLock { $0.machine.outbox.lastSeq } }
+    package var lastSeq: Int { state.withLock { $0.machine.outbox.lastSeq } }
     var detachedAt: ContinuousClock.Instant? { state.withLock { $0.machine.detachedSince } }
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }
