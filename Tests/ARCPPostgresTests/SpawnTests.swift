@@ -29,9 +29,9 @@ struct SpawnTests {
     #endif
 
     @Test func aCommandPastItsTimeIsKilled() async throws {
-        let started = ContinuousClock.now
-        let (status, _, out) = try await runOffPool("/bin/sleep", ["30"], timeout: .milliseconds(200))
+        // Killed (SIGKILL, said in its output), not run to its end: no timing asserted.
+        let (status, _, out) = try await runOffPool("/bin/sleep", ["60"], timeout: .milliseconds(200))
         #expect(status == 128 + SIGKILL, "\(out)")
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(out.contains("killed after"), "\(out)")
     }
 }
