@@ -43,7 +43,7 @@ struct ClusterRetentionTests {
     }
 
     @Test func rowsPastTheirRetentionAreDeletedAndTheRestKept() async throws {
-        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "retain"))
+        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "retain"), connectTimeout: .seconds(60))
         defer { store.close() }
         let db = store.db
         for sql in [
@@ -77,7 +77,7 @@ struct ClusterRetentionTests {
     }
 
     @Test func oneNodeSweepsAtATime() async throws {
-        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "retainlock"))
+        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "retainlock"), connectTimeout: .seconds(60))
         defer { store.close() }
         let db = store.db
         let swept = try await db.transaction { conn in
@@ -88,7 +88,7 @@ struct ClusterRetentionTests {
     }
 
     @Test func aNodeNeverDeletesASessionAnotherLiveNodeHolds() async throws {
-        let single = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "fence"))
+        let single = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "fence"), connectTimeout: .seconds(60))
         defer { single.close() }
         let db = single.db
         let b = PostgresRuntimeStore(db: db, nodeID: "b", ownsDatabase: false)
@@ -111,7 +111,7 @@ struct ClusterRetentionTests {
     }
 
     @Test func aJobsEndIsStampedOnceOnTheServersClock() async throws {
-        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "ended"))
+        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "ended"), connectTimeout: .seconds(60))
         defer { store.close() }
         var record = JobRecord(
             jobID: "job_1", sessionID: "s", principal: "p", agent: "echo", status: .running, createdAt: Date(), traceID: nil,

@@ -312,7 +312,7 @@ struct ClusterTests {
         }
         // Events reach the database a moment after the client (write-behind; docs/CLUSTER.md):
         // kill A once what the client saw is stored.
-        let store = try await PostgresRuntimeStore.connect(url: db)
+        let store = try await PostgresRuntimeStore.connect(url: db, connectTimeout: .seconds(60))
         defer { store.close() }
         let stored = ContinuousClock.now + .seconds(30)
         while try await store.bufferStatus(session: s.id)?.lastSeq ?? 0 < Int64(lastSeq) {
@@ -359,7 +359,7 @@ struct ClusterTests {
         try await s.transport.send(Frames.submit("echo", ["n": 1], session: s.id))
         _ = try await Self.read(s.transport, until: Self.isResult)
         await s.transport.close()
-        let store = try await PostgresRuntimeStore.connect(url: db)
+        let store = try await PostgresRuntimeStore.connect(url: db, connectTimeout: .seconds(60))
         defer { store.close() }
         func count(_ sql: String) async throws -> Int {
             try await store.db.client.query(PostgresQuery(unsafeSQL: sql), logger: store.logger).collect().first?.decode(Int.self) ?? -1

@@ -58,7 +58,7 @@ struct PostgresStoreTests {
         let url = try await PostgresServer.makeDatabase(prefix: "migrate")
         // Three processes starting at once: each migration is applied exactly once.
         let stores = try await withThrowingTaskGroup(of: PostgresRuntimeStore.self) { group in
-            for _ in 0..<3 { group.addTask { try await PostgresRuntimeStore.connect(url: url) } }
+            for _ in 0..<3 { group.addTask { try await PostgresRuntimeStore.connect(url: url, connectTimeout: .seconds(60)) } }
             var out: [PostgresRuntimeStore] = []
             for try await s in group { out.append(s) }
             return out
@@ -67,7 +67,7 @@ struct PostgresStoreTests {
         #expect(try await stores[0].schemaVersions() == PostgresSchema.migrations.map(\.version))
         #expect(PostgresSchema.latest >= 2)
         // A later start applies nothing.
-        let again = try await PostgresRuntimeStore.connect(url: url)
+        let again = try await PostgresRuntimeStore.connect(url: url, connectTimeout: .seconds(60))
         defer { again.close() }
         #expect(try await PostgresSchema.migrate(again.db.client, logger: again.logger).isEmpty)
     }
@@ -75,13 +75,13 @@ struct PostgresStoreTests {
     @Test(.enabled(if: PostgresServer.isInstalled, Comment(rawValue: postgresMissing)))
     func aNewerSchemaIsRefused() async throws {
         let url = try await PostgresServer.makeDatabase(prefix: "newer")
-        let store = try await PostgresRuntimeStore.connect(url: url)
+        let store = try await PostgresRuntimeStore.connect(url: url, connectTimeout: .seconds(60))
         try await store.db.client.query(
             "INSERT INTO arcp_schema_migration (version, name) VALUES (\(PostgresSchema.latest + 1), 'from the future')",
             logger: store.logger)
         store.close()
         await #expect(throws: PostgresSchemaError.newerSchema(found: PostgresSchema.latest + 1, known: PostgresSchema.latest)) {
-            let s = try await PostgresRuntimeStore.connect(url: url)
+            let s = try await PostgresRuntimeStore.connect(url: url, connectTimeout: .seconds(60))
             s.close()
         }
     }

@@ -46,7 +46,7 @@ func withStore(_ kind: StoreKind, _ body: (any RuntimeStore) async throws -> Voi
         defer { try? store.close() }
         try await body(store)
     case .postgres:
-        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "store"))
+        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "store"), connectTimeout: .seconds(60))
         defer { store.close() }
         try await body(store)
     }
