@@ -61,14 +61,18 @@ package final class RuntimeSession: Sendable {
     }
 
     /// Adds the events the store gained after this session was read from it and before it was
-    /// adopted (in a cluster, another node may end a job of the session in that moment),
-    /// numbered as stored; those at or before the session's last seq are ignored.
+    /// adopted (in a cluster, another node may append to the log in that moment), numbered as
+    /// stored; those it already holds are ignored. The numbering continues after the last
+    /// event held (the restore reads the log's status before its events, so an event appended
+    /// in between is held while the status's last seq is older).
     package func restoreAppended(_ events: [StoredEvent]) {
         state.withLock { s in
-            let newer = events.filter { Int($0.seq) > s.machine.outbox.lastSeq }
-            guard let last = newer.last else { return }
+            let held = max(s.machine.outbox.lastSeq, s.machine.outbox.replay.last?.seq ?? 0)
+            let newer = events.filter { Int($0.seq) > held }
+            let last = max(held, newer.last.map { Int($0.seq) } ?? 0)
+            guard last > s.machine.outbox.lastSeq else { return }
             s.machine.restore(
-                lastSeq: Int(last.seq), releasedThrough: s.machine.outbox.releasedThrough,
+                lastSeq: last, releasedThrough: s.machine.outbox.releasedThrough,
                 events: newer.map { (Int($0.seq), $0.jobID, $0.frame) })
         }
     }
