@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ARCPMetrics", targets: ["ARCPMetrics"]),
         .library(name: "ARCPVapor", targets: ["ARCPVapor"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
+        .library(name: "ARCPPostgres", targets: ["ARCPPostgres"]),
         .library(name: "ARCPConformance", targets: ["ARCPConformance"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
@@ -48,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -98,6 +100,31 @@ let package = Package(
         .target(
             name: "ARCPStore",
             dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // The runtime store and a runtime cluster on PostgreSQL (postgres-nio): sessions, the
+        // event log, jobs, idempotency keys, outstanding credentials; nodes that share them
+        // (docs/CLUSTER.md).
+        .target(
+            name: "ARCPPostgres",
+            dependencies: [
+                "ARCP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The PostgreSQL store's own checks (URLs, migrations, an unreachable server) and
+        // `arcp serve --postgres` nodes on a throwaway PostgreSQL.
+        .testTarget(
+            name: "ARCPPostgresTests",
+            dependencies: [
+                "ARCP", "ARCPPostgres", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strict
         ),
         // WebSocket transport (spec §4), client and server, on swift-nio. Kept out of ARCP.
@@ -203,7 +230,7 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPConformance", "ARCPJWT", "ARCPMetrics", "ARCPTracing",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPConformance", "ARCPJWT", "ARCPMetrics", "ARCPTracing", "ARCPPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
@@ -267,7 +294,9 @@ let package = Package(
         ),
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
-        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore", "ARCPTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore", "ARCPTesting", "ARCPPostgres", "ARCPTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "ARCPTests",
             dependencies: ["ARCP", "ARCPTesting", "ARCPTestSupport", .product(name: "Logging", package: "swift-log")],

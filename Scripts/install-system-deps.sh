@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs the system packages swift-arcp needs to build. Idempotent: installs only what is
-# missing. Debian/Ubuntu only; macOS ships SQLite in the SDK and needs nothing.
+# Installs the system packages swift-arcp needs to build and test. Idempotent: installs only
+# what is missing. Debian/Ubuntu only; macOS ships SQLite in the SDK and needs nothing (the
+# PostgreSQL tests are skipped there unless a server is installed, e.g. with Homebrew).
 #
 # - libsqlite3-dev: GRDB (the ARCPStore target) links the system SQLite and needs its headers
 #   (GRDB's GRDBSQLite system-library target: `#include <sqlite3.h>`, `link "sqlite3"`).
+# - postgresql: the server binaries (initdb, pg_ctl, createdb) the ARCPPostgres tests use to
+#   start a throwaway server on a free loopback port (Tests/ARCPTestSupport/PostgresServer.swift).
+#   The package's own cluster is not needed: the tests never use it.
 set -euo pipefail
 
-packages=(libsqlite3-dev)
+packages=(libsqlite3-dev postgresql)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install-system-deps: not a Debian-like system; install SQLite 3 development files yourself" >&2

@@ -5,7 +5,8 @@
 # Phase 1 is everything that runs in this process (runtimes, clients, WebSocket servers on
 # loopback), in parallel. Phase 2 is the suites that mostly drive other processes: the codegen
 # fixture (a nested `swift build`), the Python reference (interop, its clients against our hosts,
-# its 22 examples in every direction), `arcp serve` under hostile peers, and the conformance kit.
+# its 22 examples in every direction), `arcp serve` under hostile peers, the conformance kit, and
+# the PostgreSQL suites (a throwaway server; `arcp serve --postgres` cluster nodes).
 # On a 2-core machine, running both at once starves phase 1's runtimes of CPU and their deadlines
 # fire; one after the other, neither does. Every phase runs; the script fails if any did.
 #
@@ -21,7 +22,7 @@ if [ $# -gt 0 ]; then
     exec swift test --parallel "$@"
 fi
 swift build --build-tests
-processes='CodegenFixtureTests|ARCPExamplesInteropTests\.|ARCPConformanceTests\.|ARCPInteropTests\.|ARCPHostileTests\.|PythonClient|PythonRuntime'
+processes='CodegenFixtureTests|ARCPExamplesInteropTests\.|ARCPConformanceTests\.|ARCPInteropTests\.|ARCPHostileTests\.|PythonClient|PythonRuntime|ARCPPostgresTests\.'
 failed=0
 swift test --skip-build --parallel --skip "$processes" || failed=1
 swift test --skip-build --parallel --filter "$processes" || failed=1

@@ -2,6 +2,7 @@ import ARCP
 import ARCPDemoAgents
 import ARCPJWT
 import ARCPMetrics
+import ARCPPostgres
 import ARCPTracing
 import ARCPStore
 import ARCPWebSocket
@@ -32,6 +33,12 @@ struct Serve: AsyncParsableCommand {
             survive the restart are reported with job.error, and `arcp replay` prints a \
             session's events offline.
 
+            With --postgres the runtime is a node of a cluster sharing one PostgreSQL database \
+            (docs/CLUSTER.md): a client resumes its session on any node, an idempotency key \
+            names one job across nodes, list_jobs sees every node's jobs, and the jobs of a \
+            node that dies are ended with job.error for their clients. An unreachable \
+            database at start exits with code 2.
+
             With --stdio the runtime serves one session over its own stdin/stdout \
             (newline-delimited JSON) and exits when it ends; nothing but frames goes to stdout.
 
@@ -44,6 +51,7 @@ struct Serve: AsyncParsableCommand {
               arcp serve --compat python-reference --token tok
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
               arcp serve --db arcp.sqlite --token tok=me@example.com
+              arcp serve --postgres postgres://arcp@db:5432/arcp --node-id a --token tok
               arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
                   --issuer https://auth.example.com/ --audience arcp
               arcp serve --token tok --metrics-port 9464
@@ -92,8 +100,19 @@ struct Serve: AsyncParsableCommand {
         valueName: "path"))
     var db: String?
 
-    @Flag(help: "With --db, write each event to the database before it is sent (no event a client saw is lost in a crash; costs a database round trip per outbound batch).")
+    @Flag(help: "With --db or --postgres, write each event to the database before it is sent (no event a client saw is lost in a crash; costs a database round trip per outbound batch).")
     var persistBeforeSend = false
+
+    @Option(help: ArgumentHelp(
+        "Run as a node of a cluster on this PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=disable|prefer|require]); the schema is migrated at start.",
+        valueName: "url"))
+    var postgres: String?
+
+    @Option(help: ArgumentHelp("This node's id in the cluster (default: node- and random hex digits).", valueName: "id"))
+    var nodeID: String?
+
+    @Option(help: "Seconds without a heartbeat after which a cluster node is declared lost and its jobs ended.")
+    var nodeTimeoutSec = 10
 
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
     var maxFrameBytes = WebSocketTransport.defaultMaxFrameSize
@@ -176,7 +195,7 @@ struct Serve: AsyncParsableCommand {
     var traceSpans: String?
 
     func validate() throws {
-        if persistBeforeSend && db == nil { throw ValidationError("--persist-before-send needs --db") }
+        if persistBeforeSend && db == nil && postgres == nil { throw ValidationError("--persist-before-send needs --db or --postgres") }
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
         guard jwtLeewaySec >= 0 else { throw ValidationError("--jwt-leeway-sec must be ≥ 0") }
@@ -197,6 +216,22 @@ struct Serve: AsyncParsableCommand {
         guard (0...10).contains(resumeTokenGraceSec) else { throw ValidationError("--resume-token-grace-sec must be 0…10") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if stdio && tlsCert != nil { throw ValidationError("--tls-cert has no meaning with --stdio") }
+        if postgres != nil && db != nil { throw ValidationError("--db and --postgres are two different stores: give one") }
+        if postgres == nil && nodeID != nil { throw ValidationError("--node-id needs --postgres") }
+        guard (1...3600).contains(nodeTimeoutSec) else { throw ValidationError("--node-timeout-sec must be 1…3600") }
+    }
+
+    /// With --postgres: this process's node of the cluster (connected, migrated, joined).
+    func joinCluster() async throws -> PostgresCluster? {
+        guard let postgres else { return nil }
+        var settings = PostgresCluster.Configuration(nodeID: nodeID)
+        settings.nodeTimeout = .seconds(nodeTimeoutSec)
+        settings.heartbeatInterval = .milliseconds(max(200, nodeTimeoutSec * 1000 / 5))
+        do {
+            return try await PostgresCluster.join(url: postgres, configuration: settings, logger: Logger(label: "arcp.cluster"))
+        } catch {
+            throw CLIFailure(message: "\(error)")
+        }
     }
 
     /// TOKEN or TOKEN=PRINCIPAL → the verifier's table.
@@ -213,7 +248,9 @@ struct Serve: AsyncParsableCommand {
         return table
     }
 
-    func makeRuntime(verifier: any BearerVerifier, instrumentation: (any RuntimeInstrumentation)? = nil) throws -> ARCPRuntime {
+    func makeRuntime(
+        verifier: any BearerVerifier, instrumentation: (any RuntimeInstrumentation)? = nil, cluster: PostgresCluster? = nil
+    ) throws -> ARCPRuntime {
         var cfg = ARCPRuntime.Configuration()
         cfg.instrumentation = instrumentation
         cfg.logger = Logger(label: "arcp.runtime")
@@ -228,11 +265,12 @@ struct Serve: AsyncParsableCommand {
         if let db {
             do {
                 cfg.store = try SQLiteRuntimeStore(path: db)
-                cfg.persistEventsBeforeSending = persistBeforeSend
             } catch {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }
         }
+        cluster?.configure(&cfg)
+        cfg.persistEventsBeforeSending = persistBeforeSend
         let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
         try DemoAgents.register(on: runtime)
         return runtime
@@ -241,6 +279,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
+            let cluster = try await joinCluster()
             let metrics = try await startMetrics()
             var instrumentations: [any RuntimeInstrumentation] = []
             if let traceSpans {
@@ -250,13 +289,15 @@ struct Serve: AsyncParsableCommand {
             if let metrics { instrumentations.append(metrics.instrumentation) }
             let instrumentation: (any RuntimeInstrumentation)? =
                 instrumentations.count > 1 ? MultiplexInstrumentation(instrumentations) : instrumentations.first
-            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: instrumentation)
+            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: instrumentation, cluster: cluster)
+            cluster?.attach(runtime)
             if stdio {
                 try await serveStdio(runtime)
             } else {
                 try await serveWebSocket(runtime, metrics: metrics?.endpoint)
             }
             await metrics?.endpoint.stop()
+            await cluster?.leave()
         } catch let e as ExitCode {
             throw e
         } catch {

@@ -8,7 +8,7 @@ import Testing
 struct RuntimeStoreConformanceTests {
     // MARK: Events
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func appendThenReplayInOrder(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
@@ -39,7 +39,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func seqsMayHaveGapsButNeverGoBack(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
@@ -55,7 +55,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func aFailedBatchStoresNothing(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
@@ -82,7 +82,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func sessionsAreIsolatedInOneBatch(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("a"))
@@ -109,7 +109,7 @@ struct RuntimeStoreConformanceTests {
 
     // MARK: Release (ack) floors and caps
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func releaseFreesUpToTheAckAndNeverMovesBack(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))
@@ -148,7 +148,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func eventCapEvictsOldestAndReportsIt(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1", limits: BufferLimits(maxEvents: 5, maxBytes: 1 << 20)))
@@ -178,7 +178,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func byteCapEvictsOldestAndOversizedEventsAreRefused(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             let size = event("s1", 1, padding: 100).byteCount
@@ -215,7 +215,7 @@ struct RuntimeStoreConformanceTests {
 
     // MARK: Sessions
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func sessionRecordsRoundTripAndKeepTheirBuffer(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             let original = sessionRecord("s1", lastSeenAt: t0.addingTimeInterval(10))
@@ -270,7 +270,7 @@ struct RuntimeStoreConformanceTests {
             lastEventSeq: 0, idempotencyKey: nil)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func jobRecordsRoundTrip(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             var record = job("job_1", at: 0)
@@ -296,7 +296,7 @@ struct RuntimeStoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func jobQueriesFilterAndPage(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             // Three jobs share one createdAt to exercise the (createdAt, jobID) cursor.
@@ -350,7 +350,7 @@ struct RuntimeStoreConformanceTests {
 
     // MARK: Idempotency
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func idempotencyKeysRoundTripAndTheFirstClaimWins(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             let first = IdempotencyRecord(
@@ -384,7 +384,7 @@ struct RuntimeStoreConformanceTests {
 
     // MARK: Concurrency
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.available)
     func readersSeeAConsistentPrefixWhileAWriterAppends(kind: StoreKind) async throws {
         try await withStore(kind) { (store: any RuntimeStore) async throws in
             try await store.saveSession(sessionRecord("s1"))

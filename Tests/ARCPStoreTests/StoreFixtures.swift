@@ -1,5 +1,7 @@
 import ARCP
+import ARCPPostgres
 import ARCPStore
+import ARCPTestSupport
 import Foundation
 import Testing
 
@@ -7,8 +9,14 @@ import Testing
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case memory
     case sqlite
+    /// A fresh database on the tests' throwaway PostgreSQL server (`PostgresServer`).
+    case postgres
 
     var testDescription: String { rawValue }
+
+    /// Every kind this machine can run (PostgreSQL needs Debian's `postgresql` package,
+    /// which `Scripts/install-system-deps.sh` installs).
+    static var available: [StoreKind] { PostgresServer.isInstalled ? allCases : [.memory, .sqlite] }
 }
 
 /// A fresh, empty temporary folder, removed by `cleanUp()`.
@@ -36,6 +44,10 @@ func withStore(_ kind: StoreKind, _ body: (any RuntimeStore) async throws -> Voi
         defer { folder.cleanUp() }
         let store = try SQLiteRuntimeStore(path: folder.path("events.sqlite"))
         defer { try? store.close() }
+        try await body(store)
+    case .postgres:
+        let store = try await PostgresRuntimeStore.connect(url: try await PostgresServer.makeDatabase(prefix: "store"), connectTimeout: .seconds(60))
+        defer { store.close() }
         try await body(store)
     }
 }

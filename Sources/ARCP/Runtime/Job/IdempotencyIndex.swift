@@ -26,6 +26,11 @@ package enum IdempotencyClaim: Sendable, Equatable {
         package var jobID: String
         /// The submit parameters the key was first used with.
         package var fingerprint: String
+
+        package init(jobID: String, fingerprint: String) {
+            self.jobID = jobID
+            self.fingerprint = fingerprint
+        }
     }
 
     /// The key is now this job's.

@@ -30,6 +30,17 @@ package struct JobListing: Sendable {
         lastEventSeq = job.lastOwnerSeq
         credentials = job.credentials
     }
+
+    /// A listing from values (a job another runtime process runs; a cluster reads it from
+    /// the shared database).
+    package init(
+        id: String, principal: String, agent: String, status: JobStatus, lease: Lease, leaseConstraints: LeaseConstraints?,
+        parentJobID: String?, createdAt: Date, traceID: String, lastEventSeq: Int, credentials: [Credential] = []
+    ) {
+        (self.id, self.principal, self.agent, self.status, self.lease) = (id, principal, agent, status, lease)
+        (self.leaseConstraints, self.parentJobID, self.createdAt, self.traceID) = (leaseConstraints, parentJobID, createdAt, traceID)
+        (self.lastEventSeq, self.credentials) = (lastEventSeq, credentials)
+    }
 }
 
 /// The jobs a runtime knows, in submission order: the one owner of job lookup, listing and
@@ -87,9 +98,17 @@ package protocol JobTable: Sendable {
 
     /// What this process holds: jobs, finished jobs kept for retention, and their bytes.
     var localCounts: JobTableCounts { get }
+
+    /// Passes `job.cancel` of job `id`, which another runtime process runs, to that process,
+    /// when session `sessionID` submitted it and it has not ended; returns the job's trace id
+    /// (its terminal frame then reaches the session through the job's fan-out), or nil.
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String?
 }
 
 extension JobTable {
+    /// A single process has no other process to ask.
+    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? { nil }
+
     /// Adds the job without a limit (a table that does not count running jobs).
     package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
         await insert(job)

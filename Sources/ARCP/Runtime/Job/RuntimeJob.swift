@@ -242,7 +242,7 @@ package final class RuntimeJob: Sendable {
     /// children (`parentCancelled`); if an agent ignores cancellation, the job is ended
     /// anyway after the grace period. Returns what the state machine decided for this job.
     @discardableResult
-    func cancelTree(_ reason: StopReason) -> JobStateMachine.StopAction {
+    package func cancelTree(_ reason: StopReason) -> JobStateMachine.StopAction {
         let (action, task) = state.withLock { s in (s.machine.stop(reason), s.task) }
         if action != .alreadyEnded {
             stopRequested.store(true, ordering: .relaxed)

@@ -4,6 +4,10 @@ extension ARCPRuntime {
     func cancel(jobID: String, reason: String?, session: RuntimeSession, requestID: String) async {
         // A job the policy hides is answered exactly as a missing one (issue 10 item 6).
         guard let job = await tables.jobs.job(jobID), observable(job, by: session.principal) else {
+            if let traceID = await tables.jobs.cancelElsewhere(jobID, sessionID: session.id, reason: reason) {
+                session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: traceID)
+                return
+            }
             session.sendControl(.sessionError(ARCPError.jobNotFound(jobID, requestID: requestID).payload))
             return
         }

@@ -60,6 +60,23 @@ package final class RuntimeSession: Sendable {
         }
     }
 
+    /// Adds the events the store gained after this session was read from it and before it was
+    /// adopted (in a cluster, another node may append to the log in that moment), numbered as
+    /// stored; those it already holds are ignored. The numbering continues after the last
+    /// event held (the restore reads the log's status before its events, so an event appended
+    /// in between is held while the status's last seq is older).
+    package func restoreAppended(_ events: [StoredEvent]) {
+        state.withLock { s in
+            let held = max(s.machine.outbox.lastSeq, s.machine.outbox.replay.last?.seq ?? 0)
+            let newer = events.filter { Int($0.seq) > held }
+            let last = max(held, newer.last.map { Int($0.seq) } ?? 0)
+            guard last > s.machine.outbox.lastSeq else { return }
+            s.machine.restore(
+                lastSeq: last, releasedThrough: s.machine.outbox.releasedThrough,
+                events: newer.map { (Int($0.seq), $0.jobID, $0.frame) })
+        }
+    }
+
     /// The durable record of this session (the token is stored only as a hash).
     func record(token: String? = nil) -> SessionRecord {
         let (t, closed) = state.withLock { ($0.machine.resumeToken, $0.machine.closedByClient) }
@@ -76,7 +93,7 @@ package final class RuntimeSession: Sendable {
     var resumeToken: String { state.withLock { $0.machine.resumeToken } }
     var isClosed: Bool { state.withLock { $0.machine.closedByClient } }
     var isAttached: Bool { state.withLock { $0.machine.isAttached } }
-    var lastSeq: Int { state.withLock { $0.machine.outbox.lastSeq } }
+    package var lastSeq: Int { state.withLock { $0.machine.outbox.lastSeq } }
     var detachedAt: ContinuousClock.Instant? { state.withLock { $0.machine.detachedSince } }
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }

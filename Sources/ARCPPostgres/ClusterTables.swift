@@ -1,0 +1,360 @@
+import ARCP
+import Foundation
+import Logging
+import PostgresNIO
+
+// The runtime's tables on a cluster node (the seams of docs/RUNTIME.md, "Seams for issue
+// 12"): each keeps what this process holds in the in-memory table and asks PostgreSQL what
+// the cluster knows. None holds its lock across a query (the in-memory tables' locks are
+// leaves, taken and released inside their calls).
+
+/// The sessions of a cluster node. A session's row names the node holding it (`node_id`);
+/// a resume on this node of a session it does not hold goes through the runtime's restore
+/// path, whose `adopt` claims the row (`claim` counts the claims). From then on the node
+/// that held it before writes nothing more into its log (`PostgresRuntimeStore.append`
+/// fences it), and its copy is dropped the next time it is looked up there.
+final class ClusterSessionTable: SessionTable {
+    let local = InMemorySessionTable()
+    let db: PostgresDatabase
+    let nodeID: String
+    let listener: ClusterListener
+    let moves: ClusterMoves
+    let forwarder: ClusterForwarder
+    let drain: ClusterDrain
+    var log: Logger { db.logger }
+    /// How long a resume waits for the node holding the session to flush its writes.
+    static let flushWait: Duration = .seconds(2)
+
+    init(
+        db: PostgresDatabase, nodeID: String, listener: ClusterListener, moves: ClusterMoves, forwarder: ClusterForwarder,
+        drain: ClusterDrain
+    ) {
+        self.db = db
+        self.nodeID = nodeID
+        self.listener = listener
+        self.moves = moves
+        self.forwarder = forwarder
+        self.drain = drain
+    }
+
+    func insert(_ session: RuntimeSession) async {
+        // The store writer records the row (held by this node) before any of its events.
+        await local.insert(session)
+    }
+
+    /// The sessions-per-principal limit is this node's (the sessions it holds).
+    func insert(_ session: RuntimeSession, maxPerPrincipal: Int) async -> Bool {
+        await local.insert(session, maxPerPrincipal: maxPerPrincipal)
+    }
+
+    func adopt(_ session: RuntimeSession) async -> RuntimeSession {
+        let winner = await local.adopt(session)
+        guard winner === session else { return winner }
+        do {
+            let claimed = try await db.client.query(
+                """
+                UPDATE arcp_session s SET node_id = \(nodeID), claim = s.claim + 1
+                FROM (SELECT session_id, node_id FROM arcp_session WHERE session_id = \(session.id) FOR UPDATE) p
+                WHERE s.session_id = p.session_id
+                RETURNING p.node_id, s.last_seq
+                """, logger: log
+            ).collect().first?.decode((String?, Int64).self)
+            let previous = claimed?.0
+            // Events appended to the log after the restore read it and before this claim (a
+            // lost node's job ended by the membership, which appends while the row names the
+            // lost node): the session takes them, numbered as stored, before numbering its own.
+            if let stored = claimed?.1, stored > Int64(session.lastSeq) {
+                let missed = try await PostgresRuntimeStore.decodeEvents(
+                    session.id,
+                    db.client.query(
+                        """
+                        SELECT seq, job_id, frame FROM arcp_event WHERE session_id = \(session.id) AND seq > \(Int64(session.lastSeq))
+                        ORDER BY seq
+                        """, logger: log))
+                session.restoreAppended(missed)
+                log.info(
+                    "events stored while the session was being restored were added",
+                    metadata: ["session": "\(session.id)", "events": "\(missed.count)"])
+            }
+            if let previous, previous != nodeID {
+                log.info("session claimed from another node", metadata: ["session": "\(session.id)", "from_node": "\(previous)"])
+                // Its jobs there forward their events from now on.
+                try await db.client.query(
+                    "SELECT pg_notify(\(ClusterListener.channel(previous)), \("claimed:" + session.id))", logger: log)
+            }
+        } catch {
+            log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
+        }
+        // Events forwarded to the session while it was elsewhere (this node's own jobs'
+        // included), then this node's jobs number the session's events directly again.
+        await forwarder.flush()
+        await drain.drain(session.id, sessions: self)
+        moves.remove(session.id)
+        return session
+    }
+
+    /// The session, if this node holds it: a copy whose row another node claimed since is
+    /// dropped (the runtime then restores the session from the store). When the database
+    /// cannot be asked, what this node holds is served.
+    func session(_ id: String) async -> RuntimeSession? {
+        guard let session = local.localSession(id) else {
+            await prepareRestore(id)
+            return nil
+        }
+        let holder: String?
+        do {
+            holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
+                .collect().first?.decode(String?.self)
+        } catch {
+            log.warning("could not check who holds a session; serving this node's copy", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+            return session
+        }
+        guard let holder, holder != nodeID else { return session }
+        moves.insert(id)
+        _ = await local.remove(session)
+        log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
+        await prepareRestore(id)
+        return nil
+    }
+
+    /// Session `id` is not here: if a live node holds it, ask that node to flush its writes
+    /// (bounded wait), so the restore that follows reads the whole log.
+    private func prepareRestore(_ id: String) async {
+        do {
+            let holder = try await db.client.query(
+                """
+                SELECT s.node_id FROM arcp_session s JOIN arcp_node n ON n.node_id = s.node_id AND n.state = 'up'
+                WHERE s.session_id = \(id)
+                """, logger: log
+            ).collect().first?.decode(String.self)
+            guard let holder, holder != nodeID else { return }
+            if await !listener.requestFlush(session: id, holder: holder, limit: Self.flushWait) {
+                log.warning(
+                    "the node holding a session did not confirm its writes in time; restoring from what is stored",
+                    metadata: ["session": "\(id)", "held_by": "\(holder)"])
+            }
+        } catch {
+            log.warning("could not ask who holds a session", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+        }
+    }
+
+    func remove(_ session: RuntimeSession) async -> Bool { await local.remove(session) }
+    func sessions() async -> [RuntimeSession] { await local.sessions() }
+    var localSessionIDs: [String] { local.localSessionIDs }
+    func localSession(_ id: String) -> RuntimeSession? { local.localSession(id) }
+}
+
+/// The jobs of a cluster node: the `RuntimeJob`s of the jobs it runs, in memory, and every
+/// node's jobs as rows of `arcp_job`. A job's row is written when it is accepted (before its
+/// `job.accepted` is sent, so `list_jobs` on any node sees it at once), then kept up to date
+/// by the node's store writer.
+final class ClusterJobTable: JobTable {
+    /// The jobs this node runs, and the finished ones it keeps for retention. Replaced once,
+    /// by `PostgresCluster.configure`, with a table under the runtime's retention policy
+    /// (before the runtime exists, so before any job).
+    private let localTable = RankedMutex(.leaf, InMemoryJobTable())
+    var local: InMemoryJobTable { localTable.withLock { $0 } }
+    let db: PostgresDatabase
+    let nodeID: String
+    var log: Logger { db.logger }
+
+    init(db: PostgresDatabase, nodeID: String) {
+        self.db = db
+        self.nodeID = nodeID
+    }
+
+    /// Keeps this node's finished jobs as `policy` says (`Configuration.Retention`).
+    func setRetention(_ policy: JobRetentionPolicy) {
+        localTable.withLock { $0 = InMemoryJobTable(retention: policy) }
+    }
+
+    func insert(_ job: RuntimeJob) async {
+        await local.insert(job)
+        await record(job)
+    }
+
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+        // The running-job limits are this node's (per session and principal on this node).
+        if let refused = await local.admit(job, limits: limits) { return refused }
+        await record(job)
+        return nil
+    }
+
+    /// Writes the row of a job this node accepted, before its `job.accepted` is sent.
+    private func record(_ job: RuntimeJob) async {
+        let l = JobListing(job)
+        do {
+            try await db.client.query(
+                """
+                INSERT INTO arcp_job (job_id, session_id, principal, agent, status, created_at, trace_id, parent_job_id, lease_json,
+                                      lease_constraints_json, last_event_seq, node_id)
+                VALUES (\(l.id), \(job.ownerSessionID), \(l.principal), \(l.agent), \(l.status.rawValue), \(l.createdAt.storedValue),
+                        \(l.traceID), \(l.parentJobID), \(JSONWriter.string(l.lease.toJSON())), \(l.leaseConstraints.map { $0.jsonText() }),
+                        \(Int64(l.lastEventSeq)), \(nodeID))
+                ON CONFLICT (job_id) DO NOTHING
+                """, logger: log)
+        } catch {
+            // The store writer records it shortly; only other nodes' listings lag meanwhile.
+            log.warning("could not record an accepted job", metadata: ["job": "\(job.id)", "error": "\(describe(error))"])
+        }
+    }
+
+    func job(_ id: String) async -> RuntimeJob? { local.localJob(id) }
+
+    /// A page of every node's jobs, in (created_at, job_id) order; the jobs this node runs
+    /// are shown from memory (their live status), the others from their rows. When the
+    /// database cannot be asked, this node's jobs are listed.
+    func page(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool) {
+        do {
+            return try await clusterPage(after: cursor, limit: limit, where: include)
+        } catch {
+            log.warning("could not list the cluster's jobs; listing this node's", metadata: ["error": "\(describe(error))"])
+            return await local.page(after: cursor, limit: limit, where: include)
+        }
+    }
+
+    private func clusterPage(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async throws -> (
+        jobs: [JobListing], more: Bool
+    ) {
+        // Keyset pagination: the cursor is the listing order's key, valid when its job is gone.
+        var position: (Double, String)? = cursor.map { ($0.createdAt.storedValue, $0.id) }
+        var page: [JobListing] = []
+        let chunk = min(max(limit * 2, 100), 1000)
+        while true {
+            let rows: PostgresRowSequence
+            if let (created, id) = position {
+                rows = try await db.client.query(
+                    """
+                    SELECT \(unescaped: Self.columns) FROM arcp_job
+                    WHERE created_at > \(created) OR (created_at = \(created) AND job_id > \(id))
+                    ORDER BY created_at, job_id LIMIT \(chunk)
+                    """, logger: log)
+            } else {
+                rows = try await db.client.query(
+                    "SELECT \(unescaped: Self.columns) FROM arcp_job ORDER BY created_at, job_id LIMIT \(chunk)", logger: log)
+            }
+            var read = 0
+            for try await row in rows.decode(Row.self) {
+                read += 1
+                position = (row.8, row.0)
+                let listing = local.localJob(row.0).map(JobListing.init) ?? Self.listing(row)
+                guard include(listing) else { continue }
+                if page.count == limit { return (page, true) }
+                page.append(listing)
+            }
+            if read < chunk { return (page, false) }
+        }
+    }
+
+    typealias Row = (String, String, String, String, String, String?, String?, String?, Double, String?, Int64)
+    static let columns =
+        "job_id, principal, agent, status, lease_json, lease_constraints_json, parent_job_id, trace_id, created_at, node_id, last_event_seq"
+
+    /// A listing from a row (a status this build does not know is kept as the wire's unknown value).
+    static func listing(_ row: Row) -> JobListing {
+        let (id, principal, agent, statusText, leaseText, constraintsText, parent, trace, created, _, lastSeq) = row
+        let status = JobStatus(rawValue: statusText)
+        var lease: Lease = [:]
+        if case .object(let o)? = try? JSONParser.parse(leaseText) {
+            for m in o { if case .array(let a) = m.value { lease[m.key] = a.compactMap(\.stringValue) } }
+        }
+        let constraints = constraintsText.flatMap { try? LeaseConstraints(jsonText: $0) }
+        return JobListing(
+            id: id, principal: principal, agent: agent, status: status, lease: lease, leaseConstraints: constraints,
+            parentJobID: parent, createdAt: Date(stored: created), traceID: trace ?? "", lastEventSeq: Int(clamping: lastSeq))
+    }
+
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? {
+        do {
+            // Only the submitting session cancels (it is held here now), a job not ended, on a
+            // node that is up.
+            guard
+                let (node, trace) = try await db.client.query(
+                    """
+                    SELECT j.node_id, j.trace_id FROM arcp_job j JOIN arcp_node n ON n.node_id = j.node_id AND n.state = 'up'
+                    WHERE j.job_id = \(id) AND j.session_id = \(sessionID) AND j.status IN ('pending', 'running') AND j.node_id <> \(nodeID)
+                    """, logger: log
+                ).collect().first?.decode((String, String?).self)
+            else { return nil }
+            let why = Data(String((reason ?? "").prefix(1000)).utf8).base64EncodedString()
+            try await db.client.query("SELECT pg_notify(\(ClusterListener.channel(node)), \("cancel:\(id):\(why)"))", logger: log)
+            return trace ?? ""
+        } catch {
+            log.warning("could not pass a cancel on", metadata: ["job": "\(id)", "error": "\(describe(error))"])
+            return nil
+        }
+    }
+
+    func unfinished() async -> [RuntimeJob] { local.localUnfinished() }
+    /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows
+    /// of the jobs it drops (`deleteJob`). Rows no node holds in memory (jobs of lost nodes,
+    /// of a node's previous run) are deleted by `ClusterRetention`.
+    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] { await local.jobEnded(job, at: now) }
+    func sweep(at now: Duration) async -> [RetiredJob] { await local.sweep(at: now) }
+    var localJobIDs: [String] { local.localJobIDs }
+    func localJob(_ id: String) -> RuntimeJob? { local.localJob(id) }
+    func localUnfinished() -> [RuntimeJob] { local.localUnfinished() }
+    var localCounts: JobTableCounts { local.localCounts }
+}
+
+/// The idempotency keys of a cluster: the primary key `(principal, key)` of
+/// `arcp_idempotency` is the uniqueness constraint, so of concurrent submits with one key on
+/// any nodes exactly one inserts its claim.
+final class ClusterIdempotencyIndex: IdempotencyIndex {
+    let db: PostgresDatabase
+    var log: Logger { db.logger }
+
+    init(db: PostgresDatabase) {
+        self.db = db
+    }
+
+    func claim(principal: String, key: String, fingerprint: String, jobID: String) async -> IdempotencyClaim {
+        // A few tries while the database does not answer; then the submit goes ahead (the
+        // key is not enforced across nodes for it, which the log says).
+        for attempt in 1...5 {
+            do {
+                let inserted = try await db.client.query(
+                    """
+                    INSERT INTO arcp_idempotency (principal, key, fingerprint, job_id, accepted_payload_json, created_at)
+                    VALUES (\(principal), \(key), \(fingerprint), \(jobID), '', \(Date().storedValue))
+                    ON CONFLICT (principal, key) DO NOTHING RETURNING 1
+                    """, logger: log
+                ).collect()
+                if !inserted.isEmpty { return .claimed }
+                // The winner's row is committed (the conflict saw it); read it.
+                if let holder = try await holderRow(principal: principal, key: key) { return .held(by: holder) }
+            } catch {
+                log.warning("idempotency claim failed", metadata: ["attempt": "\(attempt)", "error": "\(describe(error))"])
+                try? await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+        log.error("idempotency key not enforced across nodes: the database did not answer", metadata: ["job": "\(jobID)"])
+        return .claimed
+    }
+
+    func holder(principal: String, key: String) async -> IdempotencyClaim.Holder? {
+        do {
+            return try await holderRow(principal: principal, key: key)
+        } catch {
+            log.warning("idempotency lookup failed", metadata: ["error": "\(describe(error))"])
+            return nil
+        }
+    }
+
+    private func holderRow(principal: String, key: String) async throws -> IdempotencyClaim.Holder? {
+        for try await (job, fingerprint) in try await db.client.query(
+            "SELECT job_id, fingerprint FROM arcp_idempotency WHERE principal = \(principal) AND key = \(key)", logger: log
+        ).decode((String, String).self) {
+            return IdempotencyClaim.Holder(jobID: job, fingerprint: fingerprint)
+        }
+        return nil
+    }
+
+    func release(principal: String, key: String) async {
+        do {
+            try await db.client.query("DELETE FROM arcp_idempotency WHERE principal = \(principal) AND key = \(key)", logger: log)
+        } catch {
+            log.warning("idempotency release failed", metadata: ["error": "\(describe(error))"])
+        }
+    }
+}

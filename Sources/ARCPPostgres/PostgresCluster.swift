@@ -1,0 +1,184 @@
+import ARCP
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One node of a runtime cluster on PostgreSQL: several `ARCPRuntime` processes (behind any
+/// load balancer) that share one database, so that a client can resume its session on any
+/// of them, an idempotency key names one job across all of them, `session.list_jobs` sees
+/// every node's jobs, and the jobs of a node that dies are ended (`job.error`,
+/// `INTERNAL_ERROR`, retryable, naming the node) for their clients to read on whichever
+/// node they resume. See docs/CLUSTER.md for the design, the guarantees and what is not
+/// built yet.
+///
+/// ```swift
+/// let node = try await PostgresCluster.join(url: "postgres://arcp@db:5432/arcp",
+///                                           configuration: .init(nodeID: "node-a"))
+/// var configuration = ARCPRuntime.Configuration()
+/// node.configure(&configuration)
+/// let runtime = ARCPRuntime(configuration: configuration, verifier: verifier)
+/// node.attach(runtime)
+/// // … serve …
+/// await runtime.shutdown()
+/// await node.leave()
+/// ```
+///
+/// What each node holds:
+/// - `store`: a `PostgresRuntimeStore` that writes as this node (a session's events only
+///   while this node holds the session; a job's record only while this node runs it).
+/// - the runtime's tables: sessions (a resume here claims the session's row: the restore
+///   path's `adopt`), jobs (`list_jobs` reads every node's rows), idempotency keys (the
+///   primary key of `arcp_idempotency` is the uniqueness constraint).
+/// - membership: a row in `arcp_node`, a heartbeat every `heartbeatInterval` (server clock),
+///   and, on every node, the detection of nodes silent for longer than `nodeTimeout`.
+public final class PostgresCluster: Sendable {
+    /// The knobs of one node.
+    public struct Configuration: Sendable {
+        /// This node's id, unique in the cluster (letters, digits, `.`, `_`, `-`; at most 48).
+        /// Default: `node-` and 12 random hex digits (a new id each start).
+        public var nodeID: String
+        /// How often this node writes its heartbeat and looks for lost nodes.
+        public var heartbeatInterval: Duration = .seconds(2)
+        /// A node whose heartbeat is older than this is declared lost; its unfinished jobs
+        /// are ended. Detection takes at most `nodeTimeout + heartbeatInterval`.
+        public var nodeTimeout: Duration = .seconds(10)
+        /// Connections in this node's pool.
+        public var maxConnections = 8
+        /// How long to wait for PostgreSQL at start (and for each new connection).
+        public var connectTimeout: Duration = .seconds(10)
+
+        public init(nodeID: String? = nil) {
+            self.nodeID = nodeID ?? "node-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
+        }
+
+        /// Why `nodeID` cannot be used, if it cannot.
+        public var nodeIDProblem: String? {
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+            // 48: the node's LISTEN channel (`arcp_node_<id>`) must fit PostgreSQL's 63 bytes.
+            if nodeID.isEmpty || nodeID.count > 48 { return "a node id has 1 to 48 characters" }
+            if !nodeID.allSatisfy(allowed.contains) { return "a node id has only letters, digits, '.', '_' and '-'" }
+            return nil
+        }
+    }
+
+    /// This node's id.
+    public let nodeID: String
+    /// The store this node's runtime writes through (`configure` installs it).
+    public let store: PostgresRuntimeStore
+    let settings: Configuration
+    let db: PostgresDatabase
+    let incarnation: Int64
+    let sessions: ClusterSessionTable
+    let jobs: ClusterJobTable
+    let idempotency: ClusterIdempotencyIndex
+    let membership: ClusterMembership
+    let listener: ClusterListener
+    let moves = ClusterMoves()
+    let forwarder: ClusterForwarder
+    let drain: ClusterDrain
+    let retention: ClusterRetention
+    private let forwarding = RankedMutex<Task<Void, Never>?>(.leaf, nil)
+
+    /// Connects, migrates the schema, and joins the cluster as `configuration.nodeID`.
+    /// - Throws: `PostgresLocationError` (bad URL), `PostgresUnavailableError` (PostgreSQL
+    ///   unreachable or refusing), `PostgresSchemaError` (a newer schema),
+    ///   `PostgresClusterError` (a bad node id, or a node with this id is alive).
+    public static func join(
+        url: String, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "arcp.cluster")
+    ) async throws -> PostgresCluster {
+        if let problem = configuration.nodeIDProblem { throw PostgresClusterError("--node-id \(configuration.nodeID): \(problem)") }
+        var logger = logger
+        logger[metadataKey: "node"] = "\(configuration.nodeID)"
+        let db = try await PostgresDatabase.connect(
+            try PostgresLocation(url: url), maxConnections: configuration.maxConnections, connectTimeout: configuration.connectTimeout,
+            logger: logger)
+        let cluster = PostgresCluster(db: db, settings: configuration)
+        do {
+            try await cluster.membership.register()
+        } catch let e as PostgresClusterError {
+            db.close()
+            throw e
+        } catch {
+            db.close()
+            throw PostgresUnavailableError("cannot join the cluster at \(db.location): \(describe(error))")
+        }
+        cluster.membership.start()
+        return cluster
+    }
+
+    private init(db: PostgresDatabase, settings: Configuration) {
+        self.db = db
+        self.settings = settings
+        nodeID = settings.nodeID
+        incarnation = Int64.random(in: 1...Int64.max)
+        store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false)
+        forwarder = ClusterForwarder(db: db)
+        drain = ClusterDrain(db: db, nodeID: settings.nodeID)
+        listener = ClusterListener(db: db, nodeID: settings.nodeID, moves: moves, drain: drain)
+        sessions = ClusterSessionTable(
+            db: db, nodeID: settings.nodeID, listener: listener, moves: moves, forwarder: forwarder, drain: drain)
+        jobs = ClusterJobTable(db: db, nodeID: settings.nodeID)
+        idempotency = ClusterIdempotencyIndex(db: db)
+        membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
+        retention = ClusterRetention(db: db)
+    }
+
+    /// Makes `configuration` a runtime of this node: its store and its tables.
+    /// Call it once, after the rest of `configuration` is set (the retention and history
+    /// limits are read from it).
+    public func configure(_ configuration: inout ARCPRuntime.Configuration) {
+        configuration.store = store
+        jobs.setRetention(JobRetentionPolicy(configuration.retention))
+        retention.configure(configuration.retention)
+        configuration.tables = RuntimeTables(
+            sessions: sessions, jobs: jobs, idempotency: idempotency,
+            fanOut: ClusterSubscriptionFanOut(
+                inner: InMemorySubscriptionFanOut(
+                    historyLimit: configuration.historyLimitPerJob, historyByteLimit: configuration.historyBytesPerJob),
+                moves: moves, forwarder: forwarder))
+    }
+
+    /// Starts serving `runtime` (made with a configuration `configure` prepared): this node
+    /// listens for the other nodes (flush requests, moved sessions, forwarded events) and
+    /// starts its forwarder.
+    public func attach(_ runtime: ARCPRuntime) {
+        listener.start(runtime, sessions: sessions, jobs: jobs)
+        retention.start()
+        let forwarder = self.forwarder
+        let task = Task { await forwarder.run() }
+        forwarding.withLock { $0 = task }
+    }
+
+    /// Leaves the cluster (after the runtime shut down): stops the heartbeats, marks the node
+    /// `gone` (the other nodes end any job it left unfinished), closes the connections.
+    public func leave() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.forwarder.flush() }
+            group.addTask { try? await Task.sleep(for: .seconds(5)) }
+            await group.next()
+            group.cancelAll()
+        }
+        forwarding.withLock { $0 }?.cancel()
+        retention.stop()
+        listener.stop()
+        await membership.leave()
+        db.close()
+    }
+
+    /// The nodes the database knows, and their state (`up`, `gone`, `lost`).
+    public func nodes() async throws -> [(id: String, state: String)] {
+        var out: [(id: String, state: String)] = []
+        for try await (id, state) in try await db.client.query("SELECT node_id, state FROM arcp_node ORDER BY node_id", logger: db.logger)
+            .decode((String, String).self)
+        {
+            out.append((id, state))
+        }
+        return out
+    }
+}
+
+/// A node cannot join the cluster.
+public struct PostgresClusterError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
