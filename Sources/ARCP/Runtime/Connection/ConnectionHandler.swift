@@ -186,6 +186,8 @@ struct ConnectionHandler: Sendable {
             _ = await group.next()
             group.cancelAll()
         }
+        // The connection's buffers are gone.
+        runtime.freedMemory.noteFreed()
         runtime.scheduleExpiry(session)
     }
 

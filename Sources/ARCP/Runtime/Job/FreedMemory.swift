@@ -9,7 +9,7 @@ import Glibc
 /// its resident size, for as long as it runs (the hostile suite measured +18 MiB after
 /// 10 × 2 MiB inputs, none of it reachable). `malloc_trim(0)` returns the free pages of every
 /// arena. It walks the arenas under their locks, so it runs only after something was freed,
-/// and at most once per `Configuration.Retention.trimInterval`.
+/// from the retention sweeper's task, at most once per `Configuration.Retention.trimInterval`.
 ///
 /// `malloc_trim` is looked up at run time (Swift's Glibc module does not export `malloc.h`);
 /// where it does not exist (Darwin, musl) this does nothing.
@@ -22,7 +22,8 @@ package final class FreedMemory: Sendable {
 
     package init() {}
 
-    /// Something sizeable was freed (finished jobs dropped, a session expired).
+    /// Something was freed: a job ended, a connection closed, finished jobs were dropped, a
+    /// session expired. (Setting a flag: the trim itself waits for the sweeper.)
     package func noteFreed() {
         state.withLock { $0.freedSinceTrim = true }
     }

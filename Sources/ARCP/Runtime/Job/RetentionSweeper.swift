@@ -45,6 +45,8 @@ extension ARCPRuntime {
     /// Retention: job `job` ended and its end duties ran. The table may drop finished jobs
     /// by its count and byte caps; their keys and records are released.
     func jobEnded(_ job: RuntimeJob) async {
+        // Its agent's working memory is gone (what the job keeps is freed by the retention).
+        freedMemory.noteFreed()
         let retired = await tables.jobs.jobEnded(job, at: configuration.leaseClock.uptime())
         await release(retired)
     }
