@@ -12,6 +12,10 @@
 /// - `close()` is idempotent; after it `receive()` drains and returns `nil`.
 /// - Inbound buffering is bounded: a peer that floods is back-pressured, never buffered
 ///   without limit, and no frame is dropped silently.
+/// - `preferredExecutor`, when not nil, is where the runtime (and the client) handle this
+///   connection's frames: decode, dispatch and reply run there without a thread hop. It must
+///   keep running jobs for as long as the transport is open; the runtime runs nothing there
+///   that blocks or runs long (agent bodies and store I/O stay on the cooperative pool).
 public protocol Transport: Sendable {
     func receive() async throws -> String?
     func send(_ frame: String) async throws
@@ -19,9 +23,15 @@ public protocol Transport: Sendable {
     /// one wake-up, one flush) override it; the default sends them one by one.
     func send(batch frames: [String]) async throws
     func close() async
+    /// The executor this connection's frames should be handled on (e.g. the NIO event loop the
+    /// socket lives on), or nil to use the default concurrent executor.
+    var preferredExecutor: (any TaskExecutor)? { get }
 }
 
 extension Transport {
+    /// None: the connection's frames are handled on the default concurrent executor.
+    public var preferredExecutor: (any TaskExecutor)? { nil }
+
     public func send(batch frames: [String]) async throws {
         for f in frames { try await send(f) }
     }
