@@ -216,7 +216,14 @@ let package = Package(
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",
-            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket"],
+            dependencies: [
+                "ARCPGenerated", "ARCP", "ARCPWebSocket",
+                // The floor (`ws-floor`): raw swift-nio WebSocket at both ends.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),

@@ -7,6 +7,8 @@ let commands: [any BenchCommand.Type] = [
     CodecBench.self,
     EngineBench.self,
     WebSocketBench.self,
+    WebSocketFloorBench.self,
+    WebSocketFloorServer.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())
