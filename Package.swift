@@ -76,11 +76,25 @@ let package = Package(
             dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // The ARCP rules of a WebSocket connection, once, for every WebSocket adapter (ARCPWebSocket's
+        // server and client, ARCPHummingbird, a Vapor adapter): reassembly and size limits, close
+        // codes, inbound mailbox and outbound credit, bounded pongs, allow-lists, connection limit,
+        // the event loop as task executor. Depends on NIOCore/NIOWebSocket types only.
+        .target(
+            name: "ARCPWebSocketCore",
+            dependencies: [
+                "ARCP",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // WebSocket transport (spec §4), client and server, on swift-nio. Kept out of ARCP.
         .target(
             name: "ARCPWebSocket",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocketCore",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "ARCPWebSocketTests",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPTestSupport",
+                "ARCP", "ARCPWebSocket", "ARCPWebSocketCore", "ARCPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -115,7 +129,7 @@ let package = Package(
         .target(
             name: "ARCPHummingbird",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocketCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -130,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "ARCPHummingbirdTests",
             dependencies: [
-                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPWebSocketCore", "ARCPDemoAgents", "ARCPTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
