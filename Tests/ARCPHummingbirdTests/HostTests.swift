@@ -270,7 +270,9 @@ struct HostTests {
         let go = Latch()
         let received = Mutex<[Int]>([])
         let allReceived = Latch()
-        let limits = ARCPRouteOptions(maxFrameSize: 1 << 20, inboundCapacity: 4, inboundByteLimit: 256 * 1024)
+        // (The first message, 64 KiB + 2 bytes, is over the default first-message cap: raised.)
+        let limits = ARCPRouteOptions(
+            maxFrameSize: 1 << 20, inboundCapacity: 4, inboundByteLimit: 256 * 1024, maxFirstMessageSize: 1 << 20)
         let app = try await HostedApp.start(serverFrameLimit: 1 << 20) { router, _ in
             router.addARCP(path: "/sink", options: limits) { transport, _ in
                 transports.withLock { $0.append(transport) }
