@@ -19,6 +19,8 @@
 #
 # Environment: BENCH_REPS (default 3), BENCH_CONC_REPS (default 2), passed to all sides;
 # ARCP_PYREF_DIR as for bench-python.sh; SKIP_BUILD=1 uses the existing release build;
+# BENCH_BIN=DIR takes arcp, arcp-bench (and arcp-host-hummingbird) from DIR instead (e.g. the
+# release build of another checkout, for a before/after comparison; implies SKIP_BUILD=1);
 # BENCH_HUMMINGBIRD=1 also measures the runtime behind Hummingbird (`arcp-host-hummingbird`,
 # WSCore) into OUT_DIR/swift-ws-hummingbird.json (a column of its own).
 set -euo pipefail
@@ -33,13 +35,14 @@ CONC_REPS="${BENCH_CONC_REPS:-2}"
 export BENCH_REPS="$REPS" BENCH_CONC_REPS="$CONC_REPS"
 
 cd "$ROOT"
+[ -n "${BENCH_BIN:-}" ] && SKIP_BUILD=1
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     echo "bench-ws: building release (arcp, arcp-bench) ..." >&2
     swift build -c release --product arcp >&2
     swift build -c release --product arcp-bench >&2
     if [ "${BENCH_HUMMINGBIRD:-0}" = 1 ]; then swift build -c release --product arcp-host-hummingbird >&2; fi
 fi
-BIN="$(swift build -c release --show-bin-path)"
+BIN="${BENCH_BIN:-$(swift build -c release --show-bin-path)}"
 [ -x "$BIN/arcp" ] && [ -x "$BIN/arcp-bench" ] || { echo "bench-ws: no release arcp/arcp-bench in $BIN" >&2; exit 2; }
 
 RC=0

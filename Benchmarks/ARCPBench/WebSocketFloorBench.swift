@@ -54,16 +54,17 @@ enum WebSocketFloorBench: BenchCommand {
                 "--reps", "--conc-reps", "--n", "--jobs", "--echo-sessions", "--echo-jobs", "--sessions", "--json",
             ],
             switchFlags: [])
-        var sizes = FrameSizes(echoRequest: 220, echoReplies: [300, 380], floodRequest: 200, event: 230, streamTail: [380])
+        var given = FrameSizes(echoRequest: 220, echoReplies: [300, 380], floodRequest: 200, event: 230, streamTail: [380])
         if let path = a.string("--sizes-from") {
             let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
-            sizes = try FrameSizes(json: (doc as? [String: Any])?["frame_sizes"])
+            given = try FrameSizes(json: (doc as? [String: Any])?["frame_sizes"])
         }
-        sizes.echoRequest = try a.int("--echo-request", default: sizes.echoRequest)
-        if let r = a.string("--echo-replies") { sizes.echoReplies = try WebSocketFloorServer.sizes(r, flag: "--echo-replies") }
-        sizes.floodRequest = try a.int("--flood-request", default: sizes.floodRequest)
-        sizes.event = try a.int("--event", default: sizes.event)
-        if let t = a.string("--stream-tail") { sizes.streamTail = try WebSocketFloorServer.sizes(t, flag: "--stream-tail") }
+        given.echoRequest = try a.int("--echo-request", default: given.echoRequest)
+        if let r = a.string("--echo-replies") { given.echoReplies = try WebSocketFloorServer.sizes(r, flag: "--echo-replies") }
+        given.floodRequest = try a.int("--flood-request", default: given.floodRequest)
+        given.event = try a.int("--event", default: given.event)
+        if let t = a.string("--stream-tail") { given.streamTail = try WebSocketFloorServer.sizes(t, flag: "--stream-tail") }
+        let sizes = given
         let reps = try a.int("--reps", default: 3)
         let concReps = try a.int("--conc-reps", default: 2)
         let n = try a.int("--n", default: 20_000)
