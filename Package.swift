@@ -17,8 +17,8 @@ let package = Package(
         .library(name: "ARCPWebSocket", targets: ["ARCPWebSocket"]),
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
-        .library(name: "ARCPDemoAgents", targets: ["ARCPDemoAgents"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
+        .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
@@ -70,7 +70,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Durable event log on SQLite (GRDB).
+        // Test doubles for code built on ARCP: a credential provisioner in memory, a manual
+        // lease clock. Not part of the `ARCP` product.
+        .target(name: "ARCPTesting", dependencies: ["ARCP"], swiftSettings: strict),
+        // The runtime store on SQLite (GRDB): sessions, event log, jobs, idempotency keys,
+        // outstanding credentials.
         .target(
             name: "ARCPStore",
             dependencies: ["ARCP", .product(name: "GRDB", package: "GRDB.swift")],
@@ -174,6 +178,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
+        // A target the CLI, the Hummingbird example and tests use; not a product.
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
         // The `arcp` command: serve, submit, tail, jobs, validate.
         .executableTarget(
@@ -223,9 +228,10 @@ let package = Package(
         ),
         // `swift run arcp-demo`: runtime + client in one process.
         .executableTarget(name: "ARCPDemo", dependencies: ["ARCP"], swiftSettings: strict),
-        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore"], swiftSettings: strict),
+        .testTarget(name: "ARCPStoreTests", dependencies: ["ARCP", "ARCPStore", "ARCPTesting"], swiftSettings: strict),
         .testTarget(
-            name: "ARCPTests", dependencies: ["ARCP", "ARCPTestSupport", .product(name: "Logging", package: "swift-log")],
+            name: "ARCPTests",
+            dependencies: ["ARCP", "ARCPTesting", "ARCPTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(

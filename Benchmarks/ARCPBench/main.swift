@@ -4,6 +4,7 @@ import Foundation
 //
 // Each subcommand lives in its own file and is listed here. Add yours to `commands`.
 let commands: [any BenchCommand.Type] = [
+    ClientMemoryBench.self,
     CodecBench.self,
     EngineBench.self,
     WebSocketBench.self,

@@ -25,7 +25,8 @@ public enum ListJobs: Example {
         var running: [JobHandle] = []
         for _ in 1...2 {
             let job = try await client.submit(agent: "batch")
-            _ = try await job.events.next()  // its first event: it is running now
+            var events = job.events.makeAsyncIterator()
+            _ = try await events.next()  // its first event: it is running now
             running.append(job)
         }
 

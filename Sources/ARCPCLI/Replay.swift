@@ -72,18 +72,18 @@ struct Replay: AsyncParsableCommand {
         }
     }
 
-    func openStore() throws -> SQLiteEventStore {
+    func openStore() throws -> SQLiteRuntimeStore {
         guard FileManager.default.fileExists(atPath: db) else {
             throw CLIFailure(message: "no database at \(db) (write one with `arcp serve --db \(db)`)")
         }
         do {
-            return try SQLiteEventStore(path: db)
+            return try SQLiteRuntimeStore(path: db)
         } catch {
             throw CLIFailure(message: "cannot open \(db) as an ARCP event log: \(error)")
         }
     }
 
-    func listSessions(_ store: SQLiteEventStore) async throws {
+    func listSessions(_ store: SQLiteRuntimeStore) async throws {
         let sessions = try await store.sessions(lastSeenBefore: nil).sorted { $0.createdAt < $1.createdAt }
         for record in sessions {
             let status = try await store.bufferStatus(session: record.sessionID)
@@ -106,7 +106,7 @@ struct Replay: AsyncParsableCommand {
         if sessions.isEmpty && !json { writeStderr("arcp replay: \(db) holds no sessions\n") }
     }
 
-    func replay(_ store: SQLiteEventStore, session: String) async throws {
+    func replay(_ store: SQLiteRuntimeStore, session: String) async throws {
         guard let status = try await store.bufferStatus(session: session) else {
             throw CLIFailure(message: "no session \(session) in \(db) (`arcp replay --db \(db) --list` shows them)")
         }

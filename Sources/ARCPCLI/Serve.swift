@@ -161,7 +161,7 @@ struct Serve: AsyncParsableCommand {
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
         if let db {
             do {
-                cfg.eventStore = try SQLiteEventStore(path: db)
+                cfg.store = try SQLiteRuntimeStore(path: db)
             } catch {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }

@@ -127,11 +127,10 @@ struct Submit: AsyncParsableCommand {
             let outcome = try await job.result()
             printer.result(outcome, jobID: job.jobID)
             return 0
+        } catch let e as ARCPClientError where e.code == .connectionLost {
+            writeStderr("arcp: lost the connection before job \(job.jobID) ended: \(e.message)\n")
+            return ExitCodes.failure
         } catch let e as ARCPError {
-            if e.finalStatus == nil && e.code == .heartbeatLost {
-                writeStderr("arcp: lost the connection before job \(job.jobID) ended: \(e.message)\n")
-                return ExitCodes.failure
-            }
             printer.failed(e, jobID: job.jobID)
             return ExitCodes.jobFailed
         } catch {

@@ -48,6 +48,13 @@ func describe(_ error: any Error) -> (String, Int32) {
         case .closed: return ("the connection closed", ExitCodes.failure)
         default: return (e.description, ExitCodes.failure)
         }
+    case let e as ARCPClientError:
+        switch e.code {
+        case .connectionLost:
+            return ("lost the connection to the runtime: \(e.message)\(e.cause.map { " (\($0))" } ?? "")", ExitCodes.failure)
+        default:
+            return (e.description, ExitCodes.failure)
+        }
     case let e as ARCPError:
         switch e.code {
         case .unauthenticated:

@@ -70,7 +70,7 @@ print("  result:", try await research.result().result ?? .null)
 
 print("\n3. cancel a running job")
 let sleeper = try await client.submit(agent: "sleeper")
-if let first = try await sleeper.events.next() { print("  [\(first.seq)] \(first.body.kind)") }
+if let first = try await sleeper.events.first(where: { _ in true }) { print("  [\(first.seq)] \(first.body.kind)") }
 try await sleeper.cancel(reason: "demo")
 do {
     _ = try await sleeper.result()

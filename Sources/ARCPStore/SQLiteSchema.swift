@@ -1,6 +1,6 @@
 import GRDB
 
-/// The versioned schema of `SQLiteEventStore`. Migrations are append-only: a released
+/// The versioned schema of `SQLiteRuntimeStore`. Migrations are append-only: a released
 /// migration is never edited, a change is a new `registerMigration` with the next version.
 enum SQLiteSchema {
     static var migrator: DatabaseMigrator {

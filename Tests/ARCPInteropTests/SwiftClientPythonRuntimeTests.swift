@@ -134,7 +134,8 @@ struct SwiftClientPythonRuntimeTests {
     func cancel(_ carrier: Carrier) async throws {
         try await withSession(carrier) { client in
             let job = try await client.submit(agent: "slow", input: ["seconds": 30, "tick": 0.2])
-            let first = try await job.events.next()
+            var events = job.events.makeAsyncIterator()
+            let first = try await events.next()
             #expect(first != nil)
             let started = ContinuousClock.now
             // `cancel()` waits for the spec's job.cancelled ack, which the reference never sends:
@@ -204,7 +205,8 @@ struct SwiftClientPythonRuntimeTests {
             let done = try await client.submit(agent: "echo", input: ["list": 1])
             _ = try await done.result()
             let slow = try await client.submit(agent: "slow", input: ["seconds": 30, "tick": 0.2])
-            _ = try await slow.events.next()
+            var slowEvents = slow.events.makeAsyncIterator()
+            _ = try await slowEvents.next()
             let all = try await client.listJobs()
             let status = Dictionary(all.jobs.map { ($0.jobId, $0.status) }, uniquingKeysWith: { a, _ in a })
             #expect(status[done.jobID] == .success)
@@ -239,7 +241,8 @@ struct SwiftClientPythonRuntimeTests {
             let ended = try await owner.submit(agent: "progress", input: ["steps": 3, "delay": 0.01])
             _ = try await ended.result()
             let running = try await owner.submit(agent: "slow", input: ["seconds": 30, "tick": 0.05])
-            _ = try await running.events.next()
+            var runningEvents = running.events.makeAsyncIterator()
+            _ = try await runningEvents.next()
             try await withSession(carrier) { observer in
                 // The observer's own events take seqs 1…2 first.
                 let own = try await observer.submit(agent: "echo", input: ["own": true])

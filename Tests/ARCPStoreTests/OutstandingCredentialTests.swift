@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTesting
 import Foundation
 import Synchronization
 import Testing
@@ -20,7 +21,7 @@ func outstanding(
 struct OutstandingCredentialStoreTests {
     @Test(arguments: StoreKind.allCases)
     func recordsRoundTripReplaceAndDelete(kind: StoreKind) async throws {
-        try await withStore(kind) { (store: any EventStore) async throws in
+        try await withStore(kind) { (store: any RuntimeStore) async throws in
             #expect(store.durablyKeepsOutstandingCredentials == (kind == .sqlite))
             #expect(try await store.outstandingCredentials().isEmpty)
             let a1 = outstanding("job_a", "cred_1", value: "sk-one", issuedAt: t0)
@@ -52,9 +53,9 @@ struct OutstandingCredentialStoreTests {
         }
     }
 
-    @Test("calls on the concrete InMemoryEventStore reach its own methods, not the EventStore extension's no-op defaults")
+    @Test("calls on the concrete InMemoryRuntimeStore reach its own methods, not the RuntimeStore extension's no-op defaults")
     func inMemoryConcreteCalls() async throws {
-        let store = InMemoryEventStore()
+        let store = InMemoryRuntimeStore()
         let r = outstanding("job_a", "cred_1", value: "sk-one")
         try await store.saveOutstandingCredential(r)
         #expect(try await store.outstandingCredentials() == [r])
@@ -78,11 +79,11 @@ struct OutstandingCredentialStoreTests {
         let path = folder.path("events.sqlite")
         let r = outstanding("job_a", "cred_1", value: "sk-one", attempts: 1, lastError: "Timeout", lastAttemptAt: t0)
         do {
-            let store = try SQLiteEventStore(path: path)
+            let store = try SQLiteRuntimeStore(path: path)
             try await store.saveOutstandingCredential(r)
             try store.close()
         }
-        let again = try SQLiteEventStore(path: path)
+        let again = try SQLiteRuntimeStore(path: path)
         defer { try? again.close() }
         #expect(try await again.outstandingCredentials() == [r])
     }
@@ -95,15 +96,15 @@ struct OutstandingCredentialStoreTests {
         let path = folder.path("events.sqlite")
         let job = JobRecord(jobID: "job_old", sessionID: "s1", principal: "alice", agent: "echo", status: .running, createdAt: t0)
         do {
-            let old = try SQLiteEventStore(path: path, durability: .normal, busyTimeout: 5, migratingUpTo: "v1")
+            let old = try SQLiteRuntimeStore(path: path, durability: .normal, busyTimeout: 5, migratingUpTo: "v1")
             try await old.saveSession(sessionRecord("s1"))
             _ = try await old.append(events("s1", 1...3))
             try await old.saveJob(job)
             // The v1 schema has no outstanding-credential table.
-            await #expect(throws: EventStoreError.self) { try await old.outstandingCredentials() }
+            await #expect(throws: RuntimeStoreError.self) { try await old.outstandingCredentials() }
             try old.close()
         }
-        let store = try SQLiteEventStore(path: path)
+        let store = try SQLiteRuntimeStore(path: path)
         defer { try? store.close() }
         #expect(try await store.session("s1") == sessionRecord("s1"))
         #expect(try await store.events(session: "s1", after: 0, limit: 10) == events("s1", 1...3))
@@ -129,7 +130,7 @@ struct SQLiteCredentialRestartTests {
     ) throws -> ARCPRuntime {
         var config = ARCPRuntime.Configuration()
         config.heartbeatInterval = nil
-        config.eventStore = try SQLiteEventStore(path: path)
+        config.store = try SQLiteRuntimeStore(path: path)
         config.credentialProvisioner = provisioner
         config.credentialRevocation.maxAttempts = maxAttempts
         config.credentialRevocation.initialBackoff = .milliseconds(1)
@@ -196,7 +197,7 @@ struct SQLiteCredentialRestartTests {
         let third = try Self.runtime(path, p, maxAttempts: 1, reports: FailureReports())
         #expect(await third.recoverCredentials().isEmpty)
         #expect(p.liveValues.isEmpty)
-        let check = try SQLiteEventStore(path: path)
+        let check = try SQLiteRuntimeStore(path: path)
         #expect(try await check.outstandingCredentials().isEmpty)
         try check.close()
 

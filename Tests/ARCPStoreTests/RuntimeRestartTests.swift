@@ -8,7 +8,7 @@ struct RuntimeRestartTests {
     static func runtime(_ path: String) throws -> ARCPRuntime {
         var config = ARCPRuntime.Configuration()
         config.heartbeatInterval = nil
-        config.eventStore = try SQLiteEventStore(path: path)
+        config.store = try SQLiteRuntimeStore(path: path)
         let rt = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com"]))
         try rt.register("flood") { input, ctx in
             let n = input["n"]?.int64Value ?? 10
@@ -48,8 +48,8 @@ struct RuntimeRestartTests {
         while let e = try await it.next() { if case .jobResult = e.message { break } }
         try await send(.jobSubmit(JobSubmitPayload(agent: "stuck")), sid)
         while let e = try await it.next() { if e.eventSeq == 22 { break } }
-        await first.flushEventStore()
-        #expect(first.eventStoreFailures == 0)
+        await first.flushStore()
+        #expect(first.storeFailures == 0)
 
         // "Restart": a new runtime on the same database; the first one is never used again.
         let second = try Self.runtime(path)

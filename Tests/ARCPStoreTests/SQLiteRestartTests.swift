@@ -3,7 +3,7 @@ import ARCPStore
 import Foundation
 import Testing
 
-@Suite("SQLiteEventStore durability")
+@Suite("SQLiteRuntimeStore durability")
 struct SQLiteRestartTests {
     @Test func aRestartedRuntimeReadsEverythingBack() async throws {
         let folder = try TempFolder()
@@ -21,7 +21,7 @@ struct SQLiteRestartTests {
         let written = events("sess_1", 1...7)
 
         do {
-            let store = try SQLiteEventStore(path: path)
+            let store = try SQLiteRuntimeStore(path: path)
             try await store.saveSession(session)
             _ = try await store.append(written)
             _ = try await store.release(session: "sess_1", through: 3)
@@ -30,11 +30,11 @@ struct SQLiteRestartTests {
             // WAL mode: the write-ahead log sits beside the database while it is open.
             #expect(FileManager.default.fileExists(atPath: path + "-wal"))
             try store.close()
-            await #expect(throws: EventStoreError.self) { _ = try await store.session("sess_1") }
+            await #expect(throws: RuntimeStoreError.self) { _ = try await store.session("sess_1") }
         }
 
         // "Restart": a new store on the same file (the migrator runs again and is a no-op).
-        let reopened = try SQLiteEventStore(path: path)
+        let reopened = try SQLiteRuntimeStore(path: path)
         defer { try? reopened.close() }
         #expect(try await reopened.session("sess_1") == session)
         #expect(try await reopened.events(session: "sess_1", after: 0, limit: 100) == Array(written[3...]))
@@ -48,7 +48,7 @@ struct SQLiteRestartTests {
         #expect(try await reopened.idempotency(principal: "alice", key: "k1") == key)
 
         // The session's numbering continues where it stopped; a replay from the old seq works.
-        await #expect(throws: EventStoreError.seqNotIncreasing(sessionID: "sess_1", seq: 7, lastSeq: 7)) {
+        await #expect(throws: RuntimeStoreError.seqNotIncreasing(sessionID: "sess_1", seq: 7, lastSeq: 7)) {
             _ = try await reopened.append([event("sess_1", 7)])
         }
         _ = try await reopened.append(events("sess_1", 8...9))
@@ -59,9 +59,9 @@ struct SQLiteRestartTests {
         let folder = try TempFolder()
         defer { folder.cleanUp() }
         let path = folder.path("shared.sqlite")
-        let writer = try SQLiteEventStore(path: path)
+        let writer = try SQLiteRuntimeStore(path: path)
         defer { try? writer.close() }
-        let reader = try SQLiteEventStore(path: path)
+        let reader = try SQLiteRuntimeStore(path: path)
         defer { try? reader.close() }
         try await writer.saveSession(sessionRecord("s1"))
         _ = try await writer.append(events("s1", 1...50))
@@ -73,19 +73,19 @@ struct SQLiteRestartTests {
     @Test func unopenablePathIsAStorageError() async throws {
         let folder = try TempFolder()
         defer { folder.cleanUp() }
-        #expect(throws: EventStoreError.self) {
-            _ = try SQLiteEventStore(path: folder.path("missing-dir/x.sqlite"))
+        #expect(throws: RuntimeStoreError.self) {
+            _ = try SQLiteRuntimeStore(path: folder.path("missing-dir/x.sqlite"))
         }
     }
 
     @Test func benchmarkRunsAndChecksItsReplay() async throws {
         let folder = try TempFolder()
         defer { folder.cleanUp() }
-        let sample = EventStoreBenchmark.frame(
+        let sample = RuntimeStoreBenchmark.frame(
             sessionID: "sess_01M8876FA2A1PZ92A91GXG3KN7", jobID: "job_01M8876FA2A1PZ92A91GXG3KNA", seq: 1, total: 4)
-        #expect(abs(sample.utf8.count - EventStoreBenchmark.sampleFrame.utf8.count) <= 4)
-        for store in [InMemoryEventStore() as any EventStore, try SQLiteEventStore(path: folder.path("b.sqlite"))] {
-            let result = try await EventStoreBenchmark.run(store: store, events: 600, batchSize: 64, pageSize: 100)
+        #expect(abs(sample.utf8.count - RuntimeStoreBenchmark.sampleFrame.utf8.count) <= 4)
+        for store in [InMemoryRuntimeStore() as any RuntimeStore, try SQLiteRuntimeStore(path: folder.path("b.sqlite"))] {
+            let result = try await RuntimeStoreBenchmark.run(store: store, events: 600, batchSize: 64, pageSize: 100)
             #expect(result.events == 600)
             #expect(result.averageFrameBytes > 280 && result.averageFrameBytes < 330)
             #expect(result.replayPerSecond > 0 && result.appendPerSecond > 0)

@@ -27,14 +27,14 @@ struct TempFolder {
 }
 
 /// Runs `body` with a fresh store of `kind`, then disposes of it.
-func withStore(_ kind: StoreKind, _ body: (any EventStore) async throws -> Void) async throws {
+func withStore(_ kind: StoreKind, _ body: (any RuntimeStore) async throws -> Void) async throws {
     switch kind {
     case .memory:
-        try await body(InMemoryEventStore())
+        try await body(InMemoryRuntimeStore())
     case .sqlite:
         let folder = try TempFolder()
         defer { folder.cleanUp() }
-        let store = try SQLiteEventStore(path: folder.path("events.sqlite"))
+        let store = try SQLiteRuntimeStore(path: folder.path("events.sqlite"))
         defer { try? store.close() }
         try await body(store)
     }

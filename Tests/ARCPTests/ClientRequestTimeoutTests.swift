@@ -36,8 +36,8 @@ struct ClientRequestTimeoutTests {
         do {
             _ = try await client.ping()
             Issue.record("the unanswered ping returned")
-        } catch let e as ARCPError {
-            #expect(e.code == .internalError)
+        } catch let e as ARCPClientError {
+            #expect(e.code == .timedOut)
             #expect(e.message.contains("no answer to session.ping"))
         }
         let waited = ContinuousClock.now - start
@@ -72,7 +72,7 @@ struct ClientRequestTimeoutTests {
                         _ = try await client.ping()
                         return false
                     } catch {
-                        return (error as? ARCPError)?.message.contains("no answer to session.ping") == true
+                        return (error as? ARCPClientError)?.message.contains("no answer to session.ping") == true
                     }
                 }
             }

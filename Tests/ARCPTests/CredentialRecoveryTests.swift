@@ -1,14 +1,15 @@
 import ARCP
+import ARCPTesting
 import ARCPTestSupport
 import Foundation
 import Synchronization
 import Testing
 
-/// An `EventStore` over an `InMemoryEventStore` that may claim to be durable and can be told
+/// An `RuntimeStore` over an `InMemoryRuntimeStore` that may claim to be durable and can be told
 /// to fail its outstanding-credential writes. Shared by two runtimes, it stands for a
 /// database a restarted process opens again.
-final class ScriptedStore: EventStore {
-    let inner = InMemoryEventStore()
+final class ScriptedStore: RuntimeStore {
+    let inner = InMemoryRuntimeStore()
     let durable: Bool
     private let failSaves = Mutex(false)
     private let saves = Mutex(0)
@@ -24,7 +25,7 @@ final class ScriptedStore: EventStore {
     var durablyKeepsOutstandingCredentials: Bool { durable }
 
     func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
-        if failSaves.withLock({ $0 }) { throw EventStoreError.storage("injected failure") }
+        if failSaves.withLock({ $0 }) { throw RuntimeStoreError.storage("injected failure") }
         try await inner.saveOutstandingCredential(record)
         saves.withLock { $0 += 1 }
     }
@@ -77,13 +78,13 @@ struct RecoveryRig {
     let failures = Reports()
 
     init(
-        store: (any EventStore)?, provisioner: InMemoryCredentialProvisioner, maxAttempts: Int = 1,
+        store: (any RuntimeStore)?, provisioner: InMemoryCredentialProvisioner, maxAttempts: Int = 1,
         configure: (inout ARCPRuntime.Configuration) -> Void = { _ in }
     ) throws {
         let logs = self.logs
         let failures = self.failures
         h = try Harness {
-            $0.eventStore = store
+            $0.store = store
             $0.credentialProvisioner = provisioner
             $0.credentialRevocation.maxAttempts = maxAttempts
             $0.credentialRevocation.initialBackoff = .milliseconds(1)
@@ -121,7 +122,7 @@ struct RecoveryRig {
 }
 
 /// Waits until `store` lists no outstanding credential (or `count` of them).
-func waitOutstanding(_ store: any EventStore, count: Int = 0) async throws {
+func waitOutstanding(_ store: any RuntimeStore, count: Int = 0) async throws {
     _ = try await within(.seconds(5), "\(count) outstanding credential record(s)") {
         while try await store.outstandingCredentials().count != count { try await Task.sleep(for: .milliseconds(2)) }
         return true
@@ -179,7 +180,7 @@ struct CredentialRecoveryTests {
         #expect(p.issued.isEmpty)
         await client.close()
 
-        let memory = try RecoveryRig(store: InMemoryEventStore(), provisioner: p)
+        let memory = try RecoveryRig(store: InMemoryRuntimeStore(), provisioner: p)
         #expect(try await offers(memory.h) == false)
         #expect(!memory.runtime.revokesCredentialsDurably)
 
@@ -243,7 +244,7 @@ struct CredentialRecoveryTests {
         let p = RevokeByIDProvisioner()
         var config = ARCPRuntime.Configuration()
         config.heartbeatInterval = nil
-        config.eventStore = store
+        config.store = store
         config.credentialProvisioner = p
         let first = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com"]))
         try first.register("holder") { _, _ in

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTesting
 import ARCPTestSupport
 import Foundation
 import Logging

@@ -287,7 +287,7 @@ struct DurabilityTests {
         try await watcher.unsubscribe(jobID: job.jobID)
         gate.release()
         _ = try await job.result()
-        await #expect(throws: ARCPError.self) { _ = try await handle.result() }
+        await #expect(throws: ARCPClientError.self) { _ = try await handle.result() }
         await owner.close(); await watcher.close()
     }
 

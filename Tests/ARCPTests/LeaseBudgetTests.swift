@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTesting
 import Foundation
 import Testing
 

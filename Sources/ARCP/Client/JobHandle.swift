@@ -1,40 +1,7 @@
-import Foundation
 import Synchronization
 
-/// One event of a job as the client sees it.
-public struct JobEvent: Sendable, Hashable {
-    /// The session-scoped sequence number.
-    public var seq: Int
-    public var ts: String?
-    public var body: EventBody
-}
-
-/// How a job ended successfully (or was cancelled under the Python reference's form).
-public struct JobOutcome: Sendable, Hashable {
-    public var finalStatus: FinalStatus
-    /// The inline result, or for a streamed result the assembled text (utf8 chunks) or
-    /// `{"encoding":"base64","data":…}` when any chunk was binary.
-    public var result: JSONValue?
-    /// The assembled bytes of a streamed result.
-    public var streamedBytes: Data?
-    public var resultID: String?
-    public var resultSize: Int?
-    public var summary: String?
-    public var payload: JobResultPayload
-
-    /// Decodes the result into a Decodable type.
-    /// - Throws: INVALID_REQUEST when there is no result or it does not match `T`.
-    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        guard let result else { throw ARCPError.invalidRequest("the job has no inline result") }
-        do {
-            return try JSONDecoder().decode(T.self, from: JSONWriter.data(result))
-        } catch {
-            throw ARCPError.invalidRequest("result does not match \(T.self): \(error)")
-        }
-    }
-}
-
-/// A submitted (or subscribed) job: its typed events, its outcome, and cancel.
+/// A submitted (or subscribed, or delegated) job: its typed events, its children, its outcome,
+/// and cancel. Read-only: only the client that made it can add events or end it.
 public final class JobHandle: Sendable {
     public let jobID: String
     /// The acceptance (or, for a subscription, nil).
@@ -42,25 +9,24 @@ public final class JobHandle: Sendable {
     /// For a subscription: the authority descriptor.
     public let subscribed: JobSubscribedPayload?
     let client: ARCPClient
-    let queue: BoundedAsyncQueue<JobEvent>
-    let childQueue: BoundedAsyncQueue<JobHandle>
+    /// Whether the events are buffered for `events` (`submit(streamEvents:)`).
     let streamEvents: Bool
+    let eventQueue: BoundedAsyncQueue<JobEvent>
+    let childQueue: BoundedAsyncQueue<JobHandle>
 
-    struct State {
-        var outcome: Result<JobOutcome, ARCPError>? = nil
-        var waiters: [CheckedContinuation<Result<JobOutcome, ARCPError>, Never>] = []
-        var chunks: [String: (data: Data, text: String, binary: Bool, next: Int)] = [:]
-        var assembledBytes = 0
+    private struct State {
+        var outcome: Result<JobOutcome, any Error>? = nil
+        var waiters: [CheckedContinuation<Result<JobOutcome, any Error>, Never>] = []
         var children: [JobHandle] = []
     }
-    let state = Mutex(State())
+    private let state = Mutex(State())
 
-    init(jobID: String, accepted: JobAcceptedPayload?, subscribed: JobSubscribedPayload?, client: ARCPClient, buffer: Int, streamEvents: Bool) {
+    package init(jobID: String, accepted: JobAcceptedPayload?, subscribed: JobSubscribedPayload?, client: ARCPClient, buffer: Int, streamEvents: Bool) {
         self.jobID = jobID
         self.accepted = accepted
         self.subscribed = subscribed
         self.client = client
-        self.queue = BoundedAsyncQueue(capacity: buffer)
+        self.eventQueue = BoundedAsyncQueue(capacity: buffer)
         self.childQueue = BoundedAsyncQueue(capacity: buffer)
         self.streamEvents = streamEvents
     }
@@ -70,30 +36,27 @@ public final class JobHandle: Sendable {
     /// For a delegated job: the id of the `delegate` event on the parent.
     public var delegateID: String? { accepted?.delegateId }
 
+    /// The job's events in order, ending after the terminal frame. Single consumer.
+    /// The buffer is bounded: a consumer that stops reading back-pressures the session.
+    public var events: Events { Events(queue: eventQueue) }
+
     /// Jobs this job delegated to (spec §10), as their `job.accepted` arrives, each with
     /// its own handle (events, result, and its own `children`), so a caller can follow
     /// the whole job tree. Ends when this job ends. Single consumer; nobody has to read it
     /// (a full buffer is reported as a diagnostic; `childJobs` still lists every child).
-    public var children: BoundedAsyncQueue<JobHandle> { childQueue }
+    public var children: Children { Children(queue: childQueue) }
 
     /// Every child job seen so far, in acceptance order.
     public var childJobs: [JobHandle] { state.withLock { $0.children } }
 
-    /// Records a delegated child; false when the `children` buffer was full.
-    func addChild(_ child: JobHandle) -> Bool {
-        state.withLock { $0.children.append(child) }
-        return childQueue.trySend(child)
-    }
-
-    /// The job's events in order, ending after the terminal frame. Single consumer.
-    /// The buffer is bounded: a consumer that stops reading back-pressures the session.
-    public var events: BoundedAsyncQueue<JobEvent> { queue }
-
-    /// Waits for the job to end. Returns the outcome on `job.result`; throws `ARCPError`
-    /// (with `finalStatus`) on `job.error`, and when the session is lost.
+    /// Waits for the job to end. Returns the outcome on `job.result`. Throws the runtime's
+    /// `ARCPError` (with `finalStatus`) when the job failed or was cancelled, and an
+    /// `ARCPClientError` when the client could not follow it to its end (the connection was lost
+    /// and not resumed, the client was closed, the job was unsubscribed, its streamed result could
+    /// not be assembled).
     public func result() async throws -> JobOutcome {
-        let r = await withCheckedContinuation { (c: CheckedContinuation<Result<JobOutcome, ARCPError>, Never>) in
-            let now: Result<JobOutcome, ARCPError>? = state.withLock { s in
+        let r = await withCheckedContinuation { (c: CheckedContinuation<Result<JobOutcome, any Error>, Never>) in
+            let now: Result<JobOutcome, any Error>? = state.withLock { s in
                 if let o = s.outcome { return o }
                 s.waiters.append(c)
                 return nil
@@ -112,62 +75,65 @@ public final class JobHandle: Sendable {
     /// Whether the job has ended.
     public var isFinished: Bool { state.withLock { $0.outcome != nil } }
 
-    // MARK: delivery from the client's read loop
+    // MARK: fed by the client's read loop
 
-    func deliver(_ event: JobEvent, maxAssembled: Int) async {
-        if case .resultChunk(let c) = event.body {
-            let problem: String? = state.withLock { s in
-                var entry = s.chunks[c.resultId] ?? (Data(), "", false, 0)
-                guard c.chunkSeq == entry.next else { return "result chunk \(c.chunkSeq) out of order (expected \(entry.next))" }
-                entry.next += 1
-                switch c.encoding {
-                case .base64:
-                    guard let d = Data(base64Encoded: c.data) else { return "result chunk \(c.chunkSeq) is not valid base64" }
-                    entry.data.append(d)
-                    entry.binary = true
-                    s.assembledBytes += d.count
-                default:
-                    entry.data.append(contentsOf: c.data.utf8)
-                    entry.text += c.data
-                    s.assembledBytes += c.data.utf8.count
-                }
-                if s.assembledBytes > maxAssembled { return "streamed result exceeds \(maxAssembled) bytes" }
-                s.chunks[c.resultId] = entry
-                return nil
-            }
-            if let problem { complete(.failure(ARCPError(.internalError, problem, retryable: false))) }
-        }
-        if streamEvents { try? await queue.send(event) }
+    /// Records a delegated child; false when the `children` buffer was full.
+    func addChild(_ child: JobHandle) -> Bool {
+        state.withLock { $0.children.append(child) }
+        return childQueue.trySend(child)
     }
 
-    func complete(_ outcome: Result<JobOutcome, ARCPError>) {
-        let waiters: [CheckedContinuation<Result<JobOutcome, ARCPError>, Never>] = state.withLock { s in
+    /// Hands one event to the consumer, waiting while its buffer is full.
+    func deliver(_ event: JobEvent) async {
+        guard streamEvents else { return }
+        try? await eventQueue.send(event)
+    }
+
+    /// Ends the job: resumes `result()` waiters and ends `events` and `children` once drained.
+    /// Only the first outcome counts.
+    func complete(_ outcome: Result<JobOutcome, any Error>) {
+        let waiters: [CheckedContinuation<Result<JobOutcome, any Error>, Never>] = state.withLock { s in
             guard s.outcome == nil else { return [] }
             s.outcome = outcome
-            let w = s.waiters
-            s.waiters = []
-            return w
+            defer { s.waiters = [] }
+            return s.waiters
         }
         for w in waiters { w.resume(returning: outcome) }
-        queue.finish()
+        eventQueue.finish()
         childQueue.finish()
     }
+}
 
-    func completeResult(_ p: JobResultPayload) {
-        var outcome = JobOutcome(finalStatus: p.finalStatus, result: p.result, resultID: p.resultId, resultSize: p.resultSize, summary: p.summary, payload: p)
-        if let rid = p.resultId {
-            let entry = state.withLock { $0.chunks.removeValue(forKey: rid) }
-            if let entry {
-                outcome.streamedBytes = entry.data
-                outcome.result = entry.binary ? ["encoding": "base64", "data": .string(entry.data.base64EncodedString())] : .string(entry.text)
-            }
+// Two concrete wrappers rather than one generic one: a caller in another module then runs the
+// queue's `JobEvent` / `JobHandle` code specialized inside this module, not a generic copy.
+extension JobHandle {
+    /// A job's events (`JobHandle.events`): read-only, single consumer.
+    public struct Events: AsyncSequence, Sendable {
+        public typealias Element = JobEvent
+        let queue: BoundedAsyncQueue<JobEvent>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let queue: BoundedAsyncQueue<JobEvent>
+            /// The next event; nil after the last. Throws `CancellationError` when the
+            /// waiting task is cancelled.
+            public mutating func next() async throws -> JobEvent? { try await queue.next() }
         }
-        if p.finalStatus == .success {
-            complete(.success(outcome))
-        } else {
-            // The Python reference ends cancelled / timed-out jobs with job.result.
-            let code: ErrorCode = p.finalStatus == .timedOut ? .timeout : .cancelled
-            complete(.failure(ARCPError(code, "job ended with final_status \(p.finalStatus.rawValue)", retryable: false, finalStatus: p.finalStatus)))
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+    }
+
+    /// A job's delegated children (`JobHandle.children`): read-only, single consumer.
+    public struct Children: AsyncSequence, Sendable {
+        public typealias Element = JobHandle
+        let queue: BoundedAsyncQueue<JobHandle>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let queue: BoundedAsyncQueue<JobHandle>
+            /// The next child; nil once the parent has ended. Throws `CancellationError` when
+            /// the waiting task is cancelled.
+            public mutating func next() async throws -> JobHandle? { try await queue.next() }
         }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
     }
 }

@@ -1,8 +1,8 @@
 /// A micro-benchmark of `LeaseAuthority.authorize(_:_:)`.
-public enum LeaseBenchmark {
+package enum LeaseBenchmark {
 
     /// The 50-pattern lease the benchmark uses (fs, net, tools, agents, models, budget).
-    public static func benchmarkLease() throws(LeaseError) -> ValidatedLease {
+    package static func benchmarkLease() throws(LeaseError) -> ValidatedLease {
         var fsRead: [String] = []
         for i in 0..<10 { fsRead.append("/workspace/project\(i)/**") }
         fsRead.append("/usr/share/dict/*")
@@ -35,7 +35,7 @@ public enum LeaseBenchmark {
     /// (about half each, including some needing full canonicalization) on the 50-pattern
     /// lease, with the system clock and a budget, and returns calls per second measured
     /// with `ContinuousClock`. Returns 0 when `iterations` is not positive.
-    public static func authorizeCallsPerSecond(iterations: Int) -> Double {
+    package static func authorizeCallsPerSecond(iterations: Int) -> Double {
         guard iterations > 0, let lease = try? benchmarkLease(), let authority = try? LeaseAuthority(lease: lease) else { return 0 }
         let targets: [(LeaseNamespace, String)] = [
             (.fsRead, "/workspace/project7/src/main/App.swift"),

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// An `expires_at` instant (spec §9.5): RFC 3339, UTC, `Z` suffix.
 public struct LeaseTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
@@ -163,37 +162,6 @@ public struct SystemLeaseClock: LeaseClock {
 
     /// Time since this clock was created, on `ContinuousClock`.
     public func uptime() -> Duration { origin.duration(to: ContinuousClock.now) }
-}
-
-/// A clock that only moves when told to; for tests.
-public final class ManualLeaseClock: LeaseClock {
-    private let state: Mutex<(wall: Date, mono: Duration)>
-
-    /// A clock showing `wall`, with uptime zero.
-    public init(wall: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
-        state = Mutex((wall, .zero))
-    }
-
-    /// The simulated wall-clock time.
-    public func now() -> Date { state.withLock { $0.wall } }
-
-    /// The simulated monotonic time (starts at zero).
-    public func uptime() -> Duration { state.withLock { $0.mono } }
-
-    /// Moves both clocks forward by `duration` (negative durations are ignored).
-    public func advance(by duration: Duration) {
-        guard duration > .zero else { return }
-        state.withLock {
-            $0.mono += duration
-            let (s, attos) = duration.components
-            $0.wall = $0.wall.addingTimeInterval(TimeInterval(s) + TimeInterval(attos) / 1e18)
-        }
-    }
-
-    /// Sets the wall clock alone (simulating an NTP step or a manual change).
-    public func setWall(_ date: Date) {
-        state.withLock { $0.wall = date }
-    }
 }
 
 /// Validated `lease_constraints` of a job (spec §7.1, §9.5); the enforcement-side

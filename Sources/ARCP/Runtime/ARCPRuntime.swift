@@ -1,7 +1,5 @@
-import DequeModule
 import Foundation
 import Logging
-import Synchronization
 
 /// An ARCP runtime: hosts agents and serves sessions over any `Transport`.
 ///
@@ -14,138 +12,24 @@ import Synchronization
 /// let (clientEnd, runtimeEnd) = MemoryTransport.pair()
 /// Task { await runtime.accept(runtimeEnd) }
 /// ```
+///
+/// How it is built (docs/RUNTIME.md): each connection is served by a `ConnectionHandler` on
+/// the transport's `preferredExecutor` (its frames are handled where they arrive); agents run
+/// on the cooperative pool. Sessions, jobs and connections are explicit state machines
+/// (`SessionStateMachine`, `JobStateMachine`, `ConnectionStateMachine`, and the shared
+/// `HeartbeatStateMachine`). Each piece of shared state has one owner behind a protocol
+/// (`RuntimeTables`), and the locks between them follow one order (`LockOrder.swift`).
 public final class ARCPRuntime: Sendable {
-    /// How the runtime behaves. Every field has a sensible default.
-    public struct Configuration: Sendable {
-        /// Bounds on per-session buffers (spec §6.5).
-        public struct Buffering: Sendable {
-            /// Events kept for resume per session; beyond it the oldest are evicted (reported).
-            public var maxBufferedEvents = 100_000
-            /// Bytes kept for resume per session.
-            public var maxBufferedBytes = 64 << 20
-            /// Frames queued for a connection before emitters wait (transport back-pressure).
-            public var maxPendingFrames = 512
-            /// With `ack` negotiated: unacknowledged events before emitters wait.
-            public var maxUnackedEvents = 20_000
-            /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
-            public var backPressureThreshold = 10_000
-            /// Called when events are evicted under the caps (session id, count).
-            public var onEviction: (@Sendable (String, Int) -> Void)? = nil
-            public init() {}
-        }
-
-        /// Wire forms for peers that deviate from the spec.
-        public enum Compatibility: Sendable, Equatable {
-            /// Send the spec's forms (default).
-            case spec
-            /// Send the forms the Python reference client (1.1.3) accepts where they differ:
-            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
-            /// echoed as `"USD:1.00"` strings.
-            case pythonReference
-        }
-
-        public var runtime = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
-        /// Features offered in `session.welcome`.
-        public var features: [Feature] = [
-            .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
-        ]
-        public var resumeWindow: Duration = .seconds(600)
-        /// Advertised heartbeat interval; nil disables runtime pings.
-        public var heartbeatInterval: Duration? = .seconds(30)
-        /// How long a new connection may take to send its hello.
-        public var helloTimeout: Duration = .seconds(10)
-        /// How long an agent may ignore cancellation before its job is ended anyway.
-        public var cancelGracePeriod: Duration = .seconds(30)
-        public var buffering = Buffering()
-        public var observePolicy: ObservePolicy = .samePrincipal
-        /// Maximum `limit` for session.list_jobs.
-        public var maxListLimit = 1000
-        /// Events per job kept for subscribers' history.
-        public var historyLimitPerJob = 10_000
-        /// Largest result_chunk payload (bytes, before encoding).
-        public var chunkSizeCap = 1 << 20
-        /// Largest streamed result in total (bytes).
-        public var maxStreamedResultBytes = 1 << 30
-        public var compatibility: Compatibility = .spec
-        /// Where sessions, events and jobs are persisted (nil: memory only). With a durable
-        /// store, a runtime restarted on the same store still serves resume and replay, and
-        /// reports jobs lost in the restart as `job.error INTERNAL_ERROR`.
-        /// After a connection's reader ends, how long its last frames may take to be written
-        /// before the writer is cancelled (a peer that no longer reads).
-        public var closeFlushTimeout: Duration = .seconds(5)
-        public var eventStore: (any EventStore)? = nil
-        /// Store operations queued before emitters wait.
-        public var eventStoreQueueLimit = 8192
-        public var logger = Logger(label: "arcp.runtime")
-
-        // MARK: Authority (spec §9–§10)
-
-        /// May reduce each requested lease (never widen it: see `LeasePolicyEnforcement`).
-        public var leasePolicy: any LeasePolicy = GrantRequestedLeasePolicy()
-        /// Lease enforcement settings: model policy, expiry grace, symlink resolution and
-        /// how often `cost.budget.remaining` is emitted.
-        public var leaseEnforcement = LeaseAuthority.Configuration()
-        /// What a lease without `model.use` means (§9.7); shorthand for
-        /// `leaseEnforcement.modelPolicy`.
-        public var modelPolicy: LeaseModelPolicy {
-            get { leaseEnforcement.modelPolicy }
-            set { leaseEnforcement.modelPolicy = newValue }
-        }
-        /// The clock leases are checked against; inject a `ManualLeaseClock` in tests.
-        public var leaseClock: any LeaseClock = SystemLeaseClock()
-        /// Runtime-defined lease namespaces accepted besides the reserved ones.
-        public var namespaceRegistry: LeaseNamespaceRegistry = .standard
-        /// Whether an exhausted budget ends the job (`job.error BUDGET_EXHAUSTED`) instead of
-        /// only failing the operation (the `tool_result` form the spec prefers, §9.6).
-        public var budgetExhaustionIsFatal = false
-        /// Longest sleep of the proactive lease-expiry watchdog between checks of the lease
-        /// clock. The watchdog sleeps until the expiry, but at most this long, so a clock that
-        /// is not real time (`ManualLeaseClock`) is still noticed.
-        public var expiryCheckInterval: Duration = .seconds(60)
-        /// Deepest delegation chain (a submitted job is depth 0).
-        public var maxDelegationDepth = 8
-        /// Issues, rotates and revokes provisioned credentials (§9.8). When nil,
-        /// `provisioned_credentials` is never offered. When set, it is offered only if
-        /// revocation is durable (an `eventStore` whose `durablyKeepsOutstandingCredentials`
-        /// is true, e.g. `SQLiteEventStore`) or `allowsNonDurableCredentialRevocation` is set.
-        public var credentialProvisioner: (any CredentialProvisioner)? = nil
-        /// Retry policy for credential revocation, and the callback reporting credentials
-        /// that could not be revoked.
-        public var credentialRevocation = CredentialRevocationPolicy()
-        /// Offer `provisioned_credentials` even though revocation is not durable (no event
-        /// store, or one that loses its outstanding-credential records with the process).
-        ///
-        /// Spec §14: "A runtime that cannot guarantee revocation MUST NOT advertise
-        /// `provisioned_credentials`." Without a durable store, a credential whose revocation
-        /// has not succeeded when the process ends (a crash, or an upstream outage longer
-        /// than the retries) is forgotten, and stays live at the upstream until it expires.
-        /// So by default (`false`) such a runtime does not offer the feature and logs a
-        /// warning at start. Set it to `true` only if you accept that risk, for instance
-        /// because the upstream expires credentials quickly by itself, or in tests.
-        public var allowsNonDurableCredentialRevocation = false
-        /// Observes sessions and jobs (spans, metrics): see `RuntimeInstrumentation`, and
-        /// `ARCPTracing.TracingInstrumentation` for distributed tracing (spec §11). Nil (the
-        /// default) costs nothing.
-        public var instrumentation: (any RuntimeInstrumentation)? = nil
-        public init() {}
-    }
-
-    struct Registry {
-        var agents: [String: RegisteredAgent] = [:]
-        var agentOrder: [String] = []
-        var sessions: [String: RuntimeSession] = [:]
-        var jobs: [String: RuntimeJob] = [:]
-        var jobOrder: [String] = []
-        var idempotency: [String: String] = [:]  // principal \u{0} key -> job id
-        var shuttingDown = false
-        var connections: [UInt64: any Transport] = [:]
-        var nextConnection: UInt64 = 0
-    }
-
     public let configuration: Configuration
     let verifier: any BearerVerifier
-    let registry = Mutex(Registry())
-    let persister: RuntimePersister?
+    /// The registered agents.
+    let agents = AgentRegistry()
+    /// Sessions, jobs, idempotency keys, fan-out.
+    let tables: RuntimeTables
+    /// Open connections, and whether new ones are accepted.
+    let connections = ConnectionTable()
+    /// Write-behind to the runtime store, if there is one.
+    let storeWriter: RuntimeStoreWriter?
     /// Credential revocations in flight (awaited by `shutdown()`).
     let revocations = RevocationTracker()
     /// Outstanding provisioned credentials: recorded, revoked, recovered (§14).
@@ -160,7 +44,7 @@ public final class ARCPRuntime: Sendable {
         // credentials' revocation survives a restart or the operator accepted that it does
         // not (§9.8, §14).
         configuration.features.removeAll { $0 == .provisionedCredentials }
-        let durable = configuration.eventStore?.durablyKeepsOutstandingCredentials ?? false
+        let durable = configuration.store?.durablyKeepsOutstandingCredentials ?? false
         var offers = false
         if configuration.credentialProvisioner != nil {
             if durable {
@@ -171,40 +55,41 @@ public final class ARCPRuntime: Sendable {
                     "provisioned_credentials offered without a durable event store (allowsNonDurableCredentialRevocation): credentials not revoked when the process ends stay live at the upstream")
             } else {
                 configuration.logger.warning(
-                    "provisioned_credentials not offered: credential revocation needs a durable event store (spec §14); configure one (e.g. SQLiteEventStore) or set allowsNonDurableCredentialRevocation")
+                    "provisioned_credentials not offered: credential revocation needs a durable event store (spec §14); configure one (e.g. SQLiteRuntimeStore) or set allowsNonDurableCredentialRevocation")
             }
         }
         if offers { configuration.features.append(.provisionedCredentials) }
         offersProvisionedCredentials = offers
         self.configuration = configuration
         self.verifier = verifier
+        tables = configuration.tables ?? .inMemory(historyLimitPerJob: configuration.historyLimitPerJob)
         credentialLedger = CredentialLedger(
-            store: configuration.eventStore, provisioner: configuration.credentialProvisioner,
+            store: configuration.store, provisioner: configuration.credentialProvisioner,
             policy: configuration.credentialRevocation, logger: configuration.logger, tracker: revocations)
-        if let store = configuration.eventStore {
-            let p = RuntimePersister(store: store, capacity: configuration.eventStoreQueueLimit, logger: configuration.logger)
-            persister = p
-            Task { await p.run() }
+        if let store = configuration.store {
+            let writer = RuntimeStoreWriter(store: store, capacity: configuration.storeQueueLimit, logger: configuration.logger)
+            storeWriter = writer
+            Task { await writer.run() }
         } else {
-            persister = nil
+            storeWriter = nil
         }
     }
 
-    /// Waits until everything sent so far is in the event store (no-op without one).
-    public func flushEventStore() async {
-        await persister?.flush()
+    /// Waits until everything sent so far is in the runtime store (no-op without one).
+    public func flushStore() async {
+        await storeWriter?.flush()
     }
 
     /// Store writes that failed so far (each is also logged).
-    public var eventStoreFailures: Int { persister?.failures ?? 0 }
+    public var storeFailures: Int { storeWriter?.failures ?? 0 }
 
     // MARK: - Credential revocation (§14)
 
-    /// Whether provisioned credentials are recorded in a durable event store until revoked,
+    /// Whether provisioned credentials are recorded in a durable runtime store until revoked,
     /// so that revocation is retried across restarts (spec §14).
     public var revokesCredentialsDurably: Bool { credentialLedger.isDurable }
 
-    /// Revokes every credential the event store lists as outstanding that this runtime is
+    /// Revokes every credential the runtime store lists as outstanding that this runtime is
     /// not already handling: those an earlier process left (it crashed, or stopped before
     /// the upstream confirmed their revocation) and those this runtime gave up on. Each
     /// gets `credentialRevocation.maxAttempts` attempts with backoff; success deletes its
@@ -213,7 +98,7 @@ public final class ARCPRuntime: Sendable {
     ///
     /// The first `accept` starts a pass by itself (over what earlier processes left); call
     /// this to run one before serving, or to retry the unrevoked ones later. A pass already
-    /// running is waited for first. Without an event store or a provisioner there is
+    /// running is waited for first. Without a runtime store or a provisioner there is
     /// nothing to do.
     /// - Returns: the credentials still unrevoked afterwards, as `unrevokedCredentials()`.
     @discardableResult
@@ -235,23 +120,7 @@ public final class ARCPRuntime: Sendable {
     /// agent; several versions of one name may be registered, and `isDefault` picks the one
     /// a bare name resolves to (otherwise the first registered).
     public func register(_ name: String, version: String? = nil, isDefault: Bool = false, _ body: @escaping AgentBody) throws {
-        guard ARCPFormat.isAgentRef(name), !name.contains("@") else {
-            throw ARCPError.invalidRequest("invalid agent name \(name): expected [a-z0-9][a-z0-9._-]*")
-        }
-        if let version, !ARCPFormat.isAgentRef("a@" + version) {
-            throw ARCPError.invalidRequest("invalid agent version \(version)")
-        }
-        try registry.withLock { r in
-            var a = r.agents[name] ?? RegisteredAgent(name: name, versions: [], defaultVersion: nil)
-            let v = version ?? ""
-            if a.versions.contains(where: { $0.version == v }) {
-                throw ARCPError.invalidRequest("agent \(name)\(version.map { "@" + $0 } ?? "") is already registered")
-            }
-            a.versions.append((v, body))
-            if isDefault || a.defaultVersion == nil { a.defaultVersion = v }
-            if r.agents[name] == nil { r.agentOrder.append(name) }
-            r.agents[name] = a
-        }
+        try agents.register(name, version: version, isDefault: isDefault, body)
     }
 
     /// Registers an agent with a typed (Decodable) input and an Encodable output.
@@ -273,33 +142,31 @@ public final class ARCPRuntime: Sendable {
     }
 
     /// The agent inventory as advertised in `session.welcome`.
-    public var agentInventory: [AgentInfo] {
-        registry.withLock { r in r.agentOrder.compactMap { r.agents[$0]?.info } }
-    }
+    public var agentInventory: [AgentInfo] { agents.inventory }
 
-    // MARK: - Introspection (for tests and operators)
+    // MARK: - Introspection (for tests and operators; what this process holds)
 
     /// Ids of live sessions (attached or within their resume window).
-    public var sessionIDs: [String] { registry.withLock { Array($0.sessions.keys) } }
+    public var sessionIDs: [String] { tables.sessions.localSessionIDs }
 
     /// The status of a job, if known.
-    public func jobStatus(_ id: String) -> JobStatus? { registry.withLock { $0.jobs[id]?.status } }
+    public func jobStatus(_ id: String) -> JobStatus? { tables.jobs.localJob(id)?.status }
 
     /// Ids of every job, in submission order.
-    public var jobIDs: [String] { registry.withLock { $0.jobOrder } }
+    public var jobIDs: [String] { tables.jobs.localJobIDs }
 
     /// The job's latest event_seq in its submitting session.
-    public func lastOwnerSeq(_ id: String) -> Int? { registry.withLock { $0.jobs[id] }?.lastOwnerSeq }
+    public func lastOwnerSeq(_ id: String) -> Int? { tables.jobs.localJob(id)?.lastOwnerSeq }
 
     /// Waits until job `id` has ended (returns at once for unknown ids).
     public func waitForJob(_ id: String) async {
-        guard let job = registry.withLock({ $0.jobs[id] }) else { return }
+        guard let job = await tables.jobs.job(id) else { return }
         await job.waitUntilFinished()
     }
 
     /// Events buffered for resume in session `id`, and evictions so far.
     public func bufferStats(session id: String) -> (events: Int, bytes: Int, evicted: Int)? {
-        guard let s = registry.withLock({ $0.sessions[id] }) else { return nil }
+        guard let s = tables.sessions.localSession(id) else { return nil }
         return (s.bufferedEventCount, s.bufferedBytes, s.evictionCount)
     }
 
@@ -308,13 +175,14 @@ public final class ARCPRuntime: Sendable {
     /// Graceful shutdown: every attached session gets `session.bye` (reason
     /// `runtime_shutdown`), running jobs are cancelled, and transports are closed.
     public func shutdown() async {
-        let (sessions, jobs, transports) = registry.withLock { r -> ([RuntimeSession], [RuntimeJob], [any Transport]) in
-            r.shuttingDown = true
-            return (Array(r.sessions.values), Array(r.jobs.values), Array(r.connections.values))
-        }
+        let transports = connections.beginShutdown()
+        let sessions = await tables.sessions.sessions()
+        let jobs = await tables.jobs.unfinished()
         // Jobs end first, so their terminal frames go out before the goodbye.
-        for j in jobs where !j.isTerminal { j.stop(.shutdown) }
-        for j in jobs { await j.waitUntilFinishedOrTimeout(.seconds(5)) }
+        for j in jobs { j.stop(.shutdown) }
+        await withTaskGroup(of: Void.self) { group in
+            for j in jobs { group.addTask { await j.waitUntilFinishedOrTimeout(.seconds(5)) } }
+        }
         await revocations.waitUntilIdle(timeout: .seconds(5))
         let attached = sessions.filter(\.isAttached)
         for s in attached {
@@ -326,7 +194,7 @@ public final class ARCPRuntime: Sendable {
         while attached.contains(where: \.isAttached), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        await persister?.flush()
+        await storeWriter?.flush()
         for t in transports { await t.close() }
     }
 }

@@ -32,7 +32,7 @@ extension ARCPRuntime {
         } catch {
             throw ARCPError(error)
         }
-        try checkLeaseFeatures(requested, expiresAt: wireConstraints?.expiresAt, session: session)
+        try checkLeaseFeatures(requested, expiresAt: wireConstraints?.expiresAt, features: session.featureSet)
         do {
             constraints = try ValidatedLeaseConstraints(expiresAt: wireConstraints?.expiresAt, now: configuration.leaseClock.now())
         } catch {
@@ -50,14 +50,14 @@ extension ARCPRuntime {
 
     /// `cost.budget`, `model.use` and `expires_at` are only accepted from sessions that
     /// negotiated them.
-    func checkLeaseFeatures(_ lease: ValidatedLease, expiresAt: String?, session: RuntimeSession) throws {
-        if lease.contains(.costBudget) && !session.has(.costBudget) {
+    func checkLeaseFeatures(_ lease: ValidatedLease, expiresAt: String?, features: Set<String>) throws {
+        if lease.contains(.costBudget) && !features.contains(Feature.costBudget.rawValue) {
             throw ARCPError.invalidRequest("feature 'cost.budget' not negotiated for this session")
         }
-        if lease.contains(.modelUse) && !session.has(.modelUse) {
+        if lease.contains(.modelUse) && !features.contains(Feature.modelUse.rawValue) {
             throw ARCPError.invalidRequest("feature 'model.use' not negotiated for this session")
         }
-        if expiresAt != nil && !session.has(.leaseExpiresAt) {
+        if expiresAt != nil && !features.contains(Feature.leaseExpiresAt.rawValue) {
             throw ARCPError.invalidRequest("feature 'lease_expires_at' not negotiated for this session")
         }
     }
@@ -140,7 +140,7 @@ extension ARCPRuntime {
             expireLease(job)
         case .budgetExhausted where configuration.budgetExhaustionIsFatal:
             logger.notice("budget exhausted; ending job", metadata: ["job": "\(job.id)"])
-            cancelTree(job, reason: .budgetExhausted)
+            job.cancelTree(.budgetExhausted)
         default:
             break
         }
@@ -154,7 +154,7 @@ extension ARCPRuntime {
         logger.notice(
             "lease expired; ending job",
             metadata: ["job": "\(job.id)", "expires_at": "\(job.authority.constraints.expiresAt?.text ?? "inherited")"])
-        cancelTree(job, reason: .leaseExpired)
+        job.cancelTree(.leaseExpired)
     }
 
     /// Arms the proactive expiry watchdog of a job whose lease has an expiry: it sleeps
@@ -180,7 +180,7 @@ extension ARCPRuntime {
     /// call this after advancing the clock to make expiry deterministic.
     @discardableResult
     public func enforceLeaseExpiry() -> [String] {
-        let jobs = registry.withLock { r in r.jobs.values.filter { !$0.isTerminal } }
+        let jobs = tables.jobs.localUnfinished()
         var ended: [String] = []
         for job in jobs where job.authority.isExpired && job.stopReason == nil {
             expireLease(job)
@@ -191,7 +191,7 @@ extension ARCPRuntime {
 
     /// The current budget counters of job `id` (nil for unknown jobs or unbudgeted leases).
     public func budgetRemaining(job id: String) -> [String: Decimal]? {
-        guard let job = registry.withLock({ $0.jobs[id] }) else { return nil }
+        guard let job = tables.jobs.localJob(id) else { return nil }
         let remaining = job.authority.budgetRemaining
         return remaining.isEmpty ? nil : remaining
     }

@@ -127,7 +127,7 @@ extension RuntimeJob {
     /// The job as instrumentation sees it.
     var instrumented: InstrumentedJob {
         InstrumentedJob(
-            id: id, agent: agent, sessionID: owner.id, principal: principal, traceID: traceID, traceContext: traceContext, lease: lease,
+            id: id, agent: agent, sessionID: ownerSessionID, principal: principal, traceID: traceID, traceContext: traceContext, lease: lease,
             leaseConstraints: leaseConstraints, budget: authority.budgetRemaining, parentJobID: parentJobID,
             delegateID: delegateID, depth: depth)
     }

@@ -7,10 +7,13 @@ import Synchronization
 /// can never grow memory without bound and nothing is ever dropped. `next()`
 /// suspends while the queue is empty. Both honour task cancellation.
 ///
-/// This is the one buffer every transport and session in swift-arcp uses.
-public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
+/// This is the one buffer every transport and session in swift-arcp uses. It is `package`
+/// (not public API): what users see of one is a read-only sequence over its consumer side
+/// (`JobHandle.Events`, `JobHandle.Children`), so no caller outside the package can send into
+/// or finish a queue the package feeds.
+package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     /// Thrown by `send` once the queue has been finished.
-    public struct Closed: Error, Sendable {}
+    package struct Closed: Error, Sendable {}
 
     private struct Producer {
         var id: UInt64
@@ -27,7 +30,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         var nextID: UInt64 = 0
     }
 
-    public let capacity: Int
+    package let capacity: Int
     private let state = Mutex(State())
 
     // The hot methods carry exported specializations for the element types other modules use
@@ -36,21 +39,21 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     // metadata on every call.
 
     /// - Parameter capacity: elements held before `send` suspends (at least 1).
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = Swift.max(1, capacity)
     }
 
     /// The number of buffered elements (not counting suspended senders).
-    public var count: Int { state.withLock { $0.buffer.count } }
+    package var count: Int { state.withLock { $0.buffer.count } }
 
     /// Whether `finish` has been called.
-    public var isFinished: Bool { state.withLock { $0.finished } }
+    package var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Enqueues `element`, suspending while the queue is full.
     /// - Throws: `Closed` after `finish`, `CancellationError` if the task is cancelled while waiting.
     @_specialize(exported: true, where Element == String)
     @_specialize(exported: true, where Element == JobEvent)
-    public func send(_ element: Element) async throws {
+    package func send(_ element: Element) async throws {
         // Fast path: no suspension needed.
         // Continuations are resumed after the lock is released: resuming enqueues the task
         // (and may wake a thread), which must not lengthen the critical section.
@@ -111,7 +114,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// Enqueues many elements in order, taking the lock once for as many as fit and waking the
     /// consumer once; the rest are sent one by one with the usual back-pressure.
-    public func send<S: Sequence>(contentsOf elements: S) async throws where S.Element == Element {
+    package func send<S: Sequence>(contentsOf elements: S) async throws where S.Element == Element {
         var rest: [Element] = []
         var handOff: (CheckedContinuation<Element?, any Error>, Element)? = nil
         let closed: Bool = state.withLock { s in
@@ -140,7 +143,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     @discardableResult
     @_specialize(exported: true, where Element == String)
     @_specialize(exported: true, where Element == JobEvent)
-    public func trySend(_ element: Element) -> Bool {
+    package func trySend(_ element: Element) -> Bool {
         let fast: SendFast = state.withLock { s in
             if s.finished { return .closed }
             if let c = s.consumer {
@@ -166,7 +169,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     /// Only one task may wait in `next()` at a time.
     @_specialize(exported: true, where Element == String)
     @_specialize(exported: true, where Element == JobEvent)
-    public func next() async throws -> Element? {
+    package func next() async throws -> Element? {
         let (fast, unblocked) = state.withLock { s in Self.take(&s) }
         unblocked?.resume()
         switch fast {
@@ -230,7 +233,7 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 
     /// Ends the queue. Buffered elements are still delivered; then `next()` returns nil
     /// (or throws `error`). Suspended and later senders get `Closed`.
-    public func finish(throwing error: (any Error)? = nil) {
+    package func finish(throwing error: (any Error)? = nil) {
         let (consumer, producers): (CheckedContinuation<Element?, any Error>?, Deque<Producer>) = state.withLock { s in
             if s.finished { return (nil, []) }
             s.finished = true
@@ -249,9 +252,19 @@ public final class BoundedAsyncQueue<Element: Sendable>: Sendable {
 }
 
 extension BoundedAsyncQueue: AsyncSequence {
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    package struct AsyncIterator: AsyncIteratorProtocol {
         let queue: BoundedAsyncQueue
-        public mutating func next() async throws -> Element? { try await queue.next() }
+        package mutating func next() async throws -> Element? { try await queue.next() }
     }
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: self) }
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: self) }
 }
+
+/// The producer side of a queue (`send`, `trySend`, `finish`): what no public API may expose.
+package protocol AsyncQueueProducer<Element>: AnyObject, Sendable {
+    associatedtype Element: Sendable
+    func send(_ element: Element) async throws
+    func trySend(_ element: Element) -> Bool
+    func finish(throwing error: (any Error)?)
+}
+
+extension BoundedAsyncQueue: AsyncQueueProducer {}

@@ -1,0 +1,323 @@
+import Foundation
+import Synchronization
+
+/// The I/O shell: the tasks and sends that carry out what `ClientStateMachine` decides. Each
+/// function takes the lock once per input, never across an `await`, and does its I/O after.
+extension ARCPClient {
+    // MARK: handshake
+
+    /// Says hello on `transport` (generation `generation`) and waits for the welcome; on success
+    /// starts the connection's read loop (and heartbeat task). A failure is for the caller to
+    /// report to the state machine (`handshakeFailed`): a new session and a resume differ.
+    func handshake(_ transport: any Transport, generation: Int, resume: ResumeBlock?) async throws {
+        let welcome = try await exchangeHello(transport, resume: resume)
+        let now = ContinuousClock.now
+        let outcome = state.withLock {
+            $0.welcomed(welcome.payload, envelopeSessionID: welcome.sessionID, generation: generation, transport: transport, at: now)
+        }
+        switch outcome {
+        case .abandon:
+            await transport.close()
+            throw ARCPClientError(.closed, "the client was closed during the handshake")
+        case .ready(let g, let heartbeat, _):
+            start(transport, generation: g, heartbeat: heartbeat)
+        }
+    }
+
+    /// The handshake of a new session (not a resume) failed: back to where `connect` started.
+    func newSessionFailed(generation: Int, _ error: any Error) {
+        _ = state.withLock { $0.connection.handshakeFailed(generation: generation, error) }
+    }
+
+    /// hello → welcome on a fresh transport.
+    private func exchangeHello(_ transport: any Transport, resume: ResumeBlock?) async throws -> (payload: SessionWelcomePayload, sessionID: String?) {
+        do {
+            try await transport.send(FrameCodec.encode(Envelope.make(.sessionHello(hello(resume: resume)))))
+        } catch {
+            await transport.close()
+            throw ARCPClientError(.connectionLost, "could not send session.hello", cause: error)
+        }
+        let reply: String?
+        do {
+            reply = try await withDeadline(options.requestTimeout) { try await transport.receive() }
+        } catch is CancellationError {
+            await transport.close()
+            throw ARCPClientError(.timedOut, "no session.welcome within \(options.requestTimeout)")
+        } catch {
+            await transport.close()
+            throw ARCPClientError(.connectionLost, "the connection failed during the handshake", cause: error)
+        }
+        guard let reply else {
+            throw ARCPClientError(.connectionLost, "the runtime closed the connection during the handshake")
+        }
+        guard case .success(let env) = FrameCodec.decode(reply, validate: false) else {
+            await transport.close()
+            throw ARCPClientError(.protocolViolation, "unreadable handshake reply")
+        }
+        switch env.message {
+        case .sessionWelcome(let w):
+            return (w, env.sessionId)
+        case .sessionError(let e):
+            await transport.close()
+            throw ARCPError(e)
+        default:
+            await transport.close()
+            throw ARCPClientError(.protocolViolation, "expected session.welcome, got \(env.message.type)")
+        }
+    }
+
+    /// Starts the read loop (where the transport prefers its frames handled) and, when
+    /// negotiated, the heartbeat task of a connection that just became ready.
+    private func start(_ transport: any Transport, generation: Int, heartbeat: Bool) {
+        // Frames are decoded, routed and answered where the transport delivers them (e.g. the
+        // socket's event loop), not after a hop to the cooperative pool.
+        let read = Task(executorPreference: transport.preferredExecutor) { await self.readLoop(transport, generation: generation) }
+        let beat: Task<Void, Never>? = heartbeat ? Task { [weak self] in await self?.heartbeatLoop(generation: generation) } : nil
+        let old = tasks.withLock { t -> ConnectionTasks in
+            defer { t = ConnectionTasks(transport: transport, read: read, heartbeat: beat) }
+            return t
+        }
+        old.heartbeat?.cancel()
+    }
+
+    // MARK: read loop
+
+    func readLoop(_ transport: any Transport, generation: Int) async {
+        while true {
+            let frame: String?
+            do {
+                frame = try await transport.receive()
+            } catch {
+                await connectionLost(generation: generation, cause: error)
+                return
+            }
+            guard let frame else {
+                await connectionLost(generation: generation, cause: nil)
+                return
+            }
+            switch FrameCodec.decode(frame, validate: false) {
+            case .failure(let e):
+                diagnostic("unreadable frame from runtime: \(e.message)")
+            case .success(let env):
+                await handle(env, generation: generation)
+            }
+        }
+    }
+
+    /// One inbound envelope: one transition, then its actions.
+    func handle(_ env: Envelope, generation: Int) async {
+        let now = ContinuousClock.now
+        let step = state.withLock { $0.receive(env, generation: generation, at: now, client: self) }
+        switch step.inbound {
+        case .none: break
+        case .diagnostic(let text): diagnostic(text)
+        case .deliver(let handle, let event): await handle.deliver(event)
+        case .finish(let handle, let outcome): handle.complete(outcome)
+        case .answer(let c): c.resume()
+        case .answerAndRoute(let c, let held, let replaced):
+            replaced?.complete(.failure(ARCPClientError(.cancelled, "replaced by a new subscription to the same job")))
+            c.resume()
+            for frame in held { await handle(frame, generation: generation) }
+        case .child(let child, let parent):
+            if let parent {
+                if !parent.addChild(child) {
+                    diagnostic("children buffer of job \(parent.jobID) is full; child \(child.jobID) is only listed in childJobs")
+                }
+            } else {
+                diagnostic("job.accepted for \(child.jobID) names unknown parent job \(child.parentJobID ?? "-"); use job(_:) to find it")
+            }
+        case .pong(let nonce):
+            try? await send(.sessionPong(SessionPongPayload(pingNonce: nonce, receivedAt: ARCPTimestamp.string())))
+        case .shutdown(let teardown):
+            finish(teardown)
+        }
+        await perform(step.ack)
+    }
+
+    // MARK: loss and resume
+
+    /// The transport of `generation` ended without `close()`: resume if configured, else end.
+    func connectionLost(generation: Int, cause: (any Error)?) async {
+        let step = state.withLock { s -> ClientConnectionStateMachine.OnConnectionLost in
+            s.connection.connectionLost(generation: generation, cause: cause)
+        }
+        switch step {
+        case .none:
+            return
+        case .shutdown(let error):
+            finish(state.withLock { $0.end(error, requests: error, jobs: error) })
+        case .resume(let error):
+            // Requests in flight may or may not have been processed: they fail as retryable.
+            for c in state.withLock({ $0.failRequestsInFlight(error) }) { c.resume() }
+            await resumeSession()
+        }
+    }
+
+    /// Reconnects with backoff until a resume succeeds, is refused, or the attempts run out.
+    private func resumeSession() async {
+        while true {
+            let attempt = state.withLock { s -> (ClientConnectionStateMachine.OnResumeAttempt, Int) in
+                (s.connection.nextResumeAttempt(), s.lastSeq)
+            }
+            guard case .attempt(let generation, let factory, let sid, let token) = attempt.0 else { return }
+            let resume = ResumeBlock(sessionId: sid, resumeToken: token, lastEventSeq: attempt.1)
+            let failure: any Error
+            do {
+                let transport = try await factory()
+                try await handshake(transport, generation: generation, resume: resume)
+                return
+            } catch {
+                failure = error
+            }
+            switch state.withLock({ $0.connection.handshakeFailed(generation: generation, failure) }) {
+            case .retry(let backoff):
+                try? await Task.sleep(for: backoff)
+            case .giveUp(let e):
+                giveUp(e)
+                return
+            case .none, .fail:
+                // Closed meanwhile (`.fail` is for new sessions and cannot happen here).
+                return
+            }
+        }
+    }
+
+    /// The session could not be resumed: it ends, and what waited on it fails.
+    private func giveUp(_ error: any Error) {
+        let lost = ARCPClientError(.connectionLost, "the session could not be resumed", cause: error)
+        finish(state.withLock { $0.end(lost, requests: lost, jobs: lost) })
+    }
+
+    // MARK: heartbeat
+
+    /// Client heartbeats (spec §6.4, `HeartbeatStateMachine`): sleeps until the machine's next
+    /// check, pings when it says so, and closes a transport whose runtime went silent (the read
+    /// loop then reports the loss, and the session resumes if configured).
+    func heartbeatLoop(generation: Int) async {
+        while !Task.isCancelled {
+            let step = state.withLock { $0.connection.heartbeat(generation: generation, at: .now) }
+            switch step {
+            case .stop:
+                return
+            case .wait(let until):
+                do { try await Task.sleep(until: until, clock: .continuous) } catch { return }
+            case .ping:
+                try? await send(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+            case .lost(let transport, let silence):
+                diagnostic("no message from the runtime for \(silence): heartbeat lost")
+                await transport.close()
+                return
+            }
+        }
+    }
+
+    // MARK: sending
+
+    /// Sends a frame that answers nothing and waits for nothing.
+    func send(_ message: Message, jobID: String? = nil) async throws {
+        let now = ContinuousClock.now
+        let out = try state.withLock { try $0.outbound(at: now).get() }
+        let env = Envelope.make(message, sessionID: out.sessionID, jobID: jobID)
+        do {
+            try await out.transport.send(FrameCodec.encode(env))
+        } catch {
+            throw ARCPClientError(.connectionLost, "could not send \(message.type)", cause: error)
+        }
+    }
+
+    /// Sends a request and waits for the envelope that answers it (and, for `job.submit` /
+    /// `job.subscribe`, the job's handle).
+    func request(
+        _ message: Message, jobID: String? = nil, traceID: String? = nil, traceContext: W3CTraceContext? = nil, streamEvents: Bool = true,
+        allowClosing: Bool = false, timeout: Duration? = nil
+    ) async throws -> ClientStateMachine.Reply {
+        let id = ARCPID.ulid()
+        let now = ContinuousClock.now
+        var subscribeJobID: String? = nil
+        var echo: String? = nil
+        switch message {
+        case .jobSubscribe(let sub): subscribeJobID = sub.jobId
+        case .sessionPing(let p): echo = p.nonce
+        default: break
+        }
+        let registered = state.withLock {
+            $0.register(
+                id: id, type: message.type, deadline: now + (timeout ?? options.requestTimeout), streamEvents: streamEvents,
+                subscribeJobID: subscribeJobID, echo: echo, allowClosing: allowClosing, at: now)
+        }
+        let out = try registered.get()
+        if let timer = out.startTimer { startRequestTimer(timer, until: now + (timeout ?? options.requestTimeout)) }
+        var env = Envelope(arcp: arcpProtocolVersion, id: id, message: message, sessionId: out.sessionID, traceId: traceID, jobId: jobID)
+        if let traceContext { env.traceContext = traceContext }
+        do {
+            try await out.transport.send(FrameCodec.encode(env))
+        } catch {
+            // Resolves the request; the wait below returns this at once.
+            let c = state.withLock { $0.fail(request: id, ARCPClientError(.connectionLost, "could not send \(message.type)", cause: error)) }
+            c?.resume()
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: ClientStateMachine.Waiter) in
+                let now = state.withLock { $0.requests.wait(id: id, waiter) }
+                if case .resume(let outcome) = now { waiter.resume(with: outcome) }
+            }
+        } onCancel: {
+            // The caller was cancelled: the request is abandoned, not timed out.
+            let c = state.withLock {
+                $0.fail(request: id, ARCPClientError(.cancelled, "\(message.type) abandoned: the waiting task was cancelled", cause: CancellationError()))
+            }
+            c?.resume()
+        }
+    }
+
+    /// Times out unanswered requests: one task per client that sleeps until the earliest
+    /// pending deadline (not a timer per request), and ends once nothing is pending.
+    func startRequestTimer(_ generation: Int, until first: ContinuousClock.Instant) {
+        Task { [weak self] in
+            var next: ContinuousClock.Instant? = first
+            while let deadline = next {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                guard let self else { return }
+                let now = ContinuousClock.now
+                let (expired, following) = self.state.withLock { s in
+                    s.expireRequests(timer: generation, at: now) { entry in
+                        ARCPClientError(.timedOut, "no answer to \(entry.type) within \(entry.timeout)")
+                    }
+                }
+                for c in expired { c.resume() }
+                next = following
+            }
+        }
+    }
+
+    // MARK: acks
+
+    func perform(_ ack: AutoAckStateMachine.Action) async {
+        switch ack {
+        case .none: break
+        case .ack(let through): try? await self.ack(through: through)
+        case .scheduleTrailing(let delay):
+            Task { [weak self] in
+                try? await Task.sleep(for: delay)
+                guard let self else { return }
+                let now = ContinuousClock.now
+                await self.perform(self.state.withLock { $0.trailingAckDue(at: now) })
+            }
+        }
+    }
+
+    // MARK: ending
+
+    /// Fails the requests and completes the job handles a teardown returned.
+    func finish(_ teardown: ClientStateMachine.Teardown) {
+        for c in teardown.requests { c.resume() }
+        for (handle, error) in teardown.jobs { handle.complete(.failure(error)) }
+    }
+}
+
+extension ClientRequestTable.Completion {
+    /// Resumes the waiter, if it is parked (else the outcome waits in the table for it).
+    func resume() where Waiter == ClientStateMachine.Waiter, Answer == ClientStateMachine.Reply {
+        waiter?.resume(with: outcome)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+
+extension ARCPRuntime {
+    /// How the runtime behaves. Every field has a sensible default.
+    public struct Configuration: Sendable {
+        /// Bounds on per-session buffers (spec §6.5).
+        public struct Buffering: Sendable {
+            /// Events kept for resume per session; beyond it the oldest are evicted (reported).
+            public var maxBufferedEvents = 100_000
+            /// Bytes kept for resume per session.
+            public var maxBufferedBytes = 64 << 20
+            /// Frames queued for a connection before emitters wait (transport back-pressure).
+            public var maxPendingFrames = 512
+            /// With `ack` negotiated: unacknowledged events before emitters wait.
+            public var maxUnackedEvents = 20_000
+            /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
+            public var backPressureThreshold = 10_000
+            /// Called when events are evicted under the caps (session id, count).
+            public var onEviction: (@Sendable (String, Int) -> Void)? = nil
+            public init() {}
+        }
+
+        /// Wire forms for peers that deviate from the spec.
+        public enum Compatibility: Sendable, Equatable {
+            /// Send the spec's forms (default).
+            case spec
+            /// Send the forms the Python reference client (1.1.3) accepts where they differ:
+            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
+            /// echoed as `"USD:1.00"` strings.
+            case pythonReference
+        }
+
+        public var runtime = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
+        /// Features offered in `session.welcome`.
+        public var features: [Feature] = [
+            .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
+        ]
+        public var resumeWindow: Duration = .seconds(600)
+        /// Advertised heartbeat interval; nil disables runtime pings.
+        public var heartbeatInterval: Duration? = .seconds(30)
+        /// How long a new connection may take to send its hello.
+        public var helloTimeout: Duration = .seconds(10)
+        /// How long an agent may ignore cancellation before its job is ended anyway.
+        public var cancelGracePeriod: Duration = .seconds(30)
+        public var buffering = Buffering()
+        public var observePolicy: ObservePolicy = .samePrincipal
+        /// Maximum `limit` for session.list_jobs.
+        public var maxListLimit = 1000
+        /// Events per job kept for subscribers' history.
+        public var historyLimitPerJob = 10_000
+        /// Largest result_chunk payload (bytes, before encoding).
+        public var chunkSizeCap = 1 << 20
+        /// Largest streamed result in total (bytes).
+        public var maxStreamedResultBytes = 1 << 30
+        public var compatibility: Compatibility = .spec
+        /// After a connection's reader ends, how long its last frames may take to be written
+        /// before the writer is cancelled (a peer that no longer reads).
+        public var closeFlushTimeout: Duration = .seconds(5)
+        /// Where sessions, events, jobs, idempotency keys and outstanding credentials are
+        /// persisted (nil: memory only). With a durable store (`SQLiteRuntimeStore`), a
+        /// runtime restarted on the same store still serves resume and replay, and reports
+        /// jobs lost in the restart as `job.error INTERNAL_ERROR`.
+        public var store: (any RuntimeStore)? = nil
+        /// Store operations queued before emitters wait.
+        public var storeQueueLimit = 8192
+        public var logger = Logger(label: "arcp.runtime")
+
+        // MARK: Authority (spec §9–§10)
+
+        /// May reduce each requested lease (never widen it: see `LeasePolicyEnforcement`).
+        public var leasePolicy: any LeasePolicy = GrantRequestedLeasePolicy()
+        /// Lease enforcement settings: model policy, expiry grace, symlink resolution and
+        /// how often `cost.budget.remaining` is emitted.
+        public var leaseEnforcement = LeaseAuthority.Configuration()
+        /// What a lease without `model.use` means (§9.7); shorthand for
+        /// `leaseEnforcement.modelPolicy`.
+        public var modelPolicy: LeaseModelPolicy {
+            get { leaseEnforcement.modelPolicy }
+            set { leaseEnforcement.modelPolicy = newValue }
+        }
+        /// The clock leases are checked against; inject a `ManualLeaseClock` in tests.
+        public var leaseClock: any LeaseClock = SystemLeaseClock()
+        /// Runtime-defined lease namespaces accepted besides the reserved ones.
+        public var namespaceRegistry: LeaseNamespaceRegistry = .standard
+        /// Whether an exhausted budget ends the job (`job.error BUDGET_EXHAUSTED`) instead of
+        /// only failing the operation (the `tool_result` form the spec prefers, §9.6).
+        public var budgetExhaustionIsFatal = false
+        /// Longest sleep of the proactive lease-expiry watchdog between checks of the lease
+        /// clock. The watchdog sleeps until the expiry, but at most this long, so a clock that
+        /// is not real time (`ManualLeaseClock`) is still noticed.
+        public var expiryCheckInterval: Duration = .seconds(60)
+        /// Deepest delegation chain (a submitted job is depth 0).
+        public var maxDelegationDepth = 8
+        /// Issues, rotates and revokes provisioned credentials (§9.8). When nil,
+        /// `provisioned_credentials` is never offered. When set, it is offered only if
+        /// revocation is durable (a `store` whose `durablyKeepsOutstandingCredentials`
+        /// is true, e.g. `SQLiteRuntimeStore`) or `allowsNonDurableCredentialRevocation` is set.
+        public var credentialProvisioner: (any CredentialProvisioner)? = nil
+        /// Retry policy for credential revocation, and the callback reporting credentials
+        /// that could not be revoked.
+        public var credentialRevocation = CredentialRevocationPolicy()
+        /// Offer `provisioned_credentials` even though revocation is not durable (no runtime
+        /// store, or one that loses its outstanding-credential records with the process).
+        ///
+        /// Spec §14: "A runtime that cannot guarantee revocation MUST NOT advertise
+        /// `provisioned_credentials`." Without a durable store, a credential whose revocation
+        /// has not succeeded when the process ends (a crash, or an upstream outage longer
+        /// than the retries) is forgotten, and stays live at the upstream until it expires.
+        /// So by default (`false`) such a runtime does not offer the feature and logs a
+        /// warning at start. Set it to `true` only if you accept that risk, for instance
+        /// because the upstream expires credentials quickly by itself, or in tests.
+        public var allowsNonDurableCredentialRevocation = false
+        /// Observes sessions and jobs (spans, metrics): see `RuntimeInstrumentation`, and
+        /// `ARCPTracing.TracingInstrumentation` for distributed tracing (spec §11). Nil (the
+        /// default) costs nothing.
+        public var instrumentation: (any RuntimeInstrumentation)? = nil
+        /// The owners of the runtime's shared state (session table, job table, idempotency
+        /// index, subscription fan-out). Nil: in this process's memory. The seam a runtime
+        /// spanning several processes fills; `package` until that design is public API.
+        package var tables: RuntimeTables? = nil
+        public init() {}
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+
+extension ARCPRuntime {
+    /// Serves one connection: handshake (hello or resume), then the session until the
+    /// transport closes. Returns when the connection is over; jobs keep running.
+    ///
+    /// The connection's frames are decoded, dispatched and answered on the transport's
+    /// `preferredExecutor` (e.g. the event loop its socket lives on), so a request and its
+    /// reply never cross threads; agents run on the cooperative pool, and user code that may
+    /// block (the bearer verifier, the credential provisioner, store reads) is run off that
+    /// executor.
+    public func accept(_ transport: any Transport) async {
+        let handler = ConnectionHandler(runtime: self, transport: transport)
+        if let executor = transport.preferredExecutor {
+            await withTaskExecutorPreference(executor) {
+                await ConnectionExecutor.$isPreferred.withValue(true) { await handler.run() }
+            }
+        } else {
+            await handler.run()
+        }
+    }
+}
+
+/// Whether the current task handles a connection's frames on that connection's own executor
+/// (an event loop other connections share): then anything that may block or run long must
+/// be moved off it with `offConnectionExecutor`.
+enum ConnectionExecutor {
+    @TaskLocal static var isPreferred = false
+}
+
+/// Runs `body` on the global concurrent executor when the current task runs on a
+/// connection's executor, and in place otherwise. For user code that may block or run long:
+/// verifiers, credential provisioners, store reads.
+func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    guard ConnectionExecutor.isPreferred else { return try await body() }
+    return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+        try await ConnectionExecutor.$isPreferred.withValue(false) { try await body() }
+    }
+}
+
+/// One connection's I/O shell around its `ConnectionStateMachine`: the handshake, then a
+/// reader (this task), a writer and, when negotiated, a heartbeat.
+struct ConnectionHandler: Sendable {
+    let runtime: ARCPRuntime
+    let transport: any Transport
+
+    var configuration: ARCPRuntime.Configuration { runtime.configuration }
+
+    func run() async {
+        guard let id = runtime.connections.open(transport) else {
+            await reject(ARCPError(.internalError, "runtime is shutting down", retryable: true))
+            return
+        }
+        defer { runtime.connections.close(id) }
+        // Outstanding credentials an earlier process left are revoked once, in the background (§14).
+        runtime.credentialLedger.startRecoveryOnce()
+
+        var machine = ConnectionStateMachine()
+        // 1. The first frame, within the hello timeout.
+        let first: ConnectionStateMachine.FirstFrame
+        do {
+            let frame = try await withDeadline(configuration.helloTimeout) { try await transport.receive() }
+            first = frame.map { .frame(FrameCodec.decode($0)) } ?? .peerClosed
+        } catch {
+            first = .timedOut(configuration.helloTimeout)
+        }
+        // 2. Hello, resume-in-hello, or session.resume: authenticate, then open or resume.
+        var action = machine.firstFrame(first)
+        var opened: (session: RuntimeSession, connection: UInt64, resumed: Bool)? = nil
+        while opened == nil {
+            switch action {
+            case .verify(let token):
+                let principal = await offConnectionExecutor { await runtime.verifier.principal(for: token) }
+                action = machine.verified(principal: principal)
+            case .reject(let error):
+                await reject(error)
+                return
+            case .close:
+                await transport.close()
+                return
+            case .open(let principal, let hello, _):
+                let (session, connection) = await runtime.openSession(principal: principal, hello: hello)
+                opened = (session, connection, false)
+            case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
+                switch await runtime.resumeSession(sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal) {
+                case .attached(let session, let connection):
+                    opened = (session, connection, true)
+                case .refused(var error):
+                    error.requestID = requestID
+                    machine.openingFailed()
+                    await reject(error)
+                    return
+                }
+            case .none, .closeAfterFlush, .detachAndClose:
+                await transport.close()
+                return
+            }
+        }
+        guard let (session, connection, resumed) = opened else { return }
+        machine.attached(sessionID: session.id, connection: connection)
+        let instrumentation = configuration.instrumentation
+        instrumentation?.sessionEvent(session.instrumented(connection: id), resumed ? .resumed : .opened)
+        // 3. The session, until the connection ends.
+        await serve(session, connection: connection, machine: machine)
+        instrumentation?.sessionEvent(session.instrumented(connection: id), session.isClosed ? .closed : .detached)
+    }
+
+    /// Sends one error frame on a transport that has no session yet, then closes it.
+    func reject(_ error: ARCPError) async {
+        let env = Envelope.make(.sessionError(error.payload))
+        try? await transport.send(FrameCodec.encode(env))
+        await transport.close()
+    }
+
+    // MARK: Serving
+
+    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat,
+    /// and the reader in this task.
+    func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
+        let lifecycle = ConnectionLifecycle(machine)
+        let heartbeat = session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil
+        enum Ended { case writer, flushDeadline }
+        await withTaskGroup(of: Ended.self) { group in
+            group.addTask {
+                while let batch = await session.nextBatch(connection) {
+                    do {
+                        if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
+                    } catch {
+                        break
+                    }
+                    heartbeat?.frameSent()
+                }
+                // Writer done: the connection is over (closed, failed or replaced).
+                if case .detachAndClose(let c) = lifecycle.writerEnded() {
+                    session.detach(c)
+                }
+                await transport.close()
+                return .writer
+            }
+            await withTaskGroup(of: Void.self) { reading in
+                if let heartbeat {
+                    reading.addTask { await heartbeat.run(session: session, connection: connection, runtime: runtime) }
+                }
+                await readLoop(session, heartbeat: heartbeat)
+                if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
+                    session.requestCloseAfterFlush(c)
+                }
+                heartbeat?.stop()
+                reading.cancelAll()
+            }
+            // The writer ends by itself once what is queued (e.g. `session.closed`) is written;
+            // it is not cancelled meanwhile, since a transport may refuse to send from a
+            // cancelled task. A peer that stops reading gets `closeFlushTimeout`, then the
+            // writer is cancelled.
+            group.addTask {
+                try? await Task.sleep(for: configuration.closeFlushTimeout)
+                return .flushDeadline
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        runtime.scheduleExpiry(session)
+    }
+
+    func readLoop(_ session: RuntimeSession, heartbeat: ConnectionHeartbeat?) async {
+        var heard = false
+        while true {
+            let frame: String?
+            do {
+                frame = try await transport.receive()
+            } catch let e as TransportError {
+                if case .frameTooLarge = e {
+                    session.sendControl(.sessionError(ARCPError.invalidRequest("frame too large: \(e)").payload))
+                    continue
+                }
+                if case .invalidFrame(let why) = e {
+                    session.sendControl(.sessionError(ARCPError.invalidRequest("invalid frame: \(why)").payload))
+                    continue
+                }
+                return
+            } catch {
+                return
+            }
+            guard let frame else { return }
+            heartbeat?.frameReceived()
+            if !heard {
+                // The client has the rotated token: the one it resumed with is retired.
+                session.noteReceived()
+                heard = true
+            }
+            let keepGoing = await runtime.handle(frame, session: session)
+            if !keepGoing { return }
+            // A peer that sends without reading the answers is read no faster than it reads.
+            await session.waitForOutboundRoom()
+        }
+    }
+}
+
+/// A serving connection's state machine, shared by its reader and its writer (a leaf lock).
+final class ConnectionLifecycle: Sendable {
+    private let machine: RankedMutex<ConnectionStateMachine>
+
+    init(_ machine: ConnectionStateMachine) {
+        self.machine = RankedMutex(.leaf, machine)
+    }
+
+    func readerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.readerEnded() } }
+    func writerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.writerEnded() } }
+}
+
+/// Runs `body`, throwing `CancellationError` if it has not finished within `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw CancellationError() }
+        return value
+    }
+}

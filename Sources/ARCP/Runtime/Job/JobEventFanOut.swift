@@ -1,0 +1,211 @@
+import DequeModule
+
+/// The subscription fan-out of one job (spec §7.6): it delivers the job's events, in one
+/// order, to the session that submitted it and to every session subscribed to it (each
+/// numbering them in its own `event_seq` space), keeps the history a subscriber replays, and
+/// refuses anything after the terminal frame. Its rules live here and nowhere else.
+///
+/// `publish` is synchronous on purpose: it is reached from synchronous agent paths
+/// (`JobContext.authorize` reports a denial as a `tool_result` event) and its order must be
+/// the order of the calls. An implementation that has to do I/O to deliver (a cluster, where
+/// the submitting session may be attached to another node) queues the event in order, as
+/// `RuntimeStoreWriter` does, and returns nil when the session's seq is not known here.
+/// Subscribing and unsubscribing are `async`: across machines they read the history from
+/// the shared store and register with the node that runs the job.
+///
+/// Sessions are held weakly: a job (even one retained after it finished) never keeps its
+/// submitter's or a subscriber's session, or that session's replay buffer, alive.
+package protocol JobEventFanOut: AnyObject, Sendable {
+    /// The job's submitting session, by id (whether or not it is still alive).
+    var ownerSessionID: String { get }
+
+    /// Delivers a `job.event` to the submitter and the subscribers (subscribers of another
+    /// principal get `redactedForOthers` when given). Returns the submitter's seq, or nil
+    /// when the job already ended (the event is refused).
+    @discardableResult
+    func publish(_ message: Message, redactedForOthers: Message?) -> Int?
+
+    /// Delivers the terminal frame (once) and releases the subscribers. Returns the
+    /// submitter's seq, or nil when a terminal frame was already published.
+    @discardableResult
+    func publishTerminal(_ message: Message) -> Int?
+
+    /// The terminal frame, once published.
+    var terminal: Message? { get }
+
+    /// The seq of the job's latest event in the submitting session (0 before the first).
+    var lastOwnerSeq: Int { get }
+
+    /// Atomically sends `job.subscribed` (from `subscribed(lastOwnerSeq, replayed)`), replays
+    /// the history after `fromSeq` when `history`, and registers `session` for live events,
+    /// so nothing is missed or duplicated. A finished job sends its terminal frame instead
+    /// of registering.
+    func subscribe(_ session: RuntimeSession, history: Bool, fromSeq: Int, subscribed: (Int, Bool) -> Message) async
+
+    /// Stops delivering to session `sessionID`. False when it was not subscribed.
+    func unsubscribe(sessionID: String) async -> Bool
+
+    /// Sends the terminal frame again to `session` (an idempotent resubmit of a finished job).
+    func replayTerminal(to session: RuntimeSession) async
+
+    /// Waits until every receiving session has room (back-pressure on the emitting agent).
+    func waitForCapacity() async
+
+    /// Whether the submitter lags past its back-pressure threshold (first time per crossing).
+    func ownerShouldReportBackPressure() -> Bool
+
+    /// The ids of the subscribed sessions.
+    var subscriberIDs: [String] { get }
+}
+
+/// Makes the fan-out of each new job; the runtime's seam for a fan-out that spans machines.
+package protocol SubscriptionFanOut: Sendable {
+    /// The fan-out of a new job of session `ownerSessionID` (for a delegated job, its root's),
+    /// whose object here is `owner` (nil when the session is gone: its events then only go
+    /// to subscribers and the history).
+    func fanOut(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?) -> any JobEventFanOut
+}
+
+/// The in-process `SubscriptionFanOut`.
+package struct InMemorySubscriptionFanOut: SubscriptionFanOut {
+    /// Events per job kept for subscribers' history.
+    package let historyLimit: Int
+
+    package init(historyLimit: Int) {
+        self.historyLimit = historyLimit
+    }
+
+    package func fanOut(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?) -> any JobEventFanOut {
+        InMemoryJobEventFanOut(
+            jobID: jobID, principal: principal, traceID: traceID, ownerSessionID: ownerSessionID, owner: owner, historyLimit: historyLimit)
+    }
+}
+
+/// One job's fan-out in process memory, under its own lock (rank `jobFanOut`: it calls into
+/// sessions, never the other way).
+package final class InMemoryJobEventFanOut: JobEventFanOut {
+    struct HistoryEntry {
+        var ownerSeq: Int
+        var message: Message
+        /// What observers of another principal get instead (credential values removed).
+        var redacted: Message?
+    }
+
+    struct WeakSession {
+        weak var session: RuntimeSession?
+    }
+
+    private struct State: ~Copyable {
+        var owner: WeakSession
+        var subscribers: [String: WeakSession] = [:]
+        var history: Deque<HistoryEntry> = []
+        var historyDropped = 0
+        var terminal: Message? = nil
+        var lastOwnerSeq = 0
+
+        mutating func remember(_ entry: HistoryEntry, limit: Int) {
+            history.append(entry)
+            if history.count > limit {
+                history.removeFirst()
+                historyDropped += 1
+            }
+        }
+    }
+
+    let jobID: String
+    let principal: String
+    let traceID: String
+    let historyLimit: Int
+    package let ownerSessionID: String
+    private let state: RankedMutex<State>
+
+    init(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?, historyLimit: Int) {
+        self.jobID = jobID
+        self.principal = principal
+        self.traceID = traceID
+        self.historyLimit = historyLimit
+        self.ownerSessionID = ownerSessionID
+        state = RankedMutex(.jobFanOut, State(owner: WeakSession(session: owner)))
+    }
+
+    package var terminal: Message? { state.withLock { $0.terminal } }
+    package var lastOwnerSeq: Int { state.withLock { $0.lastOwnerSeq } }
+    package var subscriberIDs: [String] { state.withLock { Array($0.subscribers.keys) } }
+
+    @discardableResult
+    package func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
+        state.withLock { s in
+            guard s.terminal == nil else { return nil }
+            let seq = s.owner.session?.sendEvent(message, jobID: jobID, traceID: traceID) ?? s.lastOwnerSeq
+            s.lastOwnerSeq = seq
+            s.remember(HistoryEntry(ownerSeq: seq, message: message, redacted: redactedForOthers), limit: historyLimit)
+            for (id, sub) in s.subscribers {
+                guard let session = sub.session else {
+                    s.subscribers[id] = nil
+                    continue
+                }
+                let m = session.principal == principal ? message : (redactedForOthers ?? message)
+                session.sendEvent(m, jobID: jobID, traceID: traceID)
+            }
+            return seq
+        }
+    }
+
+    @discardableResult
+    package func publishTerminal(_ message: Message) -> Int? {
+        state.withLock { s in
+            guard s.terminal == nil else { return nil }
+            let seq = s.owner.session?.sendEvent(message, jobID: jobID, traceID: traceID) ?? s.lastOwnerSeq
+            s.lastOwnerSeq = seq
+            s.remember(HistoryEntry(ownerSeq: seq, message: message, redacted: nil), limit: historyLimit)
+            for sub in s.subscribers.values { sub.session?.sendEvent(message, jobID: jobID, traceID: traceID) }
+            s.terminal = message
+            // Nothing more will be delivered: a finished job holds no session.
+            s.subscribers = [:]
+            s.owner = WeakSession(session: nil)
+            return seq
+        }
+    }
+
+    package func subscribe(_ session: RuntimeSession, history: Bool, fromSeq: Int, subscribed: (Int, Bool) -> Message) async {
+        state.withLock { s in
+            let replayed = history && s.history.contains { $0.ownerSeq > fromSeq }
+            session.sendControl(subscribed(s.lastOwnerSeq, replayed), jobID: jobID, traceID: traceID)
+            if history {
+                let other = session.principal != principal
+                for h in s.history where h.ownerSeq > fromSeq {
+                    session.sendEvent(other ? (h.redacted ?? h.message) : h.message, jobID: jobID, traceID: traceID)
+                }
+            } else if let t = s.terminal {
+                // A finished job: give the subscriber its outcome so it can stop waiting.
+                session.sendEvent(t, jobID: jobID, traceID: traceID)
+            }
+            if s.terminal == nil && session.id != ownerSessionID { s.subscribers[session.id] = WeakSession(session: session) }
+        }
+    }
+
+    package func unsubscribe(sessionID: String) async -> Bool {
+        state.withLock { $0.subscribers.removeValue(forKey: sessionID) != nil }
+    }
+
+    package func replayTerminal(to session: RuntimeSession) async {
+        state.withLock { s in
+            guard let t = s.terminal else { return }
+            session.sendEvent(t, jobID: jobID, traceID: traceID)
+        }
+    }
+
+    package func waitForCapacity() async {
+        let (owner, subscribers) = state.withLock { s in
+            (s.owner.session, s.subscribers.isEmpty ? [] : s.subscribers.values.compactMap(\.session))
+        }
+        await owner?.waitForCapacity()
+        for s in subscribers { await s.waitForCapacity() }
+    }
+
+    package func ownerShouldReportBackPressure() -> Bool {
+        // Read the owner, then ask it outside this lock (the session lock is not needed here).
+        let owner = state.withLock { $0.owner.session }
+        return owner?.shouldReportBackPressure(jobID: jobID) ?? false
+    }
+}

@@ -1,0 +1,335 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A job as the runtime hosts it: the I/O shell around its `JobStateMachine`. It owns the
+/// agent's task, its watchdogs (max runtime, lease expiry, cancel grace), the waiters of its
+/// end, its end duties and its provisioned credentials; its events go through its
+/// `JobEventFanOut`.
+///
+/// Its lock is a leaf (rank `leaf`): transitions run under it and their actions (cancelling
+/// the task, publishing the terminal frame, hooks, instrumentation) after it is released.
+package final class RuntimeJob: Sendable {
+    /// What a job needs from the runtime's configuration to end itself.
+    struct Policy: Sendable {
+        var cancelGracePeriod: Duration
+        var compatibility: ARCPRuntime.Configuration.Compatibility
+        var logger: Logger
+        /// Whether the runtime has an instrumentation (else no job is ever observed, and
+        /// emitting does not look for an observer).
+        var instrumented = false
+    }
+
+    private struct State: ~Copyable {
+        var machine = JobStateMachine()
+        var task: Task<Void, Never>? = nil
+        /// Delegated children (weak: a retained parent does not keep finished children).
+        var children: [WeakJob] = []
+        var watchdogs: [Task<Void, Never>] = []
+        var completion: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+        /// Run once, after the terminal frame (credential revocation, child clean-up); nil
+        /// once they ran.
+        var terminalHooks: [@Sendable () -> Void]? = []
+        /// The job's observer (`Configuration.instrumentation`); nil when none is set.
+        var instrumentation: (any JobInstrumentation)? = nil
+        /// Provisioned credentials (spec §9.8), current values (after rotations).
+        var credentials: [Credential]
+    }
+
+    struct WeakJob {
+        weak var job: RuntimeJob?
+    }
+
+    package let id: String
+    package let agent: String
+    package let principal: String
+    package let traceID: String
+    package let lease: Lease
+    package let leaseConstraints: LeaseConstraints?
+    package let createdAt: Date
+    package let parentJobID: String?
+    let idempotencyKey: String?
+    let fingerprint: String?
+    let accepted: JobAcceptedPayload
+    let storeWriter: RuntimeStoreWriter?
+    /// The job's lease enforcement: effective lease, expiry, budget counters (spec §9).
+    let authority: LeaseAuthority
+    /// For a delegated job: the parent's `delegate` event id (spec §10).
+    let delegateID: String?
+    /// Delegation depth: 0 for a submitted job.
+    let depth: Int
+    /// The submitter's full W3C trace context (`job.submit`'s trace-context extension, when
+    /// valid and in trace `traceID`); nil otherwise and for delegated jobs.
+    let traceContext: W3CTraceContext?
+    /// The features the submitting session negotiated (what the agent may use, §6.2).
+    let features: Set<String>
+    /// Whether `ack` was negotiated (only then can the client lag behind acknowledgements).
+    let acknowledges: Bool
+    /// Set once the job counts as running, so emitting takes the job's lock only once.
+    private let started = Atomic<Bool>(false)
+    /// Delivers the job's events to its submitter and subscribers.
+    let fanOut: any JobEventFanOut
+    let policy: Policy
+    private let state: RankedMutex<State>
+
+    init(
+        id: String, agent: String, principal: String, traceID: String, lease: Lease, leaseConstraints: LeaseConstraints?,
+        parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
+        features: Set<String>, fanOut: any JobEventFanOut, policy: Policy, authority: LeaseAuthority, delegateID: String? = nil,
+        depth: Int = 0,
+        credentials: [Credential] = [], storeWriter: RuntimeStoreWriter? = nil, traceContext: W3CTraceContext? = nil
+    ) {
+        self.id = id
+        self.agent = agent
+        self.principal = principal
+        self.traceID = traceID
+        self.lease = lease
+        self.leaseConstraints = leaseConstraints
+        self.createdAt = Date()
+        self.parentJobID = parentJobID
+        self.idempotencyKey = idempotencyKey
+        self.fingerprint = fingerprint
+        self.accepted = accepted
+        self.features = features
+        self.acknowledges = features.contains(Feature.ack.rawValue)
+        self.fanOut = fanOut
+        self.policy = policy
+        self.authority = authority
+        self.delegateID = delegateID
+        self.depth = depth
+        self.traceContext = traceContext
+        self.storeWriter = storeWriter
+        self.state = RankedMutex(.leaf, State(credentials: credentials))
+    }
+
+    // MARK: Views
+
+    package var status: JobStatus { state.withLock { $0.machine.status } }
+    /// The submitting session's id (a delegated job's is its root's).
+    package var ownerSessionID: String { fanOut.ownerSessionID }
+    var terminal: Message? { fanOut.terminal }
+    /// Whether the job ended (its terminal frame is decided; no event may follow).
+    var isTerminal: Bool { state.withLock { $0.machine.hasEnded } }
+    package var lastOwnerSeq: Int { fanOut.lastOwnerSeq }
+    var stopReason: StopReason? { state.withLock { $0.machine.stopReason } }
+    var children: [RuntimeJob] { state.withLock { $0.children.compactMap(\.job) } }
+    /// The current provisioned credentials (only ever shown to the submitting principal).
+    var credentials: [Credential] { state.withLock { $0.credentials } }
+
+    /// The job's observer, if any. Set once by `ARCPRuntime.start`, before the agent runs.
+    var instrumentation: (any JobInstrumentation)? {
+        get { state.withLock { $0.instrumentation } }
+        set { state.withLock { $0.instrumentation = newValue } }
+    }
+
+    // MARK: Running
+
+    /// Installs the agent's task; cancels it at once when the job was stopped before it
+    /// had one (e.g. shutdown or a parent's cancellation racing `start`).
+    func setTask(_ t: Task<Void, Never>) {
+        let action = state.withLock { s in
+            s.task = t
+            return s.machine.taskInstalled()
+        }
+        if action == .cancel { t.cancel() }
+    }
+
+    /// Adds a watchdog task, cancelled when the job ends (at once if it already has).
+    func addWatchdog(_ t: Task<Void, Never>) {
+        let ended = state.withLock { s -> Bool in
+            if s.terminalHooks == nil { return true }
+            s.watchdogs.append(t)
+            return false
+        }
+        if ended { t.cancel() }
+    }
+
+    func addChild(_ child: RuntimeJob) { state.withLock { $0.children.append(WeakJob(job: child)) } }
+    func markRunning() {
+        guard !started.load(ordering: .relaxed) else { return }
+        state.withLock { $0.machine.agentStarted() }
+        started.store(true, ordering: .relaxed)
+    }
+    func markResultStreamed() { state.withLock { $0.machine.resultStreamStarted() } }
+
+    /// Replaces a credential after rotation and returns the one it replaced; `nil` (nothing
+    /// changed) when the job already ended or has no credential with that id, in which
+    /// case the caller must revoke `c` itself.
+    func replaceCredential(_ c: Credential) -> Credential? {
+        state.withLock { s in
+            guard !s.machine.hasEnded, let i = s.credentials.firstIndex(where: { $0.id == c.id }) else { return nil }
+            let old = s.credentials[i]
+            s.credentials[i] = c
+            return old
+        }
+    }
+
+    /// Runs `hook` once the job has ended (at once if it already has).
+    func onTerminal(_ hook: @escaping @Sendable () -> Void) {
+        let now: Bool = state.withLock { s in
+            guard s.terminalHooks != nil else { return true }
+            s.terminalHooks?.append(hook)
+            return false
+        }
+        if now { hook() }
+    }
+
+    // MARK: Events
+
+    /// Emits a job.event to the submitter and every subscriber. Returns the submitter's seq,
+    /// or nil if the job already ended (late events after the terminal are refused).
+    /// `redactedForOthers`, when given, is what subscribers of another principal get instead.
+    @discardableResult
+    func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
+        guard let seq = fanOut.publish(message, redactedForOthers: redactedForOthers) else { return nil }
+        markRunning()
+        if policy.instrumented, let observer = instrumentation, case .jobEvent(let e) = message { observer.event(e.body) }
+        return seq
+    }
+
+    /// Back-pressure: waits until the slowest receiving session (and the store writer) has room.
+    func waitForCapacity() async {
+        await fanOut.waitForCapacity()
+        await storeWriter?.waitForCapacity()
+    }
+
+    // MARK: Stopping
+
+    /// Stops this job alone for `reason` (the first reason wins), without a grace period:
+    /// shutdown stops every job itself and waits for them (bounded).
+    @discardableResult
+    func stop(_ reason: StopReason) -> JobStateMachine.StopAction {
+        let (action, task) = state.withLock { s in (s.machine.stop(reason), s.task) }
+        if action != .alreadyEnded { task?.cancel() }
+        return action
+    }
+
+    /// Stops the job for `reason` (the first reason wins) and, recursively, its delegated
+    /// children (`parentCancelled`); if an agent ignores cancellation, the job is ended
+    /// anyway after the grace period. Returns what the state machine decided for this job.
+    @discardableResult
+    func cancelTree(_ reason: StopReason) -> JobStateMachine.StopAction {
+        let (action, task) = state.withLock { s in (s.machine.stop(reason), s.task) }
+        if action != .alreadyEnded {
+            task?.cancel()
+            let grace = policy.cancelGracePeriod
+            addWatchdog(Task { [weak self] in
+                try? await Task.sleep(for: grace)
+                guard let self, !Task.isCancelled else { return }
+                self.graceExpired()
+            })
+        }
+        for child in children where !child.isTerminal { child.cancelTree(.parentCancelled) }
+        return action
+    }
+
+    private func graceExpired() {
+        guard let ending = state.withLock({ $0.machine.graceExpired() }) else { return }
+        policy.logger.warning("agent ignored cancellation; ending job", metadata: ["job": "\(id)"])
+        conclude(ending)
+    }
+
+    // MARK: Ending
+
+    /// The agent's body returned or threw: ends the job accordingly (unless it already ended).
+    func agentFinished(_ outcome: JobStateMachine.AgentOutcome) {
+        if let ending = state.withLock({ $0.machine.agentFinished(outcome) }) { conclude(ending) }
+    }
+
+    /// Ends the job with `ending` from outside the agent's return (a streamed result's
+    /// `finish`). False when it had already ended.
+    @discardableResult
+    func end(_ ending: JobEnding) -> Bool {
+        guard let ending = state.withLock({ $0.machine.endDirectly(ending) }) else { return false }
+        conclude(ending)
+        return true
+    }
+
+    /// Carries out an ending: the terminal frame, the observer, the watchdogs and the end
+    /// duties, then the waiters, then the durable record.
+    private func conclude(_ ending: JobEnding) {
+        let context = JobTerminalFrame.Context(
+            compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
+            exhaustedCurrency: ending.isBudgetExhaustion ? authority.exhaustedCurrency() : nil)
+        let message = JobTerminalFrame.message(for: ending, context: context, completedAt: ARCPTimestamp.string())
+        fanOut.publishTerminal(message)
+        let (watchdogs, hooks, observer) = state.withLock { s in
+            defer {
+                s.watchdogs = []
+                s.terminalHooks = nil
+            }
+            return (s.watchdogs, s.terminalHooks ?? [], s.instrumentation)
+        }
+        if let observer {
+            let error: ARCPError? = if case .jobError(let e) = message { ARCPError(e) } else { nil }
+            observer.ended(InstrumentedJobOutcome(status: ending.status, error: error, budgetRemaining: authority.budgetRemaining))
+        }
+        for w in watchdogs { w.cancel() }
+        for h in hooks { h() }
+        // Waiters wake once the end duties ran, so a span is ended when `waitForJob` returns.
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.machine.settled()
+            defer { s.completion = [:] }
+            return Array(s.completion.values)
+        }
+        for w in waiters { w.resume() }
+        persist()
+    }
+
+    /// Waits until the job has ended and its end duties ran (or the waiting task is cancelled).
+    func waitUntilFinished() async {
+        await waitUntilSettled(cancellable: true)
+    }
+
+    /// Waits until the end duties ran; with `cancellable` false, even in a cancelled task
+    /// (the agent's own task, which the job's stop cancels).
+    func waitUntilSettled(cancellable: Bool) async {
+        let id: UInt64? = state.withLock { s in
+            if s.machine.isSettled { return nil }
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        guard let id else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.machine.isSettled || (cancellable && Task.isCancelled) { return true }
+                    s.completion[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            guard cancellable else { return }
+            let c = state.withLock { $0.completion.removeValue(forKey: id) }
+            c?.resume()
+        }
+    }
+
+    /// Waits until the job has ended or `limit` passed.
+    func waitUntilFinishedOrTimeout(_ limit: Duration) async {
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask { await self.waitUntilFinished() }
+            g.addTask { try? await Task.sleep(for: limit) }
+            await g.next()
+            g.cancelAll()
+        }
+    }
+
+    // MARK: Durability
+
+    /// The durable record of this job.
+    func record() -> JobRecord {
+        let status = self.status
+        return JobRecord(
+            jobID: id, sessionID: ownerSessionID, principal: principal, agent: agent,
+            status: JobRecord.Status(rawValue: status.rawValue) ?? .error, createdAt: createdAt, traceID: traceID,
+            parentJobID: parentJobID, leaseJSON: JSONWriter.string(lease.toJSON()),
+            leaseConstraintsJSON: leaseConstraints.map { $0.jsonText() }, budgetJSON: accepted.budget.map { JSONWriter.string($0.toJSON()) },
+            lastEventSeq: Int64(lastOwnerSeq), idempotencyKey: idempotencyKey)
+    }
+
+    /// Saves the job's record to the store, if there is one.
+    func persist() { storeWriter?.submit(.job(record())) }
+}

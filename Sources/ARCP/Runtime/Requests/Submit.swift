@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+
+extension ARCPRuntime {
+    /// `job.submit` (spec §7.1–§7.2, §7.5): resolves the agent, validates the lease, answers
+    /// an idempotent resubmit from the `IdempotencyIndex`, provisions credentials, accepts
+    /// the job into the `JobTable` and starts its agent on the cooperative pool.
+    func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
+        // Agent and version (spec §7.5).
+        if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
+            throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
+        }
+        let (resolved, body) = try agents.resolve(s.agent)
+        // Lease (spec §9): validated, feature-gated, reduced by policy.
+        let lease = try acceptLease(s.leaseRequest, constraints: s.leaseConstraints, session: session)
+        // Idempotency (spec §7.2).
+        let fingerprint = s.idempotencyKey.map { _ in Self.fingerprint(s) }
+        if let key = s.idempotencyKey, let fingerprint,
+            let holder = await tables.idempotency.holder(principal: session.principal, key: key)
+        {
+            try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return
+        }
+        let authority = try makeAuthority(lease)
+        let jobID = ARCPID.jobID()
+        let traceContext = carriedTraceContext(envelope)
+        let traceID = envelope.traceId ?? traceContext?.traceID ?? ARCPID.traceID()
+        // Provisioned credentials are issued no later than job.accepted (spec §9.8.2).
+        let credentials = provisions(for: session.featureSet)
+            ? try await issueCredentials(
+                CredentialJob(jobID: jobID, agent: resolved, principal: session.principal, traceID: traceID), lease: authority.lease,
+                constraints: authority.constraints, budget: authority.initialBudget)
+            : []
+        let accepted = JobAcceptedPayload(
+            jobId: jobID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: s.leaseRequest),
+            leaseConstraints: Self.constraintsWire(authority.constraints),
+            budget: budgetWire(authority.initialBudget, written: s.leaseRequest ?? [:]), credentials: credentials.isEmpty ? nil : credentials,
+            acceptedAt: ARCPTimestamp.string(), traceId: traceID, requestId: envelope.id)
+        if let key = s.idempotencyKey, let fingerprint {
+            let claim = await tables.idempotency.claim(principal: session.principal, key: key, fingerprint: fingerprint, jobID: jobID)
+            if case .held(let holder) = claim {
+                // A concurrent identical submit won the race; answer like a resubmit.
+                revokeInBackground(credentials, jobID: jobID)
+                try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+                return
+            }
+        }
+        let job = RuntimeJob(
+            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
+            leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
+            accepted: accepted, features: session.featureSet,
+            fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
+            policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
+        await tables.jobs.insert(job)
+        installTerminalDuties(job)
+        session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
+        job.persist()
+        start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec)
+    }
+
+    /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`
+    /// extension (the Python SDK's form), when it is valid and agrees with `trace_id` (or
+    /// `trace_id` is absent). Anything else is ignored with a debug log, never an error: the
+    /// extension is optional, and `trace_id` alone still names the trace.
+    func carriedTraceContext(_ envelope: Envelope) -> W3CTraceContext? {
+        switch W3CTraceContext.read(envelope.additionalFields) {
+        case .absent:
+            return nil
+        case .invalid(let why):
+            logger.debug("ignoring the trace-context extension", metadata: ["request": "\(envelope.id)", "reason": "\(why)"])
+            return nil
+        case .valid(let context, let note):
+            if let traceID = envelope.traceId, traceID != context.traceID {
+                logger.debug(
+                    "ignoring the trace-context extension",
+                    metadata: ["request": "\(envelope.id)", "reason": "its trace-id \(context.traceID) is not trace_id \(traceID)"])
+                return nil
+            }
+            if let note { logger.debug("trace-context extension: \(note)", metadata: ["request": "\(envelope.id)"]) }
+            return context
+        }
+    }
+
+    /// Answers an idempotent resubmit (spec §7.2) with the original `job.accepted`. Its
+    /// credentials are the current ones (after rotations), and only for the submitting
+    /// principal (spec §14).
+    func replayAccepted(
+        _ holder: IdempotencyClaim.Holder, fingerprint: String, envelope: Envelope, session: RuntimeSession, key: String
+    ) async throws {
+        guard holder.fingerprint == fingerprint else {
+            throw ARCPError(.duplicateKey, "idempotency key '\(key)' already used with different parameters")
+        }
+        // The holder claimed the key just before adding its job to the table: wait (briefly) for it.
+        var found = await tables.jobs.job(holder.jobID)
+        var waited = 0
+        while found == nil && waited < 1000 {
+            await Task.yield()
+            waited += 1
+            found = await tables.jobs.job(holder.jobID)
+        }
+        guard let existing = found else {
+            throw ARCPError(.internalError, "idempotency key '\(key)' names job \(holder.jobID), which is not available", retryable: true)
+        }
+        var accepted = existing.accepted
+        accepted.requestId = envelope.id
+        let current = existing.credentials
+        accepted.credentials = existing.principal == session.principal && !current.isEmpty ? current : nil
+        if existing.isTerminal {
+            session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
+            await existing.fanOut.replayTerminal(to: session)
+        } else if existing.ownerSessionID != session.id {
+            // Same principal, another session: stream the running job's events here too. The
+            // acceptance is sent once, under the fan-out's lock, so no event can precede it (and
+            // a job that ends meanwhile still delivers its outcome).
+            await existing.fanOut.subscribe(session, history: false, fromSeq: 0) { _, _ in .jobAccepted(accepted) }
+        } else {
+            session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
+        }
+    }
+
+    /// The parameters two submits must share to be "identical" (spec §7.2).
+    static func fingerprint(_ s: JobSubmitPayload) -> String {
+        var o = JSONObject()
+        o.append("agent", .string(s.agent))
+        o.append("input", canonical(s.input ?? .null))
+        o.append("lease_request", canonical((s.leaseRequest ?? [:]).toJSON()))
+        o.append("lease_constraints", canonical(s.leaseConstraints?.toJSON() ?? .null))
+        o.append("max_runtime_sec", s.maxRuntimeSec.map { .int(Int64($0)) } ?? .null)
+        return JSONWriter.string(.object(o))
+    }
+
+    static func canonical(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case .object(let o):
+            return .object(JSONObject(o.members.filter { !$0.value.isNull }.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: canonical($0.value)) }))
+        case .array(let a): return .array(a.map(canonical))
+        case .int(let i): return .double(Double(i))
+        default: return v
+        }
+    }
+}

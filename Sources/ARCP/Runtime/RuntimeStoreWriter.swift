@@ -1,0 +1,153 @@
+import DequeModule
+import Foundation
+import Logging
+
+/// Writes a runtime's sessions, events and jobs to its `RuntimeStore` in the background, in
+/// order, batching consecutive events into one `append`. Callers enqueue synchronously
+/// (under their own locks, so per-session order is kept); emitters call `waitForCapacity()`
+/// so the queue stays bounded. Store failures are logged, never swallowed silently.
+final class RuntimeStoreWriter: Sendable {
+    enum Op: Sendable {
+        case event(StoredEvent)
+        case session(SessionRecord)
+        case job(JobRecord)
+        case release(String, Int64)
+    }
+
+    struct State {
+        var ops: Deque<Op> = []
+        var writer: CheckedContinuation<Void, Never>? = nil
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        var flushWaiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
+        var enqueued: UInt64 = 0
+        var done: UInt64 = 0
+        var failures = 0
+    }
+
+    let store: any RuntimeStore
+    let capacity: Int
+    let logger: Logger
+    /// A leaf: sessions enqueue under their own lock (rank `session`), so per-session order is kept.
+    private let state = RankedMutex(.leaf, State())
+
+    init(store: any RuntimeStore, capacity: Int, logger: Logger) {
+        self.store = store
+        self.capacity = max(16, capacity)
+        self.logger = logger
+    }
+
+    var failures: Int { state.withLock { $0.failures } }
+
+    func submit(_ op: Op) {
+        let w: CheckedContinuation<Void, Never>? = state.withLock { s in
+            s.ops.append(op)
+            s.enqueued += 1
+            let w = s.writer
+            s.writer = nil
+            return w
+        }
+        w?.resume()
+    }
+
+    func waitForCapacity() async {
+        while state.withLock({ $0.ops.count >= capacity }) {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.ops.count < capacity { return true }
+                    s.spaceWaiters.append(c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
+    }
+
+    /// Waits until everything enqueued so far has been written.
+    func flush() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.done >= s.enqueued { return true }
+                s.flushWaiters.append((s.enqueued, c))
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// The writer loop; runs for the runtime's lifetime.
+    func run() async {
+        while !Task.isCancelled {
+            let batch: [Op] = state.withLock { s in
+                let b = Array(s.ops)
+                s.ops.removeAll(keepingCapacity: true)
+                return b
+            }
+            if batch.isEmpty {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let now = state.withLock { s -> Bool in
+                        if !s.ops.isEmpty { return true }
+                        s.writer = c
+                        return false
+                    }
+                    if now { c.resume() }
+                }
+                continue
+            }
+            let spaceWaiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                let w = s.spaceWaiters
+                s.spaceWaiters = []
+                return w
+            }
+            for w in spaceWaiters { w.resume() }
+            await write(batch)
+            let flushed = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.done += UInt64(batch.count)
+                let ready = s.flushWaiters.filter { $0.0 <= s.done }.map(\.1)
+                s.flushWaiters.removeAll { $0.0 <= s.done }
+                return ready
+            }
+            for f in flushed { f.resume() }
+        }
+    }
+
+    private func write(_ batch: [Op]) async {
+        var events: [StoredEvent] = []
+        func flushEvents() async {
+            guard !events.isEmpty else { return }
+            do {
+                let evictions = try await store.append(events)
+                for e in evictions {
+                    logger.warning(
+                        "event store evicted unacknowledged events",
+                        metadata: ["session": "\(e.sessionID)", "events": "\(e.events)", "released_through": "\(e.releasedThrough)"])
+                }
+            } catch {
+                fail("append", error)
+            }
+            events.removeAll(keepingCapacity: true)
+        }
+        for op in batch {
+            if case .event(let e) = op {
+                events.append(e)
+                continue
+            }
+            await flushEvents()
+            do {
+                switch op {
+                case .session(let r): try await store.saveSession(r)
+                case .job(let r): try await store.saveJob(r)
+                case .release(let sid, let seq): _ = try await store.release(session: sid, through: seq)
+                case .event: break
+                }
+            } catch {
+                fail("write", error)
+            }
+        }
+        await flushEvents()
+    }
+
+    private func fail(_ what: String, _ error: any Error) {
+        state.withLock { $0.failures += 1 }
+        logger.error("event store \(what) failed", metadata: ["error": "\(error)"])
+    }
+}

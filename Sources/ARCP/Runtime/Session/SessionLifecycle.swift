@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+
+// Opening, resuming, restoring and expiring sessions (spec §6.1–§6.3): the runtime's side of
+// the session table. The welcome is built before a session's lock is taken, and expiry is a
+// transition of the session's own state machine followed (outside any lock) by the table
+// removal, so resume and expiry cannot deadlock nor leave an attached session outside the
+// table (see `LockOrder.swift`).
+
+extension ARCPRuntime {
+    /// Opens a new session for `principal` and attaches it.
+    func openSession(principal: String, hello: SessionHelloPayload) async -> (RuntimeSession, UInt64) {
+        let offered = Set(configuration.features.map(\.rawValue))
+        var effective: [Feature] = []
+        for f in hello.capabilities?.features ?? [] where offered.contains(f.rawValue) && !effective.contains(f) {
+            effective.append(f)
+        }
+        let session = RuntimeSession(
+            id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
+            limits: configuration.buffering, storeWriter: storeWriter)
+        await tables.sessions.insert(session)
+        storeWriter?.submit(.session(session.record()))
+        let welcome = welcomeFrame(session, token: session.resumeToken)
+        guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
+        logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(principal)"])
+        return (session, conn)
+    }
+
+    /// `session.welcome` for `session` with resume token `token`.
+    func welcomeFrame(_ session: RuntimeSession, token: String) -> String {
+        let caps = WelcomeCapabilities(
+            encodings: ["json"], features: configuration.features, agents: agents.inventory.map { AgentEntry.info($0) })
+        let payload = SessionWelcomePayload(
+            runtime: configuration.runtime, sessionId: session.id, resumeToken: token,
+            resumeWindowSec: Int(configuration.resumeWindow.components.seconds),
+            heartbeatIntervalSec: configuration.heartbeatInterval.map(HeartbeatStateMachine<ContinuousClock.Instant>.Configuration.advertisedSeconds),
+            capabilities: caps, acceptedAt: ARCPTimestamp.string())
+        return FrameCodec.encode(Envelope.make(.sessionWelcome(payload), sessionID: session.id))
+    }
+
+    enum ResumeOutcome {
+        case attached(RuntimeSession, UInt64)
+        case refused(ARCPError)
+    }
+
+    /// Resumes session `sessionID` from `lastSeq` (§6.3): from the session table, else from
+    /// the runtime store after a restart. `principal` (when the resume authenticated) must be
+    /// the session's.
+    func resumeSession(sessionID: String, token: String, lastSeq: Int, principal: String?) async -> ResumeOutcome {
+        var known = await tables.sessions.session(sessionID)
+        if known == nil {
+            switch await restoreSession(sessionID, token: token, lastSeq: lastSeq, principal: principal) {
+            case .restored(let s): known = s
+            case .failed(let e): return .refused(e)
+            case .unknown: break
+            }
+        }
+        guard let session = known else {
+            return .refused(ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)"))
+        }
+        guard session.checkToken(token), principal == nil || principal == session.principal else {
+            // The session stays resumable with the right token.
+            return .refused(ARCPError(.unauthenticated, "invalid resume token for session \(sessionID)"))
+        }
+        let newToken = ARCPID.resumeToken()
+        let welcome = welcomeFrame(session, token: newToken)
+        switch session.attach(welcome: welcome, resumeFrom: lastSeq, newToken: newToken) {
+        case .attached(let conn, _):
+            storeWriter?.submit(.session(session.record(token: newToken)))
+            logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
+            return .attached(session, conn)
+        case .windowExpired(let first):
+            return .refused(ARCPError(
+                .resumeWindowExpired, "events after \(lastSeq) are no longer buffered (first available: \(first))",
+                details: ["first_available_seq": .int(Int64(first))]))
+        case .expired:
+            // The resume window passed while this resume was being checked.
+            return .refused(ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)"))
+        }
+    }
+
+    enum Restore {
+        case restored(RuntimeSession)
+        case failed(ARCPError)
+        case unknown
+    }
+
+    /// Reads a session back from the runtime store after a restart: numbering and buffered
+    /// events continue, and jobs that were running when the runtime stopped are reported
+    /// honestly as `job.error INTERNAL_ERROR` (retryable) after the replayed events.
+    func restoreSession(_ id: String, token: String, lastSeq: Int, principal: String?) async -> Restore {
+        guard let store = configuration.store else { return .unknown }
+        do {
+            // Store reads may block: never on a connection's executor.
+            let read = try await offConnectionExecutor { () async throws -> (SessionRecord, BufferStatus, [StoredEvent])? in
+                guard let record = try await store.session(id) else { return nil }
+                guard ResumeTokenHasher.verify(token, against: record.resumeTokenHash), principal == nil || principal == record.principal else {
+                    throw ARCPError(.unauthenticated, "invalid resume token for session \(id)")
+                }
+                guard let status = try await store.bufferStatus(session: id) else { return nil }
+                guard status.canReplay(after: Int64(lastSeq)) else {
+                    throw ARCPError(.resumeWindowExpired, "events after \(lastSeq) are no longer stored")
+                }
+                var events: [StoredEvent] = []
+                var after = Int64(lastSeq)
+                while events.count < self.configuration.buffering.maxBufferedEvents {
+                    let page = try await store.events(session: id, after: after, limit: 1000)
+                    guard let last = page.last else { break }
+                    events.append(contentsOf: page)
+                    after = last.seq
+                }
+                return (record, status, events)
+            }
+            guard let (record, status, events) = read else { return .unknown }
+            var features: [Feature] = []
+            if case .object(let o)? = try? JSONParser.parse(record.stateJSON), case .array(let fs)? = o["features"] {
+                features = fs.compactMap { $0.stringValue.map(Feature.init(rawValue:)) }
+            }
+            let session = RuntimeSession(
+                id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
+                storeWriter: storeWriter, createdAt: record.createdAt)
+            session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
+            let winner = await tables.sessions.adopt(session)
+            guard winner === session else { return .restored(winner) }
+            // Jobs of this session that were not finished when the runtime stopped are gone.
+            let unfinished = JobQuery(principal: record.principal, statuses: Set(JobRecord.Status.allCases.filter { !$0.isTerminal }), limit: 10_000)
+            let orphans = try await offConnectionExecutor { try await store.jobs(unfinished) }.filter { $0.sessionID == id }
+            for var job in orphans {
+                session.sendEvent(
+                    .jobError(JobErrorPayload(
+                        code: .internalError, message: "the runtime restarted while the job was running; the job is lost",
+                        retryable: true, finalStatus: .error, completedAt: ARCPTimestamp.string())),
+                    jobID: job.jobID, traceID: job.traceID)
+                job.status = .error
+                job.lastEventSeq = Int64(session.lastSeq)
+                storeWriter?.submit(.job(job))
+            }
+            logger.info("session restored from the event store", metadata: ["session": "\(id)", "orphaned_jobs": "\(orphans.count)"])
+            return .restored(session)
+        } catch let e as ARCPError {
+            return .failed(e)
+        } catch {
+            logger.error("event store read failed", metadata: ["session": "\(id)", "error": "\(error)"])
+            return .failed(ARCPError(.internalError, "event store unavailable: \(error)", retryable: true))
+        }
+    }
+
+    /// Removes a detached session once its resume window has passed (unless it was resumed
+    /// meanwhile). The session's state machine decides; the table removal follows, outside
+    /// the session's lock.
+    func scheduleExpiry(_ session: RuntimeSession) {
+        let window = configuration.resumeWindow
+        Task { [weak self] in
+            try? await Task.sleep(for: window)
+            guard let self, session.expireIfDue(window: window) else { return }
+            await self.tables.sessions.remove(session)
+            self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
+            self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
+        }
+    }
+}

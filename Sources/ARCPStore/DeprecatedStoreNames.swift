@@ -1,0 +1,4 @@
+import ARCP
+
+@available(*, deprecated, renamed: "SQLiteRuntimeStore")
+public typealias SQLiteEventStore = SQLiteRuntimeStore
