@@ -93,6 +93,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Open WebSocket connections at most; a handshake beyond it gets HTTP 503.")
     var maxConnections = WebSocketServer.Configuration().maxConnections
 
+    @Option(help: "Connections one principal may hold at once; a hello beyond it gets PERMISSION_DENIED (retryable).")
+    var maxConnectionsPerPrincipal = ARCPRuntime.Configuration().maxConnectionsPerPrincipal
+
     @Option(help: "Seconds a new connection may take for its WebSocket handshake (then 408 or a close).")
     var handshakeTimeoutSec: Double = 10
 
@@ -130,6 +133,7 @@ struct Serve: AsyncParsableCommand {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be ≥ 1024") }
         guard maxFirstMessageBytes >= 1024 else { throw ValidationError("--max-first-message-bytes must be ≥ 1024") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
+        guard maxConnectionsPerPrincipal >= 1 else { throw ValidationError("--max-connections-per-principal must be ≥ 1") }
         guard handshakeTimeoutSec > 0, handshakeTimeoutSec <= 86_400 else {
             throw ValidationError("--handshake-timeout-sec must be > 0 and ≤ 86400")
         }
@@ -158,6 +162,7 @@ struct Serve: AsyncParsableCommand {
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
+        cfg.maxConnectionsPerPrincipal = maxConnectionsPerPrincipal
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
         if let db {
             do {

@@ -15,8 +15,9 @@ struct ServeWebSocketLimitsTests {
     @Test func theLimitFlagsReachTheServer() async throws {
         let arcp = try CLI.require()
         let server = try TestProcess(arcp, [
-            "serve", "--port", "0", "--token", "tok", "--log-level", "error",
-            "--max-connections", "1", "--max-first-message-bytes", "2048", "--handshake-timeout-sec", "0.5",
+            "serve", "--port", "0", "--token", "tok", "--token", "tok2=other@example.com", "--log-level", "error",
+            "--max-connections", "2", "--max-connections-per-principal", "1",
+            "--max-first-message-bytes", "2048", "--handshake-timeout-sec", "0.5",
             "--outbound-queue-bytes", "65536", "--max-unanswered-pings", "8",
         ])
         let line = try #require(await server.line(startingWith: "LISTENING "))
@@ -31,27 +32,38 @@ struct ServeWebSocketLimitsTests {
         #expect(close?.code == 1009)
         #expect(close?.reason.hasPrefix("first message larger than 2048 bytes") == true, "reason: \(close?.reason ?? "-")")
 
-        // --max-connections 1: a second connection gets 503 while a session is open.
+        // --max-connections-per-principal 1, --max-connections 2: a second session of the same
+        // principal is refused at hello; another principal's is served; a third connection
+        // gets 503.
         let options: ARCPClient.Options = {
             var o = ARCPClient.Options()
             o.logger.logLevel = .critical
             return o
         }()
-        let client = try await within(.seconds(10), "the first connection") { () -> ARCPClient in
-            while true {  // the refused connection above may still hold its place for a moment
-                do {
-                    let c = ARCPClient(token: "tok", options: options)
-                    try await c.connect(try await WebSocketTransport.connect(to: url))
-                    return c
-                } catch {
-                    try await Task.sleep(for: .milliseconds(50))
+        func connect(_ token: String) async throws -> ARCPClient {
+            try await within(.seconds(10), "a connection for \(token)") { () -> ARCPClient in
+                while true {  // a refused connection may still hold its place for a moment
+                    do {
+                        let c = ARCPClient(token: token, options: options)
+                        try await c.connect(try await WebSocketTransport.connect(to: url))
+                        return c
+                    } catch let e as ARCPError {
+                        throw e
+                    } catch {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
                 }
             }
         }
+        let client = try await connect("tok")
+        let denied = await #expect(throws: ARCPError.self) { _ = try await connect("tok") }
+        #expect(denied?.code == .permissionDenied)
+        let other = try await connect("tok2")
         let refused = await #expect(throws: TransportError.self) { _ = try await WebSocketTransport.connect(to: url) }
         #expect(refused?.description.contains("HTTP 503") == true, "\(String(describing: refused))")
         #expect(try await client.submit(agent: "echo", input: 1).result().result == ["echoed": 1])
         await client.close()
+        await other.close()
 
         // --handshake-timeout-sec 0.5: half a request head is answered 408.
         let reply = try await within(.seconds(10), "a 408") { () -> String in
@@ -66,7 +78,7 @@ struct ServeWebSocketLimitsTests {
 
     @Test func badLimitValuesAreRefused() async throws {
         for (flag, value) in [
-            ("--max-connections", "0"), ("--max-first-message-bytes", "10"), ("--handshake-timeout-sec", "0"),
+            ("--max-connections", "0"), ("--max-connections-per-principal", "0"), ("--max-first-message-bytes", "10"), ("--handshake-timeout-sec", "0"),
             ("--handshake-timeout-sec", "1e30"), ("--outbound-queue-bytes", "1"), ("--max-unanswered-pings", "0"),
         ] {
             let run = try await CLI.run(["serve", "--port", "0", "--token", "tok", flag, value])

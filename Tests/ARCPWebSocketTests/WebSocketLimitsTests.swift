@@ -1,4 +1,4 @@
-import ARCP
+@testable import ARCP
 import ARCPTestSupport
 import ARCPWebSocketCore
 import NIOCore
@@ -216,5 +216,45 @@ struct WebSocketLimitsTests {
         _ = try await off.receive()
         #expect(executors.withLock { $0 } == [true, true])
         await server.server.stop()
+    }
+
+    /// `Configuration.maxConnectionsPerPrincipal`: a hello beyond it is refused with a
+    /// retryable `PERMISSION_DENIED`; another principal, and the same one after a connection
+    /// closed, are served; a resume is counted but not refused.
+    @Test func connectionsPerPrincipalAreLimitedAtHello() async throws {
+        var config = ARCPRuntime.Configuration()
+        config.heartbeatInterval = nil
+        config.maxConnectionsPerPrincipal = 2
+        let runtime = ARCPRuntime(
+            configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+        try runtime.register("echo") { input, _ in ["echoed": input] }
+        let server = WebSocketServer(runtime: runtime)
+        try await server.start()
+        let url = "ws://127.0.0.1:\(try #require(server.port))/arcp"
+        func client(_ token: String) async throws -> ARCPClient {
+            let c = ARCPClient(token: token)
+            try await c.connect(try await WebSocketTransport.connect(to: url))
+            return c
+        }
+        let first = try await client("tok")
+        let second = try await client("tok")
+        let refused = await #expect(throws: ARCPError.self) { _ = try await client("tok") }
+        #expect(refused?.code == .permissionDenied)
+        #expect(refused?.retryable == true)
+        #expect(refused?.message.contains("too many connections for this principal (limit 2)") == true)
+        // Another principal is not affected; the two sessions are served.
+        let other = try await client("tok2")
+        #expect(try await other.submit(agent: "echo", input: 1).result().result == ["echoed": 1])
+        #expect(try await second.submit(agent: "echo", input: 2).result().result == ["echoed": 2])
+        await other.close()
+        // A closed connection gives its place back.
+        await first.close()
+        #expect(await eventually { runtime.connections.count(principal: "me@example.com") == 1 })
+        let third = try await client("tok")
+        #expect(try await third.submit(agent: "echo", input: 3).result().result == ["echoed": 3])
+        await second.close()
+        await third.close()
+        #expect(await eventually { runtime.connections.count(principal: "me@example.com") == 0 })
+        await server.stop()
     }
 }

@@ -79,12 +79,22 @@ struct ConnectionHandler: Sendable {
             case .close:
                 await transport.close()
                 return
-            case .open(let principal, let hello, _):
+            case .open(let principal, let hello, let requestID):
+                let limit = configuration.maxConnectionsPerPrincipal
+                guard runtime.connections.bind(id, principal: principal, limit: limit) else {
+                    machine.openingFailed()
+                    await reject(ARCPError(
+                        .permissionDenied, "too many connections for this principal (limit \(limit)); close one or try again later",
+                        retryable: true, requestID: requestID))
+                    return
+                }
                 let (session, connection) = await runtime.openSession(principal: principal, hello: hello)
                 opened = (session, connection, false)
             case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
                 switch await runtime.resumeSession(sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal) {
                 case .attached(let session, let connection):
+                    // Counted, never refused: it takes over a session the principal holds.
+                    _ = runtime.connections.bind(id, principal: session.principal, limit: 0, force: true)
                     opened = (session, connection, true)
                 case .refused(var error):
                     error.requestID = requestID
