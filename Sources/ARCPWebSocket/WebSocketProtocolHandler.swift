@@ -61,6 +61,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private var ending: TransportError??
     /// Why the connection failed, when this side detected it.
     private var failure: TransportError?
+    /// The socket closed (``connectionEnded()`` ran).
+    private var ended = false
     /// The last I/O error, for the message when the connection drops.
     private var ioError: (any Error)?
 
@@ -83,13 +85,30 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         shared.mailbox.setRoomHandler {
             eventLoop.execute { bound.value.resume() }
         }
+        // The socket may have closed during the upgrade, before this handler was added (a
+        // server that sends a close frame and hangs up right behind its 101): then no
+        // `channelInactive` will come, and `receive()` would wait forever. Frames NIO buffered
+        // during the upgrade are delivered right after this; the end is applied after them.
+        if !context.channel.isActive {
+            eventLoop.execute { bound.value.connectionEnded() }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // Removed with the pipeline of a closed channel, without having seen it close.
+        connectionEnded()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded()
+        context.fireChannelInactive()
+    }
+
+    /// The socket closed: end the mailbox (after the held messages) with how it ended.
+    private func connectionEnded() {
+        if ended { return }
+        ended = true
         let wasClosed = phase == .closed
         phase = .closed
         closeTimer?.cancel()
@@ -109,7 +128,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             ending = .some(TransportError.io(why))
         }
         flushPending()
-        context.fireChannelInactive()
     }
 
     /// On the event loop, when `receive()` made room: deliver held messages, then read again.
