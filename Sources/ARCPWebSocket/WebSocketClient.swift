@@ -44,7 +44,7 @@ extension WebSocketTransport {
     ///   - maxUnansweredPings: pings the server may send while this side's pongs are not
     ///     written (it does not read) before the connection is closed with 1008. Default 16.
     ///   - handlesFramesOnEventLoop: whether ``preferredExecutor`` is the connection's event
-    ///     loop (an `ARCPClient` then handles the frames there). Default true.
+    ///     loop (an `ARCPClient` then handles the frames there). Default false (opt-in, as on the server).
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
     /// - Throws: ``TransportError/connectFailed(_:)`` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
@@ -59,7 +59,7 @@ extension WebSocketTransport {
         closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
         outboundByteLimit: Int = WebSocketTransport.defaultOutboundByteLimit,
         maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
-        handlesFramesOnEventLoop: Bool = true,
+        handlesFramesOnEventLoop: Bool = false,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketTransport {
         let target = try WebSocketURL(parsing: url)

@@ -66,8 +66,9 @@ public final class WebSocketServer: Service, Sendable {
         public var maxUnansweredPings: Int
         /// Whether a connection's frames are handled on its event loop (the transport's
         /// `preferredExecutor`): the runtime decodes, dispatches and answers there without a
-        /// thread hop (agents still run on the cooperative pool). Default true; turn it off to
-        /// keep all session work on the cooperative pool.
+        /// thread hop (agents still run on the cooperative pool). Default false (opt-in): with it
+        /// on, the full test suite under heavy load saw handshakes stall for 10 s (an event
+        /// loop kept busy by session work), which is not understood yet; see docs/TRANSPORTS.md.
         public var handlesFramesOnEventLoop: Bool
         /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared
         /// case-insensitively). `nil` allows all. Requests without an `Origin` (non-browser
@@ -119,7 +120,7 @@ public final class WebSocketServer: Service, Sendable {
             maxConnections: Int = ARCPWebSocketDefaults.maxConnections,
             outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
             maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
-            handlesFramesOnEventLoop: Bool = true
+            handlesFramesOnEventLoop: Bool = false
         ) {
             self.host = host
             self.port = port

@@ -204,11 +204,11 @@ struct WebSocketLimitsTests {
 
     @Test func eachConnectionHandlesItsFramesOnItsEventLoop() async throws {
         let executors = Mutex<[Bool]>([])
-        let server = try await TestServer.start { transport, events in
+        let server = try await TestServer.start(.init(handlesFramesOnEventLoop: true)) { transport, events in
             executors.withLock { $0.append(transport.preferredExecutor is EventLoopTaskExecutor) }
             await transport.close()
         }
-        let client = try await WebSocketTransport.connect(to: server.url)
+        let client = try await WebSocketTransport.connect(to: server.url, handlesFramesOnEventLoop: true)
         #expect(client.preferredExecutor != nil)
         #expect(try await client.receive() == nil)
         let off = try await WebSocketTransport.connect(to: server.url, handlesFramesOnEventLoop: false)
