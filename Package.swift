@@ -8,7 +8,10 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-arcp",
-    platforms: [.macOS(.v15)],
+    // The client-side targets (ARCPJSON, ARCPGenerated, ARCP, ARCPWebSocket) are written for every
+    // Apple platform; the minimums are those of the Synchronization module (Mutex, Atomic). Only
+    // Linux is built and tested here: see README, "Platforms".
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "ARCPGenerated", targets: ["ARCPGenerated"]),
         .library(name: "ARCPJSON", targets: ["ARCPJSON"]),
@@ -18,13 +21,20 @@ let package = Package(
         .library(name: "ARCPSubprocess", targets: ["ARCPSubprocess"]),
         .library(name: "ARCPTracing", targets: ["ARCPTracing"]),
         .library(name: "ARCPHummingbird", targets: ["ARCPHummingbird"]),
+        .library(name: "ARCPJWT", targets: ["ARCPJWT"]),
+        .library(name: "ARCPMetrics", targets: ["ARCPMetrics"]),
+        .library(name: "ARCPVapor", targets: ["ARCPVapor"]),
         .library(name: "ARCPTesting", targets: ["ARCPTesting"]),
+        .library(name: "ARCPConformance", targets: ["ARCPConformance"]),
         .executable(name: "arcp", targets: ["ARCPCLI"]),
         .executable(name: "arcp-demo", targets: ["ARCPDemo"]),
         .executable(name: "arcp-bench", targets: ["ARCPBench"]),
         .executable(name: "arcp-examples", targets: ["ARCPExamples"]),
         .executable(name: "arcp-host-hummingbird", targets: ["HostHummingbird"]),
+        .executable(name: "arcp-host-vapor", targets: ["HostVapor"]),
         .plugin(name: "ARCPCodegen", targets: ["ARCPCodegen"]),
+        // The generator outside SwiftPM: `arcp-codegen --help` (docs/CODEGEN.md).
+        .executable(name: "arcp-codegen", targets: ["arcp-codegen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
@@ -38,6 +48,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
+        // `swift package generate-documentation` (Scripts/docs.sh); a command plugin, built only when run.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         // Wire layer: hand-written JSON value/parser/ids + code generated from schema/ at build time.
@@ -50,15 +68,17 @@ let package = Package(
         ),
         // The generator: read schema -> model -> render Swift. Pure Foundation.
         .target(name: "ARCPCodegenCore", dependencies: ["ARCPJSON"], swiftSettings: strict),
+        // `arcp-codegen`: the product, and the tool the plugin runs (named alike, as SwiftPM needs).
         .executableTarget(
-            name: "ARCPCodegenTool",
+            name: "arcp-codegen",
             dependencies: ["ARCPCodegenCore"],
+            path: "Sources/ARCPCodegenTool",
             swiftSettings: strict
         ),
         .plugin(
             name: "ARCPCodegen",
             capability: .buildTool(),
-            dependencies: ["ARCPCodegenTool"]
+            dependencies: ["arcp-codegen"]
         ),
         // Client, runtime, sessions, leases, in-memory transport. No server frameworks.
         .target(
@@ -177,6 +197,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The conformance kit (`arcp conformance`): scenarios that check any runtime over the wire.
+        // Speaks raw frames through the package's transports; nothing of the runtime's internals.
+        .target(
+            name: "ARCPConformance",
+            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket", "ARCPSubprocess"],
+            swiftSettings: strict
+        ),
+        // The kit against `arcp serve` (WebSocket, stdio), the Python reference, and broken runtimes.
+        .testTarget(
+            name: "ARCPConformanceTests",
+            dependencies: ["ARCPConformance", "ARCP", "ARCPDemoAgents", "ARCPCLI", "ARCPTestSupport", "ARCPTesting"],
+            swiftSettings: strict
+        ),
         // The demo agents `arcp serve` runs (same names/inputs/results as the Python reference's).
         // A target the CLI, the Hummingbird example and tests use; not a product.
         .target(name: "ARCPDemoAgents", dependencies: ["ARCP"], swiftSettings: strict),
@@ -184,10 +217,17 @@ let package = Package(
         .executableTarget(
             name: "ARCPCLI",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore",
+                "ARCP", "ARCPWebSocket", "ARCPSubprocess", "ARCPDemoAgents", "ARCPStore", "ARCPConformance", "ARCPJWT", "ARCPMetrics", "ARCPTracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -214,6 +254,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Hostile peers against `arcp serve` (a child process) over real WebSocket (issue 10): each
+        // case asserts the typed error, that the server is still up and answering, and that nothing
+        // leaked. Depends on ARCPCLI so `arcp` is built first.
+        .testTarget(
+            name: "ARCPHostileTests",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -247,13 +300,21 @@ let package = Package(
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
-        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process.
+        // `swift run arcp-examples [name]`: one small program per feature, runtime + client in one process;
+        // `arcp-examples serve|client <name>`: the Python reference's 22 examples as two processes (Wire/).
         .executableTarget(
             name: "ARCPExamples",
             dependencies: [
-                "ARCP", "ARCPTracing",
+                "ARCP", "ARCPTracing", "ARCPWebSocket", "ARCPSubprocess", "ARCPHummingbird", "ARCPTesting",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/ARCPExamples",
             swiftSettings: strict
@@ -272,8 +333,94 @@ let package = Package(
             path: "Examples/HostHummingbird",
             swiftSettings: strict
         ),
+        // JWT bearer verification (vapor/jwt-kit): keys from a JWKS file or URL (AsyncHTTPClient). Kept out of ARCP.
+        .target(
+            name: "ARCPJWT",
+            dependencies: [
+                "ARCP",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Keys generated in the test; a JWKS served on loopback (Hummingbird) for the URL path.
+        .testTarget(
+            name: "ARCPJWTTests",
+            dependencies: [
+                "ARCP", "ARCPJWT", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Metrics (swift-metrics) fed by the runtime's `RuntimeInstrumentation`; no exporter. Kept out of ARCP.
+        .target(
+            name: "ARCPMetrics",
+            dependencies: ["ARCP", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+        // Scripted scenarios read back from a swift-prometheus registry; `arcp serve --metrics-port` scraped over HTTP.
+        .testTarget(
+            name: "ARCPMetricsTests",
+            dependencies: [
+                "ARCP", "ARCPMetrics", "ARCPDemoAgents", "ARCPWebSocket", "ARCPCLI", "ARCPTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Mounting a runtime on a Vapor 4 app: a WebSocket route (`app.arcp(runtime, at: "arcp")`). Kept out of ARCP.
+        .target(
+            name: "ARCPVapor",
+            dependencies: [
+                "ARCP", "ARCPWebSocket", "ARCPWebSocketCore",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // A real Vapor app on port 0, driven by the NIO client, a raw WebSocket client and the Python reference client.
+        .testTarget(
+            name: "ARCPVaporTests",
+            dependencies: [
+                "ARCP", "ARCPVapor", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // `swift run arcp-host-vapor`: the demo agents at /arcp of a Vapor app beside /health.
+        .executableTarget(
+            name: "HostVapor",
+            dependencies: ["ARCP", "ARCPVapor", "ARCPDemoAgents", .product(name: "Vapor", package: "vapor")],
+            path: "Examples/HostVapor",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ARCPExamplesTests", dependencies: ["ARCPExamples"], swiftSettings: strict),
-        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore"], swiftSettings: strict),
-        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated"], swiftSettings: strict),
+        // The reference's 22 examples as two processes, both directions (skipped, with the reason,
+        // without the venv or the sdist). Depends on ARCPExamples so `arcp-examples` is built first.
+        .testTarget(
+            name: "ARCPExamplesInteropTests",
+            dependencies: ["ARCP", "ARCPExamples", "ARCPTestSupport"],
+            swiftSettings: strict
+        ),
+        // Reference/: the generated Swift for the shipped schema, compared on every run (not compiled here).
+        // Depends on arcp-codegen so the executable is built for the tests that run it.
+        .testTarget(name: "ARCPCodegenTests", dependencies: ["ARCPCodegenCore", "arcp-codegen", "ARCPTestSupport"], exclude: ["Reference"], swiftSettings: strict),
+        .testTarget(name: "ARCPGeneratedTests", dependencies: ["ARCPGenerated", "ARCPTestSupport"], swiftSettings: strict),
     ]
 )

@@ -730,12 +730,12 @@ final class RuntimeChild {
         self.exit = exit
     }
 
-    /// Spawns the runtime (`arcp serve --port 0 …`) and waits (up to 20 s) for its
-    /// `LISTENING ws://…` line.
-    static func start(_ runtime: RuntimeCommand, log: URL) async throws -> RuntimeChild {
+    /// Spawns the runtime (`arcp serve --port 0 …`, plus `extraArguments`) and waits (up to
+    /// 20 s) for its `LISTENING ws://…` line.
+    static func start(_ runtime: RuntimeCommand, log: URL, extraArguments: [String] = []) async throws -> RuntimeChild {
         let process = Process()
         process.executableURL = runtime.executable
-        process.arguments = Array(runtime.commandLine.dropFirst())
+        process.arguments = Array(runtime.commandLine.dropFirst()) + extraArguments
         let stdout = Pipe(), stdin = Pipe()
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw BenchError("cannot create \(log.path)")

@@ -7,9 +7,11 @@ let commands: [any BenchCommand.Type] = [
     ClientMemoryBench.self,
     CodecBench.self,
     EngineBench.self,
+    LeaseBench.self,
     WebSocketBench.self,
     WebSocketFloorBench.self,
     WebSocketFloorServer.self,
+    SoakBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -2,6 +2,7 @@ import ARCP
 import ARCPTracing
 import Foundation
 import InMemoryTracing
+import Synchronization
 import Tracing
 
 /// Distributed tracing with swift-distributed-tracing (the Python SDK's `host-tracing`,
@@ -22,7 +23,8 @@ public enum HostTracing: Example {
         // Stands in for swift-otel's tracer: spans kept in memory, context propagated as W3C
         // `traceparent`. With swift-otel: `let observability = try OTel.bootstrap()` and
         // `TracingInstrumentation()` (it then uses `InstrumentationSystem.tracer`).
-        let tracer = W3CMemoryTracer()
+        let finished = FinishedSpans()
+        let tracer = W3CTracer(onEnd: finished.record)
 
         var configuration = ARCPRuntime.Configuration()
         configuration.instrumentation = TracingInstrumentation(tracer: tracer)
@@ -72,7 +74,7 @@ public enum HostTracing: Example {
         await served.value
 
         step("the spans, by trace")
-        let spans = tracer.base.finishedSpans
+        let spans = finished.spans
         printTraces(spans)
 
         let jobSpans = spans.filter { $0.operationName.hasPrefix("arcp.job") }
@@ -133,20 +135,27 @@ public enum HostTracing: Example {
     ]
 }
 
-/// `InMemoryTracer` with W3C-shaped ids that propagates context as a `traceparent` header
-/// (as swift-otel's tracer does; `InMemoryTracer` alone uses keys of its own). Glue for
-/// this example, not SDK API.
-struct W3CMemoryTracer: Tracer {
-    let base = InMemoryTracer(idGenerator: .init(nextTraceID: { ARCPID.traceID() }, nextSpanID: { ARCPTraceContext.parentID(for: ARCPID.traceID()) }))
+/// A tracer of `InMemorySpan`s with W3C-shaped ids (a 32-hex trace id, a 16-hex span id) that
+/// propagates context as a `traceparent` header, as swift-otel's tracer does (`InMemoryTracer`
+/// alone uses keys of its own), and hands each span to `onEnd` when it ends. Glue for the
+/// tracing examples (`host-tracing` keeps the spans, `host_tracing` prints them), not SDK API.
+struct W3CTracer: Tracer {
+    let onEnd: @Sendable (FinishedInMemorySpan) -> Void
 
     func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
         at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
     ) -> InMemorySpan {
-        base.startSpan(operationName, context: context(), ofKind: kind, at: instant(), function: function, file: fileID, line: line)
+        let parent = context()
+        let spanID = ARCPTraceContext.parentID(for: ARCPID.traceID())
+        let spanContext =
+            parent.inMemorySpanContext.map { InMemorySpanContext(traceID: $0.traceID, spanID: spanID, parentSpanID: $0.spanID) }
+            ?? InMemorySpanContext(traceID: ARCPID.traceID(), spanID: spanID, parentSpanID: nil)
+        return InMemorySpan(
+            operationName: operationName, context: parent, spanContext: spanContext, kind: kind, startInstant: instant(), onEnd: onEnd)
     }
 
-    func forceFlush() { base.forceFlush() }
+    func forceFlush() {}
 
     func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
     where Inject.Carrier == Carrier {
@@ -159,5 +168,11 @@ struct W3CMemoryTracer: Tracer {
         guard let header = extractor.extract(key: "traceparent", from: carrier), let parent = TraceParent(header) else { return }
         context.inMemorySpanContext = InMemorySpanContext(traceID: parent.traceID, spanID: parent.parentID, parentSpanID: nil)
     }
+}
 
+/// The spans a `W3CTracer` finished, in order.
+final class FinishedSpans: Sendable {
+    private let state = Mutex<[FinishedInMemorySpan]>([])
+    var spans: [FinishedInMemorySpan] { state.withLock { $0 } }
+    @Sendable func record(_ span: FinishedInMemorySpan) { state.withLock { $0.append(span) } }
 }

@@ -64,7 +64,8 @@ public enum Subscribe: Example {
 
         try check(seen == ["migrated users", "migrated orders", "migrated invoices"], "history, then live events: \(seen)")
         try check(cancel.code == .permissionDenied, "an observer cannot cancel")
-        try check(refused.code == .permissionDenied, "the observe policy refuses mallory")
+        // A job hidden by the policy is answered as a missing one: mallory learns nothing.
+        try check(refused.code == .jobNotFound, "the observe policy hides the job from mallory")
 
         for c in [alice, auditor, mallory] { await c.close() }
         await runtime.shutdown()

@@ -63,6 +63,7 @@ func describe(_ event: JobEvent) -> String {
     case .progress(let p): detail = "\(p.current)\(p.total.map { "/\($0)" } ?? "") \(p.units ?? "")\(p.message.map { " — \($0)" } ?? "")"
     case .resultChunk(let c): detail = "#\(c.chunkSeq) \(c.encoding.rawValue) \(c.data.debugDescription) more=\(c.more)"
     case .vendor(_, let body): detail = "\(body)"
+    @unknown default: detail = "\(event.body.bodyJSON)"  // a kind a later schema adds (docs/CODEGEN.md)
     }
     return "[\(event.seq)] \(event.body.kind) \(detail)"
 }

@@ -20,6 +20,6 @@ struct ArcpCommand: AsyncParsableCommand {
             `arcp help COMMAND` (or `arcp COMMAND --help`) shows a command's options and examples.
             """,
         version: "arcp \(ARCPVersion.string) (ARCP \(arcpProtocolVersion))",
-        subcommands: [Serve.self, Submit.self, Tail.self, Jobs.self, Replay.self, Validate.self]
+        subcommands: [Serve.self, Submit.self, Tail.self, Jobs.self, Replay.self, Validate.self, Conformance.self]
     )
 }

@@ -1,11 +1,16 @@
 import ARCP
 import ARCPDemoAgents
+import ARCPJWT
+import ARCPMetrics
+import ARCPTracing
 import ARCPStore
 import ARCPWebSocket
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import NIOSSL
+import Prometheus
 import UnixSignals
 
 /// `arcp serve`: a runtime with the demo agents, on WebSocket or on stdio.
@@ -39,6 +44,9 @@ struct Serve: AsyncParsableCommand {
               arcp serve --compat python-reference --token tok
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
               arcp serve --db arcp.sqlite --token tok=me@example.com
+              arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
+                  --issuer https://auth.example.com/ --audience arcp
+              arcp serve --token tok --metrics-port 9464
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -69,7 +77,7 @@ struct Serve: AsyncParsableCommand {
     var stdio = false
 
     @Option(help: ArgumentHelp(
-        "Wire forms: spec (default), or python-reference: job.result cancelled for a cancelled job, budgets as \"USD:1.00\" strings and session.jobs submitted_at, which the Python reference client 1.1.3 needs.",
+        "Wire forms: spec (default), or python-reference: job.error CANCELLED with final_status \"error\" for a cancelled job, budgets as \"USD:1.00\" strings and session.jobs submitted_at, which the Python reference client 1.1.3 needs.",
         valueName: "mode"))
     var compat: Compat = .spec
 
@@ -117,14 +125,82 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "path"))
     var tlsKey: String?
 
+    @Option(help: "Longest max_runtime_sec a job.submit may ask for, in seconds (1…2678400; longer is INVALID_REQUEST).")
+    var maxRuntimeSec = 2_678_400
+
+    @Option(help: "How long a resume token rotated out by a resume stays valid if the client is not heard from, in seconds (0…10).")
+    var resumeTokenGraceSec = 10
+
     @Flag(help: "Stop (gracefully) when stdin reaches end of file: for a parent process that owns this server.")
     var stopOnEof = false
 
     @Option(help: "Log level on stderr (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup(title: "Retention and limits")
+    var limits: ServeLimitOptions
+    // MARK: JWT bearer tokens (ARCPJWT)
+
+    @Option(help: ArgumentHelp(
+        "Accept JWT bearer tokens signed with a key of this JWKS: a file, or an http(s) URL (fetched, cached, refreshed). With --token too, a static token is tried first.",
+        valueName: "file|url"))
+    var jwks: String?
+
+    @Option(help: ArgumentHelp("With --jwks: an accepted iss claim (repeatable; default: any).", valueName: "issuer"))
+    var issuer: [String] = []
+
+    @Option(help: ArgumentHelp("With --jwks: an accepted aud value (repeatable; default: any).", valueName: "audience"))
+    var audience: [String] = []
+
+    @Option(help: "With --jwks: the claim naming the principal.")
+    var principalClaim = "sub"
+
+    @Option(help: "With --jwks: clock skew tolerated on exp, nbf and iat, in seconds.")
+    var jwtLeewaySec = 60
+
+    @Option(help: "With --jwks: refuse tokens issued longer ago than this, in seconds (by iat; default: no limit).")
+    var jwtMaxAgeSec: Int?
+
+    @Option(help: "With --jwks: longest accepted token, in bytes.")
+    var jwtMaxTokenBytes = JWTBearerVerifier.Configuration().maxTokenBytes
+
+    @Option(help: "With --jwks: largest JWKS document read, in bytes.")
+    var jwksMaxBytes = JWTBearerVerifier.Configuration().maxJWKSBytes
+
+    @Option(help: "With --jwks: how long a key set is used before it is loaded again, in seconds (a URL's Cache-Control max-age may shorten it).")
+    var jwksRefreshSec = 600
+
+    @Option(help: "With --jwks: least time between two loads of the key set, in seconds (a token naming an unknown kid triggers one).")
+    var jwksMinRefreshSec = 30
+
+    // MARK: metrics (ARCPMetrics, Prometheus)
+
+    @Option(help: ArgumentHelp(
+        "Serve the runtime's metrics in the Prometheus text format at http://METRICS-HOST:PORT/metrics (0 picks a free port; a METRICS line on stdout tells which).",
+        valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics endpoint listens on.")
+    var metricsHost = "127.0.0.1"
+
+    // MARK: tracing (ARCPTracing)
+
+    @Option(help: ArgumentHelp(
+        "Write every finished span (sessions, jobs; W3C trace ids, the job's trace_id) as one JSON line to PATH, or to stderr with -. With --metrics-port both are installed.",
+        valueName: "path"))
+    var traceSpans: String?
+
     func validate() throws {
-        if tokens.isEmpty { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL]") }
+        if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
+        if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
+        guard jwtLeewaySec >= 0 else { throw ValidationError("--jwt-leeway-sec must be ≥ 0") }
+        if let jwtMaxAgeSec, jwtMaxAgeSec < 1 { throw ValidationError("--jwt-max-age-sec must be ≥ 1") }
+        guard jwtMaxTokenBytes >= 64 else { throw ValidationError("--jwt-max-token-bytes must be ≥ 64") }
+        guard jwksMaxBytes >= 64 else { throw ValidationError("--jwks-max-bytes must be ≥ 64") }
+        guard jwksMinRefreshSec >= 0, jwksRefreshSec >= jwksMinRefreshSec else {
+            throw ValidationError("--jwks-refresh-sec must be ≥ --jwks-min-refresh-sec ≥ 0")
+        }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535") }
         for t in tokens where t.isEmpty || t.hasPrefix("=") { throw ValidationError("--token \(t): the token is empty") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
@@ -139,6 +215,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard outboundQueueBytes >= 1024 else { throw ValidationError("--outbound-queue-bytes must be ≥ 1024") }
         guard maxUnansweredPings >= 1 else { throw ValidationError("--max-unanswered-pings must be ≥ 1") }
+        guard (1...2_678_400).contains(maxRuntimeSec) else { throw ValidationError("--max-runtime-sec must be 1…2678400") }
+        guard (0...10).contains(resumeTokenGraceSec) else { throw ValidationError("--resume-token-grace-sec must be 0…10") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if stdio && tlsCert != nil { throw ValidationError("--tls-cert has no meaning with --stdio") }
     }
@@ -157,13 +235,19 @@ struct Serve: AsyncParsableCommand {
         return table
     }
 
-    func makeRuntime() throws -> ARCPRuntime {
+    func makeRuntime(verifier: any BearerVerifier, instrumentation: (any RuntimeInstrumentation)? = nil) throws -> ARCPRuntime {
         var cfg = ARCPRuntime.Configuration()
+        cfg.instrumentation = instrumentation
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
         cfg.maxConnectionsPerPrincipal = maxConnectionsPerPrincipal
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
+        limits.apply(to: &cfg)
+        cfg.maxJobRuntime = .seconds(maxRuntimeSec)
+        cfg.resumeTokenGrace = .seconds(resumeTokenGraceSec)
+        // What the runtime sends is held to what it accepts (a peer is assumed to accept as much).
+        cfg.maxOutboundFrameBytes = maxFrameBytes
         if let db {
             do {
                 cfg.store = try SQLiteRuntimeStore(path: db)
@@ -171,7 +255,7 @@ struct Serve: AsyncParsableCommand {
                 throw CLIFailure(message: "cannot open the event log \(db): \(error)")
             }
         }
-        let runtime = ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(tokenTable))
+        let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
         try DemoAgents.register(on: runtime)
         return runtime
     }
@@ -179,12 +263,22 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(logLevel)
         do {
-            let runtime = try makeRuntime()
+            let metrics = try await startMetrics()
+            var instrumentations: [any RuntimeInstrumentation] = []
+            if let traceSpans {
+                let tracer = SpanLogTracer(sink: try SpanLogSink.open(traceSpans))
+                instrumentations.append(TracingInstrumentation(tracer: tracer))
+            }
+            if let metrics { instrumentations.append(metrics.instrumentation) }
+            let instrumentation: (any RuntimeInstrumentation)? =
+                instrumentations.count > 1 ? MultiplexInstrumentation(instrumentations) : instrumentations.first
+            let runtime = try makeRuntime(verifier: try await makeVerifier(), instrumentation: instrumentation)
             if stdio {
                 try await serveStdio(runtime)
             } else {
-                try await serveWebSocket(runtime)
+                try await serveWebSocket(runtime, metrics: metrics?.endpoint)
             }
+            await metrics?.endpoint.stop()
         } catch let e as ExitCode {
             throw e
         } catch {
@@ -194,7 +288,7 @@ struct Serve: AsyncParsableCommand {
 
     // MARK: WebSocket
 
-    func serveWebSocket(_ runtime: ARCPRuntime) async throws {
+    func serveWebSocket(_ runtime: ARCPRuntime, metrics: MetricsEndpoint? = nil) async throws {
         let logger = Logger(label: "arcp.serve")
         var wsConfig = WebSocketServer.Configuration(host: host, port: port, path: path, maxFrameSize: maxFrameBytes)
         wsConfig.maxFirstMessageSize = maxFirstMessageBytes
@@ -216,7 +310,7 @@ struct Serve: AsyncParsableCommand {
         let server = WebSocketServer(
             configuration: wsConfig, logger: Logger(label: "arcp.websocket"),
             onShutdown: { await runtime.shutdown() },
-            handler: { transport in await runtime.accept(transport) })
+            handler: { [tls = tlsCert != nil] transport in await runtime.accept(transport, isConfidential: tls) })
         do {
             try await server.start()
         } catch {
@@ -225,11 +319,60 @@ struct Serve: AsyncParsableCommand {
         let scheme = tlsCert == nil ? "ws" : "wss"
         let shownHost = host.contains(":") ? "[\(host)]" : host
         writeStdout("LISTENING \(scheme)://\(shownHost):\(server.port ?? port)\(path)\n")
+        if let metrics { writeStdout("METRICS \(metrics.url)\n") }
         logger.info("serving agents \(DemoAgents.names.joined(separator: ", ")) on \(scheme)://\(shownHost):\(server.port ?? port)\(path)")
         let why = await waitForStop()
         logger.info("shutting down (\(why))")
         await server.stop()
         logger.info("stopped")
+    }
+
+    // MARK: bearer tokens, metrics
+
+    /// The static --token table, the --jwks verifier, or both (a static token first).
+    func makeVerifier() async throws -> any BearerVerifier {
+        let table = StaticBearerVerifier(tokenTable)
+        guard let jwks else { return table }
+        var c = JWTBearerVerifier.Configuration()
+        c.issuers = Set(issuer)
+        c.audiences = Set(audience)
+        c.principalClaim = principalClaim
+        c.leeway = .seconds(jwtLeewaySec)
+        c.maxTokenAge = jwtMaxAgeSec.map { .seconds($0) }
+        c.maxTokenBytes = jwtMaxTokenBytes
+        c.maxJWKSBytes = jwksMaxBytes
+        c.refreshInterval = .seconds(jwksRefreshSec)
+        c.minimumRefreshInterval = .seconds(jwksMinRefreshSec)
+        c.logger = Logger(label: "arcp.jwt")
+        let jwt = JWTBearerVerifier(jwks: JWKSSource(parsing: jwks), configuration: c)
+        do {
+            try await jwt.loadKeys()
+        } catch {
+            throw CLIFailure(message: "cannot load --jwks \(jwks): \(error)")
+        }
+        return tokens.isEmpty ? jwt : EitherBearerVerifier(first: table, then: jwt)
+    }
+
+    /// With --metrics-port: the runtime's metrics, exposed in the Prometheus text format.
+    func startMetrics() async throws -> (instrumentation: MetricsInstrumentation, endpoint: MetricsEndpoint)? {
+        guard let metricsPort else { return nil }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["arcp_job_duration_seconds"] = [
+            .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
+        ]
+        factory.valueHistogramBuckets["arcp_outbound_queue_depth_frames"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        // The process's own swift-metrics users report here too.
+        MetricsSystem.bootstrap(factory)
+        let endpoint: MetricsEndpoint
+        do {
+            endpoint = try await MetricsEndpoint.start(host: metricsHost, port: metricsPort) { registry.emitToBuffer() }
+        } catch {
+            throw CLIFailure(message: "cannot listen on --metrics-host \(metricsHost) --metrics-port \(metricsPort): \(error)")
+        }
+        Logger(label: "arcp.serve").info("metrics at \(endpoint.url)")
+        return (MetricsInstrumentation(factory: factory), endpoint)
     }
 
     // MARK: stdio
@@ -266,6 +409,16 @@ struct Serve: AsyncParsableCommand {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         for await s in signals { return "\(s)" }
         return "cancelled"
+    }
+}
+
+/// Tries `first`, then `then`: static tokens beside JWTs.
+struct EitherBearerVerifier: BearerVerifier {
+    let first: any BearerVerifier
+    let then: any BearerVerifier
+    func principal(for token: String) async -> String? {
+        if let p = await first.principal(for: token) { return p }
+        return await then.principal(for: token)
     }
 }
 

@@ -139,7 +139,8 @@ struct ConnectionOptions: ParsableArguments {
         if resolvedToken == nil {
             throw ValidationError("give --token (or set ARCP_TOKEN)")
         }
-        guard connectTimeout > 0, connectTimeout.isFinite else { throw ValidationError("--connect-timeout must be positive") }
+        // Bounded, so the conversions to Duration below cannot trap (issue 10).
+        guard connectTimeout > 0, connectTimeout <= 86_400 else { throw ValidationError("--connect-timeout must be in (0, 86400] seconds") }
     }
 
     var resolvedToken: String? {

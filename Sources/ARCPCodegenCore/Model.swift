@@ -1,34 +1,87 @@
 /// The code generator's model of the schema: what `ModelBuilder` reads out of
 /// schema/arcp.schema.json and `SwiftRenderer` turns into Swift.
 
+/// A JSON Schema type name.
+public enum JSONType: String, Equatable, Sendable, CaseIterable {
+    case null, boolean, object, array, number, string, integer
+
+    /// The `JSONValue` cases a value of this type is (the one place the generated code's
+    /// type switches come from). An integer is `.int` here; where whole doubles must count too,
+    /// the checks use `int64Value`.
+    public var patterns: [String] {
+        switch self {
+        case .null: return [".null"]
+        case .boolean: return [".bool"]
+        case .object: return [".object"]
+        case .array: return [".array"]
+        case .number: return [".int", ".double"]
+        case .string: return [".string"]
+        case .integer: return [".int"]
+        }
+    }
+}
+
 /// The type of a property or array item.
 public indirect enum TypeRef: Equatable, Sendable {
     case string(StringRule)
-    case integer(minimum: Int64?)
-    case number(minimum: Double?)
+    case integer(Bounds<Int64>)
+    case number(Bounds<Double>)
     case boolean
-    /// Any JSON value (`{}`), or an object with no described members.
-    case any(requireObject: Bool)
-    case array(TypeRef)
-    /// An object used as a dictionary: every member's value is of this type.
-    case map(TypeRef)
+    /// Any JSON value (`{}`), or an object with no described members. `properties` bounds the
+    /// member count when the value is an object (`minProperties`, `maxProperties`).
+    case any(requireObject: Bool, properties: CountBounds = CountBounds())
+    /// An array of `items`-typed elements; `count` is `minItems`/`maxItems`.
+    case array(TypeRef, count: CountBounds = CountBounds())
+    /// An object used as a dictionary: every member's value is of this type; `count` is
+    /// `minProperties`/`maxProperties`.
+    case map(TypeRef, count: CountBounds = CountBounds())
     /// A `$ref` to a definition.
     case named(String)
     /// `"type": [..]` with several JSON types (Swift type: JSONValue).
-    case union([String])
+    case union([JSONType])
     /// `"type": [T, "null"]`.
     case nullable(TypeRef)
 }
 
-/// Constraints on a string.
+/// The numeric bounds of an `integer` (`Int64`) or `number` (`Double`): JSON Schema's
+/// `minimum`, `exclusiveMinimum`, `maximum` and `exclusiveMaximum`, as written in the schema.
+public struct Bounds<Value: Equatable & Sendable>: Equatable, Sendable {
+    public var minimum: Value?
+    public var exclusiveMinimum: Value?
+    public var maximum: Value?
+    public var exclusiveMaximum: Value?
+    public init(minimum: Value? = nil, exclusiveMinimum: Value? = nil, maximum: Value? = nil, exclusiveMaximum: Value? = nil) {
+        self.minimum = minimum
+        self.exclusiveMinimum = exclusiveMinimum
+        self.maximum = maximum
+        self.exclusiveMaximum = exclusiveMaximum
+    }
+    public var isEmpty: Bool { minimum == nil && exclusiveMinimum == nil && maximum == nil && exclusiveMaximum == nil }
+}
+
+/// Inclusive bounds on a count: `minItems`/`maxItems` of an array, `minProperties`/
+/// `maxProperties` of an object.
+public struct CountBounds: Equatable, Sendable {
+    public var min: Int?
+    public var max: Int?
+    public init(min: Int? = nil, max: Int? = nil) {
+        self.min = min
+        self.max = max
+    }
+    public var isEmpty: Bool { min == nil && max == nil }
+}
+
+/// Constraints on a string. Lengths count Unicode code points, as JSON Schema does.
 public struct StringRule: Equatable, Sendable {
     public var format: String?
     public var closedValues: [String]?
     public var minLength: Int?
-    public init(format: String? = nil, closedValues: [String]? = nil, minLength: Int? = nil) {
+    public var maxLength: Int?
+    public init(format: String? = nil, closedValues: [String]? = nil, minLength: Int? = nil, maxLength: Int? = nil) {
         self.format = format
         self.closedValues = closedValues
         self.minLength = minLength
+        self.maxLength = maxLength
     }
 }
 
@@ -89,26 +142,32 @@ public struct ObjectModel: Equatable, Sendable {
     public var discriminator: Discriminator?
     /// Schema for members not in `properties` (nil: anything, kept as additional fields).
     public var additional: TypeRef?
-    /// `propertyNames.pattern`, checked through `x-arcp-format`-less regex-free rules.
-    public var propertyNamesPattern: String?
+    /// The `x-arcp-format` every member name must have (`propertyNames`).
+    public var propertyNamesFormat: String?
     /// Rendered as a Swift dictionary (`x-arcp-swift-type: map`, or no properties).
     public var isMap: Bool
-    public init(properties: [Property], anyOfRequired: [[String]] = [], discriminator: Discriminator? = nil, additional: TypeRef? = nil, propertyNamesPattern: String? = nil, isMap: Bool = false) {
+    /// `minProperties`/`maxProperties`: bounds on the number of members, known or not.
+    public var memberCount: CountBounds
+    public init(
+        properties: [Property], anyOfRequired: [[String]] = [], discriminator: Discriminator? = nil, additional: TypeRef? = nil,
+        propertyNamesFormat: String? = nil, isMap: Bool = false, memberCount: CountBounds = CountBounds()
+    ) {
         self.properties = properties
         self.anyOfRequired = anyOfRequired
         self.discriminator = discriminator
         self.additional = additional
-        self.propertyNamesPattern = propertyNamesPattern
+        self.propertyNamesFormat = propertyNamesFormat
         self.isMap = isMap
+        self.memberCount = memberCount
     }
 }
 
 public struct OneOfBranch: Equatable, Sendable {
     public var swiftCase: String
     public var type: TypeRef
-    /// The JSON type that selects this branch ("object", "string", "number", …).
-    public var jsonType: String
-    public init(swiftCase: String, type: TypeRef, jsonType: String) {
+    /// The JSON type that selects this branch (an integer branch is `.number`: it takes every number).
+    public var jsonType: JSONType
+    public init(swiftCase: String, type: TypeRef, jsonType: JSONType) {
         self.swiftCase = swiftCase
         self.type = type
         self.jsonType = jsonType

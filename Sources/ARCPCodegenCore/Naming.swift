@@ -27,6 +27,18 @@ public enum Naming {
         return out
     }
 
+    /// `[A-Za-z_][A-Za-z0-9_]*` and not a keyword: usable as a Swift name without backticks.
+    public static func isIdentifier(_ s: String) -> Bool {
+        guard let f = s.utf8.first, f == UInt8(ascii: "_") || isLetter(f) else { return false }
+        return s.utf8.allSatisfy { $0 == UInt8(ascii: "_") || isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
+            && !keywords.contains(s)
+    }
+
+    /// An identifier that can name a type (not `Type`, `Protocol`, `Self`, `Any`).
+    public static func isTypeName(_ s: String) -> Bool { isIdentifier(s) && s != "Any" }
+
+    static func isLetter(_ c: UInt8) -> Bool { (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) }
+
     /// Escapes Swift keywords with backticks.
     public static func identifier(_ s: String) -> String {
         keywords.contains(s) ? "`\(s)`" : s

@@ -1,20 +1,16 @@
 import ARCPCodegenCore
 import Foundation
 
-// arcp-codegen --schema PATH --output DIR
-// Driven by the ARCPCodegen build-tool plugin; also usable by hand.
-let args = CommandLine.arguments
-func value(_ flag: String) -> String? {
-    guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
-    return args[i + 1]
-}
-guard let schema = value("--schema"), let output = value("--output") else {
-    FileHandle.standardError.write(Data("usage: arcp-codegen --schema schema/arcp.schema.json --output DIR\n".utf8))
-    exit(2)
-}
+// arcp-codegen: see `arcp-codegen --help` and docs/CODEGEN.md. The ARCPCodegen build-tool
+// plugin runs it with --schema, --config, --output and --module-name.
 do {
-    try Generator.run(schema: URL(fileURLWithPath: schema), outputDirectory: URL(fileURLWithPath: output))
+    let command = try CodegenCommand.parse(Array(CommandLine.arguments.dropFirst()))
+    let out = try command.run()
+    if !out.isEmpty && (command.help || command.checkOnly) { print(out) }
+} catch let e as CodegenCommand.UsageError {
+    FileHandle.standardError.write(Data("arcp-codegen: \(e)\nRun arcp-codegen --help for usage.\n".utf8))
+    exit(2)
 } catch {
-    FileHandle.standardError.write(Data("arcp-codegen: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("arcp-codegen: error: \(error)\n".utf8))
     exit(1)
 }

@@ -52,15 +52,18 @@ public enum DemoAgents {
 
     /// `slow`: sleeps `seconds` in steps of `tick`, logging each tick. Cancellation (job.cancel,
     /// `max_runtime_sec`, lease expiry) ends the sleep at once.
+    ///
+    /// A negative `seconds` means zero and `tick` is at least a millisecond (as before); `seconds`
+    /// above `maxSleepSeconds` (31 days) is `INVALID_REQUEST`.
     @Sendable public static func slow(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
-        let seconds = max(0, number(input, "seconds") ?? 5)
-        let tick = max(0.001, number(input, "tick") ?? 1)
+        let seconds = try nonNegative(input, "seconds", default: 5, max: maxSleepSeconds)
+        let tick = max(0.001, try number(input, "tick") ?? 1)
         await ctx.status("running", "sleeping \(format(seconds))s")
         var elapsed = 0.0
         var n = 0
         while elapsed < seconds {
             let step = min(tick, seconds - elapsed)
-            try await Task.sleep(for: .seconds(step))
+            try await Task.sleep(for: PeerNumbers.duration(seconds: step, field: "input.tick", max: .seconds(maxSleepSeconds)))
             elapsed += step
             n += 1
             await ctx.log("info", "tick \(n)", attributes: ["elapsed": .double(elapsed)])
@@ -69,21 +72,28 @@ public enum DemoAgents {
     }
 
     /// `progress`: `progress` events 0…`steps` with `delay` seconds between them.
+    ///
+    /// A negative `steps` or `delay` means zero (as before); `steps` above `maxProgressSteps` or
+    /// `delay` above `maxSleepSeconds` is `INVALID_REQUEST`.
     @Sendable public static func progress(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
-        let steps = max(0, min(1_000_000, Int(number(input, "steps") ?? 5)))
-        let delay = max(0, number(input, "delay") ?? 0.05)
+        let steps = try nonNegativeCount(input, "steps", default: 5, max: maxProgressSteps)
+        let delaySeconds = try nonNegative(input, "delay", default: 0.05, max: maxSleepSeconds)
+        let delay = try PeerNumbers.duration(seconds: delaySeconds, field: "input.delay", max: .seconds(maxSleepSeconds))
         for i in 0...steps {
             try await ctx.progress(Double(i), total: Double(steps), units: "steps", message: "step \(i)/\(steps)")
-            if i < steps, delay > 0 { try await Task.sleep(for: .seconds(delay)) }
+            if delay > .zero, i < steps { try await Task.sleep(for: delay) }
         }
         return ["steps": .int(Int64(steps))]
     }
 
     /// `chunked`: streams `text` in pieces of `chunk_size` characters as `result_chunk`s
     /// (`utf8`, or `base64` with `"binary": true`), then ends with `result_id`/`result_size`.
+    /// `chunk_size` is clamped to 1…`maxChunkSize` (any number is accepted, as by the reference).
     @Sendable public static func chunked(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
         let text = input["text"]?.stringValue ?? "The quick brown fox jumps over the lazy dog."
-        let size = max(1, Int(min(number(input, "chunk_size") ?? 8, 1_048_576.0)))
+        // As the reference: a chunk_size below 1 means 1; above the runtime's chunk cap, the cap.
+        let requested = try number(input, "chunk_size") ?? 8
+        let size = try PeerNumbers.int(min(max(requested, 1), Double(maxChunkSize)), field: "input.chunk_size", in: 1...maxChunkSize)
         let binary = input["binary"]?.boolValue ?? false
         let stream = ctx.streamResult()
         var rest = Substring(text)
@@ -149,9 +159,10 @@ public enum DemoAgents {
     }
 
     /// `flood` (bench-only, not in the reference): `n` log events, as fast as the session's
-    /// back-pressure allows, then `{"n": n}`.
+    /// back-pressure allows, then `{"n": n}`. A negative `n` means zero; above `maxFloodEvents` it
+    /// is `INVALID_REQUEST`.
     @Sendable public static func flood(_ input: JSONValue, _ ctx: JobContext) async throws -> JSONValue {
-        let n = max(0, min(10_000_000, Int(number(input, "n") ?? 1000)))
+        let n = try nonNegativeCount(input, "n", default: 1000, max: maxFloodEvents)
         for i in 0..<n {
             await ctx.log("info", "event \(i)")
             if i & 1023 == 0 { try Task.checkCancellation() }
@@ -159,11 +170,40 @@ public enum DemoAgents {
         return ["n": .int(Int64(n))]
     }
 
+    // MARK: - Input limits
+
+    /// Longest sleep `slow` and `progress` accept (`seconds`, `delay`): 31 days in seconds.
+    public static let maxSleepSeconds: Int64 = 31 * 86_400
+    /// Most `progress` steps.
+    public static let maxProgressSteps = 1_000_000
+    /// Most `flood` events.
+    public static let maxFloodEvents = 10_000_000
+    /// Largest `chunked` piece, in characters (the runtime's default `chunkSizeCap`, 1 MiB).
+    public static let maxChunkSize = 1 << 20
+
     // MARK: - Helpers
 
-    static func number(_ input: JSONValue, _ key: String) -> Double? {
-        guard let v = input[key]?.doubleValue, v.isFinite else { return nil }
-        return v
+    /// The number at `input[key]`; nil when absent or null; `INVALID_REQUEST` naming the field
+    /// when it is not a number.
+    static func number(_ input: JSONValue, _ key: String) throws(ARCPError) -> Double? {
+        try PeerNumbers.double(input[key], field: "input.\(key)")
+    }
+
+    /// A non-negative number of seconds at `input[key]`: a negative one means 0, one above `max`
+    /// is `INVALID_REQUEST`.
+    static func nonNegative(_ input: JSONValue, _ key: String, default value: Double, max: Int64) throws(ARCPError) -> Double {
+        let v = try number(input, key) ?? value
+        guard v <= Double(max) else {
+            throw ARCPError(.invalidRequest, "input.\(key) must be at most \(max) (got \(format(v)))")
+        }
+        return Swift.max(0, v)
+    }
+
+    /// A non-negative count at `input[key]` (truncated toward zero): a negative one means 0, one
+    /// above `max` is `INVALID_REQUEST`.
+    static func nonNegativeCount(_ input: JSONValue, _ key: String, default value: Int, max: Int) throws(ARCPError) -> Int {
+        guard let v = try number(input, key) else { return value }
+        return try PeerNumbers.int(Swift.max(0, v), field: "input.\(key)", in: 0...max)
     }
 
     static func format(_ d: Double) -> String {

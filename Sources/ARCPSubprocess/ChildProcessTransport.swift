@@ -72,7 +72,7 @@ public final class ChildProcessTransport: Transport {
     ///   - workingDirectory: the child's working directory; `nil` inherits this process's.
     ///   - maxLineLength: cap on one line in either direction (default 16 MiB).
     ///   - gracePeriod: see ``gracePeriod``.
-    /// - Throws: ``TransportError/connectFailed(_:)`` when the child cannot be started.
+    /// - Throws: `TransportError.connectFailed` when the child cannot be started.
     public static func spawn(
         executable: String,
         arguments: [String] = [],
@@ -227,4 +227,9 @@ private final class StartGate: Sendable {
             if let ready { cont.resume(with: ready.mapError { $0 as any Error }) }
         }
     }
+}
+
+extension ChildProcessTransport {
+    /// Pipes to a child process: nobody between the two ends.
+    public var isConfidential: Bool { true }
 }

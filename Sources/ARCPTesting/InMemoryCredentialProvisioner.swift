@@ -115,7 +115,10 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
                 s.failuresLeft -= 1
                 throw InjectedFailure()
             }
-            s.revoked.insert(credential.value)
+            // After a restart the runtime revokes with the default revocation form (the
+            // value's digest): revoke the issued value it names.
+            let value = s.issued.first { revocationDigest(of: $0.credential.value) == credential.value }?.credential.value ?? credential.value
+            s.revoked.insert(value)
             var ready: [CheckedContinuation<Void, Never>] = []
             s.waiters.removeAll { w in
                 guard w.values.isSubset(of: s.revoked) else { return false }

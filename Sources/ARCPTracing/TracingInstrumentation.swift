@@ -68,8 +68,10 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
         var latest: [String: UInt64] = [:]
     }
 
-    /// - Parameter tracer: the tracer; nil means `InstrumentationSystem.tracer`, looked up
-    ///   each time a span starts (so bootstrapping after this is created still works).
+    /// - Parameters:
+    ///   - tracer: the tracer; nil means `InstrumentationSystem.tracer`, looked up each time a
+    ///     span starts (so bootstrapping after this is created still works).
+    ///   - options: which events become span events, and whether sessions get spans.
     public init(tracer: (any Tracer)? = nil, options: Options = Options()) {
         self.explicitTracer = tracer
         self.options = options

@@ -46,7 +46,7 @@ extension WebSocketTransport {
     ///   - handlesFramesOnEventLoop: whether ``preferredExecutor`` is the connection's event
     ///     loop (an `ARCPClient` then handles the frames there). Default false (opt-in, as on the server).
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
-    /// - Throws: ``TransportError/connectFailed(_:)`` with a one-line reason, e.g.
+    /// - Throws: `TransportError.connectFailed` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
     public static func connect(
         to url: String,

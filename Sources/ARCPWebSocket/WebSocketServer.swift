@@ -218,7 +218,7 @@ public final class WebSocketServer: Service, Sendable {
     // MARK: start / stop
 
     /// Binds and serves in the background; returns once listening (``port`` is then set).
-    /// - Throws: ``TransportError/io(_:)`` when the address cannot be bound.
+    /// - Throws: `TransportError.io` when the address cannot be bound.
     public func start() async throws {
         let task = Task<Void, Never> {
             try? await self.serve()

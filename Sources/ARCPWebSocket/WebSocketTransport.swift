@@ -12,10 +12,10 @@ import Synchronization
 ///
 /// - ``receive()`` returns the next text message (fragmented messages are reassembled up to
 ///   ``maxFrameSize`` bytes). It returns `nil` after a close handshake with code 1000 or 1001,
-///   or after a local ``close()``. It throws ``TransportError/io(_:)`` when the TCP connection
+///   or after a local ``close()``. It throws `TransportError.io` when the TCP connection
 ///   dropped without a close frame or the peer closed with another code, and the error that
-///   made this side close (``TransportError/frameTooLarge(limit:)``,
-///   ``TransportError/invalidFrame(_:)``) after a protocol violation by the peer, once.
+///   made this side close (`TransportError.frameTooLarge`,
+///   `TransportError.invalidFrame`) after a protocol violation by the peer, once.
 /// - ``send(_:)`` queues one text frame (masked when this is the client). At most
 ///   `outboundByteLimit` bytes (256 KiB by default, or one larger frame) per connection wait to
 ///   be written; beyond that `send` suspends until the socket takes them, so a peer that does

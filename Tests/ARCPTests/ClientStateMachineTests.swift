@@ -48,6 +48,27 @@ struct ClientStateMachineTests {
         #expect(m.lastSeq == 2)
     }
 
+    @Test("a job's end answers a pending job.cancel when no job.cancelled came (the Python reference's cancel)")
+    func cancelAnsweredByTheEnd() {
+        var m = ready()
+        register(&m, "req1", "job.submit")
+        _ = receive(&m, .jobAccepted(JobAcceptedPayload(jobId: "job_1", requestId: "req1")))
+        _ = m.register(id: "c1", type: "job.cancel", deadline: Self.t0 + .seconds(30), streamEvents: true, subscribeJobID: nil, cancelJobID: "job_1", at: Self.t0)
+        _ = m.register(id: "c2", type: "job.cancel", deadline: Self.t0 + .seconds(30), streamEvents: true, subscribeJobID: nil, cancelJobID: "job_2", at: Self.t0)
+        let step = receive(&m, .jobResult(JobResultPayload(finalStatus: .cancelled)), job: "job_1", seq: 1)
+        guard case .finishAndAnswer(let h, _, let answered) = step.inbound else { Issue.record("cancel not answered: \(step.inbound)"); return }
+        #expect(h.jobID == "job_1")
+        #expect(answered.count == 1)
+        guard case .success(let reply)? = answered.first?.outcome else { Issue.record("not a reply"); return }
+        #expect(reply.envelope.message.type == "job.result")
+        // The other job's cancel still waits; a job.cancelled answers it as before.
+        #expect(m.requests.entries["c2"] != nil)
+        guard case .answer = receive(&m, .jobCancelled(JobCancelledPayload(jobId: "job_2", requestId: "c2")), job: "job_2").inbound else {
+            Issue.record("job.cancelled did not answer")
+            return
+        }
+    }
+
     @Test("an acceptance for no pending submit is reported, and nothing is registered")
     func strayAcceptance() {
         var m = ready()

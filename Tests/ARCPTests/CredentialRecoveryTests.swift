@@ -210,7 +210,11 @@ struct CredentialRecoveryTests {
         #expect(r.jobID == job.jobID)
         #expect(r.credentialID == cred.id)
         #expect(r.valueDigest == OutstandingCredentialRecord.digest(ofValue: cred.value))
-        #expect(try Credential(json: JSONParser.parse(r.revocationJSON)) == cred)
+        // The default revocation form keeps the value off the store: its digest only (issue 10 item 10).
+        var atRest = cred
+        atRest.value = p.revocationDigest(of: cred.value)
+        #expect(try Credential(json: JSONParser.parse(r.revocationJSON)) == atRest)
+        #expect(!r.revocationJSON.contains(cred.value))
         #expect(r.attempts == 0 && r.lastError == nil && r.lastAttemptAt == nil)
         #expect(!r.description.contains(cred.value))
         try await job.cancel()
@@ -289,7 +293,7 @@ struct CredentialRecoveryTests {
         let records = try await store.outstandingCredentials()
         #expect(records.map(\.credentialID) == [old.id])
         #expect(records.map(\.valueDigest) == [freshDigest])
-        #expect(try Credential(json: JSONParser.parse(try #require(records.first).revocationJSON)).value == fresh)
+        #expect(try Credential(json: JSONParser.parse(try #require(records.first).revocationJSON)).value == p.revocationDigest(of: fresh))
         try await job.cancel()
         _ = await failure(of: job)
         try await within(.seconds(5), "the revocation of the new value") { await p.waitUntilRevoked([fresh]) }

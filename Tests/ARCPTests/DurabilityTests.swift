@@ -252,7 +252,7 @@ struct DurabilityTests {
         await owner.close()
     }
 
-    @Test("subscribe from a second principal: denied by default, allowed by policy")
+    @Test("subscribe from a second principal: hidden by default (answered as a missing job, issue 10 item 6), allowed by policy")
     func subscribeOtherPrincipal() async throws {
         let h = try Harness()
         let owner = try await h.client()
@@ -261,9 +261,9 @@ struct DurabilityTests {
         let other = try await h.client(token: "tok2")
         do {
             _ = try await other.subscribe(jobID: job.jobID)
-            Issue.record("expected PERMISSION_DENIED")
+            Issue.record("expected JOB_NOT_FOUND")
         } catch let e as ARCPError {
-            #expect(e.code == .permissionDenied)
+            #expect(e.code == .jobNotFound)
         }
         let h2 = try Harness { $0.observePolicy = .custom { observer, _ in observer == "other@example.com" } }
         let owner2 = try await h2.client()

@@ -188,10 +188,12 @@ struct JobTerminalFrameTests {
         #expect(parent.finalStatus == .cancelled)
     }
 
-    @Test("cancel and timeout as job.result for the Python reference; other stops unchanged")
+    @Test("for the Python reference: cancel as job.error CANCELLED with final_status error, timeout as job.result; other stops unchanged")
     func stopsPython() throws {
-        let cancelled = try #require(result(JobTerminalFrame.message(for: .stopped(.cancelled(nil)), context: python, completedAt: at)))
-        #expect(cancelled.finalStatus == .cancelled)
+        let cancelled = try #require(error(JobTerminalFrame.message(for: .stopped(.cancelled(nil)), context: python, completedAt: at)))
+        #expect(cancelled.code == .cancelled)
+        #expect(cancelled.finalStatus == .error)
+        #expect(cancelled.retryable == false)
         let timedOut = try #require(result(JobTerminalFrame.message(for: .stopped(.timedOut), context: python, completedAt: at)))
         #expect(timedOut.finalStatus == .timedOut)
         let parent = try #require(error(JobTerminalFrame.message(for: .stopped(.parentCancelled), context: python, completedAt: at)))

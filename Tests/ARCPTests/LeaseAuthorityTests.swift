@@ -129,13 +129,6 @@ struct LeaseAuthorityTests {
         #expect(same.lease == requested)
         #expect(same.corrections.isEmpty)
     }
-
-    @Test("the benchmark runs (no timing assertion)")
-    func benchmark() throws {
-        #expect(try LeaseBenchmark.benchmarkLease().grants.filter { $0.key != .costBudget }.values.map(\.count).reduce(0, +) == 50)
-        #expect(LeaseBenchmark.authorizeCallsPerSecond(iterations: 2_000) > 0)
-        #expect(LeaseBenchmark.authorizeCallsPerSecond(iterations: 0) == 0)
-    }
 }
 
 extension ValidatedLease {

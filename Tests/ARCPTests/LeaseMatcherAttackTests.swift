@@ -166,7 +166,9 @@ struct LeaseMatcherAttackTests {
     @Test("each case is allowed or denied as expected", arguments: leaseAttackCorpus)
     func corpus(_ c: LeaseMatcherCase) throws {
         let lease = try ValidatedLease(leaseCorpusGrants)
-        let authority = try LeaseAuthority(lease: lease, clock: ManualLeaseClock())
+        // The lexical matcher's corpus: symlink resolution (on by default) would also consult
+        // this machine's filesystem, where /workspace does not exist (LeaseSymlinkTests cover it).
+        let authority = try LeaseAuthority(lease: lease, clock: ManualLeaseClock(), configuration: .init(resolveSymlinks: false))
         #expect(lease.covers(c.namespace, c.target) == c.allowed)
         if c.allowed {
             #expect(throws: Never.self) { try authority.authorize(c.namespace, c.target) }
@@ -247,7 +249,7 @@ struct LeaseSymlinkTests {
     func lexicalOnly() throws {
         let fx = try LeaseSymlinkFixture()
         let lease = try ValidatedLease(["fs.read": [fx.root + "/granted/**"]])
-        let authority = try LeaseAuthority(lease: lease, clock: ManualLeaseClock())
+        let authority = try LeaseAuthority(lease: lease, clock: ManualLeaseClock(), configuration: .init(resolveSymlinks: false))
         #expect(authority.isAuthorized(.fsRead, fx.root + "/granted/escape/key"))
     }
 

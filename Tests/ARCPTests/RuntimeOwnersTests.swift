@@ -89,12 +89,12 @@ struct RuntimeOwnersTests {
         let first = await table.page(after: nil, limit: 2) { _ in true }
         #expect(first.jobs.map(\.id) == Array(ids[0..<2]))
         #expect(first.more)
-        let rest = await table.page(after: ids[1], limit: 10) { _ in true }
+        let rest = await table.page(after: JobListingKey(createdAt: first.jobs[1].createdAt, id: ids[1]), limit: 10) { _ in true }
         #expect(rest.jobs.map(\.id) == Array(ids[2...]))
         #expect(!rest.more)
         let alice = await table.page(after: nil, limit: 10) { $0.principal == "alice" }
         #expect(alice.jobs.map(\.id) == [ids[0], ids[2], ids[4]])
-        #expect(await table.page(after: "job_unknown", limit: 10) { _ in true }.jobs.isEmpty)
+        #expect(await table.page(after: JobListingKey(createdAt: .distantFuture, id: "job_unknown"), limit: 10) { _ in true }.jobs.isEmpty)
         #expect(table.localUnfinished().count == 5)
     }
 

@@ -217,7 +217,8 @@ struct TraceContextExtensionTests {
         // The Python middleware's span (trace, span id, tracestate) and its reading of our frame.
         let pyTrace = "0af7651916cd43dd8448eb211c80319c"
         let pySpan = "b7ad6b7169203331"
-        let (status, out, err) = runSync(Self.python, [Self.script, pyTrace, pySpan, "rojo=00f067aa0ba902b7", frame])
+        let (python, script) = (Self.python, Self.script)
+        let (status, out, err) = try await onOwnThread { runSync(python, [script, pyTrace, pySpan, "rojo=00f067aa0ba902b7", frame]) }
         try #require(status == 0, "\(err)")
         let report = try JSONParser.parse(out)
         let received = try #require(report["received"])

@@ -39,10 +39,9 @@ struct ChildProcessTransportTests {
     @Test func childThatIgnoresEndOfInputIsTerminated() async throws {
         let child = try await ChildProcessTransport.spawn(
             executable: "/bin/sleep", arguments: ["30"], gracePeriod: .milliseconds(100))
-        let clock = ContinuousClock()
-        let start = clock.now
         let ending = await child.closeAndWait()
+        // `sleep 30` that was not terminated would end `.exited(0)` after 30 s: SIGTERM proves the
+        // grace period ran out and the child was stopped (no wall-clock bound: it flakes under load).
         #expect(ending == .signalled(15), "SIGTERM after the grace period")
-        #expect(clock.now - start < .seconds(10), "SIGTERM after 0.1 s, not a hang")
     }
 }

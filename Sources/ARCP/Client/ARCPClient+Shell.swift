@@ -113,6 +113,9 @@ extension ARCPClient {
         case .diagnostic(let text): diagnostic(text)
         case .deliver(let handle, let event): await handle.deliver(event)
         case .finish(let handle, let outcome): handle.complete(outcome)
+        case .finishAndAnswer(let handle, let outcome, let answered):
+            handle.complete(outcome)
+            for c in answered { c.resume() }
         case .answer(let c): c.resume()
         case .answerAndRoute(let c, let held, let replaced):
             replaced?.complete(.failure(ARCPClientError(.cancelled, "replaced by a new subscription to the same job")))
@@ -235,15 +238,17 @@ extension ARCPClient {
         let now = ContinuousClock.now
         var subscribeJobID: String? = nil
         var echo: String? = nil
+        var cancelJobID: String? = nil
         switch message {
         case .jobSubscribe(let sub): subscribeJobID = sub.jobId
         case .sessionPing(let p): echo = p.nonce
+        case .jobCancel: cancelJobID = jobID
         default: break
         }
         let registered = state.withLock {
             $0.register(
                 id: id, type: message.type, deadline: now + (timeout ?? options.requestTimeout), streamEvents: streamEvents,
-                subscribeJobID: subscribeJobID, echo: echo, allowClosing: allowClosing, at: now)
+                subscribeJobID: subscribeJobID, echo: echo, cancelJobID: cancelJobID, allowClosing: allowClosing, at: now)
         }
         let out = try registered.get()
         if let timer = out.startTimer { startRequestTimer(timer, until: now + (timeout ?? options.requestTimeout)) }

@@ -153,7 +153,9 @@ public final class ARCPClient: Sendable {
         return id
     }
 
-    /// Cancels a job this session submitted; returns once `job.cancelled` arrives.
+    /// Cancels a job this session submitted; returns once `job.cancelled` arrives, or, from a
+    /// runtime that sends no `job.cancelled` (the Python reference), once the job's terminal
+    /// frame does (the job's `result()` says how it ended).
     public func cancel(jobID: String, reason: String? = nil) async throws {
         let reply = try await request(.jobCancel(JobCancelPayload(reason: reason)), jobID: jobID)
         if case .sessionError(let e) = reply.envelope.message { throw ARCPError(e) }

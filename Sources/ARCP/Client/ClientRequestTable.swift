@@ -38,10 +38,14 @@ package struct ClientRequestTable<Waiter: Sendable, Answer: Sendable>: Sendable 
         package var subscribeJobID: String?
         /// What an answer without `request_id` echoes to name this request (a ping's nonce).
         package var echo: String?
+        /// For `job.cancel`: the job, so its end answers the cancel when no `job.cancelled`
+        /// comes (the Python reference never sends one).
+        package var cancelJobID: String?
         package var phase: Phase = .pending
 
         package init(
-            type: String, deadline: ContinuousClock.Instant, timeout: Duration = .zero, streamEvents: Bool, subscribeJobID: String?, echo: String? = nil
+            type: String, deadline: ContinuousClock.Instant, timeout: Duration = .zero, streamEvents: Bool, subscribeJobID: String?, echo: String? = nil,
+            cancelJobID: String? = nil
         ) {
             self.type = type
             self.deadline = deadline
@@ -49,6 +53,7 @@ package struct ClientRequestTable<Waiter: Sendable, Answer: Sendable>: Sendable 
             self.streamEvents = streamEvents
             self.subscribeJobID = subscribeJobID
             self.echo = echo
+            self.cancelJobID = cancelJobID
         }
     }
 
@@ -141,6 +146,11 @@ package struct ClientRequestTable<Waiter: Sendable, Answer: Sendable>: Sendable 
         return nil
     }
 
+
+    /// The open `job.cancel` requests for `jobID`, oldest first.
+    package func cancels(of jobID: String) -> [String] {
+        order.filter { id in entries[id].map { $0.isOpen && $0.type == "job.cancel" && $0.cancelJobID == jobID } ?? false }
+    }
 
     /// Times out every open request whose deadline has passed.
     package mutating func expire(at now: ContinuousClock.Instant, _ error: (Entry) -> any Error) -> [Completion] {

@@ -85,7 +85,7 @@ package struct ClientStateMachine: Sendable {
     /// Registers request `id` about to be sent (and counts it as sent, for heartbeats).
     package mutating func register(
         id: String, type: String, deadline: ContinuousClock.Instant, streamEvents: Bool, subscribeJobID: String?, echo: String? = nil,
-        allowClosing: Bool = false, at now: ContinuousClock.Instant
+        cancelJobID: String? = nil, allowClosing: Bool = false, at now: ContinuousClock.Instant
     ) -> Result<Outbound, ARCPClientError> {
         switch connection.sendable(allowClosing: allowClosing) {
         case .failure(let e): return .failure(e)
@@ -94,7 +94,7 @@ package struct ClientStateMachine: Sendable {
                 id: id,
                 .init(
                     type: type, deadline: deadline, timeout: now.duration(to: deadline), streamEvents: streamEvents, subscribeJobID: subscribeJobID,
-                    echo: echo))
+                    echo: echo, cancelJobID: cancelJobID))
             connection.frameSent(at: now)
             var out = Outbound(transport: transport, sessionID: sid)
             if requestTimer.map({ deadline < $0.target }) ?? true {
@@ -153,6 +153,10 @@ package struct ClientStateMachine: Sendable {
         case deliver(JobHandle, JobEvent)
         /// The job is over: complete its handle.
         case finish(JobHandle, Result<JobOutcome, any Error>)
+        /// The job is over while `job.cancel`s for it were pending without a `job.cancelled`
+        /// (the Python reference never sends one): complete its handle, then answer them with
+        /// the terminal frame.
+        case finishAndAnswer(JobHandle, Result<JobOutcome, any Error>, [Requests.Completion])
         /// A request was answered: resume its waiter (if parked).
         case answer(Requests.Completion)
         /// A subscription was answered: resume its waiter, then route the frames held for it. A
@@ -224,6 +228,9 @@ package struct ClientStateMachine: Sendable {
                 return Step(.shutdown(end(ARCPError(e), requests: ARCPError(e), jobs: ARCPError(e))))
             }
             if let (id, _) = pending(requestID: e.requestId, types: []), let c = complete(id, Reply(envelope: env)) { return Step(.answer(c)) }
+            // A job's error that answers no request: the runtime detached this subscriber (its
+            // buffer overflowed); the job's handle ends with it.
+            if e.requestId == nil, let jobID = env.jobId, let handle = jobs.remove(jobID) { return Step(.finish(handle, .failure(ARCPError(e)))) }
             return Step(.diagnostic("session.error from runtime: \(e.code.rawValue): \(e.message)"))
         case .sessionPing(let p):
             return Step(.pong(nonce: p.nonce))
@@ -270,7 +277,9 @@ package struct ClientStateMachine: Sendable {
         case .deliver(let h, let event):
             return Step(.deliver(h, event), ack: processed(env.eventSeq, at: now))
         case .finish(let h, let outcome):
-            return Step(.finish(h, outcome), ack: processed(env.eventSeq, at: now))
+            let answered = self.requests.cancels(of: h.jobID).compactMap { complete($0, Reply(envelope: env)) }
+            let inbound: Inbound = answered.isEmpty ? .finish(h, outcome) : .finishAndAnswer(h, outcome, answered)
+            return Step(inbound, ack: processed(env.eventSeq, at: now))
         }
     }
 

@@ -13,8 +13,10 @@ public enum FrameCodec {
 
     /// Parses, validates and decodes one inbound frame in a single pass.
     ///
-    /// - Parameter validate: check every schema rule (the runtime does); without it only what
-    ///   decoding needs is checked (the client is lenient with what peers send).
+    /// - Parameters:
+    ///   - text: one frame, a JSON text.
+    ///   - validate: check every schema rule (the runtime does); without it only what
+    ///     decoding needs is checked (the client is lenient with what peers send).
     /// - Returns: the envelope, or an `ARCPError` (INVALID_REQUEST) naming what is wrong, with
     ///   the envelope id when it could be read so the error can answer the request.
     public static func decode(_ text: String, validate: Bool = true) -> Result<Envelope, ARCPError> {

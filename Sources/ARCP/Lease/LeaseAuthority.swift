@@ -24,8 +24,12 @@ public final class LeaseAuthority: Sendable {
         /// How long past `expires_at` operations are still allowed (§14: small, bounded;
         /// clamped to 0…60 s).
         public var expiryGrace: Duration
-        /// Resolve symlinks (`realpath`) for `fs.*` targets; both the lexical path and the
-        /// resolved path must be covered.
+        /// Resolve symlinks (`realpath`) for `fs.*` targets (default on): both the lexical
+        /// path and the path the kernel would reach (symlinks followed, each `..` applied
+        /// after them) must be covered, and a path that cannot be resolved (a dangling link, a
+        /// loop, a `..` below a missing directory, no permission) is denied. Turn it off only
+        /// where no symlink can exist under the granted trees: then a link inside a granted
+        /// tree that points outside it is followed unchecked.
         public var resolveSymlinks: Bool
         /// See `BudgetCounters.emitFraction`.
         public var budgetEmitFraction: Decimal
@@ -33,7 +37,7 @@ public final class LeaseAuthority: Sendable {
         /// Creates a configuration; the defaults are the secure ones.
         public init(
             modelPolicy: LeaseModelPolicy = .requireModelUse, expiryGrace: Duration = .seconds(1),
-            resolveSymlinks: Bool = false, budgetEmitFraction: Decimal = 0
+            resolveSymlinks: Bool = true, budgetEmitFraction: Decimal = 0
         ) {
             self.modelPolicy = modelPolicy
             self.expiryGrace = min(max(expiryGrace, .zero), .seconds(60))
@@ -148,11 +152,13 @@ public final class LeaseAuthority: Sendable {
         case .rejected(let reason): throw LeaseError(.permissionDenied, .rejected(namespace, target, reason: reason))
         }
         if syntax == .path && configuration.resolveSymlinks {
-            guard case .success(let canonical) = LeasePatternCompiler.canonicalTarget(target, syntax: syntax) else {
+            // The kernel's readings, not the lexical ones: `/granted/link/../x` is `/granted/x`
+            // lexically but the parent of the link's target for `open(2)`.
+            guard let readings = LeaseCanonical.kernelPathReadings(target) else {
                 throw LeaseError(.permissionDenied, .notCovered(namespace, target))
             }
             let all = patterns + (resolvedPatterns[namespace] ?? [])
-            for reading in [canonical.primary] + (canonical.alternate.map { [$0] } ?? []) {
+            for reading in readings {
                 guard let real = LeaseAuthority.realPath(reading) else {
                     throw LeaseError(.permissionDenied, "\(namespace) of \(LeaseText.quote(target)) denied: the path cannot be resolved")
                 }
@@ -297,7 +303,9 @@ public final class LeaseAuthority: Sendable {
     /// `realpath` of an internal-form path (root = empty), allowing a missing tail: the
     /// longest existing ancestor is resolved and the missing components appended. A
     /// component that exists but cannot be resolved (a dangling symlink, a loop, no
-    /// permission) makes the whole resolution fail.
+    /// permission) makes the whole resolution fail, and so does a `..` in the missing tail
+    /// (the kernel would fail on the missing directory before it; resolving it lexically could
+    /// climb out of the resolved ancestor).
     static func realPath(_ path: [UInt8]) -> [UInt8]? {
         var existing = path
         var missing: [[UInt8]] = []
@@ -313,7 +321,9 @@ public final class LeaseAuthority: Sendable {
             }
             guard errno == ENOENT, !existing.isEmpty, !pathExistsNoFollow(text) else { return nil }
             guard let lastSlash = existing.lastIndex(of: LeaseCanonical.slash) else { return nil }
-            missing.append(Array(existing[(lastSlash + 1)...]))
+            let component = Array(existing[(lastSlash + 1)...])
+            if component == [LeaseCanonical.dot, LeaseCanonical.dot] { return nil }
+            missing.append(component)
             existing.removeSubrange(lastSlash...)
             if missing.count > 256 { return nil }
         }

@@ -98,9 +98,32 @@ public enum LeaseDecimal {
     /// Converts a decoded JSON double exactly as it was written, using the shortest
     /// round-trip decimal text of the double (so `0.0234` becomes exactly `0.0234`).
     /// `nil` for NaN and infinities.
+    ///
+    /// `Decimal` holds magnitudes up to about 3.4e165 and down to about 1e-128, a double up to
+    /// 1.8e308: beyond that the result saturates (±`Decimal.greatestFiniteMagnitude`, or zero
+    /// for a magnitude too small), so a cost metric of `1e200` exhausts a budget instead of
+    /// being dropped as unparsable.
     public static func fromDouble(_ d: Double) -> Decimal? {
         guard d.isFinite else { return nil }
-        return parseJSONNumber(d.description.replacingOccurrences(of: "e+", with: "e"))
+        if let exact = parseJSONNumber(d.description.replacingOccurrences(of: "e+", with: "e")) { return exact }
+        if d.magnitude < 1 { return 0 }
+        return d < 0 ? -Decimal.greatestFiniteMagnitude : Decimal.greatestFiniteMagnitude
+    }
+
+    /// `a - b`, saturating at ±`Decimal.greatestFiniteMagnitude` where `Decimal` arithmetic
+    /// overflows (it returns NaN, and NaN compares false with everything: a counter that became
+    /// NaN would never read as exhausted again).
+    static func subtracting(_ a: Decimal, _ b: Decimal) -> Decimal {
+        let r = a - b
+        guard r.isNaN, !a.isNaN, !b.isNaN else { return r }
+        return a < b ? -Decimal.greatestFiniteMagnitude : Decimal.greatestFiniteMagnitude
+    }
+
+    /// `a + b`, saturating as `subtracting(_:_:)` does.
+    static func adding(_ a: Decimal, _ b: Decimal) -> Decimal {
+        let r = a + b
+        guard r.isNaN, !a.isNaN, !b.isNaN else { return r }
+        return a < 0 ? -Decimal.greatestFiniteMagnitude : Decimal.greatestFiniteMagnitude
     }
 
     /// Plain decimal text (`5`, `1.42`, `-0.25`), for messages and amounts.
@@ -184,10 +207,10 @@ public struct BudgetCounters: Sendable, Equatable {
         guard let unit, let current = remaining[unit] else { return .unbudgetedCurrency }
         guard !value.isNaN, value >= 0 else { return .rejectedNegative }
         guard value > 0 else { return .decremented(currency: unit, remaining: current, emitRemaining: false) }
-        let next = current - value
+        let next = LeaseDecimal.subtracting(current, value)
         remaining[unit] = next
         if next <= 0 { isExhausted = true }
-        let pending = (unreported[unit] ?? 0) + value
+        let pending = LeaseDecimal.adding(unreported[unit] ?? 0, value)
         let threshold = (initial[unit] ?? 0) * emitFraction
         let emit = pending >= threshold || next <= 0
         unreported[unit] = emit ? 0 : pending
@@ -199,8 +222,9 @@ public struct BudgetCounters: Sendable, Equatable {
     /// are ignored.
     mutating func absorb(currency: String, value: Decimal) {
         guard value > 0, let current = remaining[currency] else { return }
-        remaining[currency] = current - value
-        if current - value <= 0 { isExhausted = true }
+        let next = LeaseDecimal.subtracting(current, value)
+        remaining[currency] = next
+        if next <= 0 { isExhausted = true }
     }
 
     /// Reads a `budget` map back from the wire, accepting numbers and the reference's

@@ -120,8 +120,10 @@ enum LeaseCanonical {
     }
 
     /// Splits and normalizes an absolute path. `isPattern` forbids `..` and escaped `*`.
-    /// Returns a reason on failure.
-    static func pathSegments<C: RandomAccessCollection>(_ bytes: C, isPattern: Bool) -> Result<PathSegments, PathFailure>
+    /// With `resolvingDotDot` false, `..` segments are kept as segments (the kernel resolves
+    /// them after following the symlinks before them, so a lexical `..` is only right for a
+    /// symlink-free path). Returns a reason on failure.
+    static func pathSegments<C: RandomAccessCollection>(_ bytes: C, isPattern: Bool, resolvingDotDot: Bool = true) -> Result<PathSegments, PathFailure>
     where C.Element == UInt8, C.Index == Int {
         guard let first = bytes.first, first == slash else { return .failure(.relative) }
         var result = PathSegments()
@@ -143,6 +145,11 @@ enum LeaseCanonical {
             if segment.count == 1 && segment[start] == dot { continue }
             if segment.count == 2 && segment[start] == dot && segment[start + 1] == dot {
                 if isPattern { return .failure(.dotDotInPattern) }
+                if !resolvingDotDot {
+                    result.decoded.append([dot, dot])
+                    result.literal.append([dot, dot])
+                    continue
+                }
                 if !result.decoded.isEmpty {
                     result.decoded.removeLast()
                     result.literal.removeLast()
@@ -220,6 +227,23 @@ enum LeaseCanonical {
                 return .success(CanonicalTarget(primary: primary, alternate: alternate))
             }
         }
+    }
+
+    /// The readings of a filesystem path target as the kernel walks it: empty and `.` segments
+    /// dropped, `..` kept, in the internal form (root = empty); the decoded reading first, then
+    /// the literal one when the path has percent-escapes. For symlink resolution (`realpath`
+    /// applies each `..` after the symlinks before it); `nil` when the target is malformed.
+    static func kernelPathReadings(_ target: String) -> [[UInt8]]? {
+        let bytes = Array(target.utf8)
+        guard bytes.count <= maxTargetBytes, case .success(let segs) = pathSegments(bytes, isPattern: false, resolvingDotDot: false) else {
+            return nil
+        }
+        var decoded: [UInt8] = []
+        join(segs.decoded, into: &decoded)
+        guard segs.hasEscapes else { return [decoded] }
+        var literal: [UInt8] = []
+        join(segs.literal, into: &literal)
+        return [decoded, literal]
     }
 
     /// Whether `buf` is already a canonical path in internal form: absolute, at least one

@@ -25,7 +25,7 @@ public final class ARCPRuntime: Sendable {
     /// The registered agents.
     let agents = AgentRegistry()
     /// Sessions, jobs, idempotency keys, fan-out.
-    let tables: RuntimeTables
+    package let tables: RuntimeTables
     /// Open connections, and whether new ones are accepted.
     let connections = ConnectionTable()
     /// Write-behind to the runtime store, if there is one.
@@ -36,10 +36,13 @@ public final class ARCPRuntime: Sendable {
     let credentialLedger: CredentialLedger
     /// Whether `provisioned_credentials` is offered (§9.8, §14).
     let offersProvisionedCredentials: Bool
+    /// Applies the retention by time (`Configuration.Retention`).
+    let retentionSweeper = RetentionSweeper()
     var logger: Logger { configuration.logger }
 
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
         var configuration = configuration
+        configuration.clampDurations()
         // `provisioned_credentials` is offered only with a provisioner, and only when its
         // credentials' revocation survives a restart or the operator accepted that it does
         // not (§9.8, §14).
@@ -62,7 +65,11 @@ public final class ARCPRuntime: Sendable {
         offersProvisionedCredentials = offers
         self.configuration = configuration
         self.verifier = verifier
-        tables = configuration.tables ?? .inMemory(historyLimitPerJob: configuration.historyLimitPerJob)
+        tables =
+            configuration.tables
+            ?? .inMemory(
+                historyLimitPerJob: configuration.historyLimitPerJob, historyBytesPerJob: configuration.historyBytesPerJob,
+                retention: JobRetentionPolicy(configuration.retention))
         credentialLedger = CredentialLedger(
             store: configuration.store, provisioner: configuration.credentialProvisioner,
             policy: configuration.credentialRevocation, logger: configuration.logger, tracker: revocations)
@@ -73,6 +80,11 @@ public final class ARCPRuntime: Sendable {
         } else {
             storeWriter = nil
         }
+        retentionSweeper.start(self)
+    }
+
+    deinit {
+        retentionSweeper.stop()
     }
 
     /// Waits until everything sent so far is in the runtime store (no-op without one).
@@ -176,6 +188,7 @@ public final class ARCPRuntime: Sendable {
     /// `runtime_shutdown`), running jobs are cancelled, and transports are closed.
     public func shutdown() async {
         let transports = connections.beginShutdown()
+        retentionSweeper.stop()
         let sessions = await tables.sessions.sessions()
         let jobs = await tables.jobs.unfinished()
         // Jobs end first, so their terminal frames go out before the goodbye.

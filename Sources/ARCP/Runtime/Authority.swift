@@ -27,6 +27,7 @@ extension ARCPRuntime {
     func acceptLease(_ wire: Lease?, constraints wireConstraints: LeaseConstraints?, session: RuntimeSession) throws -> AcceptedLease {
         let requested: ValidatedLease
         let constraints: ValidatedLeaseConstraints
+        try checkLeaseSize(wire)
         do {
             requested = try ValidatedLease(wire ?? [:], registry: configuration.namespaceRegistry)
         } catch {

@@ -12,6 +12,17 @@ extension ARCPRuntime {
             public var maxBufferedBytes = 64 << 20
             /// Frames queued for a connection before emitters wait (transport back-pressure).
             public var maxPendingFrames = 512
+            /// Bytes queued for a connection before emitters wait (whichever of this and
+            /// `maxPendingFrames` comes first).
+            public var maxPendingBytes = 8 << 20
+            /// A subscriber's outbound queue (spec §7.6: an observer has no authority over the
+            /// job, so it never slows it): when a job's event finds the subscribing session's
+            /// queue holding this many frames or bytes (or, with `ack`, `maxUnackedEvents`
+            /// unacknowledged events), the session is unsubscribed from that job with
+            /// `session.error INTERNAL_ERROR` (`details.limit` `subscriber_buffer`). Keep it
+            /// above `historyBytesPerJob`, which a subscribe with history queues at once.
+            public var maxSubscriberPendingFrames = 4096
+            public var maxSubscriberPendingBytes = 16 << 20
             /// With `ack` negotiated: unacknowledged events before emitters wait.
             public var maxUnackedEvents = 20_000
             /// With `ack` negotiated: lag at which a `status` `back_pressure` event is sent.
@@ -26,8 +37,9 @@ extension ARCPRuntime {
             /// Send the spec's forms (default).
             case spec
             /// Send the forms the Python reference client (1.1.3) accepts where they differ:
-            /// a cancelled job ends with `job.result {final_status: cancelled}` and budgets are
-            /// echoed as `"USD:1.00"` strings.
+            /// a cancelled job ends with `job.error CANCELLED` and `final_status: "error"`, a
+            /// timed-out one with `job.result {final_status: timed_out}`, budgets are echoed as
+            /// `"USD:1.00"` strings and `session.jobs` entries carry `submitted_at`.
             case pythonReference
         }
 
@@ -54,6 +66,16 @@ extension ARCPRuntime {
         public var maxListLimit = 1000
         /// Events per job kept for subscribers' history.
         public var historyLimitPerJob = 10_000
+        /// Bytes (encoded frames) per job kept for subscribers' history; beyond it the
+        /// oldest events are dropped from the history (a subscriber asking for them gets
+        /// what is left; the submitter's own resume buffer is not affected).
+        public var historyBytesPerJob = 8 << 20
+        /// How long finished jobs, their history and idempotency keys are kept (time, count
+        /// and bytes), in memory and in the store.
+        public var retention = Retention()
+        /// Per-principal and per-session resource limits (sessions, running jobs, idle
+        /// connections, lease size).
+        public var limits = Limits()
         /// Largest result_chunk payload (bytes, before encoding).
         public var chunkSizeCap = 1 << 20
         /// Largest streamed result in total (bytes).
@@ -124,6 +146,45 @@ extension ARCPRuntime {
         /// index, subscription fan-out). Nil: in this process's memory. The seam a runtime
         /// spanning several processes fills; `package` until that design is public API.
         package var tables: RuntimeTables? = nil
+
+        // MARK: Hardening (issue 10; docs/SECURITY.md)
+
+        /// The longest `max_runtime_sec` a `job.submit` may ask for; longer is
+        /// `INVALID_REQUEST`. The schema's ceiling (31 days) is the default and the most.
+        public var maxJobRuntime: Duration = .seconds(2_678_400)
+        /// After a resume rotates the token, how long the token the client resumed with
+        /// stays valid in case the new `session.welcome` was lost: until the client sends
+        /// anything on the new connection, or this long at most (clamped to 0…10 s).
+        public var resumeTokenGrace: Duration = .seconds(10)
+        /// The largest frame this runtime sends (bytes of the encoded envelope), which should
+        /// be no more than what its peers accept (`WebSocketServer.Configuration.maxFrameSize`
+        /// is the usual figure; `arcp serve --max-frame-bytes` sets both). A job whose
+        /// `job.result` (or any of whose events) would exceed it ends with `INTERNAL_ERROR`
+        /// instead, and its session lives on: stream large results with `result_chunk`.
+        public var maxOutboundFrameBytes = 16 << 20
+        /// Offer `provisioned_credentials` on connections whose transport is not confidential
+        /// (`Transport.isConfidential`: plain `ws://`, for instance). Off by default: a
+        /// credential's value crosses the wire in `job.accepted`, so without TLS anyone on the
+        /// path reads it. Set it only behind a TLS-terminating proxy, or in tests.
+        public var allowsCredentialsWithoutConfidentialTransport = false
+
         public init() {}
+    }
+}
+
+extension ARCPRuntime.Configuration {
+    /// Every configured duration within 0…`PeerNumbers.maxDuration` (2^53 s): a clock instant
+    /// plus any of them, or a sleep for it, cannot trap (`Task.sleep(for: .seconds(Int64.max))`
+    /// does), whatever an operator or a flag set. The resume-token grace is at most 10 s.
+    mutating func clampDurations() {
+        func clamp(_ d: Duration) -> Duration { min(max(d, .zero), PeerNumbers.maxDuration) }
+        resumeWindow = clamp(resumeWindow)
+        heartbeatInterval = heartbeatInterval.map(clamp)
+        helloTimeout = clamp(helloTimeout)
+        cancelGracePeriod = clamp(cancelGracePeriod)
+        closeFlushTimeout = clamp(closeFlushTimeout)
+        expiryCheckInterval = clamp(expiryCheckInterval)
+        maxJobRuntime = clamp(maxJobRuntime)
+        resumeTokenGrace = min(clamp(resumeTokenGrace), .seconds(10))
     }
 }

@@ -22,10 +22,37 @@ public protocol RuntimeInstrumentation: Sendable {
     /// or nil to leave this job unobserved. `parent` is the observer of the parent job of a
     /// delegated job (nil for a submitted one, or when the parent was not observed).
     func startJob(_ job: InstrumentedJob, parent: (any JobInstrumentation)?) -> (any JobInstrumentation)?
+
+    /// An error frame went out that is not a job's own `job.error` (that one comes to
+    /// `JobInstrumentation.ended`): a `session.error` on session `session`, or, with `session`
+    /// nil, the refusal of a connection that has no session (a bad or missing hello, a
+    /// refused token, a failed resume).
+    func errorSent(_ error: ARCPError, session: String?)
+
+    /// A consumer fell behind and the runtime holds a producer back (spec §6.5): `.emitters`
+    /// when a job's emitter starts waiting for room in session `session`'s outbound queue
+    /// (or, with `ack`, for its acknowledgements), `.reader` when the session's reader stops
+    /// reading a peer that sends without reading the answers. Once per wait.
+    func backPressure(session: String, _ kind: BackPressureKind)
+
+    /// A connection's writer took `frames` frames (≥ 1) from session `session`'s outbound
+    /// queue: the queue's depth at that moment.
+    func outboundDrained(session: String, frames: Int)
 }
 
 extension RuntimeInstrumentation {
     public func sessionEvent(_ session: InstrumentedSession, _ event: SessionLifecycleEvent) {}
+    public func errorSent(_ error: ARCPError, session: String?) {}
+    public func backPressure(session: String, _ kind: BackPressureKind) {}
+    public func outboundDrained(session: String, frames: Int) {}
+}
+
+/// Who waits under back-pressure (see `RuntimeInstrumentation.backPressure`).
+public enum BackPressureKind: String, Sendable, Hashable {
+    /// A job's emitter, for the session's outbound queue or acknowledgements.
+    case emitters
+    /// The session's reader, for the session's outbound queue.
+    case reader
 }
 
 /// One job's observer, returned by `RuntimeInstrumentation.startJob`.

@@ -12,6 +12,10 @@ final class RuntimeStoreWriter: Sendable {
         case session(SessionRecord)
         case job(JobRecord)
         case release(String, Int64)
+        /// Retention (`Configuration.Retention`): queued behind the writes they follow.
+        case deleteJob(String)
+        case deleteSession(String)
+        case purgeIdempotency(olderThan: Date)
     }
 
     struct State {
@@ -115,11 +119,17 @@ final class RuntimeStoreWriter: Sendable {
         func flushEvents() async {
             guard !events.isEmpty else { return }
             do {
-                let evictions = try await store.append(events)
-                for e in evictions {
-                    logger.warning(
-                        "event store evicted unacknowledged events",
-                        metadata: ["session": "\(e.sessionID)", "events": "\(e.events)", "released_through": "\(e.releasedThrough)"])
+                report(try await store.append(events))
+            } catch where events.count > 1 {
+                // One bad event must not cost its whole batch (issue 10 item 9): the store
+                // rolled the batch back, so write the events one by one; only the bad ones fail.
+                logger.warning("event store batch failed; writing its events one by one", metadata: ["events": "\(events.count)", "error": "\(error)"])
+                for e in events {
+                    do {
+                        report(try await store.append([e]))
+                    } catch {
+                        fail("append of event \(e.seq) of session \(e.sessionID)", error)
+                    }
                 }
             } catch {
                 fail("append", error)
@@ -137,6 +147,9 @@ final class RuntimeStoreWriter: Sendable {
                 case .session(let r): try await store.saveSession(r)
                 case .job(let r): try await store.saveJob(r)
                 case .release(let sid, let seq): _ = try await store.release(session: sid, through: seq)
+                case .deleteJob(let id): try await store.deleteJob(id)
+                case .deleteSession(let id): try await store.deleteSession(id)
+                case .purgeIdempotency(let date): _ = try await store.purgeIdempotency(olderThan: date)
                 case .event: break
                 }
             } catch {
@@ -144,6 +157,14 @@ final class RuntimeStoreWriter: Sendable {
             }
         }
         await flushEvents()
+    }
+
+    private func report(_ evictions: [Eviction]) {
+        for e in evictions {
+            logger.warning(
+                "event store evicted unacknowledged events",
+                metadata: ["session": "\(e.sessionID)", "events": "\(e.events)", "released_through": "\(e.releasedThrough)"])
+        }
     }
 
     private func fail(_ what: String, _ error: any Error) {

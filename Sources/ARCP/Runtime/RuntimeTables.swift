@@ -25,9 +25,11 @@ package struct RuntimeTables: Sendable {
     }
 
     /// Everything in this process's memory.
-    package static func inMemory(historyLimitPerJob: Int) -> RuntimeTables {
+    package static func inMemory(
+        historyLimitPerJob: Int, historyBytesPerJob: Int = .max, retention: JobRetentionPolicy = .keepEverything
+    ) -> RuntimeTables {
         RuntimeTables(
-            sessions: InMemorySessionTable(), jobs: InMemoryJobTable(), idempotency: InMemoryIdempotencyIndex(),
-            fanOut: InMemorySubscriptionFanOut(historyLimit: historyLimitPerJob))
+            sessions: InMemorySessionTable(), jobs: InMemoryJobTable(retention: retention), idempotency: InMemoryIdempotencyIndex(),
+            fanOut: InMemorySubscriptionFanOut(historyLimit: historyLimitPerJob, historyByteLimit: historyBytesPerJob))
     }
 }

@@ -52,3 +52,8 @@ public final class MemoryTransport: Transport {
         inbox.finish(throwing: TransportError.io("connection dropped"))
     }
 }
+
+extension MemoryTransport {
+    /// In-process: nobody else sees the frames.
+    public var isConfidential: Bool { true }
+}

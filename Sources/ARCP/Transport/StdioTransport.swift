@@ -19,7 +19,7 @@ import Synchronization
 ///
 /// Behaviour:
 /// - **Reading** happens on a dedicated thread (never on the cooperative pool), which hands
-///   lines to a ``BoundedAsyncQueue``. While that queue is full the thread stops reading, so
+///   lines to a `BoundedAsyncQueue`. While that queue is full the thread stops reading, so
 ///   the pipe fills and the writer on the other side blocks: a flood is back-pressured, not
 ///   buffered.
 /// - **Line cap**: a line longer than `maxLineLength` bytes (not counting the `\n`) is not
@@ -181,4 +181,10 @@ public final class StdioTransport: Transport {
     private static let ignoreSIGPIPE: Void = {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
+}
+
+extension StdioTransport {
+    /// A pipe (or terminal) between two processes the operator connected: confidential as
+    /// far as this process can tell.
+    public var isConfidential: Bool { true }
 }

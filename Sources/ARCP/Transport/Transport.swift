@@ -26,11 +26,18 @@ public protocol Transport: Sendable {
     /// The executor this connection's frames should be handled on (e.g. the NIO event loop the
     /// socket lives on), or nil to use the default concurrent executor.
     var preferredExecutor: (any TaskExecutor)? { get }
+    /// Whether nobody between the two ends can read the frames: TLS, a pipe to a child
+    /// process, memory. The runtime offers `provisioned_credentials` (whose values cross the
+    /// wire) only on confidential transports unless configured otherwise. Default false.
+    var isConfidential: Bool { get }
 }
 
 extension Transport {
     /// None: the connection's frames are handled on the default concurrent executor.
     public var preferredExecutor: (any TaskExecutor)? { nil }
+
+    /// Not known to be confidential (see the requirement).
+    public var isConfidential: Bool { false }
 
     public func send(batch frames: [String]) async throws {
         for f in frames { try await send(f) }

@@ -11,6 +11,7 @@ public enum ARCPFormat {
         case "utc-timestamp": return isTimestamp(value, requireZ: true)
         case "agent-ref": return isAgentRef(value)
         case "amount": return isAmount(value)
+        case "namespace": return isNamespace(value)
         default: return true
         }
     }
@@ -24,6 +25,7 @@ public enum ARCPFormat {
         case "utc-timestamp": return "an RFC 3339 UTC timestamp ending in Z"
         case "agent-ref": return "name or name@version (name: [a-z0-9][a-z0-9._-]*)"
         case "amount": return "currency:decimal, e.g. USD:5.00"
+        case "namespace": return "a dot-separated lowercase name"
         default: return format
         }
     }

@@ -11,7 +11,15 @@ extension ARCPRuntime {
     /// block (the bearer verifier, the credential provisioner, store reads) is run off that
     /// executor.
     public func accept(_ transport: any Transport) async {
-        let handler = ConnectionHandler(runtime: self, transport: transport)
+        await accept(transport, isConfidential: transport.isConfidential)
+    }
+
+    /// Serves one connection, as `accept(_:)`, stating whether the transport is confidential
+    /// (e.g. `true` for the connections of a `WebSocketServer` serving `wss://`): only then is
+    /// `provisioned_credentials` offered on it, unless
+    /// `Configuration.allowsCredentialsWithoutConfidentialTransport` is set.
+    public func accept(_ transport: any Transport, isConfidential: Bool) async {
+        let handler = ConnectionHandler(runtime: self, transport: transport, confidential: isConfidential)
         if let executor = transport.preferredExecutor {
             await withTaskExecutorPreference(executor) {
                 await ConnectionExecutor.$isPreferred.withValue(true) { await handler.run() }
@@ -44,6 +52,8 @@ func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async reth
 struct ConnectionHandler: Sendable {
     let runtime: ARCPRuntime
     let transport: any Transport
+    /// Whether the transport is confidential (TLS, a pipe, memory).
+    var confidential = true
 
     var configuration: ARCPRuntime.Configuration { runtime.configuration }
 
@@ -88,10 +98,18 @@ struct ConnectionHandler: Sendable {
                         retryable: true, requestID: requestID))
                     return
                 }
-                let (session, connection) = await runtime.openSession(principal: principal, hello: hello)
-                opened = (session, connection, false)
+                do {
+                    let (session, connection) = try await runtime.openSession(principal: principal, hello: hello, confidential: confidential)
+                    opened = (session, connection, false)
+                } catch {
+                    machine.openingFailed()
+                    await reject(error)
+                    return
+                }
             case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
-                switch await runtime.resumeSession(sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal) {
+                switch await runtime.resumeSession(
+                    sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, confidential: confidential)
+                {
                 case .attached(let session, let connection):
                     // Counted, never refused: it takes over a session the principal holds.
                     _ = runtime.connections.bind(id, principal: session.principal, limit: 0, force: true)
@@ -118,6 +136,7 @@ struct ConnectionHandler: Sendable {
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
     func reject(_ error: ARCPError) async {
+        configuration.instrumentation?.errorSent(error, session: nil)
         let env = Envelope.make(.sessionError(error.payload))
         try? await transport.send(FrameCodec.encode(env))
         await transport.close()
@@ -129,7 +148,9 @@ struct ConnectionHandler: Sendable {
     /// and the reader in this task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
-        let heartbeat = session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil
+        let heartbeat =
+            (session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil)
+            ?? configuration.limits.idleTimeout.map { ConnectionHeartbeat(idleTimeout: $0) }
         enum Ended { case writer, flushDeadline }
         await withTaskGroup(of: Ended.self) { group in
             group.addTask {

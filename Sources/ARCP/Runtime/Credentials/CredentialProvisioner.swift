@@ -54,17 +54,28 @@ public protocol CredentialProvisioner: Sendable {
     /// `revoke` can still be called after a restart (spec §14). A restarted runtime calls
     /// `revoke` with exactly this value.
     ///
-    /// The default is the whole credential, **value included**: `revoke` receives a
-    /// `Credential` and an upstream may need the value to revoke it, so the value is kept
-    /// at rest until revocation succeeds. A provisioner whose upstream revokes by `id` (or
-    /// by a key hash) should return the credential with `value` replaced, keeping the
-    /// secret off disk; its `revoke` must then accept that form too.
+    /// The default keeps the secret off disk (issue 10 item 10: ids and hashes only): the
+    /// credential with its `value` replaced by `revocationDigest(of:)`, `"sha256:"` and the
+    /// hex SHA-256 of the value, so an upstream that revokes by id, or by a hash of the
+    /// key, can still revoke it after a restart; `revoke` must accept that form. A
+    /// provisioner whose upstream needs the value itself to revoke returns the whole
+    /// credential here, accepting that the value is kept at rest until revocation succeeds.
     func revocationForm(of credential: Credential) -> Credential
 }
 
 extension CredentialProvisioner {
-    /// The whole credential (see the requirement's documentation).
-    public func revocationForm(of credential: Credential) -> Credential { credential }
+    /// The credential with its value replaced by its digest (see the requirement).
+    public func revocationForm(of credential: Credential) -> Credential {
+        var c = credential
+        c.value = revocationDigest(of: credential.value)
+        return c
+    }
+
+    /// `"sha256:"` and the lowercase hex SHA-256 of `value`: what the default
+    /// `revocationForm` keeps instead of a credential's value.
+    public func revocationDigest(of value: String) -> String {
+        "sha256:" + ResumeTokenHasher.hash(value)
+    }
 
     /// The `constraints` echo for a credential baked with the lease's budget, models and
     /// expiry (§9.8.3); a convenience for implementations whose upstream enforces all three.

@@ -6,8 +6,8 @@
 /// others are told which job holds it and with which parameters (`fingerprint`), to replay it
 /// or answer `DUPLICATE_KEY`. A cluster implements it with a uniqueness constraint.
 ///
-/// Retention: `release` forgets a key (the job table's retention drops a finished job's key
-/// with it; issue 10 adds the policy).
+/// Retention: `release` forgets a key; the runtime calls it when the job table's retention
+/// drops the finished job the key names (`Configuration.Retention.idempotencyWindow`).
 package protocol IdempotencyIndex: Sendable {
     /// Claims `(principal, key)` for `jobID`, unless another job holds it.
     func claim(principal: String, key: String, fingerprint: String, jobID: String) async -> IdempotencyClaim
@@ -61,4 +61,7 @@ package final class InMemoryIdempotencyIndex: IdempotencyIndex {
     package func release(principal: String, key: String) async {
         holders.withLock { $0[Key(principal: principal, key: key)] = nil }
     }
+
+    /// How many keys are held (introspection: retention releases them).
+    package var count: Int { holders.withLock { $0.count } }
 }

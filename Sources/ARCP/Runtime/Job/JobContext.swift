@@ -161,6 +161,9 @@ public struct JobContext: Sendable {
     /// Emits without inspecting the body.
     @discardableResult
     func emitRaw(_ body: EventBody) async -> Int? {
+        // A stopped job past its clean-up allowance: refused before anything is built, so an
+        // agent that ignores cancellation runs out its loop quickly.
+        guard job.acceptsEvents else { return nil }
         let seq = job.emit(.jobEvent(JobEventPayload(body: body, ts: ARCPTimestamp.string())))
         if job.acknowledges && job.fanOut.ownerShouldReportBackPressure() {
             job.emit(.jobEvent(JobEventPayload(

@@ -15,6 +15,9 @@ import DequeModule
 ///
 /// Sessions are held weakly: a job (even one retained after it finished) never keeps its
 /// submitter's or a subscriber's session, or that session's replay buffer, alive.
+///
+/// Only the submitter back-pressures the job; a subscriber whose outbound queue passes its
+/// bound is detached from the job with a typed error, so no observer can slow or stall it.
 package protocol JobEventFanOut: AnyObject, Sendable {
     /// The job's submitting session, by id (whether or not it is still alive).
     var ownerSessionID: String { get }
@@ -48,7 +51,10 @@ package protocol JobEventFanOut: AnyObject, Sendable {
     /// Sends the terminal frame again to `session` (an idempotent resubmit of a finished job).
     func replayTerminal(to session: RuntimeSession) async
 
-    /// Waits until every receiving session has room (back-pressure on the emitting agent).
+    /// Waits until the submitting session has room (back-pressure on the emitting agent).
+    /// Subscribers are never waited for (spec §7.6: an observer has no authority over the
+    /// job): each has a bounded buffer, and one that overflows it is detached with a typed
+    /// error (`session.error INTERNAL_ERROR`, `details.limit` `subscriber_buffer`).
     func waitForCapacity() async
 
     /// Whether the submitter lags past its back-pressure threshold (first time per crossing).
@@ -56,6 +62,10 @@ package protocol JobEventFanOut: AnyObject, Sendable {
 
     /// The ids of the subscribed sessions.
     var subscriberIDs: [String] { get }
+
+    /// Bytes this fan-out holds for the job: its history and terminal frame, as encoded on
+    /// the wire (what the job table's retention counts).
+    var retainedBytes: Int { get }
 }
 
 /// Makes the fan-out of each new job; the runtime's seam for a fan-out that spans machines.
@@ -70,14 +80,18 @@ package protocol SubscriptionFanOut: Sendable {
 package struct InMemorySubscriptionFanOut: SubscriptionFanOut {
     /// Events per job kept for subscribers' history.
     package let historyLimit: Int
+    /// Bytes (encoded frames) per job kept for subscribers' history.
+    package let historyByteLimit: Int
 
-    package init(historyLimit: Int) {
+    package init(historyLimit: Int, historyByteLimit: Int = .max) {
         self.historyLimit = historyLimit
+        self.historyByteLimit = historyByteLimit
     }
 
     package func fanOut(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?) -> any JobEventFanOut {
         InMemoryJobEventFanOut(
-            jobID: jobID, principal: principal, traceID: traceID, ownerSessionID: ownerSessionID, owner: owner, historyLimit: historyLimit)
+            jobID: jobID, principal: principal, traceID: traceID, ownerSessionID: ownerSessionID, owner: owner, historyLimit: historyLimit,
+            historyByteLimit: historyByteLimit)
     }
 }
 
@@ -86,6 +100,8 @@ package struct InMemorySubscriptionFanOut: SubscriptionFanOut {
 package final class InMemoryJobEventFanOut: JobEventFanOut {
     struct HistoryEntry {
         var ownerSeq: Int
+        /// The encoded size of the frame (in the submitter's session).
+        var bytes: Int
         var message: Message
         /// What observers of another principal get instead (credential values removed).
         var redacted: Message?
@@ -99,14 +115,19 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
         var owner: WeakSession
         var subscribers: [String: WeakSession] = [:]
         var history: Deque<HistoryEntry> = []
+        var historyBytes = 0
         var historyDropped = 0
         var terminal: Message? = nil
+        var terminalBytes = 0
         var lastOwnerSeq = 0
 
-        mutating func remember(_ entry: HistoryEntry, limit: Int) {
+        /// Keeps `entry` for subscribers' history, dropping the oldest beyond `limit` events
+        /// or `byteLimit` bytes.
+        mutating func remember(_ entry: HistoryEntry, limit: Int, byteLimit: Int) {
             history.append(entry)
-            if history.count > limit {
-                history.removeFirst()
+            historyBytes += entry.bytes
+            while history.count > limit || historyBytes > byteLimit, let first = history.popFirst() {
+                historyBytes -= first.bytes
                 historyDropped += 1
             }
         }
@@ -116,14 +137,18 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     let principal: String
     let traceID: String
     let historyLimit: Int
+    let historyByteLimit: Int
     package let ownerSessionID: String
     private let state: RankedMutex<State>
 
-    init(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?, historyLimit: Int) {
+    init(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?, historyLimit: Int,
+        historyByteLimit: Int = .max
+    ) {
         self.jobID = jobID
         self.principal = principal
         self.traceID = traceID
         self.historyLimit = historyLimit
+        self.historyByteLimit = historyByteLimit
         self.ownerSessionID = ownerSessionID
         state = RankedMutex(.jobFanOut, State(owner: WeakSession(session: owner)))
     }
@@ -131,21 +156,40 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     package var terminal: Message? { state.withLock { $0.terminal } }
     package var lastOwnerSeq: Int { state.withLock { $0.lastOwnerSeq } }
     package var subscriberIDs: [String] { state.withLock { Array($0.subscribers.keys) } }
+    package var retainedBytes: Int { state.withLock { $0.historyBytes + $0.terminalBytes } }
+    /// Events and bytes in the subscribers' history now.
+    package var historyCounts: (events: Int, bytes: Int) { state.withLock { ($0.history.count, $0.historyBytes) } }
+
+    /// Sends `message` to the submitter, when it is still there; returns its seq (the last
+    /// one when it is gone) and the frame's size.
+    private func sendToOwner(_ s: inout State, _ message: Message) -> (seq: Int, bytes: Int) {
+        if let owner = s.owner.session { return owner.sendEventMeasured(message, jobID: jobID, traceID: traceID) }
+        // No session numbers it: measure the frame as a session would send it.
+        let frame = FrameCodec.encode(Envelope.make(message, sessionID: ownerSessionID, jobID: jobID, eventSeq: s.lastOwnerSeq, traceID: traceID))
+        return (s.lastOwnerSeq, frame.utf8.count)
+    }
 
     @discardableResult
     package func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
-            let seq = s.owner.session?.sendEvent(message, jobID: jobID, traceID: traceID) ?? s.lastOwnerSeq
+            let delivered = s.lastOwnerSeq
+            let (seq, bytes) = sendToOwner(&s, message)
             s.lastOwnerSeq = seq
-            s.remember(HistoryEntry(ownerSeq: seq, message: message, redacted: redactedForOthers), limit: historyLimit)
+            s.remember(
+                HistoryEntry(ownerSeq: seq, bytes: bytes, message: message, redacted: redactedForOthers), limit: historyLimit,
+                byteLimit: historyByteLimit)
             for (id, sub) in s.subscribers {
                 guard let session = sub.session else {
                     s.subscribers[id] = nil
                     continue
                 }
                 let m = session.principal == principal ? message : (redactedForOthers ?? message)
-                session.sendEvent(m, jobID: jobID, traceID: traceID)
+                if !session.sendEventAsSubscriber(m, jobID: jobID, traceID: traceID) {
+                    // It does not keep up: detach it (it may subscribe again from its last seq).
+                    s.subscribers[id] = nil
+                    session.sendControl(.sessionError(subscriberOverflow(session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
+                }
             }
             return seq
         }
@@ -155,9 +199,11 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     package func publishTerminal(_ message: Message) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
-            let seq = s.owner.session?.sendEvent(message, jobID: jobID, traceID: traceID) ?? s.lastOwnerSeq
+            let (seq, bytes) = sendToOwner(&s, message)
             s.lastOwnerSeq = seq
-            s.remember(HistoryEntry(ownerSeq: seq, message: message, redacted: nil), limit: historyLimit)
+            // The terminal frame is kept apart from the history (and counted once).
+            s.terminalBytes = bytes
+            s.remember(HistoryEntry(ownerSeq: seq, bytes: 0, message: message, redacted: nil), limit: historyLimit, byteLimit: historyByteLimit)
             for sub in s.subscribers.values { sub.session?.sendEvent(message, jobID: jobID, traceID: traceID) }
             s.terminal = message
             // Nothing more will be delivered: a finished job holds no session.
@@ -196,11 +242,19 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     }
 
     package func waitForCapacity() async {
-        let (owner, subscribers) = state.withLock { s in
-            (s.owner.session, s.subscribers.isEmpty ? [] : s.subscribers.values.compactMap(\.session))
-        }
+        let owner = state.withLock { $0.owner.session }
         await owner?.waitForCapacity()
-        for s in subscribers { await s.waitForCapacity() }
+    }
+
+    /// The error a subscriber that overflowed its buffer gets: the job's id, and the job's
+    /// last event it was given (`from_event_seq` for a new `job.subscribe` with history).
+    private func subscriberOverflow(_ session: RuntimeSession, delivered: Int) -> ARCPError {
+        let limits = session.buffering
+        return ARCPError(
+            .internalError,
+            "subscriber detached from job \(jobID): its outbound queue passed the subscriber bound (\(limits.maxSubscriberPendingFrames) frames or \(limits.maxSubscriberPendingBytes) bytes, or \(limits.maxUnackedEvents) unacknowledged events); subscribe again with from_event_seq to continue",
+            retryable: false,
+            details: ["limit": "subscriber_buffer", "job_id": .string(jobID), "from_event_seq": .int(Int64(delivered))])
     }
 
     package func ownerShouldReportBackPressure() -> Bool {

@@ -11,7 +11,7 @@ extension ARCPRuntime {
     /// Starts the agent of an accepted job on the cooperative pool (never on a connection's
     /// executor: an unstructured task does not inherit the submitter's executor preference),
     /// with its watchdogs: `max_runtime_sec` and the lease's expiry.
-    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Int?) {
+    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?) {
         let ctx = JobContext(job: job, runtime: self, features: job.features)
         var observer: (any JobInstrumentation)? = nil
         if let instrumentation = configuration.instrumentation {
@@ -19,13 +19,22 @@ extension ARCPRuntime {
             observer = instrumentation.startJob(job.instrumented, parent: parent)
             job.instrumentation = observer
         }
-        let jobs = tables.jobs
+        // The retention hook, once the end duties ran, whoever ended the job (an agent that
+        // ignores cancellation is ended by its grace watchdog, not by returning).
+        job.onTerminal { [weak self] in
+            Task { [weak self] in
+                await job.waitUntilSettled(cancellable: false)
+                await self?.jobEnded(job)
+            }
+        }
         let task = Task { [observer] in
             job.markRunning()
             // Task-locals are inherited, executor preferences are not: this task is on the pool.
             let outcome = await ConnectionExecutor.$isPreferred.withValue(false) { () async -> JobStateMachine.AgentOutcome in
                 do {
                     let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
+                    // A result the peer could not receive ends the job with a clear error (issue 10 item 11).
+                    if let tooLarge = self.oversizedResult(output) { return .threw(tooLarge, cancellation: false) }
                     return .returned(output)
                 } catch let e as ARCPError {
                     return .threw(e, cancellation: false)
@@ -35,13 +44,11 @@ extension ARCPRuntime {
                 }
             }
             job.agentFinished(outcome)
-            // The retention hook, once the end duties ran (whoever ended the job).
-            await job.waitUntilSettled(cancellable: false)
-            await jobs.jobEnded(job)
         }
         job.setTask(task)
         if let maxRuntime {
-            let limit = Duration.seconds(maxRuntime)
+            // Checked by the caller (`PeerNumbers`); clamped again so no sleep can trap.
+            let limit = min(max(maxRuntime, .zero), PeerNumbers.maxDuration)
             job.addWatchdog(Task {
                 try? await Task.sleep(for: limit)
                 guard !Task.isCancelled, !job.isTerminal else { return }

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 
 /// What `session.list_jobs` (spec §6.6) shows of a job: a value, so that a table spanning
@@ -42,27 +43,38 @@ package struct JobListing: Sendable {
 /// introspection with what this process holds.
 ///
 /// Retention is the table's: `jobEnded` is called once per job, after its terminal frame and
-/// end duties, and is where a table drops finished jobs (and their history) by age, count
-/// or bytes. The in-memory table keeps every job (issue 10 adds the policy).
+/// end duties (and its durable record), and `sweep` periodically; both drop finished jobs by
+/// age, count or bytes and return them, so the runtime releases their idempotency keys and
+/// store records (`Configuration.Retention`).
 ///
 /// Lock order: an implementation must not call into a job (or anything else) while it holds
 /// its own lock (see `LockOrder.swift`).
 package protocol JobTable: Sendable {
-    /// Adds a job accepted by this runtime.
+    /// Adds a job accepted by this runtime (a delegated job: counted, never refused).
     func insert(_ job: RuntimeJob) async
+
+    /// Adds a submitted job unless its session or principal already runs as many jobs as
+    /// `limits` allow; returns the limit hit (nothing added) or nil. Atomic: concurrent
+    /// submits never exceed a limit.
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit?
 
     /// Job `id`, if this runtime hosts it.
     func job(_ id: String) async -> RuntimeJob?
 
-    /// One page of listings in submission order: the jobs after job `cursor` (from the first
-    /// when nil) for which `include` is true, at most `limit`, and whether more follow.
-    func page(after cursor: String?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool)
+    /// One page of listings in `(createdAt, id)` order: the jobs after `cursor` (from the
+    /// first when nil) for which `include` is true, at most `limit`, and whether more follow.
+    /// A cursor naming a job dropped meanwhile still continues where it left off.
+    func page(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool)
 
     /// The jobs not yet ended (shutdown, lease expiry).
     func unfinished() async -> [RuntimeJob]
 
-    /// Job `job` ended: the retention hook.
-    func jobEnded(_ job: RuntimeJob) async
+    /// Job `job` ended at `now` (uptime on the runtime's clock): the retention hook. Returns
+    /// the finished jobs dropped by the count and byte caps.
+    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob]
+
+    /// Drops the finished jobs whose retention passed by `now`, and returns them.
+    func sweep(at now: Duration) async -> [RetiredJob]
 
     /// The ids of the jobs this process holds, in submission order.
     var localJobIDs: [String] { get }
@@ -72,22 +84,126 @@ package protocol JobTable: Sendable {
 
     /// The jobs this process holds that have not ended.
     func localUnfinished() -> [RuntimeJob]
+
+    /// What this process holds: jobs, finished jobs kept for retention, and their bytes.
+    var localCounts: JobTableCounts { get }
 }
 
-/// The in-process `JobTable`, under its own lock (rank `leaf`). It keeps every job.
+extension JobTable {
+    /// Adds the job without a limit (a table that does not count running jobs).
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+        await insert(job)
+        return nil
+    }
+}
+
+/// What a job table holds in this process (introspection, and the tests that prove
+/// finished work is freed).
+package struct JobTableCounts: Sendable, Equatable {
+    package var jobs: Int
+    package var finished: Int
+    package var finishedBytes: Int
+    /// Sessions and principals with a running job (their counters are freed at zero).
+    package var runningSessions = 0
+    package var runningPrincipals = 0
+}
+
+/// The in-process `JobTable`, under its own lock (rank `leaf`), with the retention of
+/// `JobRetentionPolicy`.
 package final class InMemoryJobTable: JobTable {
+    /// A finished job kept for retention.
+    private struct Finished {
+        var id: String
+        var endedAt: Duration
+        var bytes: Int
+    }
+
     private struct Jobs {
         var byID: [String: RuntimeJob] = [:]
-        var order: [String] = []
+        /// Listing order, `(createdAt, id)` ascending; keys of dropped jobs are skipped and
+        /// compacted away once they are half of it.
+        var order: Deque<JobListingKey> = []
+        /// Finished jobs without and with an idempotency key, each in the order they ended
+        /// (the two have different retentions).
+        var finished: Deque<Finished> = []
+        var finishedKeyed: Deque<Finished> = []
+        var finishedBytes = 0
+        /// Jobs not yet ended, per submitting session and per principal.
+        var runningBySession: [String: Int] = [:]
+        var runningByPrincipal: [String: Int] = [:]
+
+        mutating func countRunning(_ job: RuntimeJob, _ delta: Int) {
+            func bump(_ d: inout [String: Int], _ k: String) {
+                let n = d[k, default: 0] + delta
+                d[k] = n > 0 ? n : nil
+            }
+            bump(&runningBySession, job.ownerSessionID)
+            bump(&runningByPrincipal, job.principal)
+        }
+
+        mutating func insert(_ key: JobListingKey) {
+            // Jobs arrive nearly in creation order: find the place from the back.
+            var i = order.endIndex
+            while i > order.startIndex, key < order[order.index(before: i)] { i = order.index(before: i) }
+            order.insert(key, at: i)
+        }
+
+        mutating func drop(_ f: Finished, into retired: inout [RetiredJob]) {
+            finishedBytes -= f.bytes
+            guard let job = byID.removeValue(forKey: f.id) else { return }
+            retired.append(RetiredJob(id: job.id, principal: job.principal, idempotencyKey: job.idempotencyKey))
+            if order.count > 64 && order.count > 2 * byID.count {
+                order = Deque(order.filter { byID[$0.id] != nil })
+            }
+        }
+
+        /// Drops the oldest-ended finished job; false when none is held.
+        mutating func dropOldest(into retired: inout [RetiredJob]) -> Bool {
+            let f: Finished
+            switch (finished.first, finishedKeyed.first) {
+            case (let a?, let b?): f = a.endedAt <= b.endedAt ? finished.removeFirst() : finishedKeyed.removeFirst()
+            case (_?, nil): f = finished.removeFirst()
+            case (nil, _?): f = finishedKeyed.removeFirst()
+            case (nil, nil): return false
+            }
+            drop(f, into: &retired)
+            return true
+        }
+
+        mutating func applyCaps(_ policy: JobRetentionPolicy, into retired: inout [RetiredJob]) {
+            while finished.count + finishedKeyed.count > policy.maxFinishedJobs || finishedBytes > policy.maxFinishedBytes {
+                guard dropOldest(into: &retired) else { return }
+            }
+        }
+
+        mutating func expire(_ policy: JobRetentionPolicy, now: Duration, into retired: inout [RetiredJob]) {
+            while let f = finished.first, now - f.endedAt >= policy.finishedJobs { drop(finished.removeFirst(), into: &retired) }
+            while let f = finishedKeyed.first, now - f.endedAt >= policy.keyedJobs { drop(finishedKeyed.removeFirst(), into: &retired) }
+        }
     }
 
     private let jobs = RankedMutex(.leaf, Jobs())
+    package let policy: JobRetentionPolicy
 
-    package init() {}
+    package init(retention policy: JobRetentionPolicy = .keepEverything) {
+        self.policy = policy
+    }
 
     package func insert(_ job: RuntimeJob) async {
-        jobs.withLock { j in
-            if j.byID.updateValue(job, forKey: job.id) == nil { j.order.append(job.id) }
+        _ = await admit(job, limits: .none)
+    }
+
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+        let key = JobListingKey(createdAt: job.createdAt, id: job.id)
+        let session = job.ownerSessionID
+        return jobs.withLock { j -> RuntimeLimit? in
+            guard j.byID[job.id] == nil else { return nil }
+            if j.runningBySession[session, default: 0] >= limits.perSession { return .runningJobsPerSession }
+            if j.runningByPrincipal[job.principal, default: 0] >= limits.perPrincipal { return .runningJobsPerPrincipal }
+            j.byID[job.id] = job
+            j.insert(key)
+            j.countRunning(job, 1)
+            return nil
         }
     }
 
@@ -95,17 +211,23 @@ package final class InMemoryJobTable: JobTable {
         localJob(id)
     }
 
-    package func page(after cursor: String?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool) {
-        // Take the order under the lock, then read each job outside it (a job's own lock is a
-        // leaf too, and leaves never nest).
-        let all: [RuntimeJob] = jobs.withLock { j in j.order.compactMap { j.byID[$0] } }
-        var started = cursor == nil
-        var page: [JobListing] = []
-        for job in all {
-            if !started {
-                if job.id == cursor { started = true }
-                continue
+    package func page(after cursor: JobListingKey?, limit: Int, where include: (JobListing) -> Bool) async -> (jobs: [JobListing], more: Bool) {
+        // Take the jobs after the cursor under the lock, then read each outside it (a job's
+        // own lock is a leaf too, and leaves never nest).
+        let candidates: [RuntimeJob] = jobs.withLock { j in
+            var lo = j.order.startIndex
+            if let cursor {
+                // The first key after the cursor (binary search: the order is sorted).
+                var hi = j.order.endIndex
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2
+                    if j.order[mid] <= cursor { lo = mid + 1 } else { hi = mid }
+                }
             }
+            return j.order[lo...].compactMap { j.byID[$0.id] }
+        }
+        var page: [JobListing] = []
+        for job in candidates {
             let listing = JobListing(job)
             guard include(listing) else { continue }
             if page.count == limit { return (page, true) }
@@ -118,9 +240,33 @@ package final class InMemoryJobTable: JobTable {
         localUnfinished()
     }
 
-    package func jobEnded(_ job: RuntimeJob) async {}
+    package func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] {
+        let bytes = job.retainedBytes
+        let keyed = job.idempotencyKey != nil
+        let policy = self.policy
+        return jobs.withLock { j in
+            guard j.byID[job.id] === job else { return [] }
+            j.countRunning(job, -1)
+            let f = Finished(id: job.id, endedAt: now, bytes: bytes)
+            if keyed { j.finishedKeyed.append(f) } else { j.finished.append(f) }
+            j.finishedBytes += bytes
+            var retired: [RetiredJob] = []
+            j.applyCaps(policy, into: &retired)
+            j.expire(policy, now: now, into: &retired)
+            return retired
+        }
+    }
 
-    package var localJobIDs: [String] { jobs.withLock { $0.order } }
+    package func sweep(at now: Duration) async -> [RetiredJob] {
+        let policy = self.policy
+        return jobs.withLock { j in
+            var retired: [RetiredJob] = []
+            j.expire(policy, now: now, into: &retired)
+            return retired
+        }
+    }
+
+    package var localJobIDs: [String] { jobs.withLock { j in j.order.compactMap { j.byID[$0.id] == nil ? nil : $0.id } } }
 
     package func localJob(_ id: String) -> RuntimeJob? {
         jobs.withLock { $0.byID[id] }
@@ -128,5 +274,13 @@ package final class InMemoryJobTable: JobTable {
 
     package func localUnfinished() -> [RuntimeJob] {
         jobs.withLock { Array($0.byID.values) }.filter { !$0.isTerminal }
+    }
+
+    package var localCounts: JobTableCounts {
+        jobs.withLock { j in
+            JobTableCounts(
+                jobs: j.byID.count, finished: j.finished.count + j.finishedKeyed.count, finishedBytes: j.finishedBytes,
+                runningSessions: j.runningBySession.count, runningPrincipals: j.runningByPrincipal.count)
+        }
     }
 }

@@ -3,8 +3,9 @@
 package enum JobTerminalFrame {
     /// What the frame needs besides the ending.
     package struct Context: Sendable, Equatable {
-        /// The runtime's wire compatibility (`pythonReference` sends cancel and timeout as
-        /// `job.result` with a final status, as the reference client expects).
+        /// The runtime's wire compatibility (`pythonReference` sends a cancelled job's end as
+        /// `job.error CANCELLED` with `final_status: "error"` and a timeout as `job.result
+        /// timed_out`, the forms the reference client (1.1.3) accepts).
         package var compatibility: ARCPRuntime.Configuration.Compatibility
         /// The lease's effective `expires_at` text, for the `LEASE_EXPIRED` message.
         package var leaseExpiresAt: String?
@@ -33,9 +34,13 @@ package enum JobTerminalFrame {
             let compat = context.compatibility == .pythonReference
             switch reason {
             case .cancelled(let why):
-                if compat { return .jobResult(JobResultPayload(finalStatus: .cancelled, completedAt: completedAt)) }
+                // The reference client's `JobErrorPayload.final_status` is `Literal["error"]`
+                // (it rejects the spec's "cancelled"), and it reads `job.result cancelled` as a
+                // normal end: `job.error CANCELLED` with "error" is the form it raises
+                // `CancelledError` for (its examples/cancel/client.py expects that).
+                let status: FinalStatus = compat ? .error : .cancelled
                 return error(
-                    ARCPError(.cancelled, why.map { "cancelled: \($0)" } ?? "job cancelled", retryable: false, finalStatus: .cancelled),
+                    ARCPError(.cancelled, why.map { "cancelled: \($0)" } ?? "job cancelled", retryable: false, finalStatus: status),
                     completedAt: completedAt)
             case .parentCancelled:
                 return error(

@@ -68,8 +68,14 @@ package final class RuntimeJob: Sendable {
     let acknowledges: Bool
     /// Set once the job counts as running, so emitting takes the job's lock only once.
     private let started = Atomic<Bool>(false)
+    /// Set once a stop is requested: emitters no longer wait for room, and only
+    /// `maxEventsAfterStop` more events are taken (the agent's clean-up may still report).
+    private let stopRequested = Atomic<Bool>(false)
+    private let eventsAfterStop = Atomic<Int>(0)
+    /// Events a stopped job's agent may still emit (clean-up) before the rest are refused.
+    static let maxEventsAfterStop = 1024
     /// Delivers the job's events to its submitter and subscribers.
-    let fanOut: any JobEventFanOut
+    package let fanOut: any JobEventFanOut
     let policy: Policy
     private let state: RankedMutex<State>
 
@@ -116,6 +122,11 @@ package final class RuntimeJob: Sendable {
     var children: [RuntimeJob] { state.withLock { $0.children.compactMap(\.job) } }
     /// The current provisioned credentials (only ever shown to the submitting principal).
     var credentials: [Credential] { state.withLock { $0.credentials } }
+    /// Bytes the job holds once finished, for the job table's retention: its history and
+    /// terminal frame (as encoded) plus an allowance for its acceptance, lease and listing.
+    var retainedBytes: Int { fanOut.retainedBytes + Self.retainedOverhead }
+    /// The allowance for what a finished job holds besides its frames.
+    static let retainedOverhead = 2048
 
     /// The job's observer, if any. Set once by `ARCPRuntime.start`, before the agent runs.
     var instrumentation: (any JobInstrumentation)? {
@@ -182,14 +193,33 @@ package final class RuntimeJob: Sendable {
     /// `redactedForOthers`, when given, is what subscribers of another principal get instead.
     @discardableResult
     func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
+        if stopRequested.load(ordering: .relaxed) {
+            // Stopping: the emitter no longer waits for room, so what it may add is bounded.
+            let n = eventsAfterStop.wrappingAdd(1, ordering: .relaxed).newValue
+            guard n <= Self.maxEventsAfterStop else {
+                if n == Self.maxEventsAfterStop + 1 {
+                    policy.logger.warning(
+                        "a stopped job's agent keeps emitting; further events are refused", metadata: ["job": "\(id)"])
+                }
+                return nil
+            }
+        }
         guard let seq = fanOut.publish(message, redactedForOthers: redactedForOthers) else { return nil }
         markRunning()
         if policy.instrumented, let observer = instrumentation, case .jobEvent(let e) = message { observer.event(e.body) }
         return seq
     }
 
-    /// Back-pressure: waits until the slowest receiving session (and the store writer) has room.
+    /// False once the job is stopping and its agent used up `maxEventsAfterStop`.
+    var acceptsEvents: Bool {
+        !stopRequested.load(ordering: .relaxed) || eventsAfterStop.load(ordering: .relaxed) < Self.maxEventsAfterStop
+    }
+
+    /// Back-pressure: waits until the submitting session (and the store writer) has room.
+    /// A stopped job does not wait (its terminal frame must not queue behind a client that
+    /// does not read), and a wait ends when the agent's task is cancelled.
     func waitForCapacity() async {
+        guard !stopRequested.load(ordering: .relaxed) else { return }
         await fanOut.waitForCapacity()
         await storeWriter?.waitForCapacity()
     }
@@ -201,7 +231,10 @@ package final class RuntimeJob: Sendable {
     @discardableResult
     func stop(_ reason: StopReason) -> JobStateMachine.StopAction {
         let (action, task) = state.withLock { s in (s.machine.stop(reason), s.task) }
-        if action != .alreadyEnded { task?.cancel() }
+        if action != .alreadyEnded {
+            stopRequested.store(true, ordering: .relaxed)
+            task?.cancel()
+        }
         return action
     }
 
@@ -212,6 +245,7 @@ package final class RuntimeJob: Sendable {
     func cancelTree(_ reason: StopReason) -> JobStateMachine.StopAction {
         let (action, task) = state.withLock { s in (s.machine.stop(reason), s.task) }
         if action != .alreadyEnded {
+            stopRequested.store(true, ordering: .relaxed)
             task?.cancel()
             let grace = policy.cancelGracePeriod
             addWatchdog(Task { [weak self] in
@@ -246,8 +280,17 @@ package final class RuntimeJob: Sendable {
         return true
     }
 
+    /// Ends the job with `error` now (unless it already ended) and cancels its agent, whose
+    /// later events and return are ignored: the runtime's own failures (an event too large
+    /// to send, issue 10 item 11).
+    func fail(_ error: ARCPError) {
+        guard end(.failure(error)) else { return }
+        state.withLock { $0.task }?.cancel()
+    }
+
     /// Carries out an ending: the terminal frame, the observer, the watchdogs and the end
-    /// duties, then the waiters, then the durable record.
+    /// duties, then the durable record, then the waiters (so a waiter, e.g. the job table's
+    /// retention, never runs before the record is queued for the store).
     private func conclude(_ ending: JobEnding) {
         let context = JobTerminalFrame.Context(
             compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
@@ -268,13 +311,13 @@ package final class RuntimeJob: Sendable {
         for w in watchdogs { w.cancel() }
         for h in hooks { h() }
         // Waiters wake once the end duties ran, so a span is ended when `waitForJob` returns.
+        persist()
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.machine.settled()
             defer { s.completion = [:] }
             return Array(s.completion.values)
         }
         for w in waiters { w.resume() }
-        persist()
     }
 
     /// Waits until the job has ended and its end duties ran (or the waiting task is cancelled).

@@ -73,3 +73,14 @@ extension ARCPRuntime {
         configuration.observePolicy.allows(observer: principal, owner: job.principal)
     }
 }
+
+extension ARCPError {
+    /// `JOB_NOT_FOUND` for `id`, answering request `requestID`: the one answer for a job that
+    /// does not exist and for one the observe policy hides (issue 10 item 6), so the two
+    /// cannot be told apart.
+    static func jobNotFound(_ id: String, requestID: String?) -> ARCPError {
+        var e = ARCPError.jobNotFound(id)
+        e.requestID = requestID
+        return e
+    }
+}

@@ -5,13 +5,15 @@ extension ARCPRuntime {
     /// submission order, a page at a time behind an opaque cursor.
     func listJobs(_ req: SessionListJobsPayload, session: RuntimeSession, requestID: String) async {
         let limit = min(max(req.limit ?? 100, 1), configuration.maxListLimit)
-        var after: String? = nil
+        var after: JobListingKey? = nil
         if let c = req.cursor {
-            guard let decoded = Data(base64Encoded: c).flatMap({ String(data: $0, encoding: .utf8) }), decoded.hasPrefix("job_") else {
+            // Only a cursor this runtime gave this principal is honoured; any other (forged,
+            // another principal's, naming a job that never existed) gets the same answer.
+            guard let signed = ListCursor.position(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
                 session.sendControl(.sessionError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID).payload))
                 return
             }
-            after = decoded
+            after = key
         }
         let createdAfter = req.filter?.createdAfter.flatMap(ARCPTimestamp.parse)
         let statuses = req.filter?.status.map { Set($0.map(\.rawValue)) }
@@ -35,7 +37,60 @@ extension ARCPRuntime {
             if job.principal == principal, !job.credentials.isEmpty { summary.credentials = job.credentials }
             return summary
         }
-        let next = more ? page.last.map { Data($0.jobId.utf8).base64EncodedString() } : nil
+        let next = more ? listings.last.map { ListCursor.make(after: JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor, principal: principal) } : nil
         session.sendControl(.sessionJobs(SessionJobsPayload(requestId: requestID, jobs: page, nextCursor: next)))
+    }
+}
+
+/// The opaque `next_cursor` of `session.list_jobs` (issue 10 item 6: no cross-principal
+/// signal). A cursor carries the keyset position of a page's last job (`JobListingKey.cursor`:
+/// created-at and id, so a listing goes on after that job is dropped) and is bound to the principal it was given
+/// to by an HMAC-SHA-256 under a key drawn at random once per process: a peer cannot forge
+/// one, nor use another principal's, so a cursor can never probe whether a job id exists.
+/// Cursors do not survive a restart of the runtime (a listing then starts again).
+enum ListCursor {
+    /// The process's cursor key (32 random bytes).
+    static let key: [UInt8] = {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+    }()
+
+    /// Bytes of the tag kept in a cursor (128 bits).
+    static let tagBytes = 16
+
+    /// The cursor continuing after `position` (a `JobListingKey.cursor`), for `principal`.
+    static func make(after position: String, principal: String) -> String {
+        var bytes = Array(position.utf8)
+        bytes.append(UInt8(ascii: "."))
+        bytes += tag(position: position, principal: principal)
+        return Data(bytes).base64EncodedString()
+    }
+
+    /// The position `cursor` continues after, when this process made it for `principal`.
+    static func position(_ cursor: String, principal: String) -> String? {
+        guard cursor.utf8.count <= 512, let data = Data(base64Encoded: cursor), data.count > tagBytes + 1 else { return nil }
+        let bytes = Array(data)
+        let dot = bytes.count - tagBytes - 1
+        guard bytes[dot] == UInt8(ascii: "."), let position = String(bytes: bytes[..<dot], encoding: .utf8) else { return nil }
+        let expected = tag(position: position, principal: principal)
+        guard ResumeTokenHasher.constantTimeEquals(Array(bytes[(dot + 1)...]), expected) else { return nil }
+        return position
+    }
+
+    /// The first `tagBytes` of HMAC-SHA-256(key, principal NUL position).
+    static func tag(position: String, principal: String) -> [UInt8] {
+        var message = Array(principal.utf8)
+        message.append(0)
+        message += Array(position.utf8)
+        return Array(hmacSHA256(key: key, message: message).prefix(tagBytes))
+    }
+
+    /// HMAC-SHA-256 (RFC 2104) over the package's SHA-256.
+    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        typealias SHA256 = ResumeTokenHasher.SHA256
+        var k = key.count > 64 ? SHA256.hash(key) : key
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        let inner = SHA256.hash(k.map { $0 ^ 0x36 } + message)
+        return SHA256.hash(k.map { $0 ^ 0x5c } + inner)
     }
 }

@@ -11,6 +11,11 @@ extension ARCPRuntime {
             throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
         }
         let (resolved, body) = try agents.resolve(s.agent)
+        // A peer number, checked before anything converts it (issue 10): the schema already
+        // caps it at 31 days; the configured ceiling may be lower.
+        let maxRuntime = try s.maxRuntimeSec.map {
+            try PeerNumbers.duration(seconds: Int64($0), field: "max_runtime_sec", max: configuration.maxJobRuntime)
+        }
         // Lease (spec §9): validated, feature-gated, reduced by policy.
         let lease = try acceptLease(s.leaseRequest, constraints: s.leaseConstraints, session: session)
         // Idempotency (spec §7.2).
@@ -19,6 +24,13 @@ extension ARCPRuntime {
             let holder = await tables.idempotency.holder(principal: session.principal, key: key)
         {
             try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return
+        }
+        // After a restart the key may be in the runtime store only (issue 10 item 9).
+        if let key = s.idempotencyKey, let fingerprint, let store = configuration.store,
+            let record = try await storedIdempotency(store, principal: session.principal, key: key)
+        {
+            try await replayStored(record, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
             return
         }
         let authority = try makeAuthority(lease)
@@ -44,6 +56,16 @@ extension ARCPRuntime {
                 try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
                 return
             }
+            // Durable before job.accepted: a resubmit after a crash gets this job, not a second run.
+            if let store = configuration.store {
+                do {
+                    try await claimDurably(store, accepted, principal: session.principal, key: key, fingerprint: fingerprint)
+                } catch {
+                    await tables.idempotency.release(principal: session.principal, key: key)
+                    revokeInBackground(credentials, jobID: jobID)
+                    throw error
+                }
+            }
         }
         let job = RuntimeJob(
             id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
@@ -51,11 +73,16 @@ extension ARCPRuntime {
             accepted: accepted, features: session.featureSet,
             fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
             policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
-        await tables.jobs.insert(job)
+        if let limit = await tables.jobs.admit(job, limits: runningJobLimits) {
+            // Refused (issue 10 item 3): undo the claim and the credentials.
+            if let key = s.idempotencyKey { await tables.idempotency.release(principal: session.principal, key: key) }
+            revokeInBackground(credentials, jobID: jobID)
+            throw runningJobsRefusal(limit)
+        }
         installTerminalDuties(job)
         session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
         job.persist()
-        start(job, body: body, input: s.input ?? .null, maxRuntime: s.maxRuntimeSec)
+        start(job, body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
     }
 
     /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`
@@ -116,6 +143,118 @@ extension ARCPRuntime {
         } else {
             session.sendControl(.jobAccepted(accepted), jobID: existing.id, traceID: existing.traceID)
         }
+    }
+
+    /// The key's record in the runtime store, read off the connection's executor.
+    func storedIdempotency(_ store: any RuntimeStore, principal: String, key: String) async throws -> IdempotencyRecord? {
+        do {
+            return try await offConnectionExecutor { try await store.idempotency(principal: principal, key: key) }
+        } catch {
+            logger.error("idempotency lookup failed", metadata: ["error": "\(error)"])
+            throw ARCPError(.internalError, "runtime store unavailable", retryable: true)
+        }
+    }
+
+    /// Records `(principal, key)` for the job of `accepted` in the runtime store (its
+    /// `job.accepted` without credential values), awaited. A key some other job already
+    /// holds there (another process won) is `INTERNAL_ERROR`, retryable: the retry replays it.
+    func claimDurably(_ store: any RuntimeStore, _ accepted: JobAcceptedPayload, principal: String, key: String, fingerprint: String) async throws {
+        var stored = accepted
+        stored.credentials = nil
+        stored.requestId = nil
+        let record = IdempotencyRecord(
+            principal: principal, key: key, fingerprint: fingerprint, jobID: accepted.jobId, acceptedPayloadJSON: stored.jsonText(),
+            createdAt: Date())
+        let winner: IdempotencyRecord
+        do {
+            winner = try await offConnectionExecutor { try await store.claimIdempotency(record) }
+        } catch {
+            logger.error("idempotency claim failed", metadata: ["job": "\(accepted.jobId)", "error": "\(error)"])
+            throw ARCPError(.internalError, "runtime store unavailable", retryable: true)
+        }
+        guard winner.jobID == accepted.jobId else {
+            throw ARCPError(.internalError, "idempotency key '\(key)' was claimed concurrently; retry", retryable: true)
+        }
+    }
+
+    /// Answers a resubmit whose key only the runtime store remembers (the runtime restarted
+    /// since): the original `job.accepted`, then the job's outcome from the event log, or,
+    /// for a job that was still running when the runtime stopped, `job.error INTERNAL_ERROR`
+    /// (retryable) saying it was lost, as a resumed session reports it.
+    func replayStored(
+        _ record: IdempotencyRecord, fingerprint: String, envelope: Envelope, session: RuntimeSession, key: String
+    ) async throws {
+        guard record.fingerprint == fingerprint else {
+            throw ARCPError(.duplicateKey, "idempotency key '\(key)' already used with different parameters")
+        }
+        if await tables.jobs.job(record.jobID) != nil {
+            let holder = IdempotencyClaim.Holder(jobID: record.jobID, fingerprint: record.fingerprint)
+            try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return
+        }
+        guard let json = try? JSONParser.parse(record.acceptedPayloadJSON), var accepted = try? JobAcceptedPayload(json: json) else {
+            throw ARCPError(.internalError, "idempotency key '\(key)' names job \(record.jobID), whose record is unreadable", retryable: false)
+        }
+        accepted.requestId = envelope.id
+        accepted.credentials = nil
+        let traceID = accepted.traceId
+        session.sendControl(.jobAccepted(accepted), jobID: record.jobID, traceID: traceID)
+        let outcome: Message
+        switch await storedOutcome(jobID: record.jobID) {
+        case .terminal(let m):
+            outcome = m
+        case .released(let status):
+            // Acknowledged (and so released from the event log) before the restart.
+            outcome = .jobError(JobErrorPayload(
+                code: .internalError,
+                message: "job \(record.jobID) ended (\(status.rawValue)) before the runtime restarted; its outcome is no longer stored",
+                retryable: false, details: ["final_status": .string(status.rawValue)], finalStatus: .error,
+                completedAt: ARCPTimestamp.string()))
+        case .lost:
+            outcome = .jobError(JobErrorPayload(
+                code: .internalError, message: "the runtime restarted while the job was running; the job is lost", retryable: true,
+                finalStatus: .error, completedAt: ARCPTimestamp.string()))
+        }
+        session.sendEvent(outcome, jobID: record.jobID, traceID: traceID)
+    }
+
+    enum StoredOutcome {
+        /// The job's terminal frame, from the event log.
+        case terminal(Message)
+        /// The job ended with `status`, but its terminal frame is no longer stored.
+        case released(JobRecord.Status)
+        /// The job did not end (it was running when the runtime stopped), or is unknown.
+        case lost
+    }
+
+    /// How stored job `jobID` ended, from its record and the event log.
+    func storedOutcome(jobID: String) async -> StoredOutcome {
+        guard let store = configuration.store else { return .lost }
+        let found = try? await offConnectionExecutor { () async throws -> (JobRecord.Status, Message?)? in
+            guard let job = try await store.job(jobID), job.status.isTerminal else { return nil }
+            var after: Int64 = 0
+            var terminal: Message? = nil
+            // Bounded: a job's events in one session, a page at a time.
+            for _ in 0..<1000 {
+                let page = try await store.events(session: job.sessionID, job: jobID, after: after, limit: 1000)
+                guard let last = page.last else { break }
+                after = last.seq
+                for e in page.reversed() {
+                    guard case .success(let env) = FrameCodec.decode(e.frame) else { continue }
+                    if case .jobResult = env.message {
+                        terminal = env.message
+                        break
+                    }
+                    if case .jobError = env.message {
+                        terminal = env.message
+                        break
+                    }
+                }
+            }
+            return (job.status, terminal)
+        }
+        guard let (status, terminal) = found ?? nil else { return .lost }
+        return terminal.map { .terminal($0) } ?? .released(status)
     }
 
     /// The parameters two submits must share to be "identical" (spec §7.2).

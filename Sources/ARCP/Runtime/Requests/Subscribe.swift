@@ -5,7 +5,7 @@ extension ARCPRuntime {
     /// fan-out; the subscriber has no authority over the job.
     func subscribe(_ req: JobSubscribePayload, session: RuntimeSession, requestID: String) async {
         guard let job = await tables.jobs.job(req.jobId) else {
-            session.sendControl(.sessionError(ARCPError(.jobNotFound, "unknown job_id: \(req.jobId)", requestID: requestID).payload))
+            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
             return
         }
         let allowed = observable(job, by: session.principal)
@@ -16,8 +16,9 @@ extension ARCPRuntime {
                 "decision": "\(allowed ? "allow" : "deny")",
             ])
         guard allowed else {
-            // Do not reveal whether the job exists beyond what the policy already allows.
-            session.sendControl(.sessionError(ARCPError(.permissionDenied, "not permitted to observe job \(req.jobId)", requestID: requestID).payload))
+            // A job the policy hides is answered exactly as a missing one (issue 10 item 6):
+            // PERMISSION_DENIED would tell the peer that the job exists.
+            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
             return
         }
         let history = req.history ?? false
@@ -36,9 +37,7 @@ extension ARCPRuntime {
     /// `job.unsubscribe` (spec §7.6).
     func unsubscribe(_ req: JobUnsubscribePayload, session: RuntimeSession, requestID: String) async {
         guard let job = await tables.jobs.job(req.jobId), await job.fanOut.unsubscribe(sessionID: session.id) else {
-            var e = ARCPError.jobNotFound(req.jobId)
-            e.requestID = requestID
-            session.sendControl(.sessionError(e.payload))
+            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
             return
         }
     }

@@ -14,8 +14,10 @@ package final class RuntimeSession: Sendable {
         var machine: SessionStateMachine
         /// The writer of the attached connection, waiting for a frame.
         var writer: CheckedContinuation<Bool, Never>? = nil
-        /// Emitters and the reader waiting for room in the queue.
-        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Emitters and the reader waiting for room in the queue, by waiter id (a cancelled
+        /// waiter removes itself).
+        var spaceWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
     }
 
     package let id: String
@@ -25,13 +27,20 @@ package final class RuntimeSession: Sendable {
     let buffering: ARCPRuntime.Configuration.Buffering
     let storeWriter: RuntimeStoreWriter?
     package let createdAt: Date
+    /// The largest frame sent, and what happens to a bigger one (issue 10 item 11).
+    let outbound: OutboundFrameLimit
+    /// The runtime's instrumentation: told of error frames, back-pressure and writer drains.
+    let instrumentation: (any RuntimeInstrumentation)?
     private let state: RankedMutex<State>
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
-        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date()
+        storeWriter: RuntimeStoreWriter? = nil, createdAt: Date = Date(), outbound: OutboundFrameLimit = .unlimited,
+        instrumentation: (any RuntimeInstrumentation)? = nil
     ) {
+        self.instrumentation = instrumentation
         self.id = id
+        self.outbound = outbound
         self.principal = principal
         self.features = features
         let featureSet = Set(features.map(\.rawValue))
@@ -71,6 +80,8 @@ package final class RuntimeSession: Sendable {
     var detachedAt: ContinuousClock.Instant? { state.withLock { $0.machine.detachedSince } }
     var lifecycle: SessionStateMachine.Lifecycle { state.withLock { $0.machine.lifecycle } }
     var bufferedEventCount: Int { state.withLock { $0.machine.outbox.replay.count } }
+    /// Frames and bytes queued for the attached connection's writer.
+    package var pendingCounts: (frames: Int, bytes: Int) { state.withLock { ($0.machine.outbox.pending.count, $0.machine.outbox.pendingBytes) } }
     var bufferedBytes: Int { state.withLock { $0.machine.outbox.replayBytes } }
     var evictionCount: Int { state.withLock { $0.machine.outbox.evictions } }
 
@@ -78,9 +89,15 @@ package final class RuntimeSession: Sendable {
 
     /// Attaches a new connection: its queue starts with `welcome` (built before this call,
     /// outside the lock), then, for a resume from `resumeFrom`, every buffered event after it.
-    func attach(welcome: String, resumeFrom: Int?, newToken: String?) -> SessionStateMachine.AttachResult {
+    /// A rotation (`newToken`) retires the token the client `presented`, accepted for at
+    /// most `grace` more (see `SessionStateMachine.attach`).
+    func attach(
+        welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, grace: Duration = .zero
+    ) -> SessionStateMachine.AttachResult {
+        let graceUntil = ContinuousClock.now + min(max(grace, .zero), .seconds(10))
         let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, CheckedContinuation<Bool, Never>?) in
-            let r = s.machine.attach(welcome: welcome, resumeFrom: resumeFrom, newToken: newToken)
+            let r = s.machine.attach(
+                welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil)
             guard case .attached = r else { return (r, nil) }
             let w = s.writer
             s.writer = nil
@@ -97,8 +114,8 @@ package final class RuntimeSession: Sendable {
             guard s.machine.detach(conn, now: .now) else { return (nil, []) }
             let w = s.writer
             s.writer = nil
-            let sw = s.spaceWaiters
-            s.spaceWaiters = []
+            let sw = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return (w, sw)
         }
         writer?.resume(returning: false)
@@ -132,7 +149,8 @@ package final class RuntimeSession: Sendable {
     }
 
     func checkToken(_ token: String) -> Bool {
-        state.withLock { $0.machine.accepts(token: token) }
+        let now = ContinuousClock.now
+        return state.withLock { $0.machine.accepts(token: token, now: now) }
     }
 
     // MARK: Outbound
@@ -152,6 +170,7 @@ package final class RuntimeSession: Sendable {
 
     @discardableResult
     private func queueControl(_ message: Message, jobID: String?, traceID: String?, keepForResume: Bool) -> Bool {
+        if let instrumentation, case .sessionError(let e) = message { instrumentation.errorSent(ARCPError(e), session: id) }
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
         let (queued, writer): (Bool, CheckedContinuation<Bool, Never>?) = state.withLock { s in
             guard s.machine.queueControl(frame, keepForResume: keepForResume) else { return (false, nil) }
@@ -167,29 +186,72 @@ package final class RuntimeSession: Sendable {
     /// Never blocks; call `waitForCapacity()` afterwards to apply back-pressure.
     @discardableResult
     func sendEvent(_ message: Message, jobID: String, traceID: String?) -> Int {
-        let (numbered, writer) = state.withLock { s -> (SessionOutbox.Numbered, CheckedContinuation<Bool, Never>?) in
+        sendEventMeasured(message, jobID: jobID, traceID: traceID).seq
+    }
+
+    /// `sendEvent`, also returning the size of the encoded frame (what a job's history and
+    /// its retention count).
+    func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int) {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0)
+    }
+
+    /// Queues an event of a job this session is subscribed to, unless the session's queue
+    /// is over a subscriber's bound (`subscriberMustDetach`): then nothing is queued and
+    /// false is returned, for the fan-out to detach the subscription.
+    func sendEventAsSubscriber(_ message: Message, jobID: String, traceID: String?) -> Bool {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: true) != nil
+    }
+
+    private func queueEvent(_ message: Message, jobID: String, traceID: String?, asSubscriber: Bool) -> (seq: Int, bytes: Int)? {
+        let limit = outbound.maxFrameBytes
+        var oversized: Int? = nil
+        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
+            if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
-                FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+                let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+                guard frame.utf8.count > limit else { return frame }
+                // Never queued nor buffered: the peer would close on it, and on every resume.
+                oversized = frame.utf8.count
+                let substitute = outbound.substitute(for: message, bytes: frame.utf8.count)
+                return FrameCodec.encode(Envelope.make(substitute, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
             }
-            // Under the lock, so the store sees this session's events in seq order.
-            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: frame)))
-            guard s.machine.isAttached else { return (numbered, nil) }
+            // Under the lock, so the store sees this session's events in seq order. A
+            // credential's value is never written to the store (issue 10 item 10).
+            let stored = Self.withoutCredentialValue(message).map {
+                FrameCodec.encode(Envelope.make($0, sessionID: id, jobID: jobID, eventSeq: numbered.seq, traceID: traceID))
+            } ?? frame
+            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: stored)))
+            let bytes = frame.utf8.count
+            guard s.machine.isAttached else { return (numbered, bytes, nil) }
             let w = s.writer
             s.writer = nil
-            return (numbered, w)
+            return (numbered, bytes, w)
         }
+        guard let (numbered, bytes, writer) = queued else { return nil }
         writer?.resume(returning: true)
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
         }
-        return numbered.seq
+        if let bytes = oversized, case .jobEvent = message {
+            outbound.onOversizedEvent?(self, jobID, bytes)
+        }
+        return (numbered.seq, bytes)
+    }
+
+    /// `message` without the credential value it carries (a `credential_rotated` status
+    /// event), or nil when it carries none: what the runtime store gets instead.
+    static func withoutCredentialValue(_ message: Message) -> Message? {
+        guard case .jobEvent(var e) = message, case .status(var status) = e.body, status.value != nil else { return nil }
+        status.value = nil
+        e.body = .status(status)
+        return .jobEvent(e)
     }
 
     /// Suspends while this session's consumer is too far behind: more than
     /// `maxPendingFrames` frames not yet handed to the transport, or (with `ack` negotiated)
     /// more than `maxUnackedEvents` events not acknowledged. Returns at once when detached.
     func waitForCapacity() async {
-        await waitWhile { $0.emittersMustWait }
+        await waitWhile(.emitters) { $0.emittersMustWait }
     }
 
     /// Waits while the current connection's outbound queue holds `maxPendingFrames` frames or
@@ -199,20 +261,35 @@ package final class RuntimeSession: Sendable {
     /// queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
     /// the acks themselves arrive through the read loop. Returns at once when detached.
     func waitForOutboundRoom() async {
-        await waitWhile { $0.readerMustWait }
+        await waitWhile(.reader) { $0.readerMustWait }
     }
 
-    private func waitWhile(_ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
-        while state.withLock({ mustWait($0.machine) }) {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow: Bool = state.withLock { s in
-                    guard mustWait(s.machine) else { return true }
-                    s.spaceWaiters.append(c)
-                    return false
-                }
-                if resumeNow { c.resume() }
+    /// Waits while `mustWait` holds, or until the waiting task is cancelled (a stopped job's
+    /// agent blocked on back-pressure wakes at once: issue 10 item 5).
+    private func waitWhile(_ kind: BackPressureKind, _ mustWait: @escaping (borrowing SessionStateMachine) -> Bool) async {
+        var reported = false
+        while !Task.isCancelled, state.withLock({ mustWait($0.machine) }) {
+            if !reported {
+                reported = true
+                instrumentation?.backPressure(session: id, kind)
             }
-            if Task.isCancelled { return }
+            let id = state.withLock { s -> UInt64 in
+                s.nextWaiter &+= 1
+                return s.nextWaiter
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow: Bool = state.withLock { s in
+                        guard mustWait(s.machine), !Task.isCancelled else { return true }
+                        s.spaceWaiters[id] = c
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+            } onCancel: {
+                let c = state.withLock { $0.spaceWaiters.removeValue(forKey: id) }
+                c?.resume()
+            }
         }
     }
 
@@ -228,8 +305,8 @@ package final class RuntimeSession: Sendable {
             let step: Step = state.withLock { s in
                 switch s.machine.nextWriterStep(conn) {
                 case .batch(let b):
-                    let w = s.spaceWaiters
-                    s.spaceWaiters = []
+                    let w = Array(s.spaceWaiters.values)
+                    s.spaceWaiters = [:]
                     return .batch(b, w)
                 case .done: return .gone
                 case .wait: return .wait
@@ -238,6 +315,7 @@ package final class RuntimeSession: Sendable {
             switch step {
             case .batch(let b, let waiters):
                 for w in waiters { w.resume() }
+                instrumentation?.outboundDrained(session: id, frames: b.count)
                 return b
             case .gone:
                 return nil
@@ -266,8 +344,8 @@ package final class RuntimeSession: Sendable {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
             guard let released = s.machine.acknowledge(through: seq) else { return [] }
             storeWriter?.submit(.release(id, Int64(released)))
-            let w = s.spaceWaiters
-            s.spaceWaiters = []
+            let w = Array(s.spaceWaiters.values)
+            s.spaceWaiters = [:]
             return w
         }
         for w in waiters { w.resume() }

@@ -8,28 +8,53 @@ import Logging
 // table (see `LockOrder.swift`).
 
 extension ARCPRuntime {
-    /// Opens a new session for `principal` and attaches it.
-    func openSession(principal: String, hello: SessionHelloPayload) async -> (RuntimeSession, UInt64) {
-        let offered = Set(configuration.features.map(\.rawValue))
+    /// The features offered on a connection: `provisioned_credentials` only when the
+    /// transport is confidential or the operator opted in (issue 10 item 10).
+    func offeredFeatures(confidential: Bool) -> [Feature] {
+        guard !confidential, !configuration.allowsCredentialsWithoutConfidentialTransport else { return configuration.features }
+        return configuration.features.filter { $0 != .provisionedCredentials }
+    }
+
+    /// Opens a new session for `principal` and attaches it. With a runtime store, the
+    /// session's record (its resume token's hash) is stored before the welcome is queued.
+    /// - Throws: `INTERNAL_ERROR` (not retryable) when the principal holds
+    ///   `Limits.maxSessionsPerPrincipal` sessions already.
+    func openSession(principal: String, hello: SessionHelloPayload, confidential: Bool = true) async throws(ARCPError) -> (RuntimeSession, UInt64) {
+        let features = offeredFeatures(confidential: confidential)
+        let offered = Set(features.map(\.rawValue))
         var effective: [Feature] = []
         for f in hello.capabilities?.features ?? [] where offered.contains(f.rawValue) && !effective.contains(f) {
             effective.append(f)
         }
         let session = RuntimeSession(
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
-            limits: configuration.buffering, storeWriter: storeWriter)
-        await tables.sessions.insert(session)
-        storeWriter?.submit(.session(session.record()))
-        let welcome = welcomeFrame(session, token: session.resumeToken)
+            limits: configuration.buffering, storeWriter: storeWriter, outbound: outboundFrameLimit,
+            instrumentation: configuration.instrumentation)
+        let max = configuration.limits.maxSessionsPerPrincipal
+        guard await tables.sessions.insert(session, maxPerPrincipal: max) else {
+            throw RuntimeLimit.sessionsPerPrincipal.error(
+                max: max, "principal \(principal) already holds \(max) sessions (the limit, resumable ones included); close or let one expire")
+        }
+        await storeDurably(.session(session.record()))
+        let welcome = welcomeFrame(session, token: session.resumeToken, features: features)
         guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
         logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(principal)"])
         return (session, conn)
     }
 
-    /// `session.welcome` for `session` with resume token `token`.
-    func welcomeFrame(_ session: RuntimeSession, token: String) -> String {
+    /// Queues `op` for the runtime store and waits until it is written (no-op without a
+    /// store): for what must be durable before the peer sees it (issue 10 item 9).
+    func storeDurably(_ op: RuntimeStoreWriter.Op) async {
+        guard let storeWriter else { return }
+        storeWriter.submit(op)
+        await storeWriter.flush()
+    }
+
+    /// `session.welcome` for `session` with resume token `token`, offering `features`
+    /// (the configuration's when nil).
+    func welcomeFrame(_ session: RuntimeSession, token: String, features: [Feature]? = nil) -> String {
         let caps = WelcomeCapabilities(
-            encodings: ["json"], features: configuration.features, agents: agents.inventory.map { AgentEntry.info($0) })
+            encodings: ["json"], features: features ?? configuration.features, agents: agents.inventory.map { AgentEntry.info($0) })
         let payload = SessionWelcomePayload(
             runtime: configuration.runtime, sessionId: session.id, resumeToken: token,
             resumeWindowSec: Int(configuration.resumeWindow.components.seconds),
@@ -43,10 +68,35 @@ extension ARCPRuntime {
         case refused(ARCPError)
     }
 
+    /// The answer to a resume of a session that does not exist, has expired, or that the
+    /// resumer may not know about (issue 10 item 6): always the same.
+    static func notResumable(_ sessionID: String) -> ARCPError {
+        ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)")
+    }
+
+    /// How a resume's credentials compare with a session's.
+    enum ResumeCheck {
+        case accepted
+        /// The resumer authenticated as the session's principal, with a token that is not
+        /// (or no longer) the session's: `UNAUTHENTICATED`; the session stays resumable.
+        case wrongToken
+        /// Another principal, or an unauthenticated resume with a wrong token: answered as
+        /// an unknown session, so a session's existence never leaks to who does not own it.
+        case looksUnknown
+    }
+
+    static func check(tokenMatches: Bool, principal: String?, owner: String) -> ResumeCheck {
+        if let principal, principal != owner { return .looksUnknown }
+        if tokenMatches { return .accepted }
+        return principal == nil ? .looksUnknown : .wrongToken
+    }
+
     /// Resumes session `sessionID` from `lastSeq` (§6.3): from the session table, else from
     /// the runtime store after a restart. `principal` (when the resume authenticated) must be
-    /// the session's.
-    func resumeSession(sessionID: String, token: String, lastSeq: Int, principal: String?) async -> ResumeOutcome {
+    /// the session's. With a store, the rotated token's hash is stored before the welcome.
+    func resumeSession(
+        sessionID: String, token: String, lastSeq: Int, principal: String?, confidential: Bool = true
+    ) async -> ResumeOutcome {
         var known = await tables.sessions.session(sessionID)
         if known == nil {
             switch await restoreSession(sessionID, token: token, lastSeq: lastSeq, principal: principal) {
@@ -55,18 +105,25 @@ extension ARCPRuntime {
             case .unknown: break
             }
         }
-        guard let session = known else {
-            return .refused(ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)"))
-        }
-        guard session.checkToken(token), principal == nil || principal == session.principal else {
+        guard let session = known else { return .refused(Self.notResumable(sessionID)) }
+        switch Self.check(tokenMatches: session.checkToken(token), principal: principal, owner: session.principal) {
+        case .accepted: break
+        case .looksUnknown: return .refused(Self.notResumable(sessionID))
+        case .wrongToken:
             // The session stays resumable with the right token.
             return .refused(ARCPError(.unauthenticated, "invalid resume token for session \(sessionID)"))
         }
         let newToken = ARCPID.resumeToken()
-        let welcome = welcomeFrame(session, token: newToken)
-        switch session.attach(welcome: welcome, resumeFrom: lastSeq, newToken: newToken) {
+        // Durable before the client can see it: after a crash the new token still resumes.
+        await storeDurably(.session(session.record(token: newToken)))
+        // A session keeps the features it negotiated; the welcome lists what this connection offers.
+        let welcome = welcomeFrame(session, token: newToken, features: offeredFeatures(confidential: confidential))
+        let result = session.attach(
+            welcome: welcome, resumeFrom: lastSeq, newToken: newToken, presented: token, grace: configuration.resumeTokenGrace)
+        // Whatever happened, the store ends with the session's current token (FIFO writes).
+        storeWriter?.submit(.session(session.record()))
+        switch result {
         case .attached(let conn, _):
-            storeWriter?.submit(.session(session.record(token: newToken)))
             logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
             return .attached(session, conn)
         case .windowExpired(let first):
@@ -75,7 +132,7 @@ extension ARCPRuntime {
                 details: ["first_available_seq": .int(Int64(first))]))
         case .expired:
             // The resume window passed while this resume was being checked.
-            return .refused(ARCPError(.resumeWindowExpired, "session \(sessionID) is not resumable (unknown or expired)"))
+            return .refused(Self.notResumable(sessionID))
         }
     }
 
@@ -94,8 +151,13 @@ extension ARCPRuntime {
             // Store reads may block: never on a connection's executor.
             let read = try await offConnectionExecutor { () async throws -> (SessionRecord, BufferStatus, [StoredEvent])? in
                 guard let record = try await store.session(id) else { return nil }
-                guard ResumeTokenHasher.verify(token, against: record.resumeTokenHash), principal == nil || principal == record.principal else {
-                    throw ARCPError(.unauthenticated, "invalid resume token for session \(id)")
+                switch Self.check(
+                    tokenMatches: ResumeTokenHasher.verify(token, against: record.resumeTokenHash), principal: principal,
+                    owner: record.principal)
+                {
+                case .accepted: break
+                case .looksUnknown: return nil
+                case .wrongToken: throw ARCPError(.unauthenticated, "invalid resume token for session \(id)")
                 }
                 guard let status = try await store.bufferStatus(session: id) else { return nil }
                 guard status.canReplay(after: Int64(lastSeq)) else {
@@ -112,13 +174,20 @@ extension ARCPRuntime {
                 return (record, status, events)
             }
             guard let (record, status, events) = read else { return .unknown }
+            // A stored session not seen for longer than the resume window is gone (spec
+            // §6.3), even if the store still holds it (the process stopped before its expiry).
+            if Date().timeIntervalSince(record.lastSeenAt) > Self.seconds(configuration.resumeWindow) {
+                if configuration.retention.deleteFromStore { storeWriter?.submit(.deleteSession(id)) }
+                return .failed(ARCPError(.resumeWindowExpired, "session \(id) is not resumable (unknown or expired)"))
+            }
             var features: [Feature] = []
             if case .object(let o)? = try? JSONParser.parse(record.stateJSON), case .array(let fs)? = o["features"] {
                 features = fs.compactMap { $0.stringValue.map(Feature.init(rawValue:)) }
             }
             let session = RuntimeSession(
                 id: id, principal: record.principal, features: features, resumeToken: token, limits: configuration.buffering,
-                storeWriter: storeWriter, createdAt: record.createdAt)
+                storeWriter: storeWriter, createdAt: record.createdAt, outbound: outboundFrameLimit,
+                instrumentation: configuration.instrumentation)
             session.restore(lastSeq: Int(status.lastSeq), releasedThrough: Int(status.releasedThrough), events: events)
             let winner = await tables.sessions.adopt(session)
             guard winner === session else { return .restored(winner) }
@@ -148,12 +217,18 @@ extension ARCPRuntime {
     /// Removes a detached session once its resume window has passed (unless it was resumed
     /// meanwhile). The session's state machine decides; the table removal follows, outside
     /// the session's lock.
+    ///
+    /// With a store, the record notes when the session was last seen (the detach), so a
+    /// restarted runtime refuses a resume after the window; on expiry the session's record
+    /// and events are deleted from the store (`Configuration.Retention.deleteFromStore`).
     func scheduleExpiry(_ session: RuntimeSession) {
         let window = configuration.resumeWindow
+        storeWriter?.submit(.session(session.record()))
         Task { [weak self] in
             try? await Task.sleep(for: window)
             guard let self, session.expireIfDue(window: window) else { return }
             await self.tables.sessions.remove(session)
+            if self.configuration.retention.deleteFromStore { self.storeWriter?.submit(.deleteSession(session.id)) }
             self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
             self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
         }

@@ -10,6 +10,9 @@ package struct SessionOutbox: Sendable {
         package var maxBufferedEvents: Int
         package var maxBufferedBytes: Int
         package var maxPendingFrames: Int
+        package var maxPendingBytes: Int
+        package var maxSubscriberPendingFrames: Int
+        package var maxSubscriberPendingBytes: Int
         package var maxUnackedEvents: Int
         package var backPressureThreshold: Int
         /// Whether `ack` was negotiated (acknowledgements then bound the emitters).
@@ -19,6 +22,9 @@ package struct SessionOutbox: Sendable {
             maxBufferedEvents = buffering.maxBufferedEvents
             maxBufferedBytes = buffering.maxBufferedBytes
             maxPendingFrames = buffering.maxPendingFrames
+            maxPendingBytes = buffering.maxPendingBytes
+            maxSubscriberPendingFrames = buffering.maxSubscriberPendingFrames
+            maxSubscriberPendingBytes = buffering.maxSubscriberPendingBytes
             maxUnackedEvents = buffering.maxUnackedEvents
             backPressureThreshold = buffering.backPressureThreshold
             self.acknowledges = acknowledges
@@ -50,8 +56,9 @@ package struct SessionOutbox: Sendable {
     package private(set) var releasedThrough = 0
     package private(set) var lastAcked = 0
     package private(set) var evictions = 0
-    /// Frames waiting for the current connection's writer.
+    /// Frames waiting for the current connection's writer, and their bytes.
     package private(set) var pending: Deque<String> = []
+    package private(set) var pendingBytes = 0
     package private(set) var heldAcceptances: Deque<HeldFrame> = []
     private var backPressureReported: Set<String> = []
 
@@ -85,8 +92,8 @@ package struct SessionOutbox: Sendable {
     /// Starts the queue of a new connection: `first` (the welcome), then, for a resume,
     /// every buffered event after `resumeFrom` with the held acceptances in their places.
     package mutating func startConnection(first: String, resumeFrom: Int?) {
-        pending.removeAll()
-        pending.append(first)
+        dropPending()
+        enqueue(first)
         guard let from = resumeFrom else { return }
         // Acceptances queued after event `from` may not have reached the client.
         while let oldest = heldAcceptances.first, oldest.afterSeq < from { heldAcceptances.removeFirst() }
@@ -94,13 +101,13 @@ package struct SessionOutbox: Sendable {
         var next = held.next()
         for e in replay where e.seq > from {
             while let h = next, h.afterSeq < e.seq {
-                pending.append(h.frame)
+                enqueue(h.frame)
                 next = held.next()
             }
-            pending.append(e.frame)
+            enqueue(e.frame)
         }
         while let h = next {
-            pending.append(h.frame)
+            enqueue(h.frame)
             next = held.next()
         }
     }
@@ -108,6 +115,12 @@ package struct SessionOutbox: Sendable {
     /// Drops what was queued for a connection that is gone (events stay buffered for resume).
     package mutating func dropPending() {
         pending.removeAll()
+        pendingBytes = 0
+    }
+
+    private mutating func enqueue(_ frame: String) {
+        pending.append(frame)
+        pendingBytes += frame.utf8.count
     }
 
     // MARK: Outbound
@@ -120,7 +133,7 @@ package struct SessionOutbox: Sendable {
             if heldAcceptances.count > Self.maxHeldAcceptances { heldAcceptances.removeFirst() }
         }
         guard attached else { return false }
-        pending.append(frame)
+        enqueue(frame)
         return true
     }
 
@@ -146,7 +159,7 @@ package struct SessionOutbox: Sendable {
             evictions += 1
             evicted += 1
         }
-        if attached { pending.append(frame) }
+        if attached { enqueue(frame) }
         return (Numbered(seq: seq, evicted: evicted), frame)
     }
 
@@ -154,21 +167,30 @@ package struct SessionOutbox: Sendable {
     package mutating func takePending() -> [String] {
         let batch = Array(pending)
         pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
         return batch
     }
 
     // MARK: Back-pressure
 
-    /// Whether emitters must wait: the connection's queue is full, or (with `ack`) the
-    /// client lags too far behind its acknowledgements.
+    /// Whether emitters must wait: the connection's queue is full (frames or bytes), or
+    /// (with `ack`) the client lags too far behind its acknowledgements.
     package var emittersMustWait: Bool {
-        pending.count >= limits.maxPendingFrames || (limits.acknowledges && lastSeq - lastAcked >= limits.maxUnackedEvents)
+        readerMustWait || (limits.acknowledges && lastSeq - lastAcked >= limits.maxUnackedEvents)
     }
 
-    /// Whether the reader must wait: the connection's queue is full (acks are not counted:
-    /// they arrive through the reader).
+    /// Whether the reader must wait: the connection's queue is full, in frames or bytes (acks
+    /// are not counted: they arrive through the reader).
     package var readerMustWait: Bool {
-        pending.count >= limits.maxPendingFrames
+        pending.count >= limits.maxPendingFrames || pendingBytes >= limits.maxPendingBytes
+    }
+
+    /// Whether a job this session only observes (a subscription) must stop delivering to it:
+    /// the queue holds a subscriber's bound of frames or bytes, or (with `ack`) the client
+    /// lags `maxUnackedEvents` behind. An observer never makes a job wait (spec §7.6).
+    package var subscriberMustDetach: Bool {
+        pending.count >= limits.maxSubscriberPendingFrames || pendingBytes >= limits.maxSubscriberPendingBytes
+            || (limits.acknowledges && lastSeq - lastAcked >= limits.maxUnackedEvents)
     }
 
     /// Whether the client's lag crossed the back-pressure threshold for `jobID` (true once

@@ -34,10 +34,19 @@ package struct SessionStateMachine: Sendable {
     /// Whether the client ended the session (`session.close` or `session.bye`).
     package private(set) var closedByClient = false
     package private(set) var resumeToken: String
+    /// A token rotated out by a resume, still accepted for a bounded grace.
+    package struct RetiringToken: Sendable, Equatable {
+        /// The token the client resumed with.
+        package var token: String
+        /// When it dies at the latest (nil: only when the client is heard from).
+        package var until: Instant?
+    }
     /// After a resume, the token the client presented stays valid until the client shows
-    /// (by sending anything on the new connection) that it received the rotated one: a
-    /// welcome lost to a second drop must not lock the client out.
-    package private(set) var previousToken: String? = nil
+    /// (by sending anything on the new connection) that it received the rotated one, or
+    /// until its grace ends, whichever is first (issue 10 item 7): a welcome lost to a second
+    /// drop must not lock the client out, and a rotated-out token must not live on while
+    /// the new holder stays silent.
+    package private(set) var previousToken: RetiringToken? = nil
     private var nextConnection: UInt64 = 0
 
     /// A new session, not yet attached (detached since `now`).
@@ -74,15 +83,26 @@ package struct SessionStateMachine: Sendable {
     }
 
     /// Attaches a new connection whose queue starts with `welcome`, then (for a resume from
-    /// `resumeFrom`) every buffered event after it. `newToken` rotates the resume token.
-    package mutating func attach(welcome: String, resumeFrom: Int?, newToken: String?) -> AttachResult {
+    /// `resumeFrom`) every buffered event after it. `newToken` rotates the resume token:
+    /// the token the client `presented` (the current one when nil) is retired, accepted
+    /// until the client is heard from or until `graceUntil`. A retired token presented
+    /// again keeps its first deadline, so re-presenting it never extends its life.
+    package mutating func attach(
+        welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, graceUntil: Instant? = nil
+    ) -> AttachResult {
         if case .expired = lifecycle { return .expired }
         if let from = resumeFrom, !outbox.canReplay(after: from) {
             return .windowExpired(firstAvailable: outbox.releasedThrough + 1)
         }
         let replaced = isAttached
         if let newToken {
-            previousToken = resumeToken
+            let retiring = presented ?? resumeToken
+            if let previous = previousToken, Self.equal(previous.token, retiring) {
+                // The welcome carrying the current token was lost: keep the first deadline.
+                previousToken = previous
+            } else {
+                previousToken = RetiringToken(token: retiring, until: graceUntil)
+            }
             resumeToken = newToken
         }
         nextConnection += 1
@@ -176,10 +196,19 @@ package struct SessionStateMachine: Sendable {
         previousToken = nil
     }
 
-    /// Whether `token` is the current or (until the client is heard from) the previous one.
-    package func accepts(token: String) -> Bool {
-        ResumeTokenHasher.constantTimeEquals(Array(resumeToken.utf8), Array(token.utf8))
-            || previousToken.map { ResumeTokenHasher.constantTimeEquals(Array($0.utf8), Array(token.utf8)) } == true
+    /// Whether `token` is the current one, or the retired one while it is still in its grace
+    /// (until the client is heard from, and before its deadline: a retired token with a
+    /// deadline is refused when `now` is not given).
+    package func accepts(token: String, now: Instant? = nil) -> Bool {
+        if Self.equal(resumeToken, token) { return true }
+        guard let previous = previousToken, Self.equal(previous.token, token) else { return false }
+        guard let until = previous.until else { return true }
+        guard let now else { return false }
+        return now < until
+    }
+
+    private static func equal(_ a: String, _ b: String) -> Bool {
+        ResumeTokenHasher.constantTimeEquals(Array(a.utf8), Array(b.utf8))
     }
 
     // MARK: Outbound
@@ -204,6 +233,10 @@ package struct SessionStateMachine: Sendable {
 
     /// Whether emitters must wait (never while detached: events then only buffer).
     package var emittersMustWait: Bool { isAttached && outbox.emittersMustWait }
+
+    /// Whether a subscription must stop delivering to this session (never while detached:
+    /// events then only buffer, under the replay caps).
+    package var subscriberMustDetach: Bool { isAttached && outbox.subscriberMustDetach }
 
     /// Whether the reader must wait for the peer to read.
     package var readerMustWait: Bool { isAttached && outbox.readerMustWait }

@@ -14,6 +14,10 @@ package protocol SessionTable: Sendable {
     /// Adds a new session.
     func insert(_ session: RuntimeSession) async
 
+    /// Adds a new session unless its principal already holds `maxPerPrincipal` sessions
+    /// (attached or resumable); false when refused (nothing added). Atomic.
+    func insert(_ session: RuntimeSession, maxPerPrincipal: Int) async -> Bool
+
     /// Adds `session` unless a session with its id is present; returns the one now in the
     /// table (a session restored from the store may race another restore of the same id).
     func adopt(_ session: RuntimeSession) async -> RuntimeSession
@@ -36,23 +40,62 @@ package protocol SessionTable: Sendable {
     func localSession(_ id: String) -> RuntimeSession?
 }
 
-/// The in-process `SessionTable`: a dictionary under its own lock (rank `leaf`).
+extension SessionTable {
+    /// Adds the session without a limit (a table that does not count sessions per principal).
+    package func insert(_ session: RuntimeSession, maxPerPrincipal: Int) async -> Bool {
+        await insert(session)
+        return true
+    }
+}
+
+/// The in-process `SessionTable`: a dictionary under its own lock (rank `leaf`), with the
+/// number of sessions per principal.
 package final class InMemorySessionTable: SessionTable {
-    private let sessionsByID = RankedMutex<[String: RuntimeSession]>(.leaf, [:])
+    private struct Table {
+        var byID: [String: RuntimeSession] = [:]
+        var perPrincipal: [String: Int] = [:]
+
+        mutating func add(_ session: RuntimeSession) {
+            if let old = byID.updateValue(session, forKey: session.id) { count(old.principal, -1) }
+            count(session.principal, 1)
+        }
+
+        mutating func remove(_ id: String) {
+            if let old = byID.removeValue(forKey: id) { count(old.principal, -1) }
+        }
+
+        mutating func count(_ principal: String, _ delta: Int) {
+            let n = perPrincipal[principal, default: 0] + delta
+            perPrincipal[principal] = n > 0 ? n : nil
+        }
+    }
+
+    private let sessionsByID = RankedMutex<Table>(.leaf, Table())
 
     package init() {}
 
     package func insert(_ session: RuntimeSession) async {
-        sessionsByID.withLock { $0[session.id] = session }
+        sessionsByID.withLock { $0.add(session) }
+    }
+
+    package func insert(_ session: RuntimeSession, maxPerPrincipal: Int) async -> Bool {
+        sessionsByID.withLock { t in
+            guard t.perPrincipal[session.principal, default: 0] < maxPerPrincipal else { return false }
+            t.add(session)
+            return true
+        }
     }
 
     package func adopt(_ session: RuntimeSession) async -> RuntimeSession {
         sessionsByID.withLock { table in
-            if let existing = table[session.id] { return existing }
-            table[session.id] = session
+            if let existing = table.byID[session.id] { return existing }
+            table.add(session)
             return session
         }
     }
+
+    /// Principals holding at least one session (their counters are freed at zero).
+    package var principalCount: Int { sessionsByID.withLock { $0.perPrincipal.count } }
 
     package func session(_ id: String) async -> RuntimeSession? {
         localSession(id)
@@ -60,19 +103,19 @@ package final class InMemorySessionTable: SessionTable {
 
     package func remove(_ session: RuntimeSession) async -> Bool {
         sessionsByID.withLock { table in
-            guard table[session.id] === session else { return false }
-            table[session.id] = nil
+            guard table.byID[session.id] === session else { return false }
+            table.remove(session.id)
             return true
         }
     }
 
     package func sessions() async -> [RuntimeSession] {
-        sessionsByID.withLock { Array($0.values) }
+        sessionsByID.withLock { Array($0.byID.values) }
     }
 
-    package var localSessionIDs: [String] { sessionsByID.withLock { Array($0.keys) } }
+    package var localSessionIDs: [String] { sessionsByID.withLock { Array($0.byID.keys) } }
 
     package func localSession(_ id: String) -> RuntimeSession? {
-        sessionsByID.withLock { $0[id] }
+        sessionsByID.withLock { $0.byID[id] }
     }
 }

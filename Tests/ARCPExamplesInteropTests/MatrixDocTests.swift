@@ -1,0 +1,38 @@
+import ARCPTestSupport
+import Foundation
+import Testing
+
+/// docs/INTEROP.md's examples matrix says what `Matrix` asserts (no Python needed).
+@Suite("Examples interop: docs/INTEROP.md matrix")
+struct MatrixDocTests {
+    /// The table's columns after "Example" and "ref ↔ ref", in order.
+    static let columns: [Direction] = [.referenceClient, .referenceClientCompat, .swiftClient, .swiftPair]
+
+    @Test("each row of the examples matrix matches Matrix.expected")
+    func docsMatchMatrix() throws {
+        let text = try String(contentsOf: PackagePaths.root.appendingPathComponent("docs/INTEROP.md"), encoding: .utf8)
+        let section = try #require(text.range(of: "## The reference's 22 examples, both directions"), "the matrix section is missing")
+        var rows: [String: [String]] = [:]
+        for line in text[section.upperBound...].split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count == 6 else { continue }
+            rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = Array(cells[2...])
+        }
+        #expect(Set(rows.keys) == Set(Matrix.examples), "the matrix lists every example once")
+        for example in Matrix.examples {
+            guard let cells = rows[example] else { continue }
+            for (direction, cell) in zip(Self.columns, cells) {
+                let documented = cell.split(separator: " ").first.map(String.init) ?? ""
+                let expected: String
+                if direction == .referenceClientCompat && !Matrix.compatExamples.contains(example) {
+                    expected = "—"
+                } else if case .fail = Matrix.expectation(example, direction) {
+                    expected = "fail"
+                } else {
+                    expected = "pass"
+                }
+                #expect(documented == expected, "docs/INTEROP.md: \(example), \(direction.rawValue) says \"\(cell)\", the test expects \(expected)")
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import ARCP
+import ARCPTestSupport
+import ARCPWebSocket
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The issue-10 cases that need the rebuilt runtime (issue 11) and its hardening (items 2–5;
+// items 1, 6–9 and 11 are in HostileRuntimeTests). They are
+// written against today's API and `arcp serve` flags, and disabled with the item they wait
+// for; the runtime hardening engineer enables each one with the change that makes it pass
+// (and adjusts a proposed flag name to the one chosen). Each asserts, like the enabled cases,
+// the typed error, that the server is still up and answering, and that nothing leaked.
+
+@Suite("Hostile peer: runtime hardening (pending)", .timeLimit(.minutes(3)))
+struct PendingRuntimeHardeningTests {
+    // MARK: Item 2: lifecycle and retention
+
+    @Test(
+        "finished jobs, closed sessions and idempotency keys are freed after the retention",
+        .disabled("needs runtime hardening: lifecycle and retention (issue 10 item 2; proposed flag --job-retention-sec)"))
+    func finishedWorkIsFreed() async throws {
+        let server = try await ServeProcess.start(["--job-retention-sec", "1", "--resume-window-sec", "1"])
+        // Warm up (allocator pools, first-use caches), then take the baseline.
+        try await runEchoJobs(server, sessions: 10, jobsPerSession: 20, inputBytes: 1024)
+        let baseline = try #require(server.residentKiB)
+        try await runEchoJobs(server, sessions: 100, jobsPerSession: 40, inputBytes: 1024)  // 4,000 jobs, ~4 MiB of inputs
+        try await runEchoJobs(server, sessions: 10, jobsPerSession: 1, inputBytes: 2 << 20)  // 10 × 2 MiB
+        // Once the retention (1 s) and the resume window (1 s) have passed, RSS comes back to
+        // within a few MiB of the baseline (awaited: the sweep runs on its own schedule).
+        let deadline = ContinuousClock.now + .seconds(30)
+        var rss = server.residentKiB ?? .max
+        while rss > baseline + 8 * 1024, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            rss = server.residentKiB ?? .max
+        }
+        #expect(rss <= baseline + 8 * 1024, "RSS \(rss) KiB vs baseline \(baseline) KiB after the retention")
+        try await server.expectAnswering("retention sweep")
+        await server.stop()
+    }
+
+    // MARK: Item 3: limits
+
+    @Test(
+        "connections per principal over the limit are refused with a typed error; others are served",
+        .disabled("needs runtime hardening: connection and session limits (issue 10 item 3; proposed flag --max-connections-per-principal)"))
+    func connectionsPerPrincipal() async throws {
+        let server = try await ServeProcess.start(["--max-connections-per-principal", "4"])
+        var open: [any Transport] = []
+        for _ in 0..<4 { open.append(try await server.session().0) }
+        let extra = try await WebSocketTransport.connect(to: server.url)
+        try await extra.send(Frames.hello())
+        let reply = try #require(try await extra.receive())
+        guard case .sessionError(let e)? = Frames.decode(reply)?.message else {
+            Issue.record("expected session.error, got \(reply)")
+            return
+        }
+        // Spec (v1.0 §14): exceeding a limit is INTERNAL_ERROR with a non-retryable signal.
+        #expect(e.code == .internalError && e.retryable == false, "\(e)")
+        // Another principal is not affected.
+        let other = try await server.client(token: "tok2")
+        _ = try await other.ping()
+        await other.close()
+        for t in open { await t.close() }
+        try await server.expectAnswering("connection limit")
+        await server.stop()
+    }
+
+    @Test(
+        "running jobs per session over the limit are refused with a typed error")
+    func runningJobsPerSession() async throws {
+        let server = try await ServeProcess.start(["--max-running-jobs-per-session", "2"])
+        let (t, sid) = try await server.session()
+        for _ in 0..<2 { try await t.send(HostileFrames.submit("slow", ["seconds": 30], session: sid)) }
+        try await t.send(HostileFrames.submit("slow", ["seconds": 30], session: sid))
+        let refused = try await within(.seconds(10), "the third job is refused") { try await terminal(t) }
+        switch refused.message {
+        case .jobError(let e): #expect(e.code == .internalError && e.retryable == false, "\(e)")
+        case .sessionError(let e): #expect(e.code == .internalError && e.retryable == false, "\(e)")
+        default: Issue.record("expected an error, got \(refused.message.type)")
+        }
+        await t.close()
+        try await server.expectAnswering("running-job limit")
+        await server.stop()
+    }
+
+    @Test(
+        "a first frame larger than a hello is refused before authentication",
+        .disabled("needs runtime hardening: first-frame cap before authentication (issue 10 item 3; the websocket engineer's limit)"))
+    func firstFrameCap() async throws {
+        let server = try await ServeProcess.start()
+        let raw = try await RawWebSocketClient.connect(port: server.port)
+        let blob = String(repeating: "x", count: 1 << 20)
+        let close = try await raw.run { inbound, outbound in
+            try await outbound.write(RawWebSocketClient.text(#"{"arcp":"1.1","id":"01M8876EHRZFYBWW8NAFTYKXP3","type":"session.hello","payload":{"pad":""# + "\"\(blob)\"}}"))
+            return try await RawWebSocketClient.awaitClose(inbound)
+        }
+        #expect(close?.code == 1009, "\(String(describing: close))")
+        try await server.expectAnswering("a 1 MiB first frame")
+        await server.stop()
+    }
+
+    @Test(
+        "a connection that never says hello, or a session that goes idle, is closed after its timeout",
+        .disabled("needs runtime hardening: handshake and idle timeouts as serve flags (issue 10 item 3; proposed --hello-timeout-sec, --idle-timeout-sec)"))
+    func silentConnectionsAreClosed() async throws {
+        let server = try await ServeProcess.start(["--hello-timeout-sec", "1", "--idle-timeout-sec", "2"])
+        let baseline = server.openDescriptors
+        let silent = try await WebSocketTransport.connect(to: server.url)
+        let first = try await within(.seconds(5), "the silent connection is closed") { try await silent.receive() }
+        if let first { #expect(Frames.decode(first)?.message.type == "session.error") }
+        let (idle, _) = try await server.session()
+        _ = try await within(.seconds(10), "the idle session is closed") {
+            while try await idle.receive() != nil {}
+        }
+        await server.expectDescriptors(backTo: baseline)
+        try await server.expectAnswering("silent peers")
+        await server.stop()
+    }
+
+    // MARK: Item 4: observers cannot stall jobs
+
+    @Test(
+        "a subscriber that stops reading is detached; the submitter's job runs at full speed")
+    func stalledSubscriberDoesNotStallTheJob() async throws {
+        let server = try await ServeProcess.start()
+        let (submitter, sid) = try await server.session()
+        try await submitter.send(HostileFrames.submit("flood", ["n": 200_000], session: sid))
+        let accepted = try await next(submitter, "job.accepted")
+        let jobID = try #require(accepted.jobId ?? { if case .jobAccepted(let a) = accepted.message { return a.jobId } else { return nil } }())
+        // A second session of the same principal subscribes, then never reads again.
+        let raw = try await RawWebSocketClient.connect(port: server.port)
+        let reader = Task {
+            try await raw.run { inbound, outbound in
+                try await outbound.write(RawWebSocketClient.text(Frames.hello()))
+                var frames = inbound.makeAsyncIterator()
+                let welcome = try await RawWebSocketClient.nextText(&frames)
+                let observer = welcome.flatMap { Frames.decode($0)?.sessionId }
+                try await outbound.write(RawWebSocketClient.text(HostileFrames.envelope("job.subscribe", ["job_id": .string(jobID)], session: observer)))
+                try await Task.sleep(for: .seconds(60))  // never reads again
+            }
+        }
+        // The submitter reads everything and the job ends promptly.
+        let end = try await within(.seconds(60), "the flood job ends although an observer stalls") { try await terminal(submitter) }
+        guard case .jobResult = end.message else {
+            Issue.record("expected job.result, got \(end.message.type)")
+            return
+        }
+        reader.cancel()
+        await submitter.close()
+        try await server.expectAnswering("a stalled subscriber")
+        await server.stop()
+    }
+
+    // MARK: Item 5: prompt cancel
+
+    @Test(
+        "job.cancel ends a job blocked on back-pressure within a second",
+        .disabled("""
+            open (issue 10 item 5 over a real socket): a peer whose outbound queue is full is no longer \
+            read (the flood defence in RuntimeSession.waitForOutboundRoom), so its job.cancel is not seen \
+            until it reads again; PromptCancelTests proves the in-process half (the agent wakes at once)
+            """))
+    func cancelUnderBackPressure() async throws {
+        let server = try await ServeProcess.start()
+        let raw = try await RawWebSocketClient.connect(port: server.port)
+        let observer = try await server.client()
+        try await raw.run { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            try await outbound.write(RawWebSocketClient.text(Frames.hello()))
+            let sid = try await RawWebSocketClient.nextText(&frames).flatMap { Frames.decode($0)?.sessionId }
+            try await outbound.write(RawWebSocketClient.text(HostileFrames.submit("flood", ["n": 5_000_000], session: try #require(sid))))
+            var jobID: String?
+            while jobID == nil, let text = try await RawWebSocketClient.nextText(&frames) {
+                if case .jobAccepted(let a)? = Frames.decode(text)?.message { jobID = a.jobId }
+            }
+            // Stop reading until the agent is blocked on back-pressure, then cancel.
+            try await Task.sleep(for: .seconds(2))
+            let cancelledAt = ContinuousClock.now
+            try await outbound.write(RawWebSocketClient.text(HostileFrames.envelope("job.cancel", ["job_id": .string(try #require(jobID))], session: sid)))
+            // The job is terminal (seen from another session) within a second.
+            var status: JobStatus?
+            while ContinuousClock.now - cancelledAt < .seconds(1) {
+                status = try await observer.listJobs().jobs.first { $0.jobId == jobID }?.status
+                if status?.isTerminal == true { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(status?.isTerminal == true, "status \(String(describing: status)) a second after job.cancel")
+        }
+        await observer.close()
+        try await server.expectAnswering("cancel under back-pressure")
+        await server.stop()
+    }
+
+    // Items 6, 7, 8, 9 and 11 are enabled in HostileRuntimeTests.
+}
+
+/// Runs `sessions` sessions one after another, each submitting `jobsPerSession` echo jobs with
+/// an input of `inputBytes` and waiting for their results, then closing with `session.close`.
+func runEchoJobs(_ server: ServeProcess, sessions: Int, jobsPerSession: Int, inputBytes: Int) async throws {
+    let blob = JSONValue.string(String(repeating: "a", count: inputBytes))
+    for _ in 0..<sessions {
+        let client = try await server.client()
+        for _ in 0..<jobsPerSession {
+            let job = try await client.submit(agent: "echo", input: ["blob": blob])
+            _ = try await job.result()
+        }
+        await client.close()
+    }
+}

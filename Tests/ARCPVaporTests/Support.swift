@@ -1,0 +1,69 @@
+import ARCP
+import ARCPDemoAgents
+import ARCPVapor
+import ARCPWebSocket
+import Testing
+import Vapor
+
+/// A real Vapor application on 127.0.0.1, port 0: `GET /health` beside the ARCP route at
+/// `/arcp` (the demo agents), mounted with `app.arcp(runtime, at: "arcp")`.
+struct VaporApp: Sendable {
+    let app: Application
+    let server: HTTPServer
+    let runtime: ARCPRuntime
+    let port: Int
+    var url: String { "ws://127.0.0.1:\(port)/arcp" }
+
+    typealias Routes = @Sendable (Application, ARCPRuntime) -> Void
+
+    static func start(
+        options: ARCPVaporOptions = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: nil),
+        maxPendingFrames: Int? = nil,
+        routes: Routes = { _, _ in }
+    ) async throws -> VaporApp {
+        var cfg = ARCPRuntime.Configuration()
+        cfg.heartbeatInterval = nil
+        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
+        cfg.logger.logLevel = .critical
+        let runtime = ARCPRuntime(
+            configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+        try DemoAgents.register(on: runtime)
+
+        let app = try await Application.make(.testing)
+        app.logger.logLevel = .critical
+        app.get("health") { _ in "ok" }
+        app.arcp(runtime, at: "arcp", options: options)
+        routes(app, runtime)
+        let server = app.http.server.shared
+        do {
+            try await server.start(address: .hostname("127.0.0.1", port: 0))
+        } catch {
+            try? await app.asyncShutdown()
+            throw error
+        }
+        guard let port = server.localAddress?.port else {
+            await server.shutdown()
+            try? await app.asyncShutdown()
+            Issue.record("the Vapor application did not start")
+            throw CancellationError()
+        }
+        return VaporApp(app: app, server: server, runtime: runtime, port: port)
+    }
+
+    /// Shuts down as `app.execute()` + `app.asyncShutdown()` do: the lifecycle handlers (the
+    /// runtime's goodbye) first, then the HTTP server.
+    func stop() async throws {
+        try await app.asyncShutdown()
+        await server.shutdown()
+    }
+
+    /// A connected client session over `ARCPWebSocket`'s NIO client.
+    func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
+        var options = ARCPClient.Options()
+        options.requestTimeout = .seconds(10)
+        options.logger.logLevel = .critical
+        let client = ARCPClient(token: token, options: options)
+        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)\(path)"))
+        return client
+    }
+}

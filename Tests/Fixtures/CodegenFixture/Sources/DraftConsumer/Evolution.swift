@@ -1,0 +1,1 @@
+../ShippedConsumer/Evolution.swift
