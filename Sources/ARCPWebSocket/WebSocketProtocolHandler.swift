@@ -65,6 +65,22 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private var ended = false
     /// The last I/O error, for the message when the connection drops.
     private var ioError: (any Error)?
+    /// Whether every frame reaching this handler is followed by `channelReadComplete`, which
+    /// hands the held messages to the mailbox. Not at first: the bytes an upgrade handler
+    /// buffered during the handshake are replayed as reads without one (Vapor's
+    /// `UpgradeBufferHandler` does), so messages delivered before the first read completes
+    /// after a frame are flushed by a task of their own instead of waiting for a read that may
+    /// never come (the peer waits for our answer).
+    private var readCompletesFollowFrames = false
+    /// A frame arrived since the last `channelReadComplete`.
+    private var framesSinceReadComplete = false
+    /// A flush task for replayed messages is queued.
+    private var flushScheduled = false
+    /// Keep-alive pings (``ConnectionLimits/keepAlivePingInterval``), if any.
+    private let keepAliveInterval: TimeAmount?
+    private var keepAliveTask: RepeatedTask?
+    /// A keep-alive ping is out and no pong has come back since.
+    private var awaitingPong = false
 
     init(isClient: Bool, limits: ConnectionLimits, shared: ConnectionShared, firstMessageGuard: FirstMessageGuard?) {
         self.isClient = isClient
@@ -74,6 +90,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         self.firstMessageGuard = firstMessageGuard
         self.assembler = MessageAssembler(limits: limits)
         self.pongs = PongSchedule(maxUnanswered: limits.maxUnansweredPings)
+        self.keepAliveInterval = limits.keepAlivePingInterval.map(TimeAmount.init)
     }
 
     // MARK: Lifecycle
@@ -91,6 +108,10 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         // during the upgrade are delivered right after this; the end is applied after them.
         if !context.channel.isActive {
             eventLoop.execute { bound.value.connectionEnded() }
+        } else if let interval = keepAliveInterval {
+            keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                bound.value.keepAlive()
+            }
         }
     }
 
@@ -113,6 +134,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         phase = .closed
         closeTimer?.cancel()
         closeTimer = nil
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
         if let failure {
             ending = .some(failure)
         } else if let peer = shared.peerClose {
@@ -142,6 +165,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        framesSinceReadComplete = true
         switch phase {
         case .closed:
             return
@@ -177,7 +201,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
                 fail(context, violation)
             }
         case .pong:
-            break
+            awaitingPong = false
         case .connectionClose:
             let info = WebSocketFrame.closeInfo(from: frame.unmaskedData)
             shared.recordPeerClose(info)
@@ -201,6 +225,10 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if framesSinceReadComplete {
+            framesSinceReadComplete = false
+            readCompletesFollowFrames = true
+        }
         if !pending.isEmpty { flushPending() }
         if phase == .draining || phase == .closeSent {
             // Keep reading even if the consumer is not: the peer's close frame (or EOF) must be
@@ -236,6 +264,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
+        if !pending.isEmpty { flushPending() }
         if phase == .open && (!pending.isEmpty || !shared.mailbox.hasRoom) {
             readHeldBack = true
             return
@@ -276,6 +305,15 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         // Collected and handed over at the end of the read (`channelReadComplete`): one burst
         // into the mailbox wakes the consumer about once per read instead of once per message.
         pending.append(text)
+        if !readCompletesFollowFrames && !flushScheduled, let context {
+            // Possibly a replayed read with no `channelReadComplete` behind it (see the property).
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flushScheduled = false
+                bound.value.flushPending()
+            }
+        }
         // Once per 256 held messages: a flush that could not hand them over is not retried
         // for every further message of the same read (channelReadComplete or resume() will).
         if pending.count % 256 == 0 { flushPending() }
@@ -323,6 +361,23 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         context.read()
     }
 
+    /// Every keep-alive interval: a peer that has not answered the last ping is gone (the socket
+    /// is closed, `receive()` reports the lost connection); otherwise ping it. Pongs are read
+    /// only while the session reads: a connection whose mailbox stays full for a whole interval
+    /// is disconnected too.
+    private func keepAlive() {
+        guard phase == .open, let context else { return }
+        if awaitingPong {
+            ioError = KeepAliveUnanswered()
+            context.close(promise: nil)
+            return
+        }
+        awaitingPong = true
+        let ping = WebSocketFrame(
+            fin: true, opcode: .ping, maskKey: isClient ? .random() : nil, data: context.channel.allocator.buffer(capacity: 0))
+        context.writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
+    }
+
     private func startCloseTimer(_ context: ChannelHandlerContext) {
         guard closeTimer == nil else { return }
         let channel = context.channel
@@ -334,6 +389,11 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension WebSocketProtocolHandler: Sendable {}
+
+/// Why the connection was dropped: the peer did not answer a keep-alive ping in time.
+struct KeepAliveUnanswered: Error, CustomStringConvertible {
+    var description: String { "no answer to a keep-alive ping" }
+}
 
 extension WebSocketProtocolHandler {
     /// After the HTTP upgrade (on the event loop): adds the protocol handler to `channel` (and,
