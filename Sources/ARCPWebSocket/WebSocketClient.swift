@@ -59,7 +59,7 @@ extension WebSocketTransport {
         closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
         outboundByteLimit: Int = WebSocketTransport.defaultOutboundByteLimit,
         maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
-        handlesFramesOnEventLoop: Bool = false,
+        handlesFramesOnEventLoop: Bool = ARCPWebSocketDefaults.handlesFramesOnEventLoop,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketTransport {
         let target = try WebSocketURL(parsing: url)

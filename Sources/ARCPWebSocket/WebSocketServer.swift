@@ -120,7 +120,7 @@ public final class WebSocketServer: Service, Sendable {
             maxConnections: Int = ARCPWebSocketDefaults.maxConnections,
             outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
             maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
-            handlesFramesOnEventLoop: Bool = false
+            handlesFramesOnEventLoop: Bool = ARCPWebSocketDefaults.handlesFramesOnEventLoop
         ) {
             self.host = host
             self.port = port

@@ -75,6 +75,12 @@ public final class WebSocketTransport: Transport {
     /// Bytes accepted by `send` and not yet written to the socket (for tests and diagnostics).
     var outboundBytesWaiting: Int { pump.outstandingBytes }
 
+    /// Received messages waiting for `receive()` (for adapters' tests and diagnostics).
+    package var inboundQueuedMessages: Int { shared.mailbox.count }
+
+    /// Their bytes (for adapters' tests and diagnostics).
+    package var inboundQueuedBytes: Int { shared.mailbox.bufferedBytes }
+
     // MARK: Transport
 
     /// The connection's event loop, as a task executor, while the connection is open (and

@@ -30,6 +30,9 @@ public enum ARCPWebSocketDefaults {
     public static let handshakeTimeout: Duration = .seconds(10)
     /// How long a close handshake may take before the socket is closed regardless: 2 s.
     public static let closeTimeout: Duration = .seconds(2)
+    /// Whether a connection's frames are handled on its event loop (the transport's
+    /// `preferredExecutor`, see docs/TRANSPORTS.md "Frames handled where they arrive"): false.
+    public static let handlesFramesOnEventLoop = false
 }
 
 /// The per-connection limits of one ARCP WebSocket connection, built by each adapter from its
@@ -50,6 +53,9 @@ package struct ConnectionLimits: Sendable, Equatable {
     package var maxUnansweredPings: Int
     /// Bound on a close handshake.
     package var closeTimeout: Duration
+    /// Keep-alive: a ping this often, and a peer that has not answered one when the next is due
+    /// is disconnected. `nil` (the default) sends none: ARCP's own heartbeat covers liveness.
+    package var keepAlivePingInterval: Duration?
 
     /// Every count is raised to at least 1; the first-message cap is at most `maxMessageSize`.
     package init(
@@ -59,7 +65,8 @@ package struct ConnectionLimits: Sendable, Equatable {
         inboundByteLimit: Int = ARCPWebSocketDefaults.inboundByteLimit,
         outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
         maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
-        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout
+        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
+        keepAlivePingInterval: Duration? = nil
     ) {
         let maxMessage = Swift.max(1, maxMessageSize)
         self.maxMessageSize = maxMessage
@@ -69,5 +76,6 @@ package struct ConnectionLimits: Sendable, Equatable {
         self.outboundByteLimit = Swift.max(1, outboundByteLimit)
         self.maxUnansweredPings = Swift.max(1, maxUnansweredPings)
         self.closeTimeout = closeTimeout
+        self.keepAlivePingInterval = keepAlivePingInterval.map { Swift.max($0, .milliseconds(1)) }
     }
 }

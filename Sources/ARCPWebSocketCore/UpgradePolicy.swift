@@ -30,6 +30,18 @@ package struct UpgradePolicy: Sendable {
         return nil
     }
 
+    /// Whether the header values ask for a WebSocket upgrade: `Connection` lists `upgrade`,
+    /// `Upgrade` lists `websocket`, and a `Sec-WebSocket-Key` is present (for an adapter whose
+    /// framework routes the request before it is upgraded, to answer anything else with 426).
+    package static func isWebSocketHandshake(connection: [String], upgrade: [String], hasKey: Bool) -> Bool {
+        func lists(_ values: [String], _ token: String) -> Bool {
+            values.contains { value in
+                value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == token }
+            }
+        }
+        return hasKey && lists(connection, "upgrade") && lists(upgrade, "websocket")
+    }
+
     /// `host:port` → `host`; `[v6]:port` → `[v6]`.
     static func stripPort(_ host: String) -> String {
         if host.hasPrefix("[") {
