@@ -237,7 +237,7 @@ let package = Package(
         .target(
             name: "ARCPTestSupport",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -383,7 +383,6 @@ let package = Package(
             dependencies: [
                 "ARCP", "ARCPWebSocket", "ARCPWebSocketCore",
                 .product(name: "Vapor", package: "vapor"),
-                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
