@@ -160,12 +160,7 @@ struct PendingRuntimeHardeningTests {
     // MARK: Item 5: prompt cancel
 
     @Test(
-        "job.cancel ends a job blocked on back-pressure within a second",
-        .disabled("""
-            open (issue 10 item 5 over a real socket): a peer whose outbound queue is full is no longer \
-            read (the flood defence in RuntimeSession.waitForOutboundRoom), so its job.cancel is not seen \
-            until it reads again; PromptCancelTests proves the in-process half (the agent wakes at once)
-            """))
+        "job.cancel ends a job blocked on back-pressure within a second")
     func cancelUnderBackPressure() async throws {
         let server = try await ServeProcess.start()
         let raw = try await RawWebSocketClient.connect(port: server.port)
@@ -179,10 +174,16 @@ struct PendingRuntimeHardeningTests {
             while jobID == nil, let text = try await RawWebSocketClient.nextText(&frames) {
                 if case .jobAccepted(let a)? = Frames.decode(text)?.message { jobID = a.jobId }
             }
-            // Stop reading until the agent is blocked on back-pressure, then cancel.
+            // Stop reading until the agent is blocked on back-pressure (its queue full), then,
+            // like a slow client with a heartbeat, ping before cancelling: a frame that arrives
+            // while the queue is full used to stop the reader until the peer read again, so
+            // the cancel behind it was never seen.
             try await Task.sleep(for: .seconds(2))
+            try await outbound.write(RawWebSocketClient.text(Frames.ping("slow-reader", session: sid)))
             let cancelledAt = ContinuousClock.now
-            try await outbound.write(RawWebSocketClient.text(HostileFrames.envelope("job.cancel", ["job_id": .string(try #require(jobID))], session: sid)))
+            // The spec's form: the job's id on the envelope (§7.4).
+            try await outbound.write(RawWebSocketClient.text(HostileFrames.envelope(
+                "job.cancel", [:], session: sid, extra: ["job_id": .string(try #require(jobID))])))
             // The job is terminal (seen from another session) within a second.
             var status: JobStatus?
             while ContinuousClock.now - cancelledAt < .seconds(1) {

@@ -45,8 +45,9 @@ public func next(_ t: any Transport, _ type: String) async throws -> Envelope {
 }
 
 /// Runs `body`, failing with a clear message instead of hanging when it takes longer than `limit`.
+/// `what` is evaluated when the time is up, so it can name the progress made until then.
 public func within<T: Sendable>(
-    _ limit: Duration, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ limit: Duration, _ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
@@ -57,7 +58,7 @@ public func within<T: Sendable>(
         }
         defer { group.cancelAll() }
         guard let first = try await group.next(), let value = first else {
-            Issue.record("timed out after \(limit): \(what)", sourceLocation: sourceLocation)
+            Issue.record("timed out after \(limit): \(what())", sourceLocation: sourceLocation)
             throw CancellationError()
         }
         return value

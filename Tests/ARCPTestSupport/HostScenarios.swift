@@ -393,8 +393,12 @@ public enum HostScenarios<Host: ARCPTestHost> {
         #expect(queued.bytes <= 256 * 1024 + 65 * 1024, "queued \(queued.bytes) bytes")
         // Now the session reads: everything arrives, in order, nothing dropped.
         go.open()
-        try await within(.seconds(20), "the sender to finish") { try await sender.value }
-        try await within(.seconds(20), "every message to arrive") { await allReceived.wait() }
+        // 16 MiB through a debug build's masking and UTF-8 checks: a second alone, many on a
+        // saturated 2-core machine. A stall shows as no progress, named in the message.
+        try await within(.seconds(90), "the sender to finish (\(sent.load(ordering: .relaxed)) of \(total) sent, \(received.withLock { $0.count }) received)") {
+            try await sender.value
+        }
+        try await within(.seconds(90), "every message to arrive (\(received.withLock { $0.count }) of \(total))") { await allReceived.wait() }
         #expect(received.withLock { $0 } == Array(0..<total))
         await t.close()
         try await app.stop()

@@ -196,6 +196,7 @@ struct ConnectionHandler: Sendable {
 
     func readLoop(_ session: RuntimeSession, heartbeat: ConnectionHeartbeat?) async {
         var heard = false
+        var reliefBudget = Self.reliefFramesWhileBlocked
         while true {
             let frame: String?
             do {
@@ -220,12 +221,29 @@ struct ConnectionHandler: Sendable {
                 session.noteReceived()
                 heard = true
             }
-            let keepGoing = await runtime.handle(frame, session: session)
+            // A peer that sends without reading the answers is read no faster than it reads:
+            // while its outbound queue is full, a request waits here, in hand (one frame; then
+            // the transport's bounded inbox and TCP push back). A frame that relieves the
+            // pressure (job.cancel, ack, close) is handled at once, up to a small budget per
+            // blocked spell, so a job stuck on a peer that stopped reading can still be
+            // cancelled promptly (issue 10 item 5).
+            let decoded = FrameCodec.decode(frame)
+            if case .success(let env) = decoded, env.message.relievesBackPressure, reliefBudget > 0 {
+                if session.outboundIsFull { reliefBudget -= 1 } else { reliefBudget = Self.reliefFramesWhileBlocked }
+            } else {
+                await session.waitForOutboundRoom()
+                reliefBudget = Self.reliefFramesWhileBlocked
+            }
+            let keepGoing = await runtime.handle(decoded, session: session)
             if !keepGoing { return }
-            // A peer that sends without reading the answers is read no faster than it reads.
-            await session.waitForOutboundRoom()
         }
     }
+
+    /// How many pressure-relieving frames (``Message/relievesBackPressure``) a peer whose
+    /// outbound queue is full may have handled before the reader waits for room again. Each
+    /// is answered by at most one small control frame, so this bounds what the queue can
+    /// exceed its limit by.
+    static let reliefFramesWhileBlocked = 64
 }
 
 /// A serving connection's state machine, shared by its reader and its writer (a leaf lock).

@@ -4,8 +4,14 @@ extension ARCPRuntime {
     /// Handles one inbound frame of an established session: decode, dispatch, reply (on the
     /// connection's executor). Returns false when the connection should end (bye / close).
     func handle(_ frame: String, session: RuntimeSession) async -> Bool {
+        await handle(FrameCodec.decode(frame), session: session)
+    }
+
+    /// Handles one decoded inbound frame (or the error its decoding gave): dispatch, reply.
+    /// Returns false when the connection should end (bye / close).
+    func handle(_ decoded: Result<Envelope, ARCPError>, session: RuntimeSession) async -> Bool {
         let env: Envelope
-        switch FrameCodec.decode(frame) {
+        switch decoded {
         case .failure(let e):
             session.sendControl(.sessionError(e.payload))
             return true
@@ -71,6 +77,20 @@ extension ARCPRuntime {
     /// Whether `principal` may observe (list, subscribe to, cancel) `job` (§7.6, §14).
     func observable(_ job: RuntimeJob, by principal: String) -> Bool {
         configuration.observePolicy.allows(observer: principal, owner: job.principal)
+    }
+}
+
+extension Message {
+    /// Whether this inbound message is handled even while the peer's outbound queue is full:
+    /// it ends work (`job.cancel`, `session.close`, `session.bye`), acknowledges
+    /// (`session.ack`), or is the heartbeat (`session.ping`/`session.pong`) a slow reader
+    /// keeps sending, and it is answered by at most one small control frame. Requests that
+    /// start work or ask for pages (submit, subscribe, list_jobs) wait for room.
+    var relievesBackPressure: Bool {
+        switch self {
+        case .jobCancel, .sessionAck, .sessionClose, .sessionBye, .sessionPing, .sessionPong: true
+        default: false
+        }
     }
 }
 

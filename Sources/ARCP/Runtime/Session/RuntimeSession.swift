@@ -255,14 +255,19 @@ package final class RuntimeSession: Sendable {
     }
 
     /// Waits while the current connection's outbound queue holds `maxPendingFrames` frames or
-    /// more, i.e. while the peer does not read. The read loop calls it after each inbound
-    /// frame, so a peer that floods requests without reading the answers stops being read
-    /// (its transport's bounded inbound queue, then TCP, push back) instead of growing the
-    /// queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
+    /// more, i.e. while the peer does not read. The read loop calls it before handling each
+    /// inbound request (pressure-relieving frames excepted, up to
+    /// `ConnectionHandler.reliefFramesWhileBlocked`), so a peer that floods requests without
+    /// reading the answers stops being read (its transport's bounded inbound queue, then TCP,
+    /// push back) instead of growing the queue of answers without bound. Unlike `waitForCapacity` it ignores acknowledgements:
     /// the acks themselves arrive through the read loop. Returns at once when detached.
     func waitForOutboundRoom() async {
         await waitWhile(.reader) { $0.readerMustWait }
     }
+
+    /// Whether the current connection's outbound queue is full (the reader's back-pressure
+    /// condition, see ``waitForOutboundRoom()``), without waiting.
+    var outboundIsFull: Bool { state.withLock { $0.machine.readerMustWait } }
 
     /// Waits while `mustWait` holds, or until the waiting task is cancelled (a stopped job's
     /// agent blocked on back-pressure wakes at once: issue 10 item 5).
