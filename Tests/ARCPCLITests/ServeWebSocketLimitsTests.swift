@@ -57,7 +57,7 @@ struct ServeWebSocketLimitsTests {
         }
         let client = try await connect("tok")
         let denied = await #expect(throws: ARCPError.self) { _ = try await connect("tok") }
-        #expect(denied?.code == .permissionDenied)
+        #expect(denied?.code == .internalError)
         let other = try await connect("tok2")
         let refused = await #expect(throws: TransportError.self) { _ = try await WebSocketTransport.connect(to: url) }
         #expect(refused?.description.contains("HTTP 503") == true, "\(String(describing: refused))")

@@ -239,8 +239,9 @@ struct WebSocketLimitsTests {
         let first = try await client("tok")
         let second = try await client("tok")
         let refused = await #expect(throws: ARCPError.self) { _ = try await client("tok") }
-        #expect(refused?.code == .permissionDenied)
-        #expect(refused?.retryable == true)
+        #expect(refused?.code == .internalError)
+        #expect(refused?.retryable == false)
+        #expect(refused?.details?["limit"]?.stringValue == "connections_per_principal")
         #expect(refused?.message.contains("too many connections for this principal (limit 2)") == true)
         // Another principal is not affected; the two sessions are served.
         let other = try await client("tok2")

@@ -93,9 +93,10 @@ struct ConnectionHandler: Sendable {
                 let limit = configuration.maxConnectionsPerPrincipal
                 guard runtime.connections.bind(id, principal: principal, limit: limit) else {
                     machine.openingFailed()
-                    await reject(ARCPError(
-                        .permissionDenied, "too many connections for this principal (limit \(limit)); close one or try again later",
-                        retryable: true, requestID: requestID))
+                    var error = RuntimeLimit.connectionsPerPrincipal.error(
+                        max: limit, "too many connections for this principal (limit \(limit)); close one first")
+                    error.requestID = requestID
+                    await reject(error)
                     return
                 }
                 do {
