@@ -104,9 +104,10 @@ struct WebSocketLimitsTests {
     }
 
     @Test func theHandshakeTimeoutEndsWithTheHandshake() async throws {
-        let server = try await TestServer.echo(.init(handshakeTimeout: .milliseconds(300)))
+        // 2 s: long enough for the test's own handshake on a loaded machine (300 ms was not).
+        let server = try await TestServer.echo(.init(handshakeTimeout: .seconds(2)))
         let client = try await WebSocketTransport.connect(to: server.url)
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .seconds(3))
         try await client.send("{}")
         #expect(try await client.receive() == "{}", "an open connection outlives the handshake deadline")
         await client.close()
