@@ -20,6 +20,7 @@ struct VaporApp: Sendable {
     static func start(
         options: ARCPVaporOptions = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: nil),
         maxPendingFrames: Int? = nil,
+        eventLoopGroup: (any EventLoopGroup)? = nil,
         routes: Routes = { _, _ in }
     ) async throws -> VaporApp {
         var cfg = ARCPRuntime.Configuration()
@@ -30,7 +31,7 @@ struct VaporApp: Sendable {
             configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
         try DemoAgents.register(on: runtime)
 
-        let app = try await Application.make(.testing)
+        let app = try await Application.make(.testing, eventLoopGroup.map { .shared($0) } ?? .singleton)
         app.logger.logLevel = .critical
         app.get("health") { _ in "ok" }
         app.arcp(runtime, at: "arcp", options: options)

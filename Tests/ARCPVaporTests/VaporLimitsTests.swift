@@ -2,6 +2,7 @@ import ARCP
 import ARCPTestSupport
 @testable import ARCPVapor
 import ARCPWebSocket
+import NIOPosix
 import NIOWebSocket
 import Synchronization
 import Testing
@@ -69,8 +70,12 @@ struct VaporLimitsTests {
     @Test func keepAlivePingsDisconnectAPeerThatDoesNotAnswer() async throws {
         let ended = Mutex<[String]>([])
         let done = Latch()
-        let options = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: .seconds(2))
-        let app = try await VaporApp.start(options: options) { app, _ in
+        let options = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: .seconds(1))
+        // An event loop of its own, for the app and the answering client: in a parallel suite
+        // the shared loops also carry other tests' 16 MiB messages (seconds of unmasking and
+        // UTF-8 checks in a debug build), behind which a pong could wait past the interval.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await VaporApp.start(options: options, eventLoopGroup: group) { app, _ in
             app.arcp(at: ["probe"], options: options) { transport, _ in
                 do {
                     while try await transport.receive() != nil {}
@@ -81,11 +86,13 @@ struct VaporLimitsTests {
                 done.open()
             }
         }
-        // ARCPWebSocket's client answers pings: the session outlives several intervals. (An
-        // interval of 2 s: in a loaded parallel debug-build suite an event loop can be busy for
-        // a second with another test's 16 MiB messages, and the pong waits.)
-        let client = try await app.client()
-        try await Task.sleep(for: .seconds(5))
+        // ARCPWebSocket's client answers pings: the session outlives several intervals.
+        var clientOptions = ARCPClient.Options()
+        clientOptions.requestTimeout = .seconds(10)
+        clientOptions.logger.logLevel = .critical
+        let client = ARCPClient(token: "tok", options: clientOptions)
+        try await client.connect(try await WebSocketTransport.connect(to: app.url, eventLoopGroup: group))
+        try await Task.sleep(for: .seconds(3))
         #expect(try await client.submit(agent: "echo", input: 3).result().result == ["echoed": 3])
         await client.close()
         // The raw client reads the pings and never answers them.
@@ -102,5 +109,6 @@ struct VaporLimitsTests {
         try await within(.seconds(5), "the handler to finish") { await done.wait() }
         #expect(ended.withLock { $0 } == ["error: I/O error: no answer to a keep-alive ping"])
         try await app.stop()
+        try await group.shutdownGracefully()
     }
 }
