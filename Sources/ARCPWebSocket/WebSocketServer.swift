@@ -66,9 +66,10 @@ public final class WebSocketServer: Service, Sendable {
         public var maxUnansweredPings: Int
         /// Whether a connection's frames are handled on its event loop (the transport's
         /// `preferredExecutor`): the runtime decodes, dispatches and answers there without a
-        /// thread hop (agents still run on the cooperative pool). Default false (opt-in): with it
-        /// on, the full test suite under heavy load saw handshakes stall for 10 s (an event
-        /// loop kept busy by session work), which is not understood yet; see docs/TRANSPORTS.md.
+        /// thread hop (agents still run on the cooperative pool). Default
+        /// `ARCPWebSocketDefaults.handlesFramesOnEventLoop` (false, opt-in): with it on by
+        /// default, many WebSocket tests run together stall with no thread blocked (a lost
+        /// wake-up, not understood yet); see docs/TRANSPORTS.md.
         public var handlesFramesOnEventLoop: Bool
         /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared
         /// case-insensitively). `nil` allows all. Requests without an `Origin` (non-browser
