@@ -127,11 +127,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The ARCP rules of a WebSocket connection, once, for every WebSocket adapter (ARCPWebSocket's
+        // server and client, ARCPHummingbird, a Vapor adapter): reassembly and size limits, close
+        // codes, inbound mailbox and outbound credit, bounded pongs, allow-lists, connection limit,
+        // the event loop as task executor. Depends on NIOCore/NIOWebSocket types only.
+        .target(
+            name: "ARCPWebSocketCore",
+            dependencies: [
+                "ARCP",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // WebSocket transport (spec §4), client and server, on swift-nio. Kept out of ARCP.
         .target(
             name: "ARCPWebSocket",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocketCore",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -152,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "ARCPWebSocketTests",
             dependencies: [
-                "ARCP", "ARCPWebSocket", "ARCPTestSupport",
+                "ARCP", "ARCPWebSocket", "ARCPWebSocketCore", "ARCPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -166,7 +180,7 @@ let package = Package(
         .target(
             name: "ARCPHummingbird",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocketCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -181,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "ARCPHummingbirdTests",
             dependencies: [
-                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPDemoAgents", "ARCPTestSupport",
+                "ARCP", "ARCPHummingbird", "ARCPWebSocket", "ARCPWebSocketCore", "ARCPDemoAgents", "ARCPTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -250,7 +264,7 @@ let package = Package(
         .target(
             name: "ARCPTestSupport",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -304,7 +318,14 @@ let package = Package(
         // `swift run -c release arcp-bench <subcommand>`: one file per subcommand.
         .executableTarget(
             name: "ARCPBench",
-            dependencies: ["ARCPGenerated", "ARCP", "ARCPWebSocket"],
+            dependencies: [
+                "ARCPGenerated", "ARCP", "ARCPWebSocket",
+                // The floor (`ws-floor`): raw swift-nio WebSocket at both ends.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             path: "Benchmarks/ARCPBench",
             swiftSettings: strict
         ),
@@ -389,9 +410,8 @@ let package = Package(
         .target(
             name: "ARCPVapor",
             dependencies: [
-                "ARCP",
+                "ARCP", "ARCPWebSocket", "ARCPWebSocketCore",
                 .product(name: "Vapor", package: "vapor"),
-                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -6,13 +6,16 @@
 #   Scripts/bench-python.sh OUT.json
 #
 # Runs: stream-mem, stream-ws (20,000 log events), latency (2,000 sequential echo jobs),
-# concurrency (1,000 sessions only), codec (100,000 envelopes). Nothing is written under shared/:
+# concurrent-echo (50 sessions x 200 sequential echo jobs, all sessions at once: bench.py has no
+# such measurement, so this script adds it with bench.py's own helpers), concurrency (1,000
+# sessions only), codec (100,000 envelopes). Nothing is written under shared/:
 # bench.py and bench_server.py are copied to a temp dir (their results.json and logs/ land there).
 # Each step is time-bounded; the whole run takes about 1-2 minutes on 2 cores (limit ~4).
 # Exit: 0 all ran; 1 some benchmark failed or timed out (the summary says which, under "errors");
 # 2 usage / setup problem (no venv could be made, reference bench not found).
 #
 # Environment: BENCH_REPS (default 3), BENCH_CONC_REPS (default 2), BENCH_STEP_TIMEOUT (s, default 100),
+# BENCH_ECHO_SESSIONS (default 50), BENCH_ECHO_JOBS (jobs per session, default 200),
 # ARCP_PYREF_DIR (default <repo>/../shared/reference/python-1.1.3).
 set -euo pipefail
 
@@ -32,21 +35,84 @@ PY="$ROOT/.venv/bin/python"
 REPS="${BENCH_REPS:-3}"
 CONC_REPS="${BENCH_CONC_REPS:-2}"
 STEP_TIMEOUT="${BENCH_STEP_TIMEOUT:-100}"
+ECHO_SESSIONS="${BENCH_ECHO_SESSIONS:-50}"
+ECHO_JOBS="${BENCH_ECHO_JOBS:-200}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/arcp-pybench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/bench" "$WORK/transcripts"
 cp "$REF/bench/bench.py" "$REF/bench/bench_server.py" "$WORK/bench/"
 cp "$REF/transcripts/06_progress_events.jsonl" "$WORK/transcripts/"
+# The concurrent echo measurement, measured as arcp-bench ws measures it, with bench.py's helpers
+# (its server process, client, CPU and result recording).
+cat >"$WORK/bench/concurrent_echo.py" <<'PYEOF'
+"""concurrent_echo.py --reps R --sessions C --jobs J: C sessions connected (and warmed up with 10
+echo jobs each) before the window, then each runs J sequential echo jobs, all at once;
+jobs/s = C*J / (first submit -> last result); p50/p99 over every job."""
+import argparse, asyncio, time, statistics
+import bench
+from bench import ws_client, start_server, stop_server, proc_cpu_s, self_cpu_s, loadavg, pct, summarize, record
+
+async def one_session(c, base, jobs, lat):
+    for j in range(jobs):
+        i = base + j
+        ts = time.perf_counter_ns()
+        h = await c.submit(agent="echo", input={"i": i})
+        res = await h.done
+        lat.append((time.perf_counter_ns() - ts) / 1000.0)
+        if res.final_status != "success" or res.result != {"echoed": {"i": i}}:
+            raise AssertionError(res)
+
+async def client(port, pid, C, J):
+    url = f"ws://127.0.0.1:{port}/arcp"
+    clients = [await ws_client(url) for _ in range(C)]
+    await asyncio.gather(*[one_session(c, 0, 10, []) for c in clients])  # warm-up
+    lat = []
+    la0 = loadavg()
+    s0, c0 = proc_cpu_s(pid), self_cpu_s()
+    t0 = time.perf_counter()
+    await asyncio.gather(*[one_session(c, k * J, J, lat) for k, c in enumerate(clients)])
+    dt = time.perf_counter() - t0
+    s1, c1 = proc_cpu_s(pid), self_cpu_s()
+    await asyncio.gather(*[c.close() for c in clients], return_exceptions=True)
+    lat.sort()
+    return {"sessions": C, "jobs": len(lat), "seconds": dt, "jobs_per_s": len(lat) / dt,
+            "p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "server_cpu_s": s1 - s0, "client_cpu_s": c1 - c0,
+            "loadavg_1m": la0}
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--sessions", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=200)
+    args = ap.parse_args()
+    bench.raise_nofile()
+    samples = []
+    for r in range(args.reps):
+        p, port = start_server(f"concurrent_echo_{r}")
+        try:
+            s = asyncio.run(client(port, p.pid, args.sessions, args.jobs))
+        finally:
+            stop_server(p)
+        samples.append(s)
+        print(f"rep {r}: {s['jobs_per_s']:.0f} jobs/s p50 {s['p50_us']:.0f}us p99 {s['p99_us']:.0f}us")
+    summ = {k: summarize([s[k] for s in samples]) for k in ("jobs_per_s", "p50_us", "p99_us")}
+    record("concurrent_echo", args, {"sessions": args.sessions, "jobs_per_session": args.jobs, "reps": args.reps,
+                                      "warmup_jobs_per_session": 10}, samples, summ)
+
+main()
+PYEOF
 export BENCH_RESULTS="$WORK/results.json"
 export BENCH_REPORT="$WORK/RESULTS.md"
 
 declare -a FAILED=()
-step() {  # step NAME ARGS...
+step() {  # step NAME [SCRIPT.py] ARGS...  (SCRIPT defaults to bench.py)
     local name="$1"; shift
+    local script=bench.py
+    case "${1:-}" in *.py) script="$1"; shift ;; esac
     local t0=$SECONDS
     echo "bench-python: $name ..." >&2
-    if (cd "$WORK/bench" && timeout --kill-after=10 "$STEP_TIMEOUT" "$PY" bench.py "$@" \
+    if (cd "$WORK/bench" && timeout --kill-after=10 "$STEP_TIMEOUT" "$PY" "$script" "$@" \
             >"$WORK/$name.log" 2>&1 </dev/null); then
         echo "bench-python: $name done in $((SECONDS - t0)) s" >&2
     else
@@ -61,6 +127,7 @@ T0=$SECONDS
 step stream-mem  stream-mem  --reps "$REPS" --n 20000
 step stream-ws   stream-ws   --reps "$REPS" --n 20000
 step latency     latency     --reps "$REPS" --jobs 2000
+step concurrent-echo concurrent_echo.py --reps "$REPS" --sessions "$ECHO_SESSIONS" --jobs "$ECHO_JOBS"
 step concurrency concurrency --reps "$CONC_REPS" --sessions 1000
 step codec       codec       --reps "$REPS" --count 100000
 ELAPSED=$((SECONDS - T0))
@@ -102,6 +169,13 @@ if "latency" in raw:
     R["latency_echo_p50_us"] = m(s["p50_us"], "µs", what=w)
     R["latency_echo_p99_us"] = m(s["p99_us"], "µs", what=w)
     R["latency_echo_jobs_per_s"] = m(s["jobs_per_s"], "jobs/s", what=w)
+if "concurrent_echo" in raw:
+    x = raw["concurrent_echo"]; s = x["summary"]
+    w = (f"{x['params']['sessions']} concurrent sessions, each running {x['params']['jobs_per_session']} "
+         "sequential echo jobs; jobs/s = all jobs / (first submit -> last result)")
+    R["concurrent_echo_jobs_per_s"] = m(s["jobs_per_s"], "jobs/s", what=w)
+    R["concurrent_echo_p50_us"] = m(s["p50_us"], "µs", what=w)
+    R["concurrent_echo_p99_us"] = m(s["p99_us"], "µs", what=w)
 if "concurrency" in raw:
     for S, s in raw["concurrency"]["summary"].items():
         w = f"{S} concurrent WebSocket sessions x 1 echo job (connect all, run all, close all)"
@@ -122,7 +196,7 @@ if "codec" in raw:
                      ("pydantic_json_decode_per_s", "Envelope.model_validate_json(text)"),
                      ("pydantic_json_encode_per_s", "env.model_dump_json(exclude_none=True)")):
         R["codec_" + k] = m(s[k], "envelopes/s", what=f"{label}; {x['params']['count']} job.event texts of {b} B")
-for want in ("stream_mem", "stream_ws", "latency", "concurrency", "codec"):
+for want in ("stream_mem", "stream_ws", "latency", "concurrent_echo", "concurrency", "codec"):
     if want not in raw and want.replace("_", "-") not in errors:
         errors[want.replace("_", "-")] = "no result recorded"
 
@@ -143,7 +217,7 @@ with open(out_path, "w") as f:
 def short(k):
     v = R[k]; return f"{k}={v['median']:,.1f} {v['unit']}"
 keys = [k for k in ("stream_mem_events_per_s", "stream_ws_events_per_s", "latency_echo_p50_us", "latency_echo_p99_us",
-                    "concurrency_1000_total_s", "concurrency_1000_runtime_peak_rss_mib") if k in R]
+                    "concurrent_echo_jobs_per_s", "concurrency_1000_total_s", "concurrency_1000_runtime_peak_rss_mib") if k in R]
 print("bench-python: " + "; ".join(short(k) for k in keys) + f" -> {out_path}" + (f" (errors: {sorted(errors)})" if errors else ""))
 sys.exit(1 if errors else 0)
 EOF

@@ -30,7 +30,7 @@ enum ClientMemoryBench: BenchCommand {
         let a = try BenchArguments(arguments, valueFlags: ["--jobs", "--concurrency", "--arcp"], switchFlags: ["--json"])
         let total = try a.int("--jobs", default: 100_000)
         let concurrency = max(1, try a.int("--concurrency", default: 8))
-        let arcp = try WebSocketBench.locateArcp(a.string("--arcp"))
+        let arcp = RuntimeCommand.arcpServe(try WebSocketBench.locateSibling("arcp", explicit: a.string("--arcp"), product: "arcp"))
         let logDir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-bench-client-memory-\(getpid())")
         try FileManager.default.createDirectory(at: logDir, withIntermediateDirectories: true)
 

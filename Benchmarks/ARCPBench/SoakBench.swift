@@ -86,7 +86,7 @@ enum SoakBench: BenchCommand {
             url = external
             pid = p
         } else {
-            let arcp = try WebSocketBench.locateArcp(a.string("--arcp"))
+            let arcp = RuntimeCommand.arcpServe(try WebSocketBench.locateSibling("arcp", explicit: a.string("--arcp"), product: "arcp"))
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-soak-\(getpid()).err")
             let started = try await RuntimeChild.start(arcp, log: log, extraArguments: serveArgs)
             child = started

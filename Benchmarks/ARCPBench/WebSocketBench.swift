@@ -23,6 +23,11 @@ import Darwin
 /// - concurrency: after one warm-up session, S sessions connect (+hello) all at once, then S
 ///   echo jobs at once (all sessions open), then S closes; runtime peak RSS = VmHWM of the
 ///   runtime process read after the close phase.
+/// - concurrent echo: C sessions (default 50) connected first, then each runs J sequential
+///   `echo` jobs (default 200) at the same time; jobs/s = C×J / wall time (start → last result),
+///   p50/p99 over every job.
+/// - frame sizes: one calibration session (not timed) records the frames of one echo job and of
+///   a 10-event flood job, so that `arcp-bench ws-floor` can send the same sizes.
 ///
 /// CPU per operation: runtime from `/proc/PID/stat` (utime+stime, clock ticks), client from
 /// `getrusage(RUSAGE_SELF)`, over each timed window.
@@ -32,16 +37,24 @@ enum WebSocketBench: BenchCommand {
 
     static let help = """
         usage: arcp-bench ws [--reps N] [--conc-reps N] [--n N] [--jobs N] [--sessions S[,S…]]
-                             [--json OUT] [--arcp PATH] [--only stream,latency,concurrency]
+                             [--echo-sessions C] [--echo-jobs J] [--json OUT] [--arcp PATH]
+                             [--runtime arcp|hummingbird] [--host-hummingbird PATH]
+                             [--only stream,latency,concurrent,concurrency]
 
           --reps N        repetitions of stream and latency, a fresh runtime process each (default 3)
           --conc-reps N   repetitions of each concurrency level (default 2)
           --n N           log events in the stream job (default 20000, as bench.py)
           --jobs N        sequential echo jobs in the latency loop (default 2000, as bench.py)
           --sessions S    concurrent sessions, or a comma list of levels (default 1000)
+          --echo-sessions C  sessions of the concurrent echo measurement (default 50)
+          --echo-jobs J   sequential echo jobs in each of them (default 200)
           --json OUT      also write every number (with its unit) and the raw samples to OUT
           --arcp PATH     the `arcp` executable (default: next to this arcp-bench)
-          --only LIST     run only these measurements (comma list of stream, latency, concurrency)
+          --runtime R     the runtime process: arcp (`arcp serve`, ARCPWebSocket's server, default)
+                          or hummingbird (`arcp-host-hummingbird`: the same runtime behind
+                          Hummingbird's WebSocket stack, WSCore)
+          --host-hummingbird PATH  that executable (default: next to this arcp-bench)
+          --only LIST     run only these measurements (comma list of stream, latency, concurrent, concurrency)
 
         Figures are median (min–max) over the repetitions. Linux: RSS and runtime CPU come from /proc.
         """
@@ -52,7 +65,11 @@ enum WebSocketBench: BenchCommand {
             return
         }
         let a = try BenchArguments(
-            arguments, valueFlags: ["--reps", "--conc-reps", "--n", "--jobs", "--sessions", "--json", "--arcp", "--only"],
+            arguments,
+            valueFlags: [
+                "--reps", "--conc-reps", "--n", "--jobs", "--sessions", "--json", "--arcp", "--only",
+                "--echo-sessions", "--echo-jobs", "--runtime", "--host-hummingbird",
+            ],
             switchFlags: [])
         let reps = try a.int("--reps", default: 3)
         let concReps = try a.int("--conc-reps", default: 2)
@@ -64,10 +81,22 @@ enum WebSocketBench: BenchCommand {
             }
             return v
         }
-        let all: Set<String> = ["stream", "latency", "concurrency"]
-        let only = Set((a.string("--only") ?? "stream,latency,concurrency").split(separator: ",").map(String.init))
+        let echoSessions = try a.int("--echo-sessions", default: 50)
+        let echoJobs = try a.int("--echo-jobs", default: 200)
+        let all: Set<String> = ["stream", "latency", "concurrent", "concurrency"]
+        let only = Set((a.string("--only") ?? "stream,latency,concurrent,concurrency").split(separator: ",").map(String.init))
         guard !only.isEmpty, only.isSubset(of: all) else { throw BenchError("--only takes a comma list of \(all.sorted())") }
-        let arcp = try locateArcp(a.string("--arcp"))
+        let runtimeKind = a.string("--runtime") ?? "arcp"
+        let arcp: RuntimeCommand
+        switch runtimeKind {
+        case "arcp":
+            arcp = .arcpServe(try locateSibling("arcp", explicit: a.string("--arcp"), product: "arcp"))
+        case "hummingbird":
+            arcp = .hostHummingbird(
+                try locateSibling("arcp-host-hummingbird", explicit: a.string("--host-hummingbird"), product: "arcp-host-hummingbird"))
+        default:
+            throw BenchError("--runtime takes arcp or hummingbird")
+        }
         let nofile = raiseNoFileLimit()
         let logDir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-wsbench-\(getpid())")
         try FileManager.default.createDirectory(at: logDir, withIntermediateDirectories: true)
@@ -127,6 +156,32 @@ enum WebSocketBench: BenchCommand {
             lines.append("latency      \(jobs) echo jobs, 1 session: p50 \(fmtRange(Summary(reps_.map(\.p50)), 0)) µs; p99 \(fmtRange(Summary(reps_.map(\.p99)), 0)) µs; \(fmtRange(Summary(reps_.map(\.jobsPerSec)), 0)) jobs/s; CPU µs/job runtime \(fmtRange(Summary(reps_.map { $0.runtimeCPU * 1e6 / Double(jobs) }), 1)), client \(fmtRange(Summary(reps_.map { $0.clientCPU * 1e6 / Double(jobs) }), 1))")
         }
 
+        // Frame sizes (not timed): what `arcp-bench ws-floor` sends to measure the floor.
+        let sizes = try await withRuntime(arcp, logDir: logDir, tag: "calibrate") { url, _ in
+            try await calibrate(url: url)
+        }
+        progress("frame sizes: echo request \(sizes.echoRequest) B, replies \(sizes.echoReplies) B; flood event \(sizes.event) B")
+
+        if only.contains("concurrent") {
+            var reps_: [ConcurrentEchoSample] = []
+            for r in 0..<reps {
+                let s = try await withRuntime(arcp, logDir: logDir, tag: "concurrent_\(r)") { url, pid in
+                    try await concurrentEchoOnce(url: url, pid: pid, sessions: echoSessions, jobsPerSession: echoJobs)
+                }
+                progress("concurrent echo rep \(r + 1)/\(reps): \(Format.grouped(s.jobsPerSec)) jobs/s, p50 \(Int(s.p50)) µs, p99 \(Int(s.p99)) µs")
+                reps_.append(s)
+            }
+            let total = echoSessions * echoJobs
+            let what = "\(echoSessions) concurrent sessions, each running \(echoJobs) sequential echo jobs (all sessions connected before the window); jobs/s = \(total) / (first submit -> last result)"
+            add("concurrent_echo_jobs_per_s", reps_.map(\.jobsPerSec), unit: "jobs/s", what: what)
+            add("concurrent_echo_p50_us", reps_.map(\.p50), unit: "µs", what: what + "; per-job submit -> result, all jobs")
+            add("concurrent_echo_p99_us", reps_.map(\.p99), unit: "µs", what: what + "; per-job submit -> result, all jobs")
+            add("concurrent_echo_runtime_cpu_us_per_job", reps_.map { $0.runtimeCPU * 1e6 / Double(total) }, unit: "µs/job", what: "runtime process CPU over the window / jobs")
+            add("concurrent_echo_client_cpu_us_per_job", reps_.map { $0.clientCPU * 1e6 / Double(total) }, unit: "µs/job", what: "client process CPU over the window / jobs")
+            samples["concurrent_echo"] = reps_.map(\.json)
+            lines.append("concurrent   \(echoSessions) sessions x \(echoJobs) sequential echo jobs: \(fmtRange(Summary(reps_.map(\.jobsPerSec)), 0)) jobs/s; p50 \(fmtRange(Summary(reps_.map(\.p50)), 0)) µs; p99 \(fmtRange(Summary(reps_.map(\.p99)), 0)) µs; CPU µs/job runtime \(fmtRange(Summary(reps_.map { $0.runtimeCPU * 1e6 / Double(total) }), 1)), client \(fmtRange(Summary(reps_.map { $0.clientCPU * 1e6 / Double(total) }), 1))")
+        }
+
         if only.contains("concurrency") {
             var bySessions: [String: Any] = [:]
             for S in levels {
@@ -157,7 +212,7 @@ enum WebSocketBench: BenchCommand {
         }
         let elapsed = (clock.now - t0).seconds
 
-        print("Loopback WebSocket, runtime `arcp serve` in a child process (fresh per repetition), client in arcp-bench (\(Machine.build) build)")
+        print("Loopback WebSocket, runtime `\(arcp.label)` in a child process (fresh per repetition), client in arcp-bench (\(Machine.build) build)")
         print("median (min–max); reps: stream/latency \(reps), concurrency \(concReps); \(String(format: "%.0f", elapsed)) s")
         for l in lines { print(l) }
 
@@ -165,16 +220,19 @@ enum WebSocketBench: BenchCommand {
             var resultsJSON: [String: Any] = [:]
             for (k, v) in results { resultsJSON[k] = v }
             let doc: [String: Any] = [
-                "what": "swift-arcp runtime+client over loopback WebSocket, runtime = `arcp serve` child process (arcp-bench ws)",
+                "what": "swift-arcp runtime+client over loopback WebSocket, runtime = `\(arcp.label)` child process (arcp-bench ws)",
                 "command": CommandLine.arguments.joined(separator: " "),
-                "arcp": arcp.path,
+                "arcp": arcp.executable.path,
+                "runtime": runtimeKind,
+                "frame_sizes": sizes.json,
                 "when": ISO8601DateFormatter().string(from: started),
                 "elapsed_s": elapsed,
                 "statistic": "median, min and max over the repetitions (n)",
                 "params": [
                     "reps": reps, "concurrency_reps": concReps, "n": n, "jobs": jobs, "sessions": levels,
-                    "warmup": "stream: one 200-event flood job; latency: 100 echo jobs; concurrency: one session with one echo job",
-                    "runtime": "arcp serve --host 127.0.0.1 --port 0 --token tok=bench@example.com --log-level warning --stop-on-eof (heartbeat 30 s, resume 600 s, in-memory event log)",
+                    "echo_sessions": echoSessions, "echo_jobs_per_session": echoJobs,
+                    "warmup": "stream: one 200-event flood job; latency: 100 echo jobs; concurrent echo: 10 echo jobs per session; concurrency: one session with one echo job",
+                    "runtime": arcp.commandLine.joined(separator: " "),
                     "websocket_server_listen_backlog": WebSocketServer.Configuration().listenBacklog,
                     "rlimit_nofile": nofile,
                 ] as [String: Any],
@@ -379,6 +437,92 @@ enum WebSocketBench: BenchCommand {
             listenDrops: (lo1["ListenDrops"] ?? 0) - (lo0["ListenDrops"] ?? 0), loadavg: load)
     }
 
+    struct ConcurrentEchoSample {
+        var sessions: Int
+        var jobs: Int
+        var seconds: Double
+        var p50, p99: Double
+        var runtimeCPU: Double
+        var clientCPU: Double
+        var loadavg: Double?
+        var jobsPerSec: Double { Double(jobs) / seconds }
+        var json: [String: Any] {
+            ["sessions": sessions, "jobs": jobs, "seconds": seconds, "jobs_per_s": jobsPerSec, "p50_us": p50, "p99_us": p99,
+             "server_cpu_s": runtimeCPU, "client_cpu_s": clientCPU, "loadavg_1m": loadavg ?? NSNull()]
+        }
+    }
+
+    /// C sessions, all connected (and warmed up with 10 echo jobs each) before the window; then
+    /// each runs J sequential echo jobs, all sessions at once.
+    static func concurrentEchoOnce(url: String, pid: Int32, sessions C: Int, jobsPerSession J: Int) async throws -> ConcurrentEchoSample {
+        var clients: [ARCPClient] = []
+        for _ in 0..<C { clients.append(try await connectClient(url)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in clients {
+                group.addTask {
+                    for i in 0..<10 { guard try await echo(client, i) else { throw BenchError("warm-up echo: wrong result") } }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let load = Machine.loadavg()
+        let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
+        let t0 = ContinuousClock.now
+        let perSession = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for (k, client) in clients.enumerated() {
+                group.addTask {
+                    var lat: [Double] = []
+                    lat.reserveCapacity(J)
+                    for j in 0..<J {
+                        let ts = ContinuousClock.now
+                        let ok = try await echo(client, k * J + j)
+                        lat.append((ContinuousClock.now - ts).seconds * 1e6)
+                        guard ok else { throw BenchError("echo \(k * J + j): wrong result") }
+                    }
+                    return lat
+                }
+            }
+            var all: [[Double]] = []
+            for try await lat in group { all.append(lat) }
+            return all
+        }
+        let dt = (ContinuousClock.now - t0).seconds
+        let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+        await withDiscardingTaskGroup { group in
+            for client in clients { group.addTask { await client.close() } }
+        }
+        let lat = perSession.flatMap { $0 }.sorted()
+        return ConcurrentEchoSample(
+            sessions: C, jobs: lat.count, seconds: dt, p50: percentile(lat, 50), p99: percentile(lat, 99),
+            runtimeCPU: s1 - s0, clientCPU: c1 - c0, loadavg: load)
+    }
+
+    /// The sizes of the frames one echo job and one flood job exchange, seen through a
+    /// recording transport on a session of its own (not timed).
+    static func calibrate(url: String) async throws -> FrameSizes {
+        let recorder = RecordingTransport(try await WebSocketTransport.connect(to: url))
+        let client = ARCPClient(token: "tok")
+        try await client.connect(recorder)
+        _ = try await echo(client, 0)  // first use
+        recorder.reset()
+        guard try await echo(client, 1) else { throw BenchError("calibration echo: wrong result") }
+        let echoFrames = recorder.take()
+        _ = try await flood(client, n: 10)
+        let floodFrames = recorder.take()
+        await client.close()
+        guard let request = echoFrames.sent.first, !echoFrames.received.isEmpty, let floodRequest = floodFrames.sent.first else {
+            throw BenchError("calibration: no frames recorded")
+        }
+        // The flood job's frames: its `log` events (all the same size but for the digits), then
+        // the frames that end the job.
+        let events = floodFrames.received.filter { $0.isLog }.map(\.bytes).sorted()
+        guard events.count == 10 else { throw BenchError("calibration: saw \(events.count) log events of 10") }
+        let tail = floodFrames.received.filter { !$0.isLog }.map(\.bytes)
+        return FrameSizes(
+            echoRequest: request.bytes, echoReplies: echoFrames.received.map(\.bytes),
+            floodRequest: floodRequest.bytes, event: events[events.count / 2], streamTail: tail)
+    }
+
     /// Nearest-rank percentile of an ascending list (as bench.py's `pct`).
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
         guard !sorted.isEmpty else { return .nan }
@@ -391,9 +535,9 @@ enum WebSocketBench: BenchCommand {
     /// Starts `arcp serve` on an ephemeral port, runs `body` with its URL and pid, stops it
     /// (SIGTERM, then SIGKILL after 15 s) whatever `body` did.
     static func withRuntime<T>(
-        _ arcp: URL, logDir: URL, tag: String, _ body: (String, Int32) async throws -> T
+        _ runtime: RuntimeCommand, logDir: URL, tag: String, _ body: (String, Int32) async throws -> T
     ) async throws -> T {
-        let child = try await RuntimeChild.start(arcp, log: logDir.appendingPathComponent("serve_\(tag).err"))
+        let child = try await RuntimeChild.start(runtime, log: logDir.appendingPathComponent("serve_\(tag).err"))
         let result: Result<T, any Error>
         do { result = .success(try await body(child.url, child.pid)) } catch { result = .failure(error) }
         let status = await child.stop()
@@ -403,18 +547,18 @@ enum WebSocketBench: BenchCommand {
         return try result.get()
     }
 
-    /// The `arcp` binary: `--arcp PATH`, else next to this executable.
-    static func locateArcp(_ explicit: String?) throws -> URL {
+    /// An executable of this package: `explicit` if given, else next to this arcp-bench.
+    static func locateSibling(_ name: String, explicit: String?, product: String) throws -> URL {
         let candidate: URL
         if let explicit {
             candidate = URL(fileURLWithPath: explicit)
         } else {
             let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments.first ?? "arcp-bench"
-            candidate = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("arcp")
+            candidate = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent(name)
         }
         guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
-            throw BenchError("no arcp executable at \(candidate.path): build it (swift build -c release --product arcp) or pass --arcp PATH")
+            throw BenchError("no \(name) executable at \(candidate.path): build it (swift build -c release --product \(product)) or pass its path")
         }
         return candidate
     }
@@ -447,7 +591,128 @@ enum WebSocketBench: BenchCommand {
     }
 }
 
-/// A running `arcp serve` child process. Used from one task at a time.
+/// The runtime process a measurement runs against.
+enum RuntimeCommand {
+    /// `arcp serve`: the demo agents behind `ARCPWebSocket`'s server.
+    case arcpServe(URL)
+    /// `arcp-host-hummingbird`: the same runtime and agents behind a Hummingbird app (WSCore).
+    case hostHummingbird(URL)
+    /// `arcp-bench ws-floor-server …`: raw swift-nio, no ARCP (`arcp-bench ws-floor`).
+    case floorServer(URL, [String])
+
+    var executable: URL {
+        switch self {
+        case .arcpServe(let url), .hostHummingbird(let url), .floorServer(let url, _): return url
+        }
+    }
+
+    var label: String {
+        switch self {
+        case .arcpServe: return "arcp serve"
+        case .hostHummingbird: return "arcp-host-hummingbird"
+        case .floorServer: return "arcp-bench ws-floor-server"
+        }
+    }
+
+    /// The whole command line (executable first).
+    var commandLine: [String] {
+        switch self {
+        case .arcpServe(let url):
+            return [url.path, "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
+                    "--log-level", "warning", "--stop-on-eof"]
+        case .hostHummingbird(let url):
+            return [url.path, "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com"]
+        case .floorServer(let url, let arguments):
+            return [url.path, "ws-floor-server"] + arguments
+        }
+    }
+}
+
+/// The frame sizes of one echo job and one flood job, in bytes, for `arcp-bench ws-floor`.
+struct FrameSizes: Sendable {
+    /// The `job.submit` of an echo job.
+    var echoRequest: Int
+    /// What the runtime sends back for it, in order.
+    var echoReplies: [Int]
+    /// The `job.submit` of a flood job.
+    var floodRequest: Int
+    /// One `log` event of a flood job (median).
+    var event: Int
+    /// The frames after a flood job's events (its result), in order.
+    var streamTail: [Int]
+
+    var json: [String: Any] {
+        ["echo_request": echoRequest, "echo_replies": echoReplies, "flood_request": floodRequest,
+         "event": event, "stream_tail": streamTail]
+    }
+
+    init(echoRequest: Int, echoReplies: [Int], floodRequest: Int, event: Int, streamTail: [Int]) {
+        self.echoRequest = echoRequest
+        self.echoReplies = echoReplies
+        self.floodRequest = floodRequest
+        self.event = event
+        self.streamTail = streamTail
+    }
+
+    /// Reads `frame_sizes` from an `arcp-bench ws --json` document.
+    init(json: Any?) throws {
+        guard let d = json as? [String: Any],
+              let echoRequest = d["echo_request"] as? Int, let echoReplies = d["echo_replies"] as? [Int],
+              let floodRequest = d["flood_request"] as? Int, let event = d["event"] as? Int,
+              let tail = d["stream_tail"] as? [Int], !echoReplies.isEmpty, event > 0
+        else { throw BenchError("no usable frame_sizes in the ws results") }
+        self.init(echoRequest: echoRequest, echoReplies: echoReplies, floodRequest: floodRequest, event: event, streamTail: tail)
+    }
+}
+
+/// A transport that records the size (and whether it is a `log` event) of every frame it
+/// carries; used only by the untimed calibration session.
+final class RecordingTransport: Transport {
+    struct Frame: Sendable {
+        var bytes: Int
+        var isLog: Bool
+    }
+    private let inner: any Transport
+    private let frames = Mutex<(sent: [Frame], received: [Frame])>(([], []))
+
+    init(_ inner: any Transport) {
+        self.inner = inner
+    }
+
+    func reset() { frames.withLock { $0 = ([], []) } }
+
+    /// The frames recorded since the last `take` or `reset`.
+    func take() -> (sent: [Frame], received: [Frame]) {
+        frames.withLock { f in
+            defer { f = ([], []) }
+            return f
+        }
+    }
+
+    private static func record(_ frame: String) -> Frame {
+        Frame(bytes: frame.utf8.count, isLog: frame.contains("\"kind\":\"log\""))
+    }
+
+    func receive() async throws -> String? {
+        let frame = try await inner.receive()
+        if let frame { frames.withLock { $0.received.append(Self.record(frame)) } }
+        return frame
+    }
+
+    func send(_ frame: String) async throws {
+        frames.withLock { $0.sent.append(Self.record(frame)) }
+        try await inner.send(frame)
+    }
+
+    func send(batch frames: [String]) async throws {
+        self.frames.withLock { $0.sent.append(contentsOf: frames.map(Self.record)) }
+        try await inner.send(batch: frames)
+    }
+
+    func close() async { await inner.close() }
+}
+
+/// A running runtime child process (`arcp serve`, `arcp-host-hummingbird`). Used from one task at a time.
 final class RuntimeChild {
     let process: Process
     let pid: Int32
@@ -465,15 +730,12 @@ final class RuntimeChild {
         self.exit = exit
     }
 
-    /// Spawns `arcp serve --port 0 …` (plus `extraArguments`) and waits (up to 20 s) for its
-    /// `LISTENING ws://…` line.
-    static func start(_ arcp: URL, log: URL, extraArguments: [String] = []) async throws -> RuntimeChild {
+    /// Spawns the runtime (`arcp serve --port 0 …`, plus `extraArguments`) and waits (up to
+    /// 20 s) for its `LISTENING ws://…` line.
+    static func start(_ runtime: RuntimeCommand, log: URL, extraArguments: [String] = []) async throws -> RuntimeChild {
         let process = Process()
-        process.executableURL = arcp
-        process.arguments = [
-            "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
-            "--log-level", "warning", "--stop-on-eof",
-        ] + extraArguments
+        process.executableURL = runtime.executable
+        process.arguments = Array(runtime.commandLine.dropFirst()) + extraArguments
         let stdout = Pipe(), stdin = Pipe()
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw BenchError("cannot create \(log.path)")
@@ -494,7 +756,7 @@ final class RuntimeChild {
         let child = RuntimeChild(process: process, pid: pid, url: url ?? "", log: log, stdin: stdin, exit: exit)
         if url == nil {
             let status = await child.stop()
-            throw BenchError("arcp serve did not start (first stdout line \(line.map { "\"\($0)\"" } ?? "none"), exit status \(status)):\n\(child.logTail())")
+            throw BenchError("\(runtime.label) did not start (first stdout line \(line.map { "\"\($0)\"" } ?? "none"), exit status \(status)):\n\(child.logTail())")
         }
         return child
     }

@@ -9,6 +9,8 @@ let commands: [any BenchCommand.Type] = [
     EngineBench.self,
     LeaseBench.self,
     WebSocketBench.self,
+    WebSocketFloorBench.self,
+    WebSocketFloorServer.self,
     SoakBench.self,
 ]
 

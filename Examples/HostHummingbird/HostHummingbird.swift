@@ -77,8 +77,10 @@ enum HostHummingbird {
         let runtime = ARCPRuntime(verifier: StaticBearerVerifier(arguments.tokens))
         try DemoAgents.register(on: runtime)
 
-        // 2. The app's router: its own routes, and ARCP at /arcp (one line).
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        // 2. The app's router: its own routes, and ARCP at /arcp (one line). `ARCPRequestContext`
+        //    (a WebSocket request context that keeps the connection's event loop) lets each
+        //    session handle its frames on its connection's event loop.
+        let router = Router(context: ARCPRequestContext.self)
         router.get("/health") { _, _ in "ok" }
         router.addARCP(runtime, path: "/arcp")
 

@@ -117,6 +117,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
     var maxFrameBytes = WebSocketTransport.defaultMaxFrameSize
 
+    @Option(help: "Largest first WebSocket message in bytes, before the session is established (bigger ones close with 1009).")
+    var maxFirstMessageBytes = WebSocketServer.Configuration().maxFirstMessageSize
+
+    @Option(help: "Open WebSocket connections at most; a handshake beyond it gets HTTP 503.")
+    var maxConnections = WebSocketServer.Configuration().maxConnections
+
+    @Option(help: "Connections one principal may hold at once; a hello beyond it gets PERMISSION_DENIED (retryable).")
+    var maxConnectionsPerPrincipal = ARCPRuntime.Configuration().maxConnectionsPerPrincipal
+
+    @Option(help: "Seconds a new connection may take for its WebSocket handshake (then 408 or a close).")
+    var handshakeTimeoutSec: Double = 10
+
+    @Option(help: "Bytes a connection may have accepted for sending and not yet written before its sender waits.")
+    var outboundQueueBytes = WebSocketServer.Configuration().outboundByteLimit
+
+    @Option(help: "Pings a peer may send while not reading the pongs before its connection is closed with 1008.")
+    var maxUnansweredPings = WebSocketServer.Configuration().maxUnansweredPings
+
     @Option(help: ArgumentHelp("An allowed Origin header value (repeatable; default: any).", valueName: "origin"))
     var allowedOrigin: [String] = []
 
@@ -212,6 +230,14 @@ struct Serve: AsyncParsableCommand {
         guard heartbeatSec >= 0 else { throw ValidationError("--heartbeat-sec must be ≥ 0") }
         guard resumeWindowSec >= 0 else { throw ValidationError("--resume-window-sec must be ≥ 0") }
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be ≥ 1024") }
+        guard maxFirstMessageBytes >= 1024 else { throw ValidationError("--max-first-message-bytes must be ≥ 1024") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
+        guard maxConnectionsPerPrincipal >= 1 else { throw ValidationError("--max-connections-per-principal must be ≥ 1") }
+        guard handshakeTimeoutSec > 0, handshakeTimeoutSec <= 86_400 else {
+            throw ValidationError("--handshake-timeout-sec must be > 0 and ≤ 86400")
+        }
+        guard outboundQueueBytes >= 1024 else { throw ValidationError("--outbound-queue-bytes must be ≥ 1024") }
+        guard maxUnansweredPings >= 1 else { throw ValidationError("--max-unanswered-pings must be ≥ 1") }
         guard (1...2_678_400).contains(maxRuntimeSec) else { throw ValidationError("--max-runtime-sec must be 1…2678400") }
         guard (0...10).contains(resumeTokenGraceSec) else { throw ValidationError("--resume-token-grace-sec must be 0…10") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -256,6 +282,7 @@ struct Serve: AsyncParsableCommand {
         cfg.logger = Logger(label: "arcp.runtime")
         cfg.heartbeatInterval = heartbeatSec > 0 ? .seconds(heartbeatSec) : nil
         cfg.resumeWindow = .seconds(resumeWindowSec)
+        cfg.maxConnectionsPerPrincipal = maxConnectionsPerPrincipal
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
         limits.apply(to: &cfg)
         cfg.maxJobRuntime = .seconds(maxRuntimeSec)
@@ -310,6 +337,11 @@ struct Serve: AsyncParsableCommand {
     func serveWebSocket(_ runtime: ARCPRuntime, metrics: MetricsEndpoint? = nil) async throws {
         let logger = Logger(label: "arcp.serve")
         var wsConfig = WebSocketServer.Configuration(host: host, port: port, path: path, maxFrameSize: maxFrameBytes)
+        wsConfig.maxFirstMessageSize = maxFirstMessageBytes
+        wsConfig.maxConnections = maxConnections
+        wsConfig.handshakeTimeout = .milliseconds(Int64((handshakeTimeoutSec * 1000).rounded()))
+        wsConfig.outboundByteLimit = outboundQueueBytes
+        wsConfig.maxUnansweredPings = maxUnansweredPings
         if !allowedOrigin.isEmpty { wsConfig.allowedOrigins = Set(allowedOrigin) }
         if !allowedHost.isEmpty { wsConfig.allowedHosts = Set(allowedHost) }
         if let tlsCert, let tlsKey {

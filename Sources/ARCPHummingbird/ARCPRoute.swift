@@ -1,10 +1,13 @@
 import ARCP
+import ARCPWebSocketCore
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 
 /// Options of an ARCP route (`router.addARCP`) and of ``HummingbirdWebSocketTransport``: size
-/// limits, queue bounds, origin and host allow-lists, the close timeout.
+/// limits, queue bounds, origin and host allow-lists, the connection limit, the close timeout.
+/// The rules behind them are `ARCPWebSocketCore`'s, shared with `ARCPWebSocket`'s server.
 ///
 /// Mounting an ARCP runtime in a Hummingbird 2 application is one WebSocket route, beside the
 /// app's own routes:
@@ -39,9 +42,9 @@ import Logging
 /// limit (16 KiB by default, too small for ARCP envelopes) to match the route's.
 public struct ARCPRouteOptions: Sendable {
     /// The default ``maxFrameSize``: 16 MiB, as `ARCPWebSocket`'s server and client.
-    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    public static let defaultMaxFrameSize = ARCPWebSocketDefaults.maxMessageSize
     /// The default ``inboundByteLimit``: 4 MiB.
-    public static let defaultInboundByteLimit = 4 * 1024 * 1024
+    public static let defaultInboundByteLimit = ARCPWebSocketDefaults.inboundByteLimit
 
     /// Largest message accepted or sent, in bytes (fragments are reassembled up to it).
     /// A bigger one closes the connection with 1009. Each *frame* is also limited by the
@@ -49,6 +52,16 @@ public struct ARCPRouteOptions: Sendable {
     /// configure the server with `WebSocketServerConfiguration.arcp(maxFrameSize:autoPing:closeTimeout:)`
     /// and the same value.
     public var maxFrameSize: Int
+    /// Largest *first* message of a connection (before the session is established). Default
+    /// 64 KiB; a bigger one closes the connection with 1009 ("first message larger than …").
+    /// Hummingbird decodes a whole frame before the route sees it, so the memory a peer can
+    /// make the server hold before that is bounded by the server's
+    /// `WebSocketServerConfiguration.maxFrameSize` (per frame), not by this cap.
+    public var maxFirstMessageSize: Int
+    /// ARCP connections open on this route at once. Default 4,096. A connection beyond it is
+    /// upgraded and closed at once with **1013** ("try again later": Hummingbird answers every
+    /// refused upgrade with a bare 400, which would not say why).
+    public var maxConnections: Int
     /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared
     /// case-insensitively). `nil` allows all. Handshakes without an `Origin` (non-browser
     /// clients, which could claim any origin anyway) are not judged by this list.
@@ -62,10 +75,15 @@ public struct ARCPRouteOptions: Sendable {
     /// Bytes of queued messages per connection before the transport stops taking frames (one
     /// larger message still gets through).
     public var inboundByteLimit: Int
-    /// Frames accepted by `send` and not yet handed to Hummingbird's writer, per connection,
-    /// before `send` suspends.
-    public var outboundCapacity: Int
-    /// Bytes of those frames before `send` suspends (one larger frame still goes through alone).
+    /// No longer used: the outbound queue is bounded in bytes (``outboundByteLimit``).
+    @available(*, deprecated, message: "the outbound queue is bounded in bytes: use outboundByteLimit")
+    public var outboundCapacity: Int {
+        get { 0 }
+        set {}
+    }
+    /// Bytes of frames accepted by `send` and not yet handed to Hummingbird's writer, per
+    /// connection, before `send` suspends (one larger frame still goes through alone). Default
+    /// 256 KiB.
     public var outboundByteLimit: Int
     /// How long closing may take: sending the close frame, then waiting for the peer's answer.
     public var closeTimeout: Duration
@@ -74,20 +92,49 @@ public struct ARCPRouteOptions: Sendable {
         maxFrameSize: Int = ARCPRouteOptions.defaultMaxFrameSize,
         allowedOrigins: Set<String>? = nil,
         allowedHosts: Set<String>? = nil,
-        inboundCapacity: Int = 256,
+        inboundCapacity: Int = ARCPWebSocketDefaults.inboundCapacity,
         inboundByteLimit: Int = ARCPRouteOptions.defaultInboundByteLimit,
-        outboundCapacity: Int = 1024,
-        outboundByteLimit: Int = 256 * 1024,
-        closeTimeout: Duration = .seconds(2)
+        outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
+        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
+        maxFirstMessageSize: Int = ARCPWebSocketDefaults.maxFirstMessageSize,
+        maxConnections: Int = ARCPWebSocketDefaults.maxConnections
     ) {
         self.maxFrameSize = maxFrameSize
         self.allowedOrigins = allowedOrigins
         self.allowedHosts = allowedHosts
         self.inboundCapacity = inboundCapacity
         self.inboundByteLimit = inboundByteLimit
-        self.outboundCapacity = outboundCapacity
         self.outboundByteLimit = outboundByteLimit
         self.closeTimeout = closeTimeout
+        self.maxFirstMessageSize = maxFirstMessageSize
+        self.maxConnections = maxConnections
+    }
+
+    /// The same, with the frame count the outbound queue no longer uses.
+    @available(*, deprecated, message: "the outbound queue is bounded in bytes: drop outboundCapacity")
+    public init(
+        maxFrameSize: Int = ARCPRouteOptions.defaultMaxFrameSize,
+        allowedOrigins: Set<String>? = nil,
+        allowedHosts: Set<String>? = nil,
+        inboundCapacity: Int = ARCPWebSocketDefaults.inboundCapacity,
+        inboundByteLimit: Int = ARCPRouteOptions.defaultInboundByteLimit,
+        outboundCapacity: Int,
+        outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
+        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout
+    ) {
+        self.init(
+            maxFrameSize: maxFrameSize, allowedOrigins: allowedOrigins, allowedHosts: allowedHosts,
+            inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit,
+            outboundByteLimit: outboundByteLimit, closeTimeout: closeTimeout)
+    }
+
+    /// The per-connection limits, as the shared stack takes them. Pings are Hummingbird's
+    /// (WSCore): `maxUnansweredPings` is not used here.
+    var connectionLimits: ConnectionLimits {
+        ConnectionLimits(
+            maxMessageSize: maxFrameSize, maxFirstMessageSize: maxFirstMessageSize,
+            inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit,
+            outboundByteLimit: outboundByteLimit, closeTimeout: closeTimeout)
     }
 }
 
@@ -102,7 +149,11 @@ extension RouterMethods where Context: WebSocketRequestContext {
     ///
     /// - A WebSocket handshake for `path` is upgraded unless its `Origin` or `Host` is refused
     ///   by ``ARCPRouteOptions/allowedOrigins`` / ``ARCPRouteOptions/allowedHosts`` (Hummingbird
-    ///   answers every refused upgrade with 400).
+    ///   answers every refused upgrade with 400). Beyond ``ARCPRouteOptions/maxConnections``
+    ///   open connections, a new one is closed at once with 1013.
+    /// - With a request context that knows the connection's event loop
+    ///   (``ARCPEventLoopRequestContext``, e.g. `Router(context: ARCPRequestContext.self)`), the
+    ///   session handles its frames on that event loop.
     /// - A plain HTTP `GET` of `path` gets **426 Upgrade Required** with a JSON error message
     ///   (when this router also serves HTTP).
     /// - Messages, limits and close codes: see ``HummingbirdWebSocketTransport``.
@@ -128,12 +179,19 @@ extension RouterMethods where Context: WebSocketRequestContext {
         onConnection: @escaping @Sendable (HummingbirdWebSocketTransport, WebSocketRouterContext<Context>) async -> Void
     ) -> Self {
         let policy = ARCPUpgradePolicy(options: options)
+        let limiter = ConnectionLimiter(limit: options.maxConnections)
         return ws(
             path,
             shouldUpgrade: { request, _ in try policy.check(request) },
             onUpgrade: { inbound, outbound, context in
+                guard limiter.tryAcquire() else {
+                    await HummingbirdWebSocketTransport.refuse(outbound: outbound, limit: limiter.limit, logger: context.logger)
+                    return
+                }
+                defer { limiter.release() }
+                let eventLoop = (context.requestContext as? any ARCPEventLoopRequestContext)?.eventLoop
                 await HummingbirdWebSocketTransport.serve(
-                    inbound: inbound, outbound: outbound, options: options, logger: context.logger
+                    inbound: inbound, outbound: outbound, options: options, logger: context.logger, eventLoop: eventLoop
                 ) { transport in
                     await onConnection(transport, context)
                 }
@@ -168,16 +226,13 @@ extension WebSocketServerConfiguration {
     }
 }
 
-/// Which requests to the ARCP path are upgraded.
+/// Which requests to the ARCP path are upgraded: a WebSocket handshake whose `Host` and
+/// `Origin` pass the shared allow-lists (``UpgradePolicy``, `ARCPWebSocketCore`).
 struct ARCPUpgradePolicy: Sendable {
-    /// Lower-cased; `nil` allows any.
-    let allowedOrigins: Set<String>?
-    /// Lower-cased; `nil` allows any.
-    let allowedHosts: Set<String>?
+    let allowLists: UpgradePolicy
 
     init(options: ARCPRouteOptions) {
-        self.allowedOrigins = options.allowedOrigins.map { Set($0.map { $0.lowercased() }) }
-        self.allowedHosts = options.allowedHosts.map { Set($0.map { $0.lowercased() }) }
+        self.allowLists = UpgradePolicy(allowedOrigins: options.allowedOrigins, allowedHosts: options.allowedHosts)
     }
 
     /// `.upgrade` for an acceptable WebSocket handshake; throws the HTTP error to answer otherwise.
@@ -188,17 +243,8 @@ struct ARCPUpgradePolicy: Sendable {
                 headers: [.upgrade: "websocket", .secWebSocketVersion: "13"],
                 message: "upgrade required: ARCP is served over WebSocket at \(request.uri.path); open it with a WebSocket client")
         }
-        if let allowedHosts {
-            guard let host = request.head.authority?.lowercased(),
-                  allowedHosts.contains(host) || allowedHosts.contains(Self.stripPort(host))
-            else { throw HTTPError(.forbidden, message: "forbidden: host not allowed") }
-        }
-        // A browser always sends Origin on a WebSocket handshake; other clients usually do not,
-        // and could claim any Origin anyway. So the allow-list judges requests that carry one.
-        if let allowedOrigins, let origin = request.headers[.origin] {
-            guard allowedOrigins.contains(origin.lowercased()) else {
-                throw HTTPError(.forbidden, message: "forbidden: origin not allowed")
-            }
+        if let refusal = allowLists.refusal(host: request.head.authority, origin: request.headers[.origin]) {
+            throw HTTPError(refusal.status == 503 ? .serviceUnavailable : .forbidden, message: refusal.message)
         }
         return .upgrade([:])
     }
@@ -211,14 +257,5 @@ struct ARCPUpgradePolicy: Sendable {
             token.filter { $0 != " " && $0 != "\t" }.lowercased() == "websocket"
         }
         return wantsWebSocket && request.headers[.secWebSocketKey] != nil
-    }
-
-    private static func stripPort(_ host: String) -> String {
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { return String(host[...close]) }
-            return host
-        }
-        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
-        return host
     }
 }

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPWebSocketCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -10,7 +11,7 @@ import Synchronization
 /// You rarely create one yourself: `router.addARCP(_:path:options:)` does,
 /// for each upgraded connection. For a WebSocket handler of your own (a `router.ws(…)` route,
 /// or `HTTPServerBuilder.http1WebSocketUpgrade(shouldUpgrade:)`), wrap its inbound stream and
-/// outbound writer with ``serve(inbound:outbound:options:logger:_:)``:
+/// outbound writer with ``serve(inbound:outbound:options:logger:eventLoop:_:)``:
 ///
 /// ```swift
 /// router.ws("/custom") { inbound, outbound, context in
@@ -22,45 +23,50 @@ import Synchronization
 /// }
 /// ```
 ///
-/// Behaviour (the same as `WebSocketTransport` in `ARCPWebSocket`):
+/// This is a thin adapter: the ARCP rules are `ARCPWebSocketCore`'s, the same as
+/// `WebSocketTransport`'s in `ARCPWebSocket`:
 /// - ``receive()`` returns the next text message (fragments reassembled up to
-///   ``maxFrameSize`` bytes), and `nil` once the peer closed, the connection ended or
-///   ``close()`` was called. A **binary** message closes the connection with **1003** and a
-///   reason, a message over ``maxFrameSize`` with **1009**, invalid UTF-8 with **1007**, a
-///   broken fragment sequence with **1002**; `receive()` then throws the matching
-///   `TransportError` (`invalidFrame`, `frameTooLarge`) once, and returns `nil` after that.
-///   An I/O failure of the connection is `TransportError.io`.
-/// - Inbound messages wait in a bounded queue (``ARCPRouteOptions/inboundCapacity`` messages
-///   and, beyond one message, ``ARCPRouteOptions/inboundByteLimit`` bytes). While it is full
-///   no further frame is taken from Hummingbird, so NIO stops reading the socket and TCP flow
+///   ``maxFrameSize`` bytes; the first message up to ``ARCPRouteOptions/maxFirstMessageSize``),
+///   and `nil` once the peer closed, the connection ended or ``close()`` was called. A
+///   **binary** message closes the connection with **1003** and a reason, a message over the
+///   limit with **1009**, invalid UTF-8 with **1007**, a broken fragment sequence with
+///   **1002**; `receive()` then throws the matching `TransportError` (`invalidFrame`,
+///   `frameTooLarge`) once, and returns `nil` after that. An I/O failure of the connection is
+///   `TransportError.io`.
+/// - Inbound messages wait in a bounded mailbox (``ARCPRouteOptions/inboundCapacity`` messages
+///   and, beyond one message, ``ARCPRouteOptions/inboundByteLimit`` bytes). While it is full no
+///   further frame is taken from Hummingbird, so NIO stops reading the socket and TCP flow
 ///   control slows the peer down: nothing is buffered without limit, nothing is dropped.
 /// - ``send(_:)`` queues one text frame for the connection's writer task, which hands frames to
-///   Hummingbird's writer one by one (that writer waits while the socket is not writable). At
-///   most ``ARCPRouteOptions/outboundByteLimit`` bytes (or one larger frame) and
-///   ``ARCPRouteOptions/outboundCapacity`` frames wait; beyond that `send` suspends, so a peer
-///   that does not read slows the sender down. A frame accepted by `send` is written even if
-///   the sending task is cancelled afterwards. Frames larger than ``maxFrameSize`` are refused
-///   with `TransportError.frameTooLarge`; after a close, sends throw `TransportError.closed`.
+///   Hummingbird's writer one by one (that writer waits while the socket is not writable; WSCore
+///   has no batched write). At most ``ARCPRouteOptions/outboundByteLimit`` bytes (or one larger
+///   frame) wait; beyond that `send` suspends, so a peer that does not read slows the sender
+///   down. A frame accepted by `send` is written even if the sending task is cancelled
+///   afterwards. Frames larger than ``maxFrameSize`` are refused with
+///   `TransportError.frameTooLarge`; after a close, sends throw `TransportError.closed`.
 /// - ``close()`` lets the frames already accepted go out, then sends a close frame with code
 ///   1000 (waiting at most ``ARCPRouteOptions/closeTimeout`` for that); ``receive()`` drains
 ///   what was queued and returns `nil`.
+/// - ``preferredExecutor`` is the connection's event loop when the route knows it (a request
+///   context conforming to ``ARCPEventLoopRequestContext``, e.g. ``ARCPRequestContext``).
 ///
-/// Hummingbird answers pings and runs the close handshake; control frames never reach
-/// `receive()`.
+/// Hummingbird (WSCore) answers pings and runs the close handshake; control frames never reach
+/// `receive()`. Its pong is written before the next frame is read, through a writer that waits
+/// while the socket is not writable, so pings from a peer that does not read are back-pressured
+/// (and bounded by the channel's write buffer), not queued.
 public final class HummingbirdWebSocketTransport: Transport {
     /// The largest accepted message, in bytes, inbound and outbound.
     public let maxFrameSize: Int
 
     private let outbound: WebSocketOutboundWriter
-    private let inbox: BoundedAsyncQueue<String>
-    private let gate: InboundByteGate
-    /// Frames accepted by `send`, in order, for the writer task.
-    private let outbox: BoundedAsyncQueue<String>
+    private let limits: ConnectionLimits
+    private let mailbox: InboundMailbox
+    /// Frames accepted by `send`, in order, for the writer task (bounded by `credit`, in bytes).
+    private let outbox = BoundedAsyncQueue<String>(capacity: Int.max)
     private let credit: OutboundCredit
-    private let closeTimeout: Duration
+    private let executor: EventLoopTaskExecutor?
     private let logger: Logger
     private let state = Mutex(State())
-    private let failure = FailureReport()
 
     private struct State {
         /// `close()` was called, or a protocol violation closed the connection.
@@ -73,14 +79,13 @@ public final class HummingbirdWebSocketTransport: Transport {
         var closer: Task<Void, Never>?
     }
 
-    init(outbound: WebSocketOutboundWriter, options: ARCPRouteOptions, logger: Logger) {
+    init(outbound: WebSocketOutboundWriter, options: ARCPRouteOptions, logger: Logger, eventLoop: (any EventLoop)?) {
         self.outbound = outbound
-        self.maxFrameSize = Swift.max(1, options.maxFrameSize)
-        self.inbox = BoundedAsyncQueue(capacity: options.inboundCapacity)
-        self.gate = InboundByteGate(limit: options.inboundByteLimit)
-        self.outbox = BoundedAsyncQueue(capacity: options.outboundCapacity)
-        self.credit = OutboundCredit(limit: options.outboundByteLimit)
-        self.closeTimeout = options.closeTimeout
+        self.limits = options.connectionLimits
+        self.maxFrameSize = limits.maxMessageSize
+        self.mailbox = InboundMailbox(limits: limits)
+        self.credit = OutboundCredit(limit: limits.outboundByteLimit)
+        self.executor = eventLoop.map(EventLoopTaskExecutor.init(eventLoop:))
         self.logger = logger
     }
 
@@ -93,23 +98,39 @@ public final class HummingbirdWebSocketTransport: Transport {
     ///   - inbound: the handler's inbound stream (read only by the transport from now on).
     ///   - outbound: the handler's outbound writer.
     ///   - options: size limits, queue bounds and the close timeout
-    ///     (``ARCPRouteOptions/allowedOrigins`` and ``ARCPRouteOptions/allowedHosts`` are not used here).
+    ///     (``ARCPRouteOptions/allowedOrigins``, ``ARCPRouteOptions/allowedHosts`` and
+    ///     ``ARCPRouteOptions/maxConnections`` are the route's, not used here).
     ///   - logger: where protocol violations are logged (debug level).
+    ///   - eventLoop: the connection's event loop, when known: the transport's reader and
+    ///     writer run there, and it is the ``preferredExecutor``.
     ///   - body: runs the session, e.g. `await runtime.accept(transport)`.
     public static func serve(
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
         options: ARCPRouteOptions = ARCPRouteOptions(),
         logger: Logger = Logger(label: "arcp.hummingbird"),
+        eventLoop: (any EventLoop)? = nil,
         _ body: (HummingbirdWebSocketTransport) async -> Void
     ) async {
-        let transport = HummingbirdWebSocketTransport(outbound: outbound, options: options, logger: logger)
-        transport.startWriter()
-        let closeTimeout = options.closeTimeout
+        let transport = HummingbirdWebSocketTransport(outbound: outbound, options: options, logger: logger, eventLoop: eventLoop)
+        await transport.run(inbound: inbound, body)
+    }
+
+    /// Closes at once with 1013 (too many connections): for a route at its connection limit.
+    static func refuse(outbound: WebSocketOutboundWriter, limit: Int, logger: Logger) async {
+        let violation = WebSocketViolation.tooManyConnections(limit: limit)
+        logger.debug("refusing an ARCP WebSocket connection", metadata: ["reason": "\(violation.reason)"])
+        try? await outbound.close(WebSocketErrorCode(codeNumber: Int(violation.code)), reason: CloseReason.truncated(violation.reason))
+    }
+
+    private func run(inbound: WebSocketInboundStream, _ body: (HummingbirdWebSocketTransport) async -> Void) async {
+        startWriter()
+        let closeTimeout = limits.closeTimeout
+        let executor = self.executor
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await transport.readFrames(from: inbound) }
-            await body(transport)
-            await transport.close()
+            group.addTask(executorPreference: executor) { await self.readFrames(from: inbound) }
+            await body(self)
+            await self.close()
             // The reader ends when the peer answers the close frame or hangs up. It must end
             // before the handler returns (Hummingbird then reads the same stream), so a peer
             // that does neither in time has its stream cancelled.
@@ -118,7 +139,8 @@ public final class HummingbirdWebSocketTransport: Transport {
             group.cancelAll()
         }
         // Make sure the close frame reached Hummingbird before the handler returns (bounded).
-        await transport.waitForCloseFrame(timeout: closeTimeout)
+        await waitForCloseFrame(timeout: closeTimeout)
+        executor?.retire()
     }
 
     /// The close code this side sent, if any (1000 after ``close()``, 1003/1009/… after a
@@ -126,25 +148,21 @@ public final class HummingbirdWebSocketTransport: Transport {
     public var sentCloseCode: UInt16? { state.withLock { $0.sentCloseCode } }
 
     /// Messages received and not yet taken by `receive()` (for tests and diagnostics).
-    var queuedMessages: Int { inbox.count }
+    var queuedMessages: Int { mailbox.count }
 
     /// Bytes of those messages (for tests and diagnostics).
-    var queuedBytes: Int { gate.buffered }
+    var queuedBytes: Int { mailbox.bufferedBytes }
+
+    /// Bytes accepted by `send` and not yet handed to Hummingbird's writer (for tests and diagnostics).
+    var outboundBytesWaiting: Int { credit.outstanding }
 
     // MARK: Transport
 
+    /// The connection's event loop as a task executor, when the route knew it; else `nil`.
+    public var preferredExecutor: (any TaskExecutor)? { executor }
+
     public func receive() async throws -> String? {
-        let message: String?
-        do {
-            message = try await inbox.next()
-        } catch let error as TransportError {
-            // A protocol violation ends the connection: reported once, then nil like a close.
-            if failure.isFirst() { throw error }
-            return nil
-        }
-        guard let message else { return nil }
-        gate.removed(message.utf8.count)
-        return message
+        try await mailbox.receive()
     }
 
     public func send(_ frame: String) async throws {
@@ -185,8 +203,8 @@ public final class HummingbirdWebSocketTransport: Transport {
     /// Starts the task that hands queued frames to Hummingbird's writer. It is not a child of
     /// the caller: a frame accepted by `send` goes out even if the sender is cancelled next
     /// (a session that ends cancels its writer right after queueing its last frames).
-    func startWriter() {
-        let task = Task { await self.writeFrames() }
+    private func startWriter() {
+        let task = Task(executorPreference: executor) { await self.writeFrames() }
         state.withLock { $0.writer = task }
     }
 
@@ -216,7 +234,7 @@ public final class HummingbirdWebSocketTransport: Transport {
 
     /// Sends a close frame with code 1000; ``receive()`` then drains and returns `nil`.
     public func close() async {
-        await close(code: 1000, reason: "")
+        await close(code: CloseCode.normal, reason: "")
     }
 
     /// Closes with a specific code and reason, e.g. 1001 ("going away") when a server shuts
@@ -227,8 +245,7 @@ public final class HummingbirdWebSocketTransport: Transport {
             return !s.closing
         }
         stopSending()
-        inbox.finish()
-        gate.finish()
+        mailbox.finish()
         guard first else { return }
         await sendClose(code: code, reason: reason)
     }
@@ -241,104 +258,48 @@ public final class HummingbirdWebSocketTransport: Transport {
 
     // MARK: Reading
 
-    private struct Violation: Error {
-        var code: UInt16
-        var reason: String
-        var error: TransportError
-    }
-
-    /// Takes frames from Hummingbird until the stream ends: reassembles text messages, queues
-    /// them (waiting while the inbox is full), and turns a violation into a close frame.
+    /// Takes frames from Hummingbird until the stream ends: the shared ``MessageAssembler``
+    /// turns them into messages (or a violation, which closes the connection), the shared
+    /// ``InboundMailbox`` queues them; no further frame is taken while it is full.
     func readFrames(from inbound: WebSocketInboundStream) async {
-        var fragments: ByteBuffer?
+        var assembler = MessageAssembler(limits: limits)
         var violated = false
         do {
             for try await frame in inbound {
                 // After a violation, or once nobody reads: discard until the peer answers the
                 // close frame or hangs up (nothing is kept, so this cannot grow memory).
-                if violated { continue }
-                do {
-                    switch frame.opcode {
-                    case .binary:
-                        throw Violation(
-                            code: 1003,
-                            reason: "binary frames are not supported: send each ARCP envelope as one text frame",
-                            error: .invalidFrame("binary frame"))
-                    case .text:
-                        if fragments != nil {
-                            throw Violation(
-                                code: 1002, reason: "new message before the previous one ended",
-                                error: .invalidFrame("interleaved message"))
-                        }
-                        try checkSize(frame.data.readableBytes)
-                        if frame.fin {
-                            try await deliver(frame.data)
-                        } else {
-                            fragments = frame.data
-                        }
-                    case .continuation:
-                        guard var message = fragments else {
-                            throw Violation(
-                                code: 1002, reason: "continuation frame without a message",
-                                error: .invalidFrame("unexpected continuation frame"))
-                        }
-                        fragments = nil
-                        try checkSize(message.readableBytes + frame.data.readableBytes)
-                        var more = frame.data
-                        message.writeBuffer(&more)
-                        if frame.fin {
-                            try await deliver(message)
-                        } else {
-                            fragments = message
-                        }
-                    }
-                } catch let violation as Violation {
+                if violated || mailbox.isFinished { continue }
+                switch assembler.receive(opcode: Self.opcode(frame.opcode), fin: frame.fin, payload: frame.data) {
+                case .incomplete:
+                    continue
+                case .message(let text):
+                    _ = mailbox.offer(text)
+                    // Take the next frame only once there is room for another message.
+                    await mailbox.waitForRoom()
+                case .violation(let violation):
                     violated = true
-                    fragments = nil
                     await fail(violation)
                 }
             }
-            inbox.finish()
+            mailbox.finish()
         } catch is CancellationError {
-            inbox.finish()
+            mailbox.finish()
         } catch {
-            inbox.finish(throwing: Self.readError(error))
+            mailbox.finish(failure: Self.readError(error))
         }
     }
 
-    private func checkSize(_ bytes: Int) throws {
-        if bytes > maxFrameSize {
-            throw Violation(
-                code: 1009, reason: "message larger than \(maxFrameSize) bytes",
-                error: .frameTooLarge(limit: maxFrameSize))
-        }
-    }
-
-    /// Queues one complete message, waiting while the inbox is full or over its byte limit.
-    private func deliver(_ payload: ByteBuffer) async throws {
-        let text = payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
-        guard let text else {
-            throw Violation(
-                code: 1007, reason: "text frame is not valid UTF-8",
-                error: .invalidFrame("text frame is not valid UTF-8"))
-        }
-        let bytes = text.utf8.count
-        gate.added(bytes)
-        do {
-            try await inbox.send(text)
-        } catch {
-            // Closed locally (nobody will read it) or the reader is being cancelled.
-            gate.removed(bytes)
-            return
-        }
-        if gate.buffered > gate.limit {
-            await gate.waitUntilUnderLimit()
+    private static func opcode(_ opcode: WebSocketDataFrame.Opcode) -> WebSocketOpcode {
+        switch opcode {
+        case .text: return .text
+        case .binary: return .binary
+        case .continuation: return .continuation
         }
     }
 
     /// The peer broke the protocol: `receive()` reports it after the queued messages, and
     /// the connection is closed with the violation's code and reason.
-    private func fail(_ violation: Violation) async {
+    private func fail(_ violation: WebSocketViolation) async {
         logger.debug(
             "closing the ARCP WebSocket connection after a protocol violation",
             metadata: ["code": "\(violation.code)", "reason": "\(violation.reason)"])
@@ -347,7 +308,7 @@ public final class HummingbirdWebSocketTransport: Transport {
             return !s.closing
         }
         stopSending()
-        inbox.finish(throwing: violation.error)
+        mailbox.finish(failure: violation.error)
         guard first else { return }
         await sendClose(code: violation.code, reason: violation.reason)
     }
@@ -358,8 +319,8 @@ public final class HummingbirdWebSocketTransport: Transport {
     /// queued frames and the close frame. The caller waits at most `closeTimeout`.
     private func sendClose(code: UInt16, reason: String) async {
         let outbound = self.outbound
-        let closeTimeout = self.closeTimeout
-        let text = Self.truncatedReason(reason)
+        let closeTimeout = limits.closeTimeout
+        let text = CloseReason.truncated(reason)
         let closer = state.withLock { s -> Task<Void, Never> in
             if s.sentCloseCode == nil { s.sentCloseCode = code }
             let writer = s.writer
@@ -401,9 +362,6 @@ public final class HummingbirdWebSocketTransport: Transport {
     }
 
     // MARK: Helpers
-
-    /// A close reason fits a control frame: at most 123 bytes of UTF-8 after the code.
-    static func truncatedReason(_ reason: String) -> String { WebSocketCloseReason.truncated(reason) }
 
     static func readError(_ error: any Error) -> TransportError {
         if let error = error as? NIOWebSocketError, error == .invalidFrameLength {

@@ -1,8 +1,11 @@
 import ARCP
+import ARCPWebSocket
+import ARCPWebSocketCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import Synchronization
 import Vapor
 
 extension RoutesBuilder {
@@ -17,7 +20,8 @@ extension RoutesBuilder {
     ///
     /// - A WebSocket handshake for `path` is upgraded unless its `Origin` or `Host` is refused
     ///   by ``ARCPVaporOptions/allowedOrigins`` / ``ARCPVaporOptions/allowedHosts``: that gets
-    ///   **403 Forbidden**.
+    ///   **403 Forbidden**; or the route holds ``ARCPVaporOptions/maxConnections``
+    ///   connections: **503 Service Unavailable** with `Retry-After: 1`.
     /// - Any other `GET` of `path` gets **426 Upgrade Required** with a JSON error message.
     /// - Messages, limits and close codes: see ``VaporWebSocketTransport``.
     /// - Graceful shutdown: ``ARCPRuntimeLifecycle`` (registered by `Application.arcp`, not
@@ -37,21 +41,30 @@ extension RoutesBuilder {
         at path: [PathComponent], options: ARCPVaporOptions = ARCPVaporOptions(),
         onConnection: @escaping @Sendable (VaporWebSocketTransport, Request) async -> Void
     ) -> Route {
-        let allowList = HandshakeAllowList(origins: options.allowedOrigins, hosts: options.allowedHosts)
+        let policy = UpgradePolicy(allowedOrigins: options.allowedOrigins, allowedHosts: options.allowedHosts)
+        let limiter = ConnectionLimiter(limit: options.maxConnections)
         return on(.GET, path) { request -> Response in
             let headers = request.headers
-            guard HandshakeAllowList.isWebSocketHandshake(
+            guard UpgradePolicy.isWebSocketHandshake(
                 connection: headers[.connection], upgrade: headers[.upgrade], hasKey: headers.first(name: .secWebSocketKey) != nil)
             else {
                 throw Abort(
                     .upgradeRequired, headers: ["Upgrade": "websocket", "Sec-WebSocket-Version": "13"],
                     reason: "upgrade required: ARCP is served over WebSocket at \(request.url.path); open it with a WebSocket client")
             }
-            if let why = allowList.refusal(host: headers.first(name: .host), origin: headers.first(name: .origin)) {
-                throw Abort(.forbidden, reason: "forbidden: \(why)")
+            if let refusal = policy.refusal(host: headers.first(name: .host), origin: headers.first(name: .origin)) {
+                throw Abort(HTTPResponseStatus(statusCode: refusal.status), reason: refusal.message)
+            }
+            guard limiter.tryAcquire() else {
+                let refusal = UpgradeRefusal.tooManyConnections(limit: limiter.limit)
+                throw Abort(
+                    HTTPResponseStatus(statusCode: refusal.status),
+                    headers: ["Retry-After": "\(refusal.retryAfterSeconds ?? 1)"], reason: refusal.message)
             }
             let response = Response(status: .switchingProtocols)
-            response.upgrader = ARCPUpgrader(options: options, logger: request.logger) { transport in
+            response.upgrader = ARCPUpgrader(
+                options: options, permit: ConnectionPermit(limiter), logger: request.logger
+            ) { transport in
                 await onConnection(transport, request)
             }
             return response
@@ -101,38 +114,55 @@ public struct ARCPRuntimeLifecycle: LifecycleHandler {
     }
 }
 
+/// A connection's place under the route's connection limit: taken before the upgrade, given
+/// back once when the connection's socket closes, or when the upgrade never happened (the
+/// permit is released when its last holder, the response's upgrader, goes away).
+final class ConnectionPermit: Sendable {
+    private let limiter: ConnectionLimiter
+    private let released = Atomic<Bool>(false)
+
+    init(_ limiter: ConnectionLimiter) {
+        self.limiter = limiter
+    }
+
+    func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { limiter.release() }
+    }
+
+    deinit {
+        release()
+    }
+}
+
 /// Upgrades one request to an ARCP WebSocket connection: NIO's WebSocket codec with the
-/// route's frame limit, ``ARCPFrameHandler`` for the ARCP message layer, and websocket-kit's
-/// `WebSocket` for pings, the peer's close and sending.
+/// route's frame limit, then `ARCPWebSocket`'s connection stack (the same protocol handler,
+/// first-message guard, mailbox and outbound pump as `WebSocketServer`), and the session in a
+/// task of its own; the connection is closed when it ends.
 struct ARCPUpgrader: Upgrader {
     let options: ARCPVaporOptions
+    let permit: ConnectionPermit
     let logger: Logger
     let onConnection: @Sendable (VaporWebSocketTransport) async -> Void
 
     func applyUpgrade(req: Request, res: Response) -> any HTTPServerProtocolUpgrader {
-        let options = self.options
+        let limits = options.connectionLimits
+        let handlesFramesOnEventLoop = options.handlesFramesOnEventLoop
+        let permit = self.permit
         let onConnection = self.onConnection
         let logger = self.logger
         return NIOWebSocketServerUpgrader(
-            maxFrameSize: options.clampedMaxFrameSize, automaticErrorHandling: false,
+            maxFrameSize: limits.maxMessageSize, automaticErrorHandling: false,
             shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture([:]) },
             upgradePipelineHandler: { channel, _ in
-                let shared = InboundShared(capacity: options.inboundCapacity, byteLimit: options.inboundByteLimit)
-                let handler = ARCPFrameHandler(
-                    maxMessageSize: options.clampedMaxFrameSize, closeTimeout: TimeAmount(options.closeTimeout), shared: shared)
-                do {
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-                let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-                return WebSocket.server(on: channel) { webSocket in
-                    if let interval = options.pingInterval { webSocket.pingInterval = TimeAmount(interval) }
-                    let transport = VaporWebSocketTransport(
-                        webSocket: webSocket, channel: channel, shared: shared, handler: bound, options: options)
+                channel.closeFuture.whenComplete { _ in permit.release() }
+                return channel.eventLoop.makeCompletedFuture {
+                    let connection = try WebSocketTransport.install(
+                        on: channel, isClient: false, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop)
+                    let transport = VaporWebSocketTransport(connection)
                     logger.debug("ARCP WebSocket connection opened", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
                     Task {
-                        await transport.serve(onConnection)
+                        await onConnection(transport)
+                        await transport.close()
                     }
                 }
             })

@@ -1,9 +1,11 @@
 import ARCP
+import ARCPWebSocketCore
 
 /// Options of an ARCP route in a Vapor application (`app.arcp(runtime, at: "arcp")`) and of
 /// ``VaporWebSocketTransport``: size limits, queue bounds, origin and host allow-lists, the
-/// close timeout and keep-alive pings. The same knobs, with the same defaults, as
-/// `ARCPHummingbird`'s `ARCPRouteOptions`.
+/// connection limit, the close timeout and keep-alive pings. The same knobs, with the same
+/// defaults (`ARCPWebSocketDefaults`), as `ARCPWebSocket`'s `WebSocketServer.Configuration`
+/// and `ARCPHummingbird`'s `ARCPRouteOptions`: the rules behind them are `ARCPWebSocketCore`'s.
 ///
 /// ```swift
 /// import ARCP
@@ -21,9 +23,9 @@ import ARCP
 /// ```
 public struct ARCPVaporOptions: Sendable {
     /// The default ``maxFrameSize``: 16 MiB, as `ARCPWebSocket`'s server and client.
-    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    public static let defaultMaxFrameSize = ARCPWebSocketDefaults.maxMessageSize
     /// The default ``inboundByteLimit``: 4 MiB.
-    public static let defaultInboundByteLimit = 4 * 1024 * 1024
+    public static let defaultInboundByteLimit = ARCPWebSocketDefaults.inboundByteLimit
 
     /// Largest message accepted or sent, in bytes, and largest single frame (fragments are
     /// reassembled up to it). A bigger one closes the connection with 1009 and a reason.
@@ -39,28 +41,44 @@ public struct ARCPVaporOptions: Sendable {
     /// Messages queued per connection before the transport stops reading the socket.
     public var inboundCapacity: Int
     /// Bytes of queued messages per connection before the transport stops reading the socket
-    /// (one read's worth more may already be on its way).
+    /// (one larger message still gets through).
     public var inboundByteLimit: Int
     /// Bytes accepted by `send` and not yet written to the socket, per connection, before
     /// `send` suspends (one larger frame still goes through alone).
     public var outboundByteLimit: Int
     /// How long closing may take: sending the close frame, then waiting for the peer's answer.
     public var closeTimeout: Duration
-    /// Keep-alive pings (websocket-kit's `pingInterval`): a peer that does not answer one
-    /// before the next is due is disconnected. `nil` sends none. Pongs are read only while
-    /// the transport reads: a connection whose inbox stays full for a whole period is
-    /// disconnected too.
+    /// Keep-alive pings: a peer that does not answer one before the next is due is
+    /// disconnected. `nil` sends none. Pongs are read only while the transport reads: a
+    /// connection whose inbox stays full for a whole period is disconnected too.
     public var pingInterval: Duration?
+    /// Largest *first* message of a connection (before the session is established). Default
+    /// 64 KiB; a bigger one closes the connection with 1009 ("first message larger than …")
+    /// after at most the cap + 4 KiB of it was read.
+    public var maxFirstMessageSize: Int
+    /// ARCP connections open on this route at once. Default 4,096. A handshake beyond it gets
+    /// **503 Service Unavailable** with `Retry-After: 1` and is not upgraded.
+    public var maxConnections: Int
+    /// Pings a peer may send while it does not read the pongs before its connection is closed
+    /// with 1008. Default 16; meanwhile only the latest such ping is answered.
+    public var maxUnansweredPings: Int
+    /// Whether a connection's frames are handled on its event loop (the transport's
+    /// `preferredExecutor`); see docs/TRANSPORTS.md, "Frames handled where they arrive".
+    public var handlesFramesOnEventLoop: Bool
 
     public init(
         maxFrameSize: Int = ARCPVaporOptions.defaultMaxFrameSize,
         allowedOrigins: Set<String>? = nil,
         allowedHosts: Set<String>? = nil,
-        inboundCapacity: Int = 256,
+        inboundCapacity: Int = ARCPWebSocketDefaults.inboundCapacity,
         inboundByteLimit: Int = ARCPVaporOptions.defaultInboundByteLimit,
-        outboundByteLimit: Int = 256 * 1024,
-        closeTimeout: Duration = .seconds(2),
-        pingInterval: Duration? = .seconds(30)
+        outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
+        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
+        pingInterval: Duration? = .seconds(30),
+        maxFirstMessageSize: Int = ARCPWebSocketDefaults.maxFirstMessageSize,
+        maxConnections: Int = ARCPWebSocketDefaults.maxConnections,
+        maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
+        handlesFramesOnEventLoop: Bool = ARCPWebSocketDefaults.handlesFramesOnEventLoop
     ) {
         self.maxFrameSize = maxFrameSize
         self.allowedOrigins = allowedOrigins
@@ -70,8 +88,21 @@ public struct ARCPVaporOptions: Sendable {
         self.outboundByteLimit = outboundByteLimit
         self.closeTimeout = closeTimeout
         self.pingInterval = pingInterval
+        self.maxFirstMessageSize = maxFirstMessageSize
+        self.maxConnections = maxConnections
+        self.maxUnansweredPings = maxUnansweredPings
+        self.handlesFramesOnEventLoop = handlesFramesOnEventLoop
     }
 
     /// ``maxFrameSize`` within what NIO's frame decoder accepts (1 byte … 1 GiB).
     var clampedMaxFrameSize: Int { Swift.min(Swift.max(1, maxFrameSize), 1 << 30) }
+
+    /// The per-connection limits these options set.
+    var connectionLimits: ConnectionLimits {
+        ConnectionLimits(
+            maxMessageSize: clampedMaxFrameSize, maxFirstMessageSize: maxFirstMessageSize,
+            inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit,
+            outboundByteLimit: outboundByteLimit, maxUnansweredPings: maxUnansweredPings,
+            closeTimeout: closeTimeout, keepAlivePingInterval: pingInterval)
+    }
 }

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPWebSocketCore
 import Synchronization
 import NIOCore
 import NIOHTTP1
@@ -6,95 +7,18 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 
-/// The parts of a `ws://` or `wss://` URL.
-struct WebSocketURL: Equatable {
-    var secure: Bool
-    var host: String
-    var port: Int
-    /// Path and query, e.g. `/arcp?x=1`.
-    var target: String
-
-    /// The `Host` header value.
-    var hostHeader: String {
-        let h = host.contains(":") ? "[\(host)]" : host
-        let defaultPort = secure ? 443 : 80
-        return port == defaultPort ? h : "\(h):\(port)"
-    }
-
-    /// `host:port` for messages.
-    var endpoint: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
-    init(secure: Bool, host: String, port: Int, target: String) {
-        self.secure = secure
-        self.host = host
-        self.port = port
-        self.target = target
-    }
-
-    /// Parses `ws://host[:port][/path][?query]`; an empty path becomes `/arcp`.
-    init(parsing text: String) throws {
-        let lower = text.lowercased()
-        let rest: Substring
-        if lower.hasPrefix("ws://") {
-            secure = false
-            rest = text.dropFirst(5)
-        } else if lower.hasPrefix("wss://") {
-            secure = true
-            rest = text.dropFirst(6)
-        } else {
-            throw TransportError.connectFailed("unsupported URL \"\(text)\": use ws:// or wss://")
-        }
-        let withoutFragment = rest.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let authorityEnd = withoutFragment.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? withoutFragment.endIndex
-        let authority = withoutFragment[..<authorityEnd]
-        var target = String(withoutFragment[authorityEnd...])
-        if target.isEmpty || target.hasPrefix("?") { target = "/arcp" + target }
-        if authority.contains("@") {
-            throw TransportError.connectFailed("credentials in the URL are not supported: pass an Authorization header")
-        }
-        var hostPart: Substring
-        var portPart: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else {
-                throw TransportError.connectFailed("invalid URL \"\(text)\": unterminated IPv6 address")
-            }
-            hostPart = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty {
-                throw TransportError.connectFailed("invalid URL \"\(text)\"")
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            hostPart = authority[..<colon]
-            portPart = authority[authority.index(after: colon)...]
-        } else {
-            hostPart = authority
-        }
-        guard !hostPart.isEmpty else { throw TransportError.connectFailed("invalid URL \"\(text)\": no host") }
-        var port = secure ? 443 : 80
-        if let portPart {
-            guard let p = Int(portPart), (1...65535).contains(p) else {
-                throw TransportError.connectFailed("invalid URL \"\(text)\": bad port")
-            }
-            port = p
-        }
-        self.host = String(hostPart)
-        self.port = port
-        self.target = target
-    }
-}
-
 enum ClientUpgradeResult: Sendable {
-    case websocket(any Channel, ConnectionShared)
+    case websocket(WebSocketTransport)
     case notUpgraded(EventLoopFuture<HTTPResponseStatus>)
 }
 
 extension WebSocketTransport {
-    /// The default cap on one message: 16 MiB.
-    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    /// The default cap on one message: 16 MiB (``ARCPWebSocketDefaults/maxMessageSize``).
+    public static let defaultMaxFrameSize = ARCPWebSocketDefaults.maxMessageSize
     /// The default limit on received-but-unread bytes per connection: 4 MiB.
-    public static let defaultInboundByteLimit = 4 * 1024 * 1024
+    public static let defaultInboundByteLimit = ARCPWebSocketDefaults.inboundByteLimit
+    /// The default limit on bytes accepted by `send` and not yet written: 256 KiB.
+    public static let defaultOutboundByteLimit = ARCPWebSocketDefaults.outboundByteLimit
 
     /// Connects to an ARCP runtime over WebSocket.
     ///
@@ -115,6 +39,12 @@ extension WebSocketTransport {
     ///     being read (one larger message still gets through). Default 4 MiB.
     ///   - closeTimeout: how long `close()` waits for the server's close frame before it closes
     ///     the socket anyway. Default 2 s.
+    ///   - outboundByteLimit: bytes accepted by `send` and not yet written before `send`
+    ///     suspends (one larger frame still goes through alone). Default 256 KiB.
+    ///   - maxUnansweredPings: pings the server may send while this side's pongs are not
+    ///     written (it does not read) before the connection is closed with 1008. Default 16.
+    ///   - handlesFramesOnEventLoop: whether ``preferredExecutor`` is the connection's event
+    ///     loop (an `ARCPClient` then handles the frames there). Default false (opt-in, as on the server).
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
     /// - Throws: `TransportError.connectFailed` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
@@ -126,11 +56,19 @@ extension WebSocketTransport {
         timeout: Duration = .seconds(10),
         inboundCapacity: Int = 256,
         inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
-        closeTimeout: Duration = .seconds(2),
+        closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
+        outboundByteLimit: Int = WebSocketTransport.defaultOutboundByteLimit,
+        maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
+        handlesFramesOnEventLoop: Bool = ARCPWebSocketDefaults.handlesFramesOnEventLoop,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketTransport {
         let target = try WebSocketURL(parsing: url)
         let frameLimit = clampFrameSize(maxFrameSize)
+        // A client has no first-message cap: the server's welcome is its first message.
+        let limits = ConnectionLimits(
+            maxMessageSize: frameLimit, maxFirstMessageSize: nil, inboundCapacity: inboundCapacity,
+            inboundByteLimit: inboundByteLimit, outboundByteLimit: outboundByteLimit,
+            maxUnansweredPings: maxUnansweredPings, closeTimeout: closeTimeout)
         let sslContext: NIOSSLContext?
         do {
             sslContext = target.secure
@@ -146,7 +84,6 @@ extension WebSocketTransport {
             requestHeaders.add(name: name, value: value)
         }
         let requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.target, headers: requestHeaders)
-        let closeTimeout = TimeAmount(closeTimeout)
         let serverHostname = isIPAddress(target.host) ? nil : target.host
 
         let channelBox = ChannelBox()
@@ -167,10 +104,9 @@ extension WebSocketTransport {
                             enableAutomaticErrorHandling: false,
                             upgradePipelineHandler: { channel, _ in
                                 channel.eventLoop.makeCompletedFuture {
-                                    let shared = try WebSocketProtocolHandler.install(
-                                        on: channel, isClient: true, maxMessageSize: frameLimit, closeTimeout: closeTimeout,
-                                        inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
-                                    return ClientUpgradeResult.websocket(channel, shared)
+                                    .websocket(try WebSocketTransport.install(
+                                        on: channel, isClient: true, limits: limits,
+                                        handlesFramesOnEventLoop: handlesFramesOnEventLoop))
                                 }
                             }
                         )
@@ -209,10 +145,8 @@ extension WebSocketTransport {
         }
 
         switch result {
-        case .websocket(let channel, let shared):
-            return WebSocketTransport(
-                channel: channel, isClient: true, maxFrameSize: frameLimit,
-                closeTimeout: closeTimeout, shared: shared)
+        case .websocket(let transport):
+            return transport
         case .notUpgraded(let statusFuture):
             let status = try? await statusFuture.get()
             let text = status.map { "HTTP \($0.code) \($0.reasonPhrase)" } ?? "no HTTP response"

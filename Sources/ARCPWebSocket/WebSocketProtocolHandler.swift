@@ -1,136 +1,34 @@
 import ARCP
+import ARCPWebSocketCore
 import DequeModule
 import NIOCore
 import NIOWebSocket
-import Synchronization
 
-/// A close frame as seen on the wire.
-public struct WebSocketCloseInfo: Sendable, Equatable, CustomStringConvertible {
-    /// The close status code (RFC 6455 §7.4), e.g. 1000 normal, 1003 unsupported data,
-    /// 1009 message too big. `nil` when the frame carried no code.
-    public var code: UInt16?
-    /// The reason text (may be empty).
-    public var reason: String
-
-    public init(code: UInt16?, reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public var description: String {
-        let c = code.map(String.init) ?? "no code"
-        return reason.isEmpty ? c : "\(c) \(reason)"
-    }
-}
-
-/// State shared between the event-loop handler and the `WebSocketTransport`: the inbound
-/// queue, the byte budget, and how the connection ended.
-final class ConnectionShared: Sendable {
-    private struct State {
-        var peerClose: WebSocketCloseInfo?
-        var sentClose: WebSocketCloseInfo?
-        var resumeReading: (@Sendable () -> Void)?
-    }
-    private let state = Mutex(State())
-    /// Bytes of messages queued by the handler and not yet taken by `receive()`.
-    private let bufferedBytes = Atomic<Int>(0)
-    /// Set by the handler when it holds messages it could not queue; the consumer then wakes it.
-    private let readerWaiting = Atomic<Bool>(false)
-
-    /// Complete inbound messages, filled on the event loop, drained by `receive()`.
-    let inbox: BoundedAsyncQueue<String>
-    /// Above this many queued bytes the handler stops reading the socket.
-    let inboundByteLimit: Int
-
-    init(inboundCapacity: Int, inboundByteLimit: Int) {
-        self.inbox = BoundedAsyncQueue(capacity: inboundCapacity)
-        self.inboundByteLimit = Swift.max(1, inboundByteLimit)
-    }
-
-    var peerClose: WebSocketCloseInfo? { state.withLock { $0.peerClose } }
-    var sentClose: WebSocketCloseInfo? { state.withLock { $0.sentClose } }
-
-    func recordPeerClose(_ info: WebSocketCloseInfo) {
-        state.withLock { $0.peerClose = info }
-    }
-
-    func recordSentClose(_ info: WebSocketCloseInfo) {
-        state.withLock { s in
-            if s.sentClose == nil { s.sentClose = info }
-        }
-    }
-
-    // MARK: Inbound flow control
-
-    /// Whether the queued bytes are over the limit (the handler then holds back reads).
-    var isOverBudget: Bool { bufferedBytes.load(ordering: .sequentiallyConsistent) > inboundByteLimit }
-
-    func messageQueued(bytes: Int) {
-        bufferedBytes.add(bytes, ordering: .sequentiallyConsistent)
-    }
-
-    func markReaderWaiting() {
-        readerWaiting.store(true, ordering: .sequentiallyConsistent)
-    }
-
-    func clearReaderWaiting() {
-        readerWaiting.store(false, ordering: .sequentiallyConsistent)
-    }
-
-    /// Called by `receive()` for each message it hands out; wakes the handler when it waits
-    /// for queue space or the byte count dropped back under the limit.
-    func messageConsumed(bytes: Int) {
-        let after = bufferedBytes.subtract(bytes, ordering: .sequentiallyConsistent).newValue
-        let crossed = after + bytes > inboundByteLimit && after <= inboundByteLimit
-        let waiting = readerWaiting.load(ordering: .sequentiallyConsistent)
-            && readerWaiting.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
-        if crossed || waiting {
-            state.withLock { $0.resumeReading }?()
-        }
-    }
-
-    /// The handler registers how to wake it (on its event loop), and clears it at the end.
-    func setResumeReading(_ resume: (@Sendable () -> Void)?) {
-        state.withLock { $0.resumeReading = resume }
-    }
-}
-
-extension WebSocketFrame {
-    /// A close frame with `code` and a reason truncated to fit the 125-byte control-frame limit.
-    static func close(code: UInt16, reason: String, masked: Bool, allocator: ByteBufferAllocator) -> WebSocketFrame {
-        var data = allocator.buffer(capacity: 2 + reason.utf8.count)
-        data.writeInteger(code)
-        data.writeString(truncatedReason(reason))
-        return WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: data)
-    }
-
-    /// Reads the code and reason of a close frame (already unmasked).
-    static func closeInfo(from payload: ByteBuffer) -> WebSocketCloseInfo {
-        var data = payload
-        guard let code = data.readInteger(as: UInt16.self) else { return WebSocketCloseInfo(code: nil, reason: "") }
-        let reason = data.readString(length: data.readableBytes) ?? ""
-        return WebSocketCloseInfo(code: code, reason: reason)
-    }
-
-    private static func truncatedReason(_ reason: String) -> String { WebSocketCloseReason.truncated(reason) }
-}
-
-/// Implements the RFC 6455 message layer on the event loop, on top of NIO's frame codec:
-/// reassembles fragmented text messages (up to the size limit), validates UTF-8, answers
-/// pings, runs the close handshake, and turns protocol violations into a close frame with a
-/// code and a reason: binary data → 1003, a message over the limit → 1009, invalid UTF-8 →
-/// 1007, anything else → 1002.
+/// The RFC 6455 message layer of an `ARCPWebSocket` connection, on the event loop, on top of
+/// NIO's frame codec, with the ARCP rules from `ARCPWebSocketCore`: ``MessageAssembler``
+/// (reassembly, size limits, UTF-8, binary → 1003), ``PongSchedule`` (pings from a peer that
+/// does not read), ``InboundMailbox`` (the bounded queue `receive()` reads), the close codes.
 ///
-/// Complete messages of one socket read are handed to the connection's bounded inbox together
-/// at the end of the read. When the inbox is full (or holds more than its byte limit) the
-/// handler keeps the rest of that read's messages, holds back `read()`, and so stops reading
-/// the socket: TCP flow control then slows the peer down. `receive()` wakes it when there is
-/// room again.
+/// Why a hand-written handler rather than swift-websocket's `WSCore` (which Hummingbird uses,
+/// see `ARCPHummingbird`): WSCore hands every frame through an actor and an `NIOAsyncChannel`
+/// (a task hop per inbound frame and per outbound frame, no batched write), and bounds outbound
+/// data only by channel writability, which a producer faster than the event loop outruns.
+/// Here a frame is turned into a message on the event loop that read it, the messages of one
+/// socket read reach the session with one wake-up, and outbound frames are written in batches
+/// with one flush under a byte credit (``OutboundPump``). `docs/BENCHMARKS.md` has the
+/// measurement (the same runtime behind both stacks).
 ///
-/// After a violation the handler stops delivering, keeps reading (and discarding) so the close
-/// frame is not lost to a TCP reset, and closes the channel when the peer answers, hangs up,
-/// or `closeTimeout` passes. When the channel closes it finishes the inbox: cleanly after a
-/// close handshake with code 1000/1001, with an error otherwise.
+/// Complete messages of one socket read are handed to the mailbox together at the end of the
+/// read. When it is full the handler keeps the rest of that read's messages, holds back
+/// `read()`, and so stops reading the socket: TCP flow control then slows the peer down.
+/// `receive()` wakes it when there is room again.
+///
+/// A violation by the peer closes the connection with its code and reason: binary → 1003, a
+/// message over the limit → 1009, invalid UTF-8 → 1007, ping flood → 1008, anything else →
+/// 1002. The handler then stops delivering, keeps reading (and discarding) so the close frame is
+/// not lost to a TCP reset, and closes the channel when the peer answers, hangs up, or
+/// `closeTimeout` passes. When the channel closes it ends the mailbox: cleanly after a close
+/// handshake with code 1000/1001, with the violation or an I/O error otherwise.
 final class WebSocketProtocolHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
@@ -149,26 +47,50 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private let maxMessageSize: Int
     private let closeTimeout: TimeAmount
     private let shared: ConnectionShared
+    private let firstMessageGuard: FirstMessageGuard?
+    private var assembler: MessageAssembler
+    private var pongs: PongSchedule
     private var phase: Phase = .open
-    private var fragments: ByteBuffer?
     private var closeTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
-    /// Messages that did not fit into the inbox (at most one read's worth: reading stops).
+    /// Messages that did not fit into the mailbox (at most one read's worth: reading stops).
     private var pending: Deque<String> = []
-    /// A `read()` held back because the inbox is full or over its byte limit.
+    /// A `read()` held back because the mailbox is full.
     private var readHeldBack = false
-    /// How the inbox ends, once the channel closed; applied after `pending` is delivered.
-    private var ending: (any Error)??
+    /// How the mailbox ends, once the channel closed; applied after `pending` is delivered.
+    private var ending: TransportError??
     /// Why the connection failed, when this side detected it.
     private var failure: TransportError?
+    /// The socket closed (``connectionEnded()`` ran).
+    private var ended = false
     /// The last I/O error, for the message when the connection drops.
     private var ioError: (any Error)?
+    /// Whether every frame reaching this handler is followed by `channelReadComplete`, which
+    /// hands the held messages to the mailbox. Not at first: the bytes an upgrade handler
+    /// buffered during the handshake are replayed as reads without one (Vapor's
+    /// `UpgradeBufferHandler` does), so messages delivered before the first read completes
+    /// after a frame are flushed by a task of their own instead of waiting for a read that may
+    /// never come (the peer waits for our answer).
+    private var readCompletesFollowFrames = false
+    /// A frame arrived since the last `channelReadComplete`.
+    private var framesSinceReadComplete = false
+    /// A flush task for replayed messages is queued.
+    private var flushScheduled = false
+    /// Keep-alive pings (``ConnectionLimits/keepAlivePingInterval``), if any.
+    private let keepAliveInterval: TimeAmount?
+    private var keepAliveTask: RepeatedTask?
+    /// A keep-alive ping is out and no pong has come back since.
+    private var awaitingPong = false
 
-    init(isClient: Bool, maxMessageSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
+    init(isClient: Bool, limits: ConnectionLimits, shared: ConnectionShared, firstMessageGuard: FirstMessageGuard?) {
         self.isClient = isClient
-        self.maxMessageSize = maxMessageSize
-        self.closeTimeout = closeTimeout
+        self.maxMessageSize = limits.maxMessageSize
+        self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
+        self.firstMessageGuard = firstMessageGuard
+        self.assembler = MessageAssembler(limits: limits)
+        self.pongs = PongSchedule(maxUnanswered: limits.maxUnansweredPings)
+        self.keepAliveInterval = limits.keepAlivePingInterval.map(TimeAmount.init)
     }
 
     // MARK: Lifecycle
@@ -177,24 +99,47 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         self.context = context
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        shared.setResumeReading {
+        shared.mailbox.setRoomHandler {
             eventLoop.execute { bound.value.resume() }
+        }
+        // The socket may have closed during the upgrade, before this handler was added (a
+        // server that sends a close frame and hangs up right behind its 101): then no
+        // `channelInactive` will come, and `receive()` would wait forever. Frames NIO buffered
+        // during the upgrade are delivered right after this; the end is applied after them.
+        if !context.channel.isActive {
+            eventLoop.execute { bound.value.connectionEnded() }
+        } else if let interval = keepAliveInterval {
+            keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                bound.value.keepAlive()
+            }
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // Removed with the pipeline of a closed channel, without having seen it close.
+        connectionEnded()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded()
+        context.fireChannelInactive()
+    }
+
+    /// The socket closed: end the mailbox (after the held messages) with how it ended.
+    private func connectionEnded() {
+        if ended { return }
+        ended = true
         let wasClosed = phase == .closed
         phase = .closed
         closeTimer?.cancel()
         closeTimer = nil
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
         if let failure {
             ending = .some(failure)
         } else if let peer = shared.peerClose {
-            if let code = peer.code, code != 1000, code != 1001 {
+            if let code = peer.code, code != CloseCode.normal, code != CloseCode.goingAway {
                 ending = .some(TransportError.io("connection closed by peer with code \(peer)"))
             } else {
                 ending = .some(nil)
@@ -206,13 +151,12 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             ending = .some(TransportError.io(why))
         }
         flushPending()
-        context.fireChannelInactive()
     }
 
     /// On the event loop, when `receive()` made room: deliver held messages, then read again.
     private func resume() {
         flushPending()
-        guard readHeldBack, pending.isEmpty, !shared.isOverBudget, let context else { return }
+        guard readHeldBack, pending.isEmpty, shared.mailbox.hasRoom, let context else { return }
         readHeldBack = false
         context.read()
     }
@@ -221,6 +165,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        framesSinceReadComplete = true
         switch phase {
         case .closed:
             return
@@ -231,67 +176,40 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             break
         }
 
-        if frame.rsv1 || frame.rsv2 || frame.rsv3 {
-            return fail(context, code: 1002, reason: "reserved bits set without a negotiated extension",
-                        error: .invalidFrame("reserved bits set"))
-        }
-        if isClient && frame.maskKey != nil {
-            return fail(context, code: 1002, reason: "server frames must not be masked",
-                        error: .invalidFrame("masked server frame"))
-        }
-        if !isClient && frame.maskKey == nil {
-            return fail(context, code: 1002, reason: "client frames must be masked",
-                        error: .invalidFrame("unmasked client frame"))
-        }
+        if frame.rsv1 || frame.rsv2 || frame.rsv3 { return fail(context, .reservedBits) }
+        if isClient && frame.maskKey != nil { return fail(context, .maskedServerFrame) }
+        if !isClient && frame.maskKey == nil { return fail(context, .unmaskedClientFrame) }
 
         switch frame.opcode {
-        case .text:
-            if fragments != nil {
-                return fail(context, code: 1002, reason: "new message before the previous one ended",
-                            error: .invalidFrame("interleaved message"))
+        case .text, .continuation, .binary:
+            switch assembler.receive(opcode: frame.opcode, fin: frame.fin, payload: frame.unmaskedData) {
+            case .incomplete:
+                break
+            case .message(let text):
+                deliver(text)
+            case .violation(let violation):
+                fail(context, violation)
             }
-            if frame.fin {
-                deliver(context, frame.unmaskedData)
-            } else {
-                fragments = frame.unmaskedData
-            }
-        case .continuation:
-            guard var message = fragments else {
-                return fail(context, code: 1002, reason: "continuation frame without a message",
-                            error: .invalidFrame("unexpected continuation frame"))
-            }
-            fragments = nil
-            if message.readableBytes + frame.length > maxMessageSize {
-                return fail(context, code: 1009, reason: "message larger than \(maxMessageSize) bytes",
-                            error: .frameTooLarge(limit: maxMessageSize))
-            }
-            var more = frame.unmaskedData
-            message.writeBuffer(&more)
-            if frame.fin {
-                deliver(context, message)
-            } else {
-                fragments = message
-            }
-        case .binary:
-            fail(context, code: 1003,
-                 reason: "binary frames are not supported: send each ARCP envelope as one text frame",
-                 error: .invalidFrame("binary frame"))
         case .ping:
-            if phase == .open {
-                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: isClient ? .random() : nil,
-                                          data: frame.unmaskedData)
-                context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
+            guard phase == .open else { return }
+            switch pongs.receivedPing(frame.unmaskedData) {
+            case .send(let payload):
+                writePong(context, payload)
+            case .deferred:
+                break
+            case .violation(let violation):
+                fail(context, violation)
             }
         case .pong:
-            break
+            awaitingPong = false
         case .connectionClose:
             let info = WebSocketFrame.closeInfo(from: frame.unmaskedData)
             shared.recordPeerClose(info)
             if phase == .open {
                 // Echo the peer's code (RFC 6455 §5.5.1), then hang up.
-                let reply = WebSocketFrame.close(code: info.code ?? 1000, reason: "", masked: isClient,
-                                                 allocator: context.channel.allocator)
-                shared.recordSentClose(WebSocketCloseInfo(code: info.code ?? 1000, reason: ""))
+                let code = info.code ?? CloseCode.normal
+                let reply = WebSocketFrame.close(code: code, reason: "", masked: isClient, allocator: context.channel.allocator)
+                shared.recordSentClose(WebSocketCloseInfo(code: code, reason: ""))
                 phase = .closed
                 let channel = context.channel
                 context.writeAndFlush(Self.wrapOutboundOut(reply)).whenComplete { _ in
@@ -302,11 +220,15 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         default:
-            fail(context, code: 1002, reason: "unknown opcode", error: .invalidFrame("unknown opcode"))
+            fail(context, .unknownOpcode)
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if framesSinceReadComplete {
+            framesSinceReadComplete = false
+            readCompletesFollowFrames = true
+        }
         if !pending.isEmpty { flushPending() }
         if phase == .draining || phase == .closeSent {
             // Keep reading even if the consumer is not: the peer's close frame (or EOF) must be
@@ -317,14 +239,15 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let violation = error as? WebSocketViolation {
+            return fail(context, violation)
+        }
         if let error = error as? NIOWebSocketError {
             switch error {
             case .invalidFrameLength:
-                fail(context, code: 1009, reason: "frame larger than \(maxMessageSize) bytes",
-                     error: .frameTooLarge(limit: maxMessageSize))
+                fail(context, .frameTooLarge(limit: maxMessageSize))
             case .fragmentedControlFrame, .multiByteControlFrameLength:
-                fail(context, code: 1002, reason: "invalid control frame",
-                     error: .invalidFrame("invalid control frame"))
+                fail(context, .invalidControlFrame)
             }
             return
         }
@@ -341,7 +264,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if phase == .open && (!pending.isEmpty || shared.isOverBudget) {
+        if !pending.isEmpty { flushPending() }
+        if phase == .open && (!pending.isEmpty || !shared.mailbox.hasRoom) {
             readHeldBack = true
             return
         }
@@ -374,77 +298,84 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     // MARK: Helpers
 
-    private func deliver(_ context: ChannelHandlerContext, _ payload: ByteBuffer) {
-        let text = payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
-        guard let text else {
-            return fail(context, code: 1007, reason: "text frame is not valid UTF-8",
-                        error: .invalidFrame("text frame is not valid UTF-8"))
-        }
+    private func deliver(_ text: String) {
         // In `.closeSent` the local side already closed: later messages are not wanted.
         guard phase == .open else { return }
-        shared.messageQueued(bytes: text.utf8.count)
+        firstMessageGuard?.disarm()
         // Collected and handed over at the end of the read (`channelReadComplete`): one burst
-        // into the inbox wakes the consumer about once per read instead of once per message.
+        // into the mailbox wakes the consumer about once per read instead of once per message.
         pending.append(text)
+        if !readCompletesFollowFrames && !flushScheduled, let context {
+            // Possibly a replayed read with no `channelReadComplete` behind it (see the property).
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flushScheduled = false
+                bound.value.flushPending()
+            }
+        }
         // Once per 256 held messages: a flush that could not hand them over is not retried
         // for every further message of the same read (channelReadComplete or resume() will).
         if pending.count % 256 == 0 { flushPending() }
     }
 
-    /// Moves held messages into the inbox while it has room; finishes the inbox once the
+    /// Moves held messages into the mailbox while it has room; ends the mailbox once the
     /// connection ended and nothing is held.
-    ///
-    /// Wake-up protocol: when the inbox is full, announce the wait (`markReaderWaiting`) and
-    /// only then try once more. A `receive()` that takes a message after the announcement sees
-    /// it and schedules `resume()`; one that took messages before it left room for the retry.
-    /// (Announcing after a failed attempt without retrying can lose the wake-up: the consumer
-    /// may drain the whole inbox in between, then wait forever.)
     private func flushPending() {
-        while let first = pending.first {
-            if shared.inbox.trySend(first) {
-                pending.removeFirst()
-                continue
-            }
-            if shared.inbox.isFinished {  // closed locally: nobody wants these
-                pending.removeAll()
-                break
-            }
-            shared.markReaderWaiting()
-            if shared.inbox.trySend(first) {
-                pending.removeFirst()
-                continue
-            }
-            if shared.inbox.isFinished {
-                pending.removeAll()
-                break
-            }
-            return
+        if !pending.isEmpty {
+            _ = shared.mailbox.offer(&pending)
         }
-        shared.clearReaderWaiting()
-        if let ending {
+        if pending.isEmpty, let ending {
             self.ending = nil
-            if let error = ending {
-                shared.inbox.finish(throwing: error)
-            } else {
-                shared.inbox.finish()
-            }
-            shared.setResumeReading(nil)  // nothing left to wake; breaks the reference cycle
+            shared.mailbox.finish(failure: ending)
+            shared.mailbox.setRoomHandler(nil)  // nothing left to wake; breaks the reference cycle
         }
     }
 
-    private func fail(_ context: ChannelHandlerContext, code: UInt16, reason: String, error: TransportError) {
-        fragments = nil
-        if failure == nil { failure = error }
+    /// One pong at a time (``PongSchedule``): the next waits for this one's write.
+    private func writePong(_ context: ChannelHandlerContext, _ payload: ByteBuffer) {
+        let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: isClient ? .random() : nil, data: payload)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.writeAndFlush(Self.wrapOutboundOut(pong)).whenComplete { _ in
+            bound.value.pongWritten()
+        }
+    }
+
+    private func pongWritten() {
+        guard let next = pongs.pongWritten() else { return }
+        guard phase == .open, let context else { return }
+        writePong(context, next)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ violation: WebSocketViolation) {
+        if failure == nil { failure = violation.error }
         let wasOpen = phase == .open
         phase = .draining
         if wasOpen {
-            let frame = WebSocketFrame.close(code: code, reason: reason, masked: isClient,
-                                             allocator: context.channel.allocator)
-            shared.recordSentClose(WebSocketCloseInfo(code: code, reason: reason))
+            let frame = WebSocketFrame.close(
+                code: violation.code, reason: violation.reason, masked: isClient, allocator: context.channel.allocator)
+            shared.recordSentClose(WebSocketCloseInfo(code: violation.code, reason: violation.reason))
             context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
         }
         startCloseTimer(context)
         context.read()
+    }
+
+    /// Every keep-alive interval: a peer that has not answered the last ping is gone (the socket
+    /// is closed, `receive()` reports the lost connection); otherwise ping it. Pongs are read
+    /// only while the session reads: a connection whose mailbox stays full for a whole interval
+    /// is disconnected too.
+    private func keepAlive() {
+        guard phase == .open, let context else { return }
+        if awaitingPong {
+            ioError = KeepAliveUnanswered()
+            context.close(promise: nil)
+            return
+        }
+        awaitingPong = true
+        let ping = WebSocketFrame(
+            fin: true, opcode: .ping, maskKey: isClient ? .random() : nil, data: context.channel.allocator.buffer(capacity: 0))
+        context.writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
     }
 
     private func startCloseTimer(_ context: ChannelHandlerContext) {
@@ -459,16 +390,27 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 @available(*, unavailable)
 extension WebSocketProtocolHandler: Sendable {}
 
+/// Why the connection was dropped: the peer did not answer a keep-alive ping in time.
+struct KeepAliveUnanswered: Error, CustomStringConvertible {
+    var description: String { "no answer to a keep-alive ping" }
+}
+
 extension WebSocketProtocolHandler {
-    /// After the HTTP upgrade (on the event loop): adds the protocol handler to `channel` and
-    /// returns the state it shares with the connection's ``WebSocketTransport``.
-    static func install(
-        on channel: any Channel, isClient: Bool, maxMessageSize: Int, closeTimeout: TimeAmount,
-        inboundCapacity: Int, inboundByteLimit: Int
-    ) throws -> ConnectionShared {
-        let shared = ConnectionShared(inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
+    /// After the HTTP upgrade (on the event loop): adds the protocol handler to `channel` (and,
+    /// on a server with a first-message cap below the message limit, the ``FirstMessageGuard``
+    /// in front of the frame decoder), and returns the state it shares with the connection's
+    /// ``WebSocketTransport``.
+    static func install(on channel: any Channel, isClient: Bool, limits: ConnectionLimits) throws -> ConnectionShared {
+        let shared = ConnectionShared(limits: limits)
+        var firstMessageGuard: FirstMessageGuard?
+        if !isClient && limits.maxFirstMessageSize < limits.maxMessageSize {
+            let guardHandler = FirstMessageGuard(limit: limits.maxFirstMessageSize)
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(guardHandler, position: .before(decoder))
+            firstMessageGuard = guardHandler
+        }
         try channel.pipeline.syncOperations.addHandler(
-            WebSocketProtocolHandler(isClient: isClient, maxMessageSize: maxMessageSize, closeTimeout: closeTimeout, shared: shared))
+            WebSocketProtocolHandler(isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard))
         return shared
     }
 }

@@ -1,4 +1,5 @@
 import ARCP
+import ARCPWebSocketCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -22,11 +23,16 @@ import Synchronization
 /// try await server.start(); print(server.port!); …; await server.stop()
 /// ```
 ///
-/// Requests for another path get HTTP 404, a refused `Origin`/`Host` gets 403, a plain HTTP
-/// request for the path gets 426; none is upgraded. Graceful shutdown stops accepting, calls
+/// Requests for another path get HTTP 404, a refused `Origin`/`Host` gets 403, a handshake
+/// beyond ``Configuration/maxConnections`` gets 503 (with `Retry-After`), a plain HTTP request
+/// for the path gets 426; none is upgraded. Graceful shutdown stops accepting, calls
 /// `onShutdown` (a runtime says goodbye to its sessions there), waits up to
 /// ``Configuration/shutdownGracePeriod`` for connections to end, then closes the rest with
 /// WebSocket close code 1001.
+///
+/// The per-connection rules (reassembly, close codes, size limits, the first-message cap,
+/// bounded pongs, inbound and outbound byte budgets) are `ARCPWebSocketCore`'s, shared with the
+/// client and with `ARCPHummingbird`.
 public final class WebSocketServer: Service, Sendable {
     /// Server settings.
     public struct Configuration: Sendable {
@@ -39,6 +45,32 @@ public final class WebSocketServer: Service, Sendable {
         /// Largest message (and frame) accepted, in bytes. Default 16 MiB. Bigger ones close
         /// the connection with code 1009.
         public var maxFrameSize: Int
+        /// Largest *first* message of a connection (before the session is established), in
+        /// bytes. Default 64 KiB: a `session.hello` is a few KiB. A bigger one closes the
+        /// connection with 1009 ("first message larger than …") before more than the cap plus
+        /// 4 KiB has been read, so an unauthenticated peer cannot make the server hold
+        /// `maxFrameSize` bytes. At most `maxFrameSize`.
+        public var maxFirstMessageSize: Int
+        /// Open WebSocket connections at most. Default 4,096. A handshake beyond it is answered
+        /// **503 Service Unavailable** with `Retry-After: 1` and not upgraded; connections being
+        /// upgraded count from the moment their handshake is accepted until their socket closes.
+        public var maxConnections: Int
+        /// Bytes accepted by `send` and not yet written to the socket, per connection, before
+        /// `send` suspends (one larger frame still goes through alone). Default 256 KiB. A
+        /// session whose peer does not read is slowed down to the peer's pace, never buffered
+        /// beyond this.
+        public var outboundByteLimit: Int
+        /// Pings a peer may send while it does not read the pongs before its connection is
+        /// closed with 1008. Default 16. Meanwhile only the latest such ping is answered (RFC
+        /// 6455 §5.5.3), so pongs never queue up.
+        public var maxUnansweredPings: Int
+        /// Whether a connection's frames are handled on its event loop (the transport's
+        /// `preferredExecutor`): the runtime decodes, dispatches and answers there without a
+        /// thread hop (agents still run on the cooperative pool). Default
+        /// `ARCPWebSocketDefaults.handlesFramesOnEventLoop` (false, opt-in): with it on by
+        /// default, many WebSocket tests run together stall with no thread blocked (a lost
+        /// wake-up, not understood yet); see docs/TRANSPORTS.md.
+        public var handlesFramesOnEventLoop: Bool
         /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared
         /// case-insensitively). `nil` allows all. Requests without an `Origin` (non-browser
         /// clients) are not judged by this list.
@@ -51,6 +83,8 @@ public final class WebSocketServer: Service, Sendable {
         /// How long graceful shutdown waits for open connections to end before closing them.
         public var shutdownGracePeriod: Duration
         /// How long a new connection may take to complete its (TLS and) WebSocket handshake.
+        /// Default 10 s. Then it is closed; one that sent part of a request is first answered
+        /// **408 Request Timeout**.
         public var handshakeTimeout: Duration
         /// How long a close handshake may take before the socket is closed regardless.
         public var closeTimeout: Duration
@@ -78,11 +112,16 @@ public final class WebSocketServer: Service, Sendable {
             allowedHosts: Set<String>? = nil,
             tlsConfiguration: TLSConfiguration? = nil,
             shutdownGracePeriod: Duration = .seconds(10),
-            handshakeTimeout: Duration = .seconds(10),
-            closeTimeout: Duration = .seconds(2),
-            inboundCapacity: Int = 256,
+            handshakeTimeout: Duration = ARCPWebSocketDefaults.handshakeTimeout,
+            closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
+            inboundCapacity: Int = ARCPWebSocketDefaults.inboundCapacity,
             inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
-            listenBacklog: Int = 4096
+            listenBacklog: Int = 4096,
+            maxFirstMessageSize: Int = ARCPWebSocketDefaults.maxFirstMessageSize,
+            maxConnections: Int = ARCPWebSocketDefaults.maxConnections,
+            outboundByteLimit: Int = ARCPWebSocketDefaults.outboundByteLimit,
+            maxUnansweredPings: Int = ARCPWebSocketDefaults.maxUnansweredPings,
+            handlesFramesOnEventLoop: Bool = ARCPWebSocketDefaults.handlesFramesOnEventLoop
         ) {
             self.host = host
             self.port = port
@@ -97,6 +136,20 @@ public final class WebSocketServer: Service, Sendable {
             self.inboundCapacity = inboundCapacity
             self.inboundByteLimit = inboundByteLimit
             self.listenBacklog = listenBacklog
+            self.maxFirstMessageSize = maxFirstMessageSize
+            self.maxConnections = maxConnections
+            self.outboundByteLimit = outboundByteLimit
+            self.maxUnansweredPings = maxUnansweredPings
+            self.handlesFramesOnEventLoop = handlesFramesOnEventLoop
+        }
+
+        /// The per-connection limits, as the shared stack takes them.
+        var connectionLimits: ConnectionLimits {
+            ConnectionLimits(
+                maxMessageSize: clampFrameSize(maxFrameSize), maxFirstMessageSize: maxFirstMessageSize,
+                inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit,
+                outboundByteLimit: outboundByteLimit, maxUnansweredPings: maxUnansweredPings,
+                closeTimeout: closeTimeout)
         }
     }
 
@@ -109,6 +162,7 @@ public final class WebSocketServer: Service, Sendable {
     private let handler: Handler
     private let onShutdown: (@Sendable () async -> Void)?
     private let registry = ConnectionRegistry()
+    private let limiter: ConnectionLimiter
     private let listening = Latch()
     private let stopped = Latch()
     private let state = Mutex(State())
@@ -141,6 +195,7 @@ public final class WebSocketServer: Service, Sendable {
         self.logger = logger
         self.onShutdown = onShutdown
         self.handler = handler
+        self.limiter = ConnectionLimiter(limit: configuration.maxConnections)
     }
 
     /// The bound port, once listening.
@@ -257,7 +312,7 @@ public final class WebSocketServer: Service, Sendable {
             logger.info("closing \(remaining.count) connection(s) after the shutdown grace period")
             await withDiscardingTaskGroup { group in
                 for connection in remaining {
-                    group.addTask { await connection.close(code: 1001, reason: "server shutting down") }
+                    group.addTask { await connection.close(code: CloseCode.goingAway, reason: "server shutting down") }
                 }
             }
             _ = await registry.waitUntilEmpty(timeout: configuration.closeTimeout)
@@ -272,17 +327,14 @@ public final class WebSocketServer: Service, Sendable {
             logger.debug("connection ended before the WebSocket handshake: \(describeNetworkError(error))")
             return
         }
-        guard case .websocket(let channel, let shared) = result else { return }
-        let transport = WebSocketTransport(
-            channel: channel, isClient: false, maxFrameSize: clampFrameSize(configuration.maxFrameSize),
-            closeTimeout: TimeAmount(configuration.closeTimeout), shared: shared)
+        guard case .websocket(let transport) = result else { return }
         let accepted = registry.add(transport)
         logger.debug("WebSocket connection opened", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
         if accepted {
             await handler(transport)
             await transport.close()
         } else {
-            await transport.close(code: 1001, reason: "server shutting down")
+            await transport.close(code: CloseCode.goingAway, reason: "server shutting down")
         }
         // `close` returns once the socket is closed.
         registry.remove(transport)
@@ -291,14 +343,13 @@ public final class WebSocketServer: Service, Sendable {
 
     private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<ServerUpgradeResult>, Never> {
         let sslContext = try configuration.tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
-        let policy = UpgradePolicy(
-            path: configuration.path, allowedOrigins: configuration.allowedOrigins,
-            allowedHosts: configuration.allowedHosts)
-        let frameLimit = clampFrameSize(configuration.maxFrameSize)
-        let closeTimeout = TimeAmount(configuration.closeTimeout)
+        let policy = ServerUpgradePolicy(
+            path: configuration.path,
+            allowLists: UpgradePolicy(allowedOrigins: configuration.allowedOrigins, allowedHosts: configuration.allowedHosts),
+            limiter: limiter)
+        let limits = configuration.connectionLimits
+        let handlesFramesOnEventLoop = configuration.handlesFramesOnEventLoop
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
-        let inboundByteLimit = configuration.inboundByteLimit
-        let inboundCapacity = configuration.inboundCapacity
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -309,20 +360,23 @@ public final class WebSocketServer: Service, Sendable {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
-                    let seenHead = RequestHeadBox()
+                    let decision = UpgradeDecision()
+                    // A connection that does not finish its handshake in time is dropped (408
+                    // if it sent part of a request).
+                    let deadline = HandshakeDeadline(timeout: handshakeTimeout, decision: decision)
+                    try channel.pipeline.syncOperations.addHandler(deadline)
                     let upgrader = NIOTypedWebSocketServerUpgrader<ServerUpgradeResult>(
-                        maxFrameSize: frameLimit,
+                        maxFrameSize: limits.maxMessageSize,
                         enableAutomaticErrorHandling: false,
                         shouldUpgrade: { channel, head in
-                            seenHead.value = head
-                            return channel.eventLoop.makeSucceededFuture(policy.refusal(for: head) == nil ? HTTPHeaders() : nil)
+                            let refusal = policy.decide(head, channel: channel)
+                            decision.record(head: head, refusal: refusal)
+                            return channel.eventLoop.makeSucceededFuture(refusal == nil ? HTTPHeaders() : nil)
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                let shared = try WebSocketProtocolHandler.install(
-                                    on: channel, isClient: false, maxMessageSize: frameLimit, closeTimeout: closeTimeout,
-                                    inboundCapacity: inboundCapacity, inboundByteLimit: inboundByteLimit)
-                                return ServerUpgradeResult.websocket(channel, shared)
+                                .websocket(try WebSocketTransport.install(
+                                    on: channel, isClient: false, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop))
                             }
                         }
                     )
@@ -330,7 +384,7 @@ public final class WebSocketServer: Service, Sendable {
                         upgraders: [upgrader],
                         notUpgradingCompletionHandler: { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(policy: policy, seenHead: seenHead))
+                                try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(policy: policy, decision: decision))
                                 return ServerUpgradeResult.refused
                             }
                         }
@@ -338,11 +392,13 @@ public final class WebSocketServer: Service, Sendable {
                     let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
                         configuration: .init(upgradeConfiguration: upgradeConfiguration)
                     )
-                    // A connection that does not finish its handshake in time is dropped.
-                    let timeout = channel.eventLoop.scheduleTask(in: handshakeTimeout) {
-                        channel.close(promise: nil)
+                    let boundDeadline = NIOLoopBound(deadline, eventLoop: channel.eventLoop)
+                    negotiated.whenSuccess { result in
+                        // Upgraded: the deadline is over (a refused request is answered and closed).
+                        if case .websocket = result {
+                            channel.pipeline.syncOperations.removeHandler(boundDeadline.value, promise: nil)
+                        }
                     }
-                    negotiated.whenComplete { _ in timeout.cancel() }
                     return negotiated
                 }
             }
@@ -350,84 +406,7 @@ public final class WebSocketServer: Service, Sendable {
 }
 
 enum ServerUpgradeResult: Sendable {
-    case websocket(any Channel, ConnectionShared)
+    case websocket(WebSocketTransport)
     case refused
 }
 
-/// The open connections of a server, with a cancellable "wait until empty".
-final class ConnectionRegistry: Sendable {
-    private struct Waiter {
-        var id: UInt64
-        var continuation: CheckedContinuation<Void, Never>
-    }
-    private struct State {
-        var connections: [ObjectIdentifier: WebSocketTransport] = [:]
-        var refusing = false
-        var waiters: [Waiter] = []
-        var nextID: UInt64 = 0
-    }
-    private let state = Mutex(State())
-
-    var count: Int { state.withLock { $0.connections.count } }
-    var all: [WebSocketTransport] { state.withLock { Array($0.connections.values) } }
-
-    /// Registers a connection; false once shutdown started (the caller closes it).
-    func add(_ connection: WebSocketTransport) -> Bool {
-        state.withLock { s in
-            if s.refusing { return false }
-            s.connections[ObjectIdentifier(connection)] = connection
-            return true
-        }
-    }
-
-    func remove(_ connection: WebSocketTransport) {
-        let waiters = state.withLock { s -> [Waiter] in
-            s.connections[ObjectIdentifier(connection)] = nil
-            guard s.connections.isEmpty else { return [] }
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.continuation.resume() }
-    }
-
-    func refuseNew() {
-        state.withLock { $0.refusing = true }
-    }
-
-    /// True when the registry became empty within `timeout`.
-    func waitUntilEmpty(timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.waitUntilEmpty(); return !Task.isCancelled }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first && count == 0
-        }
-    }
-
-    private func waitUntilEmpty() async {
-        let id = state.withLock { s -> UInt64 in
-            s.nextID &+= 1
-            return s.nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if s.connections.isEmpty || Task.isCancelled { return true }
-                    s.waiters.append(Waiter(id: id, continuation: cont))
-                    return false
-                }
-                if resumeNow { cont.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { s -> Waiter? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.waiters.remove(at: i)
-            }
-            waiter?.continuation.resume()
-        }
-    }
-}

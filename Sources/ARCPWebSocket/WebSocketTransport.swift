@@ -1,4 +1,5 @@
 import ARCP
+import ARCPWebSocketCore
 import NIOCore
 import NIOPosix
 import NIOWebSocket
@@ -6,7 +7,7 @@ import Synchronization
 
 /// One WebSocket connection carrying ARCP (spec §4): one text frame is one envelope.
 ///
-/// Clients get one from ``connect(to:headers:tlsConfiguration:maxFrameSize:timeout:inboundCapacity:inboundByteLimit:closeTimeout:eventLoopGroup:)``;
+/// Clients get one from ``connect(to:headers:tlsConfiguration:maxFrameSize:timeout:inboundCapacity:inboundByteLimit:closeTimeout:outboundByteLimit:maxUnansweredPings:handlesFramesOnEventLoop:eventLoopGroup:)``;
 /// ``WebSocketServer`` hands one (as `any Transport`) to its handler for each accepted connection.
 ///
 /// - ``receive()`` returns the next text message (fragmented messages are reassembled up to
@@ -14,16 +15,19 @@ import Synchronization
 ///   or after a local ``close()``. It throws `TransportError.io` when the TCP connection
 ///   dropped without a close frame or the peer closed with another code, and the error that
 ///   made this side close (`TransportError.frameTooLarge`,
-///   `TransportError.invalidFrame`) after a protocol violation by the peer.
-/// - ``send(_:)`` queues one text frame (masked when this is the client). At most 256 KiB (or
-///   one larger frame) per connection wait to be written; beyond that `send` suspends until
-///   the socket takes them, so a peer that does not read slows the sender down instead of
-///   growing memory. Frames larger than ``maxFrameSize`` are refused.
+///   `TransportError.invalidFrame`) after a protocol violation by the peer, once.
+/// - ``send(_:)`` queues one text frame (masked when this is the client). At most
+///   `outboundByteLimit` bytes (256 KiB by default, or one larger frame) per connection wait to
+///   be written; beyond that `send` suspends until the socket takes them, so a peer that does
+///   not read slows the sender down instead of growing memory. Frames larger than
+///   ``maxFrameSize`` are refused.
 /// - ``close()`` sends a close frame with code 1000, waits briefly for the peer's reply and
 ///   closes the socket.
 /// - Inbound messages wait in a bounded queue (at most `inboundCapacity` messages and, beyond
 ///   one message, `inboundByteLimit` bytes); while it is full the socket is not read, so a
 ///   flooding peer is slowed down by TCP flow control, never buffered without limit.
+/// - ``preferredExecutor`` is the connection's event loop (unless turned off): the runtime and
+///   the client handle this connection's frames there, without a thread hop.
 public final class WebSocketTransport: Transport {
     /// The largest accepted message, in bytes (also the cap on one frame).
     public let maxFrameSize: Int
@@ -34,30 +38,31 @@ public final class WebSocketTransport: Transport {
 
     private let channel: any Channel
     private let shared: ConnectionShared
-    private let inbox: BoundedAsyncQueue<String>
     private let closeTimeout: TimeAmount
     private let pump: OutboundPump
+    private let executor: EventLoopTaskExecutor?
     private let state = Mutex(State())
-    private let failure = FailureReport()
 
     private struct State {
         var closing = false
         var ioFinished = false
     }
 
-    init(channel: any Channel, isClient: Bool, maxFrameSize: Int, closeTimeout: TimeAmount, shared: ConnectionShared) {
+    private init(channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool, shared: ConnectionShared) {
         self.channel = channel
         self.isClient = isClient
-        self.maxFrameSize = maxFrameSize
-        self.closeTimeout = closeTimeout
+        self.maxFrameSize = limits.maxMessageSize
+        self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
-        self.inbox = shared.inbox
-        let pump = OutboundPump(channel: channel)
+        let pump = OutboundPump(channel: channel, byteLimit: limits.outboundByteLimit)
         self.pump = pump
+        let executor = handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
+        self.executor = executor
         self.remoteAddress = channel.remoteAddress.map(Self.describe)
         channel.closeFuture.whenComplete { [weak self] _ in
             self?.state.withLock { $0.ioFinished = true }
             pump.fail(.closed)
+            executor?.retire()
         }
     }
 
@@ -67,30 +72,30 @@ public final class WebSocketTransport: Transport {
     /// The close frame this side sent, if any.
     public var sentCloseFrame: WebSocketCloseInfo? { shared.sentClose }
 
+    /// Bytes accepted by `send` and not yet written to the socket (for tests and diagnostics).
+    var outboundBytesWaiting: Int { pump.outstandingBytes }
+
+    /// Received messages waiting for `receive()` (for adapters' tests and diagnostics).
+    package var inboundQueuedMessages: Int { shared.mailbox.count }
+
+    /// Their bytes (for adapters' tests and diagnostics).
+    package var inboundQueuedBytes: Int { shared.mailbox.bufferedBytes }
+
     // MARK: Transport
 
+    /// The connection's event loop, as a task executor, while the connection is open (and
+    /// unless `handlesFramesOnEventLoop` was turned off); `nil` means the default executor.
+    public var preferredExecutor: (any TaskExecutor)? { executor }
+
     public func receive() async throws -> String? {
-        let message: String?
-        do {
-            message = try await inbox.next()
-        } catch let error as TransportError {
-            // The connection is over once it failed (a protocol violation closes it).
-            if failure.isFirst() { throw error }
-            return nil
-        }
-        guard let message else { return nil }
-        shared.messageConsumed(bytes: message.utf8.count)
-        return message
+        try await shared.mailbox.receive()
     }
 
     public func send(_ frame: String) async throws {
         let size = frame.utf8.count
         if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
         if state.withLock({ $0.closing }) { throw TransportError.closed }
-        var buffer = channel.allocator.buffer(capacity: size)
-        buffer.writeString(frame)
-        let wsFrame = WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
-        try await pump.send(wsFrame, bytes: size)
+        try await pump.send(CollectionOfOne(makeFrame(frame, size: size)), bytes: size)
     }
 
     /// Sends several text frames in order with one hand-over to the event loop and one flush.
@@ -104,17 +109,18 @@ public final class WebSocketTransport: Transport {
             total += size
         }
         if state.withLock({ $0.closing }) { throw TransportError.closed }
-        let wsFrames = frames.map { frame -> WebSocketFrame in
-            var buffer = channel.allocator.buffer(capacity: frame.utf8.count)
-            buffer.writeString(frame)
-            return WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
-        }
-        try await pump.send(wsFrames, bytes: total)
+        try await pump.send(frames.map { makeFrame($0, size: $0.utf8.count) }, bytes: total)
+    }
+
+    private func makeFrame(_ text: String, size: Int) -> WebSocketFrame {
+        var buffer = channel.allocator.buffer(capacity: size)
+        buffer.writeString(text)
+        return WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
     }
 
     /// Sends a close frame (1000), waits for the peer's reply (bounded), and closes the socket.
     public func close() async {
-        await close(code: 1000, reason: "")
+        await close(code: CloseCode.normal, reason: "")
     }
 
     /// Closes with a specific code, e.g. 1001 ("going away") when a server shuts down.
@@ -123,7 +129,7 @@ public final class WebSocketTransport: Transport {
             defer { s.closing = true }
             return (!s.closing, !s.ioFinished)
         }
-        inbox.finish()
+        shared.mailbox.finish()
         let channel = self.channel
         guard first else {
             try? await channel.closeFuture.get()
@@ -154,5 +160,27 @@ public final class WebSocketTransport: Transport {
         default:
             return address.description
         }
+    }
+}
+
+extension WebSocketTransport {
+    /// Sets up a channel that has just been upgraded to WebSocket (NIO's frame codec is in its
+    /// pipeline) as an ARCP connection: the protocol handler (and, on a server, the first-message
+    /// guard) and the transport. Call it on the channel's event loop, from the upgrader's
+    /// pipeline handler.
+    ///
+    /// This is the whole connection stack of `ARCPWebSocket`, for every adapter whose framework
+    /// hands over the upgraded channel: ``WebSocketServer``, the client's `connect`, and a
+    /// framework adapter such as a Vapor `Upgrader` returning a `NIOWebSocketServerUpgrader`
+    /// (with `automaticErrorHandling: false` and `maxFrameSize` = `limits.maxMessageSize`)
+    /// whose `upgradePipelineHandler` calls this, then runs the session on the transport in a
+    /// task and closes it when the session ends. See docs/TRANSPORTS.md, "Adapters".
+    package static func install(
+        on channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool
+    ) throws -> WebSocketTransport {
+        let shared = try WebSocketProtocolHandler.install(on: channel, isClient: isClient, limits: limits)
+        return WebSocketTransport(
+            channel: channel, isClient: isClient, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
+            shared: shared)
     }
 }

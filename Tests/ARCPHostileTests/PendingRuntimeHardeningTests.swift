@@ -46,8 +46,7 @@ struct PendingRuntimeHardeningTests {
     // MARK: Item 3: limits
 
     @Test(
-        "connections per principal over the limit are refused with a typed error; others are served",
-        .disabled("needs runtime hardening: connection and session limits (issue 10 item 3; proposed flag --max-connections-per-principal)"))
+        "connections per principal over the limit are refused with a typed error; others are served")
     func connectionsPerPrincipal() async throws {
         let server = try await ServeProcess.start(["--max-connections-per-principal", "4"])
         var open: [any Transport] = []
@@ -89,8 +88,7 @@ struct PendingRuntimeHardeningTests {
     }
 
     @Test(
-        "a first frame larger than a hello is refused before authentication",
-        .disabled("needs runtime hardening: first-frame cap before authentication (issue 10 item 3; the websocket engineer's limit)"))
+        "a first frame larger than a hello is refused before authentication")
     func firstFrameCap() async throws {
         let server = try await ServeProcess.start()
         let raw = try await RawWebSocketClient.connect(port: server.port)

@@ -1,6 +1,7 @@
 import ARCP
 import ARCPDemoAgents
-import ARCPHummingbird
+@testable import ARCPHummingbird
+import ARCPTestSupport
 import ARCPWebSocket
 import Hummingbird
 import HummingbirdWebSocket
@@ -75,15 +76,39 @@ struct HostedApp: Sendable {
         await group.triggerGracefulShutdown()
         try await running.value
     }
+}
 
-    /// A connected client session over `ARCPWebSocket`'s NIO client.
-    func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
-        var options = ARCPClient.Options()
-        options.requestTimeout = .seconds(10)
-        options.logger.logLevel = .critical
-        let client = ARCPClient(token: token, options: options)
-        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)\(path)"))
-        return client
+/// The shared host scenarios (`ARCPTestSupport/HostScenarios.swift`) run against Hummingbird.
+extension HostedApp: ARCPTestHost {
+    static let name = "Hummingbird"
+    /// Hummingbird answers every refused upgrade with a bare 400.
+    static let refusedUpgradeStatus = 400
+    static let refusalSaysWhy = false
+    static let upgradeRequiredIsJSON = false
+
+    static func start(options: HostRouteOptions, serverFrameLimit: Int?, routes: [HostRoute]) async throws -> HostedApp {
+        try await start(
+            options: routeOptions(options), serverFrameLimit: serverFrameLimit ?? ARCPRouteOptions.defaultMaxFrameSize
+        ) { router, _ in
+            for route in routes {
+                router.addARCP(path: RouterPath(route.path), options: routeOptions(route.options)) { transport, _ in
+                    await route.handler(HostedConnection(
+                        transport: transport, sentCloseCode: { transport.sentCloseCode },
+                        queued: { (transport.queuedMessages, transport.queuedBytes) }))
+                }
+            }
+        }
+    }
+
+    static func routeOptions(_ options: HostRouteOptions) -> ARCPRouteOptions {
+        var route = ARCPRouteOptions(closeTimeout: .seconds(2))
+        if let v = options.maxFrameSize { route.maxFrameSize = v }
+        if let v = options.maxFirstMessageSize { route.maxFirstMessageSize = v }
+        route.allowedOrigins = options.allowedOrigins
+        route.allowedHosts = options.allowedHosts
+        if let v = options.inboundCapacity { route.inboundCapacity = v }
+        if let v = options.inboundByteLimit { route.inboundByteLimit = v }
+        return route
     }
 }
 

@@ -14,8 +14,23 @@ public struct RawWebSocketClient: Sendable {
 
     public let channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
 
-    public static func connect(port: Int, path: String = "/arcp", headers: [(String, String)] = []) async throws -> RawWebSocketClient {
-        let upgrade: EventLoopFuture<Upgrade> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// - Parameters:
+    ///   - receiveBufferSize: the socket's `SO_RCVBUF`, e.g. small for a peer that does not read
+    ///     (the kernel then stops accepting the server's data early).
+    ///   - sendBufferSize: the socket's `SO_SNDBUF`, e.g. small to see soon when the server
+    ///     stops reading.
+    public static func connect(
+        port: Int, path: String = "/arcp", headers: [(String, String)] = [], receiveBufferSize: Int? = nil,
+        sendBufferSize: Int? = nil
+    ) async throws -> RawWebSocketClient {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
+        }
+        if let sendBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBufferSize))
+        }
+        let upgrade: EventLoopFuture<Upgrade> = try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
@@ -56,6 +71,36 @@ public struct RawWebSocketClient: Sendable {
         try await channel.executeThenClose { inbound, outbound in
             try await body(inbound, outbound)
         }
+    }
+
+    /// Writes `bytes` to the socket as they are, past the frame encoder: a partial frame, a
+    /// frame header announcing more than follows, garbage.
+    public func writeRaw(_ bytes: [UInt8]) async throws {
+        let channel = self.channel.channel
+        try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            do {
+                let encoder = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+                return encoder.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }.get()
+    }
+
+    /// The header of a masked client text frame announcing `length` payload bytes, with the
+    /// mask key (0 0 0 0, so the payload bytes that follow go on the wire as they are).
+    public static func textFrameHeader(length: Int, fin: Bool = true) -> [UInt8] {
+        var bytes: [UInt8] = [(fin ? 0x80 : 0x00) | 0x01]
+        if length < 126 {
+            bytes.append(0x80 | UInt8(length))
+        } else if length <= 0xFFFF {
+            bytes.append(0x80 | 126)
+            bytes += [UInt8(length >> 8), UInt8(length & 0xFF)]
+        } else {
+            bytes.append(0x80 | 127)
+            bytes += (0..<8).reversed().map { UInt8((UInt64(length) >> (UInt64($0) * 8)) & 0xFF) }
+        }
+        return bytes + [0, 0, 0, 0]
     }
 
     public static func frame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], fin: Bool = true, masked: Bool = true) -> WebSocketFrame {

@@ -1,6 +1,7 @@
 import ARCP
 import ARCPDemoAgents
-import ARCPVapor
+import ARCPTestSupport
+@testable import ARCPVapor
 import ARCPWebSocket
 import Testing
 import Vapor
@@ -19,6 +20,7 @@ struct VaporApp: Sendable {
     static func start(
         options: ARCPVaporOptions = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: nil),
         maxPendingFrames: Int? = nil,
+        eventLoopGroup: (any EventLoopGroup)? = nil,
         routes: Routes = { _, _ in }
     ) async throws -> VaporApp {
         var cfg = ARCPRuntime.Configuration()
@@ -29,7 +31,7 @@ struct VaporApp: Sendable {
             configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
         try DemoAgents.register(on: runtime)
 
-        let app = try await Application.make(.testing)
+        let app = try await Application.make(.testing, eventLoopGroup.map { .shared($0) } ?? .singleton)
         app.logger.logLevel = .critical
         app.get("health") { _ in "ok" }
         app.arcp(runtime, at: "arcp", options: options)
@@ -56,14 +58,38 @@ struct VaporApp: Sendable {
         try await app.asyncShutdown()
         await server.shutdown()
     }
+}
 
-    /// A connected client session over `ARCPWebSocket`'s NIO client.
-    func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
-        var options = ARCPClient.Options()
-        options.requestTimeout = .seconds(10)
-        options.logger.logLevel = .critical
-        let client = ARCPClient(token: token, options: options)
-        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)\(path)"))
-        return client
+/// The shared host scenarios (`ARCPTestSupport/HostScenarios.swift`) run against Vapor.
+extension VaporApp: ARCPTestHost {
+    static let name = "Vapor"
+    /// The route answers a refused upgrade itself: 403 and why.
+    static let refusedUpgradeStatus = 403
+    static let refusalSaysWhy = true
+    static let upgradeRequiredIsJSON = true
+
+    /// Vapor has no WebSocket frame limit apart from the route's: `serverFrameLimit` is unused.
+    static func start(options: HostRouteOptions, serverFrameLimit: Int?, routes: [HostRoute]) async throws -> VaporApp {
+        try await start(options: routeOptions(options)) { app, _ in
+            for route in routes {
+                let path = route.path.split(separator: "/").map { PathComponent(stringLiteral: String($0)) }
+                app.arcp(at: path, options: routeOptions(route.options)) { transport, _ in
+                    await route.handler(HostedConnection(
+                        transport: transport, sentCloseCode: { transport.sentCloseCode },
+                        queued: { (transport.queuedMessages, transport.queuedBytes) }))
+                }
+            }
+        }
+    }
+
+    static func routeOptions(_ options: HostRouteOptions) -> ARCPVaporOptions {
+        var route = ARCPVaporOptions(closeTimeout: .seconds(2), pingInterval: nil)
+        if let v = options.maxFrameSize { route.maxFrameSize = v }
+        if let v = options.maxFirstMessageSize { route.maxFirstMessageSize = v }
+        route.allowedOrigins = options.allowedOrigins
+        route.allowedHosts = options.allowedHosts
+        if let v = options.inboundCapacity { route.inboundCapacity = v }
+        if let v = options.inboundByteLimit { route.inboundByteLimit = v }
+        return route
     }
 }

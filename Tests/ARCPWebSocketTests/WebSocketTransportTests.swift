@@ -154,16 +154,22 @@ struct WebSocketTransportTests {
         }
         #expect(last > 0)
         #expect(last < total / 4, "sender blocked after \(last) frames (\((last * frameSize) >> 20) MiB in flight)")
-        for i in 0..<50 {
-            let frame = try #require(try await client.receive())
+        // Every wait is bounded (`within`), so a lost wake-up fails the test instead of hanging it.
+        let frames = try await within(.seconds(20), "50 frames to arrive") { () -> [String] in
+            var frames: [String] = []
+            while frames.count < 50, let frame = try await client.receive() { frames.append(frame) }
+            return frames
+        }
+        try #require(frames.count == 50, "the connection ended after \(frames.count) frames")
+        for (i, frame) in frames.enumerated() {
             #expect(frame.hasPrefix("{\"i\":\(1_000_000 + i),"), "frames arrive complete and in order")
             #expect(frame.utf8.count == frameSize)
         }
         let stalledAt = last
         #expect(await eventually { sent.load(ordering: .relaxed) > stalledAt }, "reading lets the sender go on")
-        await client.close()
+        try await within(.seconds(10), "the client's close") { await client.close() }
         #expect(try await server.nextEvent()?.hasPrefix("send failed: ") == true)
-        await server.server.stop()
+        try await within(.seconds(20), "the server to stop") { await server.server.stop() }
     }
 
     @Test func otherPathsAreRefusedWith404() async throws {

@@ -53,6 +53,12 @@ extension ARCPRuntime {
         public var heartbeatInterval: Duration? = .seconds(30)
         /// How long a new connection may take to send its hello.
         public var helloTimeout: Duration = .seconds(10)
+        /// Connections one principal may hold at once (counted from its `session.hello`). A
+        /// hello beyond it is answered, like every limit (spec v1.0 §14), `INTERNAL_ERROR`
+        /// (not retryable, `details.limit` `connections_per_principal`) and the connection
+        /// closed. A resume is counted but never refused: it takes over a session the
+        /// principal already holds. Default 256.
+        public var maxConnectionsPerPrincipal = 256
         /// How long an agent may ignore cancellation before its job is ended anyway.
         public var cancelGracePeriod: Duration = .seconds(30)
         public var buffering = Buffering()

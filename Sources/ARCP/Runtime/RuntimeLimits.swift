@@ -35,6 +35,8 @@ package enum RuntimeLimit: String, Sendable {
     case sessionsPerPrincipal = "sessions_per_principal"
     case runningJobsPerSession = "running_jobs_per_session"
     case runningJobsPerPrincipal = "running_jobs_per_principal"
+    /// `Configuration.maxConnectionsPerPrincipal`, checked at `session.hello`.
+    case connectionsPerPrincipal = "connections_per_principal"
 
     /// The wire error: `INTERNAL_ERROR`, not retryable (spec v1.0 §14), naming the limit.
     package func error(max: Int, _ message: String) -> ARCPError {

@@ -89,7 +89,16 @@ struct ConnectionHandler: Sendable {
             case .close:
                 await transport.close()
                 return
-            case .open(let principal, let hello, _):
+            case .open(let principal, let hello, let requestID):
+                let limit = configuration.maxConnectionsPerPrincipal
+                guard runtime.connections.bind(id, principal: principal, limit: limit) else {
+                    machine.openingFailed()
+                    var error = RuntimeLimit.connectionsPerPrincipal.error(
+                        max: limit, "too many connections for this principal (limit \(limit)); close one first")
+                    error.requestID = requestID
+                    await reject(error)
+                    return
+                }
                 do {
                     let (session, connection) = try await runtime.openSession(principal: principal, hello: hello, confidential: confidential)
                     opened = (session, connection, false)
@@ -103,6 +112,8 @@ struct ConnectionHandler: Sendable {
                     sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, confidential: confidential)
                 {
                 case .attached(let session, let connection):
+                    // Counted, never refused: it takes over a session the principal holds.
+                    _ = runtime.connections.bind(id, principal: session.principal, limit: 0, force: true)
                     opened = (session, connection, true)
                 case .refused(var error):
                     error.requestID = requestID

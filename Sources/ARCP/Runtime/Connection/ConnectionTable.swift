@@ -1,10 +1,21 @@
 /// The connections a runtime serves, and whether it still accepts new ones: the one owner of
-/// the runtime's own lifecycle (`running` → `shuttingDown`). Its lock is a leaf.
+/// the runtime's own lifecycle (`running` → `shuttingDown`) and of the per-principal connection
+/// limit. Its lock is a leaf.
 final class ConnectionTable: Sendable {
     private struct State {
         var shuttingDown = false
         var connections: [UInt64: any Transport] = [:]
+        /// The principal of each connection whose hello (or resume) succeeded.
+        var principals: [UInt64: String] = [:]
+        /// Connections per principal; a principal without connections has no entry.
+        var perPrincipal: [String: Int] = [:]
         var next: UInt64 = 0
+
+        mutating func unbind(_ id: UInt64) {
+            guard let principal = principals.removeValue(forKey: id) else { return }
+            let left = (perPrincipal[principal] ?? 1) - 1
+            perPrincipal[principal] = left > 0 ? left : nil
+        }
     }
 
     private let state = RankedMutex(.leaf, State())
@@ -19,9 +30,32 @@ final class ConnectionTable: Sendable {
         }
     }
 
+    /// Counts connection `id` against `principal`'s connection limit: false (and nothing
+    /// recorded) when `principal` already holds `limit` connections. With `force` the
+    /// connection is counted even over the limit: a resume takes over a session the principal
+    /// already holds (whose previous connection is ending), so it is never refused for this
+    /// limit; it cannot give a principal more connections than it has sessions.
+    func bind(_ id: UInt64, principal: String, limit: Int, force: Bool = false) -> Bool {
+        state.withLock { s in
+            if !force, s.principals[id] != principal, (s.perPrincipal[principal] ?? 0) >= limit { return false }
+            s.unbind(id)
+            s.principals[id] = principal
+            s.perPrincipal[principal, default: 0] += 1
+            return true
+        }
+    }
+
+    /// Open connections counted against `principal`.
+    func count(principal: String) -> Int {
+        state.withLock { $0.perPrincipal[principal] ?? 0 }
+    }
+
     /// Forgets connection `id` (it ended).
     func close(_ id: UInt64) {
-        _ = state.withLock { $0.connections.removeValue(forKey: id) }
+        state.withLock { s in
+            s.connections[id] = nil
+            s.unbind(id)
+        }
     }
 
     /// Stops accepting connections; returns the transports open now (to close at the end).

@@ -1,10 +1,12 @@
 import DequeModule
 import Synchronization
 
-/// A byte budget for frames accepted by a transport's `send` and not yet written (handed to
-/// Hummingbird's writer, or to the socket for Vapor):
-/// `acquire` suspends (first come, first served) while the frames already waiting hold
-/// `limit` bytes; a single frame larger than `limit` goes through alone.
+/// The byte budget of a connection's outbound queue: frames accepted by `send` and not yet
+/// written (what "written" means is the adapter's: the socket write completed, or the frame was
+/// handed to its framework's writer). `acquire` suspends, first come first served, while the
+/// frames already waiting hold `limit` bytes; a single frame larger than `limit` goes through
+/// alone. So a peer that does not read slows its sender down, and the bytes waiting for it are
+/// bounded whatever the relative speeds of producer, event loop and peer.
 package final class OutboundCredit: Sendable {
     /// Thrown by `acquire` once the connection's sending side is finished.
     package struct Finished: Error {}
