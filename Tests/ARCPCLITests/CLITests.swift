@@ -99,7 +99,14 @@ struct CLITests {
 
     @Test func badTokenAndUnknownAgentAreOneLineErrors() async throws {
         let served = try await ServedRuntime.start()
-        let bad = try await CLI.run(["submit", "--url", served.url, "--token", "nope", "--agent", "echo"])
+        // Known open client bug (docs/TRANSPORTS.md, "Known issues"): under a saturated
+        // parallel suite NIO's upgrading client can lose the frames of a server that answers
+        // and hangs up at once, and reports "closed without a WebSocket close frame" instead.
+        // That symptom alone is retried (at most twice); any other outcome is judged.
+        var bad = try await CLI.run(["submit", "--url", served.url, "--token", "nope", "--agent", "echo"])
+        for _ in 0..<2 where bad.stderr.contains("closed without a WebSocket close frame") {
+            bad = try await CLI.run(["submit", "--url", served.url, "--token", "nope", "--agent", "echo"])
+        }
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("UNAUTHENTICATED") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
         let unknown = try await CLI.run(["submit", "--url", served.url, "--token", "tok", "--agent", "no-such-agent"])

@@ -142,17 +142,19 @@ struct MetricsTests {
         let m = try Instrumented { $0.buffering.maxPendingFrames = 8 }
         let peer = m.raw(capacity: 4)
         let sid = try await handshake(peer)
-        // Pings, each answered by a pong this peer does not read (yet).
+        // Requests, each answered by a page this peer does not read (yet). (Not pings: the
+        // heartbeat is among the frames a blocked reader still handles, 64 per blocked spell.)
+        let listJobs = FrameCodec.encode(Envelope.make(.sessionListJobs(SessionListJobsPayload()), sessionID: sid))
         let sending = Task {
-            for i in 0..<200 { try await peer.send(Frames.ping("p\(i)", session: sid)) }
+            for _ in 0..<200 { try await peer.send(listJobs) }
         }
         await m.eventually("the reader waited") { ($0.value("arcp_backpressure_total", ["kind": "reader"]) ?? 0) >= 1 }
-        var pongs = 0
-        while pongs < 200, let frame = try await peer.receive() {
-            if Frames.decode(frame)?.message.type == "session.pong" { pongs += 1 }
+        var pages = 0
+        while pages < 200, let frame = try await peer.receive() {
+            if Frames.decode(frame)?.message.type == "session.jobs" { pages += 1 }
         }
         try await sending.value
-        #expect(pongs == 200)
+        #expect(pages == 200)
         #expect(m.exposition.value("arcp_backpressure_total", ["kind": "emitters"]) == nil)
         await peer.close()
     }
