@@ -30,16 +30,20 @@ struct PendingRuntimeHardeningTests {
         let baseline = try #require(server.residentKiB)
         try await runEchoJobs(server, sessions: 100, jobsPerSession: 40, inputBytes: 1024)  // 4,000 jobs, ~4 MiB of inputs
         try await runEchoJobs(server, sessions: 10, jobsPerSession: 1, inputBytes: 2 << 20)  // 10 × 2 MiB
-        // Once the retention (1 s) and the resume window (1 s) have passed, RSS comes back to
-        // within a few MiB of the baseline (awaited: the sweep runs on its own schedule).
-        // 60 s: sweeps and trims of a server sharing 2 cores with the other suites.
+        // Once the retention (1 s) and the resume window (1 s) have passed, RSS comes back
+        // (awaited: the sweep and the trim run on their own schedule). Before the retention
+        // existed this work kept ~110 MiB for good. What may stay is allocator fragmentation:
+        // a debug build on an idle machine comes back within 8 MiB; one sharing 2 cores with
+        // the other suites has been seen 20 MiB over. The bound is 32 MiB, well under what a
+        // leak would keep; the release soak (docs/BENCHMARKS.md) measures the residue
+        // (+22 MiB after 100,000 jobs, +18 after 200,000: not per job).
         let deadline = ContinuousClock.now + .seconds(60)
         var rss = server.residentKiB ?? .max
-        while rss > baseline + 8 * 1024, ContinuousClock.now < deadline {
+        while rss > baseline + 32 * 1024, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
             rss = server.residentKiB ?? .max
         }
-        #expect(rss <= baseline + 8 * 1024, "RSS \(rss) KiB vs baseline \(baseline) KiB after the retention")
+        #expect(rss <= baseline + 32 * 1024, "RSS \(rss) KiB vs baseline \(baseline) KiB after the retention")
         try await server.expectAnswering("retention sweep")
         await server.stop()
     }

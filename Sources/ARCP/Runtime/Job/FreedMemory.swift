@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,34 +16,34 @@ import Glibc
 /// `malloc_trim` is looked up at run time (Swift's Glibc module does not export `malloc.h`);
 /// where it does not exist (Darwin, musl) this does nothing.
 package final class FreedMemory: Sendable {
-    private struct State {
-        var freedSinceTrim = false
-        var lastTrim: Duration?
-    }
-    private let state = RankedMutex<State>(.leaf, State())
+    /// Set on every job end and connection close (a hot path: one atomic store, no lock).
+    private let freedSinceTrim = Atomic<Bool>(false)
+    /// When the last trim ran (uptime); only the sweeper's task reads and writes it.
+    private let lastTrim = RankedMutex<Duration?>(.leaf, nil)
 
     package init() {}
 
     /// Something was freed: a job ended, a connection closed, finished jobs were dropped, a
     /// session expired. (Setting a flag: the trim itself waits for the sweeper.)
     package func noteFreed() {
-        state.withLock { $0.freedSinceTrim = true }
+        freedSinceTrim.store(true, ordering: .relaxed)
     }
 
     /// Trims when something was freed since the last trim and `interval` passed (uptime
     /// `now`). Returns whether it trimmed.
     @discardableResult
     package func trimIfDue(at now: Duration, every interval: Duration?) -> Bool {
-        guard let interval else { return false }
-        let due = state.withLock { s -> Bool in
-            guard s.freedSinceTrim else { return false }
-            if let last = s.lastTrim, now - last < interval { return false }
-            s.freedSinceTrim = false
-            s.lastTrim = now
+        guard let interval, freedSinceTrim.load(ordering: .relaxed) else { return false }
+        let due = lastTrim.withLock { last -> Bool in
+            if let l = last, now - l < interval { return false }
+            last = now
             return true
         }
-        if due { Self.trim() }
-        return due
+        guard due else { return false }
+        // Cleared before the trim: what is freed while it runs is trimmed next time.
+        freedSinceTrim.store(false, ordering: .relaxed)
+        Self.trim()
+        return true
     }
 
     private typealias MallocTrim = @convention(c) (Int) -> Int32
