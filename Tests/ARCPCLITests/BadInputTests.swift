@@ -14,7 +14,7 @@ import Testing
 struct BadInputTests {
     /// An echo job on a separate, well-behaved session completes promptly.
     func otherSessionWorks(_ served: ServedRuntime, _ label: String) async throws {
-        try await within(.seconds(20), "echo on another session while \(label)") {
+        try await within(.seconds(60), "echo on another session while \(label)") {
             let client = try await served.client()
             let job = try await client.submit(agent: "echo", input: ["other": true])
             let outcome = try await job.result()

@@ -43,7 +43,7 @@ struct CLITests {
         let command = "\(arcp) submit --url \(served.url) --token tok --agent progress --input '{\"steps\":4,\"delay\":0.01}'"
         let tty = try TestProcess("/usr/bin/script", ["-qec", command, "/dev/null"], label: "script")
         tty.closeStdin()
-        #expect(await tty.wait() == 0, "stderr: \(tty.stderr)")
+        #expect(await tty.wait(timeout: .seconds(60)) == 0, "stderr: \(tty.stderr)")
         let out = tty.stdout
         // Each redraw returns to the line start and clears it: "\r ESC[2K [####…]  50% 2/4 steps".
         let redraws = out.components(separatedBy: "\r\u{1B}[2K").count - 1

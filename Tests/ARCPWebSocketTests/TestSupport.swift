@@ -49,7 +49,7 @@ struct TestServer {
 
     /// The next logged event, or nil when none comes within `timeout` (so a broken test fails
     /// instead of hanging).
-    func nextEvent(timeout: Duration = .seconds(10)) async throws -> String? {
+    func nextEvent(timeout: Duration = .seconds(30)) async throws -> String? {
         let events = self.events
         return try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask { try await events.next() }
