@@ -618,8 +618,12 @@ enum RuntimeCommand {
     var commandLine: [String] {
         switch self {
         case .arcpServe(let url):
+            // One principal opens all the bench's sessions (1,000 at once): the per-principal
+            // limits (256 connections, 1,000 sessions by default) are raised so that they
+            // measure speed, not the limits.
             return [url.path, "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
-                    "--log-level", "warning", "--stop-on-eof"]
+                    "--log-level", "warning", "--stop-on-eof",
+                    "--max-connections-per-principal", "100000", "--max-sessions-per-principal", "100000"]
         case .hostHummingbird(let url):
             return [url.path, "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com"]
         case .floorServer(let url, let arguments):
