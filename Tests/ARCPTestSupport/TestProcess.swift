@@ -131,6 +131,12 @@ public final class TestProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// A test that throws before it stops its process does not leave it running (a server
+    /// left behind by a failed test kept a CPU busy for the rest of the suite).
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+
     /// Closes stdin, sends SIGTERM and waits for the exit.
     @discardableResult
     public func stop() async -> Int32 {
