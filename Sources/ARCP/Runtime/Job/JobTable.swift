@@ -103,6 +103,19 @@ package protocol JobTable: Sendable {
     /// when session `sessionID` submitted it and it has not ended; returns the job's trace id
     /// (its terminal frame then reaches the session through the job's fan-out), or nil.
     func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String?
+
+    /// Subscribes `session` (spec §7.6) to job `id`, which another runtime process runs or
+    /// ran, when `observable(owner principal)` allows it: sends `job.subscribed` answering
+    /// `requestID`, the history after `fromSeq` when `history`, then the live events to the
+    /// terminal frame (each within the subscriber's bound). False when there is no such job
+    /// this principal may see: the runtime answers `JOB_NOT_FOUND`, as for a missing job.
+    func subscribeElsewhere(
+        _ id: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+    ) async -> Bool
+
+    /// Ends session `sessionID`'s subscription to job `id` made by `subscribeElsewhere`.
+    /// False when there is none.
+    func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool
 }
 
 extension JobTable {
