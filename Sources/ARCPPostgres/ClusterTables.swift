@@ -156,11 +156,14 @@ final class ClusterJobTable: JobTable {
     var local: InMemoryJobTable { localTable.withLock { $0 } }
     let db: PostgresDatabase
     let nodeID: String
+    /// This node's sessions' subscriptions to jobs other nodes run.
+    let follows: ClusterFollows
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String) {
+    init(db: PostgresDatabase, nodeID: String, follows: ClusterFollows) {
         self.db = db
         self.nodeID = nodeID
+        self.follows = follows
     }
 
     /// Keeps this node's finished jobs as `policy` says (`Configuration.Retention`).
@@ -284,6 +287,16 @@ final class ClusterJobTable: JobTable {
             return nil
         }
     }
+
+    /// A job another node runs (or ran) is followed from its submitting session's log
+    /// (`ClusterFollows`).
+    func subscribeElsewhere(
+        _ id: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+    ) async -> Bool {
+        await follows.subscribe(id, session: session, history: history, fromSeq: fromSeq, requestID: requestID, observable: observable)
+    }
+
+    func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool { follows.unsubscribe(id, sessionID: sessionID) }
 
     func unfinished() async -> [RuntimeJob] { local.localUnfinished() }
     /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows

@@ -26,6 +26,9 @@ public final class PostgresRuntimeStore: RuntimeStore {
     /// node holds them (a late write-behind from a node a session or job moved away from
     /// changes nothing).
     let nodeID: String?
+    /// In a cluster: the jobs some node follows for a subscriber (`ClusterWatches`); an
+    /// append with their events tells every node (`ev:<job>`), in its transaction.
+    let watches: ClusterWatches?
     private let ownsDatabase: Bool
     var logger: Logger { db.logger }
 
@@ -41,9 +44,10 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return PostgresRuntimeStore(db: db, nodeID: nil, ownsDatabase: true)
     }
 
-    init(db: PostgresDatabase, nodeID: String?, ownsDatabase: Bool) {
+    init(db: PostgresDatabase, nodeID: String?, ownsDatabase: Bool, watches: ClusterWatches? = nil) {
         self.db = db
         self.nodeID = nodeID
+        self.watches = watches
         self.ownsDatabase = ownsDatabase
     }
 
@@ -139,6 +143,11 @@ public final class PostgresRuntimeStore: RuntimeStore {
                     sessions[event.sessionID] = s
                 }
                 try await Self.insertEvents(events, on: conn, logger: logger)
+                if let watched = watches?.watched(among: events.map(\.jobID)), !watched.isEmpty {
+                    // Delivered when this transaction commits: the events are readable then.
+                    try await conn.query(
+                        "SELECT pg_notify(\(ClusterForwarder.broadcast), 'ev:' || j) FROM unnest(\(watched)::text[]) AS j", logger: logger)
+                }
                 var evictions: [Eviction] = []
                 for id in order {
                     guard var s = sessions[id] else { continue }
