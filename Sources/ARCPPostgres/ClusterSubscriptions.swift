@@ -109,8 +109,11 @@ final class ClusterFollows: Sendable {
     // MARK: Subscribe
 
     /// `ClusterJobTable.subscribeElsewhere`.
+    /// `answer` makes the first frame from the `job.subscribed` payload and the job's
+    /// creation time (an idempotent resubmit answers `job.accepted` instead).
     func subscribe(
-        _ jobID: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+        _ jobID: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool,
+        answer: (JobSubscribedPayload, Date) -> Message = { payload, _ in .jobSubscribed(payload) }
     ) async -> Bool {
         let found: JobRow?
         do {
@@ -208,11 +211,12 @@ final class ClusterFollows: Sendable {
         let endpoint = JobSubscriberEndpoint(session: session, jobID: jobID, traceID: listing.traceID)
         let budget = budgetText.flatMap { try? JSONParser.parse($0) }.flatMap { try? Budget(json: $0) }
         endpoint.sendControl(
-            .jobSubscribed(
+            answer(
                 JobSubscribedPayload(
                     jobId: jobID, currentStatus: status, agent: listing.agent, lease: listing.lease,
                     leaseConstraints: listing.leaseConstraints, budget: budget, parentJobId: listing.parentJobID, traceId: listing.traceID,
-                    subscribedFrom: history ? fromSeq : last, replayed: .bool(!replay.isEmpty), requestId: requestID)))
+                    subscribedFrom: history ? fromSeq : last, replayed: .bool(!replay.isEmpty), requestId: requestID),
+                listing.createdAt))
         for (_, message) in replay { endpoint.replay(message) }
         // Without history a finished job gives its outcome (with history, the terminal frame
         // is the history's last event, unless from_event_seq is past it).

@@ -298,6 +298,50 @@ final class ClusterJobTable: JobTable {
 
     func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool { follows.unsubscribe(id, sessionID: sessionID) }
 
+    /// How long an idempotent resubmit waits for the row of the job another node is
+    /// accepting (its claim is committed a moment before its row).
+    static let acceptWait: Duration = .seconds(5)
+
+    /// The original `job.accepted` of the job another node accepted under `(principal, key)`
+    /// (recorded with the key by that node's store), then, for another session, the job's
+    /// live events (a finished job: its outcome), as `replayAccepted` does for a local job.
+    func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool {
+        let deadline = ContinuousClock.now + Self.acceptWait
+        var stored = ""
+        while true {
+            do {
+                let row = try await db.client.query(
+                    """
+                    SELECT i.accepted_payload_json, j.job_id IS NOT NULL FROM arcp_idempotency i LEFT JOIN arcp_job j ON j.job_id = i.job_id
+                    WHERE i.principal = \(principal) AND i.key = \(key) AND i.job_id = \(id)
+                    """, logger: log
+                ).collect().first?.decode((String, Bool).self)
+                // The key no longer names this job (released meanwhile): not replayable here.
+                guard let row else { return false }
+                stored = row.0
+                if row.1 && !stored.isEmpty { break }
+                if row.1 && ContinuousClock.now >= deadline { break }
+            } catch {
+                log.warning("could not read another node's job.accepted", metadata: ["job": "\(id)", "error": "\(describe(error))"])
+            }
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let original = (try? JSONParser.parse(stored)).flatMap { try? JobAcceptedPayload(json: $0) }
+        return await follows.subscribe(id, session: session, history: false, fromSeq: 0, requestID: requestID, observable: { _ in true }) {
+            subscribed, createdAt in
+            // Credentials are not replayed across nodes: their values are never stored.
+            var accepted =
+                original
+                ?? JobAcceptedPayload(
+                    jobId: id, agent: subscribed.agent, lease: subscribed.lease, leaseConstraints: subscribed.leaseConstraints,
+                    budget: subscribed.budget, acceptedAt: ARCPTimestamp.string(createdAt), traceId: subscribed.traceId)
+            accepted.requestId = requestID
+            accepted.credentials = nil
+            return .jobAccepted(accepted)
+        }
+    }
+
     func unfinished() async -> [RuntimeJob] { local.localUnfinished() }
     /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows
     /// of the jobs it drops (`deleteJob`). Rows no node holds in memory (jobs of lost nodes,

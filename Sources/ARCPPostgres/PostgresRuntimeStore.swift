@@ -510,12 +510,17 @@ public final class PostgresRuntimeStore: RuntimeStore {
             // The insert and the read of the winner are separate statements (a statement's
             // snapshot may predate a concurrent winner's commit): retry until one of them sees a row.
             for _ in 0..<100 {
+                // In a cluster the key's row is inserted by the claim (`ClusterIdempotencyIndex`)
+                // without the job.accepted, which is known later: it is filled in here, so that
+                // another node can replay it for a resubmit.
                 let inserted = try await db.client.query(
                     """
                     INSERT INTO arcp_idempotency (principal, key, fingerprint, job_id, accepted_payload_json, created_at)
                     VALUES (\(record.principal), \(record.key), \(record.fingerprint), \(record.jobID), \(record.acceptedPayloadJSON),
                             \(record.createdAt.storedValue))
-                    ON CONFLICT (principal, key) DO NOTHING RETURNING 1
+                    ON CONFLICT (principal, key) DO UPDATE SET accepted_payload_json = excluded.accepted_payload_json
+                    WHERE arcp_idempotency.job_id = excluded.job_id AND arcp_idempotency.accepted_payload_json = ''
+                    RETURNING 1
                     """, logger: logger
                 ).collect()
                 if !inserted.isEmpty { return record }

@@ -43,13 +43,15 @@ struct ClusterSubscribeTests {
         }
     }
 
+    @Sendable static func isError(_ e: Envelope) -> Bool { e.message.type == "job.error" }
+
     @Test func aSubscriberOnAnotherNodeGetsTheHistoryThenTheLiveEventsThenTheTerminalFrame() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "subscribe")
         let a = try await C.startNode(db, "a")
         let b = try await C.startNode(db, "b")
-        // On A: a job that ticks 15 times, 0.2 s apart; its submitter reads all of it.
+        // On A: a job that ticks every 0.2 s until it is cancelled (at most 120 s).
         let submitter = try await C.open(a)
-        try await submitter.transport.send(Frames.submit("slow", ["seconds": 3, "tick": 0.2], session: submitter.id))
+        try await submitter.transport.send(Frames.submit("slow", ["seconds": 120, "tick": 0.2], session: submitter.id))
         let early = try await C.read(submitter.transport) { C.ticks([$0]) == [3] }
         guard case .jobAccepted(let accepted)? = early.first(where: { $0.message.type == "job.accepted" })?.message else {
             Issue.record("no job.accepted: \(early.map(\.message.type))")
@@ -72,30 +74,37 @@ struct ClusterSubscribeTests {
         #expect(subscribed.subscribedFrom == 0)
         #expect(subscribed.traceId == accepted.traceId)
         #expect(subscribed.credentials == nil)
-        let followed = try await C.read(watcher.transport, limit: .seconds(60), "the followed job's events on b", until: C.isResult)
-        let theirs = try await C.read(submitter.transport, limit: .seconds(60), "the job's events on a", until: C.isResult)
+        // Ticks 1…3 at least come from the history; once the watcher has tick 5, the submitter
+        // cancels: the job's terminal frame is emitted after the subscription, so it (and
+        // whatever came between) reaches the watcher live.
+        var followed = try await C.read(watcher.transport, limit: .seconds(60), "tick 5 on b") { C.ticks([$0]) == [5] }
+        try await submitter.transport.send(
+            FrameCodec.encode(
+                Envelope.make(.jobCancel(JobCancelPayload(reason: "enough", jobId: accepted.jobId)), sessionID: submitter.id, jobID: accepted.jobId)))
+        followed += try await C.read(watcher.transport, limit: .seconds(60), "the followed job's terminal frame on b", until: Self.isError)
+        let theirs = try await C.read(submitter.transport, limit: .seconds(60), "the job's terminal frame on a", until: Self.isError)
 
-        // Every tick once, in order (ticks 1…3 from the history, the rest live), then the
-        // job.result; numbered in the watcher's own session, gap-free.
+        // Every tick once, in order, then the job.error (cancelled); numbered in the watcher's
+        // own session, gap-free; exactly the events the submitter got, in its order.
         let ticks = C.ticks(followed)
-        #expect(ticks == Array(1...15), "\(ticks)")
-        #expect(C.ticks(early + theirs) == Array(1...15))
-        guard case .jobResult(let result)? = followed.last?.message else {
-            Issue.record("no job.result on b: \(followed.map(\.message.type))")
+        #expect(!ticks.isEmpty && ticks == Array(1...ticks.count), "\(ticks)")
+        guard case .jobError(let ended)? = followed.last?.message else {
+            Issue.record("no job.error on b: \(followed.map(\.message.type))")
             return
         }
-        #expect(result.result == ["slept": 3.0])
+        #expect(ended.finalStatus == .cancelled)
         #expect(followed.allSatisfy { $0.jobId == accepted.jobId })
         let seqs = followed.compactMap(\.eventSeq)
         #expect(seqs == Array(1...seqs.count), "\(seqs)")
-        // The same events the submitter got (payloads, in order).
-        #expect(followed.map(\.message) == (early + theirs).filter { $0.eventSeq != nil }.map(\.message))
+        let submitted = (early + theirs).filter { $0.eventSeq != nil }.map(\.message)
+        #expect(followed.map(\.message) == submitted)
 
         // A later subscribe without history to the finished job gets its outcome.
         let late = try await C.open(b)
         try await Self.subscribe(late, job: accepted.jobId, history: false)
-        let outcome = try await C.read(late.transport, "the finished job's outcome on b") { C.isResult($0) || $0.message.type == "session.error" }
-        #expect(outcome.map(\.message.type) == ["job.subscribed", "job.result"], "\(outcome.map(\.message.type))")
+        let outcome = try await C.read(late.transport, "the finished job's outcome on b") { Self.isError($0) || $0.message.type == "session.error" }
+        #expect(outcome.map(\.message.type) == ["job.subscribed", "job.error"], "\(outcome.map(\.message.type))")
+        if case .jobSubscribed(let p)? = outcome.first?.message { #expect(p.currentStatus == .cancelled) }
         for s in [submitter, watcher, late] { await s.transport.close() }
         #expect(await a.stop() == 0, "stderr: \(a.process.stderr.suffix(2000))")
         #expect(await b.stop() == 0, "stderr: \(b.process.stderr.suffix(2000))")
@@ -182,6 +191,128 @@ struct ClusterSubscribeTests {
         #expect(seen.last?.jobId == jobID)
         #expect(seen.count - 1 < events, "\(seen.count)")
         for s in [submitter, watcher] { await s.transport.close() }
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+    }
+}
+
+/// An idempotent resubmit on a node other than the one that accepted the job (spec §7.2,
+/// issue 12): the original `job.accepted`, then the job's events, as in one process.
+@Suite(
+    "Cluster: idempotent resubmit on another node", .enabled(if: PostgresServer.isInstalled, Comment(rawValue: postgresMissing)),
+    .timeLimit(.minutes(3)))
+struct ClusterResubmitTests {
+    typealias C = ClusterTests
+
+    static func submit(_ s: C.Session, _ agent: String, _ input: JSONValue, key: String) -> (frame: String, id: String) {
+        let env = Envelope.make(.jobSubmit(JobSubmitPayload(agent: agent, input: input, idempotencyKey: key)), sessionID: s.id)
+        return (FrameCodec.encode(env), env.id)
+    }
+
+    @Sendable static func answersSubmit(_ e: Envelope) -> Bool {
+        switch e.message {
+        case .jobAccepted, .sessionError: return true
+        default: return false
+        }
+    }
+
+    @Test func aResubmitOnAnotherNodeReplaysTheOriginalJobAcceptedThenTheJobsEvents() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "resubmit")
+        let a = try await C.startNode(db, "a")
+        let b = try await C.startNode(db, "b")
+        let input: JSONValue = ["seconds": 2, "tick": 0.1]
+        let first = try await C.open(a)
+        try await first.transport.send(Self.submit(first, "slow", input, key: "k1").frame)
+        let onA = try await C.read(first.transport, until: Self.answersSubmit)
+        guard case .jobAccepted(let original)? = onA.last?.message else {
+            Issue.record("no job.accepted on a: \(onA.map(\.message.type))")
+            return
+        }
+
+        // The same submit on B, from another session of the same principal.
+        let second = try await C.open(b)
+        let (frame, requestID) = Self.submit(second, "slow", input, key: "k1")
+        try await second.transport.send(frame)
+        let onB = try await C.read(second.transport, "the resubmit's answer on b", until: Self.answersSubmit)
+        guard case .jobAccepted(let replayed)? = onB.last?.message else {
+            Issue.record("expected the original job.accepted on b, got \(onB.map { FrameCodec.encode($0) }); b: \(b.process.stderr.suffix(2000))")
+            return
+        }
+        #expect(replayed.jobId == original.jobId)
+        #expect(replayed.acceptedAt == original.acceptedAt)
+        #expect(replayed.traceId == original.traceId)
+        #expect(replayed.lease == original.lease)
+        #expect(replayed.agent == original.agent)
+        #expect(replayed.requestId == requestID)
+        // Then the running job's events on B, live, to its result.
+        let events = try await C.read(second.transport, limit: .seconds(60), "the job's events on b", until: C.isResult)
+        let ticks = C.ticks(events)
+        #expect(!ticks.isEmpty && ticks == Array((ticks.first ?? 1)...20), "\(ticks)")
+        #expect(events.allSatisfy { $0.jobId == original.jobId })
+        guard case .jobResult(let result)? = events.last?.message else {
+            Issue.record("no job.result on b: \(events.map(\.message.type))")
+            return
+        }
+        #expect(result.result == ["slept": 2.0])
+        _ = try await C.read(first.transport, limit: .seconds(60), "the job's result on a", until: C.isResult)
+
+        // After the job ended: the same job.accepted and the outcome; other parameters under
+        // the key are DUPLICATE_KEY.
+        let third = try await C.open(b)
+        try await third.transport.send(Self.submit(third, "slow", input, key: "k1").frame)
+        let again = try await C.read(third.transport, "the resubmit's answer after the end") {
+            C.isResult($0) || $0.message.type == "session.error" || $0.message.type == "job.error"
+        }
+        #expect(again.map(\.message.type) == ["job.accepted", "job.result"], "\(again.map(\.message.type))")
+        #expect(again.first?.jobId == original.jobId)
+        try await third.transport.send(Self.submit(third, "slow", ["seconds": 3], key: "k1").frame)
+        let clash = try await C.read(third.transport, "the answer to other parameters", until: Self.answersSubmit)
+        guard case .sessionError(let e)? = clash.last?.message else {
+            Issue.record("expected DUPLICATE_KEY, got \(clash.map(\.message.type))")
+            return
+        }
+        #expect(e.code == .duplicateKey)
+        let jobs = try await C.listJobs(third)
+        #expect(jobs.count == 1, "\(jobs.map(\.jobId))")
+        for s in [first, second, third] { await s.transport.close() }
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+    }
+    @Test func concurrentSubmitsOfOneKeyOnTwoNodesBothAnswerTheOneJobsAcceptance() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "resubrace")
+        let a = try await C.startNode(db, "a")
+        let b = try await C.startNode(db, "b")
+        for round in 0..<3 {
+            let onA = try await C.open(a)
+            let onB = try await C.open(b)
+            let input: JSONValue = ["round": .int(Int64(round))]
+            let (frameA, frameB) = (Self.submit(onA, "echo", input, key: "race-\(round)"), Self.submit(onB, "echo", input, key: "race-\(round)"))
+            async let sentA: Void = onA.transport.send(frameA.frame)
+            async let sentB: Void = onB.transport.send(frameB.frame)
+            _ = try await (sentA, sentB)
+            // Both: job.accepted naming the one job, answering their own request, then its result.
+            var ids: [String] = []
+            for (s, request) in [(onA, frameA.id), (onB, frameB.id)] {
+                let frames: [Envelope]
+                do {
+                    frames = try await C.read(s.transport, "round \(round): the answer and the result") {
+                            C.isResult($0) || $0.message.type == "session.error" || $0.message.type == "job.error"
+                    }
+                } catch {
+                    Issue.record("round \(round): a: \(a.process.stderr.suffix(3000)) b: \(b.process.stderr.suffix(3000))")
+                    throw error
+                }
+                guard case .jobAccepted(let accepted)? = frames.first(where: { $0.message.type == "job.accepted" })?.message else {
+                    Issue.record("round \(round): no job.accepted: \(frames.map { FrameCodec.encode($0) })")
+                    return
+                }
+                #expect(accepted.requestId == request)
+                #expect(frames.last?.message.type == "job.result", "round \(round): \(frames.map(\.message.type))")
+                ids.append(accepted.jobId)
+            }
+            #expect(Set(ids).count == 1, "round \(round): \(ids)")
+            for s in [onA, onB] { await s.transport.close() }
+        }
         #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
     }

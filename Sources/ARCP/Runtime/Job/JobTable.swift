@@ -116,6 +116,12 @@ package protocol JobTable: Sendable {
     /// Ends session `sessionID`'s subscription to job `id` made by `subscribeElsewhere`.
     /// False when there is none.
     func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool
+
+    /// Answers an idempotent resubmit (spec §7.2) whose key `(principal, key)` names job
+    /// `id`, which another runtime process accepted: its original `job.accepted` (answering
+    /// `requestID`), then for another session of the principal the job's live events, or its
+    /// outcome when it ended. False when it cannot (the runtime answers a retryable error).
+    func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool
 }
 
 extension JobTable {

@@ -65,4 +65,8 @@ extension JobTable {
     ) async -> Bool { false }
 
     package func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool { false }
+
+    package func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool {
+        false
+    }
 }
