@@ -267,24 +267,32 @@ final class ClusterJobTable: JobTable {
             parentJobID: parent, createdAt: Date(stored: created), traceID: trace ?? "", lastEventSeq: Int(clamping: lastSeq))
     }
 
-    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? {
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere {
         do {
-            // Only the submitting session cancels (it is held here now), a job not ended, on a
-            // node that is up.
             guard
-                let (node, trace) = try await db.client.query(
+                let (node, trace, submitter, principal, statusText, nodeUp) = try await db.client.query(
                     """
-                    SELECT j.node_id, j.trace_id FROM arcp_job j JOIN arcp_node n ON n.node_id = j.node_id AND n.state = 'up'
-                    WHERE j.job_id = \(id) AND j.session_id = \(sessionID) AND j.status IN ('pending', 'running') AND j.node_id <> \(nodeID)
+                    SELECT j.node_id, j.trace_id, j.session_id, j.principal, j.status, n.state = 'up'
+                    FROM arcp_job j LEFT JOIN arcp_node n ON n.node_id = j.node_id
+                    WHERE j.job_id = \(id) AND j.node_id <> \(nodeID)
                     """, logger: log
-                ).collect().first?.decode((String, String?).self)
-            else { return nil }
+                ).collect().first?.decode((String, String?, String, String, String, Bool?).self)
+            else { return .notFound }
+            // The single process's rules, in its order: a hidden job looks missing; only the
+            // submitting session cancels (it is held here now); a job that ended says so.
+            guard observable(principal) else { return .notFound }
+            guard submitter == sessionID else { return .notSubmitter }
+            let status = JobStatus(rawValue: statusText)
+            if status.isTerminal { return .ended(status) }
+            // A job whose node is not up is being ended by the membership (job.error naming
+            // the node); there is nobody to cancel it.
+            guard nodeUp == true else { return .notFound }
             let why = Data(String((reason ?? "").prefix(1000)).utf8).base64EncodedString()
             try await db.client.query("SELECT pg_notify(\(ClusterListener.channel(node)), \("cancel:\(id):\(why)"))", logger: log)
-            return trace ?? ""
+            return .passed(traceID: trace ?? "")
         } catch {
             log.warning("could not pass a cancel on", metadata: ["job": "\(id)", "error": "\(describe(error))"])
-            return nil
+            return .notFound
         }
     }
 

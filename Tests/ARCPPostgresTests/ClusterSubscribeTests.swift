@@ -220,7 +220,8 @@ struct ClusterResubmitTests {
         let db = try await PostgresServer.makeDatabase(prefix: "resubmit")
         let a = try await C.startNode(db, "a")
         let b = try await C.startNode(db, "b")
-        let input: JSONValue = ["seconds": 2, "tick": 0.1]
+        // A job that ticks every 0.1 s until its submitter cancels it (at most 120 s).
+        let input: JSONValue = ["seconds": 120, "tick": 0.1]
         let first = try await C.open(a)
         try await first.transport.send(Self.submit(first, "slow", input, key: "k1").frame)
         let onA = try await C.read(first.transport, until: Self.answersSubmit)
@@ -244,17 +245,23 @@ struct ClusterResubmitTests {
         #expect(replayed.lease == original.lease)
         #expect(replayed.agent == original.agent)
         #expect(replayed.requestId == requestID)
-        // Then the running job's events on B, live, to its result.
-        let events = try await C.read(second.transport, limit: .seconds(60), "the job's events on b", until: C.isResult)
+        // Then the running job's events on B, live: a few ticks, then (the submitter cancels
+        // on A) its terminal frame.
+        var events = try await C.read(second.transport, limit: .seconds(60), "live ticks on b") { C.ticks([$0]).count == 1 }
+        events += try await C.read(second.transport, limit: .seconds(60), "more live ticks on b") { C.ticks([$0]).count == 1 }
+        try await first.transport.send(
+            FrameCodec.encode(
+                Envelope.make(.jobCancel(JobCancelPayload(reason: "enough", jobId: original.jobId)), sessionID: first.id, jobID: original.jobId)))
+        events += try await C.read(second.transport, limit: .seconds(60), "the job's end on b") { $0.message.type == "job.error" }
         let ticks = C.ticks(events)
-        #expect(!ticks.isEmpty && ticks == Array((ticks.first ?? 1)...20), "\(ticks)")
+        #expect(ticks.count >= 2 && ticks == Array((ticks.first ?? 1)...(ticks.last ?? 0)), "\(ticks)")
         #expect(events.allSatisfy { $0.jobId == original.jobId })
-        guard case .jobResult(let result)? = events.last?.message else {
-            Issue.record("no job.result on b: \(events.map(\.message.type))")
+        guard case .jobError(let ended)? = events.last?.message else {
+            Issue.record("no job.error on b: \(events.map(\.message.type))")
             return
         }
-        #expect(result.result == ["slept": 2.0])
-        _ = try await C.read(first.transport, limit: .seconds(60), "the job's result on a", until: C.isResult)
+        #expect(ended.finalStatus == .cancelled)
+        _ = try await C.read(first.transport, limit: .seconds(60), "the job's end on a") { $0.message.type == "job.error" }
 
         // After the job ended: the same job.accepted and the outcome; other parameters under
         // the key are DUPLICATE_KEY.
@@ -263,7 +270,7 @@ struct ClusterResubmitTests {
         let again = try await C.read(third.transport, "the resubmit's answer after the end") {
             C.isResult($0) || $0.message.type == "session.error" || $0.message.type == "job.error"
         }
-        #expect(again.map(\.message.type) == ["job.accepted", "job.result"], "\(again.map(\.message.type))")
+        #expect(again.map(\.message.type) == ["job.accepted", "job.error"], "\(again.map(\.message.type))")
         #expect(again.first?.jobId == original.jobId)
         try await third.transport.send(Self.submit(third, "slow", ["seconds": 3], key: "k1").frame)
         let clash = try await C.read(third.transport, "the answer to other parameters", until: Self.answersSubmit)
@@ -313,6 +320,75 @@ struct ClusterResubmitTests {
             #expect(Set(ids).count == 1, "round \(round): \(ids)")
             for s in [onA, onB] { await s.transport.close() }
         }
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+    }
+}
+
+/// `job.cancel` on one node of a job another node runs or ran answers as in one process
+/// (spec §7.4, §7.6): another session of the principal `PERMISSION_DENIED`, another principal
+/// `JOB_NOT_FOUND` (as a missing job), a job that ended `INVALID_REQUEST` with its status.
+@Suite(
+    "Cluster: job.cancel errors across nodes", .enabled(if: PostgresServer.isInstalled, Comment(rawValue: postgresMissing)),
+    .timeLimit(.minutes(3)))
+struct ClusterCancelErrorTests {
+    typealias C = ClusterTests
+
+    static func cancel(_ s: C.Session, _ job: String) async throws -> Envelope? {
+        try await s.transport.send(
+            FrameCodec.encode(Envelope.make(.jobCancel(JobCancelPayload(reason: "why", jobId: job)), sessionID: s.id, jobID: job)))
+        return try await C.read(s.transport, "the answer to job.cancel") {
+            $0.message.type == "session.error" || $0.message.type == "job.cancelled"
+        }.last
+    }
+
+    static func error(_ e: Envelope?) -> SessionErrorPayload? {
+        if case .sessionError(let p)? = e?.message { return p }
+        return nil
+    }
+
+    @Test func cancelOfAJobOnAnotherNodeAnswersAsInOneProcess() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "cancelerr")
+        let a = try await C.startNode(db, "a")
+        let b = try await C.startNode(db, "b")
+        let submitter = try await C.open(a)
+        try await submitter.transport.send(Frames.submit("slow", ["seconds": 120, "tick": 0.2], session: submitter.id))
+        let accepted = try await C.read(submitter.transport) { $0.message.type == "job.accepted" }
+        let jobID = try #require(accepted.last?.jobId)
+
+        // Another session of the same principal, on B: no cancel authority.
+        let sibling = try await C.open(b)
+        let denied = Self.error(try await Self.cancel(sibling, jobID))
+        #expect(denied?.code == .permissionDenied, "\(String(describing: denied))")
+        // Another principal, on B: the job looks missing.
+        let other = try await C.open(b, token: "tok2")
+        let hidden = Self.error(try await Self.cancel(other, jobID))
+        let missing = Self.error(try await Self.cancel(other, "job_does_not_exist"))
+        #expect(hidden?.code == .jobNotFound && missing?.code == .jobNotFound)
+        #expect(hidden?.message == missing?.message.replacingOccurrences(of: "job_does_not_exist", with: jobID))
+
+        // The submitter cancels on A; once the job's row says so, its session resumed on B
+        // cancels again: the job already ended.
+        let cancelled = try await Self.cancel(submitter, jobID)
+        #expect(cancelled?.message.type == "job.cancelled")
+        let frames = try await C.read(submitter.transport) { $0.message.type == "job.error" }
+        let lastSeq = frames.compactMap(\.eventSeq).max() ?? 0
+        let store = try await PostgresRuntimeStore.connect(url: db, connectTimeout: .seconds(60))
+        defer { store.close() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await store.job(jobID)?.status.isTerminal != true {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the job's row did not say it ended within 30 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await submitter.transport.close()
+        let (onB, _) = try await C.resume(submitter, on: b, after: lastSeq) { _ in true }
+        let ended = Self.error(try await Self.cancel(onB, jobID))
+        #expect(ended?.code == .invalidRequest, "\(String(describing: ended))")
+        #expect(ended?.details?["status"] == "cancelled")
+        for s in [sibling, other, onB] { await s.transport.close() }
         #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
     }

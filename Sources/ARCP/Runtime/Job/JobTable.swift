@@ -100,9 +100,11 @@ package protocol JobTable: Sendable {
     var localCounts: JobTableCounts { get }
 
     /// Passes `job.cancel` of job `id`, which another runtime process runs, to that process,
-    /// when session `sessionID` submitted it and it has not ended; returns the job's trace id
-    /// (its terminal frame then reaches the session through the job's fan-out), or nil.
-    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String?
+    /// when session `sessionID` submitted it and it has not ended (`.passed` with the job's
+    /// trace id: its terminal frame then reaches the session through the job's fan-out);
+    /// otherwise says why, with the single process's rules: a job whose principal
+    /// `observable` refuses is `.notFound`, as a missing one.
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere
 
     /// Subscribes `session` (spec §7.6) to job `id`, which another runtime process runs or
     /// ran, when `observable(owner principal)` allows it: sends `job.subscribed` answering
@@ -126,13 +128,27 @@ package protocol JobTable: Sendable {
 
 extension JobTable {
     /// A single process has no other process to ask.
-    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? { nil }
+    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere {
+        .notFound
+    }
 
     /// Adds the job without a limit (a table that does not count running jobs).
     package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
         await insert(job)
         return nil
     }
+}
+
+/// The outcome of `JobTable.cancelElsewhere`.
+package enum CancelElsewhere: Sendable, Equatable {
+    /// Passed to the process running the job (its trace id).
+    case passed(traceID: String)
+    /// Another session of a principal allowed to see it submitted the job.
+    case notSubmitter
+    /// The job already ended, with this status.
+    case ended(JobStatus)
+    /// No such job, or one the observe policy hides.
+    case notFound
 }
 
 /// What a job table holds in this process (introspection, and the tests that prove
