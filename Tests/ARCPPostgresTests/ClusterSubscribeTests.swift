@@ -113,7 +113,7 @@ struct ClusterSubscribeTests {
     @Test func aForeignPrincipalsJobOnAnotherNodeLooksMissing() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "subforeign")
         let a = try await C.startNode(db, "a")
-        let b = try await C.startNode(db, "b")
+        let b = try await C.startNode(db, "b", extra: ["--max-followed-jobs-per-session", "1"])
         let submitter = try await C.open(a)
         try await submitter.transport.send(Frames.submit("slow", ["seconds": 30, "tick": 0.5], session: submitter.id))
         let accepted = try await C.read(submitter.transport) { $0.message.type == "job.accepted" }
@@ -141,11 +141,27 @@ struct ClusterSubscribeTests {
         #expect(rest.map(\.message.type) == ["session.error", "session.pong"], "\(rest.map(\.message.type))")
         #expect(rest.allSatisfy { $0.eventSeq == nil })
 
-        // The submitter's own principal on B is let in.
+        // The submitter's own principal on B is let in, following one job of another node at
+        // a time (--max-followed-jobs-per-session 1); unsubscribing frees the slot.
         let mine = try await C.open(b)
         try await Self.subscribe(mine, job: jobID, history: false)
         let answer = try await C.read(mine.transport, "job.subscribed on b", until: Self.answersSubscribe)
         #expect(answer.last?.message.type == "job.subscribed", "\(answer.map(\.message.type))")
+        try await submitter.transport.send(Frames.submit("slow", ["seconds": 30, "tick": 0.5], session: submitter.id))
+        let second = try #require(try await C.read(submitter.transport) { $0.message.type == "job.accepted" }.last?.jobId)
+        try await Self.subscribe(mine, job: second, history: false)
+        let refused = try await C.read(mine.transport, "the answer over the cap", until: Self.answersSubscribe)
+        guard case .sessionError(let cap)? = refused.last?.message else {
+            Issue.record("expected the cap's error, got \(refused.map(\.message.type))")
+            return
+        }
+        #expect(cap.code == .internalError && cap.retryable == false)
+        #expect(cap.details?["limit"] == "cluster_subscriptions_per_session")
+        try await mine.transport.send(
+            FrameCodec.encode(Envelope.make(.jobUnsubscribe(JobUnsubscribePayload(jobId: jobID)), sessionID: mine.id)))
+        try await Self.subscribe(mine, job: second, history: false)
+        let again = try await C.read(mine.transport, "job.subscribed after unsubscribing", until: Self.answersSubscribe)
+        #expect(again.last?.message.type == "job.subscribed", "\(again.map { FrameCodec.encode($0) })")
         for s in [submitter, other, mine] { await s.transport.close() }
         #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
