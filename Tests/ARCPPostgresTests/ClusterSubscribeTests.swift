@@ -110,6 +110,48 @@ struct ClusterSubscribeTests {
         #expect(await b.stop() == 0, "stderr: \(b.process.stderr.suffix(2000))")
     }
 
+    @Test func aSubscriberOnNodeCFollowsAJobOnNodeAWhoseSessionMovedToNodeB() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "subthree")
+        let a = try await C.startNode(db, "a")
+        let b = try await C.startNode(db, "b")
+        let c = try await C.startNode(db, "c")
+        // The job runs on A; its submitter leaves after tick 2 and resumes on B, which numbers
+        // the job's forwarded events in the session's log from then on.
+        let s = try await C.open(a)
+        try await s.transport.send(Frames.submit("slow", ["seconds": 120, "tick": 0.2], session: s.id))
+        let onA = try await C.read(s.transport) { C.ticks([$0]) == [2] }
+        let jobID = try #require(onA.first { $0.message.type == "job.accepted" }?.jobId)
+        let lastSeq = try #require(onA.compactMap(\.eventSeq).max())
+        await s.transport.close()
+        let (onB, _) = try await C.resume(s, on: b, after: lastSeq) { _ in true }
+
+        // On C: the whole stored sequence, whichever node numbered it, then live.
+        let watcher = try await C.open(c)
+        try await Self.subscribe(watcher, job: jobID, history: true, from: 0)
+        let answer = try await C.read(watcher.transport, "job.subscribed on c", until: Self.answersSubscribe)
+        #expect(answer.last?.message.type == "job.subscribed", "\(answer.map(\.message.type))")
+        var followed = try await C.read(watcher.transport, limit: .seconds(60), "ticks numbered on b, on c") { (C.ticks([$0]).first ?? 0) >= 12 }
+        try await onB.transport.send(
+            FrameCodec.encode(Envelope.make(.jobCancel(JobCancelPayload(reason: "enough", jobId: jobID)), sessionID: s.id, jobID: jobID)))
+        followed += try await C.read(watcher.transport, limit: .seconds(60), "the job's end on c", until: Self.isError)
+        let onBFrames = try await C.read(onB.transport, limit: .seconds(60), "the job's end on b", until: Self.isError)
+
+        // No tick twice, none out of order (ticks emitted in the moment the session moved may
+        // be missing from the log: docs/CLUSTER.md), every tick B's client got, then the end.
+        let ticks = C.ticks(followed)
+        #expect(ticks == ticks.sorted() && Set(ticks).count == ticks.count && ticks.first == 1, "\(ticks)")
+        #expect(Set(C.ticks(onBFrames)).isSubset(of: Set(ticks)), "b: \(C.ticks(onBFrames)) c: \(ticks)")
+        guard case .jobError(let ended)? = followed.last?.message else {
+            Issue.record("no job.error on c: \(followed.map(\.message.type))")
+            return
+        }
+        #expect(ended.finalStatus == .cancelled)
+        let seqs = followed.compactMap(\.eventSeq)
+        #expect(seqs == Array(1...seqs.count), "\(seqs)")
+        for session in [onB, watcher] { await session.transport.close() }
+        for node in [a, b, c] { #expect(await node.stop() == 0, "node \(node.id): \(node.process.stderr.suffix(2000))") }
+    }
+
     @Test func aForeignPrincipalsJobOnAnotherNodeLooksMissing() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "subforeign")
         let a = try await C.startNode(db, "a")
