@@ -227,6 +227,12 @@ private func describeUpgradeError(_ error: any Error) -> String {
             return "WebSocket handshake failed"
         }
     }
+    if let error = error as? ChannelError, error == .inappropriateOperationForState {
+        // NIO's upgrade handler fails its promise so when it is removed before the upgrade
+        // finished: the connection was closed (e.g. a server that timed out the handshake and
+        // reset the connection before its answer could be read).
+        return "the server closed the connection during the WebSocket handshake"
+    }
     return describeNetworkError(error)
 }
 
