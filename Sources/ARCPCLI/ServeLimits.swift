@@ -39,7 +39,7 @@ struct ServeLimitOptions: ParsableArguments {
         valueName: "n"))
     var maxRunningJobs: Int?
 
-    @Option(help: "Jobs that may wait for a slot (with --max-running-jobs; with --postgres, across the cluster); a submit beyond it gets INTERNAL_ERROR (retryable, details.limit queued_jobs); 0 refuses at once.")
+    @Option(help: ArgumentHelp("Jobs that may wait for a slot (with --max-running-jobs; with --postgres, across the cluster); a submit beyond it gets INTERNAL_ERROR (retryable, details.limit queued_jobs); 0 refuses at once.", valueName: "n"))
     var maxQueuedJobs = ARCPRuntime.Configuration().maxQueuedJobs
 
     @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")

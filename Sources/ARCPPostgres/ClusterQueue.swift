@@ -141,6 +141,12 @@ final class ClusterQueue: Sendable {
 
     // MARK: Claiming
 
+    /// A job of this node ended. A node without a bound always has a free slot (it claims on
+    /// `queued` and at each heartbeat), so only a bounded node looks at the queue now.
+    func slotFreed() {
+        if state.withLock({ $0.maxRunning != .max }) { wake() }
+    }
+
     /// Claims queued jobs while this node has free slots (now, or once the claim loop that
     /// is running finishes its pass).
     func wake() {

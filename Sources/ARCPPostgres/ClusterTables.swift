@@ -194,7 +194,7 @@ final class ClusterJobTable: JobTable {
 
     /// Nothing waits in this node's memory: a slot freed here claims from the cluster's queue.
     func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] {
-        queue.wake()
+        queue.slotFreed()
         return []
     }
 

@@ -252,7 +252,8 @@ package final class InMemoryJobTable: JobTable {
             j.insert(key)
             j.countRunning(job, 1)
             if runs {
-                j.started.insert(job.id)
+                // Without a bound nothing waits, and slots need no counting.
+                if limits.perRuntime != .max { j.started.insert(job.id) }
                 return .run
             }
             j.waiting.append((job, start))
