@@ -98,11 +98,15 @@ final class ClusterQueue: Sendable {
         }
         log.debug("job queued for any node with a free slot", metadata: ["job": "\(job.id)"])
         return .handedOff(announce: { [self] in
+            // `job.accepted` is sent: the job may be claimed now (one statement, one round trip).
             do {
                 try await db.client.query(
-                    "SELECT pg_notify(\(ClusterForwarder.broadcast), \(Self.notification))", logger: log)
+                    """
+                    WITH r AS (UPDATE arcp_queue SET ready = true WHERE job_id = \(l.id) RETURNING 1)
+                    SELECT pg_notify(\(ClusterForwarder.broadcast), \(Self.notification)) FROM r
+                    """, logger: log)
             } catch {
-                // The next heartbeat of every node looks at the queue anyway.
+                // It becomes claimable when this node is no longer up, at the latest.
                 log.warning("could not announce a queued job", metadata: ["job": "\(l.id)", "error": "\(describe(error))"])
             }
         })
@@ -206,7 +210,8 @@ final class ClusterQueue: Sendable {
         }
     }
 
-    /// Takes the oldest queued job no other node is claiming, and makes this node its node.
+    /// Takes the oldest queued job no other node is claiming whose `job.accepted` was sent
+    /// (or whose accepting node is no longer up), and makes this node its node.
     /// Nil when none waits (or this node is not up: a node declared lost claims nothing).
     private func claimOne() async throws -> QueuedJob? {
         while true {
@@ -216,7 +221,10 @@ final class ClusterQueue: Sendable {
                 guard
                     let (id, text) = try await conn.query(
                         """
-                        DELETE FROM arcp_queue WHERE seq = (SELECT seq FROM arcp_queue ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1)
+                        DELETE FROM arcp_queue WHERE seq = (
+                            SELECT q.seq FROM arcp_queue q
+                            WHERE q.ready OR NOT EXISTS (SELECT 1 FROM arcp_node n WHERE n.node_id = q.accepted_by AND n.state = 'up')
+                            ORDER BY q.seq FOR UPDATE OF q SKIP LOCKED LIMIT 1)
                         RETURNING job_id, job_json
                         """, logger: log
                     ).collect().first?.decode((String, String).self)
