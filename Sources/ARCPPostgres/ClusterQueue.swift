@@ -120,22 +120,24 @@ final class ClusterQueue: Sendable {
     // MARK: Withdrawing
 
     /// Takes job `id` of session `sessionID` out of the queue (it has not started anywhere)
-    /// and ends its row `cancelled`. Returns its trace id; nil when it is not queued (claimed
-    /// meanwhile, another session's, or unknown).
-    func withdraw(_ id: String, sessionID: String) async -> String? {
+    /// and ends its row `cancelled`. Returns its trace id and the credentials provisioned at
+    /// its acceptance; nil when it is not queued (claimed meanwhile, another session's, or
+    /// unknown).
+    func withdraw(_ id: String, sessionID: String) async -> (traceID: String, credentials: [Credential])? {
         do {
-            return try await db.transaction { conn -> String? in
+            return try await db.transaction { conn -> (traceID: String, credentials: [Credential])? in
                 guard
-                    let trace = try await conn.query(
-                        "DELETE FROM arcp_queue WHERE job_id = \(id) AND session_id = \(sessionID) RETURNING trace_id", logger: log
-                    ).collect().first?.decode(String.self)
+                    let (trace, text) = try await conn.query(
+                        "DELETE FROM arcp_queue WHERE job_id = \(id) AND session_id = \(sessionID) RETURNING trace_id, job_json",
+                        logger: log
+                    ).collect().first?.decode((String, String).self)
                 else { return nil }
                 try await conn.query(
                     """
                     UPDATE arcp_job SET status = 'cancelled', ended_at = extract(epoch FROM clock_timestamp())
                     WHERE job_id = \(id) AND node_id IS NULL
                     """, logger: log)
-                return trace
+                return (trace, QueuedJob(jsonText: text)?.accepted.credentials ?? [])
             }
         } catch {
             log.warning("could not withdraw a queued job", metadata: ["job": "\(id)", "error": "\(describe(error))"])

@@ -201,7 +201,7 @@ final class ClusterJobTable: JobTable {
     func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? {
         // A job this node holds has started here; otherwise it may wait in the cluster's queue.
         guard local.localJob(id) == nil else { return nil }
-        return await queue.withdraw(id, sessionID: sessionID).map { .shared(traceID: $0) }
+        return await queue.withdraw(id, sessionID: sessionID).map { .shared(traceID: $0.traceID, credentials: $0.credentials) }
     }
 
     /// Writes the row of a job this node accepted, before its `job.accepted` is sent.

@@ -98,6 +98,28 @@ struct PlacementTests {
         #expect(!frames.contains { $0.jobId == waiting && $0.message.type == "job.event" }, "the waiting job never ran")
     }
 
+    @Test("a delegated job takes no slot: with maxRunningJobs 1 a job that delegates still completes")
+    func delegatedJobsDoNotQueue() async throws {
+        let h = try Harness { c in c.maxRunningJobs = 1 }
+        try h.runtime.register("parent") { _, ctx in
+            let child = try await ctx.delegate(agent: "echo", input: ["from": "parent"])
+            return try await child.result()
+        }
+        let peer = h.raw()
+        let sid = try #require(try await peer.hello()?.sessionId)
+        _ = try await peer.send(
+            .jobSubmit(JobSubmitPayload(agent: "parent", leaseRequest: ["agent.delegate": ["echo"]])), sessionID: sid)
+        let accepted = try #require(try await peer.next { if case .jobAccepted = $0.message { true } else { $0.error != nil } })
+        let parent = try #require(accepted.jobId, "\(accepted.message.type) \(String(describing: accepted.error))")
+        let end = try #require(try await peer.next { Self.isTerminal($0, of: parent) || $0.error != nil })
+        guard case .jobResult(let r) = end.message else {
+            Issue.record("expected the parent's job.result, got \(end.message.type) \(String(describing: end.error))")
+            return
+        }
+        #expect(r.result?["echoed"]?["from"] == "parent", "\(String(describing: r.result))")
+        await h.runtime.shutdown()
+    }
+
     @Test("maxQueuedJobs 0: beyond maxRunningJobs a submit is refused at once (running_jobs, not retryable)")
     func noQueue() async throws {
         let h = try Harness { c in

@@ -40,8 +40,9 @@ package enum WithdrawnJob: Sendable {
     /// It waited in this process's queue: the runtime ends it.
     case local(RuntimeJob)
     /// It waited in a shared queue (a cluster's) and its record is ended there; no process
-    /// holds it. The runtime delivers its terminal frame to the submitting session.
-    case shared(traceID: String)
+    /// holds it. The runtime delivers its terminal frame to the submitting session and
+    /// revokes the credentials provisioned at its acceptance.
+    case shared(traceID: String, credentials: [Credential])
 }
 
 /// Everything a process needs to run a job another process accepted (or that it accepted

@@ -43,8 +43,9 @@ extension ARCPRuntime {
         case .local(let job):
             acknowledge(job.traceID)
             job.end(.stopped(reason))
-        case .shared(let traceID):
+        case .shared(let traceID, let credentials):
             acknowledge(traceID)
+            revokeInBackground(credentials, jobID: jobID)
             // No process holds the job: its terminal frame goes to the session from here.
             guard let session else { return }
             let message = JobTerminalFrame.message(
