@@ -12,6 +12,8 @@ import PostgresNIO
 /// - `cancel:<job>:<base64 reason>`: `job.cancel` sent to the node holding the job's session.
 /// - `ended:<session>:<job>:<trace>:<lost node>`: a lost node's job ended while this node
 ///   holds its session; this node delivers the `job.error` in the session's numbering.
+/// - `queued` (on the broadcast channel): a job waits in the cluster's queue
+///   (`ClusterQueue.swift`); a node with a free slot claims it.
 /// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
 /// writes (`flush:<session>:<B>`), so that B reads the session's whole log; A answers
 /// `flushed:<session>` once its writer is drained. B waits a bounded time: a lost or slow
@@ -155,6 +157,9 @@ final class ClusterListener: Sendable {
             let reason = Data(base64Encoded: parts[2]).map { String(decoding: $0, as: UTF8.self) }
             guard let job = state.withLock({ $0.jobs })?.localJob(parts[1]) else { return }
             job.cancelTree(.cancelled(reason?.isEmpty == false ? reason : nil))
+        case ClusterQueue.notification where parts.count == 1:
+            // A job was queued: claim it if this node has a free slot.
+            state.withLock({ $0.jobs })?.queue.wake()
         case "fwd" where parts.count == 2:
             if let sessions = state.withLock({ $0.sessions }), sessions.localSession(parts[1]) != nil {
                 drain.request(parts[1], sessions: sessions)

@@ -129,6 +129,7 @@ public final class PostgresCluster: Sendable {
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
+        jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)
         configuration.tables = RuntimeTables(
             sessions: sessions, jobs: jobs, idempotency: idempotency,
@@ -143,6 +144,7 @@ public final class PostgresCluster: Sendable {
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
         listener.start(runtime, sessions: sessions, jobs: jobs)
+        jobs.queue.start(runtime)
         retention.start()
         let forwarder = self.forwarder
         let task = Task { await forwarder.run() }
@@ -159,6 +161,7 @@ public final class PostgresCluster: Sendable {
             group.cancelAll()
         }
         forwarding.withLock { $0 }?.cancel()
+        jobs.queue.stop()
         retention.stop()
         listener.stop()
         await membership.leave()
