@@ -36,8 +36,11 @@ struct Serve: AsyncParsableCommand {
             With --postgres the runtime is a node of a cluster sharing one PostgreSQL database \
             (docs/CLUSTER.md): a client resumes its session on any node, an idempotency key \
             names one job across nodes, list_jobs sees every node's jobs, and the jobs of a \
-            node that dies are ended with job.error for their clients. An unreachable \
-            database at start exits with code 2.
+            node that dies are ended with job.error for their clients. With \
+            --max-running-jobs N a node runs at most N submitted jobs; the others wait in \
+            the cluster's queue in PostgreSQL and run on any node with a free slot (their \
+            events reach the client wherever its session is). An unreachable database at \
+            start exits with code 2.
 
             With --stdio the runtime serves one session over its own stdin/stdout \
             (newline-delimited JSON) and exits when it ends; nothing but frames goes to stdout.
@@ -52,6 +55,7 @@ struct Serve: AsyncParsableCommand {
               arcp serve --tls-cert cert.pem --tls-key key.pem --token tok
               arcp serve --db arcp.sqlite --token tok=me@example.com
               arcp serve --postgres postgres://arcp@db:5432/arcp --node-id a --token tok
+              arcp serve --postgres postgres://arcp@db:5432/arcp --max-running-jobs 8 --token tok
               arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
                   --issuer https://auth.example.com/ --audience arcp
               arcp serve --token tok --metrics-port 9464

@@ -34,6 +34,14 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: "Jobs one principal may have running at once (delegated jobs included).")
     var maxRunningJobsPerPrincipal = 10_000
 
+    @Option(help: ArgumentHelp(
+        "Submitted jobs this runtime runs at once; beyond it accepted jobs wait (pending) in a queue and start as running jobs end. With --postgres the queue is the cluster's, and any node with a free slot runs them (default: no limit).",
+        valueName: "n"))
+    var maxRunningJobs: Int?
+
+    @Option(help: ArgumentHelp("Jobs that may wait for a slot (with --max-running-jobs; with --postgres, across the cluster); a submit beyond it gets INTERNAL_ERROR (retryable, details.limit queued_jobs); 0 refuses at once.", valueName: "n"))
+    var maxQueuedJobs = ARCPRuntime.Configuration().maxQueuedJobs
+
     @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")
     var idleTimeoutSec = 600
 
@@ -74,6 +82,8 @@ struct ServeLimitOptions: ParsableArguments {
         ] where value < 1 {
             throw ValidationError("\(flag) must be ≥ 1")
         }
+        if let maxRunningJobs, maxRunningJobs < 1 { throw ValidationError("--max-running-jobs must be ≥ 1") }
+        guard (0...1_000_000).contains(maxQueuedJobs) else { throw ValidationError("--max-queued-jobs must be 0…1000000") }
         guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
         guard (0...3600).contains(memoryTrimSec) else { throw ValidationError("--memory-trim-sec must be 0…3600") }
         guard (1...3600).contains(helloTimeoutSec) else { throw ValidationError("--hello-timeout-sec must be 1…3600") }
@@ -93,6 +103,8 @@ struct ServeLimitOptions: ParsableArguments {
         cfg.limits.maxSessionsPerPrincipal = maxSessionsPerPrincipal
         cfg.limits.maxRunningJobsPerSession = maxRunningJobsPerSession
         cfg.limits.maxRunningJobsPerPrincipal = maxRunningJobsPerPrincipal
+        cfg.maxRunningJobs = maxRunningJobs
+        cfg.maxQueuedJobs = maxQueuedJobs
         cfg.limits.idleTimeout = idleTimeoutSec > 0 ? .seconds(idleTimeoutSec) : nil
         cfg.helloTimeout = .seconds(helloTimeoutSec)
         cfg.limits.maxLeasePatterns = maxLeasePatterns

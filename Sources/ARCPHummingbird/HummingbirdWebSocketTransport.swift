@@ -305,6 +305,10 @@ public final class HummingbirdWebSocketTransport: Transport {
             metadata: ["code": "\(violation.code)", "reason": "\(violation.reason)"])
         let first = state.withLock { s -> Bool in
             defer { s.closing = true }
+            // Recorded before `receive()` can report the violation: a handler that reads
+            // `sentCloseCode` once its transport ended sees the code (it read nil on a loaded
+            // machine when this was set only once the close frame was being sent).
+            if !s.closing, s.sentCloseCode == nil { s.sentCloseCode = violation.code }
             return !s.closing
         }
         stopSending()

@@ -29,7 +29,7 @@ struct ClusterSubscriptionFanOut: SubscriptionFanOut {
     func fanOut(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?) -> any JobEventFanOut {
         ClusterJobEventFanOut(
             inner: inner.fanOut(jobID: jobID, principal: principal, traceID: traceID, ownerSessionID: ownerSessionID, owner: owner),
-            jobID: jobID, principal: principal, traceID: traceID, moves: moves, forwarder: forwarder)
+            jobID: jobID, principal: principal, traceID: traceID, moves: moves, forwarder: forwarder, ownerElsewhere: owner == nil)
     }
 }
 
@@ -46,14 +46,22 @@ final class ClusterJobEventFanOut: JobEventFanOut {
     let traceID: String
     let moves: ClusterMoves
     let forwarder: ClusterForwarder
+    /// The submitting session was not on this node when the job was made (a job claimed
+    /// from the cluster's queue, a child of a job whose session moved): every event is
+    /// forwarded to the node holding the session.
+    let ownerElsewhere: Bool
 
-    init(inner: any JobEventFanOut, jobID: String, principal: String, traceID: String, moves: ClusterMoves, forwarder: ClusterForwarder) {
+    init(
+        inner: any JobEventFanOut, jobID: String, principal: String, traceID: String, moves: ClusterMoves, forwarder: ClusterForwarder,
+        ownerElsewhere: Bool = false
+    ) {
         self.inner = inner
         self.jobID = jobID
         self.principal = principal
         self.traceID = traceID
         self.moves = moves
         self.forwarder = forwarder
+        self.ownerElsewhere = ownerElsewhere
     }
 
     var ownerSessionID: String { inner.ownerSessionID }
@@ -64,7 +72,7 @@ final class ClusterJobEventFanOut: JobEventFanOut {
 
     @discardableResult
     func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
-        let moved = moves.contains(ownerSessionID)
+        let moved = ownerElsewhere || moves.contains(ownerSessionID)
         guard let seq = inner.publish(message, redactedForOthers: redactedForOthers) else { return nil }
         if moved { forward(message, terminal: false) }
         return seq
@@ -72,7 +80,7 @@ final class ClusterJobEventFanOut: JobEventFanOut {
 
     @discardableResult
     func publishTerminal(_ message: Message) -> Int? {
-        let moved = moves.contains(ownerSessionID)
+        let moved = ownerElsewhere || moves.contains(ownerSessionID)
         guard let seq = inner.publishTerminal(message) else { return nil }
         if moved { forward(message, terminal: true) }
         return seq

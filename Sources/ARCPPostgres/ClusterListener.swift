@@ -14,6 +14,8 @@ import PostgresNIO
 ///   holds its session; this node delivers the `job.error` in the session's numbering.
 /// - `watch:<job>` / `ev:<job>` (broadcast): a node follows the job for a subscriber
 ///   (`ClusterSubscriptions.swift`); events of the job were stored.
+/// - `queued` (on the broadcast channel): a job waits in the cluster's queue
+///   (`ClusterQueue.swift`); a node with a free slot claims it.
 /// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
 /// writes (`flush:<session>:<B>`), so that B reads the session's whole log; A answers
 /// `flushed:<session>` once its writer is drained. B waits a bounded time: a lost or slow
@@ -162,6 +164,9 @@ final class ClusterListener: Sendable {
             let reason = Data(base64Encoded: parts[2]).map { String(decoding: $0, as: UTF8.self) }
             guard let job = state.withLock({ $0.jobs })?.localJob(parts[1]) else { return }
             job.cancelTree(.cancelled(reason?.isEmpty == false ? reason : nil))
+        case ClusterQueue.notification where parts.count == 1:
+            // A job was queued: claim it if this node has a free slot.
+            state.withLock({ $0.jobs })?.queue.wake()
         case "fwd" where parts.count == 2:
             if let sessions = state.withLock({ $0.sessions }), sessions.localSession(parts[1]) != nil {
                 drain.request(parts[1], sessions: sessions)

@@ -122,6 +122,8 @@ final class ClusterMembership: Sendable {
                 metadata: ["lost_node": "\(node)", "silent_for_s": "\(String(format: "%.1f", silent))"])
         }
         while try await endOrphans(includingOwn: false) {}
+        // A `queued` notification missed (the LISTEN connection was down) is made up for here.
+        jobs.queue.wake()
     }
 
     /// Ends up to 100 unfinished jobs of nodes that are not up (and, at `register`, of this

@@ -158,12 +158,15 @@ final class ClusterJobTable: JobTable {
     let nodeID: String
     /// This node's sessions' subscriptions to jobs other nodes run.
     let follows: ClusterFollows
+    /// The cluster's job queue (placement: `ClusterQueue.swift`).
+    let queue: ClusterQueue
     var log: Logger { db.logger }
 
     init(db: PostgresDatabase, nodeID: String, follows: ClusterFollows) {
         self.db = db
         self.nodeID = nodeID
         self.follows = follows
+        queue = ClusterQueue(db: db, nodeID: nodeID)
     }
 
     /// Keeps this node's finished jobs as `policy` says (`Configuration.Retention`).
@@ -176,11 +179,32 @@ final class ClusterJobTable: JobTable {
         await record(job)
     }
 
-    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
-        // The running-job limits are this node's (per session and principal on this node).
-        if let refused = await local.admit(job, limits: limits) { return refused }
-        await record(job)
-        return nil
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission {
+        // The running-job limits are this node's (per session and principal on this node, and
+        // `maxRunningJobs`); beyond this node's slots the job waits in the cluster's queue.
+        var here = limits
+        here.queued = 0
+        switch await local.admit(job, limits: here, start: start) {
+        case .run:
+            await record(job)
+            return .run
+        case .refused(.runningJobs) where limits.queued > 0:
+            return await queue.enqueue(job, start: start, limit: limits.queued)
+        case let other:
+            return other
+        }
+    }
+
+    /// Nothing waits in this node's memory: a slot freed here claims from the cluster's queue.
+    func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] {
+        queue.slotFreed()
+        return []
+    }
+
+    func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? {
+        // A job this node holds has started here; otherwise it may wait in the cluster's queue.
+        guard local.localJob(id) == nil else { return nil }
+        return await queue.withdraw(id, sessionID: sessionID).map { .shared(traceID: $0.traceID, credentials: $0.credentials) }
     }
 
     /// Writes the row of a job this node accepted, before its `job.accepted` is sent.

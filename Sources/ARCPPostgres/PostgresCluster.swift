@@ -136,6 +136,7 @@ public final class PostgresCluster: Sendable {
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
+        jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)
         follows.configure(
             historyLimit: configuration.historyLimitPerJob, historyBytes: configuration.historyBytesPerJob,
@@ -153,6 +154,7 @@ public final class PostgresCluster: Sendable {
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
         listener.start(runtime, sessions: sessions, jobs: jobs)
+        jobs.queue.start(runtime)
         retention.start()
         let forwarder = self.forwarder
         let task = Task { await forwarder.run() }
@@ -170,6 +172,7 @@ public final class PostgresCluster: Sendable {
         }
         forwarding.withLock { $0 }?.cancel()
         follows.close()
+        jobs.queue.stop()
         retention.stop()
         listener.stop()
         await membership.leave()

@@ -467,13 +467,20 @@ public final class PostgresRuntimeStore: RuntimeStore {
 
     /// The SQL of a job query (filters, keyset cursor, order, limit).
     ///
-    /// `runningElsewhereHidden` (a cluster node's store): unfinished jobs that a node runs are
-    /// left out. They are not lost: their node is alive, or the cluster's membership ends
+    /// `runningElsewhereHidden` (a cluster node's store): unfinished jobs that a node runs or
+    /// that wait in the cluster's queue are left out. They are not lost: their node is alive, or the cluster's membership ends
     /// them when it finds the node lost (`ClusterMembership`); the runtime's restore path,
     /// which reads unfinished jobs to report them lost after a restart, must not end them.
     static func jobsQuery(_ query: JobQuery, columns: String = jobColumns, runningElsewhereHidden: Bool = false) throws -> PostgresQuery {
         var clauses: [String] = []
-        if runningElsewhereHidden { clauses.append("NOT (status IN ('pending', 'running') AND node_id IS NOT NULL)") }
+        if runningElsewhereHidden {
+            // …and so are queued jobs (no node yet): a node will claim them.
+            clauses.append(
+                """
+                NOT (status IN ('pending', 'running')
+                     AND (node_id IS NOT NULL OR EXISTS (SELECT 1 FROM arcp_queue q WHERE q.job_id = arcp_job.job_id)))
+                """)
+        }
         var binds = PostgresBindings()
         func bind<T: PostgresNonThrowingEncodable & PostgresDynamicTypeEncodable>(_ value: T) -> String {
             binds.append(value)

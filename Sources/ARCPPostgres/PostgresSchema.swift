@@ -161,6 +161,28 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX arcp_job_ended ON arcp_job (ended_at) WHERE ended_at IS NOT NULL",
             ]),
+        Migration(
+            version: 5, name: "the cluster's job queue (placement)",
+            sql: [
+                // Jobs accepted beyond their node's `maxRunningJobs`, oldest first (`seq`), until a
+                // node with a free slot claims one (`FOR UPDATE SKIP LOCKED`) or its session
+                // cancels it. `job_json` is everything needed to run it (`QueuedJob`), provisioned
+                // credentials included: protect the database as for arcp_outstanding_credential.
+                // `ready` is set once the accepting node sent `job.accepted` (or that node is no
+                // longer up), so no event of the job can reach its session before it.
+                """
+                CREATE TABLE arcp_queue (
+                    seq bigserial PRIMARY KEY,
+                    job_id text COLLATE "C" NOT NULL UNIQUE,
+                    session_id text COLLATE "C" NOT NULL,
+                    trace_id text NOT NULL,
+                    accepted_by text COLLATE "C" NOT NULL,
+                    ready boolean NOT NULL DEFAULT false,
+                    queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    job_json text NOT NULL
+                )
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

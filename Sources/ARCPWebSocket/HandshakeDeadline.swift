@@ -49,7 +49,16 @@ final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
 
     private func expire(_ context: ChannelHandlerContext) {
         timer = nil
-        guard context.channel.isActive else { return }
+        // The server's initializer (which adds this handler) runs before NIO registers and
+        // activates an accepted channel, in a separate event-loop task. On a loop busy enough
+        // that activation comes after the deadline, the channel is open but not yet active:
+        // it is closed all the same (it has certainly not completed a handshake). Giving up
+        // here instead left such a connection open forever, with no deadline: a test on a
+        // loaded loop hung waiting for the close of a connection that had sent nothing.
+        guard context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
         if decision.requestSeen || !bytesSeen {
             context.close(promise: nil)
             return

@@ -44,7 +44,7 @@ extension WebSocketTransport {
     ///   - maxUnansweredPings: pings the server may send while this side's pongs are not
     ///     written (it does not read) before the connection is closed with 1008. Default 16.
     ///   - handlesFramesOnEventLoop: whether ``preferredExecutor`` is the connection's event
-    ///     loop (an `ARCPClient` then handles the frames there). Default false (opt-in, as on the server).
+    ///     loop (an `ARCPClient` then handles the frames there). Default true, as on the server.
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
     /// - Throws: `TransportError.connectFailed` with a one-line reason, e.g.
     ///   `connection refused (127.0.0.1:7777)` or `server refused the WebSocket upgrade: HTTP 404 Not Found`.
@@ -226,6 +226,12 @@ private func describeUpgradeError(_ error: any Error) -> String {
         default:
             return "WebSocket handshake failed"
         }
+    }
+    if let error = error as? ChannelError, error == .inappropriateOperationForState {
+        // NIO's upgrade handler fails its promise so when it is removed before the upgrade
+        // finished: the connection was closed (e.g. a server that timed out the handshake and
+        // reset the connection before its answer could be read).
+        return "the server closed the connection during the WebSocket handshake"
     }
     return describeNetworkError(error)
 }

@@ -67,9 +67,7 @@ public final class WebSocketServer: Service, Sendable {
         /// Whether a connection's frames are handled on its event loop (the transport's
         /// `preferredExecutor`): the runtime decodes, dispatches and answers there without a
         /// thread hop (agents still run on the cooperative pool). Default
-        /// `ARCPWebSocketDefaults.handlesFramesOnEventLoop` (false, opt-in): with it on by
-        /// default, many WebSocket tests run together stall with no thread blocked (a lost
-        /// wake-up, not understood yet); see docs/TRANSPORTS.md.
+        /// `ARCPWebSocketDefaults.handlesFramesOnEventLoop` (true); see docs/TRANSPORTS.md.
         public var handlesFramesOnEventLoop: Bool
         /// Allowed `Origin` header values, e.g. `["https://app.example.com"]` (compared
         /// case-insensitively). `nil` allows all. Requests without an `Origin` (non-browser

@@ -31,8 +31,8 @@ public enum ARCPWebSocketDefaults {
     /// How long a close handshake may take before the socket is closed regardless: 2 s.
     public static let closeTimeout: Duration = .seconds(2)
     /// Whether a connection's frames are handled on its event loop (the transport's
-    /// `preferredExecutor`, see docs/TRANSPORTS.md "Frames handled where they arrive"): false.
-    public static let handlesFramesOnEventLoop = false
+    /// `preferredExecutor`, see docs/TRANSPORTS.md "Frames handled where they arrive"): true.
+    public static let handlesFramesOnEventLoop = true
 }
 
 /// The per-connection limits of one ARCP WebSocket connection, built by each adapter from its

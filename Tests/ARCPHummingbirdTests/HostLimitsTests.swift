@@ -56,9 +56,13 @@ struct HostLimitsTests {
         try await first.send(Frames.ping("still", session: sid))
         _ = try await next(first, "session.pong")
         await first.close()
-        let client = try await within(.seconds(10), "a connection once the first closed") { () -> ARCPClient in
+        // 60 s: an attempt that meets the limit before the first connection's handler ended
+        // is refused, and one whose welcome is lost waits out the client's 10 s request timeout.
+        let attempts = Atomic<Int>(0)
+        let client = try await within(.seconds(60), "a connection once the first closed (\(attempts.load(ordering: .relaxed)) attempts)") { () -> ARCPClient in
             while true {  // the first connection gives its place back once its handler has ended
                 do {
+                    attempts.add(1, ordering: .relaxed)
                     let c = try await app.client()
                     if try await c.submit(agent: "echo", input: 1).result().result == ["echoed": 1] { return c }
                 } catch {

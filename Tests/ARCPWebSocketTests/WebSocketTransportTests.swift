@@ -327,6 +327,29 @@ struct WebSocketTransportTests {
         #expect(error?.description == "connect failed: connection refused (127.0.0.1:\(port))")
     }
 
+    /// A server that hangs up without answering the upgrade: one clear line, not NIO's
+    /// "Inappropriate operation for state" (what CI showed for a server that timed out a
+    /// loaded client's handshake).
+    @Test func aServerThatHangsUpDuringTheHandshakeIsOneClearLine() async throws {
+        let rude = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.close() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(rude.localAddress?.port)
+        for _ in 0..<20 {
+            let error = await #expect(throws: TransportError.self) {
+                _ = try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)/arcp")
+            }
+            // Which of the two depends on whether the hang-up reached the client before its
+            // request left (FIN) or after (the server's kernel answers unread data with RST).
+            let expected: Set<String> = [
+                "connect failed: the server closed the connection during the WebSocket handshake (127.0.0.1:\(port))",
+                "connect failed: connection reset by peer (127.0.0.1:\(port))",
+            ]
+            #expect(expected.contains(error?.description ?? "-"), "got \(error?.description ?? "-")")
+        }
+        try await rude.close()
+    }
+
     @Test func handshakesThatNeverFinishTimeOut() async throws {
         // Client side: a TCP listener that never answers the upgrade.
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

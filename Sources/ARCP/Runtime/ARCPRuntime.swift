@@ -193,7 +193,13 @@ public final class ARCPRuntime: Sendable {
         retentionSweeper.stop()
         let sessions = await tables.sessions.sessions()
         let jobs = await tables.jobs.unfinished()
-        // Jobs end first, so their terminal frames go out before the goodbye.
+        // Jobs end first, so their terminal frames go out before the goodbye; those waiting
+        // for a slot end without running (none starts once shutdown began).
+        for j in jobs {
+            if let withdrawn = await tables.jobs.withdraw(j.id, sessionID: j.ownerSessionID) {
+                endWithdrawn(withdrawn, jobID: j.id, reason: .shutdown, session: nil)
+            }
+        }
         for j in jobs { j.stop(.shutdown) }
         await withTaskGroup(of: Void.self) { group in
             for j in jobs { group.addTask { await j.waitUntilFinishedOrTimeout(.seconds(5)) } }

@@ -59,6 +59,16 @@ extension ARCPRuntime {
         /// closed. A resume is counted but never refused: it takes over a session the
         /// principal already holds. Default 256.
         public var maxConnectionsPerPrincipal = 256
+        /// Submitted jobs this process runs at once (placement, docs/CLUSTER.md). Beyond it an
+        /// accepted job waits (`pending`) in a queue, first in first out, and starts when a
+        /// running job ends; in a cluster (`PostgresCluster`) it waits in the cluster's queue in
+        /// PostgreSQL, which any node with a free slot claims. Delegated jobs are not counted
+        /// (a parent waits for its children). Nil (the default): no limit, nothing queues.
+        public var maxRunningJobs: Int? = nil
+        /// Jobs that may wait for a slot (with `maxRunningJobs`); in a cluster, across all
+        /// nodes. A submit beyond it is refused with `INTERNAL_ERROR`, retryable,
+        /// `details.limit` `queued_jobs`; 0 refuses at once (`running_jobs`). Default 1,000.
+        public var maxQueuedJobs = 1000
         /// How long an agent may ignore cancellation before its job is ended anyway.
         public var cancelGracePeriod: Duration = .seconds(30)
         public var buffering = Buffering()

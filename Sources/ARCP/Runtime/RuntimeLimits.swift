@@ -37,6 +37,10 @@ package enum RuntimeLimit: String, Sendable {
     case runningJobsPerPrincipal = "running_jobs_per_principal"
     /// `Configuration.maxConnectionsPerPrincipal`, checked at `session.hello`.
     case connectionsPerPrincipal = "connections_per_principal"
+    /// `Configuration.maxRunningJobs` with no queue (`maxQueuedJobs` 0).
+    case runningJobs = "running_jobs"
+    /// `Configuration.maxQueuedJobs`: the queue of jobs waiting for a free slot is full.
+    case queuedJobs = "queued_jobs"
 
     /// The wire error: `INTERNAL_ERROR`, not retryable (spec v1.0 §14), naming the limit.
     package func error(max: Int, _ message: String) -> ARCPError {
@@ -44,14 +48,22 @@ package enum RuntimeLimit: String, Sendable {
     }
 }
 
-/// The running-job limits a job table applies when admitting a job.
+/// The running-job limits a job table applies when admitting a job, and its placement:
+/// at most `perRuntime` submitted jobs run at once in this process; beyond it a job waits
+/// in a queue of at most `queued` jobs (in a cluster, the cluster's shared queue).
 package struct RunningJobLimits: Sendable {
     package var perSession: Int
     package var perPrincipal: Int
+    /// Submitted jobs started and not yet ended in this process (`Configuration.maxRunningJobs`).
+    package var perRuntime: Int
+    /// Jobs waiting for a slot (`Configuration.maxQueuedJobs`).
+    package var queued: Int
 
-    package init(perSession: Int, perPrincipal: Int) {
+    package init(perSession: Int, perPrincipal: Int, perRuntime: Int = .max, queued: Int = 0) {
         self.perSession = perSession
         self.perPrincipal = perPrincipal
+        self.perRuntime = perRuntime
+        self.queued = queued
     }
 
     /// No limit (delegated jobs: counted, never refused here).
@@ -61,7 +73,9 @@ package struct RunningJobLimits: Sendable {
 extension ARCPRuntime {
     /// The running-job limits for a submit.
     var runningJobLimits: RunningJobLimits {
-        RunningJobLimits(perSession: configuration.limits.maxRunningJobsPerSession, perPrincipal: configuration.limits.maxRunningJobsPerPrincipal)
+        RunningJobLimits(
+            perSession: configuration.limits.maxRunningJobsPerSession, perPrincipal: configuration.limits.maxRunningJobsPerPrincipal,
+            perRuntime: configuration.maxRunningJobs.map { max(1, $0) } ?? .max, queued: max(0, configuration.maxQueuedJobs))
     }
 
     /// The error of a submit refused by a running-job limit.
@@ -70,6 +84,15 @@ extension ARCPRuntime {
         switch limit {
         case .runningJobsPerPrincipal:
             return limit.error(max: l.maxRunningJobsPerPrincipal, "this principal already runs \(l.maxRunningJobsPerPrincipal) jobs (the limit); submit when one ends")
+        case .runningJobs:
+            let n = configuration.maxRunningJobs ?? 0
+            return limit.error(max: n, "the runtime already runs \(n) jobs (the limit) and queues none; submit when one ends")
+        case .queuedJobs:
+            // Transient (the queue drains as jobs end): retryable, unlike the per-client limits.
+            let n = configuration.maxQueuedJobs
+            return ARCPError(
+                .internalError, "the runtime runs as many jobs as it may and \(n) more wait (the queue's limit); retry later",
+                retryable: true, details: ["limit": .string(limit.rawValue), "max": .int(Int64(n))])
         default:
             return limit.error(max: l.maxRunningJobsPerSession, "this session already runs \(l.maxRunningJobsPerSession) jobs (the limit); submit when one ends")
         }

@@ -4,7 +4,7 @@
 /// | Owner | Holds | In memory |
 /// |---|---|---|
 /// | `SessionTable` | which sessions exist (attached or resumable) | `InMemorySessionTable` |
-/// | `JobTable` | which jobs exist, their order, listing, retention | `InMemoryJobTable` |
+/// | `JobTable` | which jobs exist, their order, listing, retention, placement (run now or wait for a slot) | `InMemoryJobTable` |
 /// | `IdempotencyIndex` | which job each principal's idempotency key names | `InMemoryIdempotencyIndex` |
 /// | `SubscriptionFanOut` | who receives each job's events, its history | `InMemorySubscriptionFanOut` |
 ///

@@ -167,6 +167,7 @@ extension ARCPRuntime {
         owner?.sendChildAccepted(accepted, jobID: childID, traceID: parent.traceID)
         child.persist()
         logger.debug("delegated", metadata: ["job": "\(parent.id)", "child": "\(childID)", "agent": "\(resolved)"])
+        armRetention(child)
         start(child, body: body, input: input, maxRuntime: maxRuntime.map { max(.seconds(1), $0) })
         if parent.isTerminal || parent.stopReason != nil {
             // The parent ended or was stopped while the child was being created.

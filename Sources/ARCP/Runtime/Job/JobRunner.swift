@@ -10,7 +10,8 @@ extension ARCPRuntime {
 
     /// Starts the agent of an accepted job on the cooperative pool (never on a connection's
     /// executor: an unstructured task does not inherit the submitter's executor preference),
-    /// with its watchdogs: `max_runtime_sec` and the lease's expiry.
+    /// with its watchdogs: `max_runtime_sec` and the lease's expiry. (Its retention hook is
+    /// installed when it is accepted: `armRetention`.)
     func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?) {
         let ctx = JobContext(job: job, runtime: self, features: job.features)
         var observer: (any JobInstrumentation)? = nil
@@ -18,14 +19,6 @@ extension ARCPRuntime {
             let parent = job.parentJobID.flatMap { tables.jobs.localJob($0) }?.instrumentation
             observer = instrumentation.startJob(job.instrumented, parent: parent)
             job.instrumentation = observer
-        }
-        // The retention hook, once the end duties ran, whoever ended the job (an agent that
-        // ignores cancellation is ended by its grace watchdog, not by returning).
-        job.onTerminal { [weak self] in
-            Task { [weak self] in
-                await job.waitUntilSettled(cancellable: false)
-                await self?.jobEnded(job)
-            }
         }
         let task = Task { [observer] in
             job.markRunning()

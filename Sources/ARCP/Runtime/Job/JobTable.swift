@@ -65,9 +65,18 @@ package protocol JobTable: Sendable {
     func insert(_ job: RuntimeJob) async
 
     /// Adds a submitted job unless its session or principal already runs as many jobs as
-    /// `limits` allow; returns the limit hit (nothing added) or nil. Atomic: concurrent
-    /// submits never exceed a limit.
-    func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit?
+    /// `limits` allow, and places it (`JobPlacement.swift`): `.run` while this process runs
+    /// fewer than `limits.perRuntime` submitted jobs, else `.waiting` in this process's
+    /// queue or `.handedOff` to a shared one (at most `limits.queued` waiting), else
+    /// `.refused` (nothing added). Atomic: concurrent submits never exceed a limit.
+    func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission
+
+    /// The waiting jobs that may start now (each takes a running slot), oldest first.
+    func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)]
+
+    /// Takes job `id`, submitted by session `sessionID`, out of the queue it waits in, if it
+    /// has not started: `job.cancel` and shutdown end it without it ever running.
+    func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob?
 
     /// Job `id`, if this runtime hosts it.
     func job(_ id: String) async -> RuntimeJob?
@@ -133,10 +142,14 @@ extension JobTable {
     }
 
     /// Adds the job without a limit (a table that does not count running jobs).
-    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission {
         await insert(job)
-        return nil
+        return .run
     }
+
+    /// A table that never queues has nothing to start or withdraw.
+    package func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] { [] }
+    package func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? { nil }
 }
 
 /// The outcome of `JobTable.cancelElsewhere`.
@@ -185,6 +198,12 @@ package final class InMemoryJobTable: JobTable {
         /// Jobs not yet ended, per submitting session and per principal.
         var runningBySession: [String: Int] = [:]
         var runningByPrincipal: [String: Int] = [:]
+        /// Placement: the submitted jobs started and not yet ended (and slots reserved for
+        /// jobs being claimed from a shared queue), and the jobs waiting for a slot.
+        var started: Set<String> = []
+        var reserved = 0
+        var waiting: Deque<(job: RuntimeJob, start: JobStart)> = []
+        var occupied: Int { started.count + reserved }
 
         mutating func countRunning(_ job: RuntimeJob, _ delta: Int) {
             func bump(_ d: inout [String: Int], _ k: String) {
@@ -243,23 +262,87 @@ package final class InMemoryJobTable: JobTable {
         self.policy = policy
     }
 
+    /// Adds a job that is not placed (a delegated job: its parent waits for it, so it never
+    /// queues and does not take a slot).
     package func insert(_ job: RuntimeJob) async {
-        _ = await admit(job, limits: .none)
-    }
-
-    package func admit(_ job: RuntimeJob, limits: RunningJobLimits) async -> RuntimeLimit? {
         let key = JobListingKey(createdAt: job.createdAt, id: job.id)
-        let session = job.ownerSessionID
-        return jobs.withLock { j -> RuntimeLimit? in
-            guard j.byID[job.id] == nil else { return nil }
-            if j.runningBySession[session, default: 0] >= limits.perSession { return .runningJobsPerSession }
-            if j.runningByPrincipal[job.principal, default: 0] >= limits.perPrincipal { return .runningJobsPerPrincipal }
+        jobs.withLock { j in
+            guard j.byID[job.id] == nil else { return }
             j.byID[job.id] = job
             j.insert(key)
             j.countRunning(job, 1)
-            return nil
         }
     }
+
+    package func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission {
+        let key = JobListingKey(createdAt: job.createdAt, id: job.id)
+        let session = job.ownerSessionID
+        return jobs.withLock { j -> Admission in
+            guard j.byID[job.id] == nil else { return .run }
+            if j.runningBySession[session, default: 0] >= limits.perSession { return .refused(.runningJobsPerSession) }
+            if j.runningByPrincipal[job.principal, default: 0] >= limits.perPrincipal { return .refused(.runningJobsPerPrincipal) }
+            let runs = j.occupied < limits.perRuntime
+            if !runs && j.waiting.count >= limits.queued { return .refused(limits.queued == 0 ? .runningJobs : .queuedJobs) }
+            j.byID[job.id] = job
+            j.insert(key)
+            j.countRunning(job, 1)
+            if runs {
+                // Without a bound nothing waits, and slots need no counting.
+                if limits.perRuntime != .max { j.started.insert(job.id) }
+                return .run
+            }
+            j.waiting.append((job, start))
+            return .waiting
+        }
+    }
+
+    package func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] {
+        jobs.withLock { j in
+            var out: [(RuntimeJob, JobStart)] = []
+            while j.occupied < limits.perRuntime, let next = j.waiting.popFirst() {
+                j.started.insert(next.job.id)
+                out.append((next.job, next.start))
+            }
+            return out
+        }
+    }
+
+    package func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? {
+        jobs.withLock { j in
+            guard let i = j.waiting.firstIndex(where: { $0.job.id == id && $0.job.ownerSessionID == sessionID }) else { return nil }
+            return .local(j.waiting.remove(at: i).job)
+        }
+    }
+
+    /// Reserves a running slot for a job about to be claimed from a shared queue, when fewer
+    /// than `limit` are taken; `insertClaimed` uses it, `releaseSlot` gives it back.
+    package func reserveSlot(limit: Int) -> Bool {
+        jobs.withLock { j in
+            guard j.occupied < limit else { return false }
+            j.reserved += 1
+            return true
+        }
+    }
+
+    package func releaseSlot() {
+        jobs.withLock { j in j.reserved = max(0, j.reserved - 1) }
+    }
+
+    /// Adds a job claimed from a shared queue into the slot `reserveSlot` reserved.
+    package func insertClaimed(_ job: RuntimeJob) {
+        let key = JobListingKey(createdAt: job.createdAt, id: job.id)
+        jobs.withLock { j in
+            j.reserved = max(0, j.reserved - 1)
+            guard j.byID[job.id] == nil else { return }
+            j.byID[job.id] = job
+            j.insert(key)
+            j.countRunning(job, 1)
+            j.started.insert(job.id)
+        }
+    }
+
+    /// Submitted jobs running in this process, and jobs waiting in its queue.
+    package var placementCounts: (running: Int, waiting: Int) { jobs.withLock { ($0.occupied, $0.waiting.count) } }
 
     package func job(_ id: String) async -> RuntimeJob? {
         localJob(id)
@@ -301,6 +384,7 @@ package final class InMemoryJobTable: JobTable {
         return jobs.withLock { j in
             guard j.byID[job.id] === job else { return [] }
             j.countRunning(job, -1)
+            j.started.remove(job.id)
             let f = Finished(id: job.id, endedAt: now, bytes: bytes)
             if keyed { j.finishedKeyed.append(f) } else { j.finished.append(f) }
             j.finishedBytes += bytes

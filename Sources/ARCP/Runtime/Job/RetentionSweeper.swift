@@ -48,6 +48,8 @@ extension ARCPRuntime {
         // Its agent's working memory is gone (what the job keeps is freed by the retention).
         freedMemory.noteFreed()
         let retired = await tables.jobs.jobEnded(job, at: configuration.leaseClock.uptime())
+        // Its slot is free: a job waiting for one starts.
+        await startWaitingJobs()
         await release(retired)
     }
 

@@ -84,7 +84,8 @@ package final class RuntimeJob: Sendable {
         parentJobID: String?, idempotencyKey: String?, fingerprint: String?, accepted: JobAcceptedPayload,
         features: Set<String>, fanOut: any JobEventFanOut, policy: Policy, authority: LeaseAuthority, delegateID: String? = nil,
         depth: Int = 0,
-        credentials: [Credential] = [], storeWriter: RuntimeStoreWriter? = nil, traceContext: W3CTraceContext? = nil
+        credentials: [Credential] = [], storeWriter: RuntimeStoreWriter? = nil, traceContext: W3CTraceContext? = nil,
+        createdAt: Date = Date()
     ) {
         self.id = id
         self.agent = agent
@@ -92,7 +93,7 @@ package final class RuntimeJob: Sendable {
         self.traceID = traceID
         self.lease = lease
         self.leaseConstraints = leaseConstraints
-        self.createdAt = Date()
+        self.createdAt = createdAt
         self.parentJobID = parentJobID
         self.idempotencyKey = idempotencyKey
         self.fingerprint = fingerprint

@@ -73,16 +73,31 @@ extension ARCPRuntime {
             accepted: accepted, features: session.featureSet,
             fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
             policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
-        if let limit = await tables.jobs.admit(job, limits: runningJobLimits) {
-            // Refused (issue 10 item 3): undo the claim and the credentials.
+        let jobStart = JobStart(body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
+        switch await tables.jobs.admit(job, limits: runningJobLimits, start: jobStart) {
+        case .refused(let limit):
+            // Refused (issue 10 item 3, placement): undo the claim and the credentials.
             if let key = s.idempotencyKey { await tables.idempotency.release(principal: session.principal, key: key) }
             revokeInBackground(credentials, jobID: jobID)
             throw runningJobsRefusal(limit)
+        case .handedOff(let announce):
+            // Queued where another process may claim it (a cluster's queue): that process runs
+            // it (its end duties included) and its events reach this session from there.
+            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
+            await announce()
+        case .waiting:
+            // Accepted and `pending`; it starts when a running job ends (`startWaitingJobs`).
+            installTerminalDuties(job)
+            armRetention(job)
+            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
+            job.persist()
+        case .run:
+            installTerminalDuties(job)
+            armRetention(job)
+            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
+            job.persist()
+            start(job, body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
         }
-        installTerminalDuties(job)
-        session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
-        job.persist()
-        start(job, body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
     }
 
     /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`
