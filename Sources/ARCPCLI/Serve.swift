@@ -124,6 +124,9 @@ struct Serve: AsyncParsableCommand {
         valueName: "name"))
     var restartableAgent: [String] = []
 
+    @Option(help: "Jobs running on other cluster nodes one session may follow with job.subscribe at once.")
+    var maxFollowedJobsPerSession = 256
+
     @Option(help: "Largest accepted WebSocket message in bytes (bigger ones close with 1009).")
     var maxFrameBytes = WebSocketTransport.defaultMaxFrameSize
 
@@ -258,6 +261,7 @@ struct Serve: AsyncParsableCommand {
         if postgres != nil && db != nil { throw ValidationError("--db and --postgres are two different stores: give one") }
         if postgres == nil && nodeID != nil { throw ValidationError("--node-id needs --postgres") }
         guard (1...3600).contains(nodeTimeoutSec) else { throw ValidationError("--node-timeout-sec must be 1…3600") }
+        guard maxFollowedJobsPerSession >= 1 else { throw ValidationError("--max-followed-jobs-per-session must be ≥ 1") }
     }
 
     /// With --postgres: this process's node of the cluster (connected, migrated, joined).
@@ -266,6 +270,7 @@ struct Serve: AsyncParsableCommand {
         var settings = PostgresCluster.Configuration(nodeID: nodeID)
         settings.nodeTimeout = .seconds(nodeTimeoutSec)
         settings.heartbeatInterval = .milliseconds(max(200, nodeTimeoutSec * 1000 / 5))
+        settings.maxFollowedJobsPerSession = maxFollowedJobsPerSession
         do {
             return try await PostgresCluster.join(url: postgres, configuration: settings, logger: Logger(label: "arcp.cluster"))
         } catch {

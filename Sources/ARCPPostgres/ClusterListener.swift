@@ -12,6 +12,8 @@ import PostgresNIO
 /// - `cancel:<job>:<base64 reason>`: `job.cancel` sent to the node holding the job's session.
 /// - `ended:<session>:<job>:<trace>:<lost node>`: a lost node's job ended while this node
 ///   holds its session; this node delivers the `job.error` in the session's numbering.
+/// - `watch:<job>` / `ev:<job>` (broadcast): a node follows the job for a subscriber
+///   (`ClusterSubscriptions.swift`); events of the job were stored.
 /// - `queued` (on the broadcast channel): a job waits in the cluster's queue
 ///   (`ClusterQueue.swift`); a node with a free slot claims it.
 /// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
@@ -36,14 +38,18 @@ final class ClusterListener: Sendable {
     let nodeID: String
     let moves: ClusterMoves
     let drain: ClusterDrain
+    let watches: ClusterWatches
+    let follows: ClusterFollows
     private let state = RankedMutex(.leaf, State())
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String, moves: ClusterMoves, drain: ClusterDrain) {
+    init(db: PostgresDatabase, nodeID: String, moves: ClusterMoves, drain: ClusterDrain, watches: ClusterWatches, follows: ClusterFollows) {
         self.db = db
         self.nodeID = nodeID
         self.moves = moves
         self.drain = drain
+        self.watches = watches
+        self.follows = follows
     }
 
     static func channel(_ node: String) -> String { "arcp_node_" + node }
@@ -100,6 +106,7 @@ final class ClusterListener: Sendable {
                             if let sessions = self.state.withLock({ $0.sessions }) {
                                 for id in sessions.localSessionIDs { self.drain.request(id, sessions: sessions) }
                             }
+                            self.follows.wakeAll()
                         }
                         try await group.next()
                         try await group.next()
@@ -164,6 +171,11 @@ final class ClusterListener: Sendable {
             if let sessions = state.withLock({ $0.sessions }), sessions.localSession(parts[1]) != nil {
                 drain.request(parts[1], sessions: sessions)
             }
+        case "watch" where parts.count == 2:
+            // A node follows this job for a subscriber: hint it when its events are stored here.
+            watches.note(parts[1])
+        case "ev" where parts.count == 2:
+            follows.wake(job: parts[1])
         case "flushed" where parts.count == 2:
             let waiters = state.withLock { $0.waiters.removeValue(forKey: parts[1]) } ?? []
             for (_, c) in waiters { c.resume(returning: true) }

@@ -156,13 +156,16 @@ final class ClusterJobTable: JobTable {
     var local: InMemoryJobTable { localTable.withLock { $0 } }
     let db: PostgresDatabase
     let nodeID: String
+    /// This node's sessions' subscriptions to jobs other nodes run.
+    let follows: ClusterFollows
     /// The cluster's job queue (placement: `ClusterQueue.swift`).
     let queue: ClusterQueue
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String) {
+    init(db: PostgresDatabase, nodeID: String, follows: ClusterFollows) {
         self.db = db
         self.nodeID = nodeID
+        self.follows = follows
         queue = ClusterQueue(db: db, nodeID: nodeID)
     }
 
@@ -291,24 +294,86 @@ final class ClusterJobTable: JobTable {
             parentJobID: parent, createdAt: Date(stored: created), traceID: trace ?? "", lastEventSeq: Int(clamping: lastSeq))
     }
 
-    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? {
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere {
         do {
-            // Only the submitting session cancels (it is held here now), a job not ended, on a
-            // node that is up.
             guard
-                let (node, trace) = try await db.client.query(
+                let (node, trace, submitter, principal, statusText, nodeUp) = try await db.client.query(
                     """
-                    SELECT j.node_id, j.trace_id FROM arcp_job j JOIN arcp_node n ON n.node_id = j.node_id AND n.state = 'up'
-                    WHERE j.job_id = \(id) AND j.session_id = \(sessionID) AND j.status IN ('pending', 'running') AND j.node_id <> \(nodeID)
+                    SELECT j.node_id, j.trace_id, j.session_id, j.principal, j.status, n.state = 'up'
+                    FROM arcp_job j LEFT JOIN arcp_node n ON n.node_id = j.node_id
+                    WHERE j.job_id = \(id) AND j.node_id <> \(nodeID)
                     """, logger: log
-                ).collect().first?.decode((String, String?).self)
-            else { return nil }
+                ).collect().first?.decode((String, String?, String, String, String, Bool?).self)
+            else { return .notFound }
+            // The single process's rules, in its order: a hidden job looks missing; only the
+            // submitting session cancels (it is held here now); a job that ended says so.
+            guard observable(principal) else { return .notFound }
+            guard submitter == sessionID else { return .notSubmitter }
+            let status = JobStatus(rawValue: statusText)
+            if status.isTerminal { return .ended(status) }
+            // A job whose node is not up is being ended by the membership (job.error naming
+            // the node); there is nobody to cancel it.
+            guard nodeUp == true else { return .notFound }
             let why = Data(String((reason ?? "").prefix(1000)).utf8).base64EncodedString()
             try await db.client.query("SELECT pg_notify(\(ClusterListener.channel(node)), \("cancel:\(id):\(why)"))", logger: log)
-            return trace ?? ""
+            return .passed(traceID: trace ?? "")
         } catch {
             log.warning("could not pass a cancel on", metadata: ["job": "\(id)", "error": "\(describe(error))"])
-            return nil
+            return .notFound
+        }
+    }
+
+    /// A job another node runs (or ran) is followed from its submitting session's log
+    /// (`ClusterFollows`).
+    func subscribeElsewhere(
+        _ id: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+    ) async -> Bool {
+        await follows.subscribe(id, session: session, history: history, fromSeq: fromSeq, requestID: requestID, observable: observable)
+    }
+
+    func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool { follows.unsubscribe(id, sessionID: sessionID) }
+
+    /// How long an idempotent resubmit waits for the row of the job another node is
+    /// accepting (its claim is committed a moment before its row).
+    static let acceptWait: Duration = .seconds(5)
+
+    /// The original `job.accepted` of the job another node accepted under `(principal, key)`
+    /// (recorded with the key by that node's store), then, for another session, the job's
+    /// live events (a finished job: its outcome), as `replayAccepted` does for a local job.
+    func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool {
+        let deadline = ContinuousClock.now + Self.acceptWait
+        var stored = ""
+        while true {
+            do {
+                let row = try await db.client.query(
+                    """
+                    SELECT i.accepted_payload_json, j.job_id IS NOT NULL FROM arcp_idempotency i LEFT JOIN arcp_job j ON j.job_id = i.job_id
+                    WHERE i.principal = \(principal) AND i.key = \(key) AND i.job_id = \(id)
+                    """, logger: log
+                ).collect().first?.decode((String, Bool).self)
+                // The key no longer names this job (released meanwhile): not replayable here.
+                guard let row else { return false }
+                stored = row.0
+                if row.1 && !stored.isEmpty { break }
+                if row.1 && ContinuousClock.now >= deadline { break }
+            } catch {
+                log.warning("could not read another node's job.accepted", metadata: ["job": "\(id)", "error": "\(describe(error))"])
+            }
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let original = (try? JSONParser.parse(stored)).flatMap { try? JobAcceptedPayload(json: $0) }
+        return await follows.subscribe(id, session: session, history: false, fromSeq: 0, requestID: requestID, observable: { _ in true }) {
+            subscribed, createdAt in
+            // Credentials are not replayed across nodes: their values are never stored.
+            var accepted =
+                original
+                ?? JobAcceptedPayload(
+                    jobId: id, agent: subscribed.agent, lease: subscribed.lease, leaseConstraints: subscribed.leaseConstraints,
+                    budget: subscribed.budget, acceptedAt: ARCPTimestamp.string(createdAt), traceId: subscribed.traceId)
+            accepted.requestId = requestID
+            accepted.credentials = nil
+            return .jobAccepted(accepted)
         }
     }
 

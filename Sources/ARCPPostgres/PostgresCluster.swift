@@ -46,6 +46,10 @@ public final class PostgresCluster: Sendable {
         public var maxConnections = 8
         /// How long to wait for PostgreSQL at start (and for each new connection).
         public var connectTimeout: Duration = .seconds(10)
+        /// How many jobs running on other nodes one session may follow (`job.subscribe`) at
+        /// once; beyond it `job.subscribe` answers `session.error` `INTERNAL_ERROR` with
+        /// `details.limit` `cluster_subscriptions_per_session`.
+        public var maxFollowedJobsPerSession = 256
 
         public init(nodeID: String? = nil) {
             self.nodeID = nodeID ?? "node-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
@@ -74,6 +78,8 @@ public final class PostgresCluster: Sendable {
     let membership: ClusterMembership
     let listener: ClusterListener
     let moves = ClusterMoves()
+    let watches = ClusterWatches()
+    let follows: ClusterFollows
     let forwarder: ClusterForwarder
     let drain: ClusterDrain
     let retention: ClusterRetention
@@ -111,13 +117,14 @@ public final class PostgresCluster: Sendable {
         self.settings = settings
         nodeID = settings.nodeID
         incarnation = Int64.random(in: 1...Int64.max)
-        store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false)
+        store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false, watches: watches)
         forwarder = ClusterForwarder(db: db)
         drain = ClusterDrain(db: db, nodeID: settings.nodeID)
-        listener = ClusterListener(db: db, nodeID: settings.nodeID, moves: moves, drain: drain)
+        follows = ClusterFollows(db: db, watches: watches)
+        listener = ClusterListener(db: db, nodeID: settings.nodeID, moves: moves, drain: drain, watches: watches, follows: follows)
         sessions = ClusterSessionTable(
             db: db, nodeID: settings.nodeID, listener: listener, moves: moves, forwarder: forwarder, drain: drain)
-        jobs = ClusterJobTable(db: db, nodeID: settings.nodeID)
+        jobs = ClusterJobTable(db: db, nodeID: settings.nodeID, follows: follows)
         idempotency = ClusterIdempotencyIndex(db: db)
         membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
         retention = ClusterRetention(db: db)
@@ -131,6 +138,9 @@ public final class PostgresCluster: Sendable {
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
         jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)
+        follows.configure(
+            historyLimit: configuration.historyLimitPerJob, historyBytes: configuration.historyBytesPerJob,
+            maxPerSession: settings.maxFollowedJobsPerSession)
         configuration.tables = RuntimeTables(
             sessions: sessions, jobs: jobs, idempotency: idempotency,
             fanOut: ClusterSubscriptionFanOut(
@@ -161,6 +171,7 @@ public final class PostgresCluster: Sendable {
             group.cancelAll()
         }
         forwarding.withLock { $0 }?.cancel()
+        follows.close()
         jobs.queue.stop()
         retention.stop()
         listener.stop()

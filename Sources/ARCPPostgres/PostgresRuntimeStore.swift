@@ -26,6 +26,9 @@ public final class PostgresRuntimeStore: RuntimeStore {
     /// node holds them (a late write-behind from a node a session or job moved away from
     /// changes nothing).
     let nodeID: String?
+    /// In a cluster: the jobs some node follows for a subscriber (`ClusterWatches`); an
+    /// append with their events tells every node (`ev:<job>`), in its transaction.
+    let watches: ClusterWatches?
     private let ownsDatabase: Bool
     var logger: Logger { db.logger }
 
@@ -41,9 +44,10 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return PostgresRuntimeStore(db: db, nodeID: nil, ownsDatabase: true)
     }
 
-    init(db: PostgresDatabase, nodeID: String?, ownsDatabase: Bool) {
+    init(db: PostgresDatabase, nodeID: String?, ownsDatabase: Bool, watches: ClusterWatches? = nil) {
         self.db = db
         self.nodeID = nodeID
+        self.watches = watches
         self.ownsDatabase = ownsDatabase
     }
 
@@ -139,6 +143,11 @@ public final class PostgresRuntimeStore: RuntimeStore {
                     sessions[event.sessionID] = s
                 }
                 try await Self.insertEvents(events, on: conn, logger: logger)
+                if let watched = watches?.watched(among: events.map(\.jobID)), !watched.isEmpty {
+                    // Delivered when this transaction commits: the events are readable then.
+                    try await conn.query(
+                        "SELECT pg_notify(\(ClusterForwarder.broadcast), 'ev:' || j) FROM unnest(\(watched)::text[]) AS j", logger: logger)
+                }
                 var evictions: [Eviction] = []
                 for id in order {
                     guard var s = sessions[id] else { continue }
@@ -508,12 +517,17 @@ public final class PostgresRuntimeStore: RuntimeStore {
             // The insert and the read of the winner are separate statements (a statement's
             // snapshot may predate a concurrent winner's commit): retry until one of them sees a row.
             for _ in 0..<100 {
+                // In a cluster the key's row is inserted by the claim (`ClusterIdempotencyIndex`)
+                // without the job.accepted, which is known later: it is filled in here, so that
+                // another node can replay it for a resubmit.
                 let inserted = try await db.client.query(
                     """
                     INSERT INTO arcp_idempotency (principal, key, fingerprint, job_id, accepted_payload_json, created_at)
                     VALUES (\(record.principal), \(record.key), \(record.fingerprint), \(record.jobID), \(record.acceptedPayloadJSON),
                             \(record.createdAt.storedValue))
-                    ON CONFLICT (principal, key) DO NOTHING RETURNING 1
+                    ON CONFLICT (principal, key) DO UPDATE SET accepted_payload_json = excluded.accepted_payload_json
+                    WHERE arcp_idempotency.job_id = excluded.job_id AND arcp_idempotency.accepted_payload_json = ''
+                    RETURNING 1
                     """, logger: logger
                 ).collect()
                 if !inserted.isEmpty { return record }

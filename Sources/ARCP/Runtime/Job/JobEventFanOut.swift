@@ -188,7 +188,7 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
                 if !session.sendEventAsSubscriber(m, jobID: jobID, traceID: traceID) {
                     // It does not keep up: detach it (it may subscribe again from its last seq).
                     s.subscribers[id] = nil
-                    session.sendControl(.sessionError(subscriberOverflow(session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
+                    session.sendControl(.sessionError(ARCPError.subscriberOverflow(jobID: jobID, session: session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
                 }
             }
             return seq
@@ -246,9 +246,17 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
         await owner?.waitForCapacity()
     }
 
+    package func ownerShouldReportBackPressure() -> Bool {
+        // Read the owner, then ask it outside this lock (the session lock is not needed here).
+        let owner = state.withLock { $0.owner.session }
+        return owner?.shouldReportBackPressure(jobID: jobID) ?? false
+    }
+}
+
+extension ARCPError {
     /// The error a subscriber that overflowed its buffer gets: the job's id, and the job's
     /// last event it was given (`from_event_seq` for a new `job.subscribe` with history).
-    private func subscriberOverflow(_ session: RuntimeSession, delivered: Int) -> ARCPError {
+    static func subscriberOverflow(jobID: String, session: RuntimeSession, delivered: Int) -> ARCPError {
         let limits = session.buffering
         return ARCPError(
             .internalError,
@@ -256,10 +264,47 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
             retryable: false,
             details: ["limit": "subscriber_buffer", "job_id": .string(jobID), "from_event_seq": .int(Int64(delivered))])
     }
+}
 
-    package func ownerShouldReportBackPressure() -> Bool {
-        // Read the owner, then ask it outside this lock (the session lock is not needed here).
-        let owner = state.withLock { $0.owner.session }
-        return owner?.shouldReportBackPressure(jobID: jobID) ?? false
+/// One session's subscription to a job this process does not run (a cluster node follows
+/// the job's events from the shared store, spec §7.6): the delivery rules of
+/// `InMemoryJobEventFanOut` for one subscriber. History and the terminal frame are queued
+/// like the in-memory fan-out queues them; a live event goes through the subscriber's
+/// bound, and a subscriber past it gets the same typed error and is detached. The session
+/// is held weakly: a subscription never keeps its session alive.
+package struct JobSubscriberEndpoint: Sendable {
+    package let jobID: String
+    package let traceID: String
+    package let sessionID: String
+    package let principal: String
+    private weak var held: RuntimeSession?
+
+    package init(session: RuntimeSession, jobID: String, traceID: String) {
+        self.jobID = jobID
+        self.traceID = traceID
+        sessionID = session.id
+        principal = session.principal
+        held = session
+    }
+
+    /// The subscribing session, while it exists.
+    package var session: RuntimeSession? { held }
+
+    /// Sends `job.subscribed` (or the request's error).
+    package func sendControl(_ message: Message) { held?.sendControl(message, jobID: jobID, traceID: traceID) }
+
+    /// Queues a history event or the terminal frame (not bounded by the subscriber's queue:
+    /// the in-memory fan-out queues these at once too; history is bounded per job).
+    package func replay(_ message: Message) { held?.sendEvent(message, jobID: jobID, traceID: traceID) }
+
+    /// Queues a live event within the subscriber's bound. False when the session is gone or
+    /// overflowed: then it was sent the typed error (with `delivered`, the job's last event
+    /// it was given) and the subscription ends.
+    package func deliver(_ message: Message, delivered: Int) -> Bool {
+        guard let session = held else { return false }
+        if session.sendEventAsSubscriber(message, jobID: jobID, traceID: traceID) { return true }
+        session.sendControl(
+            .sessionError(ARCPError.subscriberOverflow(jobID: jobID, session: session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
+        return false
     }
 }

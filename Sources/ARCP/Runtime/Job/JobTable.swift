@@ -109,14 +109,37 @@ package protocol JobTable: Sendable {
     var localCounts: JobTableCounts { get }
 
     /// Passes `job.cancel` of job `id`, which another runtime process runs, to that process,
-    /// when session `sessionID` submitted it and it has not ended; returns the job's trace id
-    /// (its terminal frame then reaches the session through the job's fan-out), or nil.
-    func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String?
+    /// when session `sessionID` submitted it and it has not ended (`.passed` with the job's
+    /// trace id: its terminal frame then reaches the session through the job's fan-out);
+    /// otherwise says why, with the single process's rules: a job whose principal
+    /// `observable` refuses is `.notFound`, as a missing one.
+    func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere
+
+    /// Subscribes `session` (spec §7.6) to job `id`, which another runtime process runs or
+    /// ran, when `observable(owner principal)` allows it: sends `job.subscribed` answering
+    /// `requestID`, the history after `fromSeq` when `history`, then the live events to the
+    /// terminal frame (each within the subscriber's bound). False when there is no such job
+    /// this principal may see: the runtime answers `JOB_NOT_FOUND`, as for a missing job.
+    func subscribeElsewhere(
+        _ id: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+    ) async -> Bool
+
+    /// Ends session `sessionID`'s subscription to job `id` made by `subscribeElsewhere`.
+    /// False when there is none.
+    func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool
+
+    /// Answers an idempotent resubmit (spec §7.2) whose key `(principal, key)` names job
+    /// `id`, which another runtime process accepted: its original `job.accepted` (answering
+    /// `requestID`), then for another session of the principal the job's live events, or its
+    /// outcome when it ended. False when it cannot (the runtime answers a retryable error).
+    func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool
 }
 
 extension JobTable {
     /// A single process has no other process to ask.
-    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?) async -> String? { nil }
+    package func cancelElsewhere(_ id: String, sessionID: String, reason: String?, observable: (String) -> Bool) async -> CancelElsewhere {
+        .notFound
+    }
 
     /// Adds the job without a limit (a table that does not count running jobs).
     package func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission {
@@ -127,6 +150,18 @@ extension JobTable {
     /// A table that never queues has nothing to start or withdraw.
     package func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] { [] }
     package func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? { nil }
+}
+
+/// The outcome of `JobTable.cancelElsewhere`.
+package enum CancelElsewhere: Sendable, Equatable {
+    /// Passed to the process running the job (its trace id).
+    case passed(traceID: String)
+    /// Another session of a principal allowed to see it submitted the job.
+    case notSubmitter
+    /// The job already ended, with this status.
+    case ended(JobStatus)
+    /// No such job, or one the observe policy hides.
+    case notFound
 }
 
 /// What a job table holds in this process (introspection, and the tests that prove

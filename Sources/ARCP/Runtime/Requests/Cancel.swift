@@ -11,25 +11,44 @@ extension ARCPRuntime {
         }
         // A job the policy hides is answered exactly as a missing one (issue 10 item 6).
         guard let job = await tables.jobs.job(jobID), observable(job, by: session.principal) else {
-            if let traceID = await tables.jobs.cancelElsewhere(jobID, sessionID: session.id, reason: reason) {
+            // A job another process of a cluster runs: the same answers as for a job here.
+            switch await tables.jobs.cancelElsewhere(
+                jobID, sessionID: session.id, reason: reason,
+                observable: { owner in self.configuration.observePolicy.allows(observer: session.principal, owner: owner) })
+            {
+            case .passed(let traceID):
                 session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: traceID)
-                return
+            case .notSubmitter:
+                session.sendControl(.sessionError(Self.notSubmitter(jobID, requestID: requestID).payload))
+            case .ended(let status):
+                session.sendControl(.sessionError(Self.alreadyEnded(jobID, status: status, requestID: requestID).payload))
+            case .notFound:
+                session.sendControl(.sessionError(ARCPError.jobNotFound(jobID, requestID: requestID).payload))
             }
-            session.sendControl(.sessionError(ARCPError.jobNotFound(jobID, requestID: requestID).payload))
             return
         }
         guard job.ownerSessionID == session.id else {
-            session.sendControl(.sessionError(ARCPError(
-                .permissionDenied, "only the submitting session may cancel job \(jobID)", requestID: requestID).payload))
+            session.sendControl(.sessionError(Self.notSubmitter(jobID, requestID: requestID).payload))
             return
         }
         guard !job.isTerminal else {
-            session.sendControl(.sessionError(ARCPError(
-                .invalidRequest, "job \(jobID) already ended", details: ["status": .string(job.status.rawValue)], requestID: requestID).payload))
+            session.sendControl(.sessionError(Self.alreadyEnded(jobID, status: job.status, requestID: requestID).payload))
             return
         }
         session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: job.traceID)
         job.cancelTree(.cancelled(reason))
+    }
+}
+
+extension ARCPRuntime {
+    /// `job.cancel` from a session that did not submit the job (spec §7.6: no cancel authority).
+    static func notSubmitter(_ jobID: String, requestID: String) -> ARCPError {
+        ARCPError(.permissionDenied, "only the submitting session may cancel job \(jobID)", requestID: requestID)
+    }
+
+    /// `job.cancel` of a job that already ended.
+    static func alreadyEnded(_ jobID: String, status: JobStatus, requestID: String) -> ARCPError {
+        ARCPError(.invalidRequest, "job \(jobID) already ended", details: ["status": .string(status.rawValue)], requestID: requestID)
     }
 }
 

@@ -142,6 +142,12 @@ extension ARCPRuntime {
             found = await tables.jobs.job(holder.jobID)
         }
         guard let existing = found else {
+            // A job another process of a cluster accepted: replayed from there.
+            if await tables.jobs.replayAcceptedElsewhere(
+                holder.jobID, principal: session.principal, key: key, session: session, requestID: envelope.id)
+            {
+                return
+            }
             throw ARCPError(.internalError, "idempotency key '\(key)' names job \(holder.jobID), which is not available", retryable: true)
         }
         var accepted = existing.accepted
@@ -206,6 +212,12 @@ extension ARCPRuntime {
         if await tables.jobs.job(record.jobID) != nil {
             let holder = IdempotencyClaim.Holder(jobID: record.jobID, fingerprint: record.fingerprint)
             try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return
+        }
+        // In a cluster the store is shared: the job may be running on another process.
+        if await tables.jobs.replayAcceptedElsewhere(
+            record.jobID, principal: session.principal, key: key, session: session, requestID: envelope.id)
+        {
             return
         }
         guard let json = try? JSONParser.parse(record.acceptedPayloadJSON), var accepted = try? JobAcceptedPayload(json: json) else {

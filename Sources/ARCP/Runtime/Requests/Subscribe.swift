@@ -5,6 +5,13 @@ extension ARCPRuntime {
     /// fan-out; the subscriber has no authority over the job.
     func subscribe(_ req: JobSubscribePayload, session: RuntimeSession, requestID: String) async {
         guard let job = await tables.jobs.job(req.jobId) else {
+            // A job another process of a cluster runs: followed from there (the same rules).
+            if await tables.jobs.subscribeElsewhere(
+                req.jobId, session: session, history: req.history ?? false, fromSeq: req.fromEventSeq ?? 0, requestID: requestID,
+                observable: { owner in self.configuration.observePolicy.allows(observer: session.principal, owner: owner) })
+            {
+                return
+            }
             session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
             return
         }
@@ -36,7 +43,10 @@ extension ARCPRuntime {
 
     /// `job.unsubscribe` (spec §7.6).
     func unsubscribe(_ req: JobUnsubscribePayload, session: RuntimeSession, requestID: String) async {
-        guard let job = await tables.jobs.job(req.jobId), await job.fanOut.unsubscribe(sessionID: session.id) else {
+        let local = await tables.jobs.job(req.jobId)
+        let removed = if let local { await local.fanOut.unsubscribe(sessionID: session.id) } else { false }
+        let elsewhere = removed ? false : await tables.jobs.unsubscribeElsewhere(req.jobId, sessionID: session.id)
+        guard removed || elsewhere else {
             session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
             return
         }
@@ -45,5 +55,18 @@ extension ARCPRuntime {
     /// The job's budget counters now (spec §9.6), in the wire form of `job.accepted`.
     func currentBudget(_ job: RuntimeJob) -> Budget? {
         budgetWire(job.authority.budgetRemaining)
+    }
+}
+
+extension JobTable {
+    /// A single process has no other process to follow a job on.
+    package func subscribeElsewhere(
+        _ id: String, session: RuntimeSession, history: Bool, fromSeq: Int, requestID: String, observable: (String) -> Bool
+    ) async -> Bool { false }
+
+    package func unsubscribeElsewhere(_ id: String, sessionID: String) async -> Bool { false }
+
+    package func replayAcceptedElsewhere(_ id: String, principal: String, key: String, session: RuntimeSession, requestID: String) async -> Bool {
+        false
     }
 }
