@@ -221,7 +221,7 @@ final class ClusterMembership: Sendable {
                 body: .status(
                     StatusBody(
                         phase: "restarted",
-                        message: "node \(node) was lost while the job was running; the job runs again from its start on another node",
+                        message: "node \(node) was lost while the job was running; the job runs again from its start, on the next node with a free slot",
                         additionalFields: details)),
                 ts: ARCPTimestamp.string()))
     }
