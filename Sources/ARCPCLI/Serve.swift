@@ -36,7 +36,8 @@ struct Serve: AsyncParsableCommand {
             With --postgres the runtime is a node of a cluster sharing one PostgreSQL database \
             (docs/CLUSTER.md): a client resumes its session on any node, an idempotency key \
             names one job across nodes, list_jobs sees every node's jobs, and the jobs of a \
-            node that dies are ended with job.error for their clients. With \
+            node that dies are ended with job.error for their clients (those of agents given \
+            with --restartable-agent run again, once, on another node). With \
             --max-running-jobs N a node runs at most N submitted jobs; the others wait in \
             the cluster's queue in PostgreSQL and run on any node with a free slot (their \
             events reach the client wherever its session is). An unreachable database at \
@@ -117,6 +118,11 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Seconds without a heartbeat after which a cluster node is declared lost and its jobs ended.")
     var nodeTimeoutSec = 10
+
+    @Option(help: ArgumentHelp(
+        "With --postgres: register demo agent NAME restartable (repeatable): a job of it whose node is lost runs again, once, on another node instead of ending with job.error.",
+        valueName: "name"))
+    var restartableAgent: [String] = []
 
     @Option(help: "Jobs running on other cluster nodes one session may follow with job.subscribe at once.")
     var maxFollowedJobsPerSession = 256
@@ -220,6 +226,9 @@ struct Serve: AsyncParsableCommand {
     var traceSpans: String?
 
     func validate() throws {
+        if let unknown = restartableAgent.first(where: { !DemoAgents.names.contains($0) }) {
+            throw ValidationError("--restartable-agent \(unknown): not a demo agent (\(DemoAgents.names.joined(separator: ", ")))")
+        }
         if persistBeforeSend && db == nil && postgres == nil { throw ValidationError("--persist-before-send needs --db or --postgres") }
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
@@ -308,7 +317,7 @@ struct Serve: AsyncParsableCommand {
         cluster?.configure(&cfg)
         cfg.persistEventsBeforeSending = persistBeforeSend
         let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
-        try DemoAgents.register(on: runtime)
+        try DemoAgents.register(on: runtime, restartable: Set(restartableAgent))
         return runtime
     }
 

@@ -29,17 +29,19 @@ public enum DemoAgents {
 
     /// Registers every demo agent on `runtime`.
     /// - Parameter includeFlood: also register the bench-only `flood` agent (default true).
+    /// - Parameter restartable: the names to register restartable (`ARCPRuntime.register(_:restartable:)`).
     /// - Throws: `ARCPError` if one of the names is already registered.
-    public static func register(on runtime: ARCPRuntime, includeFlood: Bool = true) throws {
-        try runtime.register("echo", echo)
-        try runtime.register("slow", slow)
-        try runtime.register("progress", progress)
-        try runtime.register("chunked", chunked)
-        try runtime.register("fails", fails)
-        try runtime.register("kitchen", kitchen)
-        try runtime.register("versioned", version: "1.0.0", isDefault: true, versioned("1.0.0"))
-        try runtime.register("versioned", version: "2.0.0", versioned("2.0.0"))
-        if includeFlood { try runtime.register("flood", flood) }
+    public static func register(on runtime: ARCPRuntime, includeFlood: Bool = true, restartable: Set<String> = []) throws {
+        func r(_ name: String) -> Bool { restartable.contains(name) }
+        try runtime.register("echo", restartable: r("echo"), echo)
+        try runtime.register("slow", restartable: r("slow"), slow)
+        try runtime.register("progress", restartable: r("progress"), progress)
+        try runtime.register("chunked", restartable: r("chunked"), chunked)
+        try runtime.register("fails", restartable: r("fails"), fails)
+        try runtime.register("kitchen", restartable: r("kitchen"), kitchen)
+        try runtime.register("versioned", version: "1.0.0", isDefault: true, restartable: r("versioned"), versioned("1.0.0"))
+        try runtime.register("versioned", version: "2.0.0", restartable: r("versioned"), versioned("2.0.0"))
+        if includeFlood { try runtime.register("flood", restartable: r("flood"), flood) }
     }
 
     // MARK: - Agents

@@ -130,7 +130,7 @@ final class ClusterMembership: Sendable {
     /// node's previous life). Returns whether there may be more.
     func endOrphans(includingOwn: Bool) async throws -> Bool {
         let me = nodeID
-        let (ended, appended) = try await db.transaction { conn -> (Int, Int) in
+        let (ended, appended, restarted) = try await db.transaction { conn -> (Int, Int, Int) in
             var orphans: [(job: String, session: String, trace: String?, node: String)] = []
             for try await row in try await conn.query(
                 """
@@ -144,7 +144,12 @@ final class ClusterMembership: Sendable {
                 orphans.append((row.0, row.1, row.2, row.3))
             }
             var notified = 0
+            var restarted = 0
             for o in orphans {
+                if try await Self.restartIfRestartable(o.job, session: o.session, lostNode: o.node, on: conn, logger: log) {
+                    restarted += 1
+                    continue
+                }
                 let message = Self.lostJobError(node: o.node, previousRunOfThisNode: o.node == me)
                 let seq = try await Self.appendEvent(
                     message, session: o.session, job: o.job, trace: o.trace, unlessHeldBesides: o.node, on: conn, logger: log)
@@ -156,13 +161,69 @@ final class ClusterMembership: Sendable {
                     WHERE job_id = \(o.job)
                     """, logger: log)
             }
-            return (orphans.count, notified)
+            return (orphans.count, notified, restarted)
         }
         if ended > 0 {
             log.warning(
-                "unfinished jobs of lost nodes ended", metadata: ["jobs": "\(ended)", "job_error_appended": "\(appended)"])
+                "unfinished jobs of lost nodes ended or queued to run again",
+                metadata: ["jobs": "\(ended)", "job_error_appended": "\(appended)", "run_again": "\(restarted)"])
         }
         return ended == 100
+    }
+
+    /// Job `job` of lost node `lostNode`, taken under its row lock: when its agent is
+    /// restartable and it has not run again yet, puts it back in the cluster's queue (marked
+    /// run again, in this transaction) for any node to run under the same job id, and queues
+    /// a `status` event `restarted` for its session before any event of the new run. A job
+    /// that already ran again loses its record and ends as any other. Returns whether it was
+    /// queued again.
+    static func restartIfRestartable(
+        _ job: String, session: String, lostNode: String, on conn: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        guard
+            let (text, restarted) = try await conn.query(
+                "SELECT job_json, restarted FROM arcp_restart WHERE job_id = \(job) FOR UPDATE", logger: logger
+            ).collect().first?.decode((String, Bool).self)
+        else { return false }
+        guard !restarted, let queued = QueuedJob(jsonText: text) else {
+            try await conn.query("DELETE FROM arcp_restart WHERE job_id = \(job)", logger: logger)
+            return false
+        }
+        try await conn.query("UPDATE arcp_restart SET restarted = true WHERE job_id = \(job)", logger: logger)
+        try await conn.query(
+            """
+            INSERT INTO arcp_queue (job_id, session_id, trace_id, accepted_by, ready, job_json)
+            VALUES (\(job), \(session), \(queued.traceID), \(lostNode), true, \(text))
+            ON CONFLICT (job_id) DO NOTHING
+            """, logger: logger)
+        try await conn.query("UPDATE arcp_job SET status = 'pending', node_id = NULL WHERE job_id = \(job)", logger: logger)
+        // The notice reaches the session as the new run's events do (arcp_forward, numbered
+        // by the node holding the session, or by the next node that does), and before them:
+        // the job is claimable only once this transaction commits.
+        let notice = FrameCodec.encode(Envelope.make(restartNotice(node: lostNode), jobID: job, traceID: queued.traceID))
+        try await conn.query(
+            """
+            INSERT INTO arcp_forward (session_id, job_id, trace_id, principal, frame, terminal)
+            VALUES (\(session), \(job), \(queued.traceID), \(queued.principal), \(notice), false)
+            """, logger: logger)
+        try await conn.query("SELECT pg_notify(\(ClusterForwarder.broadcast), \("fwd:" + session))", logger: logger)
+        try await conn.query("SELECT pg_notify(\(ClusterForwarder.broadcast), \(ClusterQueue.notification))", logger: logger)
+        return true
+    }
+
+    /// The `status` event a restartable job's session receives when its node was lost and
+    /// the job runs again.
+    static func restartNotice(node: String) -> Message {
+        var details = JSONObject()
+        details.append("lost_node", .string(node))
+        return .jobEvent(
+            JobEventPayload(
+                body: .status(
+                    StatusBody(
+                        phase: "restarted",
+                        message: "node \(node) was lost while the job was running; the job runs again from its start, on the next node with a free slot",
+                        additionalFields: details)),
+                ts: ARCPTimestamp.string()))
     }
 
     /// The `job.error` of a job whose node was lost.

@@ -117,6 +117,17 @@ final class ClusterQueue: Sendable {
         if stored != true, let runtime = state.withLock({ $0.runtime }) { await runtime.flushStore() }
     }
 
+    // MARK: Restartable jobs
+
+    /// Keeps what running restartable job `queued` again takes, once it runs on a node (a row
+    /// already there — the job runs again after a loss — keeps its `restarted` mark).
+    static func keepForRestart(_ queued: QueuedJob) -> PostgresQuery {
+        """
+        INSERT INTO arcp_restart (job_id, job_json) VALUES (\(queued.jobID), \(queued.jsonText()))
+        ON CONFLICT (job_id) DO NOTHING
+        """
+    }
+
     // MARK: Withdrawing
 
     /// Takes job `id` of session `sessionID` out of the queue (it has not started anywhere)
@@ -232,6 +243,9 @@ final class ClusterQueue: Sendable {
                     ).collect().first?.decode((String, String).self)
                 else { return nil }
                 try await conn.query("UPDATE arcp_job SET node_id = \(nodeID) WHERE job_id = \(id)", logger: log)
+                if let queued = QueuedJob(jsonText: text), queued.restartable {
+                    try await conn.query(Self.keepForRestart(queued), logger: log)
+                }
                 return (id, text)
             }
             guard let (id, text) = row else { return nil }

@@ -147,6 +147,13 @@ final class ClusterRetention: Sendable {
                 swept.forwarded += n
                 if n < batch { break }
             }
+            // The restart records of restartable jobs that ended (or whose row is gone). A
+            // record is written after its job's row, so an unfinished job keeps its record.
+            try await conn.query(
+                """
+                DELETE FROM arcp_restart r
+                WHERE NOT EXISTS (SELECT 1 FROM arcp_job j WHERE j.job_id = r.job_id AND j.status IN ('pending', 'running'))
+                """, logger: log)
             swept.nodes = try await conn.query(
                 """
                 DELETE FROM arcp_node n

@@ -176,7 +176,7 @@ final class ClusterJobTable: JobTable {
 
     func insert(_ job: RuntimeJob) async {
         await local.insert(job)
-        await record(job)
+        await record(job, restartable: nil)
     }
 
     func admit(_ job: RuntimeJob, limits: RunningJobLimits, start: JobStart) async -> Admission {
@@ -186,7 +186,7 @@ final class ClusterJobTable: JobTable {
         here.queued = 0
         switch await local.admit(job, limits: here, start: start) {
         case .run:
-            await record(job)
+            await record(job, restartable: start.restartable ? QueuedJob(job, start: start) : nil)
             return .run
         case .refused(.runningJobs) where limits.queued > 0:
             return await queue.enqueue(job, start: start, limit: limits.queued)
@@ -207,8 +207,9 @@ final class ClusterJobTable: JobTable {
         return await queue.withdraw(id, sessionID: sessionID).map { .shared(traceID: $0.traceID, credentials: $0.credentials) }
     }
 
-    /// Writes the row of a job this node accepted, before its `job.accepted` is sent.
-    private func record(_ job: RuntimeJob) async {
+    /// Writes the row of a job this node accepted, before its `job.accepted` is sent (and,
+    /// for a restartable job, what running it again takes: `arcp_restart`).
+    private func record(_ job: RuntimeJob, restartable: QueuedJob?) async {
         let l = JobListing(job)
         do {
             try await db.client.query(
@@ -220,8 +221,10 @@ final class ClusterJobTable: JobTable {
                         \(Int64(l.lastEventSeq)), \(nodeID))
                 ON CONFLICT (job_id) DO NOTHING
                 """, logger: log)
+            if let restartable { try await db.client.query(ClusterQueue.keepForRestart(restartable), logger: log) }
         } catch {
             // The store writer records it shortly; only other nodes' listings lag meanwhile.
+            // (A restartable job whose record could not be kept ends as any job of a lost node.)
             log.warning("could not record an accepted job", metadata: ["job": "\(job.id)", "error": "\(describe(error))"])
         }
     }

@@ -183,6 +183,22 @@ enum PostgresSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 6, name: "restartable jobs (run again once when their node is lost)",
+            sql: [
+                // A running job of an agent registered restartable: what running it again takes
+                // (`QueuedJob`, credentials included: protect it as arcp_queue), and whether it was
+                // run again already (once only). Written when the job starts on a node; deleted
+                // when a second loss ends it, or once it ended (ClusterRetention).
+                """
+                CREATE TABLE arcp_restart (
+                    job_id text COLLATE "C" PRIMARY KEY,
+                    restarted boolean NOT NULL DEFAULT false,
+                    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                    job_json text NOT NULL
+                )
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

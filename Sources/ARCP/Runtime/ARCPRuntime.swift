@@ -133,16 +133,27 @@ public final class ARCPRuntime: Sendable {
     /// Registers an agent taking and returning JSON. `version` nil registers an unversioned
     /// agent; several versions of one name may be registered, and `isDefault` picks the one
     /// a bare name resolves to (otherwise the first registered).
-    public func register(_ name: String, version: String? = nil, isDefault: Bool = false, _ body: @escaping AgentBody) throws {
-        try agents.register(name, version: version, isDefault: isDefault, body)
+    ///
+    /// `restartable`: in a cluster (`ARCPPostgres`), a job of this agent whose node is lost
+    /// (killed, or silent past the node timeout) is run again once, from its start, under
+    /// the same job id on another node, instead of ending with `job.error`; a second loss
+    /// ends it. Mark only agents that may safely run twice (idempotent side effects). A single
+    /// process ignores it (a job running when the process stops is reported lost).
+    public func register(
+        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, _ body: @escaping AgentBody
+    ) throws {
+        try agents.register(name, version: version, isDefault: isDefault, restartable: restartable, body)
     }
+
+    /// Whether agent `resolved` (`name` or `name@version`) was registered restartable.
+    public func isRestartable(agent resolved: String) -> Bool { agents.isRestartable(resolved) }
 
     /// Registers an agent with a typed (Decodable) input and an Encodable output.
     public func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
-        _ name: String, version: String? = nil, isDefault: Bool = false, input: Input.Type,
+        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, input: Input.Type,
         _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
     ) throws {
-        try register(name, version: version, isDefault: isDefault) { json, ctx in
+        try register(name, version: version, isDefault: isDefault, restartable: restartable) { json, ctx in
             let value: Input
             do {
                 value = try JSONDecoder().decode(Input.self, from: JSONWriter.data(json))

@@ -11,6 +11,9 @@ struct RegisteredAgent: Sendable {
     var name: String
     var versions: [(version: String, body: AgentBody)]
     var defaultVersion: String?
+    /// The versions registered restartable (`""` for an unversioned agent): in a cluster, a
+    /// job of one whose node is lost runs again once on another node (docs/CLUSTER.md).
+    var restartable: Set<String> = []
 
     /// The body for `version` (nil: the default, else the first registered).
     func resolve(_ version: String?) -> (String, AgentBody)? {
@@ -38,7 +41,7 @@ final class AgentRegistry: Sendable {
     private let agents = RankedMutex(.leaf, Agents())
 
     /// Registers `body` as `name` (`version` nil: unversioned).
-    func register(_ name: String, version: String?, isDefault: Bool, _ body: @escaping AgentBody) throws {
+    func register(_ name: String, version: String?, isDefault: Bool, restartable: Bool = false, _ body: @escaping AgentBody) throws {
         guard ARCPFormat.isAgentRef(name), !name.contains("@") else {
             throw ARCPError.invalidRequest("invalid agent name \(name): expected [a-z0-9][a-z0-9._-]*")
         }
@@ -52,6 +55,7 @@ final class AgentRegistry: Sendable {
                 throw ARCPError.invalidRequest("agent \(name)\(version.map { "@" + $0 } ?? "") is already registered")
             }
             a.versions.append((v, body))
+            if restartable { a.restartable.insert(v) }
             if isDefault || a.defaultVersion == nil { a.defaultVersion = v }
             if r.byName[name] == nil { r.order.append(name) }
             r.byName[name] = a
@@ -74,6 +78,14 @@ final class AgentRegistry: Sendable {
             throw ARCPError(.agentVersionNotAvailable, "unknown agent version: \(ref)")
         }
         return (version.isEmpty ? name : "\(name)@\(version)", body)
+    }
+
+    /// Whether the agent a job names (`name` or `name@version`, as resolved at its
+    /// submission) was registered restartable.
+    func isRestartable(_ resolved: String) -> Bool {
+        let parts = resolved.split(separator: "@", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let registered = agent(name) else { return false }
+        return registered.restartable.contains(parts.count > 1 ? parts[1] : "")
     }
 
     /// The inventory as advertised in `session.welcome`.

@@ -13,11 +13,14 @@ package struct JobStart: Sendable {
     package var body: AgentBody
     package var input: JSONValue
     package var maxRuntime: Duration?
+    /// Its agent was registered restartable (`ARCPRuntime.register(_:restartable:)`).
+    package var restartable: Bool
 
-    package init(body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?) {
+    package init(body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?, restartable: Bool = false) {
         self.body = body
         self.input = input
         self.maxRuntime = maxRuntime
+        self.restartable = restartable
     }
 }
 
@@ -63,6 +66,8 @@ package struct QueuedJob: Sendable {
     package var features: [String]
     package var idempotencyKey: String?
     package var fingerprint: String?
+    /// Its agent was registered restartable: a cluster runs it again once if its node is lost.
+    package var restartable: Bool
 
     package func jsonText() -> String {
         var o = JSONObject()
@@ -78,6 +83,7 @@ package struct QueuedJob: Sendable {
         o.append("features", .array(features.map { .string($0) }))
         o.append("idempotency_key", idempotencyKey.map { .string($0) } ?? .null)
         o.append("fingerprint", fingerprint.map { .string($0) } ?? .null)
+        if restartable { o.append("restartable", .bool(true)) }
         return JSONWriter.string(.object(o))
     }
 
@@ -100,6 +106,7 @@ package struct QueuedJob: Sendable {
         self.features = v["features"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.idempotencyKey = v["idempotency_key"]?.stringValue
         self.fingerprint = v["fingerprint"]?.stringValue
+        self.restartable = v["restartable"]?.boolValue ?? false
     }
 
     package init(_ job: RuntimeJob, start: JobStart) {
@@ -116,6 +123,7 @@ package struct QueuedJob: Sendable {
         features = job.features.sorted()
         idempotencyKey = job.idempotencyKey
         fingerprint = job.fingerprint
+        restartable = start.restartable
     }
 }
 

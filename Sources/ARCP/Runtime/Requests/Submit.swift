@@ -73,7 +73,8 @@ extension ARCPRuntime {
             accepted: accepted, features: session.featureSet,
             fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
             policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
-        let jobStart = JobStart(body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
+        let jobStart = JobStart(
+            body: body, input: s.input ?? .null, maxRuntime: maxRuntime, restartable: agents.isRestartable(resolved))
         switch await tables.jobs.admit(job, limits: runningJobLimits, start: jobStart) {
         case .refused(let limit):
             // Refused (issue 10 item 3, placement): undo the claim and the credentials.
