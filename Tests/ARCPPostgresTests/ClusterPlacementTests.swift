@@ -81,20 +81,28 @@ extension ClusterTests {
         let db = try await PostgresServer.makeDatabase(prefix: "queue")
         let a = try await Self.startNode(db, "a", extra: ["--max-running-jobs", "1", "--max-queued-jobs", "1"])
         let s = try await Self.open(a)
-        try await s.transport.send(Frames.submit("slow", ["seconds": 60, "tick": 0.5], session: s.id))
-        try await s.transport.send(Frames.submit("echo", ["n": 1], session: s.id))
         var frames: [Envelope] = []
-        // Both accepted (the second waits in the cluster's queue: no other node has a slot).
+        // The slow job takes the one slot (its job.accepted comes after its admission); only
+        // then the echo, which must wait in the cluster's queue: no other node has a slot.
+        // (Sent together, the two may be admitted in either order: a loaded run admitted the
+        // echo first, which ran, and the slow job was then running, not queued.)
+        try await s.transport.send(Frames.submit("slow", ["seconds": 60, "tick": 0.5], session: s.id))
+        while Self.acceptedIDs(frames).isEmpty {
+            frames += try await Self.read(s.transport) { if case .jobAccepted = $0.message { true } else { false } }
+        }
+        try await s.transport.send(Frames.submit("echo", ["n": 1], session: s.id))
         while Self.acceptedIDs(frames).count < 2 {
             frames += try await Self.read(s.transport) { if case .jobAccepted = $0.message { true } else { false } }
         }
         let ids = Self.acceptedIDs(frames)
         let (running, queued) = (ids[0], ids[1])
-        #expect(try await Self.listJobs(s).first { $0.jobId == queued }?.status == .pending)
+        let listed = try await Self.listJobs(s)
+        #expect(listed.first { $0.jobId == queued }?.status == .pending, "\(listed.map { "\($0.jobId) \($0.agent) \($0.status)" })")
 
-        // The queue holds one: the next submit is refused, retryable, naming the limit.
+        // The queue holds one: the next submit is refused, retryable, naming the limit. (90 s:
+        // the refusal is a transaction on the PostgreSQL server every phase-2 suite shares.)
         try await s.transport.send(Frames.submit("echo", ["n": 2], session: s.id))
-        let refused = try await Self.read(s.transport) { $0.message.type == "session.error" }
+        let refused = try await Self.read(s.transport, limit: .seconds(90), "the third submit's refusal") { $0.message.type == "session.error" }
         guard case .sessionError(let e)? = refused.last?.message else { throw CancellationError() }
         #expect(e.code == .internalError && e.retryable == true && e.details?["limit"] == "queued_jobs", "\(e)")
 
@@ -119,9 +127,13 @@ extension ClusterTests {
         let db = try await PostgresServer.makeDatabase(prefix: "queuekill")
         let a = try await Self.startNode(db, "a", extra: ["--max-running-jobs", "1"])
         let s = try await Self.open(a)
-        try await s.transport.send(Frames.submit("slow", ["seconds": 60, "tick": 0.5], session: s.id))
-        try await s.transport.send(Frames.submit("echo", ["queued": true], session: s.id))
         var frames: [Envelope] = []
+        // The slow job takes the slot first, so the echo is the one that waits (see above).
+        try await s.transport.send(Frames.submit("slow", ["seconds": 60, "tick": 0.5], session: s.id))
+        while Self.acceptedIDs(frames).isEmpty {
+            frames += try await Self.read(s.transport) { if case .jobAccepted = $0.message { true } else { false } }
+        }
+        try await s.transport.send(Frames.submit("echo", ["queued": true], session: s.id))
         while Self.acceptedIDs(frames).count < 2 {
             frames += try await Self.read(s.transport) { if case .jobAccepted = $0.message { true } else { false } }
         }
