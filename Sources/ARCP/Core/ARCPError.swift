@@ -3,26 +3,71 @@
 /// A typed ARCP error: what a runtime sends as `session.error` / `job.error`, what an agent
 /// throws to fail a job with a specific code, and what the client throws to its caller.
 public struct ARCPError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var code: ErrorCode
-    public var message: String
-    public var retryable: Bool
-    public var details: JSONValue?
+    /// The fields, behind one reference. An error is one pointer wide: async functions keep
+    /// every temporary in the task's frame, and `throws(ARCPError)`, `Result<_, ARCPError>`
+    /// and error paths put many of them there; at ~80 bytes each they made a connection's
+    /// frames kilobytes larger for as long as it lived (docs/BENCHMARKS.md, "Per-session
+    /// memory"). The box is immutable: a setter replaces it, so copies never share a change.
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private struct Fields: Sendable, Equatable {
+        var code: ErrorCode
+        var message: String
+        var retryable: Bool
+        var details: JSONValue?
+        var finalStatus: FinalStatus?
+        var requestID: String?
+    }
+
+    private var box: Box
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = box.fields
+        change(&fields)
+        box = Box(fields)
+    }
+
+    public var code: ErrorCode {
+        get { box.fields.code }
+        set { update { $0.code = newValue } }
+    }
+    public var message: String {
+        get { box.fields.message }
+        set { update { $0.message = newValue } }
+    }
+    public var retryable: Bool {
+        get { box.fields.retryable }
+        set { update { $0.retryable = newValue } }
+    }
+    public var details: JSONValue? {
+        get { box.fields.details }
+        set { update { $0.details = newValue } }
+    }
     /// For job failures: how the job ended.
-    public var finalStatus: FinalStatus?
+    public var finalStatus: FinalStatus? {
+        get { box.fields.finalStatus }
+        set { update { $0.finalStatus = newValue } }
+    }
     /// The id of the request envelope this error answers, when known.
-    public var requestID: String?
+    public var requestID: String? {
+        get { box.fields.requestID }
+        set { update { $0.requestID = newValue } }
+    }
 
     public init(
         _ code: ErrorCode, _ message: String, retryable: Bool? = nil, details: JSONValue? = nil,
         finalStatus: FinalStatus? = nil, requestID: String? = nil
     ) {
-        self.code = code
-        self.message = message
-        self.retryable = retryable ?? ARCPError.defaultRetryable(code)
-        self.details = details
-        self.finalStatus = finalStatus
-        self.requestID = requestID
+        box = Box(
+            Fields(
+                code: code, message: message, retryable: retryable ?? ARCPError.defaultRetryable(code), details: details,
+                finalStatus: finalStatus, requestID: requestID))
     }
+
+    public static func == (a: ARCPError, b: ARCPError) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
 
     /// INTERNAL_ERROR is always retryable (spec §12); LEASE_EXPIRED and BUDGET_EXHAUSTED never are.
     public static func defaultRetryable(_ code: ErrorCode) -> Bool {

@@ -24,6 +24,7 @@ extension ARCPRuntime {
     /// Validates a submitted lease request and its constraints, checks that the session
     /// negotiated the features they use, and applies the lease policy (spec §9.1–§9.7).
     /// Everything malformed is `INVALID_REQUEST`.
+    @inline(never)
     func acceptLease(_ wire: Lease?, constraints wireConstraints: LeaseConstraints?, session: RuntimeSession) throws -> AcceptedLease {
         let requested: ValidatedLease
         let constraints: ValidatedLeaseConstraints
@@ -64,6 +65,7 @@ extension ARCPRuntime {
     }
 
     /// Creates the authority of a submitted job on the runtime's lease clock.
+    @inline(never)
     func makeAuthority(_ accepted: AcceptedLease) throws -> LeaseAuthority {
         do {
             return try LeaseAuthority(
@@ -79,6 +81,7 @@ extension ARCPRuntime {
     /// Budget counters as sent on the wire: numbers (spec), or with `.pythonReference`
     /// strings — at acceptance (`written` given) the amount as the client wrote it
     /// (`"USD:1.00"`), afterwards a bare decimal such as `"0.75"`.
+    @inline(never)
     func budgetWire(_ counters: [String: Decimal], written: Lease? = nil) -> Budget? {
         guard !counters.isEmpty else { return nil }
         var out: Budget = [:]
@@ -98,6 +101,7 @@ extension ARCPRuntime {
 
     /// The effective lease for the wire, keeping the client's spelling of every
     /// `cost.budget` amount the runtime did not change (`USD:1.00`, not `USD:1`).
+    @inline(never)
     static func leaseWire(_ lease: ValidatedLease, requested: Lease?) -> Lease {
         var wire = lease.wireValue
         let texts = amountTexts(requested)
@@ -120,6 +124,7 @@ extension ARCPRuntime {
     }
 
     /// The `lease_constraints` to echo: the effective expiry, if any.
+    @inline(never)
     static func constraintsWire(_ c: ValidatedLeaseConstraints) -> LeaseConstraints? {
         c.expiresAt.map { LeaseConstraints(expiresAt: $0.text) }
     }

@@ -79,6 +79,7 @@ extension ARCPRuntime {
     }
 
     /// The error of a submit refused by a running-job limit.
+    @inline(never)
     func runningJobsRefusal(_ limit: RuntimeLimit) -> ARCPError {
         let l = configuration.limits
         switch limit {

@@ -22,7 +22,7 @@ extension ARCPRuntime {
         let handler = ConnectionHandler(runtime: self, transport: transport, confidential: isConfidential)
         if let executor = transport.preferredExecutor {
             await withTaskExecutorPreference(executor) {
-                await ConnectionExecutor.$isPreferred.withValue(true) { await handler.run() }
+                await handler.run()
             }
         } else {
             await handler.run()
@@ -33,8 +33,18 @@ extension ARCPRuntime {
 /// Whether the current task handles a connection's frames on that connection's own executor
 /// (an event loop other connections share): then anything that may block or run long must
 /// be moved off it with `offConnectionExecutor`.
+///
+/// Read from the task's executor preference, which only `accept` sets to a connection's
+/// executor: its child tasks (writer, heartbeat) inherit it, unstructured tasks (jobs) do not.
+/// Not a task-local: every task created under one copies it into a slab of its own (1 KiB
+/// per connection task and per job; docs/BENCHMARKS.md, "Per-session memory").
 enum ConnectionExecutor {
-    @TaskLocal static var isPreferred = false
+    static var isPreferred: Bool {
+        withUnsafeCurrentTask { task in
+            guard let preferred = task?.unownedTaskExecutor else { return false }
+            return preferred != globalConcurrentExecutor.asUnownedTaskExecutor()
+        }
+    }
 }
 
 /// Runs `body` on the global concurrent executor when the current task runs on a
@@ -42,9 +52,7 @@ enum ConnectionExecutor {
 /// verifiers, credential provisioners, store reads.
 func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
     guard ConnectionExecutor.isPreferred else { return try await body() }
-    return try await withTaskExecutorPreference(globalConcurrentExecutor) {
-        try await ConnectionExecutor.$isPreferred.withValue(false) { try await body() }
-    }
+    return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
 }
 
 /// One connection's I/O shell around its `ConnectionStateMachine`: the handshake, then a
@@ -211,11 +219,11 @@ struct ConnectionHandler: Sendable {
                 frame = try await transport.receive()
             } catch let e as TransportError {
                 if case .frameTooLarge = e {
-                    session.sendControl(.sessionError(ARCPError.invalidRequest("frame too large: \(e)").payload))
+                    session.sendError(ARCPError.invalidRequest("frame too large: \(e)"))
                     continue
                 }
                 if case .invalidFrame(let why) = e {
-                    session.sendControl(.sessionError(ARCPError.invalidRequest("invalid frame: \(why)").payload))
+                    session.sendError(ARCPError.invalidRequest("invalid frame: \(why)"))
                     continue
                 }
                 return
@@ -235,14 +243,24 @@ struct ConnectionHandler: Sendable {
             // pressure (job.cancel, ack, close) is handled at once, up to a small budget per
             // blocked spell, so a job stuck on a peer that stopped reading can still be
             // cancelled promptly (issue 10 item 5).
-            let decoded = FrameCodec.decode(frame)
-            if case .success(let env) = decoded, env.message.relievesBackPressure, reliefBudget > 0 {
+            let env: Envelope
+            switch FrameCodec.decode(frame) {
+            case .failure(let e):
+                // Answered like a request: after waiting for room.
+                await session.waitForOutboundRoom()
+                reliefBudget = Self.reliefFramesWhileBlocked
+                session.sendError(e)
+                continue
+            case .success(let e):
+                env = e
+            }
+            if env.message.relievesBackPressure, reliefBudget > 0 {
                 if session.outboundIsFull { reliefBudget -= 1 } else { reliefBudget = Self.reliefFramesWhileBlocked }
             } else {
                 await session.waitForOutboundRoom()
                 reliefBudget = Self.reliefFramesWhileBlocked
             }
-            let keepGoing = await runtime.handle(decoded, session: session)
+            let keepGoing = await runtime.handle(env, session: session)
             if !keepGoing { return }
         }
     }

@@ -65,7 +65,7 @@ package final class ConnectionHeartbeat: Sendable {
                 session.sendControl(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
             case .declareLoss(let silence):
                 runtime.logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
-                session.sendControl(.sessionError(ARCPError(.heartbeatLost, "no message from the client for \(silence)").payload))
+                session.sendError(ARCPError(.heartbeatLost, "no message from the client for \(silence)"))
                 session.requestCloseAfterFlush(connection)
                 return
             }
@@ -84,9 +84,10 @@ package final class ConnectionHeartbeat: Sendable {
             }
             machine.withLock { $0.stop() }
             runtime.logger.info("idle connection closed", metadata: ["session": "\(session.id)"])
-            session.sendControl(.sessionError(ARCPError(
-                .heartbeatLost, "no frame either way for \(timeout) (idle timeout; negotiate heartbeat to keep a quiet connection open)",
-                details: ["limit": "idle_timeout", "max": .int(Int64(timeout.components.seconds))]).payload))
+            session.sendError(
+                ARCPError(
+                    .heartbeatLost, "no frame either way for \(timeout) (idle timeout; negotiate heartbeat to keep a quiet connection open)",
+                    details: ["limit": "idle_timeout", "max": .int(Int64(timeout.components.seconds))]))
             session.requestCloseAfterFlush(connection)
             return
         }

@@ -17,8 +17,11 @@
 /// not fit the state (a second first frame, a verification nobody asked for) change nothing
 /// and answer `.none`.
 package struct ConnectionStateMachine: Sendable {
+    // The enums are `indirect`: a hello is large, and the connection's async frames hold
+    // several copies of states and actions (docs/BENCHMARKS.md, "Per-session memory").
+
     /// What the first frame asked for.
-    package enum Opening: Sendable, Equatable {
+    package indirect enum Opening: Sendable, Equatable {
         /// A new session.
         case open(SessionHelloPayload, requestID: String)
         /// A resume of session `sessionID` from `lastSeq`. `authenticates` when the frame
@@ -37,7 +40,7 @@ package struct ConnectionStateMachine: Sendable {
     }
 
     /// How the wait for the first frame ended.
-    package enum FirstFrame: Sendable, Equatable {
+    package indirect enum FirstFrame: Sendable, Equatable {
         case frame(Result<Envelope, ARCPError>)
         /// The peer closed cleanly before sending anything.
         case peerClosed
@@ -45,7 +48,7 @@ package struct ConnectionStateMachine: Sendable {
         case timedOut(Duration)
     }
 
-    package enum Action: Sendable, Equatable {
+    package indirect enum Action: Sendable, Equatable {
         case none
         /// Send `error` as `session.error`, then close.
         case reject(ARCPError)

@@ -3,6 +3,7 @@ import Logging
 
 extension ARCPRuntime {
     /// Whether jobs of a session that negotiated `features` get provisioned credentials.
+    @inline(never)
     func provisions(for features: Set<String>) -> Bool {
         offersProvisionedCredentials && features.contains(Feature.provisionedCredentials.rawValue)
     }
@@ -44,12 +45,14 @@ extension ARCPRuntime {
 
     /// Revokes `credentials` with retries, in a task that outlives the caller; records
     /// are deleted on success, failures recorded and surfaced (`CredentialLedger`).
+    @inline(never)
     func revokeInBackground(_ credentials: [Credential], jobID: String) {
         credentialLedger.revokeInBackground(credentials, jobID: jobID)
     }
 
     /// Installs the end-of-job duties of `job`: cancel children still running (a child
     /// never outlives its parent's authority, §9.8.2) and revoke its credentials.
+    @inline(never)
     func installTerminalDuties(_ job: RuntimeJob) {
         job.onTerminal { [weak self] in
             for child in job.children where !child.isTerminal { child.cancelTree(.parentCancelled) }

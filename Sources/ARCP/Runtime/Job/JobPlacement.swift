@@ -131,6 +131,7 @@ extension ARCPRuntime {
     /// The retention hook of an accepted job, installed once whether it starts now or waits:
     /// once its end duties ran, whoever ended it, the job table learns it ended (and the
     /// jobs waiting for its slot start).
+    @inline(never)
     func armRetention(_ job: RuntimeJob) {
         job.onTerminal { [weak self] in
             Task { [weak self] in

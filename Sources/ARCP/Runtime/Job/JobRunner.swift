@@ -12,6 +12,7 @@ extension ARCPRuntime {
     /// executor: an unstructured task does not inherit the submitter's executor preference),
     /// with its watchdogs: `max_runtime_sec` and the lease's expiry. (Its retention hook is
     /// installed when it is accepted: `armRetention`.)
+    @inline(never)
     func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?) {
         let ctx = JobContext(job: job, runtime: self, features: job.features)
         var observer: (any JobInstrumentation)? = nil
@@ -22,8 +23,8 @@ extension ARCPRuntime {
         }
         let task = Task { [observer] in
             job.markRunning()
-            // Task-locals are inherited, executor preferences are not: this task is on the pool.
-            let outcome = await ConnectionExecutor.$isPreferred.withValue(false) { () async -> JobStateMachine.AgentOutcome in
+            // An unstructured task inherits no executor preference: this task is on the pool.
+            let outcome = await { () async -> JobStateMachine.AgentOutcome in
                 do {
                     let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
                     // A result the peer could not receive ends the job with a clear error (issue 10 item 11).
@@ -35,7 +36,7 @@ extension ARCPRuntime {
                     let cancelled = error is CancellationError && Task.isCancelled
                     return .threw(ARCPError(.internalError, "\(error)", retryable: true), cancellation: cancelled)
                 }
-            }
+            }()
             job.agentFinished(outcome)
         }
         job.setTask(task)

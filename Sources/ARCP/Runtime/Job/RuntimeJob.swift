@@ -375,5 +375,6 @@ package final class RuntimeJob: Sendable {
     }
 
     /// Saves the job's record to the store, if there is one.
+    @inline(never)
     func persist() { storeWriter?.submit(.job(record())) }
 }

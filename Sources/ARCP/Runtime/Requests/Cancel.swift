@@ -19,20 +19,20 @@ extension ARCPRuntime {
             case .passed(let traceID):
                 session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: traceID)
             case .notSubmitter:
-                session.sendControl(.sessionError(Self.notSubmitter(jobID, requestID: requestID).payload))
+                session.sendError(Self.notSubmitter(jobID, requestID: requestID))
             case .ended(let status):
-                session.sendControl(.sessionError(Self.alreadyEnded(jobID, status: status, requestID: requestID).payload))
+                session.sendError(Self.alreadyEnded(jobID, status: status, requestID: requestID))
             case .notFound:
-                session.sendControl(.sessionError(ARCPError.jobNotFound(jobID, requestID: requestID).payload))
+                session.sendError(ARCPError.jobNotFound(jobID, requestID: requestID))
             }
             return
         }
         guard job.ownerSessionID == session.id else {
-            session.sendControl(.sessionError(Self.notSubmitter(jobID, requestID: requestID).payload))
+            session.sendError(Self.notSubmitter(jobID, requestID: requestID))
             return
         }
         guard !job.isTerminal else {
-            session.sendControl(.sessionError(Self.alreadyEnded(jobID, status: job.status, requestID: requestID).payload))
+            session.sendError(Self.alreadyEnded(jobID, status: job.status, requestID: requestID))
             return
         }
         session.sendControl(.jobCancelled(JobCancelledPayload(jobId: jobID, reason: reason, requestId: requestID)), jobID: jobID, traceID: job.traceID)

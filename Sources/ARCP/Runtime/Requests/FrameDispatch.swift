@@ -4,24 +4,22 @@ extension ARCPRuntime {
     /// Handles one inbound frame of an established session: decode, dispatch, reply (on the
     /// connection's executor). Returns false when the connection should end (bye / close).
     func handle(_ frame: String, session: RuntimeSession) async -> Bool {
-        await handle(FrameCodec.decode(frame), session: session)
+        switch FrameCodec.decode(frame) {
+        case .failure(let e):
+            session.sendError(e)
+            return true
+        case .success(let env):
+            return await handle(env, session: session)
+        }
     }
 
-    /// Handles one decoded inbound frame (or the error its decoding gave): dispatch, reply.
-    /// Returns false when the connection should end (bye / close).
-    func handle(_ decoded: Result<Envelope, ARCPError>, session: RuntimeSession) async -> Bool {
-        let env: Envelope
-        switch decoded {
-        case .failure(let e):
-            session.sendControl(.sessionError(e.payload))
-            return true
-        case .success(let e):
-            env = e
-        }
+    /// Dispatches one decoded inbound envelope and replies. Returns false when the connection
+    /// should end (bye / close). Kept thin: it runs on every connection's task, whose frames
+    /// hold every temporary of an async function for as long as the connection lives; errors
+    /// are answered by non-inlined helpers (docs/BENCHMARKS.md, "Per-session memory").
+    func handle(_ env: Envelope, session: RuntimeSession) async -> Bool {
         func fail(_ e: ARCPError, jobID: String? = nil) {
-            var e = e
-            e.requestID = e.requestID ?? env.id
-            session.sendControl(.sessionError(e.payload), jobID: jobID)
+            Self.answer(e, to: env, session: session, jobID: jobID)
         }
         func need(_ f: Feature) -> Bool {
             if session.has(f) { return true }
@@ -47,7 +45,7 @@ extension ARCPRuntime {
             session.sendControl(.sessionClosed(SessionClosedPayload(reason: c.reason)))
             return false
         case .sessionError(let e):
-            logger.info("client reported an error", metadata: ["session": "\(session.id)", "code": "\(e.code)", "message": "\(e.message)"])
+            logClientError(e, session: session)
         case .jobSubmit(let s):
             do {
                 try await submit(s, envelope: env, session: session)
@@ -72,6 +70,19 @@ extension ARCPRuntime {
             fail(.invalidRequest("\(env.message.type) is not a client-to-runtime message"))
         }
         return true
+    }
+
+    @inline(never)
+    func logClientError(_ e: ErrorPayload, session: RuntimeSession) {
+        logger.info("client reported an error", metadata: ["session": "\(session.id)", "code": "\(e.code)", "message": "\(e.message)"])
+    }
+
+    /// Answers request `env` with `error` (its `request_id` set to the request's when unset).
+    @inline(never)
+    static func answer(_ error: ARCPError, to env: Envelope, session: RuntimeSession, jobID: String? = nil) {
+        var e = error
+        if e.requestID == nil { e.requestID = env.id }
+        session.sendError(e, jobID: jobID)
     }
 
     /// Whether `principal` may observe (list, subscribe to, cancel) `job` (§7.6, §14).

@@ -10,7 +10,7 @@ extension ARCPRuntime {
             // Only a cursor this runtime gave this principal is honoured; any other (forged,
             // another principal's, naming a job that never existed) gets the same answer.
             guard let signed = ListCursor.position(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
-                session.sendControl(.sessionError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID).payload))
+                session.sendError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID))
                 return
             }
             after = key

@@ -5,6 +5,11 @@ extension ARCPRuntime {
     /// `job.submit` (spec §7.1–§7.2, §7.5): resolves the agent, validates the lease, answers
     /// an idempotent resubmit from the `IdempotencyIndex`, provisions credentials, accepts
     /// the job into the `JobTable` and starts its agent on the cooperative pool.
+    ///
+    /// Its synchronous steps (lease, authority, wire forms, persisting, starting) are
+    /// `@inline(never)`: inlined, their temporaries would sit in this async function's frame,
+    /// which the connection's task keeps for its whole life (docs/BENCHMARKS.md,
+    /// "Per-session memory").
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
         // Agent and version (spec §7.5).
         if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
@@ -105,6 +110,7 @@ extension ARCPRuntime {
     /// extension (the Python SDK's form), when it is valid and agrees with `trace_id` (or
     /// `trace_id` is absent). Anything else is ignored with a debug log, never an error: the
     /// extension is optional, and `trace_id` alone still names the trace.
+    @inline(never)
     func carriedTraceContext(_ envelope: Envelope) -> W3CTraceContext? {
         switch W3CTraceContext.read(envelope.additionalFields) {
         case .absent:
@@ -286,6 +292,7 @@ extension ARCPRuntime {
     }
 
     /// The parameters two submits must share to be "identical" (spec §7.2).
+    @inline(never)
     static func fingerprint(_ s: JobSubmitPayload) -> String {
         var o = JSONObject()
         o.append("agent", .string(s.agent))

@@ -12,7 +12,7 @@ extension ARCPRuntime {
             {
                 return
             }
-            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
+            session.sendError(ARCPError.jobNotFound(req.jobId, requestID: requestID))
             return
         }
         let allowed = observable(job, by: session.principal)
@@ -25,7 +25,7 @@ extension ARCPRuntime {
         guard allowed else {
             // A job the policy hides is answered exactly as a missing one (issue 10 item 6):
             // PERMISSION_DENIED would tell the peer that the job exists.
-            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
+            session.sendError(ARCPError.jobNotFound(req.jobId, requestID: requestID))
             return
         }
         let history = req.history ?? false
@@ -47,7 +47,7 @@ extension ARCPRuntime {
         let removed = if let local { await local.fanOut.unsubscribe(sessionID: session.id) } else { false }
         let elsewhere = removed ? false : await tables.jobs.unsubscribeElsewhere(req.jobId, sessionID: session.id)
         guard removed || elsewhere else {
-            session.sendControl(.sessionError(ARCPError.jobNotFound(req.jobId, requestID: requestID).payload))
+            session.sendError(ARCPError.jobNotFound(req.jobId, requestID: requestID))
             return
         }
     }

@@ -193,6 +193,14 @@ package final class RuntimeSession: Sendable {
         queueControl(message, jobID: jobID, traceID: traceID, keepForResume: false)
     }
 
+    /// Queues `error` as `session.error` (a control frame). Not inlined: every async request
+    /// handler answers errors, and each inlined call would reserve room for the payload in
+    /// the handler's task frame for as long as the connection lives.
+    @inline(never)
+    func sendError(_ error: ARCPError, jobID: String? = nil) {
+        queueControl(.sessionError(error.payload), jobID: jobID, traceID: nil, keepForResume: false)
+    }
+
     /// Queues a delegated job's unsolicited `job.accepted` (§10) and keeps it for resume:
     /// unlike other control frames it is sent again to a client that resumes from before it.
     func sendChildAccepted(_ payload: JobAcceptedPayload, jobID: String, traceID: String?) {
