@@ -113,6 +113,7 @@ struct PendingRuntimeHardeningTests {
         // 5 s each: the hello timeout also applies to the session below, whose hello must
         // arrive in time on CI's loaded 2 cores (1 s did not always); the bounds are generous.
         let server = try await ServeProcess.start(["--hello-timeout-sec", "5", "--idle-timeout-sec", "5"])
+        try await server.expectAnswering("start")  // first-use resources are in the baseline
         let baseline = server.openDescriptors
         let silent = try await WebSocketTransport.connect(to: server.url)
         let first = try await within(.seconds(40), "the silent connection is closed") { try await silent.receive() }

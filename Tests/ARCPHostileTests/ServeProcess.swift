@@ -62,6 +62,13 @@ final class ServeProcess: Sendable {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/fd"))?.count
     }
 
+    /// What the server's descriptors are (sockets, pipes, files), for a failure message.
+    var descriptorTargets: [String] {
+        let dir = "/proc/\(process.pid)/fd"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+            .map { "\($0) → \((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "?")" }
+    }
+
     /// A raw connection that has said hello; returns the transport and the session id.
     func session(token: String = "tok") async throws -> (any Transport, String) {
         let t = try await WebSocketTransport.connect(to: url)
@@ -105,7 +112,9 @@ final class ServeProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
             now = openDescriptors ?? 0
         }
-        #expect(now <= baseline, "the server holds \(now - baseline) more descriptors than before", sourceLocation: sourceLocation)
+        #expect(
+            now <= baseline, "the server holds \(now - baseline) more descriptors than before: \(descriptorTargets)",
+            sourceLocation: sourceLocation)
     }
 
     /// Stops the server; it must exit cleanly (status 0), not by a signal.

@@ -80,6 +80,15 @@ extension ClusterTests {
     @Test func aQueuedJobIsListedPendingCancelledWithoutRunningAndAFullQueueRefuses() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "queue")
         let a = try await Self.startNode(db, "a", extra: ["--max-running-jobs", "1", "--max-queued-jobs", "1"])
+        do {
+            try await queuedJobScenario(db, a)
+        } catch {
+            Issue.record("node a: \(a.process.stderr.suffix(8000))")
+            throw error
+        }
+    }
+
+    private func queuedJobScenario(_ db: String, _ a: Node) async throws {
         let s = try await Self.open(a)
         var frames: [Envelope] = []
         // The slow job takes the one slot (its job.accepted comes after its admission); only
@@ -97,7 +106,9 @@ extension ClusterTests {
         let ids = Self.acceptedIDs(frames)
         let (running, queued) = (ids[0], ids[1])
         let listed = try await Self.listJobs(s)
-        #expect(listed.first { $0.jobId == queued }?.status == .pending, "\(listed.map { "\($0.jobId) \($0.agent) \($0.status)" })")
+        #expect(
+            listed.first { $0.jobId == queued }?.status == .pending,
+            "\(listed.map { "\($0.jobId) \($0.agent) \($0.status)" }); node a: \(a.process.stderr.suffix(6000))")
 
         // The queue holds one: the next submit is refused, retryable, naming the limit. (90 s:
         // the refusal is a transaction on the PostgreSQL server every phase-2 suite shares.)
