@@ -197,7 +197,12 @@ final class ClusterQueue: Sendable {
     private func claimWhileFree() async {
         let (runtime, jobs, limit) = state.withLock { s in (s.runtime, s.jobs, s.maxRunning) }
         guard let runtime, let jobs else { return }
-        while state.withLock({ !$0.stopped }), !runtime.isShuttingDown, jobs.local.reserveSlot(limit: limit) {
+        // A slot is reserved only when a job waits: a reservation makes this node look full to
+        // its own submits, which would then queue behind nothing (an idle node sending its
+        // client's job through the database, and another submit overtaking it).
+        while state.withLock({ !$0.stopped }), !runtime.isShuttingDown, await claimableJobWaits(),
+            jobs.local.reserveSlot(limit: limit)
+        {
             let claimed: QueuedJob?
             do {
                 claimed = try await claimOne()
@@ -220,6 +225,21 @@ final class ClusterQueue: Sendable {
                     WHERE job_id = \(claimed.jobID) AND node_id = \(nodeID)
                     """, logger: log)
             }
+        }
+    }
+
+    /// Whether a queued job is claimable now (see `claimOne`). True when the database cannot
+    /// be asked, so that `claimOne` reports the failure.
+    private func claimableJobWaits() async -> Bool {
+        do {
+            return try await db.client.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM arcp_queue q
+                               WHERE q.ready OR NOT EXISTS (SELECT 1 FROM arcp_node n WHERE n.node_id = q.accepted_by AND n.state = 'up'))
+                """, logger: log
+            ).collect().first?.decode(Bool.self) ?? false
+        } catch {
+            return true
         }
     }
 
