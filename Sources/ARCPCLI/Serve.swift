@@ -25,8 +25,11 @@ struct Serve: AsyncParsableCommand {
 
             On WebSocket the first line on stdout is `LISTENING ws://HOST:PORT/PATH` once the \
             socket is bound (with --port 0, the port picked). Logs go to stderr. SIGINT or \
-            SIGTERM shut down gracefully: every session gets session.bye, running jobs are \
-            cancelled, connections are closed.
+            SIGTERM shut down gracefully: new connections and job.submit are refused (the \
+            refusal is retryable) while running jobs finish, for at most --drain-timeout-sec \
+            (30 s; those still running then end with a retryable job.error), then every \
+            session gets session.bye and connections are closed. In a cluster a client \
+            resumes on another node meanwhile and its jobs' events follow it there.
 
             With --db the event log is a SQLite database: a client can resume (and replay \
             its missed events) from a runtime restarted on the same file, jobs that did not \
@@ -373,7 +376,7 @@ struct Serve: AsyncParsableCommand {
         }
         let server = WebSocketServer(
             configuration: wsConfig, logger: Logger(label: "arcp.websocket"),
-            onShutdown: { await runtime.shutdown() },
+            onShutdown: { await runtime.shutdown(drainingFor: runtime.configuration.drainTimeout) },
             handler: { [tls = tlsCert != nil] transport in await runtime.accept(transport, isConfidential: tls) })
         do {
             try await server.start()
@@ -451,7 +454,7 @@ struct Serve: AsyncParsableCommand {
             { await Self.signal() },
         ])
         logger.info("shutting down (\(why))")
-        await runtime.shutdown()
+        await runtime.shutdown(drainingFor: runtime.configuration.drainTimeout)
         await transport.close()
     }
 

@@ -197,7 +197,7 @@ final class ClusterQueue: Sendable {
     private func claimWhileFree() async {
         let (runtime, jobs, limit) = state.withLock { s in (s.runtime, s.jobs, s.maxRunning) }
         guard let runtime, let jobs else { return }
-        while state.withLock({ !$0.stopped }), !runtime.isShuttingDown, jobs.local.reserveSlot(limit: limit) {
+        while state.withLock({ !$0.stopped }), !runtime.refusesNewWork, jobs.local.reserveSlot(limit: limit) {
             let claimed: QueuedJob?
             do {
                 claimed = try await claimOne()

@@ -135,6 +135,7 @@ public final class PostgresCluster: Sendable {
     /// limits are read from it).
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
+        configuration.nodeID = nodeID
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
         jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)

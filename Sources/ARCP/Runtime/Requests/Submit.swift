@@ -6,6 +6,8 @@ extension ARCPRuntime {
     /// an idempotent resubmit from the `IdempotencyIndex`, provisions credentials, accepts
     /// the job into the `JobTable` and starts its agent on the cooperative pool.
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
+        // Shutting down (draining): no new job here; the client may submit it elsewhere.
+        if connections.refusesNewWork { throw shuttingDownRefusal }
         // Agent and version (spec §7.5).
         if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
             throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
