@@ -25,6 +25,8 @@ struct ClusterRollingRestartTests {
     /// The nodes' current addresses (nil while a node is down), as a load balancer sees them.
     final class Pool: Sendable {
         let urls: Mutex<[String?]>
+        /// Set when the clients should stop submitting.
+        let stop = Atomic<Bool>(false)
         init(_ urls: [String]) { self.urls = Mutex(urls) }
         func url(_ i: Int) -> String? { urls.withLock { $0[i] } }
         func set(_ i: Int, _ url: String?) { urls.withLock { $0[i] = url } }
@@ -48,12 +50,35 @@ struct ClusterRollingRestartTests {
         var byes = 0
         var failedResumes: [String] = []
         var strayEvents: [String] = []
+        /// Jobs whose end never came (the client gave up after 60 s without a frame).
+        var stuck: [String] = []
+        var sessionID = ""
+        var lastSeq = 0
+    }
+
+    enum Received: Sendable {
+        case frame(String)
+        case closed
+        case timedOut
+    }
+
+    /// The next frame, the end of the connection, or nothing within `limit`.
+    static func receive(_ t: WebSocketTransport, within limit: Duration) async -> Received {
+        await withTaskGroup(of: Received.self) { group in
+            group.addTask { (try? await t.receive()).flatMap { $0.map(Received.frame) } ?? .closed }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return .timedOut
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? .closed
+        }
     }
 
     /// Jobs finished by all clients so far (the restarter paces itself on it).
     static let finished = Atomic<Int>(0)
 
-    static let job: JSONValue = ["seconds": 1, "tick": 0.1]
+    static let job: JSONValue = ["seconds": 1.25, "tick": 0.125]  // exact in binary: ten ticks
     static let ticksPerJob = 10
     static let inFlight = 2
 
@@ -63,7 +88,7 @@ struct ClusterRollingRestartTests {
     /// its node refuses a submit while shutting down, says goodbye, or drops the connection;
     /// resumes there after the last seq it saw. Stops submitting once `stop` is set and
     /// returns when its jobs ended.
-    static func client(_ index: Int, pool: Pool, stop: Atomic<Bool>) async throws -> ClientRecord {
+    static func client(_ index: Int, pool: Pool) async throws -> ClientRecord {
         var record = ClientRecord()
         var node = index % pool.count
         let firstURL = try #require(pool.url(node))
@@ -101,12 +126,12 @@ struct ClusterRollingRestartTests {
                         await t.close()
                         continue
                     }
-                    guard let env = reply.flatMap(Frames.decode) else {
+                    guard let env = Frames.decode(reply) else {
                         await t.close()  // refused while starting or stopping: the next node
                         continue
                     }
                     guard case .sessionWelcome(let w) = env.message else {
-                        record.failedResumes.append("\(env.message.type) on node \(candidate): \(reply ?? "")")
+                        record.failedResumes.append("\(env.message.type) on node \(candidate): \(reply)")
                         await t.close()
                         continue
                     }
@@ -123,7 +148,7 @@ struct ClusterRollingRestartTests {
         }
 
         while true {
-            if !stop.load(ordering: .relaxed) {
+            if !pool.stop.load(ordering: .relaxed) {
                 while outstanding.count + awaitingAccept < inFlight {
                     guard (try? await transport.send(Frames.submit("slow", job, session: sessionID))) != nil else { break }
                     awaitingAccept += 1
@@ -134,14 +159,16 @@ struct ClusterRollingRestartTests {
             }
             let current = transport
             let text: String?
-            do {
-                text = try await within(.seconds(60), "client \(index): the next frame (outstanding \(outstanding))") {
-                    try await current.receive()
-                }
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                text = nil
+            switch await Self.receive(current, within: .seconds(60)) {
+            case .frame(let t): text = t
+            case .closed: text = nil
+            case .timedOut:
+                // A job that never ends for its client: reported with what the database says.
+                record.stuck = outstanding.sorted()
+                record.sessionID = sessionID
+                record.lastSeq = lastSeq
+                await transport.close()
+                return record
             }
             guard let text else {
                 // Dropped: what was not answered was not accepted (a node answers every submit
@@ -212,9 +239,8 @@ struct ClusterRollingRestartTests {
         var nodes: [ClusterTests.Node] = []
         for id in ids { nodes.append(try await ClusterTests.startNode(db, id, extra: Self.nodeArgs())) }
         let pool = Pool(nodes.map(\.url))
-        let stop = Atomic<Bool>(false)
         let clients = 4
-        let tasks = (0..<clients).map { i in Task { try await Self.client(i, pool: pool, stop: stop) } }
+        let tasks = (0..<clients).map { i in Task { try await Self.client(i, pool: pool) } }
 
         // Load first, then each node in turn: SIGTERM, its exit (it drained), a new process
         // under the same id, and more jobs finished before the next.
@@ -229,7 +255,7 @@ struct ClusterRollingRestartTests {
             try await Self.waitFinished(
                 beyond: Self.finished.load(ordering: .relaxed) + clients, within: .seconds(90), "after restarting \(id)")
         }
-        stop.store(true, ordering: .relaxed)
+        pool.stop.store(true, ordering: .relaxed)
         var records: [ClientRecord] = []
         for t in tasks { records.append(try await t.value) }
 
@@ -240,6 +266,10 @@ struct ClusterRollingRestartTests {
             #expect(r.failedResumes.isEmpty, "client \(i): \(r.failedResumes)")
             // No event lost: the session's numbering has no gap and no repeat across its moves.
             #expect(r.seqBreaks.isEmpty, "client \(i): seq breaks (expected, got) \(r.seqBreaks)")
+            for id in r.stuck {
+                Issue.record(
+                    "client \(i) job \(id) never ended for its client (ticks seen \(r.jobs[id]?.ticks ?? []), last seq \(r.lastSeq)); database: \(try await Self.diagnose(id, session: r.sessionID, db: db))")
+            }
             #expect(r.strayEvents.isEmpty, "client \(i): events of jobs it never saw accepted: \(r.strayEvents.prefix(3))")
             for id in r.order {
                 let t = r.jobs[id] ?? Track()
@@ -248,7 +278,7 @@ struct ClusterRollingRestartTests {
                 #expect(t.ticks == Array(1...Self.ticksPerJob), "client \(i) job \(id): ticks \(t.ticks)")
                 #expect(t.terminals.count == 1, "client \(i) job \(id): \(t.terminals.count) terminal frames")
                 if case .jobResult(let res)? = t.terminals.first?.message {
-                    #expect(res.result == ["slept": 1.0], "client \(i) job \(id)")
+                    #expect(res.result == ["slept": 1.25], "client \(i) job \(id)")
                 } else {
                     Issue.record("client \(i) job \(id) did not end with its job.result: \(t.terminals.map(\.message))")
                 }
@@ -270,6 +300,73 @@ struct ClusterRollingRestartTests {
         let states = try await Self.nodeStates(db)
         #expect(states == ["a": "up", "b": "up", "c": "up"], "\(states)")
         for n in nodes { #expect(await n.stop() == 0, "node \(n.id): \(n.process.stderr.suffix(2000))") }
+    }
+
+    @Test func aDrainingNodeRefusesNewJobsLetsRunningOnesFinishAndEndsWhatOutlastsItsBound() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "drain")
+        let a = try await ClusterTests.startNode(db, "a", extra: ["--drain-timeout-sec", "4"])
+        let s = try await ClusterTests.open(a)
+        try await s.transport.send(Frames.submit("slow", ["seconds": 2, "tick": 0.25], session: s.id))
+        try await s.transport.send(Frames.submit("slow", ["seconds": 120, "tick": 0.25], session: s.id))
+        var frames: [Envelope] = []
+        while ClusterTests.acceptedIDs(frames).count < 2 {
+            frames += try await ClusterTests.read(s.transport) { if case .jobAccepted = $0.message { true } else { false } }
+        }
+        let (short, long) = (ClusterTests.acceptedIDs(frames)[0], ClusterTests.acceptedIDs(frames)[1])
+        frames += try await ClusterTests.read(s.transport) { $0.jobId == long && ClusterTests.ticks([$0]) == [1] }
+        a.process.signal(SIGTERM)
+        // Draining: a new submit is refused (retryable, naming the node); new connections are not taken.
+        try await Task.sleep(for: .milliseconds(300))
+        try await s.transport.send(Frames.submit("echo", 1, session: s.id))
+        let refused = try await ClusterTests.read(s.transport) { if case .sessionError = $0.message { true } else { false } }
+        guard case .sessionError(let e)? = refused.last?.message else { throw CancellationError() }
+        #expect(e.code == .internalError && e.retryable == true, "\(e)")
+        #expect(e.details?["reason"]?.stringValue == "shutting_down" && e.details?["node"]?.stringValue == "a", "\(e)")
+        await #expect(throws: (any Error).self) { _ = try await WebSocketTransport.connect(to: a.url) }
+        // The running jobs go on: the short one finishes, the long one outlasts the 4 s bound and
+        // ends with the retryable job.error naming the node; then the goodbye.
+        let rest = try await ClusterTests.read(s.transport, limit: .seconds(60)) { $0.message.type == "session.bye" }
+        let all = frames + refused + rest
+        guard case .jobResult? = all.last(where: { $0.jobId == short && ClusterTests.isTerminal($0) })?.message else {
+            Issue.record("the short job did not finish: \(all.filter { $0.jobId == short }.map(\.message.type))")
+            throw CancellationError()
+        }
+        #expect(ClusterTests.ticks(all.filter { $0.jobId == short }) == Array(1...8))
+        guard case .jobError(let end)? = all.last(where: { $0.jobId == long && ClusterTests.isTerminal($0) })?.message else {
+            Issue.record("the long job did not end with job.error: \(all.filter { $0.jobId == long }.map(\.message.type))")
+            throw CancellationError()
+        }
+        #expect(end.code == .internalError && end.retryable == true, "\(end)")
+        #expect(end.details?["reason"]?.stringValue == "drain_timeout" && end.details?["node"]?.stringValue == "a", "\(end)")
+        #expect(end.message.contains("node a"), "\(end.message)")
+        #expect(await a.process.wait(timeout: .seconds(30)) == 0, "\(a.process.stderr.suffix(2000))")
+        await s.transport.close()
+        #expect(try await Self.nodeStates(db) == ["a": "gone"])
+    }
+
+    /// What the database holds of job `id`: its row and its events in its session's log.
+    static func diagnose(_ id: String, session: String, db: String) async throws -> String {
+        let store = try await PostgresRuntimeStore.connect(url: db, connectTimeout: .seconds(60))
+        defer { store.close() }
+        var out = ""
+        for try await (status, node, last) in try await store.db.client.query(
+            "SELECT status, COALESCE(node_id, '-'), last_event_seq FROM arcp_job WHERE job_id = \(id)", logger: store.logger
+        ).decode((String, String, Int64).self) {
+            out += "row \(status) on \(node), last_event_seq \(last); "
+        }
+        var seqs: [Int64] = []
+        for try await seq in try await store.db.client.query(
+            "SELECT seq FROM arcp_event WHERE session_id = \(session) AND job_id = \(id) ORDER BY seq", logger: store.logger
+        ).decode(Int64.self) {
+            seqs.append(seq)
+        }
+        let sessionRow = try await store.db.client.query(
+            "SELECT COALESCE(node_id, '-') || ' last_seq ' || last_seq::text FROM arcp_session WHERE session_id = \(session)", logger: store.logger
+        ).collect().first?.decode(String.self) ?? "none"
+        let forwards = try await store.db.client.query(
+            "SELECT count(*)::int8 FROM arcp_forward WHERE session_id = \(session)", logger: store.logger
+        ).collect().first?.decode(Int64.self) ?? -1
+        return out + "its events in the log: seqs \(seqs); session held by \(sessionRow); forwards waiting \(forwards)"
     }
 
     static func nodeStates(_ db: String) async throws -> [String: String] {
