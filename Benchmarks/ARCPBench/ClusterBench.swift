@@ -3,6 +3,7 @@ import ARCPPostgres
 import ARCPStore
 import ARCPWebSocket
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -131,7 +132,9 @@ enum ClusterBench: BenchCommand {
         report["resume_same_node_p50_ms"] = s50.json
 
         // The event log's append rate: PostgreSQL against SQLite.
-        let store = try await PostgresRuntimeStore.connect(url: url(3), connectTimeout: .seconds(30))
+        var quiet = Logger(label: "arcp.postgres")
+        quiet.logLevel = .warning
+        let store = try await PostgresRuntimeStore.connect(url: url(3), connectTimeout: .seconds(30), logger: quiet)
         var pgRates: [Double] = [], sqliteRates: [Double] = [], pgReplay: [Double] = [], sqliteReplay: [Double] = []
         for rep in 0..<reps {
             let pg = try await RuntimeStoreBenchmark.run(
