@@ -42,8 +42,8 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Jobs that may wait for a slot (with --max-running-jobs; with --postgres, across the cluster); a submit beyond it gets INTERNAL_ERROR (retryable, details.limit queued_jobs); 0 refuses at once.", valueName: "n"))
     var maxQueuedJobs = ARCPRuntime.Configuration().maxQueuedJobs
 
-    @Option(help: "On SIGTERM/SIGINT, seconds running jobs may take to finish while new connections and job.submit are refused (INTERNAL_ERROR, retryable, details.reason shutting_down); jobs still running then end with a retryable job.error (details.reason drain_timeout). 0: cancel them at once.")
-    var drainTimeoutSec = Int(ARCPRuntime.Configuration().drainTimeout.components.seconds)
+    @Option(help: "On SIGTERM/SIGINT, seconds running jobs may take to finish while new connections and job.submit are refused (INTERNAL_ERROR, retryable, details.reason shutting_down); jobs still running then end with a retryable job.error (details.reason drain_timeout). Default 30 with --postgres (the clients resume on other nodes meanwhile), 0 without: running jobs are cancelled at once.")
+    var drainTimeoutSec: Int?
 
     @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")
     var idleTimeoutSec = 600
@@ -87,7 +87,7 @@ struct ServeLimitOptions: ParsableArguments {
         }
         if let maxRunningJobs, maxRunningJobs < 1 { throw ValidationError("--max-running-jobs must be ≥ 1") }
         guard (0...1_000_000).contains(maxQueuedJobs) else { throw ValidationError("--max-queued-jobs must be 0…1000000") }
-        guard (0...86_400).contains(drainTimeoutSec) else { throw ValidationError("--drain-timeout-sec must be 0…86400") }
+        if let drainTimeoutSec, !(0...86_400).contains(drainTimeoutSec) { throw ValidationError("--drain-timeout-sec must be 0…86400") }
         guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
         guard (0...3600).contains(memoryTrimSec) else { throw ValidationError("--memory-trim-sec must be 0…3600") }
         guard (1...3600).contains(helloTimeoutSec) else { throw ValidationError("--hello-timeout-sec must be 1…3600") }
@@ -109,7 +109,6 @@ struct ServeLimitOptions: ParsableArguments {
         cfg.limits.maxRunningJobsPerPrincipal = maxRunningJobsPerPrincipal
         cfg.maxRunningJobs = maxRunningJobs
         cfg.maxQueuedJobs = maxQueuedJobs
-        cfg.drainTimeout = .seconds(drainTimeoutSec)
         cfg.limits.idleTimeout = idleTimeoutSec > 0 ? .seconds(idleTimeoutSec) : nil
         cfg.helloTimeout = .seconds(helloTimeoutSec)
         cfg.limits.maxLeasePatterns = maxLeasePatterns

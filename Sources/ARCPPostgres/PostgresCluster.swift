@@ -19,7 +19,7 @@ import PostgresNIO
 /// let runtime = ARCPRuntime(configuration: configuration, verifier: verifier)
 /// node.attach(runtime)
 /// // … serve …
-/// await runtime.shutdown()
+/// await runtime.shutdown(drainingFor: configuration.drainTimeout)  // a rolling restart's stop
 /// await node.leave()
 /// ```
 ///
@@ -162,7 +162,9 @@ public final class PostgresCluster: Sendable {
         forwarding.withLock { $0 = task }
     }
 
-    /// Leaves the cluster (after the runtime shut down): stops the heartbeats, marks the node
+    /// Leaves the cluster (after the runtime shut down, ideally draining:
+    /// `ARCPRuntime.shutdown(drainingFor:)` lets the running jobs finish while their clients
+    /// resume on other nodes): flushes the forwarder, stops the heartbeats, marks the node
     /// `gone` (the other nodes end any job it left unfinished), closes the connections.
     public func leave() async {
         await withTaskGroup(of: Void.self) { group in

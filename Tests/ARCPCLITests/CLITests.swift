@@ -151,7 +151,7 @@ struct CLITests {
 
     @Test func serveListensAndShutsDownGracefullyOnSIGTERM() async throws {
         let arcp = try CLI.require()
-        let server = try TestProcess(arcp, ["serve", "--port", "0", "--token", "tok", "--log-level", "error", "--drain-timeout-sec", "0"])
+        let server = try TestProcess(arcp, ["serve", "--port", "0", "--token", "tok", "--log-level", "error"])
         let line = try #require(await server.line(startingWith: "LISTENING "))
         let url = String(line.dropFirst("LISTENING ".count))
         #expect(url.hasPrefix("ws://127.0.0.1:") && url.hasSuffix("/arcp"))

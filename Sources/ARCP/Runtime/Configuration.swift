@@ -76,7 +76,8 @@ extension ARCPRuntime {
         /// `nodeID`); delegated jobs of running jobs are still accepted. Jobs still running
         /// when it passes are ended with `job.error` `INTERNAL_ERROR`, retryable,
         /// `details.reason` `drain_timeout`. Zero: running jobs are cancelled at once (what
-        /// `shutdown()` does). Default 30 s.
+        /// `shutdown()` does). Default 30 s (`arcp serve` uses it with `--postgres`, and 0
+        /// without unless `--drain-timeout-sec` is given).
         public var drainTimeout: Duration = .seconds(30)
         /// This runtime's name in a cluster (`PostgresCluster.configure` sets it to the node
         /// id), given in the errors a client can retry on another node. Nil: none.
