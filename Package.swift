@@ -322,6 +322,8 @@ let package = Package(
             name: "ARCPBench",
             dependencies: [
                 "ARCPGenerated", "ARCP", "ARCPWebSocket",
+                // `arcp-bench cluster`: the event log's append rate, PostgreSQL against SQLite.
+                "ARCPStore", "ARCPPostgres", .product(name: "Logging", package: "swift-log"),
                 // The floor (`ws-floor`): raw swift-nio WebSocket at both ends.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,6 +12,7 @@ let commands: [any BenchCommand.Type] = [
     WebSocketFloorBench.self,
     WebSocketFloorServer.self,
     SoakBench.self,
+    ClusterBench.self,
 ]
 
 let args = Array(CommandLine.arguments.dropFirst())

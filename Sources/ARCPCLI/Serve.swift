@@ -25,8 +25,12 @@ struct Serve: AsyncParsableCommand {
 
             On WebSocket the first line on stdout is `LISTENING ws://HOST:PORT/PATH` once the \
             socket is bound (with --port 0, the port picked). Logs go to stderr. SIGINT or \
-            SIGTERM shut down gracefully: every session gets session.bye, running jobs are \
-            cancelled, connections are closed.
+            SIGTERM shut down gracefully: new connections and job.submit are refused (the \
+            refusal is retryable) while running jobs finish, for at most --drain-timeout-sec \
+            (default 30 s with --postgres, where a client resumes on another node meanwhile \
+            and its jobs' events follow it there; 0 without: running jobs are cancelled at \
+            once); jobs still running then end with a retryable job.error. Then every \
+            session gets session.bye and connections are closed.
 
             With --db the event log is a SQLite database: a client can resume (and replay \
             its missed events) from a runtime restarted on the same file, jobs that did not \
@@ -303,6 +307,9 @@ struct Serve: AsyncParsableCommand {
         cfg.maxConnectionsPerPrincipal = maxConnectionsPerPrincipal
         cfg.compatibility = compat == .pythonReference ? .pythonReference : .spec
         limits.apply(to: &cfg)
+        // A cluster node drains (its clients resume on the other nodes meanwhile); one process
+        // cancels at once unless told otherwise: its clients have nowhere to go.
+        cfg.drainTimeout = limits.drainTimeoutSec.map { .seconds($0) } ?? (postgres == nil ? .zero : cfg.drainTimeout)
         cfg.maxJobRuntime = .seconds(maxRuntimeSec)
         cfg.resumeTokenGrace = .seconds(resumeTokenGraceSec)
         // What the runtime sends is held to what it accepts (a peer is assumed to accept as much).
@@ -373,7 +380,7 @@ struct Serve: AsyncParsableCommand {
         }
         let server = WebSocketServer(
             configuration: wsConfig, logger: Logger(label: "arcp.websocket"),
-            onShutdown: { await runtime.shutdown() },
+            onShutdown: { await runtime.shutdown(drainingFor: runtime.configuration.drainTimeout) },
             handler: { [tls = tlsCert != nil] transport in await runtime.accept(transport, isConfidential: tls) })
         do {
             try await server.start()
@@ -451,7 +458,9 @@ struct Serve: AsyncParsableCommand {
             { await Self.signal() },
         ])
         logger.info("shutting down (\(why))")
-        await runtime.shutdown()
+        // The one session ended: nobody is left to receive its jobs' events, so none is waited for.
+        let drain = why == "session ended" ? Duration.zero : runtime.configuration.drainTimeout
+        await runtime.shutdown(drainingFor: drain)
         await transport.close()
     }
 

@@ -42,6 +42,9 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Jobs that may wait for a slot (with --max-running-jobs; with --postgres, across the cluster); a submit beyond it gets INTERNAL_ERROR (retryable, details.limit queued_jobs); 0 refuses at once.", valueName: "n"))
     var maxQueuedJobs = ARCPRuntime.Configuration().maxQueuedJobs
 
+    @Option(help: "On SIGTERM/SIGINT, seconds running jobs may take to finish while new connections and job.submit are refused (INTERNAL_ERROR, retryable, details.reason shutting_down); jobs still running then end with a retryable job.error (details.reason drain_timeout). Default 30 with --postgres (the clients resume on other nodes meanwhile), 0 without: running jobs are cancelled at once.")
+    var drainTimeoutSec: Int?
+
     @Option(help: "Seconds without a frame either way after which a connection without heartbeat is closed (0: never).")
     var idleTimeoutSec = 600
 
@@ -84,6 +87,7 @@ struct ServeLimitOptions: ParsableArguments {
         }
         if let maxRunningJobs, maxRunningJobs < 1 { throw ValidationError("--max-running-jobs must be ≥ 1") }
         guard (0...1_000_000).contains(maxQueuedJobs) else { throw ValidationError("--max-queued-jobs must be 0…1000000") }
+        if let drainTimeoutSec, !(0...86_400).contains(drainTimeoutSec) { throw ValidationError("--drain-timeout-sec must be 0…86400") }
         guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
         guard (0...3600).contains(memoryTrimSec) else { throw ValidationError("--memory-trim-sec must be 0…3600") }
         guard (1...3600).contains(helloTimeoutSec) else { throw ValidationError("--hello-timeout-sec must be 1…3600") }

@@ -200,7 +200,7 @@ final class ClusterQueue: Sendable {
         // A slot is reserved only when a job waits: a reservation makes this node look full to
         // its own submits, which would then queue behind nothing (an idle node sending its
         // client's job through the database, and another submit overtaking it).
-        while state.withLock({ !$0.stopped }), !runtime.isShuttingDown, await claimableJobWaits(),
+        while state.withLock({ !$0.stopped }), !runtime.refusesNewWork, await claimableJobWaits(),
             jobs.local.reserveSlot(limit: limit)
         {
             let claimed: QueuedJob?

@@ -19,6 +19,11 @@ import PostgresNIO
 ///   for a job with an idempotency key) plus one `storeSweepInterval`: the jobs of lost
 ///   nodes and of a node's previous run, which no node holds in memory. A node's own
 ///   finished jobs are normally dropped by that node first (the extra interval);
+/// - the cluster-wide caps: beyond `maxFinishedJobs` finished rows in the whole cluster, or
+///   beyond `maxFinishedJobBytes` of them (their stored size, `pg_column_size`), the rows
+///   that ended first (every node's, whichever node ran them), with their idempotency
+///   keys — as one process drops its oldest finished jobs and releases their keys. A node
+///   still holding such a job in memory keeps listing it until its own retention drops it;
 /// - events forwarded to a session that no longer exists (`arcp_forward`);
 /// - the rows of nodes that are not up, once `finishedJobs` passed since their last
 ///   heartbeat and no job row names them any more (so a lost node's row stays while the
@@ -31,18 +36,25 @@ final class ClusterRetention: Sendable {
         var keyedJobs: Double
         var interval: Duration
         var enabled: Bool
+        /// The cluster-wide caps on finished jobs' rows (`maxFinishedJobs`, `maxFinishedJobBytes`).
+        var maxFinished: Int
+        var maxFinishedBytes: Int
 
         init(_ r: ARCPRuntime.Configuration.Retention) {
             finishedJobs = r.finishedJobs.postgresSeconds
             keyedJobs = max(r.idempotencyWindow.postgresSeconds, finishedJobs)
             interval = max(r.storeSweepInterval, .milliseconds(10))
             enabled = r.deleteFromStore
+            maxFinished = max(0, r.maxFinishedJobs)
+            maxFinishedBytes = max(0, r.maxFinishedJobBytes)
         }
     }
 
     /// What one round deleted.
     struct Swept: Sendable, Equatable {
         var jobs = 0
+        /// Finished jobs' rows deleted by the cluster-wide count and byte caps (not in `jobs`).
+        var capped = 0
         var forwarded = 0
         var nodes = 0
         /// False when another node held the sweep's lock (nothing was done).
@@ -99,10 +111,13 @@ final class ClusterRetention: Sendable {
         guard due else { return }
         do {
             let swept = try await sweep(p)
-            if swept.jobs + swept.forwarded + swept.nodes > 0 {
+            if swept.jobs + swept.capped + swept.forwarded + swept.nodes > 0 {
                 log.debug(
                     "cluster rows past their retention deleted",
-                    metadata: ["jobs": "\(swept.jobs)", "forwarded": "\(swept.forwarded)", "nodes": "\(swept.nodes)"])
+                    metadata: [
+                        "jobs": "\(swept.jobs)", "jobs_over_caps": "\(swept.capped)", "forwarded": "\(swept.forwarded)",
+                        "nodes": "\(swept.nodes)",
+                    ])
             }
         } catch {
             log.warning("cluster retention sweep failed; retried next round", metadata: ["error": "\(describe(error))"])
@@ -133,6 +148,36 @@ final class ClusterRetention: Sendable {
                 ).collect().count
                 swept.jobs += n
                 if n < batch { break }
+            }
+            // The caps, over every node's finished rows: the newest are kept while they fit
+            // both; the rest go, oldest first, with their idempotency keys.
+            let (maxCount, maxBytes) = (Int64(policy.maxFinished), Int64(min(policy.maxFinishedBytes, Int(Int64.max))))
+            while true {
+                var dropped: [(String, String, String?)] = []
+                for try await row in try await conn.query(
+                    """
+                    WITH ranked AS (
+                        SELECT job_id, row_number() OVER w AS n, sum(pg_column_size(j.*)) OVER w AS bytes
+                        FROM arcp_job j WHERE ended_at IS NOT NULL
+                        WINDOW w AS (ORDER BY ended_at DESC, job_id DESC))
+                    DELETE FROM arcp_job WHERE job_id IN (
+                        SELECT job_id FROM ranked WHERE n > \(maxCount) OR bytes > \(maxBytes) LIMIT \(batch))
+                    RETURNING job_id, principal, idempotency_key
+                    """, logger: log
+                ).decode((String, String, String?).self) {
+                    dropped.append(row)
+                }
+                let keyed = dropped.filter { $0.2 != nil }
+                if !keyed.isEmpty {
+                    try await conn.query(
+                        """
+                        DELETE FROM arcp_idempotency i
+                        USING unnest(\(keyed.map(\.1))::text[], \(keyed.map { $0.2 ?? "" })::text[], \(keyed.map(\.0))::text[]) AS d(principal, key, job_id)
+                        WHERE i.principal = d.principal AND i.key = d.key AND i.job_id = d.job_id
+                        """, logger: log)
+                }
+                swept.capped += dropped.count
+                if dropped.count < batch { break }
             }
             while true {
                 let n = try await conn.query(

@@ -19,7 +19,7 @@ import PostgresNIO
 /// let runtime = ARCPRuntime(configuration: configuration, verifier: verifier)
 /// node.attach(runtime)
 /// // … serve …
-/// await runtime.shutdown()
+/// await runtime.shutdown(drainingFor: configuration.drainTimeout)  // a rolling restart's stop
 /// await node.leave()
 /// ```
 ///
@@ -135,6 +135,7 @@ public final class PostgresCluster: Sendable {
     /// limits are read from it).
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
+        configuration.nodeID = nodeID
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
         jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)
@@ -161,7 +162,9 @@ public final class PostgresCluster: Sendable {
         forwarding.withLock { $0 = task }
     }
 
-    /// Leaves the cluster (after the runtime shut down): stops the heartbeats, marks the node
+    /// Leaves the cluster (after the runtime shut down, ideally draining:
+    /// `ARCPRuntime.shutdown(drainingFor:)` lets the running jobs finish while their clients
+    /// resume on other nodes): flushes the forwarder, stops the heartbeats, marks the node
     /// `gone` (the other nodes end any job it left unfinished), closes the connections.
     public func leave() async {
         await withTaskGroup(of: Void.self) { group in

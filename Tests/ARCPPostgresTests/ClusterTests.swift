@@ -36,7 +36,7 @@ struct ClusterTests {
             [
                 "serve", "--port", "0", "--token", "tok=me@example.com", "--token", "tok2=other@example.com", "--postgres", database,
                 "--node-id", id, "--node-timeout-sec", String(nodeTimeoutSec), "--log-level", "warning", "--stop-on-eof",
-            ] + extra, label: "node \(id)")
+            ] + extra + (extra.contains("--drain-timeout-sec") ? [] : ["--drain-timeout-sec", "0"]), label: "node \(id)")
         let line = try #require(await process.line(startingWith: "LISTENING "), "node \(id) did not start; stderr: \(process.stderr)")
         return Node(process: process, url: String(line.dropFirst("LISTENING ".count)), id: id)
     }

@@ -200,6 +200,27 @@ public final class ARCPRuntime: Sendable {
     /// Graceful shutdown: every attached session gets `session.bye` (reason
     /// `runtime_shutdown`), running jobs are cancelled, and transports are closed.
     public func shutdown() async {
+        await shutdown(drainingFor: .zero)
+    }
+
+    /// Draining shutdown (a rolling restart's stop; `arcp serve` on SIGTERM with
+    /// `Configuration.drainTimeout`): the runtime stops taking new work — new connections are
+    /// refused and `job.submit` is answered `INTERNAL_ERROR`, retryable, `details.reason`
+    /// `shutting_down` (and `details.node`), which a client retries on another node or after
+    /// the restart — while its running jobs finish, for at most `limit`. Attached sessions
+    /// keep receiving their jobs' events meanwhile; a client may also leave at once and resume
+    /// elsewhere (in a cluster the jobs' events follow it there). Jobs still running when
+    /// `limit` passes end with `job.error` `INTERNAL_ERROR`, retryable, `details.reason`
+    /// `drain_timeout`. Then as `shutdown()`: `session.bye`, the store flushed, transports
+    /// closed. A `limit` of zero is `shutdown()`.
+    public func shutdown(drainingFor limit: Duration) async {
+        let limit = min(max(limit, .zero), PeerNumbers.maxDuration)
+        var reason = StopReason.shutdown
+        if limit > .zero {
+            connections.beginDraining()
+            reason = .drainExpired(node: configuration.nodeID, seconds: max(1, limit.components.seconds))
+            await drainJobs(within: limit)
+        }
         let transports = connections.beginShutdown()
         retentionSweeper.stop()
         let sessions = await tables.sessions.sessions()
@@ -208,10 +229,10 @@ public final class ARCPRuntime: Sendable {
         // for a slot end without running (none starts once shutdown began).
         for j in jobs {
             if let withdrawn = await tables.jobs.withdraw(j.id, sessionID: j.ownerSessionID) {
-                endWithdrawn(withdrawn, jobID: j.id, reason: .shutdown, session: nil)
+                endWithdrawn(withdrawn, jobID: j.id, reason: reason, session: nil)
             }
         }
-        for j in jobs { j.stop(.shutdown) }
+        for j in jobs { j.stop(reason) }
         await withTaskGroup(of: Void.self) { group in
             for j in jobs { group.addTask { await j.waitUntilFinishedOrTimeout(.seconds(5)) } }
         }
@@ -228,6 +249,44 @@ public final class ARCPRuntime: Sendable {
         }
         await storeWriter?.flush()
         for t in transports { await t.close() }
+    }
+}
+
+extension ARCPRuntime {
+    /// Waits (at most `limit`) until no job of this process is unfinished; jobs that start
+    /// meanwhile (a submit that raced the drain, a delegated child, a job that waited for a
+    /// slot) are waited for too.
+    func drainJobs(within limit: Duration) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        var running = await tables.jobs.unfinished()
+        guard !running.isEmpty else { return }
+        logger.notice(
+            "draining: refusing new work, waiting for running jobs to finish",
+            metadata: ["jobs": "\(running.count)", "drain_timeout": "\(limit)"])
+        while !running.isEmpty, clock.now < deadline {
+            await withTaskGroup(of: Void.self) { group in
+                for j in running { group.addTask { await j.waitUntilFinishedOrTimeout(deadline - clock.now) } }
+            }
+            running = await tables.jobs.unfinished()
+        }
+        if running.isEmpty {
+            logger.notice("drained: every running job finished")
+        } else {
+            logger.warning(
+                "drain bound passed; ending the jobs still running (job.error, retryable)",
+                metadata: ["jobs": "\(running.count)", "drain_timeout": "\(limit)"])
+        }
+    }
+
+    /// The refusal of a `job.submit` while the runtime drains or shuts down.
+    var shuttingDownRefusal: ARCPError {
+        var details: JSONObject = ["reason": "shutting_down"]
+        if let node = configuration.nodeID { details["node"] = .string(node) }
+        let who = configuration.nodeID.map { "node \($0)" } ?? "the runtime"
+        return ARCPError(
+            .internalError, "\(who) is shutting down and accepts no new job; submit it on another node or after the restart",
+            retryable: true, details: .object(details))
     }
 }
 

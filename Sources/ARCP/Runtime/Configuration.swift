@@ -69,6 +69,19 @@ extension ARCPRuntime {
         /// nodes. A submit beyond it is refused with `INTERNAL_ERROR`, retryable,
         /// `details.limit` `queued_jobs`; 0 refuses at once (`running_jobs`). Default 1,000.
         public var maxQueuedJobs = 1000
+        /// How long a draining shutdown (`ARCPRuntime.shutdown(drainingFor:)`; `arcp serve` on
+        /// SIGTERM or SIGINT, `--drain-timeout-sec`) lets running jobs finish. Meanwhile the
+        /// runtime accepts no new connection and refuses `job.submit` with `INTERNAL_ERROR`,
+        /// retryable, `details.reason` `shutting_down` (and `details.node`, this runtime's
+        /// `nodeID`); delegated jobs of running jobs are still accepted. Jobs still running
+        /// when it passes are ended with `job.error` `INTERNAL_ERROR`, retryable,
+        /// `details.reason` `drain_timeout`. Zero: running jobs are cancelled at once (what
+        /// `shutdown()` does). Default 30 s (`arcp serve` uses it with `--postgres`, and 0
+        /// without unless `--drain-timeout-sec` is given).
+        public var drainTimeout: Duration = .seconds(30)
+        /// This runtime's name in a cluster (`PostgresCluster.configure` sets it to the node
+        /// id), given in the errors a client can retry on another node. Nil: none.
+        public var nodeID: String? = nil
         /// How long an agent may ignore cancellation before its job is ended anyway.
         public var cancelGracePeriod: Duration = .seconds(30)
         public var buffering = Buffering()
@@ -201,6 +214,7 @@ extension ARCPRuntime.Configuration {
         heartbeatInterval = heartbeatInterval.map(clamp)
         helloTimeout = clamp(helloTimeout)
         cancelGracePeriod = clamp(cancelGracePeriod)
+        drainTimeout = clamp(drainTimeout)
         closeFlushTimeout = clamp(closeFlushTimeout)
         expiryCheckInterval = clamp(expiryCheckInterval)
         maxJobRuntime = clamp(maxJobRuntime)

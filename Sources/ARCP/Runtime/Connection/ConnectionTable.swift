@@ -1,8 +1,10 @@
 /// The connections a runtime serves, and whether it still accepts new ones: the one owner of
-/// the runtime's own lifecycle (`running` → `shuttingDown`) and of the per-principal connection
-/// limit. Its lock is a leaf.
+/// the runtime's own lifecycle (`running` → `draining` → `shuttingDown`; a shutdown without a
+/// drain skips `draining`) and of the per-principal connection limit. Its lock is a leaf.
 final class ConnectionTable: Sendable {
     private struct State {
+        /// A draining shutdown began: no new connection or submitted job; running jobs finish.
+        var draining = false
         var shuttingDown = false
         var connections: [UInt64: any Transport] = [:]
         /// The principal of each connection whose hello (or resume) succeeded.
@@ -23,7 +25,7 @@ final class ConnectionTable: Sendable {
     /// Registers a new connection. Nil when the runtime is shutting down (refuse it).
     func open(_ transport: any Transport) -> UInt64? {
         state.withLock { s in
-            guard !s.shuttingDown else { return nil }
+            guard !s.shuttingDown, !s.draining else { return nil }
             s.next += 1
             s.connections[s.next] = transport
             return s.next
@@ -67,4 +69,12 @@ final class ConnectionTable: Sendable {
     }
 
     var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Stops accepting connections (and the runtime, submitted jobs) while running jobs finish.
+    func beginDraining() {
+        state.withLock { $0.draining = true }
+    }
+
+    /// Whether a draining shutdown or a shutdown began: no new connection or submitted job.
+    var refusesNewWork: Bool { state.withLock { $0.draining || $0.shuttingDown } }
 }

@@ -144,6 +144,11 @@ extension ARCPRuntime {
     /// Whether `shutdown` began (nothing more is started or claimed).
     package var isShuttingDown: Bool { connections.isShuttingDown }
 
+    /// Whether a draining shutdown (`shutdown(drainingFor:)`) or a shutdown began: no new
+    /// connection, submitted job or claim from a cluster's queue is taken (a job already
+    /// waiting in this process's own queue still starts while it drains).
+    package var refusesNewWork: Bool { connections.refusesNewWork }
+
     /// Starts the jobs that waited for a slot and now fit (after a job ended). Nothing starts
     /// once the runtime is shutting down (shutdown ends the waiting jobs).
     func startWaitingJobs() async {

@@ -10,6 +10,9 @@ package enum StopReason: Sendable, Equatable {
     case parentCancelled
     /// The runtime is shutting down.
     case shutdown
+    /// The runtime shut down and its drain bound (`Configuration.drainTimeout`, whole
+    /// seconds) passed before the job finished; `node` is the runtime's `nodeID`.
+    case drainExpired(node: String?, seconds: Int64)
     /// A `cost.budget` counter ran out and `budgetExhaustionIsFatal` is set.
     case budgetExhausted
 }
@@ -225,7 +228,7 @@ extension JobEnding {
             switch reason {
             case .cancelled, .parentCancelled, .shutdown: return .cancelled
             case .timedOut: return .timedOut
-            case .leaseExpired, .budgetExhausted: return .error
+            case .leaseExpired, .budgetExhausted, .drainExpired: return .error
             }
         }
     }

@@ -59,6 +59,15 @@ package enum JobTerminalFrame {
                     completedAt: completedAt)
             case .shutdown:
                 return error(ARCPError(.cancelled, "runtime shutting down", retryable: true, finalStatus: .cancelled), completedAt: completedAt)
+            case .drainExpired(let node, let seconds):
+                var details: JSONObject = ["reason": "drain_timeout", "drain_timeout_sec": .int(seconds)]
+                if let node { details["node"] = .string(node) }
+                let who = node.map { "node \($0)" } ?? "the runtime"
+                return error(
+                    ARCPError(
+                        .internalError, "\(who) shut down and the job did not finish within its drain bound (\(seconds) s); submit it again",
+                        retryable: true, details: .object(details), finalStatus: .error),
+                    completedAt: completedAt)
             }
         }
     }

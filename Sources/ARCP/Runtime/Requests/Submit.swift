@@ -11,6 +11,8 @@ extension ARCPRuntime {
     /// which the connection's task keeps for its whole life (docs/BENCHMARKS.md,
     /// "Per-session memory").
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
+        // Shutting down (draining): no new job here; the client may submit it elsewhere.
+        if connections.refusesNewWork { throw shuttingDownRefusal }
         // Agent and version (spec §7.5).
         if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
             throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
