@@ -22,6 +22,18 @@ final class ClusterMembership: Sendable {
     let incarnation: Int64
     let jobs: ClusterJobTable
     private let heartbeat = RankedMutex<Task<Void, Never>?>(.leaf, nil)
+    /// The runtime whose new sessions are paused while the database cannot be reached.
+    private let served = RankedMutex<WeakRuntime>(.leaf, WeakRuntime())
+
+    struct WeakRuntime: Sendable {
+        weak var runtime: ARCPRuntime?
+    }
+
+    /// While the heartbeat fails (PostgreSQL unreachable or too slow to answer within the
+    /// node timeout), `runtime` refuses new sessions; its attached sessions go on from memory.
+    func watch(_ runtime: ARCPRuntime) {
+        served.withLock { $0.runtime = runtime }
+    }
     var log: Logger { db.logger }
     var nodeID: String { settings.nodeID }
 
@@ -63,11 +75,21 @@ final class ClusterMembership: Sendable {
                 try? await Task.sleep(for: interval)
                 guard let self, !Task.isCancelled else { return }
                 do {
-                    try await self.tick()
-                    if failures > 0 { self.log.notice("cluster heartbeat restored", metadata: ["after_failures": "\(failures)"]) }
+                    // Bounded: a pool that cannot reach the server retries for as long as a
+                    // query waits, and a node whose heartbeat lasts past the node timeout is
+                    // declared lost anyway.
+                    try await withTimeout(self.settings.nodeTimeout) { [self] in try await self.tick() }
+                    if failures > 0 {
+                        self.log.notice("cluster heartbeat restored", metadata: ["after_failures": "\(failures)"])
+                        self.served.withLock { $0.runtime }?.resumeNewSessions()
+                    }
                     failures = 0
                 } catch {
                     failures += 1
+                    if failures == 1 {
+                        self.served.withLock { $0.runtime }?.pauseNewSessions(
+                            reason: "PostgreSQL unreachable: \(describe(error))")
+                    }
                     // Reported every time at first, then every tenth time while it lasts.
                     if failures <= 3 || failures % 10 == 0 {
                         self.log.warning(

@@ -155,6 +155,7 @@ public final class PostgresCluster: Sendable {
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
         listener.start(runtime, sessions: sessions, jobs: jobs)
+        membership.watch(runtime)
         jobs.queue.start(runtime)
         retention.start()
         let forwarder = self.forwarder

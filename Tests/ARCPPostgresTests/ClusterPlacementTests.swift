@@ -108,7 +108,7 @@ extension ClusterTests {
         let listed = try await Self.listJobs(s)
         #expect(
             listed.first { $0.jobId == queued }?.status == .pending,
-            "\(listed.map { "\($0.jobId) \($0.agent) \($0.status)" }); node a: \(a.process.stderr.suffix(6000))")
+            "\(listed.map { "\($0.jobId) \($0.agent ?? "-") \($0.status)" }); node a: \(a.process.stderr.suffix(6000))")
 
         // The queue holds one: the next submit is refused, retryable, naming the limit. (90 s:
         // the refusal is a transaction on the PostgreSQL server every phase-2 suite shares.)

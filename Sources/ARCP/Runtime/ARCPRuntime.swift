@@ -279,6 +279,34 @@ extension ARCPRuntime {
         }
     }
 
+    /// Refuses new sessions (`session.hello` without a resume) with a retryable
+    /// `INTERNAL_ERROR` (`details.reason` `unavailable`, and `details.node`) until
+    /// `resumeNewSessions()`, while attached and resumed sessions go on: for a runtime whose
+    /// shared state is out of reach (a cluster node that lost its database), so clients open
+    /// their sessions on a node that can keep them. Each change is logged.
+    public func pauseNewSessions(reason: String) {
+        guard connections.newSessionsPaused != reason else { return }
+        connections.pauseNewSessions(reason)
+        logger.error("not accepting new sessions", metadata: ["reason": "\(reason)"])
+    }
+
+    /// Accepts new sessions again after `pauseNewSessions(reason:)`.
+    public func resumeNewSessions() {
+        guard connections.newSessionsPaused != nil else { return }
+        connections.resumeNewSessions()
+        logger.notice("accepting new sessions again")
+    }
+
+    /// The refusal of a new session while they are paused.
+    func newSessionsPausedRefusal(_ reason: String) -> ARCPError {
+        var details: JSONObject = ["reason": "unavailable"]
+        if let node = configuration.nodeID { details["node"] = .string(node) }
+        let who = configuration.nodeID.map { "node \($0)" } ?? "the runtime"
+        return ARCPError(
+            .internalError, "\(who) accepts no new session now (\(reason)); open it on another node or retry later",
+            retryable: true, details: .object(details))
+    }
+
     /// The refusal of a `job.submit` while the runtime drains or shuts down.
     var shuttingDownRefusal: ARCPError {
         var details: JSONObject = ["reason": "shutting_down"]

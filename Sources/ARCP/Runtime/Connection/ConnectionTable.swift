@@ -6,6 +6,9 @@ final class ConnectionTable: Sendable {
         /// A draining shutdown began: no new connection or submitted job; running jobs finish.
         var draining = false
         var shuttingDown = false
+        /// Why new sessions are refused for now (e.g. the runtime's database is unreachable);
+        /// nil while they are accepted. Resumes and attached sessions are not affected.
+        var newSessionsPaused: String? = nil
         var connections: [UInt64: any Transport] = [:]
         /// The principal of each connection whose hello (or resume) succeeded.
         var principals: [UInt64: String] = [:]
@@ -74,6 +77,18 @@ final class ConnectionTable: Sendable {
     func beginDraining() {
         state.withLock { $0.draining = true }
     }
+
+    /// Refuses new sessions (not resumes) until `resumeNewSessions`, saying `reason`.
+    func pauseNewSessions(_ reason: String) {
+        state.withLock { $0.newSessionsPaused = reason }
+    }
+
+    func resumeNewSessions() {
+        state.withLock { $0.newSessionsPaused = nil }
+    }
+
+    /// Why new sessions are refused now, if they are.
+    var newSessionsPaused: String? { state.withLock { $0.newSessionsPaused } }
 
     /// Whether a draining shutdown or a shutdown began: no new connection or submitted job.
     var refusesNewWork: Bool { state.withLock { $0.draining || $0.shuttingDown } }

@@ -20,6 +20,7 @@ extension ARCPRuntime {
     /// - Throws: `INTERNAL_ERROR` (not retryable) when the principal holds
     ///   `Limits.maxSessionsPerPrincipal` sessions already.
     func openSession(principal: String, hello: SessionHelloPayload, confidential: Bool = true) async throws(ARCPError) -> (RuntimeSession, UInt64) {
+        if let reason = connections.newSessionsPaused { throw newSessionsPausedRefusal(reason) }
         let features = offeredFeatures(confidential: confidential)
         let offered = Set(features.map(\.rawValue))
         var effective: [Feature] = []
