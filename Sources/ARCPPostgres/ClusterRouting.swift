@@ -104,6 +104,7 @@ struct SessionRouting<Held> {
     /// Returns this leave's generation, the events a return in progress held (to be forwarded
     /// now, in this order, before any later event), and whether a numbering is in flight (the
     /// caller waits for it before flushing its store).
+    @discardableResult
     mutating func leave(_ id: String) -> (generation: UInt64, held: [Held], busy: Bool) {
         generation += 1
         var held: [Held] = []

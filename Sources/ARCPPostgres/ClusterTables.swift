@@ -36,7 +36,7 @@ final class ClusterSessionTable: SessionTable {
     static let flushWaitLimit: Duration = .seconds(10)
     /// How long a node that flushed a session for another node forwards its events before
     /// it takes the session back, if the other node has not claimed it by then.
-    static let moveTimeout: Duration = .seconds(10)
+    static let moveTimeout: Duration = .seconds(5)
     /// How many times `adopt` asks again when the row changed since it was read.
     static let claimAttempts = 5
 
