@@ -23,9 +23,6 @@ final class ClusterSessionTable: SessionTable {
     let routes: ClusterRoutes
     let forwarder: ClusterForwarder
     let drain: ClusterDrain
-    /// The `claim` of each session's row as read before asking its holder to flush: the
-    /// claim is made only if nobody claimed or took the session back since (`adopt`).
-    private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
     /// This node's unfinished jobs (the job table, set once by `PostgresCluster`).
     private let unfinishedJobs = RankedMutex<(@Sendable () -> [RuntimeJob])?>(.leaf, nil)
     var log: Logger { db.logger }
@@ -73,8 +70,15 @@ final class ClusterSessionTable: SessionTable {
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
         let winner = await local.adopt(session)
         guard winner === session else { return winner }
-        var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
+            // The holder stops numbering the session and flushes (a resume with a wrong token
+            // never gets here: the restore path checked it). The claim is made only if the row
+            // did not change since this read.
+            var expected: Int64? = nil
+            if let (holder, claim, up) = try await row(session.id) {
+                expected = claim
+                if let holder, holder != nodeID, up { await flush(session.id, holder: holder) }
+            }
             var claimed: (String?, Int64)? = nil
             for attempt in 1...Self.claimAttempts {
                 // The last attempt claims whatever the row says (as one process would: the
@@ -101,9 +105,9 @@ final class ClusterSessionTable: SessionTable {
             }
             let previous = claimed?.0
             // Events appended to the log after the restore read it and before this claim (the
-            // previous holder's last writes; a lost node's job ended by the membership, which
-            // appends while the row names the lost node): the session takes them, numbered as
-            // stored, before numbering its own.
+            // previous holder's last writes, flushed above; a lost node's job ended by the
+            // membership, which appends while the row names the lost node): the session takes
+            // them, numbered as stored, before numbering its own.
             if let stored = claimed?.1, stored > Int64(session.lastSeq) {
                 let missed = try await PostgresRuntimeStore.decodeEvents(
                     session.id,
@@ -166,10 +170,7 @@ final class ClusterSessionTable: SessionTable {
     /// moving to another node, which has not claimed it, is taken back. When the database
     /// cannot be asked, what this node holds is served.
     func session(_ id: String) async -> RuntimeSession? {
-        guard let session = local.localSession(id) else {
-            await prepareRestore(id)
-            return nil
-        }
+        guard let session = local.localSession(id) else { return nil }
         let holder: String?
         do {
             holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
@@ -188,7 +189,6 @@ final class ClusterSessionTable: SessionTable {
         await routes.leave(id)
         _ = await local.remove(session)
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
-        await prepareRestore(id)
         return nil
     }
 
@@ -243,23 +243,6 @@ final class ClusterSessionTable: SessionTable {
                 return
             }
             s.sendForwardedEvent(message, jobID: job, traceID: trace)
-        }
-    }
-
-    /// Session `id` is not here: if a live node holds it, ask that node to flush its writes
-    /// (bounded wait), so the restore that follows reads the whole log. The row's claim
-    /// counter is kept for `adopt`.
-    private func prepareRestore(_ id: String) async {
-        do {
-            guard let (holder, claim, up) = try await row(id) else { return }
-            expectedClaims.withLock { e in
-                if e.count >= 10_000 { e.removeAll() }
-                e[id] = claim
-            }
-            guard let holder, holder != nodeID, up else { return }
-            await flush(id, holder: holder)
-        } catch {
-            log.warning("could not ask who holds a session", metadata: ["session": "\(id)", "error": "\(describe(error))"])
         }
     }
 

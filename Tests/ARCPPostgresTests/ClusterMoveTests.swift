@@ -3,6 +3,7 @@ import ARCP
 import ARCPTestSupport
 import ARCPWebSocket
 import Foundation
+import Logging
 import PostgresNIO
 import Testing
 
@@ -101,9 +102,22 @@ struct ClusterMoveTests {
         for node in nodes { #expect(await node.stop() == 0, "node \(node.id): \(node.process.stderr.suffix(2000))") }
     }
 
-    /// A resume of `session` on `node` with a wrong token: that node asks the holder to
-    /// flush the session (it then forwards its events), then refuses the resume, and never
-    /// claims the session.
+    /// Asks node `node` to flush `session` for a node `ghost` that never claims it (a node
+    /// that died between its flush request and its claim), as a resuming node asks it, and
+    /// waits for the answer: from then on `node` forwards the session's events.
+    static func askToFlushForAGhost(_ session: C.Session, node: String, database: String) async throws {
+        let connection = try await PostgresLocation(url: database).connect(logger: Logger(label: "test"))
+        defer { Task { try? await connection.close() } }
+        try await within(.seconds(30), "the answer to a flush request") {
+            try await connection.listen(on: ClusterListener.channel("ghost")) { answers in
+                try await connection.query(
+                    "SELECT pg_notify(\(ClusterListener.channel(node)), \("flush:\(session.id):ghost"))", logger: Logger(label: "test"))
+                for try await answer in answers where answer.payload == "flushed:" + session.id { return }
+            }
+        }
+    }
+
+    /// A resume of `session` on `node` with a wrong token: refused.
     static func resumeWithAWrongToken(_ session: C.Session, on node: C.Node) async throws {
         let t = try await WebSocketTransport.connect(to: node.url)
         try await t.send(
@@ -118,9 +132,10 @@ struct ClusterMoveTests {
         await t.close()
     }
 
-    /// A node asked to flush a session for a node that never claims it (a resume there was
-    /// refused) takes it back: after `moveTimeout` while its client stays attached, and at
-    /// once when its client resumes on it. The client sees every tick once, in order.
+    /// A node asked to flush a session for a node that never claims it takes it back: after
+    /// `moveTimeout` while its client stays attached, and at once when its client resumes on
+    /// it. The client sees every tick once, in order. (A resume with a wrong token elsewhere
+    /// asks nothing: the token is checked before the holder is asked to flush.)
     @Test func aSessionNobodyClaimsIsTakenBackByItsNodeWithNothingLostOrTwice() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "takeback")
         let a = try await C.startNode(db, "a")
@@ -128,14 +143,16 @@ struct ClusterMoveTests {
         var s = try await C.open(a)
         try await s.transport.send(Frames.submit("slow", ["seconds": 12, "tick": 0.125], session: s.id))
         var frames = try await C.read(s.transport) { C.ticks([$0]) == [5] }
-        // 1. Node b asks a to flush, then refuses the resume; the client stays on a, whose
-        // job forwards its events until a takes the session back (moveTimeout later).
-        try await Self.resumeWithAWrongToken(s, on: b)
+        // 1. A node asks a to flush and never claims; the client stays on a, whose job
+        // forwards its events until a takes the session back (moveTimeout later).
+        try await Self.askToFlushForAGhost(s, node: a.id, database: db)
         let before = frames.count
         frames += try await C.read(s.transport, limit: .seconds(60)) { C.ticks([$0]).first.map { $0 >= 60 } ?? false }
         let gap = C.ticks(Array(frames[before...]))
         #expect(gap.first == 6, "\(gap.prefix(5))")
-        // 2. Again, and the client resumes on a at once: taken back by the lookup.
+        // 2. Again, and the client resumes on a at once: taken back by the lookup. A resume
+        // with a wrong token on b before that changes nothing.
+        try await Self.askToFlushForAGhost(s, node: a.id, database: db)
         try await Self.resumeWithAWrongToken(s, on: b)
         await s.transport.close()
         let (again, rest) = try await C.resume(s, on: a, after: frames.compactMap(\.eventSeq).max() ?? 0, limit: .seconds(60), until: C.isResult)
@@ -145,6 +162,12 @@ struct ClusterMoveTests {
         #expect(Self.firstDifference(seqs, Array(1...(seqs.last ?? 0))) == nil, "event_seq: \(Self.firstDifference(seqs, Array(1...(seqs.last ?? 0))) ?? "")")
         #expect(Self.firstDifference(C.ticks(frames), Array(1...96)) == nil, "ticks: \(Self.firstDifference(C.ticks(frames), Array(1...96)) ?? "")")
         #expect(frames.last?.message.type == "job.result")
+        // Both take-backs moved the session's claim counter (nobody else claimed it).
+        let store = try await PostgresRuntimeStore.connect(url: db, connectTimeout: .seconds(60))
+        defer { store.close() }
+        let row = try await store.db.client.query("SELECT node_id, claim FROM arcp_session WHERE session_id = \(s.id)", logger: store.logger)
+            .collect().first?.decode((String?, Int64).self)
+        #expect(row?.0 == "a" && row?.1 == 2, "\(String(describing: row))")
         await s.transport.close()
         #expect(await a.stop() == 0, "node a: \(a.process.stderr.suffix(2000))")
         #expect(await b.stop() == 0, "node b: \(b.process.stderr.suffix(2000))")
