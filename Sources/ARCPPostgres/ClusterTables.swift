@@ -25,6 +25,9 @@ final class ClusterSessionTable: SessionTable {
     let drain: ClusterDrain
     /// This node's unfinished jobs (the job table, set once by `PostgresCluster`).
     private let unfinishedJobs = RankedMutex<(@Sendable () -> [RuntimeJob])?>(.leaf, nil)
+    /// The `claim` of each session's row as read before asking its holder to flush: the
+    /// claim is made only if nobody claimed or took the session back since (`adopt`).
+    private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
     var log: Logger { db.logger }
     /// How long a resume waits for the node holding the session to flush its writes, per
     /// request; the request is sent again while that node is up and holds the session, up to
@@ -70,15 +73,11 @@ final class ClusterSessionTable: SessionTable {
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
         let winner = await local.adopt(session)
         guard winner === session else { return winner }
+        var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
-            // The holder stops numbering the session and flushes (a resume with a wrong token
-            // never gets here: the restore path checked it). The claim is made only if the row
-            // did not change since this read.
-            var expected: Int64? = nil
-            if let (holder, claim, up) = try await row(session.id) {
-                expected = claim
-                if let holder, holder != nodeID, up { await flush(session.id, holder: holder) }
-            }
+            // The claim is made only if the row did not change since the restore path read
+            // it, after its holder flushed (`prepareRestore`).
+            if expected == nil { expected = try await row(session.id)?.1 }
             var claimed: (String?, Int64)? = nil
             for attempt in 1...Self.claimAttempts {
                 // The last attempt claims whatever the row says (as one process would: the
@@ -105,7 +104,7 @@ final class ClusterSessionTable: SessionTable {
             }
             let previous = claimed?.0
             // Events appended to the log after the restore read it and before this claim (the
-            // previous holder's last writes, flushed above; a lost node's job ended by the
+            // previous holder's last writes; a lost node's job ended by the
             // membership, which appends while the row names the lost node): the session takes
             // them, numbered as stored, before numbering its own.
             if let stored = claimed?.1, stored > Int64(session.lastSeq) {
@@ -246,6 +245,24 @@ final class ClusterSessionTable: SessionTable {
         }
     }
 
+    /// The restore path is about to read session `id` from the store (its resume token was
+    /// accepted: `PostgresRuntimeStore.bufferStatus` calls this first): if a live node holds
+    /// it, that node stops numbering it and flushes its writes (bounded wait), so the read
+    /// holds everything it numbered. The row's claim counter is kept for `adopt`.
+    func prepareRestore(_ id: String) async {
+        do {
+            guard let (holder, claim, up) = try await row(id) else { return }
+            expectedClaims.withLock { e in
+                if e.count >= 10_000 { e.removeAll() }
+                e[id] = claim
+            }
+            guard let holder, holder != nodeID, up else { return }
+            await flush(id, holder: holder)
+        } catch {
+            log.warning("could not ask who holds a session", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+        }
+    }
+
     /// Asks `holder` to flush session `id` and waits for its answer: again every `flushWait`
     /// while it is up and holds the session, at most `flushWaitLimit`.
     private func flush(_ id: String, holder: String) async {
@@ -282,6 +299,7 @@ final class ClusterJobTable: JobTable {
     let follows: ClusterFollows
     /// The cluster's job queue (placement: `ClusterQueue.swift`).
     let queue: ClusterQueue
+    private let endedHook = RankedMutex<(@Sendable (String, String) -> Void)?>(.leaf, nil)
     var log: Logger { db.logger }
 
     init(db: PostgresDatabase, nodeID: String, follows: ClusterFollows) {
@@ -503,7 +521,17 @@ final class ClusterJobTable: JobTable {
     /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows
     /// of the jobs it drops (`deleteJob`). Rows no node holds in memory (jobs of lost nodes,
     /// of a node's previous run) are deleted by `ClusterRetention`.
-    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] { await local.jobEnded(job, at: now) }
+    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] {
+        let retired = await local.jobEnded(job, at: now)
+        endedHook.withLock { $0 }?(job.ownerSessionID, job.id)
+        return retired
+    }
+
+    /// Called with the session and id of each job of this node that ended (the routing
+    /// forgets a session that moved away once its last job here ended).
+    func onJobEnded(_ hook: @escaping @Sendable (_ session: String, _ job: String) -> Void) {
+        endedHook.withLock { $0 = hook }
+    }
     func sweep(at now: Duration) async -> [RetiredJob] { await local.sweep(at: now) }
     var localJobIDs: [String] { local.localJobIDs }
     func localJob(_ id: String) -> RuntimeJob? { local.localJob(id) }

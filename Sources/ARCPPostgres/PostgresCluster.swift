@@ -126,8 +126,15 @@ public final class PostgresCluster: Sendable {
         sessions = ClusterSessionTable(
             db: db, nodeID: settings.nodeID, listener: listener, routes: routes, forwarder: forwarder, drain: drain)
         jobs = ClusterJobTable(db: db, nodeID: settings.nodeID, follows: follows)
-        let jobs = self.jobs
-        sessions.setJobs { jobs.localUnfinished() }
+        let (jobs, routes, sessions) = (self.jobs, self.routes, self.sessions)
+        sessions.setJobs { [weak jobs] in jobs?.localUnfinished() ?? [] }
+        store.setBeforeRestoreRead { [weak sessions] id in await sessions?.prepareRestore(id) }
+        // A session that moved away is forgotten by the routing once its last job here ended.
+        jobs.onJobEnded { [weak jobs, weak sessions] session, ended in
+            guard routes.isAway(session), sessions?.localSession(session) == nil else { return }
+            guard let jobs, !jobs.localUnfinished().contains(where: { $0.ownerSessionID == session && $0.id != ended }) else { return }
+            routes.forget(session)
+        }
         idempotency = ClusterIdempotencyIndex(db: db)
         membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
         retention = ClusterRetention(db: db)

@@ -309,8 +309,19 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return out
     }
 
+    /// In a cluster: what runs before the restore path reads a session (its holder flushes).
+    private let beforeRestoreRead = RankedMutex<(@Sendable (String) async -> Void)?>(.leaf, nil)
+
+    /// In a cluster: `hook` runs before each `bufferStatus(session:)`, which the runtime's
+    /// restore path calls once the resume token was accepted and before it reads the log
+    /// (`ClusterSessionTable.prepareRestore`: the node holding the session flushes first).
+    func setBeforeRestoreRead(_ hook: @escaping @Sendable (String) async -> Void) {
+        beforeRestoreRead.withLock { $0 = hook }
+    }
+
     public func bufferStatus(session: String) async throws -> BufferStatus? {
-        try await mapped { try await Self.status(session, query: { try await self.db.client.query($0, logger: self.logger) }) }
+        if let hook = beforeRestoreRead.withLock({ $0 }) { await hook(session) }
+        return try await mapped { try await Self.status(session, query: { try await self.db.client.query($0, logger: self.logger) }) }
     }
 
     static func status(_ session: String, query: (PostgresQuery) async throws -> PostgresRowSequence) async throws -> BufferStatus? {
