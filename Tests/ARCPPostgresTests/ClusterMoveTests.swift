@@ -15,10 +15,11 @@ import Darwin
 
 /// A session moving between `arcp serve --postgres` nodes while a job emits: every event
 /// reaches the client exactly once, in order (docs/CLUSTER.md, "Moving a session" and
-/// "Delivery guarantees").
+/// "Delivery guarantees"). One test at a time: each runs two or three nodes, and the suites
+/// beside it on CI's two cores have timing-sensitive tests of their own.
 @Suite(
     "Cluster: a session moving while its job runs", .enabled(if: PostgresServer.isInstalled, Comment(rawValue: postgresMissing)),
-    .timeLimit(.minutes(4)))
+    .serialized, .timeLimit(.minutes(6)))
 struct ClusterMoveTests {
     typealias C = ClusterTests
 
