@@ -62,6 +62,12 @@ struct ClusterMoveTests {
         var events = frames.filter { $0.eventSeq != nil }
         var generator = SystemRandomNumberGenerator()
         var placements: [String] = []
+        // A failed resume says how the nodes are (a node gone refuses connections).
+        func nodesReport() -> String {
+            nodes.map { n in
+                "node \(n.id) \(n.process.process.isRunning ? "running" : "exited \(n.process.process.terminationStatus)"): \(n.process.stderr.suffix(1500))"
+            }.joined(separator: "\n")
+        }
         for i in 0..<resumes {
             await s.transport.close()
             let lastSeq = events.last?.eventSeq ?? 0
@@ -70,8 +76,13 @@ struct ClusterMoveTests {
             let target = lastSeq + max(1, (total - lastSeq + left - 1) / left)
             let node = nodes[Int.random(in: 0..<nodes.count, using: &generator)]
             placements.append(node.id)
-            (s, frames) = try await C.resume(s, on: node, after: lastSeq, limit: .seconds(60)) {
-                ($0.eventSeq ?? 0) >= target || Self.isTerminal($0)
+            do {
+                (s, frames) = try await C.resume(s, on: node, after: lastSeq, limit: .seconds(60)) {
+                    ($0.eventSeq ?? 0) >= target || Self.isTerminal($0)
+                }
+            } catch {
+                Issue.record("resume \(i + 1) on \(node.id) failed: \(error)\n\(nodesReport())")
+                throw error
             }
             let got = frames.filter { $0.eventSeq != nil }
             #expect(

@@ -97,7 +97,7 @@ extension ClusterTests {
         let ids = Self.acceptedIDs(frames)
         let (running, queued) = (ids[0], ids[1])
         let listed = try await Self.listJobs(s)
-        #expect(listed.first { $0.jobId == queued }?.status == .pending, "\(listed.map { "\($0.jobId) \($0.agent) \($0.status)" })")
+        #expect(listed.first { $0.jobId == queued }?.status == .pending, "\(listed.map { "\($0.jobId) \($0.agent ?? "-") \($0.status)" })")
 
         // The queue holds one: the next submit is refused, retryable, naming the limit. (90 s:
         // the refusal is a transaction on the PostgreSQL server every phase-2 suite shares.)
