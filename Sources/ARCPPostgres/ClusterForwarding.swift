@@ -9,58 +9,55 @@ import PostgresNIO
 // the job's events, in order, to `arcp_forward`; the node holding the session numbers them
 // in the session (its log, its client) as they come.
 
-/// The sessions whose events this node no longer numbers: another node holds them, or asked
-/// for them (a resume there), so their jobs' events here are forwarded.
-final class ClusterMoves: Sendable {
-    private let ids = RankedMutex<Set<String>>(.leaf, [])
-
-    func contains(_ id: String) -> Bool { ids.withLock { $0.contains(id) } }
-    func insert(_ id: String) { _ = ids.withLock { $0.insert(id) } }
-    func remove(_ id: String) { _ = ids.withLock { $0.remove(id) } }
-}
-
-/// The fan-outs of a cluster node's jobs: the in-memory fan-out, plus forwarding of the
-/// submitter's events once its session moved.
+/// The fan-outs of a cluster node's jobs: the in-memory fan-out, plus the routing of the
+/// submitter's events (`ClusterRouting.swift`) when its session is not numbered here.
 struct ClusterSubscriptionFanOut: SubscriptionFanOut {
     let inner: InMemorySubscriptionFanOut
-    let moves: ClusterMoves
+    let routes: ClusterRoutes
     let forwarder: ClusterForwarder
+    /// This node's current object of a session it holds.
+    let sessions: @Sendable (String) -> RuntimeSession?
 
     func fanOut(jobID: String, principal: String, traceID: String, ownerSessionID: String, owner: RuntimeSession?) -> any JobEventFanOut {
         ClusterJobEventFanOut(
             inner: inner.fanOut(jobID: jobID, principal: principal, traceID: traceID, ownerSessionID: ownerSessionID, owner: owner),
-            jobID: jobID, principal: principal, traceID: traceID, moves: moves, forwarder: forwarder, ownerElsewhere: owner == nil)
+            jobID: jobID, principal: principal, traceID: traceID, routes: routes, forwarder: forwarder, sessions: sessions,
+            ownerElsewhere: owner == nil)
     }
 }
 
-/// One job's fan-out on a cluster node. While the submitting session is here it is the
-/// in-memory fan-out; once the session moved, each event still goes through the in-memory
-/// fan-out (subscribers here, the history, the refusal after the terminal frame) and is also
-/// queued for the node holding the session. (The queueing follows the in-memory fan-out's
-/// lock rather than happening under it; an event racing the job's terminal frame from
-/// another task may be queued after it, and is then dropped by the holder.)
+/// One job's fan-out on a cluster node. While this node numbers the submitting session's
+/// events (`ClusterRoutes.begin`) it is the in-memory fan-out. Otherwise each event still
+/// goes through the in-memory fan-out without the session (subscribers here, the history,
+/// the refusal after the terminal frame), then is committed to the routing: forwarded for
+/// the node holding the session, held while the session comes back here, or numbered here
+/// when it came back meanwhile. (The commit follows the in-memory fan-out's lock rather than
+/// happening under it; an event racing the job's terminal frame from another task may be
+/// committed after it, and is then dropped by the holder.)
 final class ClusterJobEventFanOut: JobEventFanOut {
     let inner: any JobEventFanOut
     let jobID: String
     let principal: String
     let traceID: String
-    let moves: ClusterMoves
+    let routes: ClusterRoutes
     let forwarder: ClusterForwarder
+    let sessions: @Sendable (String) -> RuntimeSession?
     /// The submitting session was not on this node when the job was made (a job claimed
     /// from the cluster's queue, a child of a job whose session moved): every event is
     /// forwarded to the node holding the session.
     let ownerElsewhere: Bool
 
     init(
-        inner: any JobEventFanOut, jobID: String, principal: String, traceID: String, moves: ClusterMoves, forwarder: ClusterForwarder,
-        ownerElsewhere: Bool = false
+        inner: any JobEventFanOut, jobID: String, principal: String, traceID: String, routes: ClusterRoutes, forwarder: ClusterForwarder,
+        sessions: @escaping @Sendable (String) -> RuntimeSession?, ownerElsewhere: Bool = false
     ) {
         self.inner = inner
         self.jobID = jobID
         self.principal = principal
         self.traceID = traceID
-        self.moves = moves
+        self.routes = routes
         self.forwarder = forwarder
+        self.sessions = sessions
         self.ownerElsewhere = ownerElsewhere
     }
 
@@ -70,27 +67,54 @@ final class ClusterJobEventFanOut: JobEventFanOut {
     var subscriberIDs: [String] { inner.subscriberIDs }
     var retainedBytes: Int { inner.retainedBytes }
 
+    /// Makes `session` the submitting session's object here (it was restored again).
+    func rebind(owner session: RuntimeSession) {
+        (inner as? InMemoryJobEventFanOut)?.rebind(owner: session)
+    }
+
     @discardableResult
     func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
-        let moved = ownerElsewhere || moves.contains(ownerSessionID)
-        guard let seq = inner.publish(message, redactedForOthers: redactedForOthers) else { return nil }
-        if moved { forward(message, terminal: false) }
+        let id = ownerSessionID
+        if !ownerElsewhere && routes.begin(id) {
+            defer { routes.numbered(id) }
+            return inner.publish(message, redactedForOthers: redactedForOthers)
+        }
+        let published =
+            if let local = inner as? InMemoryJobEventFanOut {
+                local.publish(message, redactedForOthers: redactedForOthers, toOwner: false)
+            } else {
+                inner.publish(message, redactedForOthers: redactedForOthers)
+            }
+        guard let seq = published else { return nil }
+        route(message, terminal: false)
         return seq
     }
 
     @discardableResult
     func publishTerminal(_ message: Message) -> Int? {
-        let moved = ownerElsewhere || moves.contains(ownerSessionID)
-        guard let seq = inner.publishTerminal(message) else { return nil }
-        if moved { forward(message, terminal: true) }
+        let id = ownerSessionID
+        if !ownerElsewhere && routes.begin(id) {
+            defer { routes.numbered(id) }
+            return inner.publishTerminal(message)
+        }
+        let published =
+            if let local = inner as? InMemoryJobEventFanOut { local.publishTerminal(message, toOwner: false) } else { inner.publishTerminal(message) }
+        guard let seq = published else { return nil }
+        route(message, terminal: true)
         return seq
     }
 
-    private func forward(_ message: Message, terminal: Bool) {
-        forwarder.enqueue(
-            ClusterForwarder.Entry(
-                session: ownerSessionID, job: jobID, trace: traceID, principal: principal,
-                frame: FrameCodec.encode(Envelope.make(message, jobID: jobID, traceID: traceID)), terminal: terminal))
+    private func route(_ message: Message, terminal: Bool) {
+        let entry = ClusterForwarder.Entry(
+            session: ownerSessionID, job: jobID, trace: traceID, principal: principal,
+            frame: FrameCodec.encode(Envelope.make(message, jobID: jobID, traceID: traceID)), terminal: terminal)
+        if ownerElsewhere {
+            forwarder.enqueue(entry)
+        } else if routes.commit(entry) {
+            // The session came back here meanwhile: numbered in its object here.
+            defer { routes.numbered(ownerSessionID) }
+            sessions(ownerSessionID)?.sendForwardedEvent(message, jobID: jobID, traceID: traceID)
+        }
     }
 
     func subscribe(_ session: RuntimeSession, history: Bool, fromSeq: Int, subscribed: (Int, Bool) -> Message) async {
@@ -234,22 +258,43 @@ final class ClusterForwarder: Sendable {
     }
 }
 
-/// Numbers the forwarded events of the sessions this node holds, in order: one drain at a
-/// time per node (the rows of a session are taken with `DELETE … RETURNING`, oldest first).
+/// Numbers the forwarded events of the sessions this node holds, in order, and makes taking
+/// them durable in one step: a forwarded row is deleted from `arcp_forward` in the
+/// transaction that appends its numbered event to the session's log
+/// (`PostgresRuntimeStore.noteForwarded`), so an event is in exactly one of the two tables
+/// whatever fails. A holder killed before its append committed leaves the rows for the next
+/// holder; one whose session was claimed meanwhile has its append fenced and leaves them too.
+///
+/// One drain at a time per session (an async lock); each pass first waits for this node's
+/// store writer, so the rows an earlier pass numbered are gone (appended) or still there
+/// because they were fenced, never read twice.
 final class ClusterDrain: Sendable {
     private struct State {
         var pending: [String] = []
         var running = false
+        var busy: Set<String> = []
+        var lockWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var flush: (@Sendable () async -> Void)? = nil
     }
 
+    static let page = 1000
     let db: PostgresDatabase
     let nodeID: String
+    let routes: ClusterRoutes
+    let store: PostgresRuntimeStore
     private let state = RankedMutex(.leaf, State())
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String) {
+    init(db: PostgresDatabase, nodeID: String, routes: ClusterRoutes, store: PostgresRuntimeStore) {
         self.db = db
         self.nodeID = nodeID
+        self.routes = routes
+        self.store = store
+    }
+
+    /// How a drain waits for this node's store writer (the runtime's `flushStore`).
+    func setFlush(_ flush: @escaping @Sendable () async -> Void) {
+        state.withLock { $0.flush = flush }
     }
 
     /// Drains session `id` (now, or after the drain running).
@@ -273,41 +318,80 @@ final class ClusterDrain: Sendable {
         }
     }
 
-    /// Delivers the forwarded events of session `id`, if this node holds it.
+    private func lock(_ id: String) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.busy.insert(id).inserted { return true }
+                s.lockWaiters[id, default: []].append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    private func unlock(_ id: String) {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard var waiters = s.lockWaiters[id], !waiters.isEmpty else {
+                s.busy.remove(id)
+                s.lockWaiters[id] = nil
+                return nil
+            }
+            // Handed over: the session stays busy for the next drain.
+            let c = waiters.removeFirst()
+            s.lockWaiters[id] = waiters.isEmpty ? nil : waiters
+            return c
+        }
+        next?.resume()
+    }
+
+    /// Numbers the forwarded events of session `id` in its object here, if this node holds
+    /// it and numbers its events (`ClusterRoutes.beginDrain`).
     func drain(_ id: String, sessions: ClusterSessionTable) async {
-        guard let session = sessions.localSession(id) else { return }
-        do {
-            let holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
-                .collect().first?.decode(String?.self)
-            guard holder == nodeID else { return }
-            var rows: [(Int64, String, String, String, String, Bool)] = []
-            for try await row in try await db.client.query(
-                """
-                DELETE FROM arcp_forward WHERE id IN (SELECT id FROM arcp_forward WHERE session_id = \(id) ORDER BY id LIMIT 10000)
-                RETURNING id, job_id, trace_id, principal, frame, terminal
-                """, logger: log
-            ).decode((Int64, String, String, String, String, Bool).self) {
-                rows.append(row)
-            }
-            rows.sort { $0.0 < $1.0 }
-            var ended = Set<String>()
-            for (_, job, trace, principal, frame, terminal) in rows where !ended.contains(job) {
-                guard case .success(let envelope) = FrameCodec.decode(frame, validate: false) else {
-                    log.error("a forwarded frame could not be read", metadata: ["job": "\(job)", "session": "\(id)"])
-                    continue
+        await lock(id)
+        defer { unlock(id) }
+        var ended = Set<String>()
+        while let session = sessions.localSession(id) {
+            await state.withLock({ $0.flush })?()
+            do {
+                let holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
+                    .collect().first?.decode(String?.self)
+                guard holder == nodeID else { return }
+                var rows: [(Int64, String, String, String, String, Bool)] = []
+                for try await row in try await db.client.query(
+                    """
+                    SELECT id, job_id, trace_id, principal, frame, terminal FROM arcp_forward WHERE session_id = \(id)
+                    ORDER BY id LIMIT \(Self.page)
+                    """, logger: log
+                ).decode((Int64, String, String, String, String, Bool).self) {
+                    rows.append(row)
                 }
-                let fanOut = InMemorySubscriptionFanOut(historyLimit: 1)
-                    .fanOut(jobID: job, principal: principal, traceID: trace, ownerSessionID: id, owner: session)
-                if terminal {
-                    ended.insert(job)
-                    fanOut.publishTerminal(envelope.message)
-                } else {
-                    fanOut.publish(envelope.message, redactedForOthers: nil)
+                guard !rows.isEmpty, routes.beginDrain(id) else { return }
+                var discarded: [Int64] = []
+                for (row, job, trace, _, frame, terminal) in rows {
+                    guard !ended.contains(job) else {
+                        // After its job's terminal frame (a late event of another task): dropped.
+                        discarded.append(row)
+                        continue
+                    }
+                    guard case .success(let envelope) = FrameCodec.decode(frame, validate: false) else {
+                        log.error("a forwarded frame could not be read", metadata: ["job": "\(job)", "session": "\(id)"])
+                        discarded.append(row)
+                        continue
+                    }
+                    if terminal { ended.insert(job) }
+                    session.sendForwardedEvent(envelope.message, jobID: job, traceID: trace) { seq in
+                        store.noteForwarded(session: id, seq: Int64(seq), row: row)
+                    }
                 }
+                routes.numbered(id)
+                if !discarded.isEmpty {
+                    try await db.client.query("DELETE FROM arcp_forward WHERE id = ANY(\(discarded))", logger: log)
+                }
+                if rows.count < Self.page { return }
+            } catch {
+                log.warning("could not take forwarded events", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+                return
             }
-            if rows.count == 10000 { await drain(id, sessions: sessions) }
-        } catch {
-            log.warning("could not take forwarded events", metadata: ["session": "\(id)", "error": "\(describe(error))"])
         }
     }
 }

@@ -36,17 +36,17 @@ final class ClusterListener: Sendable {
 
     let db: PostgresDatabase
     let nodeID: String
-    let moves: ClusterMoves
+    let routes: ClusterRoutes
     let drain: ClusterDrain
     let watches: ClusterWatches
     let follows: ClusterFollows
     private let state = RankedMutex(.leaf, State())
     var log: Logger { db.logger }
 
-    init(db: PostgresDatabase, nodeID: String, moves: ClusterMoves, drain: ClusterDrain, watches: ClusterWatches, follows: ClusterFollows) {
+    init(db: PostgresDatabase, nodeID: String, routes: ClusterRoutes, drain: ClusterDrain, watches: ClusterWatches, follows: ClusterFollows) {
         self.db = db
         self.nodeID = nodeID
-        self.moves = moves
+        self.routes = routes
         self.drain = drain
         self.watches = watches
         self.follows = follows
@@ -131,32 +131,37 @@ final class ClusterListener: Sendable {
         let parts = payload.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
         case "flush" where parts.count == 3:
+            // Node `from` restores this session: from now on this node's jobs forward its
+            // events (the routing waits for numberings in flight), then everything this node
+            // numbered is stored before the answer. If `from` does not claim the session, this
+            // node takes it back after a while (`ClusterSessionTable.takeBackLater`).
             let (session, from) = (parts[1], parts[2])
-            let runtime = state.withLock { $0.runtime }
+            let (runtime, sessions) = state.withLock { ($0.runtime, $0.sessions) }
             Task {
+                let generation = await routes.leave(session)
                 await runtime?.flushStore()
                 do {
                     try await db.client.query("SELECT pg_notify(\(Self.channel(from)), \("flushed:" + session))", logger: log)
                 } catch {
                     log.warning("could not answer a flush request", metadata: ["session": "\(session)", "error": "\(describe(error))"])
                 }
+                await sessions?.takeBackLater(session, generation: generation)
             }
         case "ended" where parts.count == 5:
             // A lost node's job whose session this node holds: deliver its job.error here
-            // (numbered in the session, stored, sent live when attached).
+            // (numbered in the session, stored, sent live when attached; forwarded if the
+            // session is moving on).
             let (session, job, trace, lost) = (parts[1], parts[2], parts[3], parts[4])
-            guard let s = state.withLock({ $0.sessions })?.localSession(session) else {
+            guard let sessions = state.withLock({ $0.sessions }), let s = sessions.localSession(session) else {
                 log.warning("a lost node's job ended for a session this node no longer holds", metadata: ["job": "\(job)", "session": "\(session)"])
                 return
             }
-            InMemorySubscriptionFanOut(historyLimit: 1)
-                .fanOut(jobID: job, principal: s.principal, traceID: trace, ownerSessionID: session, owner: s)
-                .publishTerminal(ClusterMembership.lostJobError(node: lost))
+            sessions.deliver(
+                ClusterMembership.lostJobError(node: lost), session: session, job: job, trace: trace, principal: s.principal, terminal: true)
         case "claimed" where parts.count == 2:
             // Another node resumed this session: its jobs here forward their events from now on.
-            moves.insert(parts[1])
-            if let sessions = state.withLock({ $0.sessions }), let s = sessions.localSession(parts[1]) {
-                Task { _ = await sessions.local.remove(s) }
+            if let sessions = state.withLock({ $0.sessions }) {
+                Task { await sessions.claimedElsewhere(parts[1]) }
             }
         case "cancel" where parts.count == 3:
             // job.cancel from the node holding the job's session: its terminal frame goes back

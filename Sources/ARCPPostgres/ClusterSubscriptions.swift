@@ -291,6 +291,7 @@ final class ClusterFollows: Sendable {
     private func follow(_ key: Key, endpoint: JobSubscriberEndpoint, owner: String, after: Int, wake: AsyncStream<Void>) async {
         var last = after
         var idleRoundsAfterEnd = 0
+        var endSeen: ContinuousClock.Instant? = nil
         var wakes = wake.makeAsyncIterator()
         while !Task.isCancelled, endpoint.session != nil {
             let rows: [(Int, String)]
@@ -320,19 +321,28 @@ final class ClusterFollows: Sendable {
             if rows.isEmpty {
                 // A job that ended without its terminal frame in this log (its session's log
                 // was deleted), or whose row is gone, is followed no longer.
+                // (The terminal frame of a job whose session moved reaches the log through
+                // the forwarding, after the job's row says it ended: give it `endGrace`.)
                 if await ended(key.job) {
                     idleRoundsAfterEnd += 1
-                    if idleRoundsAfterEnd >= 2 {
+                    let since = endSeen ?? ContinuousClock.now
+                    endSeen = since
+                    if idleRoundsAfterEnd >= 2 && ContinuousClock.now - since >= Self.endGrace {
                         log.notice("a followed job ended without a terminal frame in its log", metadata: ["job": "\(key.job)"])
                         return
                     }
                 }
             } else {
                 idleRoundsAfterEnd = 0
+                endSeen = nil
             }
             guard await wakes.next() != nil else { return }
         }
     }
+
+    /// How long a follower keeps reading after the job's row says it ended and no terminal
+    /// frame is in the log.
+    static let endGrace: Duration = .seconds(10)
 
     /// Whether job `id`'s row is gone or says it ended (true when the database cannot say:
     /// the next round asks again).

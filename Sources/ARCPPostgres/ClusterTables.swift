@@ -10,31 +10,54 @@ import PostgresNIO
 
 /// The sessions of a cluster node. A session's row names the node holding it (`node_id`);
 /// a resume on this node of a session it does not hold goes through the runtime's restore
-/// path, whose `adopt` claims the row (`claim` counts the claims). From then on the node
-/// that held it before writes nothing more into its log (`PostgresRuntimeStore.append`
-/// fences it), and its copy is dropped the next time it is looked up there.
+/// path, whose `adopt` claims the row (`claim` counts the claims and take-backs). From then
+/// on the node that held it before writes nothing more into its log
+/// (`PostgresRuntimeStore.append` fences it), and its copy is dropped the next time it is
+/// looked up there. How the events of jobs still running on the previous node reach the new
+/// holder without a gap or a duplicate: docs/CLUSTER.md, "Moving a session".
 final class ClusterSessionTable: SessionTable {
     let local = InMemorySessionTable()
     let db: PostgresDatabase
     let nodeID: String
     let listener: ClusterListener
-    let moves: ClusterMoves
+    let routes: ClusterRoutes
     let forwarder: ClusterForwarder
     let drain: ClusterDrain
+    /// This node's unfinished jobs (the job table, set once by `PostgresCluster`).
+    private let unfinishedJobs = RankedMutex<(@Sendable () -> [RuntimeJob])?>(.leaf, nil)
+    /// The `claim` of each session's row as read before asking its holder to flush: the
+    /// claim is made only if nobody claimed or took the session back since (`adopt`).
+    private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
     var log: Logger { db.logger }
-    /// How long a resume waits for the node holding the session to flush its writes.
+    /// How long a resume waits for the node holding the session to flush its writes, per
+    /// request; the request is sent again while that node is up and holds the session, up to
+    /// `flushWaitLimit` in all.
     static let flushWait: Duration = .seconds(2)
+    static let flushWaitLimit: Duration = .seconds(10)
+    /// How long a node that flushed a session for another node forwards its events before
+    /// it takes the session back, if the other node has not claimed it by then.
+    static let moveTimeout: Duration = .seconds(5)
+    /// How many times `adopt` asks again when the row changed since it was read.
+    static let claimAttempts = 5
 
     init(
-        db: PostgresDatabase, nodeID: String, listener: ClusterListener, moves: ClusterMoves, forwarder: ClusterForwarder,
+        db: PostgresDatabase, nodeID: String, listener: ClusterListener, routes: ClusterRoutes, forwarder: ClusterForwarder,
         drain: ClusterDrain
     ) {
         self.db = db
         self.nodeID = nodeID
         self.listener = listener
-        self.moves = moves
+        self.routes = routes
         self.forwarder = forwarder
         self.drain = drain
+    }
+
+    func setJobs(_ unfinished: @escaping @Sendable () -> [RuntimeJob]) {
+        unfinishedJobs.withLock { $0 = unfinished }
+    }
+
+    private func localJobs(of id: String) -> [RuntimeJob] {
+        (unfinishedJobs.withLock { $0 }?() ?? []).filter { $0.ownerSessionID == id }
     }
 
     func insert(_ session: RuntimeSession) async {
@@ -50,19 +73,40 @@ final class ClusterSessionTable: SessionTable {
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
         let winner = await local.adopt(session)
         guard winner === session else { return winner }
+        var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
-            let claimed = try await db.client.query(
-                """
-                UPDATE arcp_session s SET node_id = \(nodeID), claim = s.claim + 1
-                FROM (SELECT session_id, node_id FROM arcp_session WHERE session_id = \(session.id) FOR UPDATE) p
-                WHERE s.session_id = p.session_id
-                RETURNING p.node_id, s.last_seq
-                """, logger: log
-            ).collect().first?.decode((String?, Int64).self)
+            // The claim is made only if the row did not change since the restore path read
+            // it, after its holder flushed (`prepareRestore`).
+            if expected == nil { expected = try await row(session.id)?.1 }
+            var claimed: (String?, Int64)? = nil
+            for attempt in 1...Self.claimAttempts {
+                // The last attempt claims whatever the row says (as one process would: the
+                // later claim holds the session).
+                let condition = attempt == Self.claimAttempts ? nil : expected
+                claimed = try await db.client.query(
+                    """
+                    UPDATE arcp_session s SET node_id = \(nodeID), claim = s.claim + 1
+                    FROM (SELECT session_id, node_id, claim FROM arcp_session WHERE session_id = \(session.id) FOR UPDATE) p
+                    WHERE s.session_id = p.session_id AND (\(condition)::int8 IS NULL OR p.claim = \(condition))
+                    RETURNING p.node_id, s.last_seq
+                    """, logger: log
+                ).collect().first?.decode((String?, Int64).self)
+                if claimed != nil { break }
+                // Another node claimed the session, or its holder took it back, since this
+                // node read it: ask the holder now to flush (its events then reach this
+                // node's copy below), and claim again.
+                guard let (holder, claim, up) = try await row(session.id) else { break }
+                log.info(
+                    "the session changed hands while it was restored; asking again",
+                    metadata: ["session": "\(session.id)", "held_by": "\(holder ?? "-")", "attempt": "\(attempt)"])
+                expected = claim
+                if let holder, holder != nodeID, up { await flush(session.id, holder: holder) }
+            }
             let previous = claimed?.0
-            // Events appended to the log after the restore read it and before this claim (a
-            // lost node's job ended by the membership, which appends while the row names the
-            // lost node): the session takes them, numbered as stored, before numbering its own.
+            // Events appended to the log after the restore read it and before this claim (the
+            // previous holder's last writes; a lost node's job ended by the
+            // membership, which appends while the row names the lost node): the session takes
+            // them, numbered as stored, before numbering its own.
             if let stored = claimed?.1, stored > Int64(session.lastSeq) {
                 let missed = try await PostgresRuntimeStore.decodeEvents(
                     session.id,
@@ -85,22 +129,47 @@ final class ClusterSessionTable: SessionTable {
         } catch {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
-        // Events forwarded to the session while it was elsewhere (this node's own jobs'
-        // included), then this node's jobs number the session's events directly again.
-        await forwarder.flush()
-        await drain.drain(session.id, sessions: self)
-        moves.remove(session.id)
+        await numberHere(session)
         return session
     }
 
+    /// This node holds `session` (claimed, or taken back): its jobs here number into this
+    /// object; what was forwarded to the session meanwhile (this node's own jobs' included)
+    /// is numbered first, then what this node's jobs emitted during the switch, then the jobs
+    /// number directly again.
+    func numberHere(_ session: RuntimeSession) async {
+        for job in localJobs(of: session.id) { (job.fanOut as? ClusterJobEventFanOut)?.rebind(owner: session) }
+        guard routes.beginReturn(session.id) else {
+            await drain.drain(session.id, sessions: self)
+            return
+        }
+        await forwarder.flush()
+        await drain.drain(session.id, sessions: self)
+        while let held = routes.takeHeld(session.id), !held.isEmpty {
+            defer { routes.numbered(session.id) }
+            for entry in held {
+                guard case .success(let envelope) = FrameCodec.decode(entry.frame, validate: false) else { continue }
+                session.sendForwardedEvent(envelope.message, jobID: entry.job, traceID: entry.trace)
+            }
+        }
+    }
+
+    /// The session's row: its holder, its claim counter, and whether the holder is up.
+    private func row(_ id: String) async throws -> (String?, Int64, Bool)? {
+        try await db.client.query(
+            """
+            SELECT s.node_id, s.claim, COALESCE(n.state = 'up', false) FROM arcp_session s LEFT JOIN arcp_node n ON n.node_id = s.node_id
+            WHERE s.session_id = \(id)
+            """, logger: log
+        ).collect().first?.decode((String?, Int64, Bool).self)
+    }
+
     /// The session, if this node holds it: a copy whose row another node claimed since is
-    /// dropped (the runtime then restores the session from the store). When the database
+    /// dropped (the runtime then restores the session from the store). A copy this node was
+    /// moving to another node, which has not claimed it, is taken back. When the database
     /// cannot be asked, what this node holds is served.
     func session(_ id: String) async -> RuntimeSession? {
-        guard let session = local.localSession(id) else {
-            await prepareRestore(id)
-            return nil
-        }
+        guard let session = local.localSession(id) else { return nil }
         let holder: String?
         do {
             holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
@@ -109,33 +178,103 @@ final class ClusterSessionTable: SessionTable {
             log.warning("could not check who holds a session; serving this node's copy", metadata: ["session": "\(id)", "error": "\(describe(error))"])
             return session
         }
-        guard let holder, holder != nodeID else { return session }
-        moves.insert(id)
+        guard let holder else { return session }
+        if holder == nodeID {
+            // Flushed for another node that has not claimed it (the client came back here):
+            // taken back, unless that node claims it first.
+            guard routes.isAway(id) else { return session }
+            if await takeBack(session) { return session }
+        }
+        await routes.leave(id)
         _ = await local.remove(session)
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
-        await prepareRestore(id)
         return nil
     }
 
-    /// Session `id` is not here: if a live node holds it, ask that node to flush its writes
-    /// (bounded wait), so the restore that follows reads the whole log.
-    private func prepareRestore(_ id: String) async {
+    /// Takes back a session this node flushed for another node that did not claim it: the
+    /// claim counter moves on (a claim based on the row as read before is refused and asks
+    /// again), and the session is numbered here again. False when another node claimed it.
+    func takeBack(_ session: RuntimeSession) async -> Bool {
         do {
-            let holder = try await db.client.query(
-                """
-                SELECT s.node_id FROM arcp_session s JOIN arcp_node n ON n.node_id = s.node_id AND n.state = 'up'
-                WHERE s.session_id = \(id)
-                """, logger: log
-            ).collect().first?.decode(String.self)
-            guard let holder, holder != nodeID else { return }
-            if await !listener.requestFlush(session: id, holder: holder, limit: Self.flushWait) {
-                log.warning(
-                    "the node holding a session did not confirm its writes in time; restoring from what is stored",
-                    metadata: ["session": "\(id)", "held_by": "\(holder)"])
+            let kept = try await db.client.query(
+                "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(session.id) AND node_id = \(nodeID) RETURNING claim",
+                logger: log
+            ).collect()
+            guard !kept.isEmpty else { return false }
+        } catch {
+            log.warning("could not take a session back", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
+            return false
+        }
+        log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(session.id)"])
+        await numberHere(session)
+        return true
+    }
+
+    /// After a flush for another node (`leave` generation `generation`): if that node has not
+    /// claimed session `id` within `moveTimeout`, this node takes it back; a session no longer
+    /// held here whose jobs here all ended is forgotten.
+    func takeBackLater(_ id: String, generation: UInt64) async {
+        try? await Task.sleep(for: Self.moveTimeout)
+        guard routes.isAway(id, generation: generation) else { return }
+        if let session = local.localSession(id), await takeBack(session) { return }
+        if let session = local.localSession(id) {
+            _ = await local.remove(session)
+        }
+        if localJobs(of: id).isEmpty { routes.forget(id) }
+    }
+
+    /// Another node claimed session `id`: this node's jobs forward its events, its copy is dropped.
+    func claimedElsewhere(_ id: String) async {
+        await routes.leave(id)
+        if let s = local.localSession(id) { _ = await local.remove(s) }
+    }
+
+    /// An event for session `id` that does not come from one of this node's job fan-outs
+    /// (a lost node's job's `job.error`): numbered here, forwarded or held as the routing says.
+    func deliver(_ message: Message, session id: String, job: String, trace: String, principal: String, terminal: Bool) {
+        let entry = ClusterForwarder.Entry(
+            session: id, job: job, trace: trace, principal: principal,
+            frame: FrameCodec.encode(Envelope.make(message, jobID: job, traceID: trace)), terminal: terminal)
+        if routes.begin(id) || routes.commit(entry) {
+            defer { routes.numbered(id) }
+            guard let s = local.localSession(id) else {
+                log.warning("an event for a session this node no longer holds", metadata: ["job": "\(job)", "session": "\(id)"])
+                return
             }
+            s.sendForwardedEvent(message, jobID: job, traceID: trace)
+        }
+    }
+
+    /// The restore path is about to read session `id` from the store (its resume token was
+    /// accepted: `PostgresRuntimeStore.bufferStatus` calls this first): if a live node holds
+    /// it, that node stops numbering it and flushes its writes (bounded wait), so the read
+    /// holds everything it numbered. The row's claim counter is kept for `adopt`.
+    func prepareRestore(_ id: String) async {
+        do {
+            guard let (holder, claim, up) = try await row(id) else { return }
+            expectedClaims.withLock { e in
+                if e.count >= 10_000 { e.removeAll() }
+                e[id] = claim
+            }
+            guard let holder, holder != nodeID, up else { return }
+            await flush(id, holder: holder)
         } catch {
             log.warning("could not ask who holds a session", metadata: ["session": "\(id)", "error": "\(describe(error))"])
         }
+    }
+
+    /// Asks `holder` to flush session `id` and waits for its answer: again every `flushWait`
+    /// while it is up and holds the session, at most `flushWaitLimit`.
+    private func flush(_ id: String, holder: String) async {
+        let deadline = ContinuousClock.now + Self.flushWaitLimit
+        while true {
+            if await listener.requestFlush(session: id, holder: holder, limit: Self.flushWait) { return }
+            let still = try? await row(id)
+            guard let still, still.0 == holder, still.2, ContinuousClock.now < deadline else { break }
+        }
+        log.warning(
+            "the node holding a session did not confirm its writes in time; restoring from what is stored",
+            metadata: ["session": "\(id)", "held_by": "\(holder)"])
     }
 
     func remove(_ session: RuntimeSession) async -> Bool { await local.remove(session) }
@@ -160,6 +299,7 @@ final class ClusterJobTable: JobTable {
     let follows: ClusterFollows
     /// The cluster's job queue (placement: `ClusterQueue.swift`).
     let queue: ClusterQueue
+    private let endedHook = RankedMutex<(@Sendable (String, String) -> Void)?>(.leaf, nil)
     var log: Logger { db.logger }
 
     init(db: PostgresDatabase, nodeID: String, follows: ClusterFollows) {
@@ -381,7 +521,17 @@ final class ClusterJobTable: JobTable {
     /// Retention of this node's jobs is the in-memory table's; the runtime deletes the rows
     /// of the jobs it drops (`deleteJob`). Rows no node holds in memory (jobs of lost nodes,
     /// of a node's previous run) are deleted by `ClusterRetention`.
-    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] { await local.jobEnded(job, at: now) }
+    func jobEnded(_ job: RuntimeJob, at now: Duration) async -> [RetiredJob] {
+        let retired = await local.jobEnded(job, at: now)
+        endedHook.withLock { $0 }?(job.ownerSessionID, job.id)
+        return retired
+    }
+
+    /// Called with the session and id of each job of this node that ended (the routing
+    /// forgets a session that moved away once its last job here ended).
+    func onJobEnded(_ hook: @escaping @Sendable (_ session: String, _ job: String) -> Void) {
+        endedHook.withLock { $0 = hook }
+    }
     func sweep(at now: Duration) async -> [RetiredJob] { await local.sweep(at: now) }
     var localJobIDs: [String] { local.localJobIDs }
     func localJob(_ id: String) -> RuntimeJob? { local.localJob(id) }

@@ -77,7 +77,7 @@ public final class PostgresCluster: Sendable {
     let idempotency: ClusterIdempotencyIndex
     let membership: ClusterMembership
     let listener: ClusterListener
-    let moves = ClusterMoves()
+    let routes: ClusterRoutes
     let watches = ClusterWatches()
     let follows: ClusterFollows
     let forwarder: ClusterForwarder
@@ -119,12 +119,22 @@ public final class PostgresCluster: Sendable {
         incarnation = Int64.random(in: 1...Int64.max)
         store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false, watches: watches)
         forwarder = ClusterForwarder(db: db)
-        drain = ClusterDrain(db: db, nodeID: settings.nodeID)
+        routes = ClusterRoutes(forwarder: forwarder)
+        drain = ClusterDrain(db: db, nodeID: settings.nodeID, routes: routes, store: store)
         follows = ClusterFollows(db: db, watches: watches)
-        listener = ClusterListener(db: db, nodeID: settings.nodeID, moves: moves, drain: drain, watches: watches, follows: follows)
+        listener = ClusterListener(db: db, nodeID: settings.nodeID, routes: routes, drain: drain, watches: watches, follows: follows)
         sessions = ClusterSessionTable(
-            db: db, nodeID: settings.nodeID, listener: listener, moves: moves, forwarder: forwarder, drain: drain)
+            db: db, nodeID: settings.nodeID, listener: listener, routes: routes, forwarder: forwarder, drain: drain)
         jobs = ClusterJobTable(db: db, nodeID: settings.nodeID, follows: follows)
+        let (jobs, routes, sessions) = (self.jobs, self.routes, self.sessions)
+        sessions.setJobs { [weak jobs] in jobs?.localUnfinished() ?? [] }
+        store.setBeforeRestoreRead { [weak sessions] id in await sessions?.prepareRestore(id) }
+        // A session that moved away is forgotten by the routing once its last job here ended.
+        jobs.onJobEnded { [weak jobs, weak sessions] session, ended in
+            guard routes.isAway(session), sessions?.localSession(session) == nil else { return }
+            guard let jobs, !jobs.localUnfinished().contains(where: { $0.ownerSessionID == session && $0.id != ended }) else { return }
+            routes.forget(session)
+        }
         idempotency = ClusterIdempotencyIndex(db: db)
         membership = ClusterMembership(db: db, settings: settings, incarnation: incarnation, jobs: jobs)
         retention = ClusterRetention(db: db)
@@ -147,13 +157,14 @@ public final class PostgresCluster: Sendable {
             fanOut: ClusterSubscriptionFanOut(
                 inner: InMemorySubscriptionFanOut(
                     historyLimit: configuration.historyLimitPerJob, historyByteLimit: configuration.historyBytesPerJob),
-                moves: moves, forwarder: forwarder))
+                routes: routes, forwarder: forwarder, sessions: { [sessions] in sessions.localSession($0) }))
     }
 
     /// Starts serving `runtime` (made with a configuration `configure` prepared): this node
     /// listens for the other nodes (flush requests, moved sessions, forwarded events) and
     /// starts its forwarder.
     public func attach(_ runtime: ARCPRuntime) {
+        drain.setFlush { [weak runtime] in await runtime?.flushStore() }
         listener.start(runtime, sessions: sessions, jobs: jobs)
         membership.watch(runtime)
         jobs.queue.start(runtime)

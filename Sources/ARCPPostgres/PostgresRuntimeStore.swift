@@ -30,6 +30,9 @@ public final class PostgresRuntimeStore: RuntimeStore {
     /// append with their events tells every node (`ev:<job>`), in its transaction.
     let watches: ClusterWatches?
     private let ownsDatabase: Bool
+    /// In a cluster: the `arcp_forward` rows of forwarded events this node numbered and has
+    /// not stored yet, by session and seq (`noteForwarded`).
+    private let forwarded = RankedMutex(.leaf, [String: [Int64: Int64]]())
     var logger: Logger { db.logger }
 
     /// Connects to `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`) and
@@ -93,9 +96,36 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return out
     }
 
+    /// In a cluster: the event numbered `seq` in session `id` is the forwarded row `row`. The
+    /// append that stores the event deletes the row in its transaction (taking a forwarded
+    /// event and storing it are one step); an append fenced because another node claimed the
+    /// session leaves the row for that node.
+    func noteForwarded(session id: String, seq: Int64, row: Int64) {
+        forwarded.withLock { $0[id, default: [:]][seq] = row }
+    }
+
+    /// The forwarded rows of `events` (`noteForwarded`).
+    private func forwardedRows(_ events: [StoredEvent]) -> [Int64] {
+        forwarded.withLock { f in
+            guard !f.isEmpty else { return [] }
+            return events.compactMap { f[$0.sessionID]?[$0.seq] }
+        }
+    }
+
+    /// Forgets the forwarded rows of `events` once their append committed (stored or fenced).
+    private func forgetForwarded(_ events: [StoredEvent]) {
+        forwarded.withLock { f in
+            guard !f.isEmpty else { return }
+            for e in events {
+                f[e.sessionID]?[e.seq] = nil
+                if f[e.sessionID]?.isEmpty == true { f[e.sessionID] = nil }
+            }
+        }
+    }
+
     public func append(_ events: [StoredEvent]) async throws -> [Eviction] {
         guard !events.isEmpty else { return [] }
-        return try await mapped {
+        let evictions = try await mapped {
             try await db.transaction { conn in
                 var order: [String] = []
                 var seen = Set<String>()
@@ -143,6 +173,11 @@ public final class PostgresRuntimeStore: RuntimeStore {
                     sessions[event.sessionID] = s
                 }
                 try await Self.insertEvents(events, on: conn, logger: logger)
+                let taken = forwardedRows(events)
+                if !taken.isEmpty {
+                    // Forwarded events are taken from arcp_forward as they are stored.
+                    try await conn.query("DELETE FROM arcp_forward WHERE id = ANY(\(taken))", logger: logger)
+                }
                 if let watched = watches?.watched(among: events.map(\.jobID)), !watched.isEmpty {
                     // Delivered when this transaction commits: the events are readable then.
                     try await conn.query(
@@ -158,6 +193,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
                 return evictions
             }
         }
+        forgetForwarded(events)
+        return evictions
     }
 
     /// Deletes session `id`'s events from seq `first` on (a cluster node that claimed the
@@ -272,8 +309,19 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return out
     }
 
+    /// In a cluster: what runs before the restore path reads a session (its holder flushes).
+    private let beforeRestoreRead = RankedMutex<(@Sendable (String) async -> Void)?>(.leaf, nil)
+
+    /// In a cluster: `hook` runs before each `bufferStatus(session:)`, which the runtime's
+    /// restore path calls once the resume token was accepted and before it reads the log
+    /// (`ClusterSessionTable.prepareRestore`: the node holding the session flushes first).
+    func setBeforeRestoreRead(_ hook: @escaping @Sendable (String) async -> Void) {
+        beforeRestoreRead.withLock { $0 = hook }
+    }
+
     public func bufferStatus(session: String) async throws -> BufferStatus? {
-        try await mapped { try await Self.status(session, query: { try await self.db.client.query($0, logger: self.logger) }) }
+        if let hook = beforeRestoreRead.withLock({ $0 }) { await hook(session) }
+        return try await mapped { try await Self.status(session, query: { try await self.db.client.query($0, logger: self.logger) }) }
     }
 
     static func status(_ session: String, query: (PostgresQuery) async throws -> PostgresRowSequence) async throws -> BufferStatus? {

@@ -136,10 +136,10 @@ struct ClusterSubscribeTests {
         followed += try await C.read(watcher.transport, limit: .seconds(60), "the job's end on c", until: Self.isError)
         let onBFrames = try await C.read(onB.transport, limit: .seconds(60), "the job's end on b", until: Self.isError)
 
-        // No tick twice, none out of order (ticks emitted in the moment the session moved may
-        // be missing from the log: docs/CLUSTER.md), every tick B's client got, then the end.
+        // Every tick once, in order (none is lost in the moment the session moved:
+        // docs/CLUSTER.md), every tick B's client got, then the end.
         let ticks = C.ticks(followed)
-        #expect(ticks == ticks.sorted() && Set(ticks).count == ticks.count && ticks.first == 1, "\(ticks)")
+        #expect(ticks == Array(1...max(1, ticks.count)), "\(ticks)")
         #expect(Set(C.ticks(onBFrames)).isSubset(of: Set(ticks)), "b: \(C.ticks(onBFrames)) c: \(ticks)")
         guard case .jobError(let ended)? = followed.last?.message else {
             Issue.record("no job.error on c: \(followed.map(\.message.type))")

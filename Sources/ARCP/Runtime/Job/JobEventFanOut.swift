@@ -164,17 +164,30 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     /// one when it is gone) and the frame's size.
     private func sendToOwner(_ s: inout State, _ message: Message) -> (seq: Int, bytes: Int) {
         if let owner = s.owner.session { return owner.sendEventMeasured(message, jobID: jobID, traceID: traceID) }
-        // No session numbers it: measure the frame as a session would send it.
+        return measure(s, message)
+    }
+
+    /// No session here numbers `message`: its seq is the last one, and its size the frame's
+    /// as a session would send it.
+    private func measure(_ s: borrowing State, _ message: Message) -> (seq: Int, bytes: Int) {
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: ownerSessionID, jobID: jobID, eventSeq: s.lastOwnerSeq, traceID: traceID))
         return (s.lastOwnerSeq, frame.utf8.count)
     }
 
     @discardableResult
     package func publish(_ message: Message, redactedForOthers: Message?) -> Int? {
+        publish(message, redactedForOthers: redactedForOthers, toOwner: true)
+    }
+
+    /// `publish`, with `toOwner` false: the submitting session here does not number the
+    /// event (a cluster node whose session is moving to, or held by, another node delivers
+    /// it there); the history and the subscribers here get it as usual.
+    @discardableResult
+    package func publish(_ message: Message, redactedForOthers: Message?, toOwner: Bool) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
             let delivered = s.lastOwnerSeq
-            let (seq, bytes) = sendToOwner(&s, message)
+            let (seq, bytes) = toOwner ? sendToOwner(&s, message) : measure(s, message)
             s.lastOwnerSeq = seq
             s.remember(
                 HistoryEntry(ownerSeq: seq, bytes: bytes, message: message, redacted: redactedForOthers), limit: historyLimit,
@@ -197,9 +210,15 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
 
     @discardableResult
     package func publishTerminal(_ message: Message) -> Int? {
+        publishTerminal(message, toOwner: true)
+    }
+
+    /// `publishTerminal`, with `toOwner` as in `publish(_:redactedForOthers:toOwner:)`.
+    @discardableResult
+    package func publishTerminal(_ message: Message, toOwner: Bool) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
-            let (seq, bytes) = sendToOwner(&s, message)
+            let (seq, bytes) = toOwner ? sendToOwner(&s, message) : measure(s, message)
             s.lastOwnerSeq = seq
             // The terminal frame is kept apart from the history (and counted once).
             s.terminalBytes = bytes
@@ -238,6 +257,15 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
         state.withLock { s in
             guard let t = s.terminal else { return }
             session.sendEvent(t, jobID: jobID, traceID: traceID)
+        }
+    }
+
+    /// Makes `session` the submitting session's object here (a cluster node that holds the
+    /// session again restored a new object for it); nothing changes once the job ended.
+    package func rebind(owner session: RuntimeSession) {
+        state.withLock { s in
+            guard s.terminal == nil else { return }
+            s.owner = WeakSession(session: session)
         }
     }
 

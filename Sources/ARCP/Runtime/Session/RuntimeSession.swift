@@ -234,6 +234,16 @@ package final class RuntimeSession: Sendable {
         queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0)
     }
 
+    /// Numbers and queues an event that reaches this session from outside its job's fan-out
+    /// (a cluster node delivering what another node forwarded, or what its own jobs emitted
+    /// while the session was moving). `numbered` is called with the event's seq under the
+    /// session's lock, before the store writer is handed the event (a cluster's store then
+    /// deletes the forwarded row in the transaction that appends the event). Returns the seq.
+    @discardableResult
+    package func sendForwardedEvent(_ message: Message, jobID: String, traceID: String?, numbered: (Int) -> Void = { _ in }) -> Int {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false, onNumbered: numbered)?.seq ?? lastSeq
+    }
+
     /// Queues an event of a job this session is subscribed to, unless the session's queue
     /// is over a subscriber's bound (`subscriberMustDetach`): then nothing is queued and
     /// false is returned, for the fan-out to detach the subscription.
@@ -241,7 +251,9 @@ package final class RuntimeSession: Sendable {
         queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: true) != nil
     }
 
-    private func queueEvent(_ message: Message, jobID: String, traceID: String?, asSubscriber: Bool) -> (seq: Int, bytes: Int)? {
+    private func queueEvent(
+        _ message: Message, jobID: String, traceID: String?, asSubscriber: Bool, onNumbered: (Int) -> Void = { _ in }
+    ) -> (seq: Int, bytes: Int)? {
         let limit = outbound.maxFrameBytes
         var oversized: Int? = nil
         let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
@@ -259,6 +271,7 @@ package final class RuntimeSession: Sendable {
             let stored = Self.withoutCredentialValue(message).map {
                 FrameCodec.encode(Envelope.make($0, sessionID: id, jobID: jobID, eventSeq: numbered.seq, traceID: traceID))
             } ?? frame
+            onNumbered(numbered.seq)
             storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: stored)))
             let bytes = frame.utf8.count
             guard s.machine.isAttached else { return (numbered, bytes, nil) }

@@ -1,0 +1,148 @@
+@testable import ARCPPostgres
+import Testing
+
+/// The decision logic of a session's routing on one node (`SessionRouting`), without
+/// PostgreSQL: who numbers a job's event while its session moves away, comes back, or moves
+/// on again (docs/CLUSTER.md, "Moving a session").
+@Suite("Cluster: the routing of a session's events")
+struct SessionRoutingTests {
+    typealias Routing = SessionRouting<Int>
+
+    @Test func aSessionHeldHereIsNumberedHereAndALeaveWaitsForTheNumberingInFlight() {
+        var r = Routing()
+        let v1 = r.begin("s")
+        #expect(v1 == .number)
+        let v2 = r.begin("s")
+        #expect(v2 == .number)
+        let leave = r.leave("s")
+        #expect(leave.busy, "two numberings are in flight")
+        #expect(leave.held.isEmpty)
+        let v3 = r.numbered("s")
+        #expect(v3 == false)
+        let v4 = r.numbered("s")
+        #expect(v4 == true, "the last one done: the flush may go on")
+        #expect(!r.busy("s"))
+        // From the leave on, nothing is numbered here: events are forwarded.
+        let v5 = r.begin("s")
+        #expect(v5 == .elsewhere)
+        let v6 = r.commit("s", 1)
+        #expect(v6 == .forward)
+        #expect(r.isAway("s", generation: leave.generation))
+    }
+
+    @Test func otherSessionsAreNotAffected() {
+        var r = Routing()
+        r.leave("s")
+        let v7 = r.begin("t")
+        #expect(v7 == .number)
+        #expect(r.numberedHere("t"))
+        #expect(!r.numberedHere("s"))
+    }
+
+    @Test func aReturnHoldsEventsUntilTheForwardedOnesAreNumberedThenNumbersThemInOrder() {
+        var r = Routing()
+        r.leave("s")
+        let v8 = r.beginReturn("s")
+        #expect(v8)
+        let v9 = r.beginReturn("s")
+        #expect(!v9, "one return at a time")
+        // Emitted during the return: held, in order.
+        let v10 = r.begin("s")
+        #expect(v10 == .elsewhere)
+        let v11 = r.commit("s", 1)
+        #expect(v11 == .held)
+        let v12 = r.commit("s", 2)
+        #expect(v12 == .held)
+        // The return's drain may number forwarded events (in flight while it does).
+        let v13 = r.beginDrain("s")
+        #expect(v13)
+        let v14 = r.numbered("s")
+        #expect(v14)
+        let v15 = r.takeHeld("s")
+        #expect(v15 == [1, 2])
+        #expect(r.busy("s"), "held events being numbered are in flight")
+        let v16 = r.commit("s", 3)
+        #expect(v16 == .held, "still returning while the held ones are numbered")
+        let v17 = r.numbered("s")
+        #expect(v17)
+        let v18 = r.takeHeld("s")
+        #expect(v18 == [3])
+        let v19 = r.numbered("s")
+        #expect(v19)
+        let v20 = r.takeHeld("s")
+        #expect(v20 == [], "none left: numbered here directly from now on")
+        #expect(r.numberedHere("s"))
+        let v21 = r.begin("s")
+        #expect(v21 == .number)
+    }
+
+    @Test func anEventCommittedAfterTheReturnEndedIsNumberedHere() {
+        var r = Routing()
+        r.leave("s")
+        // An event decided while away, committed after the session came back.
+        let v22 = r.begin("s")
+        #expect(v22 == .elsewhere)
+        let v23 = r.beginReturn("s")
+        #expect(v23)
+        let v24 = r.takeHeld("s")
+        #expect(v24 == [])
+        let v25 = r.commit("s", 1)
+        #expect(v25 == .number)
+        #expect(r.busy("s"))
+    }
+
+    @Test func aDrainNumbersNothingWhileTheSessionIsAway() {
+        var r = Routing()
+        let v26 = r.beginDrain("s")
+        #expect(v26, "held here: the drain numbers")
+        let v27 = r.numbered("s")
+        #expect(v27)
+        r.leave("s")
+        let v28 = r.beginDrain("s")
+        #expect(!v28, "away: the rows stay for the node holding it")
+        #expect(!r.busy("s"))
+    }
+
+    /// A → B → A → C quickly: the session leaves this node (A) for B, comes back, and leaves
+    /// for C while its return is under way. What the return held goes to the forwarder, in
+    /// order, before anything later; the return stops; the first leave's take-back timer no
+    /// longer applies.
+    @Test func aSessionThatLeavesAgainDuringItsReturnForwardsWhatWasHeldInOrder() {
+        var r = Routing()
+        let toB = r.leave("s")
+        let v29 = r.beginReturn("s")
+        #expect(v29)
+        let v30 = r.commit("s", 1)
+        #expect(v30 == .held)
+        let v31 = r.commit("s", 2)
+        #expect(v31 == .held)
+        let v32 = r.beginDrain("s")
+        #expect(v32)
+        let toC = r.leave("s")
+        #expect(toC.held == [1, 2])
+        #expect(toC.busy, "the return's drain is still numbering: the flush waits for it")
+        let v33 = r.numbered("s")
+        #expect(v33)
+        let v34 = r.takeHeld("s")
+        #expect(v34 == nil, "the return stops")
+        let v35 = r.commit("s", 3)
+        #expect(v35 == .forward)
+        #expect(!r.isAway("s", generation: toB.generation), "the take-back after B's flush no longer applies")
+        #expect(r.isAway("s", generation: toC.generation))
+    }
+
+    @Test func aSessionIsForgottenOnlyWhileAway() {
+        var r = Routing()
+        r.leave("s")
+        let v36 = r.beginReturn("s")
+        #expect(v36)
+        r.forget("s")
+        #expect(!r.numberedHere("s"), "a return under way is kept")
+        let v37 = r.takeHeld("s")
+        #expect(v37 == [])
+        r.leave("s")
+        r.forget("s")
+        #expect(r.numberedHere("s"))
+        #expect(r.modes.isEmpty && r.inflight.isEmpty)
+    }
+}
