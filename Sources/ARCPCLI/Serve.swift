@@ -109,8 +109,10 @@ struct Serve: AsyncParsableCommand {
         valueName: "path"))
     var db: String?
 
-    @Flag(help: "With --db or --postgres, write each event to the database before it is sent (no event a client saw is lost in a crash; costs a database round trip per outbound batch).")
-    var persistBeforeSend = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "With --db or --postgres, write each event to the database before it is sent (no event a client saw is lost in a crash; costs a database round trip per outbound batch). Default: on with --postgres (no event is acknowledged that the cluster's database did not accept), off with --db.")
+    var persistBeforeSend: Bool? = nil
 
     @Option(help: ArgumentHelp(
         "Run as a node of a cluster on this PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=disable|prefer|require]); the schema is migrated at start.",
@@ -233,7 +235,7 @@ struct Serve: AsyncParsableCommand {
         if let unknown = restartableAgent.first(where: { !DemoAgents.names.contains($0) }) {
             throw ValidationError("--restartable-agent \(unknown): not a demo agent (\(DemoAgents.names.joined(separator: ", ")))")
         }
-        if persistBeforeSend && db == nil && postgres == nil { throw ValidationError("--persist-before-send needs --db or --postgres") }
+        if persistBeforeSend == true && db == nil && postgres == nil { throw ValidationError("--persist-before-send needs --db or --postgres") }
         if tokens.isEmpty && jwks == nil { throw ValidationError("give at least one --token TOKEN[=PRINCIPAL], or --jwks") }
         if jwks == nil && !(issuer.isEmpty && audience.isEmpty) { throw ValidationError("--issuer and --audience need --jwks") }
         guard jwtLeewaySec >= 0 else { throw ValidationError("--jwt-leeway-sec must be ≥ 0") }
@@ -322,7 +324,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         cluster?.configure(&cfg)
-        cfg.persistEventsBeforeSending = persistBeforeSend
+        cfg.persistEventsBeforeSending = persistBeforeSend ?? (postgres != nil)
         let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
         try DemoAgents.register(on: runtime, restartable: Set(restartableAgent))
         return runtime

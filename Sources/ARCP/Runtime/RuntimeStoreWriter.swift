@@ -42,15 +42,18 @@ final class RuntimeStoreWriter: Sendable {
 
     var failures: Int { state.withLock { $0.failures } }
 
-    func submit(_ op: Op) {
-        let w: CheckedContinuation<Void, Never>? = state.withLock { s in
+    /// Queues `op`; returns its ticket (`flush(through:)` waits for it).
+    @discardableResult
+    func submit(_ op: Op) -> UInt64 {
+        let (w, ticket): (CheckedContinuation<Void, Never>?, UInt64) = state.withLock { s in
             s.ops.append(op)
             s.enqueued += 1
             let w = s.writer
             s.writer = nil
-            return w
+            return (w, s.enqueued)
         }
         w?.resume()
+        return ticket
     }
 
     func waitForCapacity() async {
@@ -68,10 +71,15 @@ final class RuntimeStoreWriter: Sendable {
 
     /// Waits until everything enqueued so far has been written.
     func flush() async {
+        await flush(through: state.withLock { $0.enqueued })
+    }
+
+    /// Waits until the op with ticket `ticket` (and every op before it) has been written.
+    func flush(through ticket: UInt64) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
-                if s.done >= s.enqueued { return true }
-                s.flushWaiters.append((s.enqueued, c))
+                if s.done >= ticket { return true }
+                s.flushWaiters.append((ticket, c))
                 return false
             }
             if now { c.resume() }

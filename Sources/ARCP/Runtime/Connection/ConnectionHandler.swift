@@ -166,9 +166,10 @@ struct ConnectionHandler: Sendable {
                 let persistFirst = configuration.persistEventsBeforeSending ? runtime.storeWriter : nil
                 while let batch = await session.nextBatch(connection) {
                     // Events are handed to the store writer when emitted, before they are
-                    // queued here: once it has written everything enqueued so far, this
-                    // batch is in the store.
-                    await persistFirst?.flush()
+                    // queued here: once it has written this session's latest event, this
+                    // batch's events are in the store. (A batch of control frames only,
+                    // e.g. a pong while the database is unreachable, does not wait.)
+                    if let persistFirst { await persistFirst.flush(through: session.storeTicket) }
                     do {
                         if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
                     } catch {

@@ -11,6 +11,10 @@ import Foundation
 /// nothing but the store writer's queue (a leaf).
 package final class RuntimeSession: Sendable {
     private struct State: ~Copyable {
+        /// The store writer's ticket of this session's latest event: a connection that sends
+        /// only what is stored (`persistEventsBeforeSending`) waits for it, not for other
+        /// sessions' writes, so its control frames go on while another session's events wait.
+        var storeTicket: UInt64 = 0
         var machine: SessionStateMachine
         /// The writer of the attached connection, waiting for a frame.
         var writer: CheckedContinuation<Bool, Never>? = nil
@@ -221,6 +225,9 @@ package final class RuntimeSession: Sendable {
         return queued
     }
 
+    /// The store writer's ticket of this session's latest event (0: none yet).
+    var storeTicket: UInt64 { state.withLock { $0.storeTicket } }
+
     /// Numbers, buffers and queues a job.event / job.result / job.error. Returns the seq.
     /// Never blocks; call `waitForCapacity()` afterwards to apply back-pressure.
     @discardableResult
@@ -272,7 +279,9 @@ package final class RuntimeSession: Sendable {
                 FrameCodec.encode(Envelope.make($0, sessionID: id, jobID: jobID, eventSeq: numbered.seq, traceID: traceID))
             } ?? frame
             onNumbered(numbered.seq)
-            storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: stored)))
+            if let ticket = storeWriter?.submit(.event(StoredEvent(sessionID: id, seq: Int64(numbered.seq), jobID: jobID, frame: stored))) {
+                s.storeTicket = ticket
+            }
             let bytes = frame.utf8.count
             guard s.machine.isAttached else { return (numbered, bytes, nil) }
             let w = s.writer
