@@ -294,8 +294,12 @@ final class ClusterMembership: Sendable {
     func leave() async {
         heartbeat.withLock { $0 }?.cancel()
         do {
-            try await db.client.query(
-                "UPDATE arcp_node SET state = 'gone' WHERE node_id = \(nodeID) AND incarnation = \(incarnation)", logger: log)
+            // Bounded: a node leaving while PostgreSQL is unreachable must still end.
+            let (db, nodeID, incarnation, log) = (self.db, self.nodeID, self.incarnation, self.log)
+            try await withTimeout(.seconds(5)) {
+                try await db.client.query(
+                    "UPDATE arcp_node SET state = 'gone' WHERE node_id = \(nodeID) AND incarnation = \(incarnation)", logger: log)
+            }
             log.info("left the cluster")
         } catch {
             log.warning("could not mark this node gone; the others will find it lost", metadata: ["error": "\(describe(error))"])

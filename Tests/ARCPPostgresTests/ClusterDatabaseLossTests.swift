@@ -2,6 +2,9 @@ import ARCP
 import ARCPTestSupport
 import ARCPWebSocket
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// A node that loses PostgreSQL while it runs (issue 12, "Bad input and faults"): it stops
@@ -71,5 +74,28 @@ struct ClusterDatabaseLossTests {
         #expect(welcomed, "node a accepts new sessions once PostgreSQL answers; stderr: \(a.process.stderr.suffix(3000))")
         await s.transport.close()
         #expect(await a.stop() == 0, "stderr: \(a.process.stderr.suffix(3000))")
+    }
+
+    @Test func aNodeWhoseDatabaseIsUnreachableStillStops() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "dblossstop")
+        let a = try await ClusterTests.startNode(db, "a", nodeTimeoutSec: 3)
+        let s = try await ClusterTests.open(a)
+        // An event queued for the store that the store cannot take.
+        try await s.transport.send(Frames.submit("echo", ["n": 1], session: s.id))
+        _ = try await ClusterTests.read(s.transport) { ClusterTests.isResult($0) }
+        try await Self.setReachable(db, false)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !a.process.stderr.contains("not accepting new sessions"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try await s.transport.send(Frames.submit("echo", ["n": 2], session: s.id))
+        // Stopped (stdin closed): it ends, bounded, though it cannot mark itself gone or
+        // store what it holds (the store's flush and the leave are bounded).
+        let started = ContinuousClock.now
+        a.process.signal(SIGTERM)
+        let status = await a.process.wait(timeout: .seconds(60))  // store flush 10 s + leave 5 s, bounded
+        #expect(status == 0, "stderr: \(a.process.stderr.suffix(3000))")
+        #expect(ContinuousClock.now - started < .seconds(60))
+        try await Self.setReachable(db, true)
     }
 }

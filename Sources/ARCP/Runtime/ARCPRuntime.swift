@@ -247,7 +247,11 @@ public final class ARCPRuntime: Sendable {
         while attached.contains(where: \.isAttached), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        await storeWriter?.flush()
+        if let storeWriter, await !storeWriter.flush(within: configuration.shutdownStoreFlushTimeout) {
+            logger.error(
+                "the runtime store did not take every queued write before shutdown; the rest is lost",
+                metadata: ["pending": "\(storeWriter.pending)", "waited": "\(configuration.shutdownStoreFlushTimeout)"])
+        }
         for t in transports { await t.close() }
     }
 }

@@ -108,6 +108,10 @@ extension ARCPRuntime {
         /// After a connection's reader ends, how long its last frames may take to be written
         /// before the writer is cancelled (a peer that no longer reads).
         public var closeFlushTimeout: Duration = .seconds(5)
+        /// How long `shutdown` waits for the runtime store to take what is queued for it (a
+        /// store that cannot be reached would otherwise keep the process from ending); what it
+        /// has not taken by then is lost, and the log says how much.
+        public var shutdownStoreFlushTimeout: Duration = .seconds(10)
         /// Where sessions, events, jobs, idempotency keys and outstanding credentials are
         /// persisted (nil: memory only). With a durable store (`SQLiteRuntimeStore`), a
         /// runtime restarted on the same store still serves resume and replay, and reports
@@ -216,6 +220,7 @@ extension ARCPRuntime.Configuration {
         cancelGracePeriod = clamp(cancelGracePeriod)
         drainTimeout = clamp(drainTimeout)
         closeFlushTimeout = clamp(closeFlushTimeout)
+        shutdownStoreFlushTimeout = clamp(shutdownStoreFlushTimeout)
         expiryCheckInterval = clamp(expiryCheckInterval)
         maxJobRuntime = clamp(maxJobRuntime)
         resumeTokenGrace = min(clamp(resumeTokenGrace), .seconds(10))

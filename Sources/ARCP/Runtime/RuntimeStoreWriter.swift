@@ -74,6 +74,21 @@ final class RuntimeStoreWriter: Sendable {
         await flush(through: state.withLock { $0.enqueued })
     }
 
+    /// Waits at most `limit` until everything enqueued so far has been written; false when
+    /// some of it was not (the store did not answer in time).
+    func flush(within limit: Duration) async -> Bool {
+        let ticket = state.withLock { $0.enqueued }
+        let deadline = ContinuousClock.now + limit
+        while state.withLock({ $0.done < ticket }) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    /// Ops queued and not written yet.
+    var pending: UInt64 { state.withLock { $0.enqueued - min($0.done, $0.enqueued) } }
+
     /// Waits until the op with ticket `ticket` (and every op before it) has been written.
     func flush(through ticket: UInt64) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
