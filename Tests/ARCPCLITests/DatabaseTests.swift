@@ -76,9 +76,7 @@ struct DatabaseTests {
         // A second runtime on the same file: the session resumes, and the events after seq 2 come back.
         let (second, url2) = try await serve(arcp, db: db)
         let t2 = try await WebSocketTransport.connect(to: url2)
-        try await t2.send(FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
-            auth: Auth(scheme: "bearer", token: "tok"),
-            resume: ResumeBlock(sessionId: sid, resumeToken: w.resumeToken, lastEventSeq: 2))))))
+        try await t2.send(Frames.resume(sid, token: w.resumeToken, after: 2))
         let resumed = try await read(t2) { $0.eventSeq == 5 }
         guard case .sessionWelcome? = resumed.first?.message else {
             Issue.record("expected session.welcome on resume, got \(resumed.map(\.message.type))")

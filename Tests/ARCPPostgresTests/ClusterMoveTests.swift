@@ -132,13 +132,7 @@ struct ClusterMoveTests {
     /// A resume of `session` on `node` with a wrong token: refused.
     static func resumeWithAWrongToken(_ session: C.Session, on node: C.Node) async throws {
         let t = try await WebSocketTransport.connect(to: node.url)
-        try await t.send(
-            FrameCodec.encode(
-                Envelope.make(
-                    .sessionHello(
-                        SessionHelloPayload(
-                            auth: Auth(scheme: "bearer", token: "tok"),
-                            resume: ResumeBlock(sessionId: session.id, resumeToken: "not-the-token", lastEventSeq: 0))))))
+        try await t.send(Frames.resume(session.id, token: "not-the-token", after: 0))
         let answer = try await C.read(t, "the refusal of a resume with a wrong token") { _ in true }
         #expect(answer.last?.message.type == "session.error", "\(answer.map(\.message.type))")
         await t.close()

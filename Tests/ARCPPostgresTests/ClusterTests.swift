@@ -66,13 +66,7 @@ struct ClusterTests {
         until: @escaping @Sendable (Envelope) -> Bool
     ) async throws -> (Session, [Envelope]) {
         let t = try await WebSocketTransport.connect(to: node.url)
-        try await t.send(
-            FrameCodec.encode(
-                Envelope.make(
-                    .sessionHello(
-                        SessionHelloPayload(
-                            auth: Auth(scheme: "bearer", token: "tok"),
-                            resume: ResumeBlock(sessionId: session.id, resumeToken: session.token, lastEventSeq: lastSeq))))))
+        try await t.send(Frames.resume(session.id, token: session.token, after: lastSeq))
         var frames = try await read(t, limit: limit, "the resume's session.welcome on \(node.id)") {
             switch $0.message {
             case .sessionWelcome, .sessionError: return true

@@ -9,6 +9,13 @@ public enum Frames {
             capabilities: HelloCapabilities(encodings: ["json"], features: [.listJobs, .subscribe, .progress])))))
     }
 
+    /// A `session.hello` that resumes `session` after `lastSeq` (spec §6.2: resume in hello).
+    public static func resume(_ session: String, token resumeToken: String, after lastSeq: Int, bearer: String = "tok") -> String {
+        FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
+            auth: Auth(scheme: "bearer", token: bearer),
+            resume: ResumeBlock(sessionId: session, resumeToken: resumeToken, lastEventSeq: lastSeq)))))
+    }
+
     public static func ping(_ nonce: String, session: String? = nil) -> String {
         FrameCodec.encode(Envelope.make(.sessionPing(SessionPingPayload(nonce: nonce)), sessionID: session))
     }
