@@ -161,6 +161,8 @@ public final class HummingbirdWebSocketTransport: Transport {
     /// The connection's event loop as a task executor, when the route knew it; else `nil`.
     public var preferredExecutor: (any TaskExecutor)? { executor }
 
+    public var hasBufferedInbound: Bool { mailbox.hasBuffered }
+
     public func receive() async throws -> String? {
         try await mailbox.receive()
     }

@@ -63,6 +63,8 @@ public final class VaporWebSocketTransport: Transport {
 
     public var preferredExecutor: (any TaskExecutor)? { connection.preferredExecutor }
 
+    public var hasBufferedInbound: Bool { connection.hasBufferedInbound }
+
     public func receive() async throws -> String? {
         try await connection.receive()
     }

@@ -87,6 +87,8 @@ public final class WebSocketTransport: Transport {
     /// unless `handlesFramesOnEventLoop` was turned off); `nil` means the default executor.
     public var preferredExecutor: (any TaskExecutor)? { executor }
 
+    public var hasBufferedInbound: Bool { shared.mailbox.hasBuffered }
+
     public func receive() async throws -> String? {
         try await shared.mailbox.receive()
     }

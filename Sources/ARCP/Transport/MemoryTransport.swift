@@ -23,6 +23,8 @@ public final class MemoryTransport: Transport {
         try await inbox.next()
     }
 
+    public var hasBufferedInbound: Bool { inbox.count > 0 || inbox.isFinished }
+
     public func send(_ frame: String) async throws {
         do {
             try await outbox.send(frame)
