@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "ARCPGenerated",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -56,7 +56,8 @@ func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async reth
 }
 
 /// One connection's I/O shell around its `ConnectionStateMachine`: the handshake, then a
-/// reader (this task), a writer and, when negotiated, a heartbeat.
+/// reader (this task), a writer and, when negotiated, a heartbeat (fired by the runtime's
+/// `HeartbeatScheduler`, not a task of its own).
 struct ConnectionHandler: Sendable {
     let runtime: ARCPRuntime
     let transport: any Transport
@@ -153,8 +154,8 @@ struct ConnectionHandler: Sendable {
 
     // MARK: Serving
 
-    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat,
-    /// and the reader in this task.
+    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat
+    /// (on the runtime's scheduler), and the reader in this task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
         let heartbeat =
@@ -184,17 +185,12 @@ struct ConnectionHandler: Sendable {
                 await transport.close()
                 return .writer
             }
-            await withTaskGroup(of: Void.self) { reading in
-                if let heartbeat {
-                    reading.addTask { await heartbeat.run(session: session, connection: connection, runtime: runtime) }
-                }
-                await readLoop(session, heartbeat: heartbeat)
-                if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
-                    session.requestCloseAfterFlush(c)
-                }
-                heartbeat?.stop()
-                reading.cancelAll()
+            heartbeat?.start(on: runtime.heartbeats, session: session, connection: connection, logger: runtime.logger)
+            await readLoop(session, heartbeat: heartbeat)
+            if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
+                session.requestCloseAfterFlush(c)
             }
+            heartbeat?.stop()
             // The writer ends by itself once what is queued (e.g. `session.closed`) is written;
             // it is not cancelled meanwhile, since a transport may refuse to send from a
             // cancelled task. A peer that stops reading gets `closeFlushTimeout`, then the
