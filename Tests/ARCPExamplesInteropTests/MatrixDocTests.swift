@@ -35,4 +35,23 @@ struct MatrixDocTests {
             }
         }
     }
+
+    @Test("the host examples' framework table lists each example on each framework, passing")
+    func docsListTheHostsOnEachFramework() throws {
+        let text = try String(contentsOf: PackagePaths.root.appendingPathComponent("docs/INTEROP.md"), encoding: .utf8)
+        let section = try #require(text.range(of: "**Hosts on both Swift web frameworks.**"), "the hosts paragraph is missing")
+        var rows: [String: [String]] = [:]
+        for line in text[section.upperBound...].split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count == 4 else { break }
+            let example = cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            let framework = cells[1].split(separator: " ").first.map { $0.lowercased() } ?? ""
+            #expect(cells[1].contains("(default)") == (Matrix.defaultFramework[example] == framework), "\(example) on \(framework): default marker")
+            rows["\(example) \(framework)"] = Array(cells[2...])
+        }
+        let expected = Set(Matrix.hostExamples.flatMap { e in Matrix.frameworks.map { "\(e) \($0)" } })
+        #expect(Set(rows.keys) == expected)
+        // hostOnFramework asserts a pass in every direction it runs.
+        for (key, cells) in rows { #expect(cells == Matrix.frameworkDirections.map { _ in "pass" }, "\(key): \(cells)") }
+    }
 }
