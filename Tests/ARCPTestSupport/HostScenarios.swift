@@ -102,7 +102,42 @@ extension ARCPTestHost {
     }
 }
 
-/// The scenarios, each one test of each host's suite.
+/// The shared scenarios by name: a host's suite runs them all as one parameterized test,
+/// `@Test(arguments: HostScenario.allCases) func shared(_ s: HostScenario) { try await s.run(on: MyHost.self) }`,
+/// so a scenario added here runs against every host without a line in either suite.
+public enum HostScenario: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case echoAndAStreamingJobBesideAnHTTPRoute
+    case plainHTTPRequestForTheARCPPathGets426
+    case malformedJSONGetsInvalidRequestAndTheSessionSurvives
+    case theLastFramesOfASessionAreWrittenBeforeTheClose
+    case binaryFrameClosesWith1003AndAReason
+    case aViolationIsReportedOnceThenTheTransportEnds
+    case oversizedMessagesCloseWith1009
+    case originAllowListDecidesTheUpgrade
+    case aSessionThatDoesNotReadBackPressuresTheSender
+    case gracefulShutdownEndsTheSessions
+
+    public var testDescription: String { rawValue }
+
+    /// Runs the scenario against `host`.
+    public func run<Host: ARCPTestHost>(on host: Host.Type) async throws {
+        typealias S = HostScenarios<Host>
+        switch self {
+        case .echoAndAStreamingJobBesideAnHTTPRoute: try await S.echoAndAStreamingJobBesideAnHTTPRoute()
+        case .plainHTTPRequestForTheARCPPathGets426: try await S.plainHTTPRequestForTheARCPPathGets426()
+        case .malformedJSONGetsInvalidRequestAndTheSessionSurvives: try await S.malformedJSONGetsInvalidRequestAndTheSessionSurvives()
+        case .theLastFramesOfASessionAreWrittenBeforeTheClose: try await S.theLastFramesOfASessionAreWrittenBeforeTheClose()
+        case .binaryFrameClosesWith1003AndAReason: try await S.binaryFrameClosesWith1003AndAReason()
+        case .aViolationIsReportedOnceThenTheTransportEnds: try await S.aViolationIsReportedOnceThenTheTransportEnds()
+        case .oversizedMessagesCloseWith1009: try await S.oversizedMessagesCloseWith1009()
+        case .originAllowListDecidesTheUpgrade: try await S.originAllowListDecidesTheUpgrade()
+        case .aSessionThatDoesNotReadBackPressuresTheSender: try await S.aSessionThatDoesNotReadBackPressuresTheSender()
+        case .gracefulShutdownEndsTheSessions: try await S.gracefulShutdownEndsTheSessions()
+        }
+    }
+}
+
+/// The scenarios, each one case of each host's `shared` test (`HostScenario`).
 public enum HostScenarios<Host: ARCPTestHost> {
     public static func echoAndAStreamingJobBesideAnHTTPRoute() async throws {
         let app = try await Host.start()
