@@ -91,6 +91,24 @@ extension ARCPTestHost {
         try await start(options: options, serverFrameLimit: serverFrameLimit, routes: routes)
     }
 
+    /// The runtime a host's test application serves: the test tokens (`tok` for
+    /// me@example.com, `tok2` for other@example.com), no runtime heartbeat, quiet logs. The
+    /// caller registers the agents.
+    public static func testRuntime(maxPendingFrames: Int? = nil) -> ARCPRuntime {
+        var cfg = ARCPRuntime.Configuration()
+        cfg.heartbeatInterval = nil
+        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
+        cfg.logger.logLevel = .critical
+        return ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+    }
+
+    /// Checks that the application still serves a session: `echo` of `label` comes back.
+    public func stillServes(_ label: String) async throws {
+        let client = try await client()
+        #expect(try await client.submit(agent: "echo", input: .string(label)).result().result == ["echoed": .string(label)])
+        await client.close()
+    }
+
     /// A connected client session over `ARCPWebSocket`'s NIO client.
     public func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
         var options = ARCPClient.Options()
