@@ -84,12 +84,29 @@ package final class RuntimeSession: Sendable {
     /// The durable record of this session (the token is stored only as a hash).
     func record(token: String? = nil) -> SessionRecord {
         let (t, closed) = state.withLock { ($0.machine.resumeToken, $0.machine.closedByClient) }
+        return record(token: token ?? t, closed: closed)
+    }
+
+    private func record(token: String, closed: Bool) -> SessionRecord {
         let features = JSONValue.array(self.features.map { .string($0.rawValue) })
         return SessionRecord(
-            sessionID: id, principal: principal, resumeTokenHash: ResumeTokenHasher.hash(token ?? t), createdAt: createdAt,
+            sessionID: id, principal: principal, resumeTokenHash: ResumeTokenHasher.hash(token), createdAt: createdAt,
             lastSeenAt: Date(), closed: closed,
             limits: BufferLimits(maxEvents: buffering.maxBufferedEvents, maxBytes: buffering.maxBufferedBytes),
             stateJSON: JSONWriter.string(["features": features]))
+    }
+
+    /// Hands the session's record (its current resume token) to the store writer under the
+    /// session's lock, so records reach the store in the order the token changed. Read
+    /// outside the lock, a record taken just before a resume rotated the token could be
+    /// queued just after the rotation's own, and the store would end with the old token: a
+    /// resume on another node of a cluster (which checks the stored token) was then refused
+    /// with the token the client had just been given.
+    func storeRecord() {
+        guard let storeWriter else { return }
+        state.withLock { s in
+            _ = storeWriter.submit(.session(record(token: s.machine.resumeToken, closed: s.machine.closedByClient)))
+        }
     }
 
     func has(_ f: Feature) -> Bool { featureSet.contains(f.rawValue) }

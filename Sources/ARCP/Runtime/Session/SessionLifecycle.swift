@@ -121,8 +121,9 @@ extension ARCPRuntime {
         let welcome = welcomeFrame(session, token: newToken, features: offeredFeatures(confidential: confidential))
         let result = session.attach(
             welcome: welcome, resumeFrom: lastSeq, newToken: newToken, presented: token, grace: configuration.resumeTokenGrace)
-        // Whatever happened, the store ends with the session's current token (FIFO writes).
-        storeWriter?.submit(.session(session.record()))
+        // Whatever happened, the store ends with the session's current token (FIFO writes,
+        // queued in the order the token changed).
+        session.storeRecord()
         switch result {
         case .attached(let conn, _):
             logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
@@ -224,7 +225,7 @@ extension ARCPRuntime {
     /// and events are deleted from the store (`Configuration.Retention.deleteFromStore`).
     func scheduleExpiry(_ session: RuntimeSession) {
         let window = configuration.resumeWindow
-        storeWriter?.submit(.session(session.record()))
+        session.storeRecord()
         Task { [weak self] in
             try? await Task.sleep(for: window)
             guard let self, session.expireIfDue(window: window) else { return }
