@@ -24,6 +24,7 @@ public struct ARCPRequestContext: RequestContext, WebSocketRequestContext, Remot
     ARCPEventLoopRequestContext
 {
     public var coreContext: CoreRequestContextStorage
+    /// Hummingbird's WebSocket upgrade handler for this request.
     public let webSocket: WebSocketHandlerReference<ARCPRequestContext>
     public let eventLoop: any EventLoop
     public let remoteAddress: SocketAddress?

@@ -21,6 +21,7 @@ public struct ARCPRuntimeService: Service {
     /// The runtime shut down at graceful shutdown.
     public let runtime: ARCPRuntime
 
+    /// A service that shuts `runtime` down at graceful shutdown.
     public init(_ runtime: ARCPRuntime) {
         self.runtime = runtime
     }

@@ -52,13 +52,16 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
             case all
         }
 
+        /// Which job events become span events (default `significant`).
         public var events: EventRecording = .significant
         /// Whether `arcp.session` spans are recorded.
         public var traceSessions = true
+        /// The defaults: significant events, session spans recorded.
         public init() {}
     }
 
     let explicitTracer: (any Tracer)?
+    /// The options the instrumentation was made with.
     public let options: Options
     /// Open session spans: per session, per connection; plus each session's latest one.
     let sessions = Mutex(SessionSpans())

@@ -105,6 +105,7 @@ public struct ARCPRuntimeLifecycle: LifecycleHandler {
     /// The runtime shut down with the application.
     public let runtime: ARCPRuntime
 
+    /// A handler that shuts `runtime` down when the application does.
     public init(_ runtime: ARCPRuntime) {
         self.runtime = runtime
     }

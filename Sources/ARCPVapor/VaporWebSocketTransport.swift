@@ -63,10 +63,15 @@ public final class VaporWebSocketTransport: Transport {
 
     public var preferredExecutor: (any TaskExecutor)? { connection.preferredExecutor }
 
+    /// The next text message; `nil` once the peer closed the connection cleanly.
+    /// - Throws: `TransportError` when the connection failed or broke a limit.
     public func receive() async throws -> String? {
         try await connection.receive()
     }
 
+    /// Sends `frame` as one text message; suspends while the outbound credit is used up.
+    /// - Throws: `TransportError.frameTooLarge` over the frame limit, `TransportError.closed`
+    ///   once closing.
     public func send(_ frame: String) async throws {
         try await connection.send(frame)
     }
