@@ -8,7 +8,8 @@
 #   Scripts/docs.sh                 # every catalogued target
 #   Scripts/docs.sh ARCP ARCPVapor  # some of them
 #   DOCS_STATIC=1 Scripts/docs.sh   # also transform for static hosting (GitHub Pages, …)
-#   DOCS_COVERAGE=1 Scripts/docs.sh # also write documentation-coverage.json into each archive
+#   DOCS_COVERAGE=1 Scripts/docs.sh # also DocC's coverage (documentation-coverage.json in each
+#                                   # archive) and the table of Scripts/docs-coverage.py
 #
 # One `generate-documentation` run for all the targets: it reuses the debug build (each target
 # is brought up to date, then its symbol graph is extracted) and keeps going past a failing
@@ -47,3 +48,6 @@ if ! swift package --allow-writing-to-directory "$out" \
     exit 1
 fi
 echo "docs.sh: ${#targets[@]} targets into $out/<Target>.doccarchive in $(( $(date +%s) - started )) s" >&2
+if [ "${DOCS_COVERAGE:-0}" = 1 ]; then
+    python3 Scripts/docs-coverage.py .
+fi
