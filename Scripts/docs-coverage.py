@@ -2,9 +2,10 @@
 """Symbol-doc coverage per target, from the symbol graphs the last Scripts/docs.sh run extracted
 (.build/<triple>/extracted-symbols): the public declarations written in this package
 (Sources/, and the generated sources under .build/plugins/outputs), and how many have a doc
-comment of their own or from a protocol of this package. "Inherited from Swift/Foundation only"
-are conformances documented by the standard protocol they implement (`init(from:)`,
-`encode(to:)`, `description`, `==`, ...).
+comment with an abstract of their own (a first sentence, not only `- Parameters:`); how many
+have only the one of the protocol requirement they implement (`init(from:)`, `description`,
+`==` from Swift; a `Transport` or `RuntimeInstrumentation` method from ARCP); and how many
+have neither.
 
     Scripts/docs-coverage.py .                  # the table (Markdown)
     Scripts/docs-coverage.py . --list ARCP      # ARCP's undocumented declarations, file:line
@@ -28,10 +29,17 @@ for tdir in sorted(glob.glob(base + '/*')):
             doc = s.get('docComment')
             text = ' '.join(l['text'] for l in doc['lines']).strip() if doc else ''
             uri = doc.get('uri', '') if doc else ''
-            if text and (uri.startswith('file://' + root + '/') or doc.get('module') == target):
+            first = next((l['text'].strip() for l in doc['lines'] if l['text'].strip()), '') if doc else ''
+            # An abstract: a first line that is not a `- Parameters:`/`- Throws:` callout.
+            has_abstract = bool(first) and not first.startswith('- ')
+            module = doc.get('module', target) if doc else None
+            if has_abstract and module == target:
                 state = 'own'
-            elif text:
-                state = 'inherited'   # from a protocol outside the package (Swift, Foundation, …)
+            elif has_abstract:
+                # From the protocol requirement it implements: in another module of this
+                # package (DocC shows it only with --enable-inherited-docs), or in Swift,
+                # Foundation, ...
+                state = 'inherited'
             else:
                 state = 'none'
             gen = '/.build/' in loc
@@ -48,7 +56,7 @@ for tdir in sorted(glob.glob(base + '/*')):
         for st, gen, k, p, l in sorted(seen.values(), key=lambda x: x[4]):
             if st == 'none': print(f'{l}\t{k}\t{p}')
 if not listing:
-    print('| Target | public declarations | documented | inherited from Swift/Foundation only | undocumented |')
+    print('| Target | public declarations | own doc comment | inherited from the protocol requirement | no abstract |')
     print('|---|---|---|---|---|')
     for r in rows:
         print(f'| {r[0]} | {r[1]} | {r[2]} ({100*r[2]/r[1]:.0f}%) | {r[3]} | {r[4]} |')

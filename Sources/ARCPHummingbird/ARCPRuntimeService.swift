@@ -26,6 +26,8 @@ public struct ARCPRuntimeService: Service {
         self.runtime = runtime
     }
 
+    /// Waits for graceful shutdown, then shuts the runtime down (its sessions get
+    /// `session.bye`); returns at once when cancelled instead.
     public func run() async throws {
         do {
             try await gracefulShutdown()

@@ -82,6 +82,8 @@ public final class JWTBearerVerifier: BearerVerifier {
     /// Seconds since 1970 now (a parameter for tests).
     let now: @Sendable () -> Double
 
+    /// A verifier that checks tokens against the keys of `jwks` (loaded by `loadKeys()` or by
+    /// the first token, then cached and refreshed).
     /// - Parameters:
     ///   - jwks: where the keys are.
     ///   - configuration: the accepted issuers, audiences and algorithms, the limits, the logger.

@@ -110,6 +110,7 @@ public struct ARCPRuntimeLifecycle: LifecycleHandler {
         self.runtime = runtime
     }
 
+    /// Shuts the runtime down (its sessions get `session.bye`) as the application stops.
     public func shutdownAsync(_ application: Application) async {
         await runtime.shutdown()
     }

@@ -61,6 +61,7 @@ public final class VaporWebSocketTransport: Transport {
 
     // MARK: Transport
 
+    /// The connection's event loop as a task executor, when frames are handled on it; else `nil`.
     public var preferredExecutor: (any TaskExecutor)? { connection.preferredExecutor }
 
     /// The next text message; `nil` once the peer closed the connection cleanly.

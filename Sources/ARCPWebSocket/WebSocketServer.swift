@@ -178,6 +178,7 @@ public final class WebSocketServer: Service, Sendable {
         var background: Task<Void, Never>?
     }
 
+    /// A server that, once run, accepts WebSocket connections and runs `handler` on each.
     /// - Parameters:
     ///   - configuration: where and how to listen.
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.
