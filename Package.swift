@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "ARCPGenerated",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -338,13 +339,14 @@ let package = Package(
         .executableTarget(
             name: "ARCPExamples",
             dependencies: [
-                "ARCP", "ARCPTracing", "ARCPWebSocket", "ARCPSubprocess", "ARCPHummingbird", "ARCPTesting",
+                "ARCP", "ARCPTracing", "ARCPWebSocket", "ARCPSubprocess", "ARCPHummingbird", "ARCPVapor", "ARCPTesting",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Vapor", package: "vapor"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -76,6 +76,8 @@ struct RunExample: AsyncParsableCommand {
 }
 
 /// Wire forms of `serve --compat`.
+extension WebFramework: ExpressibleByArgument {}
+
 enum CompatMode: String, ExpressibleByArgument, CaseIterable {
     case spec
     case pythonReference = "python-reference"
@@ -111,8 +113,12 @@ struct ServeCommand: AsyncParsableCommand {
             `listening on http://127.0.0.1:PORT`) once it listens; `stdio` serves one session on stdin/stdout. \
             Stops on SIGINT/SIGTERM.
 
+            host_asgi and host_aiohttp mount the runtime in a web application beside GET /health: \
+            host_asgi on Hummingbird, host_aiohttp on Vapor, or either with --framework hummingbird|vapor.
+
             Example: ARCP_DEMO_PORT=7886 arcp-examples serve ack_backpressure &
                      ARCP_DEMO_PORT=7886 python examples/ack_backpressure/client.py
+                     arcp-examples serve host_asgi --framework vapor
             """)
 
     @Argument(help: "The example, as the reference's directory (ack_backpressure) or with dashes (ack-backpressure).")
@@ -126,6 +132,11 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "mode"))
     var compat: CompatMode = .spec
 
+    @Option(help: ArgumentHelp(
+        "For host_aiohttp and host_asgi: the web framework, hummingbird or vapor (default: host_asgi on Hummingbird, host_aiohttp on Vapor).",
+        valueName: "framework"))
+    var framework: WebFramework?
+
     @Flag(help: "Stop when stdin reaches end of file (for a parent process that owns this server).")
     var stopOnEof = false
 
@@ -133,8 +144,11 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        _ = try wireExample(name)
+        let example = try wireExample(name)
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0…65535") }
+        if framework != nil {
+            guard case .http = example.hosting else { throw ValidationError("--framework is for host_aiohttp and host_asgi") }
+        }
     }
 
     func run() async throws {
@@ -142,7 +156,7 @@ struct ServeCommand: AsyncParsableCommand {
         bootstrapLogging(logLevel)
         let setup = ServerSetup(
             port: port ?? DemoEnvironment.port(default: example.defaultPort), token: DemoEnvironment.token,
-            compatibility: compat == .pythonReference ? .pythonReference : .spec, logLevel: logLevel)
+            compatibility: compat == .pythonReference ? .pythonReference : .spec, logLevel: logLevel, framework: framework)
         do {
             try await WireServer.run(example, setup, stopOnEOF: stopOnEof)
         } catch {

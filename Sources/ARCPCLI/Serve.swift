@@ -47,6 +47,15 @@ struct Serve: AsyncParsableCommand {
             events reach the client wherever its session is). An unreachable database at \
             start exits with code 2.
 
+            With --credentials-file the runtime offers provisioned_credentials (§9.8): for each \
+            job, every entry of the file that matches its agent and lease gives it an HS256 JWT \
+            (unique jti, sub the principal, exp at most the lease's expires_at) that the \
+            upstream gateway verifies with the entry's key; when the job ends the jti is \
+            appended to the file's revocation_list, which the gateway reads. Keys and tokens \
+            are never logged or stored. Offered over wss:// and stdio only, unless \
+            --allow-credentials-without-tls; and only with --db or --postgres, unless \
+            --allow-non-durable-credential-revocation.
+
             With --stdio the runtime serves one session over its own stdin/stdout \
             (newline-delimited JSON) and exits when it ends; nothing but frames goes to stdout.
 
@@ -64,6 +73,8 @@ struct Serve: AsyncParsableCommand {
               arcp serve --jwks https://auth.example.com/.well-known/jwks.json \\
                   --issuer https://auth.example.com/ --audience arcp
               arcp serve --token tok --metrics-port 9464
+              arcp serve --db arcp.sqlite --tls-cert cert.pem --tls-key key.pem \\
+                  --credentials-file credentials.json --token tok
             """)
 
     enum Compat: String, ExpressibleByArgument, CaseIterable {
@@ -214,6 +225,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With --jwks: least time between two loads of the key set, in seconds (a token naming an unknown kid triggers one).")
     var jwksMinRefreshSec = 30
 
+    // MARK: provisioned credentials (§9.8)
+
+    @Option(help: ArgumentHelp(
+        "Offer provisioned_credentials: each job gets short-lived signed tokens for the upstreams this JSON file names, revoked through its deny-list when the job ends (docs/CLI.md). The file must be private to the runtime's user (chmod 600). Needs --db or --postgres (revocation survives a restart) or --allow-non-durable-credential-revocation.",
+        valueName: "path"))
+    var credentialsFile: String?
+
+    @Flag(help: "With --credentials-file: offer provisioned_credentials on plain ws:// too (behind a TLS-terminating proxy, or on loopback). Without it they are offered only over --tls-cert (wss://) and --stdio.")
+    var allowCredentialsWithoutTls = false
+
+    @Flag(help: "With --credentials-file: offer provisioned_credentials without --db or --postgres; a credential not yet revoked when the process dies stays valid at the upstream until its exp.")
+    var allowNonDurableCredentialRevocation = false
+
     // MARK: metrics (ARCPMetrics, Prometheus)
 
     @Option(help: ArgumentHelp(
@@ -244,6 +268,9 @@ struct Serve: AsyncParsableCommand {
         guard jwksMaxBytes >= 64 else { throw ValidationError("--jwks-max-bytes must be ≥ 64") }
         guard jwksMinRefreshSec >= 0, jwksRefreshSec >= jwksMinRefreshSec else {
             throw ValidationError("--jwks-refresh-sec must be ≥ --jwks-min-refresh-sec ≥ 0")
+        }
+        if credentialsFile == nil && (allowCredentialsWithoutTls || allowNonDurableCredentialRevocation) {
+            throw ValidationError("--allow-credentials-without-tls and --allow-non-durable-credential-revocation need --credentials-file")
         }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535") }
         for t in tokens where t.isEmpty || t.hasPrefix("=") { throw ValidationError("--token \(t): the token is empty") }
@@ -324,6 +351,19 @@ struct Serve: AsyncParsableCommand {
             }
         }
         cluster?.configure(&cfg)
+        if let credentialsFile {
+            do {
+                cfg.credentialProvisioner = try FileCredentialProvisioner(contentsOf: URL(fileURLWithPath: credentialsFile))
+            } catch {
+                throw CLIFailure(message: "cannot use --credentials-file \(credentialsFile): \(error)")
+            }
+            cfg.allowsCredentialsWithoutConfidentialTransport = allowCredentialsWithoutTls
+            cfg.allowsNonDurableCredentialRevocation = allowNonDurableCredentialRevocation
+            if !stdio && tlsCert == nil && !allowCredentialsWithoutTls {
+                cfg.logger.warning(
+                    "provisioned_credentials is offered only over a confidential transport: give --tls-cert, or --allow-credentials-without-tls behind a TLS-terminating proxy")
+            }
+        }
         cfg.persistEventsBeforeSending = persistBeforeSend ?? (postgres != nil)
         let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
         try DemoAgents.register(on: runtime, restartable: Set(restartableAgent))

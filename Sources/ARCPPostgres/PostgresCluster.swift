@@ -74,6 +74,8 @@ public final class PostgresCluster: Sendable {
     let settings: Configuration
     let db: PostgresDatabase
     let incarnation: Int64
+    /// The `list_jobs` cursor key every node of the cluster uses (`arcp_secret`).
+    let listCursorKey: [UInt8]
     let sessions: ClusterSessionTable
     let jobs: ClusterJobTable
     let idempotency: ClusterIdempotencyIndex
@@ -100,7 +102,14 @@ public final class PostgresCluster: Sendable {
         let db = try await PostgresDatabase.connect(
             try PostgresLocation(url: url), maxConnections: configuration.maxConnections, connectTimeout: configuration.connectTimeout,
             logger: logger)
-        let cluster = PostgresCluster(db: db, settings: configuration)
+        let listCursorKey: [UInt8]
+        do {
+            listCursorKey = try await sharedKey("list_cursor_key", db: db, logger: logger)
+        } catch {
+            db.close()
+            throw PostgresUnavailableError("cannot read the cluster's keys at \(db.location): \(describe(error))")
+        }
+        let cluster = PostgresCluster(db: db, settings: configuration, listCursorKey: listCursorKey)
         do {
             try await cluster.membership.register()
         } catch let e as PostgresClusterError {
@@ -114,9 +123,44 @@ public final class PostgresCluster: Sendable {
         return cluster
     }
 
-    private init(db: PostgresDatabase, settings: Configuration) {
+    /// The key `name` every node shares (`arcp_secret`): 32 random bytes drawn by the first
+    /// node that asks, read by the others.
+    private static func sharedKey(_ name: String, db: PostgresDatabase, logger: Logger) async throws -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        let drawn = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+        let hex = drawn.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let rows = try await db.client.query(
+            """
+            WITH drawn AS (
+                INSERT INTO arcp_secret (name, value_hex) VALUES (\(name), \(hex)) ON CONFLICT (name) DO NOTHING RETURNING value_hex
+            )
+            SELECT value_hex FROM drawn UNION ALL SELECT value_hex FROM arcp_secret WHERE name = \(name)
+            """, logger: logger
+        ).collect()
+        guard let stored = try rows.first?.decode(String.self), let key = Self.bytes(hex: stored), key.count >= 16 else {
+            throw PostgresClusterError("arcp_secret \(name) is missing or not hex")
+        }
+        return key
+    }
+
+    private static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count.isMultiple(of: 2) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            guard let byte = UInt8(String(decoding: digits[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(byte)
+            i += 2
+        }
+        return out
+    }
+
+    private init(db: PostgresDatabase, settings: Configuration, listCursorKey: [UInt8]) {
         self.db = db
         self.settings = settings
+        self.listCursorKey = listCursorKey
         nodeID = settings.nodeID
         incarnation = Int64.random(in: 1...Int64.max)
         store = PostgresRuntimeStore(db: db, nodeID: settings.nodeID, ownsDatabase: false, watches: watches)
@@ -148,6 +192,8 @@ public final class PostgresCluster: Sendable {
     public func configure(_ configuration: inout ARCPRuntime.Configuration) {
         configuration.store = store
         configuration.nodeID = nodeID
+        // A cursor given by one node is honoured by every node (a client may resume elsewhere).
+        configuration.listCursorKey = listCursorKey
         jobs.setRetention(JobRetentionPolicy(configuration.retention))
         jobs.queue.configure(maxRunning: configuration.maxRunningJobs, jobs: jobs)
         retention.configure(configuration.retention)
@@ -212,4 +258,11 @@ public final class PostgresCluster: Sendable {
 public struct PostgresClusterError: Error, Sendable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension String {
+    /// Self preceded by zeros up to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

@@ -199,6 +199,21 @@ enum PostgresSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 7, name: "keys the nodes share (the list_jobs cursor key)",
+            sql: [
+                // Drawn by the first node that needs one (hex), read by every node at join, so
+                // what one node signs another honours. Protect it as the rest of the database:
+                // whoever reads it can forge list_jobs cursors (never read other principals' jobs:
+                // a listing is always filtered by the caller's principal).
+                """
+                CREATE TABLE arcp_secret (
+                    name text COLLATE "C" PRIMARY KEY,
+                    value_hex text NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                )
+                """,
+            ]),
     ]
 
     /// The newest version this build knows.

@@ -64,6 +64,9 @@ public final class VaporWebSocketTransport: Transport {
     /// The connection's event loop as a task executor, when frames are handled on it; else `nil`.
     public var preferredExecutor: (any TaskExecutor)? { connection.preferredExecutor }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
+    public var hasBufferedInbound: Bool { connection.hasBufferedInbound }
+
     /// The next text message; `nil` once the peer closed the connection cleanly.
     /// - Throws: `TransportError` when the connection failed or broke a limit.
     public func receive() async throws -> String? {

@@ -87,6 +87,9 @@ public final class WebSocketTransport: Transport {
     /// unless `handlesFramesOnEventLoop` was turned off); `nil` means the default executor.
     public var preferredExecutor: (any TaskExecutor)? { executor }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
+    public var hasBufferedInbound: Bool { shared.mailbox.hasBuffered }
+
     /// The next text message; `nil` once the peer closed the connection cleanly.
     /// - Throws: `TransportError` when the connection failed or broke a limit (the close code
     ///   says which).

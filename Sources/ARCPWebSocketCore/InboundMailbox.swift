@@ -168,6 +168,11 @@ package final class InboundMailbox: Sendable {
         handler?()
     }
 
+    /// Whether ``receive()`` would return at once: a message is queued, or the mailbox ended.
+    package var hasBuffered: Bool {
+        state.withLock { !$0.messages.isEmpty || $0.ending != nil }
+    }
+
     // MARK: Consumer
 
     private enum Taken {

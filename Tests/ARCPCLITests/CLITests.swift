@@ -191,6 +191,64 @@ struct CLITests {
         await served.stop()
     }
 
+    /// `--credentials-file`: each job whose lease grants model.use gets a signed token, and its
+    /// jti reaches the deny-list once the job ends; a file others may read is refused.
+    @Test func serveProvisionsCredentialsFromAFile() async throws {
+        let arcp = try CLI.require()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-cli-creds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("credentials.json")
+        let json = """
+            {"revocation_list": "revoked.txt", "credentials": [{"endpoint": "https://gw.example.invalid/v1", \
+            "capabilities": ["model.use"], "signing_key": "0123456789abcdef0123456789abcdef"}]}
+            """
+        #expect(FileManager.default.createFile(atPath: file.path, contents: Data(json.utf8), attributes: [.posixPermissions: 0o644]))
+        let open = try await CLI.run(["serve", "--port", "0", "--token", "tok", "--credentials-file", file.path])
+        #expect(open.status == 2 && open.stderr.contains("chmod 600"), "\(open.stderr)")
+        #expect(!open.stderr.contains("0123456789abcdef"), "the key is never shown")
+        let lone = try await CLI.run(["serve", "--port", "0", "--token", "tok", "--allow-credentials-without-tls"])
+        #expect(lone.status != 0 && lone.stderr.contains("need --credentials-file"), "\(lone.stderr)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+
+        let server = try TestProcess(
+            arcp,
+            [
+                "serve", "--port", "0", "--token", "tok", "--log-level", "error", "--db", dir.appendingPathComponent("db.sqlite").path,
+                "--credentials-file", file.path, "--allow-credentials-without-tls",
+            ])
+        let line = try #require(await server.line(startingWith: "LISTENING "))
+        var options = ARCPClient.Options()
+        options.logger.logLevel = .critical
+        options.features.append(.provisionedCredentials)
+        let client = ARCPClient(token: "tok", options: options)
+        try await client.connect(try await WebSocketTransport.connect(to: String(line.dropFirst("LISTENING ".count))))
+        let job = try await client.submit(agent: "echo", input: ["x": 1], leaseRequest: ["model.use": ["*"]])
+        let credential = try #require(job.accepted?.credentials?.first)
+        #expect(credential.endpoint == "https://gw.example.invalid/v1" && credential.value.split(separator: ".").count == 3)
+        _ = try await job.result()
+        let plain = try await client.submit(agent: "echo", input: ["x": 2])
+        #expect(plain.accepted?.credentials?.isEmpty ?? true, "no model.use, no credential")
+        _ = try await plain.result()
+        // The job's end revokes the token: its jti is appended to the deny-list.
+        var payload = String(credential.value.split(separator: ".")[1]).replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/")
+        while payload.count % 4 != 0 { payload += "=" }
+        let data = try #require(Data(base64Encoded: payload))
+        let claims = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let jti = try #require(claims["jti"] as? String)
+        let list = dir.appendingPathComponent("revoked.txt")
+        try await within(.seconds(10), "the jti on the deny-list") {
+            while !((try? String(contentsOf: list, encoding: .utf8)) ?? "").hasPrefix(jti + " ") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        await client.close()
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: .seconds(15)) == 0)
+        #expect(!server.stderr.contains(credential.value), "the token is never logged")
+    }
+
     @Test func validateReportsViolationsWithPaths() async throws {
         let good = FrameCodec.encode(Envelope.make(.sessionPing(SessionPingPayload(nonce: "n1"))))
         let bad = #"{"arcp":"1.0","id":"not-a-ulid","type":"job.submit","payload":{"agent":"Bad Name"}}"#

@@ -28,11 +28,31 @@ enum Kit {
     /// exchanges a message per interval.
     static let heartbeatSec = 3
 
-    /// `arcp serve` arguments: both principals, a short heartbeat, quiet logs.
+    /// `arcp serve` arguments: both principals, a short heartbeat, quiet logs, and provisioned
+    /// credentials from a `--credentials-file` (offered over loopback `ws://` by opting in, and
+    /// without a durable store: the tokens expire by themselves).
     static let serveArguments = [
         "serve", "--token", "tok=me@example.com", "--token", "tok2=other@example.com",
         "--heartbeat-sec", String(heartbeatSec), "--log-level", "error",
+        "--credentials-file", credentialsFile.path, "--allow-credentials-without-tls", "--allow-non-durable-credential-revocation",
     ]
+
+    /// A credentials file private to this test process (mode 0600) issuing a token for every
+    /// job whose lease grants `model.use`, with its deny-list beside it.
+    static let credentialsFile: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("arcp-kit-credentials-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent("credentials.json")
+        var rng = SystemRandomNumberGenerator()
+        let key = (0..<32).map { _ in String(rng.next() as UInt8, radix: 16) }.joined()
+        let json = """
+            {"revocation_list": "revoked.txt", "credentials": [{"name": "gateway", \
+            "endpoint": "https://gateway.example.invalid/v1", "profile": "openai", \
+            "capabilities": ["model.use"], "signing_key": "\(key)", "ttl_sec": 300}]}
+            """
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data(json.utf8), attributes: [.posixPermissions: 0o600])
+        return url
+    }()
 
     /// Records the report under `.build/conformance/NAME.{txt,json}` (for docs and for reading
     /// a failure), and returns the failed ids.

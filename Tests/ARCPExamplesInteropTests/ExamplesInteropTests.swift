@@ -32,6 +32,18 @@ struct ExamplesInteropTests {
         try await verify(name, .swiftPair)
     }
 
+    @Test(
+        "host_aiohttp and host_asgi on each Swift web framework (serve --framework): the reference's client.py and ours",
+        arguments: Matrix.hostExamples, Matrix.frameworks)
+    func hostOnFramework(_ name: String, _ framework: String) async throws {
+        for direction in Matrix.frameworkDirections {
+            let run = try await Pairs.run(name, direction, framework: framework)
+            #expect(run.passed, "\(name) on \(framework), \(direction.rawValue)\n\(run.transcript)")
+            #expect(run.client.contains("job -> success"), "\(name) on \(framework): the client ran no job\n\(run.transcript)")
+            #expect(run.server.lowercased().contains("web framework: \(framework)"), "\(name) was not served on \(framework)\n\(run.server)")
+        }
+    }
+
     @Test("the examples are the reference's 22, and arcp-examples knows them all")
     func inventory() throws {
         let onDisk = try FileManager.default.contentsOfDirectory(atPath: ExamplesInterop.examples)

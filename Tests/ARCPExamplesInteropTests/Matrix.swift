@@ -8,6 +8,16 @@ enum Matrix {
         "provisioned_credentials", "result_chunk", "resume", "stdio", "submit_and_stream", "subscribe", "vendor_extensions",
     ]
 
+    /// The examples that mount the runtime in a web application, and the Swift web frameworks
+    /// each runs on (`arcp-examples serve NAME --framework F`). Without `--framework`,
+    /// host_asgi runs on Hummingbird and host_aiohttp on Vapor (`defaultFramework`). Both
+    /// directions that involve our runtime pass on both frameworks.
+    static let hostExamples = ["host_aiohttp", "host_asgi"]
+    static let frameworks = ["hummingbird", "vapor"]
+    static let defaultFramework = ["host_aiohttp": "vapor", "host_asgi": "hummingbird"]
+    /// The directions run once per framework: those where our runtime serves.
+    static let frameworkDirections: [Direction] = [.referenceClient, .swiftPair]
+
     /// Examples whose reference client needs `serve --compat python-reference`: it rejects a
     /// spec form our runtime sends (docs/INTEROP.md says which).
     static let compatExamples = ["cancel", "cost_budget", "list_jobs", "provisioned_credentials", "subscribe"]

@@ -45,7 +45,9 @@ enum Pairs {
     /// Runs `name` in `direction`. With `evidence` (a failure the matrix expects), a client
     /// that has printed it is given 2 s to exit and then stopped: some failures hang (the
     /// reference client's read pump dies on a frame it rejects and its handles never resolve).
-    static func run(_ name: String, _ direction: Direction, evidence: String? = nil) async throws -> PairRun {
+    /// With `framework` (host_aiohttp, host_asgi), our side serves on that web framework
+    /// (`serve --framework`) instead of the example's default.
+    static func run(_ name: String, _ direction: Direction, framework: String? = nil, evidence: String? = nil) async throws -> PairRun {
         try await Limiter.pairs.run {
             let start = ContinuousClock.now
             var run: PairRun
@@ -53,7 +55,7 @@ enum Pairs {
             case (.referenceClient, "stdio"), (.referenceClientCompat, "stdio"):
                 run = try await referenceRunner(compat: direction == .referenceClientCompat, evidence: evidence)
             case (.referenceClient, _), (.referenceClientCompat, _):
-                run = try await withSwiftServer(name, compat: direction == .referenceClientCompat) { port in
+                run = try await withSwiftServer(name, compat: direction == .referenceClientCompat, framework: framework) { port in
                     try await referenceClient(name, port: port, evidence: evidence)
                 }
             case (.swiftClient, "stdio"):
@@ -66,7 +68,7 @@ enum Pairs {
             case (.swiftPair, "stdio"):
                 run = try await swiftClient("stdio", [], evidence: evidence)
             case (.swiftPair, _):
-                run = try await withSwiftServer(name, compat: false) { port in
+                run = try await withSwiftServer(name, compat: false, framework: framework) { port in
                     try await swiftClient(name, ["--url", "ws://127.0.0.1:\(port)/arcp"], evidence: evidence)
                 }
             }
@@ -143,11 +145,14 @@ enum Pairs {
 
     // MARK: servers
 
-    /// Runs `body` against `arcp-examples serve NAME --port 0`, then stops the server.
-    static func withSwiftServer(_ name: String, compat: Bool, _ body: (Int) async throws -> PairRun) async throws -> PairRun {
+    /// Runs `body` against `arcp-examples serve NAME --port 0 [--framework F]`, then stops the server.
+    static func withSwiftServer(
+        _ name: String, compat: Bool, framework: String? = nil, _ body: (Int) async throws -> PairRun
+    ) async throws -> PairRun {
         let binary = try ExamplesInterop.requireBinary()
         let arguments =
             ["serve", name, "--port", "0", "--stop-on-eof", "--log-level", "warning"] + (compat ? ["--compat", "python-reference"] : [])
+            + (framework.map { ["--framework", $0] } ?? [])
         let server = try TestProcess(binary, arguments, label: "arcp-examples serve \(name)")
         guard let line = await server.line(startingWith: "listening on ", timeout: .seconds(30)),
             let port = line.split(separator: ":").last.flatMap({ Int($0.split(separator: "/").first ?? "") })

@@ -17,12 +17,6 @@ import Testing
 /// hostile raw client over a real socket, each checking that the app still serves a session.
 @Suite("ARCP in a Hummingbird app: limits", .timeLimit(.minutes(1)))
 struct HostLimitsTests {
-    func stillServes(_ app: HostedApp, _ label: String) async throws {
-        let client = try await app.client()
-        #expect(try await client.submit(agent: "echo", input: .string(label)).result().result == ["echoed": .string(label)])
-        await client.close()
-    }
-
     @Test func anOversizedFirstMessageClosesWith1009() async throws {
         let app = try await HostedApp.start(options: ARCPRouteOptions(closeTimeout: .seconds(2), maxFirstMessageSize: 4096))
         let big = Frames.submit("echo", ["blob": .string(String(repeating: "x", count: 10_000))])
@@ -38,7 +32,7 @@ struct HostLimitsTests {
         try await t.send(big)
         _ = try await next(t, "job.result")
         await t.close()
-        try await stillServes(app, "after an oversized first message")
+        try await app.stillServes("after an oversized first message")
         try await app.stop()
     }
 
@@ -101,7 +95,7 @@ struct HostLimitsTests {
                 stable = now == last ? stable + 1 : 0
                 last = now
             }
-            try? await self.stillServes(app, "while a peer floods pings")
+            try? await app.stillServes("while a peer floods pings")
             raw.channel.channel.close(promise: nil)
             return stable >= 25
         }
@@ -116,7 +110,7 @@ struct HostLimitsTests {
         let stalled = await monitor.value
         #expect(stalled, "the server kept reading pings it could not answer (\(sent.load(ordering: .relaxed)) sent)")
         #expect(sent.load(ordering: .relaxed) < 100_000)
-        try await stillServes(app, "after a ping flood")
+        try await app.stillServes("after a ping flood")
         try await app.stop()
     }
 
@@ -149,7 +143,7 @@ struct HostLimitsTests {
             #expect(waiting > 0)
             #expect(waiting <= limit + frame.utf8.count, "\(waiting) bytes wait for the peer")
         }
-        try await stillServes(app, "after a peer that did not read")
+        try await app.stillServes("after a peer that did not read")
         try await app.stop()
     }
 

@@ -13,26 +13,9 @@ import Testing
 /// adapter passes (`ARCPTestSupport/HostScenarios.swift`), plus Hummingbird's own forms.
 @Suite("ARCP in a Hummingbird app", .timeLimit(.minutes(1)))
 struct HostTests {
-    typealias Scenarios = HostScenarios<HostedApp>
-
-    @Test func echoAndAStreamingJobBesideAnHTTPRoute() async throws { try await Scenarios.echoAndAStreamingJobBesideAnHTTPRoute() }
-    @Test func plainHTTPRequestForTheARCPPathGets426() async throws { try await Scenarios.plainHTTPRequestForTheARCPPathGets426() }
-    @Test func malformedJSONGetsInvalidRequestAndTheSessionSurvives() async throws {
-        try await Scenarios.malformedJSONGetsInvalidRequestAndTheSessionSurvives()
-    }
-    @Test func theLastFramesOfASessionAreWrittenBeforeTheClose() async throws {
-        try await Scenarios.theLastFramesOfASessionAreWrittenBeforeTheClose()
-    }
-    @Test func binaryFrameClosesWith1003AndAReason() async throws { try await Scenarios.binaryFrameClosesWith1003AndAReason() }
-    @Test func aViolationIsReportedOnceThenTheTransportEnds() async throws {
-        try await Scenarios.aViolationIsReportedOnceThenTheTransportEnds()
-    }
-    @Test func oversizedMessagesCloseWith1009() async throws { try await Scenarios.oversizedMessagesCloseWith1009() }
-    @Test func originAllowListDecidesTheUpgrade() async throws { try await Scenarios.originAllowListDecidesTheUpgrade() }
-    @Test func aSessionThatDoesNotReadBackPressuresTheSender() async throws {
-        try await Scenarios.aSessionThatDoesNotReadBackPressuresTheSender()
-    }
-    @Test func gracefulShutdownEndsTheSessions() async throws { try await Scenarios.gracefulShutdownEndsTheSessions() }
+    /// The scenarios every framework host passes, one test case each.
+    @Test(arguments: HostScenario.allCases)
+    func shared(_ scenario: HostScenario) async throws { try await scenario.run(on: HostedApp.self) }
 
     /// `addARCP(path:onConnection:)`: the handler sees the upgrade request, and closing the
     /// transport closes the connection with 1000. And `HummingbirdWebSocketTransport.serve`

@@ -33,12 +33,7 @@ struct HostedApp: Sendable {
         maxPendingFrames: Int? = nil,
         routes: Routes = { _, _ in }
     ) async throws -> HostedApp {
-        var cfg = ARCPRuntime.Configuration()
-        cfg.heartbeatInterval = nil
-        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
-        cfg.logger.logLevel = .critical
-        let runtime = ARCPRuntime(
-            configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+        let runtime = testRuntime(maxPendingFrames: maxPendingFrames)
         try DemoAgents.register(on: runtime)
 
         let router = Router(context: BasicWebSocketRequestContext.self)

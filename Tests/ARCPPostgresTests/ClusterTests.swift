@@ -251,6 +251,39 @@ struct ClusterTests {
         #expect(await b.stop() == 0)
     }
 
+    @Test func aListJobsCursorFromOneNodeIsHonouredByAnother() async throws {
+        let db = try await PostgresServer.makeDatabase(prefix: "cursor")
+        let a = try await Self.startNode(db, "a")
+        let b = try await Self.startNode(db, "b")
+        let onA = try await Self.open(a)
+        for n in 0..<3 {
+            try await onA.transport.send(Frames.submit("echo", ["n": .int(Int64(n))], session: onA.id))
+            _ = try await Self.read(onA.transport, until: Self.isResult)
+        }
+        func page(_ s: Session, cursor: String?) async throws -> SessionJobsPayload? {
+            try await s.transport.send(
+                FrameCodec.encode(Envelope.make(.sessionListJobs(SessionListJobsPayload(limit: 1, cursor: cursor)), sessionID: s.id)))
+            let reply = try await Self.read(s.transport) {
+                switch $0.message {
+                case .sessionJobs, .sessionError: true
+                default: false
+                }
+            }
+            guard case .sessionJobs(let jobs)? = reply.last?.message else { return nil }
+            return jobs
+        }
+        let first = try #require(try await page(onA, cursor: nil))
+        let cursor = try #require(first.nextCursor)
+        // The client resumed on B (or opened a session there): the listing goes on.
+        let onB = try await Self.open(b)
+        let second = try #require(try await page(onB, cursor: cursor), "node b refused node a's cursor")
+        #expect(second.jobs.count == 1)
+        #expect(second.jobs.first?.jobId != first.jobs.first?.jobId)
+        for s in [onA, onB] { await s.transport.close() }
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+    }
+
     @Test func oneIdempotencyKeyOnTwoNodesAtOnceIsOneJob() async throws {
         let db = try await PostgresServer.makeDatabase(prefix: "idem")
         let a = try await Self.startNode(db, "a")

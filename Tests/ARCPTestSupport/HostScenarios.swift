@@ -91,6 +91,24 @@ extension ARCPTestHost {
         try await start(options: options, serverFrameLimit: serverFrameLimit, routes: routes)
     }
 
+    /// The runtime a host's test application serves: the test tokens (`tok` for
+    /// me@example.com, `tok2` for other@example.com), no runtime heartbeat, quiet logs. The
+    /// caller registers the agents.
+    public static func testRuntime(maxPendingFrames: Int? = nil) -> ARCPRuntime {
+        var cfg = ARCPRuntime.Configuration()
+        cfg.heartbeatInterval = nil
+        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
+        cfg.logger.logLevel = .critical
+        return ARCPRuntime(configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+    }
+
+    /// Checks that the application still serves a session: `echo` of `label` comes back.
+    public func stillServes(_ label: String) async throws {
+        let client = try await client()
+        #expect(try await client.submit(agent: "echo", input: .string(label)).result().result == ["echoed": .string(label)])
+        await client.close()
+    }
+
     /// A connected client session over `ARCPWebSocket`'s NIO client.
     public func client(token: String = "tok", path: String = "/arcp") async throws -> ARCPClient {
         var options = ARCPClient.Options()
@@ -102,7 +120,42 @@ extension ARCPTestHost {
     }
 }
 
-/// The scenarios, each one test of each host's suite.
+/// The shared scenarios by name: a host's suite runs them all as one parameterized test,
+/// `@Test(arguments: HostScenario.allCases) func shared(_ s: HostScenario) { try await s.run(on: MyHost.self) }`,
+/// so a scenario added here runs against every host without a line in either suite.
+public enum HostScenario: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case echoAndAStreamingJobBesideAnHTTPRoute
+    case plainHTTPRequestForTheARCPPathGets426
+    case malformedJSONGetsInvalidRequestAndTheSessionSurvives
+    case theLastFramesOfASessionAreWrittenBeforeTheClose
+    case binaryFrameClosesWith1003AndAReason
+    case aViolationIsReportedOnceThenTheTransportEnds
+    case oversizedMessagesCloseWith1009
+    case originAllowListDecidesTheUpgrade
+    case aSessionThatDoesNotReadBackPressuresTheSender
+    case gracefulShutdownEndsTheSessions
+
+    public var testDescription: String { rawValue }
+
+    /// Runs the scenario against `host`.
+    public func run<Host: ARCPTestHost>(on host: Host.Type) async throws {
+        typealias S = HostScenarios<Host>
+        switch self {
+        case .echoAndAStreamingJobBesideAnHTTPRoute: try await S.echoAndAStreamingJobBesideAnHTTPRoute()
+        case .plainHTTPRequestForTheARCPPathGets426: try await S.plainHTTPRequestForTheARCPPathGets426()
+        case .malformedJSONGetsInvalidRequestAndTheSessionSurvives: try await S.malformedJSONGetsInvalidRequestAndTheSessionSurvives()
+        case .theLastFramesOfASessionAreWrittenBeforeTheClose: try await S.theLastFramesOfASessionAreWrittenBeforeTheClose()
+        case .binaryFrameClosesWith1003AndAReason: try await S.binaryFrameClosesWith1003AndAReason()
+        case .aViolationIsReportedOnceThenTheTransportEnds: try await S.aViolationIsReportedOnceThenTheTransportEnds()
+        case .oversizedMessagesCloseWith1009: try await S.oversizedMessagesCloseWith1009()
+        case .originAllowListDecidesTheUpgrade: try await S.originAllowListDecidesTheUpgrade()
+        case .aSessionThatDoesNotReadBackPressuresTheSender: try await S.aSessionThatDoesNotReadBackPressuresTheSender()
+        case .gracefulShutdownEndsTheSessions: try await S.gracefulShutdownEndsTheSessions()
+        }
+    }
+}
+
+/// The scenarios, each one case of each host's `shared` test (`HostScenario`).
 public enum HostScenarios<Host: ARCPTestHost> {
     public static func echoAndAStreamingJobBesideAnHTTPRoute() async throws {
         let app = try await Host.start()

@@ -200,6 +200,26 @@ struct CrossPrincipalTests {
         await other.close()
     }
 
+    @Test("runtimes sharing Configuration.listCursorKey honour each other's cursors; another key's cursor is refused")
+    func sharedCursorKey() async throws {
+        let key = [UInt8](repeating: 7, count: 32)
+        let a = try Harness { $0.listCursorKey = key }
+        let b = try Harness { $0.listCursorKey = key }
+        let c = try Harness { $0.listCursorKey = [UInt8](repeating: 9, count: 32) }
+        let onA = try await a.client()
+        for _ in 0..<3 { _ = try await onA.submit(agent: "echo").result() }
+        let cursor = try #require(try await onA.listJobs(limit: 1).nextCursor)
+        let onB = try await b.client()
+        _ = try await onB.listJobs(limit: 5, cursor: cursor)  // a page (of B's jobs after that position), not an error
+        let onC = try await c.client()
+        await #expect(throws: ARCPError.self) { _ = try await onC.listJobs(limit: 5, cursor: cursor) }
+        // A key too short to bind anything is not used: the process key is.
+        let short = try Harness { $0.listCursorKey = [1, 2, 3] }
+        let onShort = try await short.client()
+        await #expect(throws: ARCPError.self) { _ = try await onShort.listJobs(limit: 5, cursor: cursor) }
+        for client in [onA, onB, onC, onShort] { await client.close() }
+    }
+
     @Test("the list cursor's MAC is HMAC-SHA-256 (RFC 4231 test case 2)")
     func hmac() {
         let mac = ListCursor.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))

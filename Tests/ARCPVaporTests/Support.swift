@@ -23,12 +23,7 @@ struct VaporApp: Sendable {
         eventLoopGroup: (any EventLoopGroup)? = nil,
         routes: Routes = { _, _ in }
     ) async throws -> VaporApp {
-        var cfg = ARCPRuntime.Configuration()
-        cfg.heartbeatInterval = nil
-        if let maxPendingFrames { cfg.buffering.maxPendingFrames = maxPendingFrames }
-        cfg.logger.logLevel = .critical
-        let runtime = ARCPRuntime(
-            configuration: cfg, verifier: StaticBearerVerifier(["tok": "me@example.com", "tok2": "other@example.com"]))
+        let runtime = testRuntime(maxPendingFrames: maxPendingFrames)
         try DemoAgents.register(on: runtime)
 
         let app = try await Application.make(.testing, eventLoopGroup.map { .shared($0) } ?? .singleton)

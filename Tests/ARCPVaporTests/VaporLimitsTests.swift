@@ -13,12 +13,6 @@ import Vapor
 /// still serves a session. (The rules are `ARCPWebSocketCore`'s, shared with `WebSocketServer`.)
 @Suite("ARCP in a Vapor app: limits", .timeLimit(.minutes(1)))
 struct VaporLimitsTests {
-    func stillServes(_ app: VaporApp, _ label: String) async throws {
-        let client = try await app.client()
-        #expect(try await client.submit(agent: "echo", input: .string(label)).result().result == ["echoed": .string(label)])
-        await client.close()
-    }
-
     static let upgradeHeaders = [
         "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
     ]
@@ -61,7 +55,7 @@ struct VaporLimitsTests {
         }
         #expect(close?.code == 1009)
         #expect(close?.reason.hasPrefix("first message larger than 1024 bytes") == true, "reason: \(close?.reason ?? "-")")
-        try await stillServes(app, "after an oversized first message")
+        try await app.stillServes("after an oversized first message")
         try await app.stop()
     }
 

@@ -39,11 +39,20 @@ extension WireExample {
 enum WireHosting: Sendable {
     /// `WebSocketServer` at `ws://127.0.0.1:PORT/arcp` (the reference's `serve_websocket`).
     case webSocket
-    /// A Hummingbird application with `GET /health` (answering `health()`) beside `/arcp`
-    /// (the reference's aiohttp and Starlette hosts).
-    case http(health: @Sendable () -> JSONValue)
+    /// A web application with `GET /health` (answering `health()`) beside `/arcp` (the
+    /// reference's aiohttp and Starlette hosts): Hummingbird or Vapor, `framework` unless
+    /// `serve --framework` says otherwise.
+    case http(health: @Sendable () -> JSONValue, framework: WebFramework)
     /// One session over this process's stdin/stdout (the reference's `StdioTransport`).
     case stdio
+}
+
+/// The Swift web framework a `host_*` example is served on (`arcp-examples serve --framework`).
+enum WebFramework: String, CaseIterable, Sendable {
+    /// Hummingbird 2 (`ARCPHummingbird`: `router.addARCP(runtime, path: "/arcp")`).
+    case hummingbird
+    /// Vapor 4 (`ARCPVapor`: `app.arcp(runtime, at: "arcp")`).
+    case vapor
 }
 
 /// The 22 examples, in the order of the reference's `examples/` directory.

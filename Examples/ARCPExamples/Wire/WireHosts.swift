@@ -4,16 +4,19 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// `host_aiohttp` and `host_asgi`: ARCP mounted in a web application beside its own routes.
-/// The reference uses aiohttp and Starlette + uvicorn; here both are a Hummingbird 2 app
-/// (`ARCPHummingbird`: `router.addARCP(runtime, path: "/arcp")`) with `GET /health`. The
-/// Vapor counterpart will be `ARCPVapor` (docs/INTEROP.md lists it as pending until then).
+/// `host_aiohttp` and `host_asgi`: ARCP mounted in a web application beside its own route
+/// `GET /health`. The reference uses aiohttp and Starlette on uvicorn; here each runs on
+/// either Swift framework (`serve --framework hummingbird|vapor`): Hummingbird 2
+/// (`ARCPHummingbird`: `router.addARCP(runtime, path: "/arcp")`) or Vapor 4 (`ARCPVapor`:
+/// `app.arcp(runtime, at: "arcp")`). By default host_asgi runs on Hummingbird (like
+/// Starlette on uvicorn, a router on a separate server) and host_aiohttp on Vapor (like
+/// aiohttp, one application object owning routes, server and lifecycle).
 /// The client checks `/health` over HTTP, then submits `echo` over the WebSocket.
 enum WireHostAiohttp: WireExample {
     static let name = "host_aiohttp"
     static let defaultPort = 7897
-    static let summary = "ARCP at /arcp of a web app (Hummingbird; the reference: aiohttp) beside GET /health."
-    static var hosting: WireHosting { .http(health: { ["ok": true] }) }
+    static let summary = "ARCP at /arcp of a web app (Vapor, or --framework hummingbird; the reference: aiohttp) beside GET /health."
+    static var hosting: WireHosting { .http(health: { ["ok": true] }, framework: .vapor) }
 
     static func makeRuntime(_ setup: ServerSetup) throws -> ARCPRuntime {
         try HostedEcho.runtime(setup, name: "host-aiohttp-server")
@@ -27,8 +30,10 @@ enum WireHostAiohttp: WireExample {
 enum WireHostAsgi: WireExample {
     static let name = "host_asgi"
     static let defaultPort = 7896
-    static let summary = "ARCP at /arcp of a web app (Hummingbird; the reference: Starlette on uvicorn) beside GET /health."
-    static var hosting: WireHosting { .http(health: { ["ok": true, "request_id": .string(UUID().uuidString.lowercased())] }) }
+    static let summary = "ARCP at /arcp of a web app (Hummingbird, or --framework vapor; the reference: Starlette on uvicorn) beside GET /health."
+    static var hosting: WireHosting {
+        .http(health: { ["ok": true, "request_id": .string(UUID().uuidString.lowercased())] }, framework: .hummingbird)
+    }
 
     static func makeRuntime(_ setup: ServerSetup) throws -> ARCPRuntime {
         try HostedEcho.runtime(setup, name: "host-asgi-server")

@@ -49,6 +49,8 @@ struct ServerSetup: Sendable {
     /// Wire forms: the spec's (default) or those the Python reference client needs.
     var compatibility: ARCPRuntime.Configuration.Compatibility
     var logLevel: Logger.Level
+    /// For a `host_*` example: the framework `--framework` asked for (nil: the example's).
+    var framework: WebFramework? = nil
 
     /// The reference's `StaticBearerVerifier({TOKEN: "demo-principal"})`.
     var verifier: StaticBearerVerifier { StaticBearerVerifier([token: "demo-principal"]) }
@@ -73,8 +75,11 @@ enum WireServer {
         switch example.hosting {
         case .webSocket:
             try await serveWebSocket(runtime, setup, stopOnEOF: stopOnEOF)
-        case .http(let health):
-            try await serveHTTP(runtime, setup, health: health, name: example.name, stopOnEOF: stopOnEOF)
+        case .http(let health, let framework):
+            switch setup.framework ?? framework {
+            case .hummingbird: try await serveHTTP(runtime, setup, health: health, name: example.name, stopOnEOF: stopOnEOF)
+            case .vapor: try await VaporHost.serve(runtime, setup, health: health, name: example.name, stopOnEOF: stopOnEOF)
+            }
         case .stdio:
             await serveStdio(runtime)
         }
@@ -94,7 +99,7 @@ enum WireServer {
     }
 
     /// The reference's aiohttp / Starlette app: `GET /health` beside ARCP at `/arcp`, here
-    /// a Hummingbird application (`ARCPHummingbird`).
+    /// a Hummingbird application (`ARCPHummingbird`); `VaporHost.serve` is the Vapor one.
     static func serveHTTP(
         _ runtime: ARCPRuntime, _ setup: ServerSetup, health: @escaping @Sendable () -> JSONValue, name: String, stopOnEOF: Bool
     ) async throws {
@@ -114,6 +119,7 @@ enum WireServer {
             configuration: .init(address: .hostname("127.0.0.1", port: setup.port), serverName: name),
             onServerRunning: { channel in
                 printLine("listening on http://127.0.0.1:\(channel.localAddress?.port ?? setup.port)")
+                printLine("web framework: Hummingbird 2 (ARCPHummingbird, router.addARCP(runtime, path: \"/arcp\"))")
             },
             logger: logger)
         let group = ServiceGroup(services: [app, ARCPRuntimeService(runtime)], gracefulShutdownSignals: [], logger: logger)

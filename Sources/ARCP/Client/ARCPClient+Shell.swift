@@ -83,15 +83,23 @@ extension ARCPClient {
     // MARK: read loop
 
     func readLoop(_ transport: any Transport, generation: Int) async {
+        // Events of a burst (what one read brought) are handed to their job's stream together:
+        // its consumer is woken once per burst, not once per event (each wake-up is a thread
+        // hand-off; docs/BENCHMARKS.md). Delivered before the loop would wait for the next
+        // frame, before any other action, and at most `EventBatch.limit` at a time.
+        var batch = EventBatch()
         while true {
+            if !batch.isEmpty, !transport.hasBufferedInbound { await batch.deliver() }
             let frame: String?
             do {
                 frame = try await transport.receive()
             } catch {
+                await batch.deliver()
                 await connectionLost(generation: generation, cause: error)
                 return
             }
             guard let frame else {
+                await batch.deliver()
                 await connectionLost(generation: generation, cause: nil)
                 return
             }
@@ -99,15 +107,23 @@ extension ARCPClient {
             case .failure(let e):
                 diagnostic("unreadable frame from runtime: \(e.message)")
             case .success(let env):
-                await handle(env, generation: generation)
+                await handle(env, generation: generation, batch: &batch)
             }
         }
     }
 
-    /// One inbound envelope: one transition, then its actions.
-    func handle(_ env: Envelope, generation: Int) async {
+    /// One inbound envelope: one transition, then its actions; an event for a job's stream is
+    /// added to `batch` (delivered first if it holds another job's events or is full), any
+    /// other action delivers `batch` before it runs, so every job sees its frames in order.
+    func handle(_ env: Envelope, generation: Int, batch: inout EventBatch) async {
         let now = ContinuousClock.now
         let step = state.withLock { $0.receive(env, generation: generation, at: now, client: self) }
+        if case .deliver(let handle, let event) = step.inbound {
+            await batch.add(event, for: handle)
+            await perform(step.ack)
+            return
+        }
+        await batch.deliver()
         switch step.inbound {
         case .none: break
         case .diagnostic(let text): diagnostic(text)
@@ -120,7 +136,7 @@ extension ARCPClient {
         case .answerAndRoute(let c, let held, let replaced):
             replaced?.complete(.failure(ARCPClientError(.cancelled, "replaced by a new subscription to the same job")))
             c.resume()
-            for frame in held { await handle(frame, generation: generation) }
+            for frame in held { await handle(frame, generation: generation, batch: &batch) }
         case .child(let child, let parent):
             if let parent {
                 if !parent.addChild(child) {
@@ -324,5 +340,32 @@ extension ClientRequestTable.Completion {
     /// Resumes the waiter, if it is parked (else the outcome waits in the table for it).
     func resume() where Waiter == ClientStateMachine.Waiter, Answer == ClientStateMachine.Reply {
         waiter?.resume(with: outcome)
+    }
+}
+
+/// Events bound for one job's stream, handed over together (``ARCPClient/readLoop(_:generation:)``).
+struct EventBatch {
+    /// Events held at most before they are delivered.
+    static let limit = 64
+
+    private var handle: JobHandle?
+    private var events: [JobEvent] = []
+
+    var isEmpty: Bool { events.isEmpty }
+
+    mutating func add(_ event: JobEvent, for handle: JobHandle) async {
+        if let current = self.handle, current !== handle || events.count >= Self.limit {
+            await deliver()
+        }
+        self.handle = handle
+        events.append(event)
+    }
+
+    mutating func deliver() async {
+        guard let handle else { return }
+        let events = self.events
+        self.handle = nil
+        self.events.removeAll(keepingCapacity: true)
+        await handle.deliver(contentsOf: events)
     }
 }

@@ -90,6 +90,12 @@ public final class JobHandle: Sendable {
         try? await eventQueue.send(event)
     }
 
+    /// Hands `events` to the stream in order, waking its consumer once.
+    func deliver(contentsOf events: [JobEvent]) async {
+        guard streamEvents else { return }
+        try? await eventQueue.send(contentsOf: events)
+    }
+
     /// Ends the job: resumes `result()` waiters and ends `events` and `children` once drained.
     /// Only the first outcome counts.
     func complete(_ outcome: Result<JobOutcome, any Error>) {

@@ -39,6 +39,8 @@ public final class ARCPRuntime: Sendable {
     let offersProvisionedCredentials: Bool
     /// Applies the retention by time (`Configuration.Retention`).
     let retentionSweeper = RetentionSweeper()
+    /// Fires every connection's heartbeat (one task for all of them).
+    let heartbeats = HeartbeatScheduler()
     /// Hands what the retention freed back to the operating system (glibc arenas).
     let freedMemory = FreedMemory()
     var logger: Logger { configuration.logger }
@@ -257,6 +259,7 @@ public final class ARCPRuntime: Sendable {
                 metadata: ["pending": "\(storeWriter.pending)", "waited": "\(configuration.shutdownStoreFlushTimeout)"])
         }
         for t in transports { await t.close() }
+        heartbeats.stop()
     }
 }
 

@@ -94,6 +94,12 @@ extension ARCPRuntime {
         public var observePolicy: ObservePolicy = .samePrincipal
         /// Maximum `limit` for session.list_jobs.
         public var maxListLimit = 1000
+        /// The key binding `session.list_jobs` cursors to their principal (HMAC-SHA-256; at
+        /// least 16 bytes, else the process key is used). Nil: 32 random bytes drawn once per
+        /// process, so a cursor is honoured only by the process that gave it. Runtimes that
+        /// serve one listing between them must share one: `PostgresCluster.configure` sets
+        /// the cluster's, so a client that resumed on another node goes on with its listing.
+        public var listCursorKey: [UInt8]? = nil
         /// Events per job kept for subscribers' history.
         public var historyLimitPerJob = 10_000
         /// Bytes (encoded frames) per job kept for subscribers' history; beyond it the

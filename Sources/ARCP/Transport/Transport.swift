@@ -36,6 +36,10 @@ public protocol Transport: Sendable {
     /// process, memory. The runtime offers `provisioned_credentials` (whose values cross the
     /// wire) only on confidential transports unless configured otherwise. Default false.
     var isConfidential: Bool { get }
+    /// Whether `receive()` would return at once (a frame, or the end, is already buffered).
+    /// A reader uses it to hand what one read brought to its consumers together (one wake-up
+    /// per burst instead of one per frame). Default false: every frame is handed on at once.
+    var hasBufferedInbound: Bool { get }
 }
 
 extension Transport {
@@ -44,6 +48,9 @@ extension Transport {
 
     /// Not known to be confidential (see the requirement).
     public var isConfidential: Bool { false }
+
+    /// Not known (see the requirement): readers hand every frame on at once.
+    public var hasBufferedInbound: Bool { false }
 
     public func send(batch frames: [String]) async throws {
         for f in frames { try await send(f) }

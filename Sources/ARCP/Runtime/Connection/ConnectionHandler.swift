@@ -56,7 +56,8 @@ func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async reth
 }
 
 /// One connection's I/O shell around its `ConnectionStateMachine`: the handshake, then a
-/// reader (this task), a writer and, when negotiated, a heartbeat.
+/// reader (this task), a writer and, when negotiated, a heartbeat (fired by the runtime's
+/// `HeartbeatScheduler`, not a task of its own).
 struct ConnectionHandler: Sendable {
     let runtime: ARCPRuntime
     let transport: any Transport
@@ -73,7 +74,31 @@ struct ConnectionHandler: Sendable {
         defer { runtime.connections.close(id) }
         // Outstanding credentials an earlier process left are revoked once, in the background (§14).
         runtime.credentialLedger.startRecoveryOnce()
+        // The handshake is a function of its own, so what it holds across its awaits (the
+        // first frame, the machine's opening states, errors) is not kept in this task's frame
+        // for the connection's whole life: a task keeps the memory of its deepest call chain
+        // (docs/BENCHMARKS.md, "Per-session memory").
+        guard let opened = await handshake(connection: id) else { return }
+        let instrumentation = configuration.instrumentation
+        instrumentation?.sessionEvent(opened.session.instrumented(connection: id), opened.resumed ? .resumed : .opened)
+        // 3. The session, until the connection ends.
+        await serve(opened.session, connection: opened.connection, machine: opened.machine)
+        instrumentation?.sessionEvent(opened.session.instrumented(connection: id), opened.session.isClosed ? .closed : .detached)
+    }
 
+    /// An attached session and its connection's state machine.
+    struct Opened {
+        var session: RuntimeSession
+        var connection: UInt64
+        var resumed: Bool
+        var machine: ConnectionStateMachine
+    }
+
+    /// The first frame (within the hello timeout), then hello, resume-in-hello or
+    /// session.resume: authenticates, then opens or resumes the session. Nil when the
+    /// connection was refused or closed (the refusal already sent).
+    @inline(never)
+    func handshake(connection id: UInt64) async -> Opened? {
         var machine = ConnectionStateMachine()
         // 1. The first frame, within the hello timeout.
         let first: ConnectionStateMachine.FirstFrame
@@ -93,10 +118,10 @@ struct ConnectionHandler: Sendable {
                 action = machine.verified(principal: principal)
             case .reject(let error):
                 await reject(error)
-                return
+                return nil
             case .close:
                 await transport.close()
-                return
+                return nil
             case .open(let principal, let hello, let requestID):
                 let limit = configuration.maxConnectionsPerPrincipal
                 guard runtime.connections.bind(id, principal: principal, limit: limit) else {
@@ -105,7 +130,7 @@ struct ConnectionHandler: Sendable {
                         max: limit, "too many connections for this principal (limit \(limit)); close one first")
                     error.requestID = requestID
                     await reject(error)
-                    return
+                    return nil
                 }
                 do {
                     let (session, connection) = try await runtime.openSession(principal: principal, hello: hello, confidential: confidential)
@@ -113,7 +138,7 @@ struct ConnectionHandler: Sendable {
                 } catch {
                     machine.openingFailed()
                     await reject(error)
-                    return
+                    return nil
                 }
             case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
                 switch await runtime.resumeSession(
@@ -127,20 +152,16 @@ struct ConnectionHandler: Sendable {
                     error.requestID = requestID
                     machine.openingFailed()
                     await reject(error)
-                    return
+                    return nil
                 }
             case .none, .closeAfterFlush, .detachAndClose:
                 await transport.close()
-                return
+                return nil
             }
         }
-        guard let (session, connection, resumed) = opened else { return }
+        guard let (session, connection, resumed) = opened else { return nil }
         machine.attached(sessionID: session.id, connection: connection)
-        let instrumentation = configuration.instrumentation
-        instrumentation?.sessionEvent(session.instrumented(connection: id), resumed ? .resumed : .opened)
-        // 3. The session, until the connection ends.
-        await serve(session, connection: connection, machine: machine)
-        instrumentation?.sessionEvent(session.instrumented(connection: id), session.isClosed ? .closed : .detached)
+        return Opened(session: session, connection: connection, resumed: resumed, machine: machine)
     }
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
@@ -153,8 +174,8 @@ struct ConnectionHandler: Sendable {
 
     // MARK: Serving
 
-    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat,
-    /// and the reader in this task.
+    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat
+    /// (on the runtime's scheduler), and the reader in this task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
         let heartbeat =
@@ -184,17 +205,12 @@ struct ConnectionHandler: Sendable {
                 await transport.close()
                 return .writer
             }
-            await withTaskGroup(of: Void.self) { reading in
-                if let heartbeat {
-                    reading.addTask { await heartbeat.run(session: session, connection: connection, runtime: runtime) }
-                }
-                await readLoop(session, heartbeat: heartbeat)
-                if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
-                    session.requestCloseAfterFlush(c)
-                }
-                heartbeat?.stop()
-                reading.cancelAll()
+            heartbeat?.start(on: runtime.heartbeats, session: session, connection: connection, logger: runtime.logger)
+            await readLoop(session, heartbeat: heartbeat)
+            if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
+                session.requestCloseAfterFlush(c)
             }
+            heartbeat?.stop()
             // The writer ends by itself once what is queued (e.g. `session.closed`) is written;
             // it is not cancelled meanwhile, since a transport may refuse to send from a
             // cancelled task. A peer that stops reading gets `closeFlushTimeout`, then the

@@ -1,9 +1,10 @@
 import Logging
 
 /// Heartbeats of one connection (spec §6.4): the runtime's I/O shell around the shared
-/// `HeartbeatStateMachine`. The reader and the writer report frames; `run` ticks the machine
-/// when it next has something to decide, sends the pings it asks for and, on a loss, reports
-/// `HEARTBEAT_LOST` and ends the connection. Jobs are never terminated here.
+/// `HeartbeatStateMachine`. The reader and the writer report frames; the runtime's
+/// `HeartbeatScheduler` fires it when the machine next has something to decide: it sends the
+/// pings the machine asks for and, on a loss, reports `HEARTBEAT_LOST` and ends the
+/// connection. Jobs are never terminated here.
 package final class ConnectionHeartbeat: Sendable {
     typealias Machine = HeartbeatStateMachine<ContinuousClock.Instant>
 
@@ -25,7 +26,7 @@ package final class ConnectionHeartbeat: Sendable {
 
     /// The idle timeout of a connection without heartbeats (issue 10 item 3): the machine
     /// only records the last frame each way (it is never ticked, so it never pings), and
-    /// `run` closes the connection once both were silent for `timeout`.
+    /// `fire` closes the connection once both were silent for `timeout`.
     package init(idleTimeout timeout: Duration) {
         let t = Machine.Configuration.clamped(timeout)
         var m = Machine()
@@ -48,48 +49,54 @@ package final class ConnectionHeartbeat: Sendable {
     }
     package func stop() { machine.withLock { $0.stop() } }
 
-    /// Ticks until the connection ends (cancellation) or the heartbeat is lost.
-    func run(session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
-        if let idleTimeout {
-            await runIdleTimeout(idleTimeout, session: session, connection: connection, runtime: runtime)
-            return
-        }
-        while !Task.isCancelled {
-            guard let next = machine.withLock({ $0.nextCheck }) else { return }
-            // At least a millisecond per round, so no instant arithmetic can make it spin.
-            do { try await Task.sleep(until: max(next, .now + .milliseconds(1)), clock: .continuous) } catch { return }
-            switch machine.withLock({ $0.tick(at: .now) }) {
-            case .none:
-                continue
-            case .sendPing:
-                session.sendControl(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
-            case .declareLoss(let silence):
-                runtime.logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
-                session.sendError(ARCPError(.heartbeatLost, "no message from the client for \(silence)"))
-                session.requestCloseAfterFlush(connection)
-                return
-            }
-        }
+    /// What the heartbeat acts on once started (weak: a heartbeat left in the scheduler's heap
+    /// after its connection ended holds nothing).
+    private struct Target {
+        weak var session: RuntimeSession?
+        var connection: UInt64
+        var logger: Logger
     }
 
-    /// Idle-timeout mode: closes the connection once no frame went either way for `timeout`
-    /// (`session.error HEARTBEAT_LOST`, `details.limit` `idle_timeout`; the session stays
-    /// resumable).
-    private func runIdleTimeout(_ timeout: Duration, session: RuntimeSession, connection: UInt64, runtime: ARCPRuntime) async {
-        while !Task.isCancelled {
-            guard let deadline = idleDeadline else { return }
-            if ContinuousClock.now < deadline {
-                do { try await Task.sleep(until: max(deadline, .now + .milliseconds(1)), clock: .continuous) } catch { return }
-                continue
-            }
+    private let target = RankedMutex<Target?>(.leaf, nil)
+
+    /// Starts ticking on `scheduler`: pings and loss (or, in idle-timeout mode, the idle
+    /// close) for `connection` of `session`, until `stop()` or a loss.
+    func start(on scheduler: HeartbeatScheduler, session: RuntimeSession, connection: UInt64, logger: Logger) {
+        target.withLock { $0 = Target(session: session, connection: connection, logger: logger) }
+        let first = idleTimeout == nil ? machine.withLock { $0.nextCheck } : idleDeadline
+        guard let first else { return }
+        scheduler.schedule(self, at: first)
+    }
+
+    /// Called by the scheduler when the deadline it was given came: ticks the machine, sends
+    /// the ping it asks for or reports the loss (idle-timeout mode: closes a connection silent
+    /// for the timeout). Returns when to be called next; nil once stopped, lost or closed.
+    func fire(at now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard let target = target.withLock({ $0 }), let session = target.session else { return nil }
+        if let idleTimeout {
+            guard let deadline = idleDeadline else { return nil }
+            if now < deadline { return deadline }
             machine.withLock { $0.stop() }
-            runtime.logger.info("idle connection closed", metadata: ["session": "\(session.id)"])
+            target.logger.info("idle connection closed", metadata: ["session": "\(session.id)"])
             session.sendError(
                 ARCPError(
-                    .heartbeatLost, "no frame either way for \(timeout) (idle timeout; negotiate heartbeat to keep a quiet connection open)",
-                    details: ["limit": "idle_timeout", "max": .int(Int64(timeout.components.seconds))]))
-            session.requestCloseAfterFlush(connection)
-            return
+                    .heartbeatLost, "no frame either way for \(idleTimeout) (idle timeout; negotiate heartbeat to keep a quiet connection open)",
+                    details: ["limit": "idle_timeout", "max": .int(Int64(idleTimeout.components.seconds))]))
+            session.requestCloseAfterFlush(target.connection)
+            return nil
+        }
+        let (action, next) = machine.withLock { m in (m.tick(at: now), m.nextCheck) }
+        switch action {
+        case .none:
+            return next
+        case .sendPing:
+            session.sendControl(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
+            return next
+        case .declareLoss(let silence):
+            target.logger.info("heartbeat lost", metadata: ["session": "\(session.id)"])
+            session.sendError(ARCPError(.heartbeatLost, "no message from the client for \(silence)"))
+            session.requestCloseAfterFlush(target.connection)
+            return nil
         }
     }
 }

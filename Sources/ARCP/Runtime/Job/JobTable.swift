@@ -183,6 +183,8 @@ package final class InMemoryJobTable: JobTable {
         var id: String
         var endedAt: Duration
         var bytes: Int
+        /// `RuntimeJob.endOrder`: the lists are kept in this order, the order the jobs ended.
+        var order: UInt64
     }
 
     private struct Jobs {
@@ -234,13 +236,21 @@ package final class InMemoryJobTable: JobTable {
         mutating func dropOldest(into retired: inout [RetiredJob]) -> Bool {
             let f: Finished
             switch (finished.first, finishedKeyed.first) {
-            case (let a?, let b?): f = a.endedAt <= b.endedAt ? finished.removeFirst() : finishedKeyed.removeFirst()
+            case (let a?, let b?): f = a.order <= b.order ? finished.removeFirst() : finishedKeyed.removeFirst()
             case (_?, nil): f = finished.removeFirst()
             case (nil, _?): f = finishedKeyed.removeFirst()
             case (nil, nil): return false
             }
             drop(f, into: &retired)
             return true
+        }
+
+        /// Inserts `f` by end order: at the back, unless its end was reported after a later
+        /// one's (then a few places before it).
+        static func insertInEndOrder(_ f: Finished, into list: inout Deque<Finished>) {
+            var i = list.endIndex
+            while i > list.startIndex, list[i - 1].order > f.order { i -= 1 }
+            list.insert(f, at: i)
         }
 
         mutating func applyCaps(_ policy: JobRetentionPolicy, into retired: inout [RetiredJob]) {
@@ -385,8 +395,8 @@ package final class InMemoryJobTable: JobTable {
             guard j.byID[job.id] === job else { return [] }
             j.countRunning(job, -1)
             j.started.remove(job.id)
-            let f = Finished(id: job.id, endedAt: now, bytes: bytes)
-            if keyed { j.finishedKeyed.append(f) } else { j.finished.append(f) }
+            let f = Finished(id: job.id, endedAt: now, bytes: bytes, order: job.endOrder)
+            if keyed { Jobs.insertInEndOrder(f, into: &j.finishedKeyed) } else { Jobs.insertInEndOrder(f, into: &j.finished) }
             j.finishedBytes += bytes
             var retired: [RetiredJob] = []
             j.applyCaps(policy, into: &retired)

@@ -74,6 +74,14 @@ package final class RuntimeJob: Sendable {
     private let eventsAfterStop = Atomic<Int>(0)
     /// Events a stopped job's agent may still emit (clean-up) before the rest are refused.
     static let maxEventsAfterStop = 1024
+
+    /// Counts terminal frames in this process: ``endOrder``.
+    private static let endCounter = Atomic<UInt64>(0)
+    private let endOrderValue = Atomic<UInt64>(0)
+    /// When the job ended relative to the others (1, 2, … in the order of their terminal
+    /// frames; 0 while running). The job table's "oldest ended" is this order: the end duties
+    /// that report the end to it run in tasks of their own and may arrive in another order.
+    package var endOrder: UInt64 { endOrderValue.load(ordering: .relaxed) }
     /// Delivers the job's events to its submitter and subscribers.
     package let fanOut: any JobEventFanOut
     let policy: Policy
@@ -297,6 +305,7 @@ package final class RuntimeJob: Sendable {
             compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
             exhaustedCurrency: ending.isBudgetExhaustion ? authority.exhaustedCurrency() : nil)
         let message = JobTerminalFrame.message(for: ending, context: context, completedAt: ARCPTimestamp.string())
+        endOrderValue.store(Self.endCounter.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
         fanOut.publishTerminal(message)
         let (watchdogs, hooks, observer) = state.withLock { s in
             defer {

@@ -9,7 +9,9 @@ extension ARCPRuntime {
         if let c = req.cursor {
             // Only a cursor this runtime gave this principal is honoured; any other (forged,
             // another principal's, naming a job that never existed) gets the same answer.
-            guard let signed = ListCursor.position(c, principal: session.principal), let key = JobListingKey(cursor: signed) else {
+            guard let signed = ListCursor.position(c, principal: session.principal, key: listCursorKey),
+                let key = JobListingKey(cursor: signed)
+            else {
                 session.sendError(ARCPError(.invalidRequest, "invalid cursor", requestID: requestID))
                 return
             }
@@ -37,20 +39,30 @@ extension ARCPRuntime {
             if job.principal == principal, !job.credentials.isEmpty { summary.credentials = job.credentials }
             return summary
         }
-        let next = more ? listings.last.map { ListCursor.make(after: JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor, principal: principal) } : nil
+        let next = more ? listings.last.map { ListCursor.make(after: JobListingKey(createdAt: $0.createdAt, id: $0.id).cursor, principal: principal, key: listCursorKey) } : nil
         session.sendControl(.sessionJobs(SessionJobsPayload(requestId: requestID, jobs: page, nextCursor: next)))
+    }
+
+    /// `Configuration.listCursorKey` when it is long enough, else the process's key.
+    var listCursorKey: [UInt8] {
+        guard let key = configuration.listCursorKey, key.count >= ListCursor.minimumKeyBytes else { return ListCursor.processKey }
+        return key
     }
 }
 
 /// The opaque `next_cursor` of `session.list_jobs` (issue 10 item 6: no cross-principal
 /// signal). A cursor carries the keyset position of a page's last job (`JobListingKey.cursor`:
 /// created-at and id, so a listing goes on after that job is dropped) and is bound to the principal it was given
-/// to by an HMAC-SHA-256 under a key drawn at random once per process: a peer cannot forge
-/// one, nor use another principal's, so a cursor can never probe whether a job id exists.
-/// Cursors do not survive a restart of the runtime (a listing then starts again).
+/// to by an HMAC-SHA-256 under the runtime's key (`Configuration.listCursorKey`: shared by a
+/// cluster's nodes; by default drawn at random once per process): a peer cannot forge one,
+/// nor use another principal's, so a cursor can never probe whether a job id exists. With the
+/// process key, cursors do not survive a restart of the runtime (a listing then starts again).
 enum ListCursor {
-    /// The process's cursor key (32 random bytes).
-    static let key: [UInt8] = {
+    /// The shortest `Configuration.listCursorKey` used (128 bits).
+    static let minimumKeyBytes = 16
+
+    /// The process's cursor key (32 random bytes), used when none is configured.
+    static let processKey: [UInt8] = {
         var rng = SystemRandomNumberGenerator()
         return (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
     }()
@@ -59,26 +71,26 @@ enum ListCursor {
     static let tagBytes = 16
 
     /// The cursor continuing after `position` (a `JobListingKey.cursor`), for `principal`.
-    static func make(after position: String, principal: String) -> String {
+    static func make(after position: String, principal: String, key: [UInt8]) -> String {
         var bytes = Array(position.utf8)
         bytes.append(UInt8(ascii: "."))
-        bytes += tag(position: position, principal: principal)
+        bytes += tag(position: position, principal: principal, key: key)
         return Data(bytes).base64EncodedString()
     }
 
-    /// The position `cursor` continues after, when this process made it for `principal`.
-    static func position(_ cursor: String, principal: String) -> String? {
+    /// The position `cursor` continues after, when it was made under `key` for `principal`.
+    static func position(_ cursor: String, principal: String, key: [UInt8]) -> String? {
         guard cursor.utf8.count <= 512, let data = Data(base64Encoded: cursor), data.count > tagBytes + 1 else { return nil }
         let bytes = Array(data)
         let dot = bytes.count - tagBytes - 1
         guard bytes[dot] == UInt8(ascii: "."), let position = String(bytes: bytes[..<dot], encoding: .utf8) else { return nil }
-        let expected = tag(position: position, principal: principal)
+        let expected = tag(position: position, principal: principal, key: key)
         guard ResumeTokenHasher.constantTimeEquals(Array(bytes[(dot + 1)...]), expected) else { return nil }
         return position
     }
 
     /// The first `tagBytes` of HMAC-SHA-256(key, principal NUL position).
-    static func tag(position: String, principal: String) -> [UInt8] {
+    static func tag(position: String, principal: String, key: [UInt8]) -> [UInt8] {
         var message = Array(principal.utf8)
         message.append(0)
         message += Array(position.utf8)

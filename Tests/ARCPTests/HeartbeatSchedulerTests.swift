@@ -1,0 +1,43 @@
+@testable import ARCP
+import Foundation
+import Testing
+
+/// Every connection's heartbeat is fired by one `HeartbeatScheduler` per runtime (not a task
+/// per connection).
+@Suite("Heartbeat scheduler")
+struct HeartbeatSchedulerTests {
+    @Test("one scheduler pings every connection; a closed connection's heartbeat leaves it, and its task ends with the last")
+    func manyConnections() async throws {
+        let h = try Harness { $0.heartbeatInterval = .milliseconds(100) }
+        var peers: [RawPeer] = []
+        for _ in 0..<20 {
+            let peer = h.raw()
+            let welcome = try #require(try await peer.hello(features: [.heartbeat]))
+            guard case .sessionWelcome = welcome.message else {
+                Issue.record("expected a welcome, got \(welcome.message)")
+                return
+            }
+            peers.append(peer)
+        }
+        // One entry per connection (scheduled once its welcome is out; briefly out of the heap
+        // while it fires).
+        #expect(await eventually { h.runtime.heartbeats.scheduled == 20 })
+        // Each connection is pinged (and answers, so none is lost).
+        for peer in peers {
+            let ping = try #require(try await peer.next { if case .sessionPing = $0.message { true } else { false } })
+            guard case .sessionPing(let p) = ping.message else { continue }
+            _ = try await peer.send(.sessionPong(SessionPongPayload(pingNonce: p.nonce)), sessionID: ping.sessionId)
+        }
+        // Closed connections: their heartbeats leave the heap when they next come due.
+        for peer in peers { await peer.transport.close() }
+        #expect(await eventually(.seconds(30)) { h.runtime.heartbeats.scheduled == 0 })
+        // A new connection is watched again (the task that ended is started anew).
+        let late = h.raw()
+        _ = try #require(try await late.hello(features: [.heartbeat]))
+        let ping = try await late.next { if case .sessionPing = $0.message { true } else { false } }
+        #expect(ping != nil, "a connection opened after the scheduler went idle is pinged")
+        await late.transport.close()
+        await h.runtime.shutdown()
+        #expect(h.runtime.heartbeats.scheduled == 0)
+    }
+}
