@@ -8,7 +8,8 @@
 # its 22 examples in every direction), `arcp serve` under hostile peers, the conformance kit, and
 # the PostgreSQL suites (a throwaway server; `arcp serve --postgres` cluster nodes).
 # On a 2-core machine, running both at once starves phase 1's runtimes of CPU and their deadlines
-# fire; one after the other, neither does. Every phase runs; the script fails if any did.
+# fire; one after the other, neither does. Then the DocC documentation is built (warnings as
+# errors), then the parsers are fuzzed. Every phase runs; the script fails if any did.
 #
 # With arguments (`Scripts/test.sh --filter X`), one `swift test` run with those arguments.
 set -euo pipefail
@@ -37,6 +38,11 @@ run_tests() {
 failed=0
 run_tests "${ARCP_TEST_WIDTH:-8}" --skip "$processes" || failed=1
 run_tests "${ARCP_PROCESS_TEST_WIDTH:-6}" --filter "$processes" || failed=1
+# The DocC documentation of every catalogued target, warnings as errors (Scripts/docs.sh, on
+# the debug build above). ARCP_SKIP_DOCS=1 skips it.
+if [ "${ARCP_SKIP_DOCS:-0}" != 1 ]; then
+    Scripts/docs.sh || failed=1
+fi
 # Coverage-guided fuzzing of the parser, the envelope decoder and the lease compiler, 15 s per
 # target (Scripts/fuzz.sh, docs/FUZZING.md). ARCP_SKIP_FUZZ=1 skips it; FUZZ_TIME=SECONDS changes
 # the time per target.

@@ -129,7 +129,7 @@ public enum ModelBuilder {
 
     static func definition(name: String, _ s: JSONValue, at: String) throws -> Definition {
         guard case .object(let o) = s else { throw SchemaError(at, "definition must be an object") }
-        let doc = o["description"]?.stringValue
+        let doc = o["description"]?.stringValue ?? o["title"]?.stringValue
         if let values = o["x-arcp-enum"] {
             try Keywords.check(o, at: at, allowed: ["type", "x-arcp-enum"])
             try expectType(o, "string", at: at)
@@ -191,7 +191,7 @@ public enum ModelBuilder {
                 let pat = "\(at)/properties/\(escape(m.key))"
                 props.append(Property(
                     jsonName: m.key, swiftName: Naming.camelCase(m.key), type: try typeRef(m.value, at: pat),
-                    required: required.contains(m.key), doc: m.value["description"]?.stringValue))
+                    required: required.contains(m.key), doc: m.value["description"]?.stringValue ?? m.value["title"]?.stringValue))
             }
         }
         for p in props where p.swiftName == "additionalFields" {

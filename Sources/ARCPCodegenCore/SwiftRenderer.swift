@@ -106,11 +106,15 @@ struct CatalogTranslator {
             "Every definition in the schema, for `\(names.validator).validate(_:as:)`.",
             .type(TypeDeclaration(
                 .enum, access: access, name: names.schemaDefinitionName, conformances: ["String", "Sendable", "CaseIterable"],
-                members: model.definitions.map { .enumCase(EnumCase(Naming.identifier(Naming.camelCase($0.name)), rawValue: Naming.literal($0.name))) })))
+                members: model.definitions.map {
+                    .documented(
+                        "`#/$defs/\($0.name)`\($0.name == model.root ? ", the document's root" : "").",
+                        .enumCase(EnumCase(Naming.identifier(Naming.camelCase($0.name)), rawValue: Naming.literal($0.name))))
+                })))
         let info: Declaration = .documented("Facts about the schema the code was generated from.", .type(TypeDeclaration(
             .enum, access: access, name: names.schemaInfoName,
             members: [
-                .variable(Variable(access: access, isStatic: true, isLet: true, "title", initializer: Naming.literal(model.title))),
+                .documented("The schema's `title`.", .variable(Variable(access: access, isStatic: true, isLet: true, "title", initializer: Naming.literal(model.title)))),
                 .documented("Definition names in schema order.", .variable(Variable(
                     access: access, isStatic: true, isLet: true, "definitionNames", type: "[String]",
                     initializer: "[" + model.definitions.map { Naming.literal($0.name) }.joined(separator: ", ") + "]"))),

@@ -88,7 +88,9 @@ struct TypesTranslator {
     // MARK: - oneOf
 
     func oneOf(_ d: Definition, _ branches: [OneOfBranch]) -> Declaration {
-        var members: [Declaration] = branches.map { .enumCase(EnumCase(Naming.identifier($0.swiftCase), "(\(swiftType($0.type)))")) }
+        var members: [Declaration] = branches.map {
+            .documented("The value when it is a JSON \($0.jsonType.rawValue).", .enumCase(EnumCase(Naming.identifier($0.swiftCase), "(\(swiftType($0.type)))")))
+        }
         let expected = branches.map(\.jsonType.rawValue).joined(separator: " or ")
         members.append(.function(Function(
             access: access, .initializer, parameters: [Parameter("json", "JSONValue")], effects: "throws(WireDecodingError)",
@@ -132,7 +134,8 @@ struct TypesTranslator {
                 }
                 continue
             }
-            out.append(Field(name: Naming.identifier(p.swiftName), type: swiftType(p.type), optional: !p.required, doc: p.doc, property: p))
+            let doc = p.doc ?? "The `\(p.jsonName)` member\(p.required ? "" : ", when present")."
+            out.append(Field(name: Naming.identifier(p.swiftName), type: swiftType(p.type), optional: !p.required, doc: doc, property: p))
         }
         return out
     }
@@ -170,7 +173,9 @@ struct TypesTranslator {
         }
         params.append(Parameter("additionalFields", "JSONObject", default: "JSONObject()"))
         let body: [Statement] = fs.map { .line("self.\($0.name) = \(local($0))") } + [.line("self.additionalFields = additionalFields")]
-        return .function(Function(access: access, .initializer, parameters: params, body: body))
+        return .documented(
+            "A value with these members (the optional ones default to absent); `additionalFields` are written after them.",
+            .function(Function(access: access, .initializer, parameters: params, body: body)))
     }
 
     /// `init(json:)`: one pass over the members, then the required ones.

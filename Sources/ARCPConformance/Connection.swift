@@ -36,6 +36,8 @@ public struct RawConnection: Sendable {
     /// when the transport can tell; read after the connection ended.
     public var closeDescription: @Sendable () -> String?
 
+    /// A connection over `transport`; `closeDescription` tells, after the end, how the runtime
+    /// closed it (default: it cannot tell).
     public init(transport: any Transport, closeDescription: @escaping @Sendable () -> String? = { nil }) {
         self.transport = transport
         self.closeDescription = closeDescription
@@ -179,6 +181,7 @@ public final class Connection: Sendable {
         transcript.append(name, .note, "reading paused")
     }
 
+    /// Reads again after ``pauseReading()``: the frames that waited in the transport come in.
     public func resumeReading() {
         state.update { $0.readingPaused = false }
         transcript.append(name, .note, "reading resumed")

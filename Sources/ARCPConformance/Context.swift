@@ -7,8 +7,11 @@ import Synchronization
 public struct RuntimeProfile: Sendable {
     /// One entry of the agent inventory.
     public struct Agent: Sendable, Equatable {
+        /// The agent's name.
         public var name: String
+        /// The versions the runtime lists (empty for an unversioned agent).
         public var versions: [String]
+        /// The version a submit without `@version` runs, when the runtime says.
         public var defaultVersion: String?
     }
 
@@ -20,7 +23,9 @@ public struct RuntimeProfile: Sendable {
     public var features: [String]
     /// The agent inventory, by name.
     public var agents: [String: Agent]
+    /// The welcome's `heartbeat_interval_sec` (seconds), when heartbeats were negotiated.
     public var heartbeatIntervalSec: Int?
+    /// The welcome's `resume_window_sec` (seconds).
     public var resumeWindowSec: Int?
 
     init(welcome: WireFrame) {
@@ -60,8 +65,11 @@ public enum Token: Sendable {
 
 /// What a scenario works with: its connections and sessions, the runtime's profile, the options.
 public final class ScenarioContext: Sendable {
+    /// The scenario being run.
     public let scenario: Scenario
+    /// What the runtime said about itself in the probe's welcome.
     public let profile: RuntimeProfile
+    /// The options of the run (tokens, time limits).
     public let options: ConformanceOptions
     let target: ConformanceTarget
     let transcript: Transcript
@@ -161,6 +169,8 @@ public final class ScenarioContext: Sendable {
 
     /// Opens a connection and completes the handshake (`session.hello` → `session.welcome`).
     /// - Parameters:
+    ///   - name: the connection's name in the transcript (`A`, `B`, …).
+    ///   - token: whose token the hello carries (default: the primary principal's).
     ///   - features: the features to ask for (default: all eleven).
     ///   - resume: a resume block (`session_id`, `resume_token`, `last_event_seq`).
     /// - Throws: ``ScenarioFailure`` when the runtime answers with anything but a welcome.

@@ -9,11 +9,16 @@ public struct ConformanceReport: Sendable {
     public let runtime: String?
     /// Why no scenario could run (the probe session failed), if so.
     public let profileError: String?
+    /// Every scenario's result, in the order of the scenarios given.
     public let results: [ScenarioResult]
+    /// How long the whole run took.
     public let duration: Duration
 
+    /// The scenarios that passed.
     public var passed: [ScenarioResult] { results.filter(\.passed) }
+    /// The scenarios that failed.
     public var failed: [ScenarioResult] { results.filter(\.failed) }
+    /// The scenarios that were skipped, each with its reason.
     public var skipped: [ScenarioResult] { results.filter(\.skipped) }
 
     /// The ids of the failed scenarios.

@@ -4,11 +4,16 @@ import Synchronization
 
 /// The outcome of one scenario.
 public struct ScenarioResult: Sendable {
+    /// Passed, failed (with why) or skipped (with why).
     public enum Outcome: Sendable, Equatable {
+        /// The runtime met the requirement.
         case passed
+        /// The runtime did not meet it: the reason.
         case failed(String)
+        /// The scenario could not run here: the reason.
         case skipped(String)
 
+        /// `pass`, `FAIL` or `skip`, for the table.
         public var label: String {
             switch self {
             case .passed: return "pass"
@@ -18,16 +23,22 @@ public struct ScenarioResult: Sendable {
         }
     }
 
+    /// The scenario that ran.
     public let scenario: Scenario
+    /// How it ended.
     public let outcome: Outcome
     /// For a failure, the frames that show it.
     public let evidence: [WireFrame]
     /// Everything the scenario sent and received.
     public let transcript: [WireFrame]
+    /// How long it took.
     public let duration: Duration
 
+    /// Whether it passed.
     public var passed: Bool { outcome == .passed }
+    /// Whether it failed.
     public var failed: Bool { if case .failed = outcome { return true } else { return false } }
+    /// Whether it was skipped.
     public var skipped: Bool { if case .skipped = outcome { return true } else { return false } }
 }
 

@@ -6,7 +6,9 @@ import ARCPGenerated
 public struct Scenario: Sendable, Identifiable {
     /// How strong the requirement is (RFC 2119).
     public enum Level: String, Sendable, Codable, Comparable {
+        /// An absolute requirement: a failure means the runtime does not conform.
         case must = "MUST"
+        /// A recommendation: a failure is reported, and fails only a strict run.
         case should = "SHOULD"
 
         public static func < (a: Level, b: Level) -> Bool { a == .must && b == .should }
@@ -35,6 +37,7 @@ public struct Scenario: Sendable, Identifiable {
     public let section: String
     /// The draft the section belongs to.
     public let draft: Draft
+    /// MUST or SHOULD.
     public let level: Level
     /// One line: what is checked.
     public let title: String
@@ -44,12 +47,17 @@ public struct Scenario: Sendable, Identifiable {
     public let features: [String]
     /// Test agents that must be registered (else: skipped).
     public let agents: [String]
+    /// What the scenario needs beyond one session with the primary token (else: skipped).
     public let needs: Set<Need>
     /// The scenario's own time limit, when it needs more than the options' default.
     public let timeLimit: Duration?
     /// The observation. Throws ``ScenarioFailure`` to fail and ``ScenarioSkip`` to skip.
     public let run: @Sendable (ScenarioContext) async throws -> Void
 
+    /// A scenario with id `id` checking `requirement` of `section` (of `draft`) at `level`,
+    /// described in one line by `title`; it is skipped unless the runtime offers `features`,
+    /// registers `agents` and the run provides `needs`. `run` observes it within `timeLimit`
+    /// (default: the options' `scenarioTimeout`).
     public init(
         _ id: String, section: String, draft: Draft = .v1_1, level: Level, title: String, requirement: String,
         features: [String] = [], agents: [String] = [], needs: Set<Need> = [], timeLimit: Duration? = nil,
@@ -95,10 +103,12 @@ public struct Scenario: Sendable, Identifiable {
 
 /// A scenario's verdict that the runtime does not meet the requirement.
 public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
+    /// What the runtime did wrong.
     public var message: String
     /// The frames that show it.
     public var evidence: [WireFrame]
 
+    /// A failure saying `message`, shown by the frames in `evidence`.
     public init(_ message: String, evidence: [WireFrame] = []) {
         self.message = message
         self.evidence = evidence
@@ -110,7 +120,9 @@ public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
 /// A scenario that cannot run here, and why (a feature not offered, a missing agent, a
 /// behaviour the spec leaves optional that the runtime does not have).
 public struct ScenarioSkip: Error, Sendable, CustomStringConvertible {
+    /// Why the scenario cannot run.
     public var reason: String
+    /// A skip for `reason`.
     public init(_ reason: String) { self.reason = reason }
     public var description: String { reason }
 }

@@ -4,25 +4,35 @@ import Foundation
 /// A frame the kit sent, with the position in the received stream at which it went out:
 /// its answer is searched for after that mark.
 public struct Sent: Sendable {
+    /// The sent envelope's `id` (answers name it in `request_id`).
     public let id: String
+    /// The frame as sent, for evidence.
     public let frame: WireFrame
+    /// How many frames the connection had received when this one went out.
     public let mark: Int
 }
 
 /// A job the runtime accepted.
 public struct Job: Sendable {
+    /// The job's id.
     public let id: String
+    /// The runtime's `job.accepted`.
     public let accepted: WireFrame
+    /// The `job.submit` it answers.
     public let submitted: Sent
 }
 
 /// A session after the handshake: the kit's handle for requests and their answers.
 public final class Session: Sendable {
+    /// The connection the session runs on.
     public let connection: Connection
+    /// The scenario the session belongs to.
     public let context: ScenarioContext
+    /// The runtime's `session.welcome`.
     public let welcome: WireFrame
     /// `session_id` (the envelope's, else the payload's).
     public let id: String
+    /// The welcome's `resume_token`.
     public let resumeToken: String
     /// What the kit asked for in the hello.
     public let requested: [String]
@@ -43,6 +53,7 @@ public final class Session: Sendable {
         }
     }
 
+    /// The connection's name in the transcript.
     public var name: String { connection.name }
     var options: ConformanceOptions { context.options }
 
@@ -151,7 +162,12 @@ public final class Session: Sendable {
     }
 
     /// Waits for the error answering `sent` (a `session.error`, or a `job.error` naming it).
-    /// - Parameter codes: the acceptable codes (empty: any).
+    /// - Parameters:
+    ///   - sent: the request that must be refused.
+    ///   - codes: the acceptable codes (empty: any).
+    ///   - what: what was expected, for the failure message.
+    /// - Returns: the error frame.
+    /// - Throws: ``ScenarioFailure`` when the answer is not an error, or has another code.
     @discardableResult
     public func expectError(_ sent: Sent, codes: [String] = [], _ what: String) async throws -> WireFrame {
         let f = try await reply(to: sent, ["job.accepted", "job.error", "session.jobs", "job.subscribed", "job.cancelled", "session.pong", "session.welcome"])

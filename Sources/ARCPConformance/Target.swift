@@ -14,6 +14,8 @@ public struct ConformanceTarget: Sendable {
     /// Opens a new connection.
     public var connect: @Sendable () async throws -> RawConnection
 
+    /// A target called `name` whose connections `connect` opens; `sharesRuntime` says whether
+    /// they all reach one runtime.
     public init(name: String, sharesRuntime: Bool, connect: @escaping @Sendable () async throws -> RawConnection) {
         self.name = name
         self.sharesRuntime = sharesRuntime
@@ -73,6 +75,8 @@ public struct ConformanceOptions: Sendable {
     /// The size of the frame the oversized-frame scenario sends (more than the runtime's cap).
     public var oversizedFrameBytes: Int
 
+    /// Options with `token` (and `otherToken` for the isolation scenarios); each other parameter
+    /// sets the property of the same name (`concurrency` at least 1).
     public init(
         token: String, otherToken: String? = nil, only: [String] = [], concurrency: Int = 8,
         responseTimeout: Duration = .seconds(5), jobTimeout: Duration = .seconds(20),

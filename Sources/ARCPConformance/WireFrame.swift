@@ -18,6 +18,7 @@ public struct WireFrame: Sendable, CustomStringConvertible {
     public let index: Int
     /// The connection's name within the scenario (`A`, `B`, `A2` …).
     public let connection: String
+    /// Which way it went (or a note).
     public let direction: Direction
     /// The exact text (for a note, the note).
     public let text: String

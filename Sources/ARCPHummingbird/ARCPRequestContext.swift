@@ -23,11 +23,15 @@ public protocol ARCPEventLoopRequestContext {
 public struct ARCPRequestContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext,
     ARCPEventLoopRequestContext
 {
+    /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
+    /// Hummingbird's WebSocket upgrade handler for this request.
     public let webSocket: WebSocketHandlerReference<ARCPRequestContext>
     public let eventLoop: any EventLoop
+    /// The peer's address, when the channel knows it.
     public let remoteAddress: SocketAddress?
 
+    /// The context of one request, made by Hummingbird from its channel.
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.webSocket = .init()

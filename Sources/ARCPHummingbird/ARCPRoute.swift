@@ -88,6 +88,7 @@ public struct ARCPRouteOptions: Sendable {
     /// How long closing may take: sending the close frame, then waiting for the peer's answer.
     public var closeTimeout: Duration
 
+    /// The defaults of every limit; each parameter sets the property of the same name.
     public init(
         maxFrameSize: Int = ARCPRouteOptions.defaultMaxFrameSize,
         allowedOrigins: Set<String>? = nil,

@@ -21,10 +21,13 @@ public struct ARCPRuntimeService: Service {
     /// The runtime shut down at graceful shutdown.
     public let runtime: ARCPRuntime
 
+    /// A service that shuts `runtime` down at graceful shutdown.
     public init(_ runtime: ARCPRuntime) {
         self.runtime = runtime
     }
 
+    /// Waits for graceful shutdown, then shuts the runtime down (its sessions get
+    /// `session.bye`); returns at once when cancelled instead.
     public func run() async throws {
         do {
             try await gracefulShutdown()

@@ -161,12 +161,18 @@ public final class HummingbirdWebSocketTransport: Transport {
     /// The connection's event loop as a task executor, when the route knew it; else `nil`.
     public var preferredExecutor: (any TaskExecutor)? { executor }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { mailbox.hasBuffered }
 
+    /// The next text message; `nil` once the peer closed the connection cleanly.
+    /// - Throws: `TransportError` when the connection failed or broke a limit.
     public func receive() async throws -> String? {
         try await mailbox.receive()
     }
 
+    /// Sends `frame` as one text message; suspends while the outbound credit is used up.
+    /// - Throws: `TransportError.frameTooLarge` over the frame limit, `TransportError.closed`
+    ///   once closing.
     public func send(_ frame: String) async throws {
         let size = frame.utf8.count
         if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }

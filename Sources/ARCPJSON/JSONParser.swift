@@ -2,8 +2,11 @@ import Foundation
 
 /// A JSON syntax error, with the byte offset where it was found.
 public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The byte offset (from 0) in the input where the error was found.
     public var offset: Int
+    /// What is wrong there, e.g. "unterminated string".
     public var message: String
+    /// An error at byte `offset`, saying `message`.
     public init(offset: Int, message: String) {
         self.offset = offset
         self.message = message
@@ -20,6 +23,8 @@ public enum JSONParser {
     /// Nesting deeper than this is rejected (protects the stack).
     public static let maxDepth = 256
 
+    /// Parses `text` as one JSON value (surrounding whitespace allowed).
+    /// - Throws: `JSONSyntaxError` with the byte offset of the first problem.
     public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
         var text = text
         let r: Result<JSONValue, JSONSyntaxError> = text.withUTF8 { buf in
@@ -28,6 +33,9 @@ public enum JSONParser {
         return try r.get()
     }
 
+    /// Parses the UTF-8 bytes of `data` as one JSON value (surrounding whitespace allowed).
+    /// - Throws: `JSONSyntaxError` with the byte offset of the first problem (invalid UTF-8
+    ///   included).
     public static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
         let r: Result<JSONValue, JSONSyntaxError> = data.withUnsafeBytes { raw in
             do throws(JSONSyntaxError) { return .success(try parse(raw.bindMemory(to: UInt8.self))) } catch { return .failure(error) }
@@ -35,6 +43,9 @@ public enum JSONParser {
         return try r.get()
     }
 
+    /// Parses the UTF-8 `bytes` as one JSON value (surrounding whitespace allowed).
+    /// - Throws: `JSONSyntaxError` with the byte offset of the first problem (invalid UTF-8
+    ///   included).
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         let r: Result<JSONValue, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buf in
             do throws(JSONSyntaxError) { return .success(try parse(buf)) } catch { return .failure(error) }
@@ -42,6 +53,10 @@ public enum JSONParser {
         return try r.get()
     }
 
+    /// Parses the UTF-8 bytes in `buffer` as one JSON value (surrounding whitespace allowed),
+    /// without copying them.
+    /// - Throws: `JSONSyntaxError` with the byte offset of the first problem (invalid UTF-8
+    ///   included).
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
         var r = JSONReader(buffer)
         r.skipWhitespace()
@@ -106,6 +121,7 @@ public struct JSONReader {
     public var offset: Int
     @usableFromInline let end: Int
 
+    /// A reader at the start of `buffer`, which must outlive it.
     @inlinable
     public init(_ buffer: UnsafeBufferPointer<UInt8>) {
         self.buffer = buffer
@@ -123,6 +139,7 @@ public struct JSONReader {
     /// An error at the current offset.
     public func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: offset, message: message) }
 
+    /// Moves past spaces, tabs, carriage returns and line feeds (JSON's whitespace).
     @inlinable @inline(__always)
     public mutating func skipWhitespace() {
         while offset < end {

@@ -6,12 +6,19 @@ import Foundation
 /// Objects keep their members in wire order (`JSONObject`). Numbers are `int` when they are
 /// integral and fit in `Int64`, `double` otherwise.
 public enum JSONValue: Sendable, Hashable {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number written without fraction or exponent that fits in `Int64`, kept exact.
     case int(Int64)
+    /// Any other number (a fraction, an exponent, or an integer beyond `Int64`).
     case double(Double)
+    /// A string, unescaped.
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
+    /// An object, its members in wire order.
     case object(JSONObject)
 }
 
@@ -20,17 +27,24 @@ public enum JSONValue: Sendable, Hashable {
 public struct JSONObject: Sendable, Hashable, RandomAccessCollection, ExpressibleByDictionaryLiteral {
     /// One member.
     public struct Member: Sendable, Hashable {
+        /// The member's name.
         public var key: String
+        /// The member's value.
         public var value: JSONValue
+        /// A member named `key` with `value`.
         public init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
         }
     }
 
+    /// The members in order; a key may repeat (as it may on the wire), and the last one wins on
+    /// lookup.
     public var members: [Member]
 
+    /// An empty object.
     public init() { members = [] }
+    /// An object with `members`, in this order.
     public init(_ members: [Member]) { self.members = members }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         members = elements.map { Member(key: $0.0, value: $0.1) }
@@ -64,14 +78,20 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection, Expressibl
         members.append(Member(key: key, value: value))
     }
 
+    /// The member names in order (a repeated key appears as often as it occurs).
     public var keys: [String] { members.map(\.key) }
 }
 
 extension JSONValue {
+    /// Whether the value is `null`.
     public var isNull: Bool { if case .null = self { return true } else { return false } }
+    /// The string, or `nil` when the value is not a string.
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The boolean, or `nil` when the value is not `true` or `false`.
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    /// The object, or `nil` when the value is not an object.
     public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
+    /// The elements, or `nil` when the value is not an array.
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     /// The value as an integer when it is an integer, or a double with no fraction that fits.
     public var int64Value: Int64? {

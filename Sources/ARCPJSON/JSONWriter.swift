@@ -10,6 +10,7 @@ public struct JSONWriter: Sendable {
     /// The output so far (UTF-8).
     public var bytes: [UInt8] = []
 
+    /// An empty writer with room for `n` bytes before it grows.
     public init(reservingCapacity n: Int = 256) { bytes.reserveCapacity(n) }
 
     /// The output as a string.
@@ -25,12 +26,14 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    /// `value` as compact JSON text.
     public static func string(_ value: JSONValue) -> String {
         var w = JSONWriter()
         w.write(value)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 
+    /// `value` as compact JSON, UTF-8 encoded.
     public static func data(_ value: JSONValue) -> Data {
         var w = JSONWriter()
         w.write(value)

@@ -33,7 +33,9 @@ public enum JWKSSource: Sendable, Hashable, CustomStringConvertible {
 /// A key set could not be loaded: the document is unreadable, not a JWKS, or holds no
 /// usable signing key.
 public struct JWKSError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, for the log (never key material).
     public let message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

@@ -25,6 +25,8 @@ import Logging
 /// `UNAUTHENTICATED` on the wire, the same for every reason; the reason is logged (at
 /// `rejectionLogLevel`), never the token.
 public final class JWTBearerVerifier: BearerVerifier {
+    /// What a token must satisfy, the limits on its size and the key set's, and how the key
+    /// set is cached.
     public struct Configuration: Sendable {
         /// Accepted `iss` values; empty accepts any (and none).
         public var issuers: Set<String> = []
@@ -63,6 +65,8 @@ public final class JWTBearerVerifier: BearerVerifier {
         /// The level refusals are logged at.
         public var rejectionLogLevel: Logger.Level = .info
 
+        /// The defaults: any issuer and audience, `sub` as the principal, 60 s of leeway, `exp`
+        /// required, every supported algorithm, 8 KiB tokens, key sets refreshed every 10 minutes.
         public init() {}
     }
 
@@ -71,12 +75,15 @@ public final class JWTBearerVerifier: BearerVerifier {
         "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
     ]
 
+    /// The configuration the verifier was made with.
     public let configuration: Configuration
     let cache: JWKSCache
     let claims: JWTClaimsCheck
     /// Seconds since 1970 now (a parameter for tests).
     let now: @Sendable () -> Double
 
+    /// A verifier that checks tokens against the keys of `jwks` (loaded by `loadKeys()` or by
+    /// the first token, then cached and refreshed).
     /// - Parameters:
     ///   - jwks: where the keys are.
     ///   - configuration: the accepted issuers, audiences and algorithms, the limits, the logger.

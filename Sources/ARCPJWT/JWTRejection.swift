@@ -2,6 +2,7 @@
 /// `UNAUTHENTICATED` error (a client learns nothing about which check failed); the reason
 /// goes to the verifier's log, never the token itself.
 public struct JWTRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Which check refused the token.
     public enum Reason: String, Sendable, Hashable, CaseIterable {
         /// Not three base64url parts, a header or payload that is not a JSON object, a
         /// `crit` header (no extension is understood here).
@@ -38,11 +39,13 @@ public struct JWTRejection: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidClaim
     }
 
+    /// Which check refused the token.
     public let reason: Reason
     /// What was seen, for the log: claim values of the verified payload, key ids, never
     /// the token.
     public let detail: String
 
+    /// A refusal for `reason`, with `detail` for the log (never the token).
     public init(_ reason: Reason, _ detail: String) {
         self.reason = reason
         self.detail = detail

@@ -54,6 +54,8 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
     /// after a restart is first seen `.resumed`, and must be counted once and removed once.
     let live = Mutex<Set<String>>([])
 
+    /// An instrumentation that records the runtime's sessions, jobs, events, queues and errors
+    /// as swift-metrics metrics.
     /// - Parameters:
     ///   - prefix: the first part of every metric name (`arcp` gives `arcp_jobs_running`).
     ///   - factory: where the metrics go; nil (the default) is `MetricsSystem.factory`, the
@@ -79,6 +81,8 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
 
     // MARK: RuntimeInstrumentation
 
+    /// Counts the session event (`session_events_total`) and keeps `sessions_live` and
+    /// `sessions_connected` up to date.
     public func sessionEvent(_ session: InstrumentedSession, _ event: SessionLifecycleEvent) {
         sessionEvents[event].increment()
         switch event {
@@ -95,21 +99,28 @@ public final class MetricsInstrumentation: RuntimeInstrumentation {
         }
     }
 
+    /// Counts the job as started (`jobs_started_total`, by agent) and running; the returned
+    /// observer counts its events and, at its end, its outcome and duration.
     public func startJob(_ job: InstrumentedJob, parent: (any JobInstrumentation)?) -> (any JobInstrumentation)? {
         jobsStarted[job.agent].increment()
         jobsRunning.increment()
         return JobMetrics(metrics: self, agent: job.agent, started: .now)
     }
 
+    /// Counts a `session.error` by code (`errors_total`); an `UNAUTHENTICATED` one before any
+    /// session is an authentication failure (`auth_failures_total`).
     public func errorSent(_ error: ARCPError, session: String?) {
         errors[CodeFrame(code: Self.label(error.code), frame: "session.error")].increment()
         if session == nil, error.code == .unauthenticated { authFailures.increment() }
     }
 
+    /// Counts a back-pressure episode by kind (`backpressure_total`).
     public func backPressure(session: String, _ kind: BackPressureKind) {
         backPressureWaits[kind].increment()
     }
 
+    /// Records the depth of a session's outbound queue, in frames, as it drains
+    /// (`outbound_queue_depth_frames`).
     public func outboundDrained(session: String, frames: Int) {
         outboundDepth.record(frames)
     }

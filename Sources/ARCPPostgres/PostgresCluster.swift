@@ -51,6 +51,8 @@ public final class PostgresCluster: Sendable {
         /// `details.limit` `cluster_subscriptions_per_session`.
         public var maxFollowedJobsPerSession = 256
 
+        /// The defaults, with `nodeID` or, when `nil`, a random `node-` id (check `nodeIDProblem`
+        /// before use; `PostgresCluster.join` refuses a bad one).
         public init(nodeID: String? = nil) {
             self.nodeID = nodeID ?? "node-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
         }

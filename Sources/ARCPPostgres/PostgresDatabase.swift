@@ -10,17 +10,28 @@ import PostgresNIO
 /// (also `postgresql://`; the password and names may be percent-encoded). The port defaults
 /// to 5432, `sslmode` to `prefer`.
 public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
+    /// Whether the connection uses TLS (the URL's `sslmode`).
     public enum TLSMode: String, Sendable, Equatable {
+        /// `disable`: never; `prefer`: TLS when the server offers it, plain otherwise (also
+        /// `sslmode=allow`); `require`: TLS or no connection, with the server's certificate verified
+        /// (also `verify-ca`, `verify-full`).
         case disable, prefer, require
     }
 
+    /// The server's host name or address (an IPv6 address without brackets).
     public var host: String
+    /// The server's TCP port (default 5432).
     public var port: Int
+    /// The role to connect as.
     public var user: String
+    /// The role's password, if the server asks for one; never part of `description`.
     public var password: String?
+    /// The database to use.
     public var database: String
+    /// Whether to use TLS (default `prefer`).
     public var tls: TLSMode
 
+    /// A location from its parts.
     public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String, tls: TLSMode = .prefer) {
         self.host = host
         self.port = port

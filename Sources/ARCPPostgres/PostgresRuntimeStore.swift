@@ -123,6 +123,11 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Appends a batch of events (of one or more sessions) in one PostgreSQL transaction: all of it or,
+    /// on error, none.
+    /// - Returns: the evictions the sessions' caps forced, one per affected session.
+    /// In a cluster, only the events of sessions this node holds are stored; the rest of the
+    /// batch goes on.
     public func append(_ events: [StoredEvent]) async throws -> [Eviction] {
         guard !events.isEmpty else { return [] }
         let evictions = try await mapped {
@@ -277,6 +282,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
             overEventLimit: overEvents, overByteLimit: overBytes)
     }
 
+    /// Up to `limit` stored events of `session` with `seq > after`, ascending.
     public func events(session: String, after seq: Int64, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         return try await mapped {
@@ -288,6 +294,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Up to `limit` stored events of `job` in `session` with `seq > after`, ascending.
     public func events(session: String, job: String, after seq: Int64, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         return try await mapped {
@@ -319,6 +326,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         beforeRestoreRead.withLock { $0 = hook }
     }
 
+    /// The buffer bookkeeping of `session`, or `nil` if the session is unknown.
     public func bufferStatus(session: String) async throws -> BufferStatus? {
         if let hook = beforeRestoreRead.withLock({ $0 }) { await hook(session) }
         return try await mapped { try await Self.status(session, query: { try await self.db.client.query($0, logger: self.logger) }) }
@@ -337,6 +345,9 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return nil
     }
 
+    /// Frees the events of `session` with `seq ≤ through` (acknowledged or evicted).
+    /// - Returns: the buffer status afterwards.
+    /// - Throws: `RuntimeStoreError.unknownSession`.
     public func release(session: String, through seq: Int64) async throws -> BufferStatus {
         try await mapped {
             try await db.transaction { conn in
@@ -364,6 +375,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
 
     // MARK: - Sessions
 
+    /// Inserts or replaces a session record; the buffer is kept.
+    /// In a cluster, only while this node holds the session.
     public func saveSession(_ record: SessionRecord) async throws {
         try await mapped {
             // In a cluster only the node the session is attached to updates its record.
@@ -402,6 +415,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return out
     }
 
+    /// The record of session `id`, if stored.
     public func session(_ id: String) async throws -> SessionRecord? {
         try await mapped {
             try await Self.sessionRecords(
@@ -411,6 +425,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Sessions last seen strictly before `date` (all of them when `nil`).
     public func sessions(lastSeenBefore date: Date?) async throws -> [SessionRecord] {
         try await mapped {
             if let date {
@@ -431,6 +446,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes a session record with its whole event buffer; jobs are kept.
     public func deleteSession(_ id: String) async throws {
         // Its events and control frames go with it (ON DELETE CASCADE). In a cluster, never a
         // session another live node holds (this node's copy expired after the session moved).
@@ -449,6 +465,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
 
     // MARK: - Jobs
 
+    /// Inserts or replaces a job record.
+    /// In a cluster, only while this node runs the job and is up.
     public func saveJob(_ record: JobRecord) async throws {
         try await mapped {
             // In a cluster only the node running the job (while it is up) updates its record, so
@@ -497,6 +515,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return out
     }
 
+    /// The record of job `id`, if stored.
     public func job(_ id: String) async throws -> JobRecord? {
         try await mapped {
             try await Self.jobRecords(
@@ -505,6 +524,9 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// One page of job records matching `query`, ordered by `(createdAt, jobID)`.
+    /// In a cluster, unfinished jobs that some node runs are not listed (the membership ends
+    /// them if that node is lost).
     public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
         guard query.limit > 0 else { return [] }
         if let statuses = query.statuses, statuses.isEmpty { return [] }
@@ -554,12 +576,15 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
+    /// Deletes a job record.
     public func deleteJob(_ id: String) async throws {
         try await mapped { try await db.client.query("DELETE FROM arcp_job WHERE job_id = \(id)", logger: logger) }
     }
 
     // MARK: - Idempotency
 
+    /// Stores `record` unless `(principal, key)` is already present, atomically.
+    /// - Returns: the record now stored: `record`, or the earlier one.
     public func claimIdempotency(_ record: IdempotencyRecord) async throws -> IdempotencyRecord {
         try await mapped {
             // The insert and the read of the winner are separate statements (a statement's
@@ -599,10 +624,13 @@ public final class PostgresRuntimeStore: RuntimeStore {
         return nil
     }
 
+    /// The idempotency record of `(principal, key)`, if stored.
     public func idempotency(principal: String, key: String) async throws -> IdempotencyRecord? {
         try await mapped { try await idempotencyRecord(principal: principal, key: key) }
     }
 
+    /// Deletes the idempotency records created strictly before `date`.
+    /// - Returns: how many were deleted.
     public func purgeIdempotency(olderThan date: Date) async throws -> Int {
         try await mapped {
             try await db.client.query("DELETE FROM arcp_idempotency WHERE created_at < \(date.storedValue) RETURNING 1", logger: logger)
@@ -615,6 +643,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
     /// `true`: the records are committed to the database.
     public var durablyKeepsOutstandingCredentials: Bool { true }
 
+    /// Records an outstanding provisioned credential (by its value's digest, never the value);
+    /// when it returns, the record is committed.
     public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
         try await mapped {
             try await db.client.query(
@@ -630,6 +660,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes the record of `(jobID, credentialID, valueDigest)` once revoked; no error if absent.
     public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {
         try await mapped {
             try await db.client.query(
@@ -640,6 +671,8 @@ public final class PostgresRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Every outstanding-credential record, ordered by `(issuedAt, jobID, credentialID, valueDigest)`.
+    /// In a cluster, those of jobs another live node runs are left out.
     public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
         try await mapped {
             // A cluster node is not told about the credentials of jobs another live node runs

@@ -1,4 +1,5 @@
 import ARCP
 
+/// The former name of `SQLiteRuntimeStore`.
 @available(*, deprecated, renamed: "SQLiteRuntimeStore")
 public typealias SQLiteEventStore = SQLiteRuntimeStore

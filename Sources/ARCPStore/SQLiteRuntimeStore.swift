@@ -87,6 +87,9 @@ public final class SQLiteRuntimeStore: RuntimeStore {
 
     // MARK: - Events
 
+    /// Appends a batch of events (of one or more sessions) in one SQLite transaction: all of it or,
+    /// on error, none.
+    /// - Returns: the evictions the sessions' caps forced, one per affected session.
     public func append(_ events: [StoredEvent]) async throws -> [Eviction] {
         guard !events.isEmpty else { return [] }
         return try await write { db in
@@ -188,6 +191,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Up to `limit` stored events of `session` with `seq > after`, ascending.
     public func events(session: String, after seq: Int64, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         return try await read { db in
@@ -201,6 +205,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Up to `limit` stored events of `job` in `session` with `seq > after`, ascending.
     public func events(session: String, job: String, after seq: Int64, limit: Int) async throws -> [StoredEvent] {
         guard limit > 0 else { return [] }
         return try await read { db in
@@ -228,6 +233,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         return result
     }
 
+    /// The buffer bookkeeping of `session`, or `nil` if the session is unknown.
     public func bufferStatus(session: String) async throws -> BufferStatus? {
         try await read { db in try Self.status(db, session: session) }
     }
@@ -249,6 +255,9 @@ public final class SQLiteRuntimeStore: RuntimeStore {
             byteCount: try row.decode(atIndex: 3))
     }
 
+    /// Frees the events of `session` with `seq ≤ through` (acknowledged or evicted).
+    /// - Returns: the buffer status afterwards.
+    /// - Throws: `RuntimeStoreError.unknownSession`.
     public func release(session: String, through seq: Int64) async throws -> BufferStatus {
         try await write { db in
             guard
@@ -284,6 +293,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
 
     // MARK: - Sessions
 
+    /// Inserts or replaces a session record; the buffer is kept.
     public func saveSession(_ record: SessionRecord) async throws {
         try await write { db in
             try db.execute(
@@ -320,6 +330,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
             stateJSON: try row.decode(atIndex: 8))
     }
 
+    /// The record of session `id`, if stored.
     public func session(_ id: String) async throws -> SessionRecord? {
         try await read { db in
             try Row.fetchOne(
@@ -328,6 +339,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Sessions last seen strictly before `date` (all of them when `nil`).
     public func sessions(lastSeenBefore date: Date?) async throws -> [SessionRecord] {
         try await read { db in
             let rows: [Row]
@@ -343,6 +355,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes a session record with its whole event buffer; jobs are kept.
     public func deleteSession(_ id: String) async throws {
         try await write { db in
             // Explicit, rather than relying on ON DELETE CASCADE alone (which needs the
@@ -355,6 +368,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
 
     // MARK: - Jobs
 
+    /// Inserts or replaces a job record.
     public func saveJob(_ record: JobRecord) async throws {
         try await write { db in
             try db.execute(
@@ -399,6 +413,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
             idempotencyKey: try row.decode(atIndex: 12))
     }
 
+    /// The record of job `id`, if stored.
     public func job(_ id: String) async throws -> JobRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM job WHERE job_id = ?", arguments: [id])
@@ -406,6 +421,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// One page of job records matching `query`, ordered by `(createdAt, jobID)`.
     public func jobs(_ query: JobQuery) async throws -> [JobRecord] {
         guard query.limit > 0 else { return [] }
         var clauses: [String] = []
@@ -451,6 +467,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes a job record.
     public func deleteJob(_ id: String) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM job WHERE job_id = ?", arguments: [id])
@@ -472,6 +489,8 @@ public final class SQLiteRuntimeStore: RuntimeStore {
             createdAt: Date(timeIntervalSinceReferenceDate: try row.decode(atIndex: 5)))
     }
 
+    /// Stores `record` unless `(principal, key)` is already present, atomically.
+    /// - Returns: the record now stored: `record`, or the earlier one.
     public func claimIdempotency(_ record: IdempotencyRecord) async throws -> IdempotencyRecord {
         try await write { db in
             try db.execute(
@@ -492,6 +511,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// The idempotency record of `(principal, key)`, if stored.
     public func idempotency(principal: String, key: String) async throws -> IdempotencyRecord? {
         try await read { db in
             try Row.fetchOne(
@@ -501,6 +521,8 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes the idempotency records created strictly before `date`.
+    /// - Returns: how many were deleted.
     public func purgeIdempotency(olderThan date: Date) async throws -> Int {
         try await write { db in
             try db.execute(
@@ -517,6 +539,8 @@ public final class SQLiteRuntimeStore: RuntimeStore {
     private static let credentialColumns =
         "job_id, credential_id, value_digest, revocation_json, issued_at, attempts, last_error, last_attempt_at"
 
+    /// Records an outstanding provisioned credential (by its value's digest, never the value);
+    /// when it returns, the record is committed.
     public func saveOutstandingCredential(_ record: OutstandingCredentialRecord) async throws {
         try await write { db in
             try db.execute(
@@ -529,6 +553,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Deletes the record of `(jobID, credentialID, valueDigest)` once revoked; no error if absent.
     public func removeOutstandingCredential(jobID: String, credentialID: String, valueDigest: String) async throws {
         try await write { db in
             try db.execute(
@@ -537,6 +562,7 @@ public final class SQLiteRuntimeStore: RuntimeStore {
         }
     }
 
+    /// Every outstanding-credential record, ordered by `(issuedAt, jobID, credentialID, valueDigest)`.
     public func outstandingCredentials() async throws -> [OutstandingCredentialRecord] {
         try await read { db in
             try Row.fetchAll(

@@ -89,6 +89,8 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
         }
     }
 
+    /// Issues `perJob` fresh credentials for `job`, for `endpoint` and `profile`, and records them.
+    /// - Throws: `InjectedFailure` after `failIssue(true)`.
     public func issue(
         for job: CredentialJob, lease: ValidatedLease, constraints: ValidatedLeaseConstraints, budget: [String: Decimal]
     ) async throws -> [Credential] {
@@ -108,6 +110,8 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
         }
     }
 
+    /// Revokes `credential`'s value and wakes the `waitUntilRevoked` callers it satisfies.
+    /// - Throws: `InjectedFailure` while `failNextRevocations(_:)` has failures left.
     public func revoke(_ credential: Credential) async throws {
         let waiters: [CheckedContinuation<Void, Never>] = try state.withLock { s in
             s.revokeAttempts += 1
@@ -130,6 +134,8 @@ public final class InMemoryCredentialProvisioner: CredentialProvisioner {
         for w in waiters { w.resume() }
     }
 
+    /// `credential` with a fresh value, recorded for the same job (the old value stays live
+    /// until revoked).
     public func rotate(_ credential: Credential) async throws -> Credential {
         state.withLock { s in
             var c = credential

@@ -52,13 +52,16 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
             case all
         }
 
+        /// Which job events become span events (default `significant`).
         public var events: EventRecording = .significant
         /// Whether `arcp.session` spans are recorded.
         public var traceSessions = true
+        /// The defaults: significant events, session spans recorded.
         public init() {}
     }
 
     let explicitTracer: (any Tracer)?
+    /// The options the instrumentation was made with.
     public let options: Options
     /// Open session spans: per session, per connection; plus each session's latest one.
     let sessions = Mutex(SessionSpans())
@@ -68,6 +71,7 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
         var latest: [String: UInt64] = [:]
     }
 
+    /// An instrumentation that records sessions and jobs as spans of `tracer`.
     /// - Parameters:
     ///   - tracer: the tracer; nil means `InstrumentationSystem.tracer`, looked up each time a
     ///     span starts (so bootstrapping after this is created still works).
@@ -81,6 +85,7 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
 
     // MARK: sessions
 
+    /// Opens, annotates and ends the session's `arcp.session` span (when `traceSessions` is set).
     public func sessionEvent(_ session: InstrumentedSession, _ event: SessionLifecycleEvent) {
         guard options.traceSessions, let connection = session.connection else { return }
         switch event {
@@ -121,6 +126,9 @@ public final class TracingInstrumentation: RuntimeInstrumentation {
 
     // MARK: jobs
 
+    /// Starts the job's `arcp.job <agent>` span: a child of the parent job's span for a delegated
+    /// job, else of the client's span when it sent its trace context; the returned observer
+    /// records the job's events on it and ends it with the outcome.
     public func startJob(_ job: InstrumentedJob, parent: (any JobInstrumentation)?) -> (any JobInstrumentation)? {
         let tracer = self.tracer
         let budget = job.budget.mapValues(LeaseDecimal.format)

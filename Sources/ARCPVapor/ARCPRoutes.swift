@@ -105,10 +105,12 @@ public struct ARCPRuntimeLifecycle: LifecycleHandler {
     /// The runtime shut down with the application.
     public let runtime: ARCPRuntime
 
+    /// A handler that shuts `runtime` down when the application does.
     public init(_ runtime: ARCPRuntime) {
         self.runtime = runtime
     }
 
+    /// Shuts the runtime down (its sessions get `session.bye`) as the application stops.
     public func shutdownAsync(_ application: Application) async {
         await runtime.shutdown()
     }

@@ -66,6 +66,7 @@ public struct ARCPVaporOptions: Sendable {
     /// `preferredExecutor`); see docs/TRANSPORTS.md, "Frames handled where they arrive".
     public var handlesFramesOnEventLoop: Bool
 
+    /// The defaults of every limit; each parameter sets the property of the same name.
     public init(
         maxFrameSize: Int = ARCPVaporOptions.defaultMaxFrameSize,
         allowedOrigins: Set<String>? = nil,

@@ -61,14 +61,21 @@ public final class VaporWebSocketTransport: Transport {
 
     // MARK: Transport
 
+    /// The connection's event loop as a task executor, when frames are handled on it; else `nil`.
     public var preferredExecutor: (any TaskExecutor)? { connection.preferredExecutor }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { connection.hasBufferedInbound }
 
+    /// The next text message; `nil` once the peer closed the connection cleanly.
+    /// - Throws: `TransportError` when the connection failed or broke a limit.
     public func receive() async throws -> String? {
         try await connection.receive()
     }
 
+    /// Sends `frame` as one text message; suspends while the outbound credit is used up.
+    /// - Throws: `TransportError.frameTooLarge` over the frame limit, `TransportError.closed`
+    ///   once closing.
     public func send(_ frame: String) async throws {
         try await connection.send(frame)
     }

@@ -12,6 +12,7 @@ public struct WebSocketCloseInfo: Sendable, Equatable, CustomStringConvertible {
     /// The reason text (may be empty).
     public var reason: String
 
+    /// A close frame with `code` (or none) and `reason`.
     public init(code: UInt16?, reason: String) {
         self.code = code
         self.reason = reason

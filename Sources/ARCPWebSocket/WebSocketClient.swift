@@ -13,7 +13,7 @@ enum ClientUpgradeResult: Sendable {
 }
 
 extension WebSocketTransport {
-    /// The default cap on one message: 16 MiB (``ARCPWebSocketDefaults/maxMessageSize``).
+    /// The default cap on one message: 16 MiB (`ARCPWebSocketDefaults.maxMessageSize`).
     public static let defaultMaxFrameSize = ARCPWebSocketDefaults.maxMessageSize
     /// The default limit on received-but-unread bytes per connection: 4 MiB.
     public static let defaultInboundByteLimit = ARCPWebSocketDefaults.inboundByteLimit

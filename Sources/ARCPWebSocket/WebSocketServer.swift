@@ -101,6 +101,9 @@ public final class WebSocketServer: Service, Sendable {
         /// and the connect phase took 1.1 s instead of 0.3 s.
         public var listenBacklog: Int
 
+        /// The defaults of every limit (`ARCPWebSocketDefaults`), listening on `host`:`port` (0: a
+        /// free port the OS picks) at `path`, without TLS unless `tlsConfiguration` is given. Each
+        /// parameter sets the property of the same name.
         public init(
             host: String = "127.0.0.1",
             port: Int = 0,
@@ -154,6 +157,7 @@ public final class WebSocketServer: Service, Sendable {
     /// Called once per accepted connection; the connection is closed (code 1000) when it returns.
     public typealias Handler = @Sendable (any Transport) async -> Void
 
+    /// The configuration the server was made with.
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -174,6 +178,7 @@ public final class WebSocketServer: Service, Sendable {
         var background: Task<Void, Never>?
     }
 
+    /// A server that, once run, accepts WebSocket connections and runs `handler` on each.
     /// - Parameters:
     ///   - configuration: where and how to listen.
     ///   - eventLoopGroup: defaults to NIO's shared singleton group.

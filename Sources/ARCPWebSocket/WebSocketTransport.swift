@@ -87,12 +87,19 @@ public final class WebSocketTransport: Transport {
     /// unless `handlesFramesOnEventLoop` was turned off); `nil` means the default executor.
     public var preferredExecutor: (any TaskExecutor)? { executor }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { shared.mailbox.hasBuffered }
 
+    /// The next text message; `nil` once the peer closed the connection cleanly.
+    /// - Throws: `TransportError` when the connection failed or broke a limit (the close code
+    ///   says which).
     public func receive() async throws -> String? {
         try await shared.mailbox.receive()
     }
 
+    /// Sends `frame` as one text message; suspends while the outbound credit is used up.
+    /// - Throws: `TransportError.frameTooLarge` over `maxFrameSize`, `TransportError.closed`
+    ///   once closing.
     public func send(_ frame: String) async throws {
         let size = frame.utf8.count
         if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }

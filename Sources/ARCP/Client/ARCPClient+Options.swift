@@ -3,6 +3,7 @@ import Logging
 extension ARCPClient {
     /// How a client behaves; set before `connect`.
     public struct Options: Sendable {
+        /// The client's name and version, sent in `session.hello`.
         public var client = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
         /// Features requested in `session.hello` (the effective set is the intersection).
         public var features: [Feature] = [
@@ -43,7 +44,9 @@ extension ARCPClient {
         /// returns nil, `traceIDProvider` is asked. `ARCPTracing` sets it with
         /// `propagateTraceContext()`.
         public var traceContextProvider: (@Sendable () -> W3CTraceContext?)? = nil
+        /// Where the client logs (connection lifecycle, resumes, diagnostics).
         public var logger = Logger(label: "arcp.client")
+        /// The defaults above.
         public init() {}
     }
 
@@ -51,9 +54,14 @@ extension ARCPClient {
     /// backoff, present the resume token and the last processed `event_seq`, drop replayed
     /// duplicates, and carry every `JobHandle` on as if nothing happened.
     public struct ReconnectPolicy: Sendable {
+        /// Reconnect attempts per drop before the client gives up (at least 1).
         public var maxAttempts: Int
+        /// Wait before the first attempt; doubled after each failed attempt up to `maxBackoff`.
         public var initialBackoff: Duration
+        /// Longest wait between two attempts.
         public var maxBackoff: Duration
+        /// A policy of `maxAttempts` attempts, waiting `initialBackoff` (50 ms) doubled up to
+        /// `maxBackoff` (5 s) between them.
         public init(maxAttempts: Int = 10, initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(5)) {
             self.maxAttempts = maxAttempts
             self.initialBackoff = initialBackoff

@@ -24,7 +24,9 @@ import Synchronization
 /// loop handles each frame where it arrives (on the transport's `preferredExecutor`, when it
 /// has one) and is the only task that feeds job handles.
 public final class ARCPClient: Sendable {
+    /// The bearer token sent in `session.hello` (spec §6.1).
     public let token: String
+    /// How the client behaves, as given to `init`.
     public let options: Options
     let state: Mutex<ClientStateMachine>
     /// The tasks the shell runs for the current connection, to cancel on close. (Not protocol
@@ -37,6 +39,7 @@ public final class ARCPClient: Sendable {
         var heartbeat: Task<Void, Never>? = nil
     }
 
+    /// A client that authenticates with `token`; it opens no connection until `connect`.
     public init(token: String, options: Options = Options()) {
         self.token = token
         self.options = options

@@ -49,12 +49,15 @@ public struct ARCPClientError: Error, Sendable, CustomStringConvertible {
         public var description: String { value.rawValue }
     }
 
+    /// What kind of failure this is.
     public var code: Code
+    /// A sentence for people (logs, error messages).
     public var message: String
     /// The error underneath, when there is one (a `TransportError`, the runtime's
     /// `ARCPError`, a `CancellationError`, …).
     public var cause: (any Error)?
 
+    /// A failure of kind `code`, described by `message`, caused by `cause` if any.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message

@@ -3,6 +3,7 @@ import Synchronization
 /// A submitted (or subscribed, or delegated) job: its typed events, its children, its outcome,
 /// and cancel. Read-only: only the client that made it can add events or end it.
 public final class JobHandle: Sendable {
+    /// The job's id, as the runtime assigned it.
     public let jobID: String
     /// The acceptance (or, for a subscription, nil).
     public let accepted: JobAcceptedPayload?

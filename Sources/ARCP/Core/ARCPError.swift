@@ -30,18 +30,22 @@ public struct ARCPError: Error, Sendable, Equatable, CustomStringConvertible {
         box = Box(fields)
     }
 
+    /// The wire error code (spec §12).
     public var code: ErrorCode {
         get { box.fields.code }
         set { update { $0.code = newValue } }
     }
+    /// A sentence for people; sent on the wire, so it never holds secrets.
     public var message: String {
         get { box.fields.message }
         set { update { $0.message = newValue } }
     }
+    /// Whether the same request may succeed if sent again (spec §12).
     public var retryable: Bool {
         get { box.fields.retryable }
         set { update { $0.retryable = newValue } }
     }
+    /// Structured details (`details` on the wire), e.g. `limit` and `max` for a limit.
     public var details: JSONValue? {
         get { box.fields.details }
         set { update { $0.details = newValue } }
@@ -57,6 +61,8 @@ public struct ARCPError: Error, Sendable, Equatable, CustomStringConvertible {
         set { update { $0.requestID = newValue } }
     }
 
+    /// An error with `code` and `message`; `retryable` defaults to the code's
+    /// (`defaultRetryable(_:)`).
     public init(
         _ code: ErrorCode, _ message: String, retryable: Bool? = nil, details: JSONValue? = nil,
         finalStatus: FinalStatus? = nil, requestID: String? = nil
@@ -79,9 +85,13 @@ public struct ARCPError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(code.rawValue): \(message)" }
 
+    /// `INVALID_REQUEST` with message `m`.
     public static func invalidRequest(_ m: String) -> ARCPError { ARCPError(.invalidRequest, m) }
+    /// `PERMISSION_DENIED` with message `m`.
     public static func permissionDenied(_ m: String) -> ARCPError { ARCPError(.permissionDenied, m) }
+    /// `JOB_NOT_FOUND` naming job `id`.
     public static func jobNotFound(_ id: String) -> ARCPError { ARCPError(.jobNotFound, "unknown job_id: \(id)") }
+    /// `INTERNAL_ERROR` (retryable) with message `m`.
     public static func internalError(_ m: String) -> ARCPError { ARCPError(.internalError, m, retryable: true) }
 
     /// The wire payload.
@@ -89,10 +99,12 @@ public struct ARCPError: Error, Sendable, Equatable, CustomStringConvertible {
         ErrorPayload(code: code, message: message, retryable: retryable, details: details, requestId: requestID)
     }
 
+    /// The error a `session.error` (or `job.error`-shaped) payload carries.
     public init(_ p: ErrorPayload) {
         self.init(p.code, p.message, retryable: p.retryable, details: p.details, requestID: p.requestId)
     }
 
+    /// The error a `job.error` payload carries, with its final status.
     public init(_ p: JobErrorPayload) {
         self.init(p.code, p.message, retryable: p.retryable, details: p.details, finalStatus: p.finalStatus)
     }

@@ -20,6 +20,7 @@ import Logging
 /// `HeartbeatStateMachine`). Each piece of shared state has one owner behind a protocol
 /// (`RuntimeTables`), and the locks between them follow one order (`LockOrder.swift`).
 public final class ARCPRuntime: Sendable {
+    /// The configuration in effect (durations clamped to what the runtime can honour).
     public let configuration: Configuration
     let verifier: any BearerVerifier
     /// The registered agents.
@@ -44,6 +45,9 @@ public final class ARCPRuntime: Sendable {
     let freedMemory = FreedMemory()
     var logger: Logger { configuration.logger }
 
+    /// A runtime with `configuration` that authenticates each `session.hello` with `verifier`.
+    /// It serves nothing until given connections (`accept(_:)`) and runs no agent until they are
+    /// registered.
     public init(configuration: Configuration = Configuration(), verifier: any BearerVerifier) {
         var configuration = configuration
         configuration.clampDurations()

@@ -6,7 +6,9 @@ public protocol BearerVerifier: Sendable {
 
 /// A fixed token → principal table.
 public struct StaticBearerVerifier: BearerVerifier {
+    /// Token → principal.
     public let tokens: [String: String]
+    /// A verifier accepting exactly `tokens` (token → principal).
     public init(_ tokens: [String: String]) { self.tokens = tokens }
     public func principal(for token: String) async -> String? {
         // Compare in constant time per candidate so timing does not reveal near misses.

@@ -22,6 +22,7 @@ extension ARCPRuntime {
             /// `session.error INTERNAL_ERROR` (`details.limit` `subscriber_buffer`). Keep it
             /// above `historyBytesPerJob`, which a subscribe with history queues at once.
             public var maxSubscriberPendingFrames = 4096
+            /// The same bound in bytes of encoded frames (16 MiB).
             public var maxSubscriberPendingBytes = 16 << 20
             /// With `ack` negotiated: unacknowledged events before emitters wait.
             public var maxUnackedEvents = 20_000
@@ -29,6 +30,7 @@ extension ARCPRuntime {
             public var backPressureThreshold = 10_000
             /// Called when events are evicted under the caps (session id, count).
             public var onEviction: (@Sendable (String, Int) -> Void)? = nil
+            /// The defaults above.
             public init() {}
         }
 
@@ -43,11 +45,13 @@ extension ARCPRuntime {
             case pythonReference
         }
 
+        /// The runtime's name and version, sent in `session.welcome`.
         public var runtime = PeerInfo(name: "swift-arcp", version: ARCPVersion.string)
         /// Features offered in `session.welcome`.
         public var features: [Feature] = [
             .heartbeat, .ack, .listJobs, .subscribe, .leaseExpiresAt, .costBudget, .modelUse, .progress, .resultChunk, .agentVersions,
         ]
+        /// How long a session outlives its transport for a resume (`resume_window_sec`, spec §6.3).
         public var resumeWindow: Duration = .seconds(600)
         /// Advertised heartbeat interval; nil disables runtime pings.
         public var heartbeatInterval: Duration? = .seconds(30)
@@ -84,7 +88,9 @@ extension ARCPRuntime {
         public var nodeID: String? = nil
         /// How long an agent may ignore cancellation before its job is ended anyway.
         public var cancelGracePeriod: Duration = .seconds(30)
+        /// Per-session event buffers, subscriber queues and acknowledgement limits.
         public var buffering = Buffering()
+        /// Who may subscribe to or list a job besides its submitter (default: its principal only).
         public var observePolicy: ObservePolicy = .samePrincipal
         /// Maximum `limit` for session.list_jobs.
         public var maxListLimit = 1000
@@ -110,6 +116,7 @@ extension ARCPRuntime {
         public var chunkSizeCap = 1 << 20
         /// Largest streamed result in total (bytes).
         public var maxStreamedResultBytes = 1 << 30
+        /// Which wire forms the runtime sends (default: the spec's).
         public var compatibility: Compatibility = .spec
         /// After a connection's reader ends, how long its last frames may take to be written
         /// before the writer is cancelled (a peer that no longer reads).
@@ -133,6 +140,7 @@ extension ARCPRuntime {
         public var persistEventsBeforeSending = false
         /// Store operations queued before emitters wait.
         public var storeQueueLimit = 8192
+        /// Where the runtime logs.
         public var logger = Logger(label: "arcp.runtime")
 
         // MARK: Authority (spec §9–§10)
@@ -210,6 +218,7 @@ extension ARCPRuntime {
         /// path reads it. Set it only behind a TLS-terminating proxy, or in tests.
         public var allowsCredentialsWithoutConfidentialTransport = false
 
+        /// The defaults above.
         public init() {}
     }
 }

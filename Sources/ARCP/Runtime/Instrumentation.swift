@@ -135,6 +135,7 @@ public struct InstrumentedJob: Sendable {
     public let budget: [String: Decimal]
     /// For a delegated job: its parent's id and the parent's `delegate` event id.
     public let parentJobID: String?
+    /// For a delegated job: the id of the parent's `delegate` event.
     public let delegateID: String?
     /// Delegation depth: 0 for a submitted job.
     public let depth: Int

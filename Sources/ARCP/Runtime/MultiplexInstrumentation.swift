@@ -15,6 +15,7 @@ public struct MultiplexInstrumentation: RuntimeInstrumentation {
     /// The instrumentations, in call order.
     public let instrumentations: [any RuntimeInstrumentation]
 
+    /// Calls each of `instrumentations`, in this order.
     public init(_ instrumentations: [any RuntimeInstrumentation]) {
         self.instrumentations = instrumentations
     }

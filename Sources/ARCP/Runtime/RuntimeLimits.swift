@@ -26,6 +26,7 @@ extension ARCPRuntime.Configuration {
         /// Bytes of all patterns of one lease request together: bounds the cost of
         /// canonicalizing and compiling them (linear in their bytes).
         public var maxLeaseBytes = 64 << 10
+        /// The defaults above.
         public init() {}
     }
 }

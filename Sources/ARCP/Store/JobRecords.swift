@@ -7,7 +7,10 @@ import Foundation
 public struct JobRecord: Sendable, Equatable {
     /// Job lifecycle states (§7.3).
     public enum Status: String, Sendable, CaseIterable {
+        /// `pending`: accepted, not started (queued); `running`; then one of the terminal states:
+        /// `success`, `error`, `cancelled`.
         case pending, running, success, error, cancelled
+        /// Ended by `max_runtime_sec` (terminal).
         case timedOut = "timed_out"
 
         /// `true` for the states a job never leaves.

@@ -19,12 +19,16 @@ public final class MemoryTransport: Transport {
         return (MemoryTransport(inbox: a, outbox: b), MemoryTransport(inbox: b, outbox: a))
     }
 
+    /// The next frame the other end sent; `nil` once it closed.
     public func receive() async throws -> String? {
         try await inbox.next()
     }
 
+    /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { inbox.count > 0 || inbox.isFinished }
 
+    /// Hands `frame` to the other end; suspends while its buffer is full.
+    /// - Throws: `TransportError.closed` once the transport is closed.
     public func send(_ frame: String) async throws {
         do {
             try await outbox.send(frame)

@@ -17,11 +17,17 @@
 ///   keep running jobs for as long as the transport is open; the runtime runs nothing there
 ///   that blocks or runs long (agent bodies and store I/O stay on the cooperative pool).
 public protocol Transport: Sendable {
+    /// The next inbound frame; `nil` once the peer closed cleanly. Single consumer.
+    /// - Throws: `TransportError` when the carrier failed.
     func receive() async throws -> String?
+    /// Sends one frame; suspends under back-pressure.
+    /// - Throws: `TransportError.closed` once the transport is closed, or another
+    ///   `TransportError` when the carrier failed.
     func send(_ frame: String) async throws
     /// Sends several frames in order. Transports that can hand them over at once (one lock,
     /// one wake-up, one flush) override it; the default sends them one by one.
     func send(batch frames: [String]) async throws
+    /// Closes the transport; idempotent. Afterwards `receive()` drains and returns `nil`.
     func close() async
     /// The executor this connection's frames should be handled on (e.g. the NIO event loop the
     /// socket lives on), or nil to use the default concurrent executor.

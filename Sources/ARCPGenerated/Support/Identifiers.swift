@@ -39,10 +39,15 @@ public enum ARCPID {
     /// `prefix_` + a ULID (e.g. `job_01J…`).
     public static func make(_ prefix: String) -> String { prefix + "_" + ulid() }
 
+    /// A new session id: `sess_` + a ULID.
     public static func sessionID() -> String { make("sess") }
+    /// A new job id: `job_` + a ULID.
     public static func jobID() -> String { make("job") }
+    /// A new result id (of a chunked result): `res_` + a ULID.
     public static func resultID() -> String { make("res") }
+    /// A new provisioned-credential id: `cred_` + a ULID.
     public static func credentialID() -> String { make("cred") }
+    /// A new delegation id: `del_` + a ULID.
     public static func delegateID() -> String { make("del") }
 
     /// A resume token with 160 random bits (`rtk_` + 32 base32 characters).

@@ -2,7 +2,9 @@ import Foundation
 
 /// One step of a JSON path.
 public enum JSONPathComponent: Sendable, Hashable {
+    /// An object member, by name.
     case key(String)
+    /// An array element, by position from 0.
     case index(Int)
 }
 
@@ -22,6 +24,7 @@ public func jsonPointer(_ path: [JSONPathComponent]) -> String {
 /// A typed decoding failure naming the JSON path of the offending value. The engine answers
 /// it with `INVALID_REQUEST`.
 public struct WireDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong with the value at `path`.
     public enum Reason: Sendable, Equatable {
         /// The text is not JSON.
         case syntax(JSONSyntaxError)
@@ -33,9 +36,12 @@ public struct WireDecodingError: Error, Sendable, Equatable, CustomStringConvert
         case invalidValue(String)
     }
 
+    /// Where the offending value is, from the document's root.
     public var path: [JSONPathComponent]
+    /// What is wrong with it.
     public var reason: Reason
 
+    /// A failure at `path` (default: the whole document) for `reason`.
     public init(path: [JSONPathComponent] = [], reason: Reason) {
         self.path = path
         self.reason = reason

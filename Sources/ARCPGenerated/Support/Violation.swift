@@ -9,6 +9,7 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
     /// A readable sentence.
     public var message: String
 
+    /// A violation of `rule` at `path`, explained by `message`.
     public init(path: String, rule: String, message: String) {
         self.path = path
         self.rule = rule
@@ -62,6 +63,7 @@ public struct ValidatedFrame<Value: Sendable>: Sendable {
     /// can answer the request.
     public var id: String?
 
+    /// A validated frame from its parts.
     public init(value: Value?, violations: [Violation], id: String?) {
         self.value = value
         self.violations = violations

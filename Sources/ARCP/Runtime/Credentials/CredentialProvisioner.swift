@@ -111,6 +111,7 @@ public struct CredentialRevocationPolicy: Sendable {
     /// error level, and, with a durable runtime store, retried again after a restart.
     public var onPermanentFailure: (@Sendable (_ jobID: String, _ credentialID: String, _ error: any Error) -> Void)? = nil
 
+    /// The defaults above.
     public init() {}
 }
 

@@ -18,14 +18,19 @@ public struct JobContext: Sendable {
     /// The lease's effective expiry (for a delegated job, possibly inherited), if any.
     public var expiresAt: Date? { job.authority.constraints.expiresAt?.date }
 
+    /// The job's id.
     public var jobID: String { job.id }
     /// The resolved `name` or `name@version`.
     public var agent: String { job.agent }
+    /// The principal the job runs for: its submitter's (a delegated job keeps its parent's).
     public var principal: String { job.principal }
+    /// The job's trace id (a delegated job shares its parent's).
     public var traceID: String { job.traceID }
     /// The effective lease (spec §9).
     public var lease: Lease { job.lease }
+    /// The effective lease constraints (`expires_at`), if any.
     public var leaseConstraints: LeaseConstraints? { job.leaseConstraints }
+    /// For a delegated job: its parent's id.
     public var parentJobID: String? { job.parentJobID }
     /// For a delegated job: the id of the parent's `delegate` event.
     public var delegateID: String? { job.delegateID }
@@ -37,6 +42,7 @@ public struct JobContext: Sendable {
     /// The job's provisioned credentials (spec §9.8), current values. Secrets: present
     /// them only to each credential's `endpoint`, and never log them.
     public var credentials: [Credential] { job.credentials }
+    /// The runtime's logger with the job's id as metadata.
     public var logger: Logger {
         var l = runtime.logger
         l[metadataKey: "job"] = "\(job.id)"
@@ -174,10 +180,13 @@ public struct JobContext: Sendable {
         return seq
     }
 
+    /// Emits a `log` event (`level`: `debug`, `info`, `warn`, `error`); suspends while the
+    /// client is behind.
     public func log(_ level: String, _ message: String, attributes: JSONValue? = nil) async {
         await emit(.log(LogBody(level: level, message: message, attributes: attributes)))
     }
 
+    /// Emits a `thought` event (the agent's reasoning, for display).
     public func thought(_ text: String) async {
         await emit(.thought(ThoughtBody(text: text)))
     }
@@ -190,6 +199,7 @@ public struct JobContext: Sendable {
         return id
     }
 
+    /// Emits the `tool_result` of call `callID` (the id `toolCall` returned).
     public func toolResult(callID: String, result: JSONValue) async {
         await emit(.toolResult(ToolResultBody(callId: callID, result: result)))
     }
@@ -199,6 +209,7 @@ public struct JobContext: Sendable {
         await emit(.toolResult(ToolResultBody(callId: callID, error: error.payload.toJSON())))
     }
 
+    /// Emits a `status` event: the agent's current `phase`, with an optional message.
     public func status(_ phase: String, _ message: String? = nil) async {
         await emit(.status(StatusBody(phase: phase, message: message)))
     }
@@ -240,6 +251,8 @@ public struct JobContext: Sendable {
         return seq
     }
 
+    /// Emits an `artifact_ref` event pointing at an artifact the agent produced (`byteSize` in
+    /// bytes; `sha256` in hex).
     public func artifact(uri: String, contentType: String, byteSize: Int? = nil, sha256: String? = nil) async {
         await emit(.artifactRef(ArtifactRefBody(uri: uri, contentType: contentType, byteSize: byteSize, sha256: sha256)))
     }

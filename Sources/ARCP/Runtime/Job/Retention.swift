@@ -39,6 +39,7 @@ extension ARCPRuntime.Configuration {
         /// system (glibc's `malloc_trim`, after a sweep that dropped jobs or sessions); nil
         /// never. Without it glibc keeps a burst's peak in per-thread arenas for good.
         public var trimInterval: Duration? = .seconds(5)
+        /// The defaults above.
         public init() {}
     }
 }

@@ -6,69 +6,129 @@ import Foundation
 
 /// Every definition in the schema, for `ARCPValidator.validate(_:as:)`.
 public enum SchemaDefinition: String, Sendable, CaseIterable {
+    /// `#/$defs/Envelope`, the document's root.
     case envelope = "Envelope"
+    /// `#/$defs/MessageId`.
     case messageId = "MessageId"
+    /// `#/$defs/TraceId`.
     case traceId = "TraceId"
+    /// `#/$defs/Timestamp`.
     case timestamp = "Timestamp"
+    /// `#/$defs/UtcTimestamp`.
     case utcTimestamp = "UtcTimestamp"
+    /// `#/$defs/AgentRef`.
     case agentRef = "AgentRef"
+    /// `#/$defs/Amount`.
     case amount = "Amount"
+    /// `#/$defs/ErrorCode`.
     case errorCode = "ErrorCode"
+    /// `#/$defs/Feature`.
     case feature = "Feature"
+    /// `#/$defs/JobStatus`.
     case jobStatus = "JobStatus"
+    /// `#/$defs/FinalStatus`.
     case finalStatus = "FinalStatus"
+    /// `#/$defs/ChunkEncoding`.
     case chunkEncoding = "ChunkEncoding"
+    /// `#/$defs/PeerInfo`.
     case peerInfo = "PeerInfo"
+    /// `#/$defs/Auth`.
     case auth = "Auth"
+    /// `#/$defs/Lease`.
     case lease = "Lease"
+    /// `#/$defs/LeaseConstraints`.
     case leaseConstraints = "LeaseConstraints"
+    /// `#/$defs/BudgetAmount`.
     case budgetAmount = "BudgetAmount"
+    /// `#/$defs/Budget`.
     case budget = "Budget"
+    /// `#/$defs/Credential`.
     case credential = "Credential"
+    /// `#/$defs/ErrorPayload`.
     case errorPayload = "ErrorPayload"
+    /// `#/$defs/ResumeBlock`.
     case resumeBlock = "ResumeBlock"
+    /// `#/$defs/HelloCapabilities`.
     case helloCapabilities = "HelloCapabilities"
+    /// `#/$defs/AgentInfo`.
     case agentInfo = "AgentInfo"
+    /// `#/$defs/AgentEntry`.
     case agentEntry = "AgentEntry"
+    /// `#/$defs/WelcomeCapabilities`.
     case welcomeCapabilities = "WelcomeCapabilities"
+    /// `#/$defs/ListJobsFilter`.
     case listJobsFilter = "ListJobsFilter"
+    /// `#/$defs/JobSummary`.
     case jobSummary = "JobSummary"
+    /// `#/$defs/LogBody`.
     case logBody = "LogBody"
+    /// `#/$defs/ThoughtBody`.
     case thoughtBody = "ThoughtBody"
+    /// `#/$defs/ToolCallBody`.
     case toolCallBody = "ToolCallBody"
+    /// `#/$defs/ToolResultBody`.
     case toolResultBody = "ToolResultBody"
+    /// `#/$defs/StatusBody`.
     case statusBody = "StatusBody"
+    /// `#/$defs/MetricBody`.
     case metricBody = "MetricBody"
+    /// `#/$defs/ArtifactRefBody`.
     case artifactRefBody = "ArtifactRefBody"
+    /// `#/$defs/DelegateBody`.
     case delegateBody = "DelegateBody"
+    /// `#/$defs/ProgressBody`.
     case progressBody = "ProgressBody"
+    /// `#/$defs/ResultChunkBody`.
     case resultChunkBody = "ResultChunkBody"
+    /// `#/$defs/JobEventPayload`.
     case jobEventPayload = "JobEventPayload"
+    /// `#/$defs/SessionHelloPayload`.
     case sessionHelloPayload = "SessionHelloPayload"
+    /// `#/$defs/SessionWelcomePayload`.
     case sessionWelcomePayload = "SessionWelcomePayload"
+    /// `#/$defs/SessionResumePayload`.
     case sessionResumePayload = "SessionResumePayload"
+    /// `#/$defs/SessionPingPayload`.
     case sessionPingPayload = "SessionPingPayload"
+    /// `#/$defs/SessionPongPayload`.
     case sessionPongPayload = "SessionPongPayload"
+    /// `#/$defs/SessionAckPayload`.
     case sessionAckPayload = "SessionAckPayload"
+    /// `#/$defs/SessionListJobsPayload`.
     case sessionListJobsPayload = "SessionListJobsPayload"
+    /// `#/$defs/SessionJobsPayload`.
     case sessionJobsPayload = "SessionJobsPayload"
+    /// `#/$defs/SessionByePayload`.
     case sessionByePayload = "SessionByePayload"
+    /// `#/$defs/SessionClosePayload`.
     case sessionClosePayload = "SessionClosePayload"
+    /// `#/$defs/SessionClosedPayload`.
     case sessionClosedPayload = "SessionClosedPayload"
+    /// `#/$defs/SessionErrorPayload`.
     case sessionErrorPayload = "SessionErrorPayload"
+    /// `#/$defs/JobSubmitPayload`.
     case jobSubmitPayload = "JobSubmitPayload"
+    /// `#/$defs/JobAcceptedPayload`.
     case jobAcceptedPayload = "JobAcceptedPayload"
+    /// `#/$defs/JobResultPayload`.
     case jobResultPayload = "JobResultPayload"
+    /// `#/$defs/JobErrorPayload`.
     case jobErrorPayload = "JobErrorPayload"
+    /// `#/$defs/JobCancelPayload`.
     case jobCancelPayload = "JobCancelPayload"
+    /// `#/$defs/JobCancelledPayload`.
     case jobCancelledPayload = "JobCancelledPayload"
+    /// `#/$defs/JobSubscribePayload`.
     case jobSubscribePayload = "JobSubscribePayload"
+    /// `#/$defs/JobSubscribedPayload`.
     case jobSubscribedPayload = "JobSubscribedPayload"
+    /// `#/$defs/JobUnsubscribePayload`.
     case jobUnsubscribePayload = "JobUnsubscribePayload"
 }
 
 /// Facts about the schema the code was generated from.
 public enum ARCPSchemaInfo {
+    /// The schema's `title`.
     public static let title = "ARCP v1.1 wire format"
     /// Definition names in schema order.
     public static let definitionNames: [String] = ["Envelope", "MessageId", "TraceId", "Timestamp", "UtcTimestamp", "AgentRef", "Amount", "ErrorCode", "Feature", "JobStatus", "FinalStatus", "ChunkEncoding", "PeerInfo", "Auth", "Lease", "LeaseConstraints", "BudgetAmount", "Budget", "Credential", "ErrorPayload", "ResumeBlock", "HelloCapabilities", "AgentInfo", "AgentEntry", "WelcomeCapabilities", "ListJobsFilter", "JobSummary", "LogBody", "ThoughtBody", "ToolCallBody", "ToolResultBody", "StatusBody", "MetricBody", "ArtifactRefBody", "DelegateBody", "ProgressBody", "ResultChunkBody", "JobEventPayload", "SessionHelloPayload", "SessionWelcomePayload", "SessionResumePayload", "SessionPingPayload", "SessionPongPayload", "SessionAckPayload", "SessionListJobsPayload", "SessionJobsPayload", "SessionByePayload", "SessionClosePayload", "SessionClosedPayload", "SessionErrorPayload", "JobSubmitPayload", "JobAcceptedPayload", "JobResultPayload", "JobErrorPayload", "JobCancelPayload", "JobCancelledPayload", "JobSubscribePayload", "JobSubscribedPayload", "JobUnsubscribePayload"]

@@ -8,17 +8,22 @@ import Foundation
 public struct Envelope: Sendable, Hashable, JSONCodable {
     /// Protocol version. Sent always; accepted when absent.
     public var arcp: String?
+    /// This message's id (a ULID or UUIDv7), unique within the session; an answer names it in request_id.
     public var id: MessageId
     /// The `type` discriminator and the `payload` it selects, decoded together.
     public var message: Message
+    /// The session the message belongs to; on every message after session.welcome.
     public var sessionId: String?
+    /// W3C trace id (32 lowercase hex digits) the message belongs to (spec §11).
     public var traceId: TraceId?
+    /// The job the message is about: on job messages and events.
     public var jobId: String?
     /// Session-scoped, strictly monotonic; on job.event, job.result and job.error. At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var eventSeq: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(arcp: String? = nil, id: MessageId, message: Message, sessionId: String? = nil, traceId: TraceId? = nil, jobId: String? = nil, eventSeq: Int? = nil, additionalFields: JSONObject = JSONObject()) {
         self.arcp = arcp
         self.id = id
@@ -620,11 +625,14 @@ public enum ChunkEncoding: Sendable, Hashable, RawRepresentable, JSONCodable, Cu
 
 /// Client or runtime identity.
 public struct PeerInfo: Sendable, Hashable, JSONCodable {
+    /// The implementation's name.
     public var name: String
+    /// The implementation's version.
     public var version: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(name: String, version: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.name = name
         self.version = version
@@ -677,10 +685,12 @@ public struct PeerInfo: Sendable, Hashable, JSONCodable {
 public struct Auth: Sendable, Hashable, JSONCodable {
     /// Only bearer is defined.
     public var scheme: String?
+    /// The bearer token. Never logged.
     public var token: String
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(scheme: String? = nil, token: String, additionalFields: JSONObject = JSONObject()) {
         self.scheme = scheme
         self.token = token
@@ -736,10 +746,12 @@ public typealias Lease = [String: [String]]
 
 /// Lease constraints (spec §9.5).
 public struct LeaseConstraints: Sendable, Hashable, JSONCodable {
+    /// When the lease ends (UTC, Z); a job still running then ends with LEASE_EXPIRED.
     public var expiresAt: UtcTimestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(expiresAt: UtcTimestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.expiresAt = expiresAt
         self.additionalFields = additionalFields
@@ -782,7 +794,9 @@ public struct LeaseConstraints: Sendable, Hashable, JSONCodable {
 
 /// A budget counter: a number (spec) or an amount string such as "USD:1.00" (the Python reference's echo).
 public enum BudgetAmount: Sendable, Hashable, JSONCodable {
+    /// The value when it is a JSON number.
     case number(Double)
+    /// The value when it is a JSON string.
     case string(String)
 
     public init(json: JSONValue) throws(WireDecodingError) {
@@ -813,17 +827,22 @@ public typealias Budget = [String: BudgetAmount]
 
 /// A provisioned credential (spec §9.8.1).
 public struct Credential: Sendable, Hashable, JSONCodable {
+    /// The credential's id; credential_rotated status events name it.
     public var id: String
+    /// How to present the value (e.g. bearer).
     public var scheme: String
     /// Secret: never log.
     public var value: String
+    /// The only endpoint the value may be presented to.
     public var endpoint: String
+    /// The upstream profile the credential is for (e.g. openai), when the provisioner names one.
     public var profile: String?
     /// Read-only echo of upstream-enforced restrictions.
     public var constraints: JSONValue?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(id: String, scheme: String, value: String, endpoint: String, profile: String? = nil, constraints: JSONValue? = nil, additionalFields: JSONObject = JSONObject()) {
         self.id = id
         self.scheme = scheme
@@ -911,8 +930,11 @@ public struct Credential: Sendable, Hashable, JSONCodable {
 
 /// Error payload (draft-02 §12; session.error).
 public struct ErrorPayload: Sendable, Hashable, JSONCodable {
+    /// The error code (spec §12).
     public var code: ErrorCode
+    /// A sentence for people.
     public var message: String
+    /// Whether the same request may succeed if sent again.
     public var retryable: Bool?
     /// Any JSON value.
     public var details: JSONValue?
@@ -921,6 +943,7 @@ public struct ErrorPayload: Sendable, Hashable, JSONCodable {
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(code: ErrorCode, message: String, retryable: Bool? = nil, details: JSONValue? = nil, requestId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.code = code
         self.message = message
@@ -1000,13 +1023,16 @@ public struct ErrorPayload: Sendable, Hashable, JSONCodable {
 
 /// Resume inside session.hello (draft-02 §6.3).
 public struct ResumeBlock: Sendable, Hashable, JSONCodable {
+    /// The session to resume.
     public var sessionId: String
+    /// The latest resume token the runtime gave for that session.
     public var resumeToken: String
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(sessionId: String, resumeToken: String, lastEventSeq: Int? = nil, additionalFields: JSONObject = JSONObject()) {
         self.sessionId = sessionId
         self.resumeToken = resumeToken
@@ -1064,12 +1090,16 @@ public struct ResumeBlock: Sendable, Hashable, JSONCodable {
     }
 }
 
+/// What the client supports: the encodings it reads and the features it asks for (spec §6.2).
 public struct HelloCapabilities: Sendable, Hashable, JSONCodable {
+    /// Wire encodings the client reads (json).
     public var encodings: [String]?
+    /// Features the client asks for; the session gets those the runtime also offers.
     public var features: [Feature]?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(encodings: [String]? = nil, features: [Feature]? = nil, additionalFields: JSONObject = JSONObject()) {
         self.encodings = encodings
         self.features = features
@@ -1123,12 +1153,16 @@ public struct HelloCapabilities: Sendable, Hashable, JSONCodable {
 
 /// Rich agent inventory entry (spec §6.2).
 public struct AgentInfo: Sendable, Hashable, JSONCodable {
+    /// The agent's name.
     public var name: String
+    /// The versions the runtime serves.
     public var versions: [String]?
+    /// The version a submit without @version runs.
     public var `default`: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(name: String, versions: [String]? = nil, `default`: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.name = name
         self.versions = versions
@@ -1189,7 +1223,9 @@ public struct AgentInfo: Sendable, Hashable, JSONCodable {
 
 /// Agent inventory entry: the rich {name, versions, default} shape or a bare name (v1.0).
 public enum AgentEntry: Sendable, Hashable, JSONCodable {
+    /// The value when it is a JSON object.
     case info(AgentInfo)
+    /// The value when it is a JSON string.
     case name(String)
 
     public init(json: JSONValue) throws(WireDecodingError) {
@@ -1215,13 +1251,18 @@ public enum AgentEntry: Sendable, Hashable, JSONCodable {
     }
 }
 
+/// What the runtime offers the session: encodings, features and agents (spec §6.2).
 public struct WelcomeCapabilities: Sendable, Hashable, JSONCodable {
+    /// Wire encodings the runtime reads (json).
     public var encodings: [String]?
+    /// Features the runtime offers; the session uses those the client also asked for.
     public var features: [Feature]?
+    /// The agents the runtime serves: names, or names with their versions (agent_versions).
     public var agents: [AgentEntry]?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(encodings: [String]? = nil, features: [Feature]? = nil, agents: [AgentEntry]? = nil, additionalFields: JSONObject = JSONObject()) {
         self.encodings = encodings
         self.features = features
@@ -1284,13 +1325,18 @@ public struct WelcomeCapabilities: Sendable, Hashable, JSONCodable {
     }
 }
 
+/// Which jobs session.list_jobs returns; every criterion given must hold (spec §6.6).
 public struct ListJobsFilter: Sendable, Hashable, JSONCodable {
+    /// Only jobs in one of these states.
     public var status: [JobStatus]?
+    /// Only jobs of this agent.
     public var agent: String?
+    /// Only jobs accepted after this time.
     public var createdAfter: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(status: [JobStatus]? = nil, agent: String? = nil, createdAfter: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.status = status
         self.agent = agent
@@ -1355,22 +1401,32 @@ public struct ListJobsFilter: Sendable, Hashable, JSONCodable {
 
 /// One session.jobs entry (spec §6.6).
 public struct JobSummary: Sendable, Hashable, JSONCodable {
+    /// The job's id.
     public var jobId: String
+    /// The agent running the job (name@version).
     public var agent: String?
+    /// The job's state (spec §7.3).
     public var status: JobStatus
+    /// The job's effective lease.
     public var lease: Lease?
+    /// The job's effective lease constraints.
     public var leaseConstraints: LeaseConstraints?
+    /// For a delegated job: its parent's id.
     public var parentJobId: String?
+    /// When the job was accepted.
     public var createdAt: Timestamp?
     /// Python reference's name for created_at.
     public var submittedAt: Timestamp?
+    /// The job's trace id.
     public var traceId: TraceId?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
+    /// The job's provisioned credentials (spec §9.8): secrets, to present only to each one's endpoint.
     public var credentials: [Credential]?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String, agent: String? = nil, status: JobStatus, lease: Lease? = nil, leaseConstraints: LeaseConstraints? = nil, parentJobId: String? = nil, createdAt: Timestamp? = nil, submittedAt: Timestamp? = nil, traceId: TraceId? = nil, lastEventSeq: Int? = nil, credentials: [Credential]? = nil, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.agent = agent
@@ -1510,13 +1566,16 @@ public struct JobSummary: Sendable, Hashable, JSONCodable {
 
 /// log (spec §8.2).
 public struct LogBody: Sendable, Hashable, JSONCodable {
+    /// debug, info, warn or error.
     public var level: String
+    /// The log line.
     public var message: String
     /// Any JSON value.
     public var attributes: JSONValue?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(level: String, message: String, attributes: JSONValue? = nil, additionalFields: JSONObject = JSONObject()) {
         self.level = level
         self.message = message
@@ -1576,10 +1635,12 @@ public struct LogBody: Sendable, Hashable, JSONCodable {
 
 /// thought (spec §8.2).
 public struct ThoughtBody: Sendable, Hashable, JSONCodable {
+    /// The agent's reasoning, for display.
     public var text: String
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(text: String, additionalFields: JSONObject = JSONObject()) {
         self.text = text
         self.additionalFields = additionalFields
@@ -1620,9 +1681,11 @@ public struct ThoughtBody: Sendable, Hashable, JSONCodable {
 
 /// tool_call (spec §8.2): {tool, args, call_id}, or the reference's {name, arguments, tool_call_id}.
 public struct ToolCallBody: Sendable, Hashable, JSONCodable {
+    /// The tool's name; checked against the lease's tool.call patterns.
     public var tool: String?
     /// Any JSON value.
     public var args: JSONValue?
+    /// This call's id; its tool_result names it.
     public var callId: String?
     /// Python reference's name for tool.
     public var name: String?
@@ -1633,6 +1696,7 @@ public struct ToolCallBody: Sendable, Hashable, JSONCodable {
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(tool: String? = nil, args: JSONValue? = nil, callId: String? = nil, name: String? = nil, arguments: JSONValue? = nil, toolCallId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.tool = tool
         self.args = args
@@ -1730,7 +1794,9 @@ public struct ToolCallBody: Sendable, Hashable, JSONCodable {
 
 /// tool_result (spec §8.2): {call_id, result | error}.
 public struct ToolResultBody: Sendable, Hashable, JSONCodable {
+    /// The call_id of the tool_call this answers.
     public var callId: String?
+    /// The name some peers send for call_id.
     public var toolCallId: String?
     /// Any JSON value.
     public var result: JSONValue?
@@ -1741,6 +1807,7 @@ public struct ToolResultBody: Sendable, Hashable, JSONCodable {
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(callId: String? = nil, toolCallId: String? = nil, result: JSONValue? = nil, output: JSONValue? = nil, error: JSONValue? = nil, additionalFields: JSONObject = JSONObject()) {
         self.callId = callId
         self.toolCallId = toolCallId
@@ -1827,14 +1894,18 @@ public struct ToolResultBody: Sendable, Hashable, JSONCodable {
 
 /// status (spec §8.2, §9.8.2).
 public struct StatusBody: Sendable, Hashable, JSONCodable {
+    /// The agent's phase (e.g. running); the runtime sends back_pressure, credential_rotated and restarted.
     public var phase: String
+    /// Detail, for people.
     public var message: String?
+    /// For credential_rotated: the credential whose value changed.
     public var credentialId: String?
     /// New credential value on credential_rotated (secret).
     public var value: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(phase: String, message: String? = nil, credentialId: String? = nil, value: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.phase = phase
         self.message = message
@@ -1905,13 +1976,18 @@ public struct StatusBody: Sendable, Hashable, JSONCodable {
 
 /// metric (spec §8.2, §9.6).
 public struct MetricBody: Sendable, Hashable, JSONCodable {
+    /// The metric's name; a cost.* metric in a budgeted currency is charged to the lease's budget.
     public var name: String
+    /// The value: a finite number, not negative for cost.* metrics.
     public var value: Double
+    /// The unit; for cost.* metrics, the currency (e.g. USD).
     public var unit: String?
+    /// Labels of the value (a JSON object).
     public var dimensions: JSONValue?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(name: String, value: Double, unit: String? = nil, dimensions: JSONValue? = nil, additionalFields: JSONObject = JSONObject()) {
         self.name = name
         self.value = value
@@ -1981,20 +2057,26 @@ public struct MetricBody: Sendable, Hashable, JSONCodable {
 
 /// artifact_ref (spec §8.2).
 public struct ArtifactRefBody: Sendable, Hashable, JSONCodable {
+    /// Where the artifact is.
     public var uri: String
+    /// The artifact's media type.
     public var contentType: String?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var byteSize: Int?
+    /// The artifact's SHA-256 digest, in hex.
     public var sha256: String?
     /// Python reference's name for content_type.
     public var mediaType: String?
     /// Python reference's name for byte_size. At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var sizeBytes: Int?
+    /// The artifact's id, when the agent gives one.
     public var artifactId: String?
+    /// One line about the artifact.
     public var summary: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(uri: String, contentType: String? = nil, byteSize: Int? = nil, sha256: String? = nil, mediaType: String? = nil, sizeBytes: Int? = nil, artifactId: String? = nil, summary: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.uri = uri
         self.contentType = contentType
@@ -2105,16 +2187,22 @@ public struct ArtifactRefBody: Sendable, Hashable, JSONCodable {
 
 /// delegate (spec §10; draft-02 §10.1).
 public struct DelegateBody: Sendable, Hashable, JSONCodable {
+    /// This delegation's id; the child's job.accepted names it.
     public var delegateId: String?
+    /// The agent the child job runs: name, or name@version.
     public var agent: AgentRef
     /// Any JSON value.
     public var input: JSONValue?
+    /// The lease asked for the child: at most the parent's.
     public var leaseRequest: Lease?
+    /// The constraints asked for the child: no later expiry than the parent's.
     public var leaseConstraints: LeaseConstraints?
+    /// The child job's id, once accepted.
     public var childJobId: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(delegateId: String? = nil, agent: AgentRef, input: JSONValue? = nil, leaseRequest: Lease? = nil, leaseConstraints: LeaseConstraints? = nil, childJobId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.delegateId = delegateId
         self.agent = agent
@@ -2211,11 +2299,14 @@ public struct ProgressBody: Sendable, Hashable, JSONCodable {
     public var current: Double
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var total: Double?
+    /// What current and total count (e.g. steps).
     public var units: String?
+    /// Detail, for people.
     public var message: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(current: Double, total: Double? = nil, units: String? = nil, message: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.current = current
         self.total = total
@@ -2286,15 +2377,20 @@ public struct ProgressBody: Sendable, Hashable, JSONCodable {
 
 /// result_chunk (spec §8.4).
 public struct ResultChunkBody: Sendable, Hashable, JSONCodable {
+    /// The streamed result this chunk belongs to; job.result names it.
     public var resultId: String
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var chunkSeq: Int
+    /// The chunk, encoded as encoding says.
     public var data: String
+    /// utf8 or base64.
     public var encoding: ChunkEncoding
+    /// Whether more chunks of the result follow.
     public var more: Bool
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(resultId: String, chunkSeq: Int, data: String, encoding: ChunkEncoding, more: Bool, additionalFields: JSONObject = JSONObject()) {
         self.resultId = resultId
         self.chunkSeq = chunkSeq
@@ -2373,10 +2469,12 @@ public struct ResultChunkBody: Sendable, Hashable, JSONCodable {
 public struct JobEventPayload: Sendable, Hashable, JSONCodable {
     /// The `kind` discriminator and the `body` it selects, decoded together.
     public var body: EventBody
+    /// When the event was emitted.
     public var ts: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(body: EventBody, ts: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.body = body
         self.ts = ts
@@ -2535,13 +2633,18 @@ public indirect enum EventBody: Sendable, Hashable {
 
 /// Client hello (spec §6.2); may carry a resume block (draft-02 §6.3).
 public struct SessionHelloPayload: Sendable, Hashable, JSONCodable {
+    /// The client's name and version.
     public var client: PeerInfo?
+    /// The client's credentials: a bearer token (spec §6.1).
     public var auth: Auth
+    /// The encodings and features the client asks for (spec §6.2).
     public var capabilities: HelloCapabilities?
+    /// Present to resume a session instead of opening a new one (spec §6.3).
     public var resume: ResumeBlock?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(client: PeerInfo? = nil, auth: Auth, capabilities: HelloCapabilities? = nil, resume: ResumeBlock? = nil, additionalFields: JSONObject = JSONObject()) {
         self.client = client
         self.auth = auth
@@ -2614,18 +2717,24 @@ public struct SessionHelloPayload: Sendable, Hashable, JSONCodable {
 
 /// Runtime welcome (spec §6.2).
 public struct SessionWelcomePayload: Sendable, Hashable, JSONCodable {
+    /// The runtime's name and version.
     public var runtime: PeerInfo?
+    /// The session's id (the resumed one's, on a resume).
     public var sessionId: String?
+    /// The token that resumes the session; every welcome gives a new one (spec §6.3).
     public var resumeToken: String
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var resumeWindowSec: Int?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var heartbeatIntervalSec: Int?
+    /// What the runtime offers the session.
     public var capabilities: WelcomeCapabilities?
+    /// When the runtime accepted the session.
     public var acceptedAt: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(runtime: PeerInfo? = nil, sessionId: String? = nil, resumeToken: String, resumeWindowSec: Int? = nil, heartbeatIntervalSec: Int? = nil, capabilities: WelcomeCapabilities? = nil, acceptedAt: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.runtime = runtime
         self.sessionId = sessionId
@@ -2729,16 +2838,22 @@ public struct SessionWelcomePayload: Sendable, Hashable, JSONCodable {
 
 /// Resume a dropped session (spec §6.3).
 public struct SessionResumePayload: Sendable, Hashable, JSONCodable {
+    /// The session to resume.
     public var sessionId: String
+    /// The latest resume token the runtime gave for that session.
     public var resumeToken: String
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var lastEventSeq: Int?
+    /// The client's credentials: a bearer token (spec §6.1).
     public var auth: Auth?
+    /// The client's name and version.
     public var client: PeerInfo?
+    /// The encodings and features the client asks for (spec §6.2).
     public var capabilities: HelloCapabilities?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(sessionId: String, resumeToken: String, lastEventSeq: Int? = nil, auth: Auth? = nil, client: PeerInfo? = nil, capabilities: HelloCapabilities? = nil, additionalFields: JSONObject = JSONObject()) {
         self.sessionId = sessionId
         self.resumeToken = resumeToken
@@ -2828,11 +2943,14 @@ public struct SessionResumePayload: Sendable, Hashable, JSONCodable {
 
 /// Heartbeat ping (spec §6.4).
 public struct SessionPingPayload: Sendable, Hashable, JSONCodable {
+    /// An opaque value the pong echoes.
     public var nonce: String
+    /// When the ping was sent.
     public var sentAt: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(nonce: String, sentAt: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.nonce = nonce
         self.sentAt = sentAt
@@ -2883,11 +3001,14 @@ public struct SessionPingPayload: Sendable, Hashable, JSONCodable {
 
 /// Heartbeat pong (spec §6.4).
 public struct SessionPongPayload: Sendable, Hashable, JSONCodable {
+    /// The nonce of the ping this answers.
     public var pingNonce: String
+    /// When the ping was received.
     public var receivedAt: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(pingNonce: String, receivedAt: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.pingNonce = pingNonce
         self.receivedAt = receivedAt
@@ -2943,6 +3064,7 @@ public struct SessionAckPayload: Sendable, Hashable, JSONCodable {
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(lastProcessedSeq: Int, additionalFields: JSONObject = JSONObject()) {
         self.lastProcessedSeq = lastProcessedSeq
         self.additionalFields = additionalFields
@@ -2983,13 +3105,16 @@ public struct SessionAckPayload: Sendable, Hashable, JSONCodable {
 
 /// Job listing request (spec §6.6).
 public struct SessionListJobsPayload: Sendable, Hashable, JSONCodable {
+    /// Which jobs to list (default: all the principal may see).
     public var filter: ListJobsFilter?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var limit: Int?
+    /// The previous page's next_cursor; absent or null for the first page.
     public var cursor: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(filter: ListJobsFilter? = nil, limit: Int? = nil, cursor: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.filter = filter
         self.limit = limit
@@ -3054,12 +3179,16 @@ public struct SessionListJobsPayload: Sendable, Hashable, JSONCodable {
 
 /// Job listing response (spec §6.6).
 public struct SessionJobsPayload: Sendable, Hashable, JSONCodable {
+    /// The id of the session.list_jobs this answers.
     public var requestId: String?
+    /// One page of jobs.
     public var jobs: [JobSummary]
+    /// The cursor of the next page; null on the last page.
     public var nextCursor: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(requestId: String? = nil, jobs: [JobSummary], nextCursor: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.requestId = requestId
         self.jobs = jobs
@@ -3122,10 +3251,12 @@ public struct SessionJobsPayload: Sendable, Hashable, JSONCodable {
 
 /// Close without reply (draft-02 §6.4; what the Python reference sends).
 public struct SessionByePayload: Sendable, Hashable, JSONCodable {
+    /// Why the runtime ends the session (e.g. it is shutting down).
     public var reason: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(reason: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.reason = reason
         self.additionalFields = additionalFields
@@ -3168,10 +3299,12 @@ public struct SessionByePayload: Sendable, Hashable, JSONCodable {
 
 /// Graceful close request (spec §6.7).
 public struct SessionClosePayload: Sendable, Hashable, JSONCodable {
+    /// Why the client closes the session.
     public var reason: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(reason: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.reason = reason
         self.additionalFields = additionalFields
@@ -3214,10 +3347,12 @@ public struct SessionClosePayload: Sendable, Hashable, JSONCodable {
 
 /// Close acknowledgement (spec §6.7).
 public struct SessionClosedPayload: Sendable, Hashable, JSONCodable {
+    /// The reason the session.close gave.
     public var reason: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(reason: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.reason = reason
         self.additionalFields = additionalFields
@@ -3258,21 +3393,27 @@ public struct SessionClosedPayload: Sendable, Hashable, JSONCodable {
     }
 }
 
+/// A session-level error (spec §12): the error's code, message, retryability and details; request_id names the request it answers, when there is one.
 public typealias SessionErrorPayload = ErrorPayload
 
 /// Job submission (spec §7.1).
 public struct JobSubmitPayload: Sendable, Hashable, JSONCodable {
+    /// The agent to run: name, or name@version.
     public var agent: AgentRef
     /// Any JSON value.
     public var input: JSONValue?
+    /// The lease asked for; the runtime may narrow it, never widen it (spec §9).
     public var leaseRequest: Lease?
+    /// Constraints on the lease (expires_at).
     public var leaseConstraints: LeaseConstraints?
+    /// Per principal: a resubmit with the same key gets the first submit's job.accepted instead of a new job (spec §7.2).
     public var idempotencyKey: String?
     /// Wall-clock limit of the job in seconds. At most 2678400 (31 days): a documented ceiling of this implementation, so that no deadline computed from it can overflow (docs/SECURITY.md).
     public var maxRuntimeSec: Int?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(agent: AgentRef, input: JSONValue? = nil, leaseRequest: Lease? = nil, leaseConstraints: LeaseConstraints? = nil, idempotencyKey: String? = nil, maxRuntimeSec: Int? = nil, additionalFields: JSONObject = JSONObject()) {
         self.agent = agent
         self.input = input
@@ -3363,20 +3504,32 @@ public struct JobSubmitPayload: Sendable, Hashable, JSONCodable {
 
 /// Job acceptance (spec §7.1, delegation back-references §10).
 public struct JobAcceptedPayload: Sendable, Hashable, JSONCodable {
+    /// The new job's id.
     public var jobId: String
+    /// The agent running the job (resolved to name@version).
     public var agent: String?
+    /// The effective lease: the requested one or a subset of it (spec §9).
     public var lease: Lease?
+    /// The effective lease constraints (expires_at).
     public var leaseConstraints: LeaseConstraints?
+    /// The budget counters the job starts with, per currency.
     public var budget: Budget?
+    /// The job's provisioned credentials (spec §9.8): secrets, to present only to each one's endpoint.
     public var credentials: [Credential]?
+    /// When the runtime accepted it.
     public var acceptedAt: Timestamp?
+    /// The job's trace id.
     public var traceId: TraceId?
+    /// The id of the job.submit this answers.
     public var requestId: String?
+    /// For a delegated job: its parent's id.
     public var parentJobId: String?
+    /// For a delegated job: the id of the parent's delegate event.
     public var delegateId: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String, agent: String? = nil, lease: Lease? = nil, leaseConstraints: LeaseConstraints? = nil, budget: Budget? = nil, credentials: [Credential]? = nil, acceptedAt: Timestamp? = nil, traceId: TraceId? = nil, requestId: String? = nil, parentJobId: String? = nil, delegateId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.agent = agent
@@ -3517,17 +3670,22 @@ public struct JobAcceptedPayload: Sendable, Hashable, JSONCodable {
 
 /// Terminal result (spec §7.3, §8.4): inline result, or result_id/result_size for a streamed one.
 public struct JobResultPayload: Sendable, Hashable, JSONCodable {
+    /// How the job ended (success, or the forms of cancelled and timed_out some peers send).
     public var finalStatus: FinalStatus
     /// Any JSON value.
     public var result: JSONValue?
+    /// For a streamed result: its id (its chunks came as result_chunk events).
     public var resultId: String?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var resultSize: Int?
+    /// One line about the result.
     public var summary: String?
+    /// When the job ended.
     public var completedAt: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(finalStatus: FinalStatus, result: JSONValue? = nil, resultId: String? = nil, resultSize: Int? = nil, summary: String? = nil, completedAt: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.finalStatus = finalStatus
         self.result = result
@@ -3618,16 +3776,22 @@ public struct JobResultPayload: Sendable, Hashable, JSONCodable {
 
 /// Terminal error (spec §7.3, §12).
 public struct JobErrorPayload: Sendable, Hashable, JSONCodable {
+    /// The error code (spec §12).
     public var code: ErrorCode
+    /// A sentence for people.
     public var message: String
+    /// Whether the same request may succeed if sent again.
     public var retryable: Bool?
     /// Any JSON value.
     public var details: JSONValue?
+    /// How the job ended: error, cancelled or timed_out.
     public var finalStatus: FinalStatus?
+    /// When the job ended.
     public var completedAt: Timestamp?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(code: ErrorCode, message: String, retryable: Bool? = nil, details: JSONValue? = nil, finalStatus: FinalStatus? = nil, completedAt: Timestamp? = nil, additionalFields: JSONObject = JSONObject()) {
         self.code = code
         self.message = message
@@ -3717,13 +3881,16 @@ public struct JobErrorPayload: Sendable, Hashable, JSONCodable {
 
 /// Cancel request (spec §7.4).
 public struct JobCancelPayload: Sendable, Hashable, JSONCodable {
+    /// Why the job is cancelled.
     public var reason: String?
+    /// An error code for the cancellation, when the client gives one.
     public var code: String?
     /// Also accepted in the payload; the envelope job_id is canonical.
     public var jobId: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(reason: String? = nil, code: String? = nil, jobId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.reason = reason
         self.code = code
@@ -3788,12 +3955,16 @@ public struct JobCancelPayload: Sendable, Hashable, JSONCodable {
 
 /// Cancel acknowledgement (spec §7.4).
 public struct JobCancelledPayload: Sendable, Hashable, JSONCodable {
+    /// The job being cancelled.
     public var jobId: String?
+    /// The reason the job.cancel gave.
     public var reason: String?
+    /// The id of the job.cancel this answers.
     public var requestId: String?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String? = nil, reason: String? = nil, requestId: String? = nil, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.reason = reason
@@ -3858,13 +4029,16 @@ public struct JobCancelledPayload: Sendable, Hashable, JSONCodable {
 
 /// Subscribe to a job (spec §7.6).
 public struct JobSubscribePayload: Sendable, Hashable, JSONCodable {
+    /// The job to follow.
     public var jobId: String
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var fromEventSeq: Int?
+    /// Whether to replay the job's earlier events first.
     public var history: Bool?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String, fromEventSeq: Int? = nil, history: Bool? = nil, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.fromEventSeq = fromEventSeq
@@ -3925,23 +4099,34 @@ public struct JobSubscribePayload: Sendable, Hashable, JSONCodable {
 
 /// Subscription acknowledgement: the observer's authority descriptor (spec §7.6).
 public struct JobSubscribedPayload: Sendable, Hashable, JSONCodable {
+    /// The job followed.
     public var jobId: String
+    /// The job's state now.
     public var currentStatus: JobStatus?
+    /// The agent running the job.
     public var agent: String?
+    /// The effective lease: the requested one or a subset of it (spec §9).
     public var lease: Lease?
+    /// The effective lease constraints (expires_at).
     public var leaseConstraints: LeaseConstraints?
+    /// The job's budget counters, per currency.
     public var budget: Budget?
+    /// For a delegated job: its parent's id.
     public var parentJobId: String?
+    /// W3C trace id: 32 lowercase hex digits (spec §11).
     public var traceId: TraceId?
     /// At most 2^53-1, the JSON safe-integer range (docs/SECURITY.md).
     public var subscribedFrom: Int?
     /// Whether history was replayed (spec: boolean; the Python reference sends a count).
     public var replayed: JSONValue?
+    /// The id of the job.subscribe this answers.
     public var requestId: String?
+    /// The job's provisioned credentials, when the runtime shares them with the subscriber.
     public var credentials: [Credential]?
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String, currentStatus: JobStatus? = nil, agent: String? = nil, lease: Lease? = nil, leaseConstraints: LeaseConstraints? = nil, budget: Budget? = nil, parentJobId: String? = nil, traceId: TraceId? = nil, subscribedFrom: Int? = nil, replayed: JSONValue? = nil, requestId: String? = nil, credentials: [Credential]? = nil, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.currentStatus = currentStatus
@@ -4092,10 +4277,12 @@ public struct JobSubscribedPayload: Sendable, Hashable, JSONCodable {
 
 /// Unsubscribe (spec §7.6).
 public struct JobUnsubscribePayload: Sendable, Hashable, JSONCodable {
+    /// The job to stop following.
     public var jobId: String
     /// Members the schema does not describe, kept in wire order and written back out.
     public var additionalFields: JSONObject
 
+    /// A value with these members (the optional ones default to absent); `additionalFields` are written after them.
     public init(jobId: String, additionalFields: JSONObject = JSONObject()) {
         self.jobId = jobId
         self.additionalFields = additionalFields
