@@ -45,7 +45,10 @@ public func fuzzLease(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Idempotence of canonicalization (paths and URLs; names are taken literally).
     if let canonical, syntax == .path || syntax == .url {
         let text = String(decoding: canonical.primary, as: UTF8.self)
-        let rendered = syntax == .path && text.isEmpty ? "/" : text
+        // A URL's decoded reading is bytes of a path, not URL text: a `?` or `#` there came
+        // from `%3F` / `%23` (a path character, as an HTTP server decodes it) and would start a
+        // query or fragment if read back as text, so it is escaped again to be re-read.
+        let rendered = syntax == .path ? (text.isEmpty ? "/" : text) : urlText(canonical.primary)
         if let again = try? LeasePatternCompiler.canonicalTarget(rendered, syntax: syntax).get() {
             precondition(again.primary == canonical.primary, "canonical form moved: \(target.debugDescription) → \(rendered.debugDescription) → \(String(decoding: again.primary, as: UTF8.self).debugDescription)")
         } else if String(validating: canonical.primary, as: UTF8.self) != nil,
@@ -113,4 +116,22 @@ extension LeaseNamespace {
 struct FixedLeaseClock: LeaseClock {
     func now() -> Date { Date(timeIntervalSince1970: 1_800_000_000) }
     func uptime() -> Duration { .zero }
+}
+
+/// A canonical URL reading as URL text: `?` and `#` in its path escaped (see the idempotence
+/// check); the scheme and authority never hold them.
+private func urlText(_ reading: [UInt8]) -> String {
+    var out: [UInt8] = []
+    var slashes = 0
+    for b in reading {
+        if slashes >= 3, b == UInt8(ascii: "?") {
+            out += Array("%3F".utf8)
+        } else if slashes >= 3, b == UInt8(ascii: "#") {
+            out += Array("%23".utf8)
+        } else {
+            if b == UInt8(ascii: "/") { slashes += 1 }
+            out.append(b)
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }
