@@ -78,7 +78,7 @@ import Testing
         #expect(c.scheme == "bearer" && c.endpoint == "https://gw.example.invalid/v1" && c.profile == "openai")
         // HS256 over header.payload with the entry's key.
         let parts = c.value.split(separator: ".").map(String.init)
-        let signature = ListCursor.hmacSHA256(key: Array(Self.key.utf8), message: Array("\(parts[0]).\(parts[1])".utf8))
+        let signature = ResumeTokenHasher.SHA256.hmac(key: Array(Self.key.utf8), message: Array("\(parts[0]).\(parts[1])".utf8))
         #expect(FileCredentialProvisioner.base64URL(signature) == parts[2])
         let headerBytes = try #require(FileCredentialProvisioner.base64URLDecode(parts[0]))
         let header = try #require(try JSONParser.parse(headerBytes).objectValue)

@@ -291,7 +291,7 @@ public final class FileCredentialProvisioner: CredentialProvisioner {
         if let amounts = echo["cost.budget"] { claims.append("arcp_budget", amounts) }
         let signingInput = Self.base64URL(Array(JSONWriter.string(.object(header)).utf8)) + "."
             + Self.base64URL(Array(JSONWriter.string(.object(claims)).utf8))
-        let signature = ListCursor.hmacSHA256(key: entry.signingKey, message: Array(signingInput.utf8))
+        let signature = ResumeTokenHasher.SHA256.hmac(key: entry.signingKey, message: Array(signingInput.utf8))
         state.withLock { $0.live[jti] = issued }
         return Credential(
             id: credentialID, scheme: "bearer", value: signingInput + "." + Self.base64URL(signature), endpoint: entry.endpoint,

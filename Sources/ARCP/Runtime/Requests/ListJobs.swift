@@ -94,15 +94,6 @@ enum ListCursor {
         var message = Array(principal.utf8)
         message.append(0)
         message += Array(position.utf8)
-        return Array(hmacSHA256(key: key, message: message).prefix(tagBytes))
-    }
-
-    /// HMAC-SHA-256 (RFC 2104) over the package's SHA-256.
-    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        typealias SHA256 = ResumeTokenHasher.SHA256
-        var k = key.count > 64 ? SHA256.hash(key) : key
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        let inner = SHA256.hash(k.map { $0 ^ 0x36 } + message)
-        return SHA256.hash(k.map { $0 ^ 0x5c } + inner)
+        return Array(ResumeTokenHasher.SHA256.hmac(key: key, message: message).prefix(tagBytes))
     }
 }
