@@ -75,23 +75,27 @@ public enum ARCPID {
     }
 
     private static func encode(time: UInt64, hi: UInt16, lo: UInt64) -> String {
-        // 128 bits: 48 time | 16 hi | 64 lo -> 26 chars (first char holds 3 bits).
-        var out = [UInt8](repeating: 0, count: 26)
-        // time: 48 bits -> 10 chars (50 bits, top 2 zero)
-        var t = time
-        for i in stride(from: 9, through: 0, by: -1) {
-            out[i] = alphabet[Int(t & 31)]
-            t >>= 5
+        // 128 bits: 48 time | 16 hi | 64 lo -> 26 chars (first char holds 3 bits). Written in
+        // place: this runs for every envelope the runtime sends.
+        String(unsafeUninitializedCapacity: 26) { out in
+            let alphabet: StaticString = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+            let symbols = alphabet.utf8Start
+            // time: 48 bits -> 10 chars (50 bits, top 2 zero)
+            var t = time
+            for i in stride(from: 9, through: 0, by: -1) {
+                out[i] = symbols[Int(t & 31)]
+                t >>= 5
+            }
+            // random: 80 bits -> 16 chars
+            var rlo = lo
+            var rhi = UInt64(hi)
+            for i in stride(from: 25, through: 10, by: -1) {
+                out[i] = symbols[Int(rlo & 31)]
+                rlo = (rlo >> 5) | ((rhi & 31) << 59)
+                rhi >>= 5
+            }
+            return 26
         }
-        // random: 80 bits -> 16 chars
-        var rlo = lo
-        var rhi = UInt64(hi)
-        for i in stride(from: 25, through: 10, by: -1) {
-            out[i] = alphabet[Int(rlo & 31)]
-            rlo = (rlo >> 5) | ((rhi & 31) << 59)
-            rhi >>= 5
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

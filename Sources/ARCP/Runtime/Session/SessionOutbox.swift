@@ -198,7 +198,8 @@ package struct SessionOutbox: Sendable {
     package mutating func shouldReportBackPressure(jobID: String) -> Bool {
         let lag = lastSeq - lastAcked
         guard limits.acknowledges, lag >= limits.backPressureThreshold else {
-            backPressureReported.remove(jobID)
+            // Checked first: this runs for every event, and the set is almost always empty.
+            if !backPressureReported.isEmpty { backPressureReported.remove(jobID) }
             return false
         }
         return backPressureReported.insert(jobID).inserted
