@@ -17,36 +17,48 @@ import Synchronization
 /// write of its frame completed, whatever the speeds.
 ///
 /// Batching: every frame queued until the event loop runs the drain goes out with one flush
-/// (one `writev`). A `send` made on the event loop itself (a session handled there, see
+/// (one `writev`). Messages arrive as wire bytes (``WireFrames``: a `send` batch is one
+/// buffer) and are written past NIO's frame encoder by the protocol handler, which refuses
+/// them once a close frame went out; the close frame itself is a `WebSocketFrame` through the
+/// encoder, in the same order. A `send` made on the event loop itself (a session handled there, see
 /// ``EventLoopTaskExecutor``) does not drain inline: the drain is queued behind the current
 /// event-loop task, so the frames one task sends (an event, then the result) share a flush.
 final class OutboundPump: Sendable {
+    /// What waits for the event loop: messages as wire bytes, or a frame for NIO's encoder.
+    private enum Outbound {
+        case wire(ByteBuffer)
+        case frame(WebSocketFrame)
+    }
+
     private struct State {
-        var queue: Deque<WebSocketFrame> = []
+        var queue: Deque<Outbound> = []
         var queuedBytes = 0
         var drainScheduled = false
         var failure: TransportError?
     }
 
     private let channel: any Channel
+    /// Writes wire bytes on the event loop (the connection's protocol handler).
+    private let handler: NIOLoopBound<WebSocketProtocolHandler>
     private let credit: OutboundCredit
     private let state = Mutex(State())
 
-    init(channel: any Channel, byteLimit: Int) {
+    init(channel: any Channel, handler: NIOLoopBound<WebSocketProtocolHandler>, byteLimit: Int) {
         self.channel = channel
+        self.handler = handler
         self.credit = OutboundCredit(limit: byteLimit)
     }
 
     /// Bytes accepted and not yet written (for tests and diagnostics).
     var outstandingBytes: Int { credit.outstanding }
 
-    /// Queues `frames` together (one hand-over to the event loop, one flush), suspending while
-    /// the connection has no credit for their total `bytes` (a batch larger than the whole
-    /// credit goes through alone once nothing else is outstanding). Frames go out in the order
-    /// their `send` calls completed.
+    /// Queues `wire` (one or more complete frames, ``WireFrames``) together (one hand-over to
+    /// the event loop, one flush), suspending while the connection has no credit for their
+    /// payloads' total `bytes` (a batch larger than the whole credit goes through alone once
+    /// nothing else is outstanding). Messages go out in the order their `send` calls completed.
     /// - Throws: `TransportError.closed` (or the connection's failure) once it ended;
     ///   `CancellationError` if cancelled while waiting for credit (nothing was queued).
-    func send(_ frames: some Collection<WebSocketFrame>, bytes: Int) async throws {
+    func send(wire: ByteBuffer, bytes: Int) async throws {
         if let failure = state.withLock({ $0.failure }) { throw failure }
         do {
             try await credit.acquire(bytes)
@@ -55,7 +67,7 @@ final class OutboundPump: Sendable {
         }
         let queued: Queued = state.withLock { s in
             if let failure = s.failure { return .failed(failure) }
-            s.queue.append(contentsOf: frames)
+            s.queue.append(.wire(wire))
             s.queuedBytes += bytes
             if s.drainScheduled { return .scheduled }
             s.drainScheduled = true
@@ -77,7 +89,7 @@ final class OutboundPump: Sendable {
     func sendImmediately(_ frame: WebSocketFrame) {
         let schedule = state.withLock { s -> Bool in
             if s.failure != nil { return false }
-            s.queue.append(frame)
+            s.queue.append(.frame(frame))
             if s.drainScheduled { return false }
             s.drainScheduled = true
             return true
@@ -103,7 +115,7 @@ final class OutboundPump: Sendable {
     /// On the event loop: writes everything queued, flushes once, and returns the batch's
     /// credit when its last write completes (writes on a channel complete in order).
     private func drain() {
-        let (batch, bytes) = state.withLock { s -> (Deque<WebSocketFrame>, Int) in
+        let (batch, bytes) = state.withLock { s -> (Deque<Outbound>, Int) in
             s.drainScheduled = false
             defer {
                 s.queue = []
@@ -113,10 +125,15 @@ final class OutboundPump: Sendable {
         }
         guard !batch.isEmpty else { return }
         let promise = channel.eventLoop.makePromise(of: Void.self)
+        let handler = self.handler.value
         var index = 0
-        for frame in batch {
+        for item in batch {
             index += 1
-            channel.write(frame, promise: index == batch.count ? promise : nil)
+            let itemPromise = index == batch.count ? promise : nil
+            switch item {
+            case .wire(let bytes): handler.writeWire(bytes, promise: itemPromise)
+            case .frame(let frame): channel.write(frame, promise: itemPromise)
+            }
         }
         channel.flush()
         let credit = self.credit

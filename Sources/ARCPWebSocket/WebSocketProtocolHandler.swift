@@ -53,6 +53,9 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private var phase: Phase = .open
     private var closeTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    /// NIO's frame encoder's context: what is written there goes to the socket as it is
+    /// (``writeWire(_:promise:)``).
+    private var wireContext: ChannelHandlerContext?
     /// Messages that did not fit into the mailbox (at most one read's worth: reading stops).
     private var pending: Deque<String> = []
     /// A `read()` held back because the mailbox is full.
@@ -97,6 +100,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        wireContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         shared.mailbox.setRoomHandler {
@@ -117,6 +121,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        wireContext = nil
         // Removed with the pipeline of a closed channel, without having seen it close.
         connectionEnded()
     }
@@ -296,6 +301,17 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         context.write(data, promise: promise)
     }
 
+    /// Writes complete frames (``WireFrames``: text messages as wire bytes) past NIO's frame
+    /// encoder, in order with the frames written through it; refused (`TransportError.closed`)
+    /// once a close frame went out or the connection ended, as a data frame is in `write`.
+    func writeWire(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        guard phase == .open, let wireContext else {
+            promise?.fail(TransportError.closed)
+            return
+        }
+        wireContext.write(NIOAny(bytes), promise: promise)
+    }
+
     // MARK: Helpers
 
     private func deliver(_ text: String) {
@@ -400,7 +416,12 @@ extension WebSocketProtocolHandler {
     /// on a server with a first-message cap below the message limit, the ``FirstMessageGuard``
     /// in front of the frame decoder), and returns the state it shares with the connection's
     /// ``WebSocketTransport``.
-    static func install(on channel: any Channel, isClient: Bool, limits: ConnectionLimits) throws -> ConnectionShared {
+    static func install(
+        on channel: any Channel, isClient: Bool, limits: ConnectionLimits
+    ) throws -> (ConnectionShared, WebSocketProtocolHandler) {
+        // Messages are written past NIO's frame encoder (``writeWire(_:promise:)``): a pipeline
+        // without it is not one this handler can serve.
+        _ = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         let shared = ConnectionShared(limits: limits)
         var firstMessageGuard: FirstMessageGuard?
         if !isClient && limits.maxFirstMessageSize < limits.maxMessageSize {
@@ -409,8 +430,8 @@ extension WebSocketProtocolHandler {
             try channel.pipeline.syncOperations.addHandler(guardHandler, position: .before(decoder))
             firstMessageGuard = guardHandler
         }
-        try channel.pipeline.syncOperations.addHandler(
-            WebSocketProtocolHandler(isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard))
-        return shared
+        let handler = WebSocketProtocolHandler(isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return (shared, handler)
     }
 }

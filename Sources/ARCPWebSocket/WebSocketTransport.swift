@@ -48,13 +48,16 @@ public final class WebSocketTransport: Transport {
         var ioFinished = false
     }
 
-    private init(channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool, shared: ConnectionShared) {
+    private init(
+        channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool, shared: ConnectionShared,
+        handler: NIOLoopBound<WebSocketProtocolHandler>
+    ) {
         self.channel = channel
         self.isClient = isClient
         self.maxFrameSize = limits.maxMessageSize
         self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
-        let pump = OutboundPump(channel: channel, byteLimit: limits.outboundByteLimit)
+        let pump = OutboundPump(channel: channel, handler: handler, byteLimit: limits.outboundByteLimit)
         self.pump = pump
         let executor = handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
         self.executor = executor
@@ -104,7 +107,9 @@ public final class WebSocketTransport: Transport {
         let size = frame.utf8.count
         if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
         if state.withLock({ $0.closing }) { throw TransportError.closed }
-        try await pump.send(CollectionOfOne(makeFrame(frame, size: size)), bytes: size)
+        var wire = channel.allocator.buffer(capacity: WireFrames.frameSize(payloadLength: size, masked: isClient))
+        WireFrames.appendText(frame, utf8Count: size, masked: isClient, to: &wire)
+        try await pump.send(wire: wire, bytes: size)
     }
 
     /// Sends several text frames in order with one hand-over to the event loop and one flush.
@@ -112,19 +117,18 @@ public final class WebSocketTransport: Transport {
     public func send(batch frames: [String]) async throws {
         if frames.isEmpty { return }
         var total = 0
+        var wireSize = 0
         for frame in frames {
             let size = frame.utf8.count
             if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
             total += size
+            wireSize += WireFrames.frameSize(payloadLength: size, masked: isClient)
         }
         if state.withLock({ $0.closing }) { throw TransportError.closed }
-        try await pump.send(frames.map { makeFrame($0, size: $0.utf8.count) }, bytes: total)
-    }
-
-    private func makeFrame(_ text: String, size: Int) -> WebSocketFrame {
-        var buffer = channel.allocator.buffer(capacity: size)
-        buffer.writeString(text)
-        return WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? .random() : nil, data: buffer)
+        // One buffer for the batch: every frame's header and payload (one write, one iovec).
+        var wire = channel.allocator.buffer(capacity: wireSize)
+        for frame in frames { WireFrames.appendText(frame, utf8Count: frame.utf8.count, masked: isClient, to: &wire) }
+        try await pump.send(wire: wire, bytes: total)
     }
 
     /// Sends a close frame (1000), waits for the peer's reply (bounded), and closes the socket.
@@ -187,9 +191,9 @@ extension WebSocketTransport {
     package static func install(
         on channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool
     ) throws -> WebSocketTransport {
-        let shared = try WebSocketProtocolHandler.install(on: channel, isClient: isClient, limits: limits)
+        let (shared, handler) = try WebSocketProtocolHandler.install(on: channel, isClient: isClient, limits: limits)
         return WebSocketTransport(
             channel: channel, isClient: isClient, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
-            shared: shared)
+            shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
     }
 }
