@@ -7,7 +7,8 @@ import Synchronization
 /// monotonic within a millisecond). Swift's `UUID().uuidString` (v4, uppercase) is rejected
 /// by the Python reference, so never use it for envelope ids.
 public enum ARCPID {
-    private static let alphabet: [UInt8] = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+    /// Crockford's base32 symbols (a static string: its bytes are in the binary, read in place).
+    private static let crockford: StaticString = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
     private struct State {
         var lastMillis: UInt64 = 0
@@ -52,10 +53,26 @@ public enum ARCPID {
 
     /// A resume token with 160 random bits (`rtk_` + 32 base32 characters).
     public static func resumeToken() -> String {
+        // 32 symbols of 5 bits from three 64-bit draws (each 5-bit field of a uniform word is
+        // uniform): 3 calls into the system generator instead of 32 (each a `getrandom(2)` on
+        // Linux; one token per welcome).
         var g = SystemRandomNumberGenerator()
-        var out = Array("rtk_".utf8)
-        for _ in 0..<32 { out.append(alphabet[Int.random(in: 0..<32, using: &g)]) }
-        return String(decoding: out, as: UTF8.self)
+        var words = (g.next() as UInt64, g.next() as UInt64, g.next() as UInt64)
+        return String(unsafeUninitializedCapacity: 36) { out in
+            for (i, c) in "rtk_".utf8.enumerated() { out[i] = c }
+            let symbols = crockford.utf8Start
+            for i in 0..<32 {
+                let word = i / 12  // 12 symbols (60 bits) from each word: 12 + 12 + 8
+                let v: UInt64
+                switch word {
+                case 0: v = words.0; words.0 >>= 5
+                case 1: v = words.1; words.1 >>= 5
+                default: v = words.2; words.2 >>= 5
+                }
+                out[4 + i] = symbols[Int(v & 31)]
+            }
+            return 36
+        }
     }
 
     /// A random W3C trace-id: 32 lowercase hex characters, never all zero.
@@ -78,8 +95,7 @@ public enum ARCPID {
         // 128 bits: 48 time | 16 hi | 64 lo -> 26 chars (first char holds 3 bits). Written in
         // place: this runs for every envelope the runtime sends.
         String(unsafeUninitializedCapacity: 26) { out in
-            let alphabet: StaticString = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-            let symbols = alphabet.utf8Start
+            let symbols = crockford.utf8Start
             // time: 48 bits -> 10 chars (50 bits, top 2 zero)
             var t = time
             for i in stride(from: 9, through: 0, by: -1) {
