@@ -85,8 +85,12 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     /// A keep-alive ping is out and no pong has come back since.
     private var awaitingPong = false
 
-    init(isClient: Bool, limits: ConnectionLimits, shared: ConnectionShared, firstMessageGuard: FirstMessageGuard?) {
+    init(
+        isClient: Bool, limits: ConnectionLimits, shared: ConnectionShared, firstMessageGuard: FirstMessageGuard?,
+        wireContext: ChannelHandlerContext
+    ) {
         self.isClient = isClient
+        self.wireContext = wireContext
         self.maxMessageSize = limits.maxMessageSize
         self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
@@ -100,7 +104,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        wireContext = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         shared.mailbox.setRoomHandler {
@@ -421,7 +424,7 @@ extension WebSocketProtocolHandler {
     ) throws -> (ConnectionShared, WebSocketProtocolHandler) {
         // Messages are written past NIO's frame encoder (``writeWire(_:promise:)``): a pipeline
         // without it is not one this handler can serve.
-        _ = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        let wireContext = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         let shared = ConnectionShared(limits: limits)
         var firstMessageGuard: FirstMessageGuard?
         if !isClient && limits.maxFirstMessageSize < limits.maxMessageSize {
@@ -430,7 +433,8 @@ extension WebSocketProtocolHandler {
             try channel.pipeline.syncOperations.addHandler(guardHandler, position: .before(decoder))
             firstMessageGuard = guardHandler
         }
-        let handler = WebSocketProtocolHandler(isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard)
+        let handler = WebSocketProtocolHandler(
+            isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard, wireContext: wireContext)
         try channel.pipeline.syncOperations.addHandler(handler)
         return (shared, handler)
     }

@@ -104,18 +104,19 @@ public final class WebSocketTransport: Transport {
     /// - Throws: `TransportError.frameTooLarge` over `maxFrameSize`, `TransportError.closed`
     ///   once closing.
     public func send(_ frame: String) async throws {
-        let size = frame.utf8.count
-        if size > maxFrameSize { throw TransportError.frameTooLarge(limit: maxFrameSize) }
-        if state.withLock({ $0.closing }) { throw TransportError.closed }
-        var wire = channel.allocator.buffer(capacity: WireFrames.frameSize(payloadLength: size, masked: isClient))
-        WireFrames.appendText(frame, utf8Count: size, masked: isClient, to: &wire)
-        try await pump.send(wire: wire, bytes: size)
+        try await sendText(CollectionOfOne(frame))
     }
 
     /// Sends several text frames in order with one hand-over to the event loop and one flush.
     /// All frames are checked first: if one is larger than ``maxFrameSize`` none is sent.
     public func send(batch frames: [String]) async throws {
         if frames.isEmpty { return }
+        try await sendText(frames)
+    }
+
+    /// `frames` as text messages in one buffer (every frame's header and payload: one write,
+    /// one iovec), checked first, then queued under the outbound credit.
+    private func sendText(_ frames: some Collection<String>) async throws {
         var total = 0
         var wireSize = 0
         for frame in frames {
@@ -125,7 +126,6 @@ public final class WebSocketTransport: Transport {
             wireSize += WireFrames.frameSize(payloadLength: size, masked: isClient)
         }
         if state.withLock({ $0.closing }) { throw TransportError.closed }
-        // One buffer for the batch: every frame's header and payload (one write, one iovec).
         var wire = channel.allocator.buffer(capacity: wireSize)
         for frame in frames { WireFrames.appendText(frame, utf8Count: frame.utf8.count, masked: isClient, to: &wire) }
         try await pump.send(wire: wire, bytes: total)
