@@ -81,6 +81,37 @@ struct RetentionTests {
         await client.close()
     }
 
+    /// A job is retired (the job table learns it ended, and counts it finished) on its
+    /// agent's own task when its agent's return ended it, and on a task of its own
+    /// otherwise: a streamed result's `finish` ends it before the agent returns, a cancel
+    /// ends it in a cancelled task. Each way must retire it, or it would count as running
+    /// for ever (and hold its session's running-job slot).
+    @Test("every way a job ends retires it: the agent's return or throw, a streamed result's finish, a cancel")
+    func everyEndingRetires() async throws {
+        let h = try Self.harness(ManualLeaseClock()) { $0.limits.maxRunningJobsPerSession = 1 }
+        let client = try await h.client()
+        // One job at a time on this session: each submit below needs the slot the previous
+        // job gave back when it was retired.
+        func retired(_ n: Int, _ how: String) async {
+            #expect(await eventually { h.runtime.heldCounts.finishedJobs == n }, "\(how): \(h.runtime.heldCounts)")
+        }
+        _ = try await client.submit(agent: "echo", input: ["i": 1]).result()
+        await retired(1, "returned")
+        await #expect(throws: ARCPError.self) { _ = try await client.submit(agent: "fails", input: ["code": "INVALID_REQUEST"]).result() }
+        await retired(2, "threw")
+        _ = try await client.submit(agent: "chunked", input: [:]).result()
+        await retired(3, "streamed result finished")
+        let slow = try await client.submit(agent: "slow", input: ["ticks": 100_000])
+        try await slow.cancel(reason: "test")
+        let cancelled = await #expect(throws: ARCPError.self) { _ = try await slow.result() }
+        #expect(cancelled?.code == .cancelled)
+        await retired(4, "cancelled")
+        _ = try await client.submit(agent: "echo", input: ["i": 5]).result()
+        await retired(5, "returned after the others")
+        #expect(h.runtime.heldCounts.jobs == 5)
+        await client.close()
+    }
+
     @Test("the count and byte caps drop the oldest finished jobs at once")
     func retentionByCountAndBytes() async throws {
         let clock = ManualLeaseClock()

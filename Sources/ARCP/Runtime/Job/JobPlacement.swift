@@ -133,12 +133,7 @@ extension ARCPRuntime {
     /// jobs waiting for its slot start).
     @inline(never)
     func armRetention(_ job: RuntimeJob) {
-        job.onTerminal { [weak self] in
-            Task { [weak self] in
-                await job.waitUntilSettled(cancellable: false)
-                await self?.jobEnded(job)
-            }
-        }
+        job.setRetirement { [weak self] in await self?.jobEnded(job) }
     }
 
     /// Whether `shutdown` began (nothing more is started or claimed).

@@ -37,7 +37,11 @@ extension ARCPRuntime {
                     return .threw(ARCPError(.internalError, "\(error)", retryable: true), cancellation: cancelled)
                 }
             }()
-            job.agentFinished(outcome)
+            // The job's retirement (retention, a waiting job's start) runs here, not on a
+            // task of its own, unless this task was cancelled (a job that ended by its
+            // agent's return is not, but a shutdown may be under way).
+            guard let retirement = job.agentFinished(outcome) else { return }
+            if Task.isCancelled { Task { await retirement() } } else { await retirement() }
         }
         job.setTask(task)
         if let maxRuntime {

@@ -31,6 +31,8 @@ package final class RuntimeJob: Sendable {
         /// Run once, after the terminal frame (credential revocation, child clean-up); nil
         /// once they ran.
         var terminalHooks: [@Sendable () -> Void]? = []
+        /// Run once the job settled, on a task: the job table's retention (`setRetirement`).
+        var retirement: Retirement? = nil
         /// The job's observer (`Configuration.instrumentation`); nil when none is set.
         var instrumentation: (any JobInstrumentation)? = nil
         /// Provisioned credentials (spec §9.8), current values (after rotations).
@@ -195,6 +197,24 @@ package final class RuntimeJob: Sendable {
         if now { hook() }
     }
 
+    /// What runs once the job has ended and its end duties ran: the job table's retention
+    /// and the start of a job waiting for the slot (`ARCPRuntime.armRetention`). It is async,
+    /// so it runs on a task: the agent's own when the agent's return ended the job (most
+    /// jobs: no task is created for it), a new one otherwise (a cancel, a streamed result's
+    /// `finish`, a failure, the grace period).
+    typealias Retirement = @Sendable () async -> Void
+
+    /// Sets the job's retirement (once, before it may end); run at once, on a new task, if
+    /// the job already settled.
+    func setRetirement(_ retirement: @escaping Retirement) {
+        let settled: Bool = state.withLock { s in
+            if s.machine.isSettled { return true }
+            s.retirement = retirement
+            return false
+        }
+        if settled { Task { await retirement() } }
+    }
+
     // MARK: Events
 
     /// Emits a job.event to the submitter and every subscriber. Returns the submitter's seq,
@@ -270,14 +290,19 @@ package final class RuntimeJob: Sendable {
     private func graceExpired() {
         guard let ending = state.withLock({ $0.machine.graceExpired() }) else { return }
         policy.logger.warning("agent ignored cancellation; ending job", metadata: ["job": "\(id)"])
-        conclude(ending)
+        retireOnNewTask(conclude(ending))
     }
 
     // MARK: Ending
 
     /// The agent's body returned or threw: ends the job accordingly (unless it already ended).
-    func agentFinished(_ outcome: JobStateMachine.AgentOutcome) {
-        if let ending = state.withLock({ $0.machine.agentFinished(outcome) }) { conclude(ending) }
+    ///
+    /// Called by the agent's own task. Returns the job's retirement when this return ended
+    /// the job, for that task to run (nil when the job had ended before, e.g. cancelled:
+    /// that ending started its retirement).
+    func agentFinished(_ outcome: JobStateMachine.AgentOutcome) -> Retirement? {
+        guard let ending = state.withLock({ $0.machine.agentFinished(outcome) }) else { return nil }
+        return conclude(ending)
     }
 
     /// Ends the job with `ending` from outside the agent's return (a streamed result's
@@ -285,7 +310,7 @@ package final class RuntimeJob: Sendable {
     @discardableResult
     func end(_ ending: JobEnding) -> Bool {
         guard let ending = state.withLock({ $0.machine.endDirectly(ending) }) else { return false }
-        conclude(ending)
+        retireOnNewTask(conclude(ending))
         return true
     }
 
@@ -299,8 +324,9 @@ package final class RuntimeJob: Sendable {
 
     /// Carries out an ending: the terminal frame, the observer, the watchdogs and the end
     /// duties, then the durable record, then the waiters (so a waiter, e.g. the job table's
-    /// retention, never runs before the record is queued for the store).
-    private func conclude(_ ending: JobEnding) {
+    /// retention, never runs before the record is queued for the store). Returns the job's
+    /// retirement, which the caller runs (`retireOnNewTask`, or the agent's task).
+    private func conclude(_ ending: JobEnding) -> Retirement? {
         let context = JobTerminalFrame.Context(
             compatibility: policy.compatibility, leaseExpiresAt: authority.constraints.expiresAt?.text,
             exhaustedCurrency: ending.isBudgetExhaustion ? authority.exhaustedCurrency() : nil)
@@ -322,22 +348,25 @@ package final class RuntimeJob: Sendable {
         for h in hooks { h() }
         // Waiters wake once the end duties ran, so a span is ended when `waitForJob` returns.
         persist()
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        let (waiters, retirement) = state.withLock { s -> ([CheckedContinuation<Void, Never>], Retirement?) in
             s.machine.settled()
-            defer { s.completion = [:] }
-            return Array(s.completion.values)
+            defer {
+                s.completion = [:]
+                s.retirement = nil
+            }
+            return (Array(s.completion.values), s.retirement)
         }
         for w in waiters { w.resume() }
+        return retirement
+    }
+
+    private func retireOnNewTask(_ retirement: Retirement?) {
+        guard let retirement else { return }
+        Task { await retirement() }
     }
 
     /// Waits until the job has ended and its end duties ran (or the waiting task is cancelled).
     func waitUntilFinished() async {
-        await waitUntilSettled(cancellable: true)
-    }
-
-    /// Waits until the end duties ran; with `cancellable` false, even in a cancelled task
-    /// (the agent's own task, which the job's stop cancels).
-    func waitUntilSettled(cancellable: Bool) async {
         let id: UInt64? = state.withLock { s in
             if s.machine.isSettled { return nil }
             s.nextWaiter += 1
@@ -347,14 +376,13 @@ package final class RuntimeJob: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s -> Bool in
-                    if s.machine.isSettled || (cancellable && Task.isCancelled) { return true }
+                    if s.machine.isSettled || Task.isCancelled { return true }
                     s.completion[id] = c
                     return false
                 }
                 if now { c.resume() }
             }
         } onCancel: {
-            guard cancellable else { return }
             let c = state.withLock { $0.completion.removeValue(forKey: id) }
             c?.resume()
         }
