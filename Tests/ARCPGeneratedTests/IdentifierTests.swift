@@ -1,4 +1,4 @@
-import ARCPGenerated
+@testable import ARCPGenerated
 import Foundation
 import Testing
 
@@ -94,6 +94,20 @@ struct IdentifierTests {
             seen.insert(t)
         }
         #expect(seen.count == 1_000)
+        // 32,000 hex digits over 16 symbols: 2,000 expected each, σ ≈ 43. ±400 is > 9σ.
+        var counts: [Character: Int] = [:]
+        for t in seen { for c in t { counts[c, default: 0] += 1 } }
+        #expect(counts.count == 16)
+        for (c, k) in counts { #expect(abs(k - 2_000) < 400, "\(c): \(k)") }
+    }
+
+    @Test("the identifiers' generator is xoshiro256**: the reference outputs for state (1, 2, 3, 4)")
+    func identifierGenerator() {
+        var g = IdentifierRandom(state: (1, 2, 3, 4))
+        #expect([g.next(), g.next(), g.next()] == [11520, 0, 1_509_978_240])
+        // Seeded from the system: two generators differ.
+        var a = IdentifierRandom(), b = IdentifierRandom()
+        #expect((0..<4).map { _ in a.next() } != (0..<4).map { _ in b.next() })
     }
 
     @Test func concurrentULIDsAreDistinct() async {

@@ -13,6 +13,11 @@ public enum ARCPID {
     private struct State {
         var lastMillis: UInt64 = 0
         var lastRandom: (hi: UInt16, lo: UInt64) = (0, 0)
+        /// Random bits for identifiers (ULIDs, trace ids): not secrets (access is checked by
+        /// principal, never by knowing an id), so a generator seeded from the system's
+        /// replaces a `getrandom(2)` per draw (two per job before). Secrets (resume tokens,
+        /// keys, credentials) still come from `SystemRandomNumberGenerator`.
+        var random = IdentifierRandom()
     }
     private static let state = Mutex(State())
 
@@ -29,9 +34,8 @@ public enum ARCPID {
                 s.lastRandom = (hi, lo)
                 return (s.lastMillis, hi, lo)
             }
-            var g = SystemRandomNumberGenerator()
             s.lastMillis = ms
-            s.lastRandom = (UInt16.random(in: 0...UInt16.max, using: &g) & 0x7FFF, UInt64.random(in: 0...UInt64.max, using: &g))
+            s.lastRandom = (UInt16(truncatingIfNeeded: s.random.next()) & 0x7FFF, s.random.next())
             return (ms, s.lastRandom.hi, s.lastRandom.lo)
         }
         return encode(time: t, hi: hi, lo: lo)
@@ -77,18 +81,20 @@ public enum ARCPID {
 
     /// A random W3C trace-id: 32 lowercase hex characters, never all zero.
     public static func traceID() -> String {
-        var g = SystemRandomNumberGenerator()
-        while true {
-            let a = UInt64.random(in: 0...UInt64.max, using: &g)
-            let b = UInt64.random(in: 0...UInt64.max, using: &g)
-            if a == 0 && b == 0 { continue }
-            return hex16(a) + hex16(b)
+        let (a, b) = state.withLock { s in
+            var (a, b) = (s.random.next(), s.random.next())
+            while a == 0 && b == 0 { (a, b) = (s.random.next(), s.random.next()) }
+            return (a, b)
         }
-    }
-
-    private static func hex16(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        return String(unsafeUninitializedCapacity: 32) { out in
+            let digits: StaticString = "0123456789abcdef"
+            let d = digits.utf8Start
+            for i in 0..<16 {
+                out[i] = d[Int((a >> UInt64(60 - 4 * i)) & 15)]
+                out[16 + i] = d[Int((b >> UInt64(60 - 4 * i)) & 15)]
+            }
+            return 32
+        }
     }
 
     private static func encode(time: UInt64, hi: UInt16, lo: UInt64) -> String {
@@ -192,5 +198,42 @@ public enum ARCPTimestamp {
         let days = era * 146_097 + doe - 719_468
         let secs = days * 86400 + h * 3600 + mi * 60 + sec - offset
         return Date(timeIntervalSince1970: Double(secs) + frac)
+    }
+}
+
+/// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator` and reseeded
+/// every 2^16 draws: the random part of identifiers. Not for secrets.
+struct IdentifierRandom: RandomNumberGenerator {
+    private var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+    private var untilReseed = 0
+
+    init() {}
+
+    /// A fixed state (tests: the reference outputs).
+    init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        (s0, s1, s2, s3) = state
+        untilReseed = 1 << 16
+    }
+
+    private mutating func reseed() {
+        var system = SystemRandomNumberGenerator()
+        repeat {
+            (s0, s1, s2, s3) = (system.next(), system.next(), system.next(), system.next())
+        } while s0 | s1 | s2 | s3 == 0
+        untilReseed = 1 << 16
+    }
+
+    mutating func next() -> UInt64 {
+        if untilReseed == 0 { reseed() }
+        untilReseed -= 1
+        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = s3 << 45 | s3 >> 19
+        return result
     }
 }
