@@ -87,12 +87,7 @@ extension WebSocketTransport {
         let serverHostname = isIPAddress(target.host) ? nil : target.host
 
         let channelBox = ChannelBox()
-        let upgrade: EventLoopFuture<ClientUpgradeResult>
-        do {
-            upgrade = try await ClientBootstrap(group: eventLoopGroup)
-                .connectTimeout(TimeAmount(timeout))
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connect(host: target.host, port: target.port) { channel in
+        let initialize: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<ClientUpgradeResult>> = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         channelBox.value.withLock { $0 = channel }
                         if let sslContext {
@@ -130,8 +125,27 @@ extension WebSocketTransport {
                         )
                     }
                 }
-        } catch {
-            throw TransportError.connectFailed(describeNetworkError(error))
+        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(TimeAmount(timeout))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+        let upgrade: EventLoopFuture<ClientUpgradeResult>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            // An IP literal is connected to directly: NIO's `connect(host:port:)` would resolve
+            // it with getaddrinfo on a thread of its own and race it through Happy Eyeballs,
+            // which was a seventh of a client's CPU per connection (docs/BENCHMARKS.md).
+            do {
+                upgrade = try await bootstrap.connect(to: address, channelInitializer: initialize)
+            } catch let error as IOError {
+                throw TransportError.connectFailed("\(describeNetworkError(error)) (\(target.endpoint))")
+            } catch {
+                throw TransportError.connectFailed(describeNetworkError(error))
+            }
+        } else {
+            do {
+                upgrade = try await bootstrap.connect(host: target.host, port: target.port, channelInitializer: initialize)
+            } catch {
+                throw TransportError.connectFailed(describeNetworkError(error))
+            }
         }
 
         // TLS and WebSocket handshakes must finish within the timeout too.

@@ -54,6 +54,19 @@ struct WebSocketTransportTests {
         await server.server.stop()
     }
 
+    /// An IP literal is connected to directly, a host name through NIO's resolver and Happy
+    /// Eyeballs (`localhost` may name ::1 first, where nothing listens): both reach the server.
+    @Test func hostNamesAndIPLiteralsBothConnect() async throws {
+        let server = try await TestServer.echo()
+        for host in ["127.0.0.1", "localhost"] {
+            let client = try await WebSocketTransport.connect(to: "ws://\(host):\(server.port)/arcp")
+            try await client.send("{\"via\":\"\(host)\"}")
+            #expect(try await client.receive() == "{\"via\":\"\(host)\"}")
+            await client.close()
+        }
+        await server.server.stop()
+    }
+
     @Test func batchesGoOutInOrderOrNotAtAll() async throws {
         let server = try await TestServer.echo()
         let client = try await WebSocketTransport.connect(to: server.url, maxFrameSize: 1024)
