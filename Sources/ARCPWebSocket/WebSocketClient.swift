@@ -88,51 +88,51 @@ extension WebSocketTransport {
 
         let channelBox = ChannelBox()
         let initialize: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<ClientUpgradeResult>> = { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        channelBox.value.withLock { $0 = channel }
-                        if let sslContext {
-                            let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
-                            try channel.pipeline.syncOperations.addHandler(tls)
-                        }
-                        let upgrader = NIOTypedWebSocketClientUpgrader<ClientUpgradeResult>(
-                            maxFrameSize: frameLimit,
-                            enableAutomaticErrorHandling: false,
-                            upgradePipelineHandler: { channel, _ in
-                                channel.eventLoop.makeCompletedFuture {
-                                    .websocket(try WebSocketTransport.install(
-                                        on: channel, isClient: true, limits: limits,
-                                        handlesFramesOnEventLoop: handlesFramesOnEventLoop))
-                                }
-                            }
-                        )
-                        let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgradeResult>(
-                            upgradeRequestHead: requestHead,
-                            upgraders: [upgrader],
-                            notUpgradingCompletionHandler: { channel in
-                                channel.eventLoop.makeCompletedFuture {
-                                    let capture = ResponseStatusCapture(promise: channel.eventLoop.makePromise())
-                                    try channel.pipeline.syncOperations.addHandler(capture)
-                                    return ClientUpgradeResult.notUpgraded(capture.promise.futureResult)
-                                }
-                            }
-                        )
-                        var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
-                        // Frames the server sends right behind its 101 response arrive in the same
-                        // read as the response; NIO's default drops such bytes.
-                        pipeline.leftOverBytesStrategy = .forwardBytes
-                        return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                            configuration: pipeline
-                        )
-                    }
+            channel.eventLoop.makeCompletedFuture {
+                channelBox.value.withLock { $0 = channel }
+                if let sslContext {
+                    let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+                    try channel.pipeline.syncOperations.addHandler(tls)
                 }
+                let upgrader = NIOTypedWebSocketClientUpgrader<ClientUpgradeResult>(
+                    maxFrameSize: frameLimit,
+                    enableAutomaticErrorHandling: false,
+                    upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            .websocket(try WebSocketTransport.install(
+                                on: channel, isClient: true, limits: limits,
+                                handlesFramesOnEventLoop: handlesFramesOnEventLoop))
+                        }
+                    }
+                )
+                let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgradeResult>(
+                    upgradeRequestHead: requestHead,
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let capture = ResponseStatusCapture(promise: channel.eventLoop.makePromise())
+                            try channel.pipeline.syncOperations.addHandler(capture)
+                            return ClientUpgradeResult.notUpgraded(capture.promise.futureResult)
+                        }
+                    }
+                )
+                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                // Frames the server sends right behind its 101 response arrive in the same
+                // read as the response; NIO's default drops such bytes.
+                pipeline.leftOverBytesStrategy = .forwardBytes
+                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                    configuration: pipeline
+                )
+            }
+        }
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(timeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         let upgrade: EventLoopFuture<ClientUpgradeResult>
         if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
             // An IP literal is connected to directly: NIO's `connect(host:port:)` would resolve
-            // it with getaddrinfo on a thread of its own and race it through Happy Eyeballs,
-            // which was a seventh of a client's CPU per connection (docs/BENCHMARKS.md).
+            // it with getaddrinfo on a thread of its own and race it through Happy Eyeballs
+            // (6 % of a client's samples in the 1,000-session benchmark, docs/BENCHMARKS.md).
             do {
                 upgrade = try await bootstrap.connect(to: address, channelInitializer: initialize)
             } catch let error as IOError {

@@ -38,8 +38,9 @@ extension ARCPRuntime {
                 }
             }()
             // The job's retirement (retention, a waiting job's start) runs here, not on a
-            // task of its own, unless this task was cancelled (a job that ended by its
-            // agent's return is not, but a shutdown may be under way).
+            // task of its own, unless this task was cancelled: a cancel ends the job when
+            // its agent returns, in this cancelled task, and what the retirement awaits (a
+            // cluster's database) must not see that cancellation.
             guard let retirement = job.agentFinished(outcome) else { return }
             if Task.isCancelled { Task { await retirement() } } else { await retirement() }
         }
