@@ -10,8 +10,9 @@ public struct JSONWriter: Sendable {
     /// The output so far (UTF-8).
     public var bytes: [UInt8] = []
 
-    /// An empty writer with room for `n` bytes before it grows.
-    public init(reservingCapacity n: Int = 256) { bytes.reserveCapacity(n) }
+    /// An empty writer with room for `n` bytes before it grows. The default holds a typical
+    /// ARCP frame (an event is ~320 bytes, `job.accepted` ~420) without a regrowth and copy.
+    public init(reservingCapacity n: Int = 512) { bytes.reserveCapacity(n) }
 
     /// The output as a string.
     public var string: String { String(decoding: bytes, as: UTF8.self) }
@@ -104,10 +105,21 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { buf in
+            guard let base = buf.baseAddress else { return }
+            let raw = UnsafeRawPointer(base)
+            let n = buf.count
             var runStart = 0
-            for (i, c) in buf.enumerated() where c < 0x20 || c == 0x22 || c == 0x5C {
-                if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<i])) }
-                runStart = i + 1
+            var i = 0
+            while i < n {
+                // Eight bytes at a time while none may need escaping (a quote, a backslash, a
+                // control character; non-ASCII bytes take the byte path too, unescaped).
+                while n - i >= 8 && !Self.mayNeedEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
+                guard i < n else { break }
+                let c = buf[i]
+                i += 1
+                guard c < 0x20 || c == 0x22 || c == 0x5C else { continue }
+                if runStart < i - 1 { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<(i - 1)])) }
+                runStart = i
                 switch c {
                 case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
                 case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
@@ -120,8 +132,20 @@ public struct JSONWriter: Sendable {
                     bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, Self.hex[Int(c >> 4)], Self.hex[Int(c & 0xF)]])
                 }
             }
-            if runStart < buf.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart...])) }
+            if runStart < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart...])) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes in `w` is a quote, a backslash, below 0x20 or non-ASCII
+    /// (never false when one is; sometimes true when none is, which only costs the byte path).
+    @inline(__always)
+    static func mayNeedEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (w &- ones &* 0x20) | w
+        return special & high != 0
     }
 }

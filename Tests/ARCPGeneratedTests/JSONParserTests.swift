@@ -210,6 +210,39 @@ struct JSONWriterTests {
         #expect(JSONWriter.string(["k\"": "v"]) == #"{"k\"":"v"}"#)
     }
 
+    /// Strings long enough for the writer's eight-bytes-at-a-time path, with each character
+    /// that needs escaping (and non-ASCII ones) at every offset: the same text as escaping
+    /// character by character.
+    @Test func escapesAtEveryOffset() {
+        func reference(_ s: String) -> String {
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case "\u{8}": out += "\\b"
+                case "\u{C}": out += "\\f"
+                case _ where u.value < 0x20: out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
+                default: out.unicodeScalars.append(u)
+                }
+            }
+            return out + "\""
+        }
+        for special in ["\"", "\\", "\n", "\u{0}", "\u{1F}", "é", "😀", "\u{7F}", " ", "!", "#", "[", "]"] {
+            for length in [7, 8, 9, 17, 40] {
+                for at in 0..<length {
+                    var chars = Array(repeating: "a", count: length)
+                    chars[at] = special
+                    let s = chars.joined()
+                    #expect(JSONWriter.string(.string(s)) == reference(s), "\(special.debugDescription) at \(at) of \(length)")
+                }
+            }
+        }
+    }
+
     @Test func compactStructures() {
         let v: JSONValue = ["a": [1, 2, ["b": nil]], "c": .object(JSONObject()), "d": []]
         #expect(JSONWriter.string(v) == #"{"a":[1,2,{"b":null}],"c":{},"d":[]}"#)

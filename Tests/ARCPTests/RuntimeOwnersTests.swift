@@ -32,6 +32,35 @@ struct RuntimeOwnersTests {
         .jobEvent(JobEventPayload(body: .log(LogBody(level: "info", message: text)), ts: "2026-01-01T00:00:00Z"))
     }
 
+    // MARK: Event numbering
+
+    /// `queueEvent` encodes before taking the session's lock, for the seq it guesses; a frame
+    /// must still carry the seq it was numbered with when the guess is wrong: after a restore
+    /// moved the numbering (every guess misses once), and with emitters racing each other.
+    @Test func everyFrameCarriesTheSeqItWasNumberedWith() async {
+        let restored = session()
+        restored.restore(lastSeq: 41, releasedThrough: 41, events: [])
+        #expect(restored.sendEvent(log("after restore"), jobID: "job_r", traceID: nil) == 42)
+        #expect(await drain(restored).map(\.eventSeq) == [42])
+
+        let s = session()
+        let emitters = 4
+        let each = 250
+        await withTaskGroup(of: [Int].self) { group in
+            for e in 0..<emitters {
+                group.addTask { (0..<each).map { i in s.sendEvent(log("\(e)-\(i)"), jobID: "job_\(e)", traceID: nil) } }
+            }
+            var numbered: [Int] = []
+            for await seqs in group {
+                #expect(seqs == seqs.sorted(), "one emitter's events are numbered in order")
+                numbered += seqs
+            }
+            #expect(numbered.sorted() == Array(1...(emitters * each)))
+        }
+        let frames = await drain(s)
+        #expect(frames.compactMap(\.eventSeq) == Array(1...(emitters * each)), "queued in seq order, each frame with its own seq")
+    }
+
     // MARK: Idempotency index
 
     @Test("idempotency: one claim wins, the holder is reported with its fingerprint, keys are per principal")

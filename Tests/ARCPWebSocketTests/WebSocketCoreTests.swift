@@ -72,6 +72,25 @@ struct MessageAssemblerTests {
         #expect(WebSocketViolation.unexpectedContinuation.code == 1002)
     }
 
+    /// A message's text: ASCII through the eight-bytes-at-a-time path and its tail, UTF-8
+    /// through the standard library, invalid bytes refused wherever they are.
+    @Test func messageTextIsUTF8CheckedAtEveryOffset() {
+        func text(_ bytes: [UInt8]) -> String? { bytes.withUnsafeBytes { MessageAssembler.text($0) } }
+        #expect(text([]) == "")
+        for n in [1, 7, 8, 9, 16, 31, 300] {
+            let ascii = String(repeating: "a", count: n)
+            #expect(text(Array(ascii.utf8)) == ascii)
+            for at in Set([0, n / 2, n - 1]) {
+                var invalid = Array(ascii.utf8)
+                invalid[at] = 0xFF
+                #expect(text(invalid) == nil, "0xFF at \(at) of \(n)")
+                var valid = Array(ascii.utf8)
+                valid.replaceSubrange(at...at, with: Array("é".utf8))
+                #expect(text(valid) == String(decoding: valid, as: UTF8.self), "é at \(at) of \(n)")
+            }
+        }
+    }
+
     @Test func wholeMessagesFromAFrameworkThatReassembles() {
         var a = MessageAssembler(limits: Self.limits)
         #expect(a.receive(text: String(repeating: "x", count: 21)) == .violation(.firstMessageTooLarge(limit: 20)))

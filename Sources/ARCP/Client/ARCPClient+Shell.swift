@@ -107,17 +107,30 @@ extension ARCPClient {
             case .failure(let e):
                 diagnostic("unreadable frame from runtime: \(e.message)")
             case .success(let env):
-                await handle(env, generation: generation, batch: &batch)
+                let step = receive(env, generation: generation)
+                // The common case, an event that joins the batch, without an async call: each
+                // one allocates the callee's frame on the task (docs/BENCHMARKS.md, session 11).
+                if case .deliver(let handle, let event) = step.inbound, step.ack == .none, batch.append(event, for: handle) { continue }
+                await perform(step, generation: generation, batch: &batch)
             }
         }
     }
 
-    /// One inbound envelope: one transition, then its actions; an event for a job's stream is
-    /// added to `batch` (delivered first if it holds another job's events or is full), any
-    /// other action delivers `batch` before it runs, so every job sees its frames in order.
-    func handle(_ env: Envelope, generation: Int, batch: inout EventBatch) async {
+    /// One inbound envelope's transition.
+    func receive(_ env: Envelope, generation: Int) -> ClientStateMachine.Step {
         let now = ContinuousClock.now
-        let step = state.withLock { $0.receive(env, generation: generation, at: now, client: self) }
+        return state.withLock { $0.receive(env, generation: generation, at: now, client: self) }
+    }
+
+    /// One inbound envelope: one transition, then its actions (`perform(_:generation:batch:)`).
+    func handle(_ env: Envelope, generation: Int, batch: inout EventBatch) async {
+        await perform(receive(env, generation: generation), generation: generation, batch: &batch)
+    }
+
+    /// The actions of one inbound transition: an event for a job's stream is added to `batch`
+    /// (delivered first if it holds another job's events or is full), any other action
+    /// delivers `batch` before it runs, so every job sees its frames in order.
+    func perform(_ step: ClientStateMachine.Step, generation: Int, batch: inout EventBatch) async {
         if case .deliver(let handle, let event) = step.inbound {
             await batch.add(event, for: handle)
             await perform(step.ack)
@@ -359,6 +372,15 @@ struct EventBatch {
         }
         self.handle = handle
         events.append(event)
+    }
+
+    /// Adds `event` when that needs no delivery first (the batch is empty, or holds fewer
+    /// than `limit` events of the same job); false, and nothing added, otherwise.
+    mutating func append(_ event: JobEvent, for handle: JobHandle) -> Bool {
+        if let current = self.handle, current !== handle || events.count >= Self.limit { return false }
+        self.handle = handle
+        events.append(event)
+        return true
     }
 
     mutating func deliver() async {

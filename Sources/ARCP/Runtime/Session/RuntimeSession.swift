@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One runtime-side ARCP session: the I/O shell around its `SessionStateMachine`. It outlives
 /// its transport: while the client is away the session keeps numbering and buffering its
@@ -36,6 +37,9 @@ package final class RuntimeSession: Sendable {
     /// The runtime's instrumentation: told of error frames, back-pressure and writer drains.
     let instrumentation: (any RuntimeInstrumentation)?
     private let state: RankedMutex<State>
+    /// The seq the next event will most likely get (set under the lock, read outside it):
+    /// `queueEvent` encodes for it before taking the lock.
+    private let seqGuess = Atomic<Int>(1)
 
     init(
         id: String, principal: String, features: [Feature], resumeToken: String, limits: ARCPRuntime.Configuration.Buffering,
@@ -279,17 +283,31 @@ package final class RuntimeSession: Sendable {
         _ message: Message, jobID: String, traceID: String?, asSubscriber: Bool, onNumbered: (Int) -> Void = { _ in }
     ) -> (seq: Int, bytes: Int)? {
         let limit = outbound.maxFrameBytes
+        /// The event's frame for `seq`, and its size when it was too big (then the frame is
+        /// the substitute: never queued nor buffered, the peer would close on it, and on
+        /// every resume).
+        func render(_ seq: Int) -> (frame: String, oversized: Int?) {
+            let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+            guard frame.utf8.count > limit else { return (frame, nil) }
+            let substitute = outbound.substitute(for: message, bytes: frame.utf8.count)
+            return (FrameCodec.encode(Envelope.make(substitute, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID)), frame.utf8.count)
+        }
+        // Encoded before the lock, for the seq the event will most likely get: the writer
+        // and other emitters wait on this lock, and encoding was most of its hold time (the
+        // writer then slept on the futex; docs/BENCHMARKS.md, session 11). When another
+        // emitter took that seq meanwhile, the frame is encoded again under the lock: the
+        // guess saves work, it never decides a number.
+        let guess = seqGuess.load(ordering: .relaxed)
+        let early = render(guess)
         var oversized: Int? = nil
         let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
             if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
-                let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
-                guard frame.utf8.count > limit else { return frame }
-                // Never queued nor buffered: the peer would close on it, and on every resume.
-                oversized = frame.utf8.count
-                let substitute = outbound.substitute(for: message, bytes: frame.utf8.count)
-                return FrameCodec.encode(Envelope.make(substitute, sessionID: id, jobID: jobID, eventSeq: seq, traceID: traceID))
+                let rendered = seq == guess ? early : render(seq)
+                oversized = rendered.oversized
+                return rendered.frame
             }
+            seqGuess.store(numbered.seq + 1, ordering: .relaxed)
             // Under the lock, so the store sees this session's events in seq order. A
             // credential's value is never written to the store (issue 10 item 10).
             let stored = Self.withoutCredentialValue(message).map {
