@@ -98,14 +98,17 @@ public enum ARCPFormat {
 
     /// 32 lowercase hex characters, not all zero (W3C Trace Context).
     public static func isTraceID(_ s: String) -> Bool {
-        var n = 0
-        var nonZero = false
-        for c in s.utf8 {
-            guard isLowerHex(c) else { return false }
-            if c != UInt8(ascii: "0") { nonZero = true }
-            n += 1
+        // Over the string's bytes in place: iterating `s.utf8` cost 2 % of a client's CPU per
+        // streamed event (docs/BENCHMARKS.md, session 11).
+        guard s.utf8.count == 32 else { return false }
+        return withBytes(s) { b in
+            var nonZero = false
+            for c in b {
+                guard isLowerHex(c) else { return false }
+                if c != UInt8(ascii: "0") { nonZero = true }
+            }
+            return nonZero
         }
-        return n == 32 && nonZero
     }
 
     /// RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS(.frac)?(Z|±HH:MM)`, with an uppercase `T` and `Z`
