@@ -82,6 +82,11 @@ package struct ClientConnectionStateMachine: Sendable {
     package private(set) var generation = 0
     /// How many times the session was resumed after a drop.
     package private(set) var resumes = 0
+    /// Whether any connection of this machine ever ran heartbeats. Until one does, a frame in
+    /// or out has nothing to note: `frameReceived` and `frameSent` return without copying the
+    /// connection out of `state` and back (3.7 % of a client's CPU per streamed event,
+    /// docs/BENCHMARKS.md, session 11). Never reset: true only costs that copy.
+    private var heartbeatsEverRan = false
 
     package init() {}
 
@@ -123,6 +128,7 @@ package struct ClientConnectionStateMachine: Sendable {
         var connection = Connection(transport: transport, generation: g)
         if let heartbeatInterval {
             connection.heartbeat.negotiated(.init(interval: heartbeatInterval), at: now)
+            heartbeatsEverRan = true
         }
         session = new
         if resuming { resumes += 1 }
@@ -259,14 +265,14 @@ package struct ClientConnectionStateMachine: Sendable {
 
     /// Notes a frame received on `generation` (for heartbeats).
     package mutating func frameReceived(generation g: Int, at now: ContinuousClock.Instant) {
-        guard case .ready(var c) = state, c.generation == g, c.heartbeat.isRunning else { return }
+        guard heartbeatsEverRan, case .ready(var c) = state, c.generation == g, c.heartbeat.isRunning else { return }
         c.heartbeat.frameReceived(at: now)
         state = .ready(c)
     }
 
     /// Notes a frame sent on the current connection (for heartbeats).
     package mutating func frameSent(at now: ContinuousClock.Instant) {
-        guard case .ready(var c) = state, c.heartbeat.isRunning else { return }
+        guard heartbeatsEverRan, case .ready(var c) = state, c.heartbeat.isRunning else { return }
         c.heartbeat.frameSent(at: now)
         state = .ready(c)
     }

@@ -40,7 +40,9 @@ public final class ARCPRuntime: Sendable {
     /// Applies the retention by time (`Configuration.Retention`).
     let retentionSweeper = RetentionSweeper()
     /// Fires every connection's heartbeat (one task for all of them).
-    let heartbeats = HeartbeatScheduler()
+    let heartbeats = DeadlineScheduler()
+    /// Ends each detached session's resume window (one task for all of them).
+    let expiries = DeadlineScheduler()
     /// Hands what the retention freed back to the operating system (glibc arenas).
     let freedMemory = FreedMemory()
     var logger: Logger { configuration.logger }
@@ -260,6 +262,7 @@ public final class ARCPRuntime: Sendable {
         }
         for t in transports { await t.close() }
         heartbeats.stop()
+        expiries.stop()
     }
 }
 

@@ -57,7 +57,7 @@ func offConnectionExecutor<T: Sendable>(_ body: () async throws -> T) async reth
 
 /// One connection's I/O shell around its `ConnectionStateMachine`: the handshake, then a
 /// reader (this task), a writer and, when negotiated, a heartbeat (fired by the runtime's
-/// `HeartbeatScheduler`, not a task of its own).
+/// `heartbeats` scheduler, not a task of its own).
 struct ConnectionHandler: Sendable {
     let runtime: ARCPRuntime
     let transport: any Transport

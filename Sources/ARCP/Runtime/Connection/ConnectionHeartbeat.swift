@@ -2,10 +2,10 @@ import Logging
 
 /// Heartbeats of one connection (spec §6.4): the runtime's I/O shell around the shared
 /// `HeartbeatStateMachine`. The reader and the writer report frames; the runtime's
-/// `HeartbeatScheduler` fires it when the machine next has something to decide: it sends the
+/// `heartbeats` scheduler (a `DeadlineScheduler`) fires it when the machine next has something to decide: it sends the
 /// pings the machine asks for and, on a loss, reports `HEARTBEAT_LOST` and ends the
 /// connection. Jobs are never terminated here.
-package final class ConnectionHeartbeat: Sendable {
+package final class ConnectionHeartbeat: ScheduledDeadline {
     typealias Machine = HeartbeatStateMachine<ContinuousClock.Instant>
 
     private let machine: RankedMutex<Machine>
@@ -61,7 +61,7 @@ package final class ConnectionHeartbeat: Sendable {
 
     /// Starts ticking on `scheduler`: pings and loss (or, in idle-timeout mode, the idle
     /// close) for `connection` of `session`, until `stop()` or a loss.
-    func start(on scheduler: HeartbeatScheduler, session: RuntimeSession, connection: UInt64, logger: Logger) {
+    func start(on scheduler: DeadlineScheduler, session: RuntimeSession, connection: UInt64, logger: Logger) {
         target.withLock { $0 = Target(session: session, connection: connection, logger: logger) }
         let first = idleTimeout == nil ? machine.withLock { $0.nextCheck } : idleDeadline
         guard let first else { return }

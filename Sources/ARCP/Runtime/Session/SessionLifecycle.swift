@@ -223,17 +223,46 @@ extension ARCPRuntime {
     /// With a store, the record notes when the session was last seen (the detach), so a
     /// restarted runtime refuses a resume after the window; on expiry the session's record
     /// and events are deleted from the store (`Configuration.Retention.deleteFromStore`).
+    ///
+    /// The window is an entry of the runtime's `expiries` scheduler, not a task asleep for the
+    /// window: a task and a dispatch timer per detached session, created and later cancelled,
+    /// were part of every session's close (docs/BENCHMARKS.md, session 11).
     func scheduleExpiry(_ session: RuntimeSession) {
         let window = configuration.resumeWindow
         session.storeRecord()
-        Task { [weak self] in
-            try? await Task.sleep(for: window)
-            guard let self, session.expireIfDue(window: window) else { return }
-            await self.tables.sessions.remove(session)
-            self.freedMemory.noteFreed()
-            if self.configuration.retention.deleteFromStore { self.storeWriter?.submit(.deleteSession(session.id)) }
-            self.configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
-            self.logger.debug("session expired", metadata: ["session": "\(session.id)"])
-        }
+        expiries.schedule(SessionExpiry(runtime: self, session: session, window: window), at: .now + window)
+    }
+
+    /// The resume window of `session` passed while it was detached: it leaves the table (and,
+    /// with `deleteFromStore`, the store).
+    func sessionExpired(_ session: RuntimeSession) async {
+        await tables.sessions.remove(session)
+        freedMemory.noteFreed()
+        if configuration.retention.deleteFromStore { storeWriter?.submit(.deleteSession(session.id)) }
+        configuration.instrumentation?.sessionEvent(session.instrumented(connection: nil), .expired)
+        logger.debug("session expired", metadata: ["session": "\(session.id)"])
+    }
+}
+
+/// One detached session's resume window, fired by the runtime's `expiries` scheduler. When it
+/// comes, the session's state machine decides (a session resumed meanwhile, or detached again
+/// later, is not due: a later entry covers it); the table removal follows on a task of its own.
+/// The runtime is held weakly: a scheduled expiry never keeps a runtime alive.
+final class SessionExpiry: ScheduledDeadline {
+    private weak let runtime: ARCPRuntime?
+    private let session: RuntimeSession
+    private let window: Duration
+
+    init(runtime: ARCPRuntime, session: RuntimeSession, window: Duration) {
+        self.runtime = runtime
+        self.session = session
+        self.window = window
+    }
+
+    func fire(at now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        guard let runtime, session.expireIfDue(window: window) else { return nil }
+        let session = session
+        Task { await runtime.sessionExpired(session) }
+        return nil
     }
 }

@@ -1,22 +1,32 @@
 import HeapModule
 
-/// Wakes the heartbeats of every connection of one runtime from one task.
+/// Something a ``DeadlineScheduler`` fires when its deadline comes: synchronous and quick (it
+/// runs on the scheduler's task, before the other entries due at that moment).
+protocol ScheduledDeadline: AnyObject, Sendable {
+    /// Called at (or just after) the deadline it was scheduled for. Returns when to be called
+    /// next; nil when it is done (the entry then leaves the scheduler).
+    func fire(at now: ContinuousClock.Instant) -> ContinuousClock.Instant?
+}
+
+/// Fires the deadlines of one runtime's connections or sessions from one task.
 ///
 /// A connection used to run its heartbeat as a child task of its own, asleep almost always:
 /// about 3 KiB per connection (the task, the slab its frames and its inherited executor
-/// preference took, a task group), for a timer. Here each heartbeat is an entry in one
+/// preference took, a task group), for a timer; a detached session waited out its resume
+/// window the same way (a task and a dispatch timer per session). Here each is an entry in one
 /// min-heap of deadlines; the scheduler's task sleeps until the earliest, fires what is due
-/// (``ConnectionHeartbeat/fire(at:)``, synchronous: it pings, declares a loss, or closes an
-/// idle connection) and puts each back at the deadline it returns. A stopped heartbeat
-/// answers nil when it next comes due and leaves the heap then (its entry keeps only the
-/// small heartbeat object; the session is held weakly).
+/// (``ScheduledDeadline/fire(at:)``: a heartbeat pings, declares a loss, or closes an idle
+/// connection; a session expiry removes the session) and puts each back at the deadline it
+/// returns. An entry that no longer matters (a stopped heartbeat, a resumed session) answers
+/// nil when it next comes due and leaves the heap then. The runtime has one scheduler for
+/// heartbeats (`heartbeats`) and one for resume windows (`expiries`).
 ///
-/// Its lock is a leaf: nothing is called under it; heartbeats are fired after it is released.
-final class HeartbeatScheduler: Sendable {
+/// Its lock is a leaf: nothing is called under it; entries are fired after it is released.
+final class DeadlineScheduler: Sendable {
     private struct Entry: Comparable {
         var deadline: ContinuousClock.Instant
         var order: UInt64
-        var heartbeat: ConnectionHeartbeat
+        var target: any ScheduledDeadline
 
         static func < (a: Entry, b: Entry) -> Bool { (a.deadline, a.order) < (b.deadline, b.order) }
         static func == (a: Entry, b: Entry) -> Bool { a.deadline == b.deadline && a.order == b.order }
@@ -43,16 +53,17 @@ final class HeartbeatScheduler: Sendable {
 
     private let state = RankedMutex(.leaf, State())
 
-    /// Entries in the heap, stopped heartbeats not yet come due included (for tests).
+    /// Entries in the heap, those that no longer matter but have not yet come due included
+    /// (for tests).
     var scheduled: Int { state.withLock { $0.heap.count } }
 
-    /// Fires `heartbeat` at `deadline`, then at each deadline its `fire` returns. Starts the
+    /// Fires `target` at `deadline`, then at each deadline its `fire` returns. Starts the
     /// scheduler's task on first use. Does nothing once stopped.
-    func schedule(_ heartbeat: ConnectionHeartbeat, at deadline: ContinuousClock.Instant) {
+    func schedule(_ target: any ScheduledDeadline, at deadline: ContinuousClock.Instant) {
         let (start, wake): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { s in
             if case .stopped = s.phase { return (false, nil) }
             s.order &+= 1
-            s.heap.insert(Entry(deadline: deadline, order: s.order, heartbeat: heartbeat))
+            s.heap.insert(Entry(deadline: deadline, order: s.order, target: target))
             let start = !s.hasTask
             s.hasTask = true
             guard case .sleeping(let until) = s.phase, deadline < until else { return (start, nil) }
@@ -95,13 +106,13 @@ final class HeartbeatScheduler: Sendable {
             }
             guard running else { return }
             for entry in due {
-                guard let next = entry.heartbeat.fire(at: now) else { continue }
+                guard let next = entry.target.fire(at: now) else { continue }
                 // At least a millisecond per round, so no instant arithmetic can make it spin.
                 let deadline = max(next, now + .milliseconds(1))
                 state.withLock { s in
                     if case .stopped = s.phase { return }
                     s.order &+= 1
-                    s.heap.insert(Entry(deadline: deadline, order: s.order, heartbeat: entry.heartbeat))
+                    s.heap.insert(Entry(deadline: deadline, order: s.order, target: entry.target))
                 }
             }
             let until: ContinuousClock.Instant? = state.withLock { s in

@@ -2,10 +2,28 @@
 import Foundation
 import Testing
 
-/// Every connection's heartbeat is fired by one `HeartbeatScheduler` per runtime (not a task
-/// per connection).
-@Suite("Heartbeat scheduler")
-struct HeartbeatSchedulerTests {
+/// Every connection's heartbeat, and every detached session's resume window, is an entry of a
+/// `DeadlineScheduler` of the runtime (not a task per connection or per session).
+@Suite("Deadline schedulers: heartbeats and resume windows")
+struct DeadlineSchedulerTests {
+    @Test("each detached session's resume window is an entry of the runtime's expiries scheduler; it expires the session and leaves")
+    func sessionExpiries() async throws {
+        let h = try Harness { $0.resumeWindow = .seconds(2) }
+        var opened: [String] = []
+        for _ in 0..<10 {
+            let peer = h.raw()
+            let welcome = try #require(try await peer.hello())
+            opened.append(try #require(welcome.sessionId))
+            peer.transport.drop()
+        }
+        let sids = opened
+        #expect(await eventually { h.runtime.expiries.scheduled == 10 }, "one entry per detached session")
+        #expect(sids.allSatisfy { h.runtime.sessionIDs.contains($0) }, "within the window, every session is kept")
+        #expect(await eventually(.seconds(30)) { sids.allSatisfy { !h.runtime.sessionIDs.contains($0) } })
+        #expect(h.runtime.expiries.scheduled == 0)
+        await h.runtime.shutdown()
+    }
+
     @Test("one scheduler pings every connection; a closed connection's heartbeat leaves it, and its task ends with the last")
     func manyConnections() async throws {
         let h = try Harness { $0.heartbeatInterval = .milliseconds(100) }
