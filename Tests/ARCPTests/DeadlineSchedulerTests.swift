@@ -8,25 +8,37 @@ import Testing
 struct DeadlineSchedulerTests {
     @Test("each detached session's resume window is an entry of the runtime's expiries scheduler; it expires the session and leaves")
     func sessionExpiries() async throws {
-        let h = try Harness { $0.resumeWindow = .seconds(2) }
-        var opened: [String] = []
-        for _ in 0..<10 {
-            let peer = h.raw()
-            let welcome = try #require(try await peer.hello())
-            opened.append(try #require(welcome.sessionId))
-            peer.transport.drop()
+        /// Opens `n` sessions on `h` and drops their connections; their ids.
+        func openAndDrop(_ n: Int, on h: Harness) async throws -> [String] {
+            var opened: [String] = []
+            for _ in 0..<n {
+                let peer = h.raw()
+                let welcome = try #require(try await peer.hello())
+                opened.append(try #require(welcome.sessionId))
+                peer.transport.drop()
+            }
+            return opened
         }
-        let sids = opened
-        #expect(await eventually { h.runtime.expiries.scheduled == 10 }, "one entry per detached session")
-        #expect(sids.allSatisfy { h.runtime.sessionIDs.contains($0) }, "within the window, every session is kept")
-        #expect(await eventually(.seconds(30)) { sids.allSatisfy { !h.runtime.sessionIDs.contains($0) } })
-        #expect(h.runtime.expiries.scheduled == 0)
-        await h.runtime.shutdown()
+        // A window no loaded machine outlasts: one entry per detached session, each kept.
+        let long = try Harness { $0.resumeWindow = .seconds(600) }
+        let kept = try await openAndDrop(10, on: long)
+        #expect(await eventually { long.runtime.expiries.scheduled == 10 }, "one entry per detached session")
+        #expect(kept.allSatisfy { long.runtime.sessionIDs.contains($0) }, "within the window, every session is kept")
+        await long.runtime.shutdown()
+        // A short one: the entries fire, the sessions leave the table, the entries the heap.
+        let short = try Harness { $0.resumeWindow = .milliseconds(200) }
+        let expired = try await openAndDrop(10, on: short)
+        #expect(await eventually(.seconds(30)) { expired.allSatisfy { !short.runtime.sessionIDs.contains($0) } })
+        #expect(await eventually { short.runtime.expiries.scheduled == 0 })
+        await short.runtime.shutdown()
     }
 
     @Test("one scheduler pings every connection; a closed connection's heartbeat leaves it, and its task ends with the last")
     func manyConnections() async throws {
-        let h = try Harness { $0.heartbeatInterval = .milliseconds(100) }
+        // Pings every 1.5 s, told as 2 s: a peer that answers nothing is lost after 4 s, time
+        // enough to open all twenty on a loaded machine (with 100 ms, told as 1 s, a peer
+        // opened first could be lost before the last was open).
+        let h = try Harness { $0.heartbeatInterval = .milliseconds(1500) }
         var peers: [RawPeer] = []
         for _ in 0..<20 {
             let peer = h.raw()
