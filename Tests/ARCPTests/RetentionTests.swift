@@ -24,6 +24,25 @@ struct RetentionTests {
         }
     }
 
+    @Test("a finished job kept by the retention no longer holds its agent's task (freed with its frames); a running one does")
+    func finishedJobDropsItsTask() async throws {
+        let h = try Harness()
+        let client = try await h.client()
+        var ended: [String] = []
+        for i in 0..<20 {
+            let job = try await client.submit(agent: "echo", input: ["i": .int(Int64(i))])
+            _ = try await job.result()
+            ended.append(job.jobID)
+        }
+        let finished = ended
+        let slow = try await client.submit(agent: "slow", input: ["ticks": 100_000])
+        #expect(await eventually { h.runtime.tables.jobs.localJob(slow.jobID)?.holdsAgentTask == true }, "a running job can cancel its agent")
+        #expect(
+            await eventually { finished.allSatisfy { h.runtime.tables.jobs.localJob($0)?.holdsAgentTask == false } },
+            "every finished job is retained, without its agent's task")
+        await h.runtime.shutdown()
+    }
+
     @Test("finished jobs are kept for the retention, then dropped with their history and keys; keyed jobs for the idempotency window")
     func retentionByTime() async throws {
         let clock = ManualLeaseClock()

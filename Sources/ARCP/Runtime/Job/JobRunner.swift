@@ -22,6 +22,7 @@ extension ARCPRuntime {
             job.instrumentation = observer
         }
         let task = Task { [observer] in
+            defer { job.agentTaskEnded() }
             job.markRunning()
             // An unstructured task inherits no executor preference: this task is on the pool.
             let outcome = await { () async -> JobStateMachine.AgentOutcome in

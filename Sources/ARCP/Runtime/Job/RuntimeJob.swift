@@ -22,7 +22,13 @@ package final class RuntimeJob: Sendable {
 
     private struct State: ~Copyable {
         var machine = JobStateMachine()
+        /// The agent's task, while it runs (to cancel it). Dropped when it returns: a finished
+        /// task keeps its object and its frames' slabs for as long as a handle to it exists,
+        /// ~3 KiB that every retained finished job held (docs/BENCHMARKS.md, session 11).
         var task: Task<Void, Never>? = nil
+        /// Whether the agent's task has returned (then `setTask`, if it comes later, keeps
+        /// nothing).
+        var taskEnded = false
         /// Delegated children (weak: a retained parent does not keep finished children).
         var children: [WeakJob] = []
         var watchdogs: [Task<Void, Never>] = []
@@ -151,11 +157,23 @@ package final class RuntimeJob: Sendable {
     /// had one (e.g. shutdown or a parent's cancellation racing `start`).
     func setTask(_ t: Task<Void, Never>) {
         let action = state.withLock { s in
-            s.task = t
+            if !s.taskEnded { s.task = t }
             return s.machine.taskInstalled()
         }
         if action == .cancel { t.cancel() }
     }
+
+    /// Called by the agent's task as its last step: its handle is dropped, so the finished
+    /// task is freed while the job is retained.
+    func agentTaskEnded() {
+        state.withLock { s in
+            s.task = nil
+            s.taskEnded = true
+        }
+    }
+
+    /// Whether the job holds its agent's task (for tests: not once the task returned).
+    package var holdsAgentTask: Bool { state.withLock { $0.task != nil } }
 
     /// Adds a watchdog task, cancelled when the job ends (at once if it already has).
     func addWatchdog(_ t: Task<Void, Never>) {
