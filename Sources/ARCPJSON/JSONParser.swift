@@ -320,13 +320,7 @@ public struct JSONReader {
         if let base = buffer.baseAddress {
             let raw = UnsafeRawPointer(base)
             while end - offset >= 8 {
-                let w = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let high: UInt64 = 0x8080_8080_8080_8080
-                let quote = w ^ (ones &* 0x22)
-                let backslash = w ^ (ones &* 0x5C)
-                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (w &- ones &* 0x20) | w
-                if special & high != 0 { break }
+                if JSONBytes.mayBeSpecial(raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) { break }
                 offset += 8
             }
         }

@@ -113,7 +113,7 @@ public struct JSONWriter: Sendable {
             while i < n {
                 // Eight bytes at a time while none may need escaping (a quote, a backslash, a
                 // control character; non-ASCII bytes take the byte path too, unescaped).
-                while n - i >= 8 && !Self.mayNeedEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
+                while n - i >= 8 && !JSONBytes.mayBeSpecial(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
                 guard i < n else { break }
                 let c = buf[i]
                 i += 1
@@ -135,17 +135,5 @@ public struct JSONWriter: Sendable {
             if runStart < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart...])) }
         }
         bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// Whether any of the eight bytes in `w` is a quote, a backslash, below 0x20 or non-ASCII
-    /// (never false when one is; sometimes true when none is, which only costs the byte path).
-    @inline(__always)
-    static func mayNeedEscape(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let high: UInt64 = 0x8080_8080_8080_8080
-        let quote = w ^ (ones &* 0x22)
-        let backslash = w ^ (ones &* 0x5C)
-        let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (w &- ones &* 0x20) | w
-        return special & high != 0
     }
 }
