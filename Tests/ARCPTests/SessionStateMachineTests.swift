@@ -253,6 +253,39 @@ struct SessionStateMachineTests {
         #expect(m.shouldReportBackPressure(jobID: "j") == true)
     }
 
+    @Test("emittersMayBePressed is false only when the emitter would neither wait nor be told to report")
+    func emittersMayBePressed() {
+        var m = machine(limits(pending: 3, unacked: 100, threshold: 2))
+        guard case .attached(let c, _) = m.attach(welcome: "W", resumeFrom: nil, newToken: nil) else { return }
+        event(&m)
+        #expect(!m.emittersMayBePressed)  // W, e1: room, lag 1 < 2
+        event(&m)  // W, e1, e2: full, and lag 2 reaches the threshold
+        #expect(m.emittersMustWait && m.emittersMayBePressed)
+        _ = drain(&m, c)
+        #expect(!m.emittersMustWait)
+        #expect(m.emittersMayBePressed)  // lag 2: a report is due
+        #expect(m.shouldReportBackPressure(jobID: "j") == true)
+        #expect(m.emittersMayBePressed)  // j's crossing is recorded until it is asked below the threshold
+        _ = m.acknowledge(through: 2)
+        #expect(m.emittersMayBePressed)
+        #expect(m.shouldReportBackPressure(jobID: "j") == false)  // clears j's crossing
+        #expect(!m.emittersMayBePressed)
+        // Every state where the checks would wait or report is covered.
+        for _ in 1...4 {
+            let lag = event(&m) - 2
+            #expect(m.emittersMayBePressed == (m.emittersMustWait || lag >= 2))
+        }
+        // Without ack negotiated, only a full queue presses.
+        var n = machine(limits(pending: 3, unacked: 1, threshold: 1, ack: false))
+        guard case .attached(let d, _) = n.attach(welcome: "W", resumeFrom: nil, newToken: nil) else { return }
+        event(&n)
+        #expect(!n.emittersMayBePressed)
+        event(&n)
+        #expect(n.emittersMayBePressed)
+        _ = drain(&n, d)
+        #expect(!n.emittersMayBePressed)
+    }
+
     @Test("without ack negotiated, acknowledgements do not bound emitters")
     func noAck() {
         var m = machine(limits(pending: 100, unacked: 1, threshold: 1, ack: false))

@@ -28,6 +28,12 @@ package protocol JobEventFanOut: AnyObject, Sendable {
     @discardableResult
     func publish(_ message: Message, redactedForOthers: Message?) -> Int?
 
+    /// `publish`, also saying whether the submitting session may be under back-pressure
+    /// after this event (`SessionStateMachine.emittersMayBePressed`). When false, the
+    /// emitter skips ``ownerShouldReportBackPressure()`` and ``waitForCapacity()``: neither
+    /// would report nor wait. A fan-out that cannot tell answers true.
+    func publishNotingPressure(_ message: Message, redactedForOthers: Message?) -> (seq: Int, ownerPressed: Bool)?
+
     /// Delivers the terminal frame (once) and releases the subscribers. Returns the
     /// submitter's seq, or nil when a terminal frame was already published.
     @discardableResult
@@ -66,6 +72,14 @@ package protocol JobEventFanOut: AnyObject, Sendable {
     /// Bytes this fan-out holds for the job: its history and terminal frame, as encoded on
     /// the wire (what the job table's retention counts).
     var retainedBytes: Int { get }
+}
+
+extension JobEventFanOut {
+    /// A fan-out that cannot tell whether its submitter is under back-pressure: always true,
+    /// so the emitter checks.
+    package func publishNotingPressure(_ message: Message, redactedForOthers: Message?) -> (seq: Int, ownerPressed: Bool)? {
+        publish(message, redactedForOthers: redactedForOthers).map { ($0, true) }
+    }
 }
 
 /// Makes the fan-out of each new job; the runtime's seam for a fan-out that spans machines.
@@ -162,16 +176,17 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
 
     /// Sends `message` to the submitter, when it is still there; returns its seq (the last
     /// one when it is gone) and the frame's size.
-    private func sendToOwner(_ s: inout State, _ message: Message) -> (seq: Int, bytes: Int) {
+    private func sendToOwner(_ s: inout State, _ message: Message) -> (seq: Int, bytes: Int, pressed: Bool) {
         if let owner = s.owner.session { return owner.sendEventMeasured(message, jobID: jobID, traceID: traceID) }
         return measure(s, message)
     }
 
     /// No session here numbers `message`: its seq is the last one, and its size the frame's
     /// as a session would send it.
-    private func measure(_ s: borrowing State, _ message: Message) -> (seq: Int, bytes: Int) {
+    /// (No submitter here to wait for: `pressed` is false.)
+    private func measure(_ s: borrowing State, _ message: Message) -> (seq: Int, bytes: Int, pressed: Bool) {
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: ownerSessionID, jobID: jobID, eventSeq: s.lastOwnerSeq, traceID: traceID))
-        return (s.lastOwnerSeq, frame.utf8.count)
+        return (s.lastOwnerSeq, frame.utf8.count, false)
     }
 
     @discardableResult
@@ -179,15 +194,23 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
         publish(message, redactedForOthers: redactedForOthers, toOwner: true)
     }
 
+    package func publishNotingPressure(_ message: Message, redactedForOthers: Message?) -> (seq: Int, ownerPressed: Bool)? {
+        publishNotingPressure(message, redactedForOthers: redactedForOthers, toOwner: true)
+    }
+
     /// `publish`, with `toOwner` false: the submitting session here does not number the
     /// event (a cluster node whose session is moving to, or held by, another node delivers
     /// it there); the history and the subscribers here get it as usual.
     @discardableResult
     package func publish(_ message: Message, redactedForOthers: Message?, toOwner: Bool) -> Int? {
+        publishNotingPressure(message, redactedForOthers: redactedForOthers, toOwner: toOwner)?.seq
+    }
+
+    private func publishNotingPressure(_ message: Message, redactedForOthers: Message?, toOwner: Bool) -> (seq: Int, ownerPressed: Bool)? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
             let delivered = s.lastOwnerSeq
-            let (seq, bytes) = toOwner ? sendToOwner(&s, message) : measure(s, message)
+            let (seq, bytes, pressed) = toOwner ? sendToOwner(&s, message) : measure(s, message)
             s.lastOwnerSeq = seq
             s.remember(
                 HistoryEntry(ownerSeq: seq, bytes: bytes, message: message, redacted: redactedForOthers), limit: historyLimit,
@@ -204,7 +227,7 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
                     session.sendControl(.sessionError(ARCPError.subscriberOverflow(jobID: jobID, session: session, delivered: delivered).payload), jobID: jobID, traceID: traceID)
                 }
             }
-            return seq
+            return (seq, pressed)
         }
     }
 
@@ -218,7 +241,7 @@ package final class InMemoryJobEventFanOut: JobEventFanOut {
     package func publishTerminal(_ message: Message, toOwner: Bool) -> Int? {
         state.withLock { s in
             guard s.terminal == nil else { return nil }
-            let (seq, bytes) = toOwner ? sendToOwner(&s, message) : measure(s, message)
+            let (seq, bytes, _) = toOwner ? sendToOwner(&s, message) : measure(s, message)
             s.lastOwnerSeq = seq
             // The terminal frame is kept apart from the history (and counted once).
             s.terminalBytes = bytes

@@ -240,6 +240,14 @@ package final class RuntimeJob: Sendable {
     /// `redactedForOthers`, when given, is what subscribers of another principal get instead.
     @discardableResult
     func emit(_ message: Message, redactedForOthers: Message? = nil) -> Int? {
+        emitNotingPressure(message, redactedForOthers: redactedForOthers)?.seq
+    }
+
+    /// `emit`, also saying whether the emitter must look at back-pressure afterwards
+    /// (``waitForCapacity()``, the owner's back-pressure report): false when neither would
+    /// wait nor report (`JobEventFanOut.publishNotingPressure`) and no store writer is there
+    /// to wait for.
+    func emitNotingPressure(_ message: Message, redactedForOthers: Message? = nil) -> (seq: Int, pressed: Bool)? {
         if stopRequested.load(ordering: .relaxed) {
             // Stopping: the emitter no longer waits for room, so what it may add is bounded.
             let n = eventsAfterStop.wrappingAdd(1, ordering: .relaxed).newValue
@@ -251,10 +259,10 @@ package final class RuntimeJob: Sendable {
                 return nil
             }
         }
-        guard let seq = fanOut.publish(message, redactedForOthers: redactedForOthers) else { return nil }
+        guard let (seq, ownerPressed) = fanOut.publishNotingPressure(message, redactedForOthers: redactedForOthers) else { return nil }
         markRunning()
         if policy.instrumented, let observer = instrumentation, case .jobEvent(let e) = message { observer.event(e.body) }
-        return seq
+        return (seq, ownerPressed || storeWriter != nil)
     }
 
     /// False once the job is stopping and its agent used up `maxEventsAfterStop`.

@@ -258,8 +258,10 @@ package final class RuntimeSession: Sendable {
 
     /// `sendEvent`, also returning the size of the encoded frame (what a job's history and
     /// its retention count).
-    func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int) {
-        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0)
+    /// `pressed` is `SessionStateMachine.emittersMayBePressed` right after the event was
+    /// queued: when false, the emitter's back-pressure checks would neither wait nor report.
+    func sendEventMeasured(_ message: Message, jobID: String, traceID: String?) -> (seq: Int, bytes: Int, pressed: Bool) {
+        queueEvent(message, jobID: jobID, traceID: traceID, asSubscriber: false) ?? (lastSeq, 0, true)
     }
 
     /// Numbers and queues an event that reaches this session from outside its job's fan-out
@@ -281,7 +283,7 @@ package final class RuntimeSession: Sendable {
 
     private func queueEvent(
         _ message: Message, jobID: String, traceID: String?, asSubscriber: Bool, onNumbered: (Int) -> Void = { _ in }
-    ) -> (seq: Int, bytes: Int)? {
+    ) -> (seq: Int, bytes: Int, pressed: Bool)? {
         let limit = outbound.maxFrameBytes
         /// The event's frame for `seq`, and its size when it was too big (then the frame is
         /// the substitute: never queued nor buffered, the peer would close on it, and on
@@ -300,7 +302,7 @@ package final class RuntimeSession: Sendable {
         let guess = seqGuess.load(ordering: .relaxed)
         let early = render(guess)
         var oversized: Int? = nil
-        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, CheckedContinuation<Bool, Never>?)? in
+        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, Bool, CheckedContinuation<Bool, Never>?)? in
             if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
                 let rendered = seq == guess ? early : render(seq)
@@ -318,12 +320,13 @@ package final class RuntimeSession: Sendable {
                 s.storeTicket = ticket
             }
             let bytes = frame.utf8.count
-            guard s.machine.isAttached else { return (numbered, bytes, nil) }
+            let pressed = s.machine.emittersMayBePressed
+            guard s.machine.isAttached else { return (numbered, bytes, pressed, nil) }
             let w = s.writer
             s.writer = nil
-            return (numbered, bytes, w)
+            return (numbered, bytes, pressed, w)
         }
-        guard let (numbered, bytes, writer) = queued else { return nil }
+        guard let (numbered, bytes, pressed, writer) = queued else { return nil }
         writer?.resume(returning: true)
         if numbered.evicted > 0 {
             buffering.onEviction?(id, numbered.evicted)
@@ -331,7 +334,7 @@ package final class RuntimeSession: Sendable {
         if let bytes = oversized, case .jobEvent = message {
             outbound.onOversizedEvent?(self, jobID, bytes)
         }
-        return (numbered.seq, bytes)
+        return (numbered.seq, bytes, pressed)
     }
 
     /// `message` without the credential value it carries (a `credential_rotated` status

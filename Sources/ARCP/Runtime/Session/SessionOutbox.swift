@@ -193,6 +193,13 @@ package struct SessionOutbox: Sendable {
             || (limits.acknowledges && lastSeq - lastAcked >= limits.maxUnackedEvents)
     }
 
+    /// Whether ``shouldReportBackPressure(jobID:)`` can answer true or change state: only past
+    /// the threshold, or while a job's crossing is recorded. False is the common case, and
+    /// an emitter then skips asking (and the locks on the way).
+    package var backPressureMayReport: Bool {
+        limits.acknowledges && (lastSeq - lastAcked >= limits.backPressureThreshold || !backPressureReported.isEmpty)
+    }
+
     /// Whether the client's lag crossed the back-pressure threshold for `jobID` (true once
     /// per crossing, per job).
     package mutating func shouldReportBackPressure(jobID: String) -> Bool {

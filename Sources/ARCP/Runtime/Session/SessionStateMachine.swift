@@ -252,6 +252,11 @@ package struct SessionStateMachine: Sendable {
     /// Whether emitters must wait (never while detached: events then only buffer).
     package var emittersMustWait: Bool { isAttached && outbox.emittersMustWait }
 
+    /// Whether an emitter must look at back-pressure after queueing an event: wait
+    /// (``emittersMustWait``) or ask ``shouldReportBackPressure(jobID:)``. When false it may
+    /// skip both: neither would wait nor report.
+    package var emittersMayBePressed: Bool { emittersMustWait || outbox.backPressureMayReport }
+
     /// Whether a subscription must stop delivering to this session (never while detached:
     /// events then only buffer, under the replay caps).
     package var subscriberMustDetach: Bool { isAttached && outbox.subscriberMustDetach }
