@@ -531,6 +531,7 @@ struct Serve: AsyncParsableCommand {
 struct EitherBearerVerifier: BearerVerifier {
     let first: any BearerVerifier
     let then: any BearerVerifier
+    var mayBlock: Bool { first.mayBlock || then.mayBlock }
     func principal(for token: String) async -> String? {
         if let p = await first.principal(for: token) { return p }
         return await then.principal(for: token)

@@ -49,6 +49,14 @@ final class WhereVerifier: BearerVerifier {
     }
 }
 
+/// A `WhereVerifier` that says it never blocks (`mayBlock` false), as `StaticBearerVerifier` does.
+final class InPlaceVerifier: BearerVerifier {
+    let inner: WhereVerifier
+    init(executor: QueueExecutor) { inner = WhereVerifier(executor: executor) }
+    var mayBlock: Bool { false }
+    func principal(for token: String) async -> String? { await inner.principal(for: token) }
+}
+
 /// Records where session events and job starts are reported (the task serving the connection).
 final class WhereInstrumentation: RuntimeInstrumentation {
     let executor: QueueExecutor
@@ -97,5 +105,21 @@ struct ConnectionExecutorTests {
         // …the agents never did, nor did the (user-supplied, possibly blocking) verifier.
         #expect(agentOnExecutor.withLock { $0 } == [false, false, false, false, false])
         #expect(verifier.onExecutor.withLock { $0 } == [false])
+    }
+
+    @Test("a verifier that says it never blocks is called in place, on the connection's executor")
+    func nonBlockingVerifierRunsInPlace() async throws {
+        let executor = QueueExecutor()
+        let verifier = InPlaceVerifier(executor: executor)
+        var config = ARCPRuntime.Configuration()
+        config.heartbeatInterval = nil
+        let runtime = ARCPRuntime(configuration: config, verifier: verifier)
+        let (c, r) = MemoryTransport.pair()
+        Task { await runtime.accept(ExecutorTransport(inner: r, executor: executor)) }
+        let client = ARCPClient(token: "tok")
+        try await client.connect(c)
+        await client.close()
+        #expect(verifier.inner.onExecutor.withLock { $0 } == [true])
+        #expect(StaticBearerVerifier([:]).mayBlock == false)
     }
 }

@@ -114,7 +114,8 @@ struct ConnectionHandler: Sendable {
         while opened == nil {
             switch action {
             case .verify(let token):
-                let principal = await offConnectionExecutor { await runtime.verifier.principal(for: token) }
+                let verifier = runtime.verifier
+                let principal = verifier.mayBlock ? await offConnectionExecutor { await verifier.principal(for: token) } : await verifier.principal(for: token)
                 action = machine.verified(principal: principal)
             case .reject(let error):
                 await reject(error)
