@@ -21,10 +21,16 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         var continuation: CheckedContinuation<Void, any Error>
     }
 
+    /// The parked consumer's continuation. Unsafe (no canary object allocated per park: a
+    /// job's event stream parks its consumer between nearly every batch): it is stored and
+    /// taken only under the lock, and whoever takes it (leaving `consumer` nil) resumes it
+    /// once, so it is resumed exactly once.
+    private typealias ConsumerWake = UnsafeContinuation<Element?, any Error>
+
     private struct State {
         var buffer: Deque<Element> = []
         var producers: Deque<Producer> = []
-        var consumer: CheckedContinuation<Element?, any Error>?
+        var consumer: ConsumerWake?
         var finished = false
         var failure: (any Error)?
         var nextID: UInt64 = 0
@@ -116,7 +122,7 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     /// consumer once; the rest are sent one by one with the usual back-pressure.
     package func send<S: Sequence>(contentsOf elements: S) async throws where S.Element == Element {
         var rest: [Element] = []
-        var handOff: (CheckedContinuation<Element?, any Error>, Element)? = nil
+        var handOff: (ConsumerWake, Element)? = nil
         let closed: Bool = state.withLock { s in
             if s.finished { return true }
             var it = elements.makeIterator()
@@ -179,8 +185,8 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         case .wait: break
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Element?, any Error>) in
-                let (now, unblocked, displaced) = state.withLock { s -> (TakeResult, CheckedContinuation<Void, any Error>?, CheckedContinuation<Element?, any Error>?) in
+            try await withUnsafeThrowingContinuation { (cont: ConsumerWake) in
+                let (now, unblocked, displaced) = state.withLock { s -> (TakeResult, CheckedContinuation<Void, any Error>?, ConsumerWake?) in
                     let (taken, unblocked) = Self.take(&s)
                     guard case .wait = taken else { return (taken, unblocked, nil) }
                     if Task.isCancelled { return (.fail(CancellationError()), nil, nil) }
@@ -199,7 +205,7 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
                 }
             }
         } onCancel: {
-            let cont = state.withLock { s -> CheckedContinuation<Element?, any Error>? in
+            let cont = state.withLock { s -> ConsumerWake? in
                 defer { s.consumer = nil }
                 return s.consumer
             }
@@ -228,19 +234,19 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
     }
 
     private enum TakeResult { case value(Element), end, fail(any Error), wait }
-    private enum SendFast { case done, handOff(CheckedContinuation<Element?, any Error>), closed, wait }
-    private enum SendSlow { case done, handOff(CheckedContinuation<Element?, any Error>), fail(any Error), parked }
+    private enum SendFast { case done, handOff(ConsumerWake), closed, wait }
+    private enum SendSlow { case done, handOff(ConsumerWake), fail(any Error), parked }
 
     /// Ends the queue. Buffered elements are still delivered; then `next()` returns nil
     /// (or throws `error`). Suspended and later senders get `Closed`.
     package func finish(throwing error: (any Error)? = nil) {
-        let (consumer, producers): (CheckedContinuation<Element?, any Error>?, Deque<Producer>) = state.withLock { s in
+        let (consumer, producers): (ConsumerWake?, Deque<Producer>) = state.withLock { s in
             if s.finished { return (nil, []) }
             s.finished = true
             s.failure = error
             let p = s.producers
             s.producers = []
-            var c: CheckedContinuation<Element?, any Error>? = nil
+            var c: ConsumerWake? = nil
             if s.buffer.isEmpty { c = s.consumer; s.consumer = nil }
             return (c, p)
         }

@@ -11,6 +11,12 @@ import Synchronization
 /// the continuations of that writer and of the emitters waiting for room; it calls out to
 /// nothing but the store writer's queue (a leaf).
 package final class RuntimeSession: Sendable {
+    /// The parked writer's continuation. Unsafe (no canary object allocated per park, which
+    /// the checked kind costs on every wake of a streaming connection): it is stored and
+    /// taken only under the session's lock, and whoever takes it (setting `writer` to nil)
+    /// resumes it once, so it is resumed exactly once.
+    typealias WriterWake = UnsafeContinuation<Bool, Never>
+
     private struct State: ~Copyable {
         /// The store writer's ticket of this session's latest event: a connection that sends
         /// only what is stored (`persistEventsBeforeSending`) waits for it, not for other
@@ -18,7 +24,7 @@ package final class RuntimeSession: Sendable {
         var storeTicket: UInt64 = 0
         var machine: SessionStateMachine
         /// The writer of the attached connection, waiting for a frame.
-        var writer: CheckedContinuation<Bool, Never>? = nil
+        var writer: WriterWake? = nil
         /// Emitters and the reader waiting for room in the queue, by waiter id (a cancelled
         /// waiter removes itself).
         var spaceWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -140,7 +146,7 @@ package final class RuntimeSession: Sendable {
         // What a connection this attach replaces is told (built outside the lock; only when
         // one is attached now, which is rare: two resumes racing, or a half-dead connection).
         let farewell = state.withLock { $0.machine.isAttached } ? Self.replacedFarewell(sessionID: id) : nil
-        let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, CheckedContinuation<Bool, Never>?) in
+        let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, WriterWake?) in
             let r = s.machine.attach(
                 welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil,
                 farewell: farewell)
@@ -166,7 +172,7 @@ package final class RuntimeSession: Sendable {
 
     /// Detaches `conn` (its writer ended). Events keep buffering for resume.
     func detach(_ conn: UInt64) {
-        let (writer, waiters) = state.withLock { s -> (CheckedContinuation<Bool, Never>?, [CheckedContinuation<Void, Never>]) in
+        let (writer, waiters) = state.withLock { s -> (WriterWake?, [CheckedContinuation<Void, Never>]) in
             guard s.machine.detach(conn, now: .now) else { return (nil, []) }
             let w = s.writer
             s.writer = nil
@@ -190,7 +196,7 @@ package final class RuntimeSession: Sendable {
     /// Ends connection `conn` (or whichever is attached, when nil) once everything queued has
     /// been written. A stale connection's request never closes the connection that replaced it.
     func requestCloseAfterFlush(_ conn: UInt64? = nil) {
-        let w: CheckedContinuation<Bool, Never>? = state.withLock { s in
+        let w: WriterWake? = state.withLock { s in
             guard s.machine.requestCloseAfterFlush(conn) else { return nil }
             let w = s.writer
             s.writer = nil
@@ -236,7 +242,7 @@ package final class RuntimeSession: Sendable {
     private func queueControl(_ message: Message, jobID: String?, traceID: String?, keepForResume: Bool) -> Bool {
         if let instrumentation, case .sessionError(let e) = message { instrumentation.errorSent(ARCPError(e), session: id) }
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
-        let (queued, writer): (Bool, CheckedContinuation<Bool, Never>?) = state.withLock { s in
+        let (queued, writer): (Bool, WriterWake?) = state.withLock { s in
             guard s.machine.queueControl(frame, keepForResume: keepForResume) else { return (false, nil) }
             let w = s.writer
             s.writer = nil
@@ -302,7 +308,7 @@ package final class RuntimeSession: Sendable {
         let guess = seqGuess.load(ordering: .relaxed)
         let early = render(guess)
         var oversized: Int? = nil
-        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, Bool, CheckedContinuation<Bool, Never>?)? in
+        let queued = state.withLock { s -> (SessionOutbox.Numbered, Int, Bool, WriterWake?)? in
             if asSubscriber && s.machine.subscriberMustDetach { return nil }
             let (numbered, frame) = s.machine.queueEvent(jobID: jobID) { seq in
                 let rendered = seq == guess ? early : render(seq)
@@ -424,7 +430,7 @@ package final class RuntimeSession: Sendable {
             case .gone:
                 return nil
             case .wait:
-                let more = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let more = await withUnsafeContinuation { (c: WriterWake) in
                     let now: Bool? = state.withLock { s in
                         switch s.machine.writerReadiness(conn) {
                         case .gone: return false
