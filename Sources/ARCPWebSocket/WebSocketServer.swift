@@ -254,7 +254,7 @@ public final class WebSocketServer: Service, Sendable {
             throw TransportError.io("WebSocketServer can only be started once")
         }
         defer { stopped.open() }
-        let serverChannel: NIOAsyncChannel<EventLoopFuture<ServerUpgradeResult>, Never>
+        let serverChannel: NIOAsyncChannel<PendingConnection, Never>
         do {
             serverChannel = try await bind()
         } catch {
@@ -282,7 +282,10 @@ public final class WebSocketServer: Service, Sendable {
             do {
                 try await serverChannel.executeThenClose { inbound in
                     for try await pending in inbound {
-                        group.addTask { await self.handleConnection(pending) }
+                        // Started on the connection's event loop (when frames are handled
+                        // there): the upgrade completes and the session starts without a hop
+                        // through the pool.
+                        group.addTask(executorPreference: pending.executor) { await self.handleConnection(pending.upgrade) }
                     }
                 }
             } catch {
@@ -344,7 +347,7 @@ public final class WebSocketServer: Service, Sendable {
         logger.debug("WebSocket connection closed", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
     }
 
-    private func bind() async throws -> NIOAsyncChannel<EventLoopFuture<ServerUpgradeResult>, Never> {
+    private func bind() async throws -> NIOAsyncChannel<PendingConnection, Never> {
         let sslContext = try configuration.tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
         let policy = ServerUpgradePolicy(
             path: configuration.path,
@@ -363,6 +366,10 @@ public final class WebSocketServer: Service, Sendable {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
+                    // The connection's executor, made before the upgrade so the connection's
+                    // task can start on it; retired when the channel closes, upgraded or not.
+                    let executor = handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
+                    if let executor { channel.closeFuture.whenComplete { _ in executor.retire() } }
                     let decision = UpgradeDecision()
                     // A connection that does not finish its handshake in time is dropped (408
                     // if it sent part of a request).
@@ -379,7 +386,8 @@ public final class WebSocketServer: Service, Sendable {
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 .websocket(try WebSocketTransport.install(
-                                    on: channel, isClient: false, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop))
+                                    on: channel, isClient: false, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
+                                    executor: executor))
                             }
                         }
                     )
@@ -402,10 +410,16 @@ public final class WebSocketServer: Service, Sendable {
                             channel.pipeline.syncOperations.removeHandler(boundDeadline.value, promise: nil)
                         }
                     }
-                    return negotiated
+                    return PendingConnection(upgrade: negotiated, executor: executor)
                 }
             }
     }
+}
+
+/// An accepted connection: its HTTP upgrade's outcome, and the executor its task runs on.
+struct PendingConnection: Sendable {
+    var upgrade: EventLoopFuture<ServerUpgradeResult>
+    var executor: EventLoopTaskExecutor?
 }
 
 enum ServerUpgradeResult: Sendable {

@@ -49,7 +49,7 @@ public final class WebSocketTransport: Transport {
     }
 
     private init(
-        channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool, shared: ConnectionShared,
+        channel: any Channel, isClient: Bool, limits: ConnectionLimits, executor: EventLoopTaskExecutor?, shared: ConnectionShared,
         handler: NIOLoopBound<WebSocketProtocolHandler>
     ) {
         self.channel = channel
@@ -59,7 +59,6 @@ public final class WebSocketTransport: Transport {
         self.shared = shared
         let pump = OutboundPump(channel: channel, handler: handler, byteLimit: limits.outboundByteLimit)
         self.pump = pump
-        let executor = handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
         self.executor = executor
         self.remoteAddress = channel.remoteAddress.map(Self.describe)
         channel.closeFuture.whenComplete { [weak self] _ in
@@ -188,12 +187,18 @@ extension WebSocketTransport {
     /// (with `automaticErrorHandling: false` and `maxFrameSize` = `limits.maxMessageSize`)
     /// whose `upgradePipelineHandler` calls this, then runs the session on the transport in a
     /// task and closes it when the session ends. See docs/TRANSPORTS.md, "Adapters".
+    ///
+    /// `executor` is the channel's ``EventLoopTaskExecutor`` when the caller made it already (the
+    /// server, which starts the connection's task on it); otherwise one is made here when
+    /// `handlesFramesOnEventLoop`. Either way it retires when the channel closes.
     package static func install(
-        on channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool
+        on channel: any Channel, isClient: Bool, limits: ConnectionLimits, handlesFramesOnEventLoop: Bool,
+        executor: EventLoopTaskExecutor? = nil
     ) throws -> WebSocketTransport {
         let (shared, handler) = try WebSocketProtocolHandler.install(on: channel, isClient: isClient, limits: limits)
+        let executor = executor ?? (handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil)
         return WebSocketTransport(
-            channel: channel, isClient: isClient, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
+            channel: channel, isClient: isClient, limits: limits, executor: executor,
             shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
     }
 }

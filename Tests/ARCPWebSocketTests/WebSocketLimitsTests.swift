@@ -209,8 +209,13 @@ struct WebSocketLimitsTests {
 
     @Test func eachConnectionHandlesItsFramesOnItsEventLoop() async throws {
         let executors = Mutex<[Bool]>([])
+        let startedThere = Mutex<[Bool]>([])
         let server = try await TestServer.start(.init(handlesFramesOnEventLoop: true)) { transport, events in
             executors.withLock { $0.append(transport.preferredExecutor is EventLoopTaskExecutor) }
+            // The server started this connection's task on that executor (no hop through the pool).
+            let preferred = withUnsafeCurrentTask { $0?.unownedTaskExecutor }
+            let expected = transport.preferredExecutor.map { $0.asUnownedTaskExecutor() }
+            startedThere.withLock { $0.append(preferred != nil && preferred == expected) }
             await transport.close()
         }
         let client = try await WebSocketTransport.connect(to: server.url, handlesFramesOnEventLoop: true)
@@ -220,6 +225,7 @@ struct WebSocketLimitsTests {
         #expect(off.preferredExecutor == nil)
         _ = try await off.receive()
         #expect(executors.withLock { $0 } == [true, true])
+        #expect(startedThere.withLock { $0 } == [true, true])
         await server.server.stop()
     }
 
