@@ -370,9 +370,17 @@ struct WebSocketTransportTests {
         let silentPort = try #require(silent.localAddress?.port)
         let clock = ContinuousClock()
         let start = clock.now
-        await #expect(throws: TransportError.connectFailed(
-            "no WebSocket handshake response within 0.3 s (127.0.0.1:\(silentPort))")) {
+        // The limit covers the TCP connect too: on a starved host (CI's 2 cores during the
+        // parallel phase) the connect itself can use up the 0.3 s, and then that is the error.
+        let timedOut: Set<String> = [
+            "connect failed: no WebSocket handshake response within 0.3 s (127.0.0.1:\(silentPort))",
+            "connect failed: timed out after 0.3 s",
+        ]
+        do {
             _ = try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(silentPort)", timeout: .milliseconds(300))
+            Issue.record("connected to a server that never answers the upgrade")
+        } catch let error as TransportError {
+            #expect(timedOut.contains(error.description), "got \(error.description)")
         }
         #expect(clock.now - start < .seconds(10))
         try await silent.close()
