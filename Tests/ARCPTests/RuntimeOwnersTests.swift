@@ -127,6 +127,56 @@ struct RuntimeOwnersTests {
         #expect(table.localUnfinished().count == 5)
     }
 
+    @Test("job table: a job beyond the running limit waits; it is handed out once, when a slot frees, and not after it is withdrawn")
+    func jobTableWaitingJobs() async throws {
+        let table = InMemoryJobTable()
+        let owner = session()
+        let limits = RunningJobLimits(perSession: .max, perPrincipal: .max, perRuntime: 1, queued: 10)
+        let start = JobStart(body: { _, _ in .null }, input: .null, maxRuntime: nil)
+        let running = try job(owner: owner)
+        let first = try job(owner: owner)
+        let second = try job(owner: owner)
+        guard case .run = await table.admit(running, limits: limits, start: start) else {
+            Issue.record("the first job should run")
+            return
+        }
+        #expect(await table.jobsToStart(limits: limits).isEmpty)
+        guard case .waiting = await table.admit(first, limits: limits, start: start),
+            case .waiting = await table.admit(second, limits: limits, start: start)
+        else {
+            Issue.record("the jobs beyond the limit should wait")
+            return
+        }
+        // No slot is free yet: nothing starts, and both still wait.
+        #expect(await table.jobsToStart(limits: limits).isEmpty)
+        #expect(table.placementCounts.waiting == 2)
+        // The second is withdrawn (cancelled while waiting); the running one ends.
+        #expect(await table.withdraw(second.id, sessionID: owner.id) != nil)
+        _ = await table.jobEnded(running, at: .seconds(1))
+        #expect(await table.jobsToStart(limits: limits).map(\.0.id) == [first.id])
+        // Handed out once: nothing is left waiting, even with every slot free.
+        _ = await table.jobEnded(first, at: .seconds(2))
+        #expect(await table.jobsToStart(limits: limits).isEmpty)
+        #expect(table.placementCounts == (running: 0, waiting: 0))
+    }
+
+    @Test("job table: finished jobs dropped by the count cap leave the listing order as they go, without a full compaction")
+    func jobTableRetentionTrimsTheListing() async throws {
+        let table = InMemoryJobTable(
+            retention: JobRetentionPolicy(finishedJobs: .seconds(86_400), keyedJobs: .seconds(86_400), maxFinishedJobs: 3, maxFinishedBytes: .max))
+        let owner = session()
+        var jobs: [RuntimeJob] = []
+        for _ in 0..<200 {
+            let j = try job(owner: owner)
+            jobs.append(j)
+            _ = await table.admit(j, limits: .none, start: JobStart(body: { _, _ in .null }, input: .null, maxRuntime: nil))
+        }
+        for (i, j) in jobs.enumerated() { _ = await table.jobEnded(j, at: .seconds(i)) }
+        // The three most recent are kept, and the listing holds exactly them.
+        #expect(table.localJobIDs == jobs.suffix(3).map(\.id))
+        #expect(table.listingOrderCount == 3)
+    }
+
     // MARK: Fan-out
 
     @Test("fan-out: the owner and subscribers get every event, each numbered in its own session; other principals get the redacted form")
@@ -237,8 +287,39 @@ struct RuntimeOwnersTests {
             let b = RankedMutex(.session, 0)
             a.withLock { _ in b.withLock { _ in } }
         }
+        await #expect(processExitsWith: .failure) {
+            // A parking lock has its place in the same order.
+            let table = ParkingMutex(.leaf, 0)
+            let session = RankedMutex(.session, 0)
+            table.withLock { _ in session.withLock { _ in } }
+        }
     }
     #endif
+
+    @Test("parking lock: concurrent updates are serialized, and the held rank is its own while inside")
+    func parkingMutex() async {
+        let counter = ParkingMutex(.leaf, 0)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<10_000 {
+                        counter.withLock { n in
+                            // A read, then a write: without the lock, concurrent tasks lose updates.
+                            let seen = n
+                            n = seen &+ 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(counter.withLock { $0 } == 80_000)
+        #if DEBUG
+        RankedMutex(.session, 0).withLock { _ in
+            counter.withLock { _ in #expect(LockOrderCheck.held == LockRank.leaf.rawValue) }
+            #expect(LockOrderCheck.held == LockRank.session.rawValue)
+        }
+        #endif
+    }
 }
 
 extension SessionStateMachine.Lifecycle {

@@ -9,7 +9,8 @@ import Synchronization
 
 // The runtime's lock order.
 //
-// Every lock the runtime's engine takes is a `RankedMutex` with a `LockRank`. A thread may take
+// Every lock the runtime's engine takes is a `RankedMutex` (or, for the job table that every
+// connection and job reaches, a `ParkingMutex`) with a `LockRank`. A thread may take
 // a lock only while every lock it already holds has a lower rank, so the order below is total
 // and no cycle (no deadlock between two of these locks) can form. Debug builds check it on
 // every acquisition and trap on a violation, so any test that reaches an inversion fails.
@@ -63,6 +64,54 @@ package struct RankedMutex<Value: ~Copyable>: ~Copyable, Sendable {
         defer { LockOrderCheck.release(restoring: held) }
         #endif
         return try mutex.withLock(body)
+    }
+}
+
+/// A lock for the runtime-wide tables that every connection and every job reaches (the job
+/// table), with a place in the runtime's lock order like `RankedMutex`.
+///
+/// `Mutex` on Linux spins about a thousand `pause` instructions (tens of microseconds) before
+/// it parks a waiter, which pays when the holder is running on another CPU and is about to
+/// release. A table lock is taken from the event loops (every submit) and from the pool
+/// (every job's end); on a host with fewer CPUs than busy threads its holder is often the
+/// thread that was just preempted, and the spin is then pure waste: 11 % of the runtime's
+/// CPU in the 50-session echo measurement (docs/BENCHMARKS.md, "Contention on the job
+/// table"). A `pthread_mutex_t` of the default kind parks at once instead. Its critical
+/// sections must stay short, as a `RankedMutex`'s; per-session and per-job locks, rarely
+/// contended and taken several times per event, stay `RankedMutex`es.
+package final class ParkingMutex<Value>: @unchecked Sendable {
+    // @unchecked Sendable: `value` is read and written only inside `withLock`, between
+    // `pthread_mutex_lock` and `pthread_mutex_unlock` of `mutex`, which orders every access;
+    // `mutex` itself is allocated once, never moves, and is destroyed only in `deinit`, when
+    // no other reference exists.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+    package let rank: LockRank
+
+    package init(_ rank: LockRank, _ value: Value) {
+        self.rank = rank
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        // With default attributes it cannot fail (glibc, musl and Darwin return 0).
+        _ = pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with the value, holding the lock.
+    @inline(__always)
+    package func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
+        #if DEBUG
+        let held = LockOrderCheck.acquire(rank)
+        defer { LockOrderCheck.release(restoring: held) }
+        #endif
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
     }
 }
 

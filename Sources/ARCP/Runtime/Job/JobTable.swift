@@ -1,5 +1,6 @@
 import DequeModule
 import Foundation
+import Synchronization
 
 /// What `session.list_jobs` (spec §6.6) shows of a job: a value, so that a table spanning
 /// several runtime processes can answer it for jobs that run elsewhere.
@@ -227,6 +228,11 @@ package final class InMemoryJobTable: JobTable {
             finishedBytes -= f.bytes
             guard let job = byID.removeValue(forKey: f.id) else { return }
             retired.append(RetiredJob(id: job.id, principal: job.principal, idempotencyKey: job.idempotencyKey))
+            // Jobs end roughly in the order they were created, so dropped keys gather at the
+            // front: trimmed there as they come, the listing rarely needs the full compaction
+            // below (which copies the whole order under the lock: a long hold, and the
+            // allocation of a large buffer, once per `order.count / 2` drops).
+            while let first = order.first, byID[first.id] == nil { order.removeFirst() }
             if order.count > 64 && order.count > 2 * byID.count {
                 order = Deque(order.filter { byID[$0.id] != nil })
             }
@@ -265,7 +271,14 @@ package final class InMemoryJobTable: JobTable {
         }
     }
 
-    private let jobs = RankedMutex(.leaf, Jobs())
+    private let jobs = ParkingMutex(.leaf, Jobs())
+    /// `Jobs.waiting.count`, written under the lock whenever it changes: every job's end asks
+    /// for the jobs to start, and almost always none waits, so the answer is read here
+    /// without taking the table's lock (which the connections' event loops take for every
+    /// submit and the pool for every job's end; docs/BENCHMARKS.md, "Contention on the job
+    /// table"). A job that starts waiting does so under the lock before any later end takes
+    /// it, so an end that finds zero here has no waiting job it could have started.
+    private let waitingCount = Atomic<Int>(0)
     package let policy: JobRetentionPolicy
 
     package init(retention policy: JobRetentionPolicy = .keepEverything) {
@@ -302,17 +315,20 @@ package final class InMemoryJobTable: JobTable {
                 return .run
             }
             j.waiting.append((job, start))
+            waitingCount.store(j.waiting.count, ordering: .relaxed)
             return .waiting
         }
     }
 
     package func jobsToStart(limits: RunningJobLimits) async -> [(RuntimeJob, JobStart)] {
-        jobs.withLock { j in
+        guard waitingCount.load(ordering: .relaxed) > 0 else { return [] }
+        return jobs.withLock { j in
             var out: [(RuntimeJob, JobStart)] = []
             while j.occupied < limits.perRuntime, let next = j.waiting.popFirst() {
                 j.started.insert(next.job.id)
                 out.append((next.job, next.start))
             }
+            waitingCount.store(j.waiting.count, ordering: .relaxed)
             return out
         }
     }
@@ -320,6 +336,7 @@ package final class InMemoryJobTable: JobTable {
     package func withdraw(_ id: String, sessionID: String) async -> WithdrawnJob? {
         jobs.withLock { j in
             guard let i = j.waiting.firstIndex(where: { $0.job.id == id && $0.job.ownerSessionID == sessionID }) else { return nil }
+            defer { waitingCount.store(j.waiting.count, ordering: .relaxed) }
             return .local(j.waiting.remove(at: i).job)
         }
     }
@@ -413,6 +430,9 @@ package final class InMemoryJobTable: JobTable {
             return retired
         }
     }
+
+    /// Keys in the listing order, those of dropped jobs not yet trimmed included (for tests).
+    package var listingOrderCount: Int { jobs.withLock { $0.order.count } }
 
     package var localJobIDs: [String] { jobs.withLock { j in j.order.compactMap { j.byID[$0.id] == nil ? nil : $0.id } } }
 
