@@ -325,17 +325,14 @@ public final class WebSocketServer: Service, Sendable {
         }
     }
 
+    /// Serves one accepted connection until it closes. Thin, with its logging and its wait
+    /// for the upgrade in functions of their own: the connection's task keeps the memory of
+    /// its deepest chain of frames for its whole life, and this frame is at its root
+    /// (docs/BENCHMARKS.md, "Per-session memory").
     private func handleConnection(_ pending: EventLoopFuture<ServerUpgradeResult>) async {
-        let result: ServerUpgradeResult
-        do {
-            result = try await pending.get()
-        } catch {
-            logger.debug("connection ended before the WebSocket handshake: \(describeNetworkError(error))")
-            return
-        }
-        guard case .websocket(let transport) = result else { return }
+        guard let transport = await upgraded(pending) else { return }
         let accepted = registry.add(transport)
-        logger.debug("WebSocket connection opened", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
+        noteConnection(transport, "WebSocket connection opened")
         if accepted {
             await handler(transport)
             await transport.close()
@@ -344,7 +341,25 @@ public final class WebSocketServer: Service, Sendable {
         }
         // `close` returns once the socket is closed.
         registry.remove(transport)
-        logger.debug("WebSocket connection closed", metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
+        noteConnection(transport, "WebSocket connection closed")
+    }
+
+    /// The connection's transport once its WebSocket upgrade succeeded; nil when it was
+    /// refused or the connection ended first.
+    @inline(never)
+    private func upgraded(_ pending: EventLoopFuture<ServerUpgradeResult>) async -> WebSocketTransport? {
+        do {
+            guard case .websocket(let transport) = try await pending.get() else { return nil }
+            return transport
+        } catch {
+            logger.debug("connection ended before the WebSocket handshake: \(describeNetworkError(error))")
+            return nil
+        }
+    }
+
+    @inline(never)
+    private func noteConnection(_ transport: WebSocketTransport, _ message: Logger.Message) {
+        logger.debug(message, metadata: ["peer": "\(transport.remoteAddress ?? "?")"])
     }
 
     private func bind() async throws -> NIOAsyncChannel<PendingConnection, Never> {

@@ -97,75 +97,109 @@ struct ConnectionHandler: Sendable {
     /// The first frame (within the hello timeout), then hello, resume-in-hello or
     /// session.resume: authenticates, then opens or resumes the session. Nil when the
     /// connection was refused or closed (the refusal already sent).
+    ///
+    /// Each step that awaits is a function of its own (`@inline(never)`): a task keeps the
+    /// memory of its deepest chain of frames for its whole life, and inlined into this loop
+    /// every step's temporaries would sit in one frame together (1.8 KiB; each step's own
+    /// frame is allocated only while it runs; docs/BENCHMARKS.md, "Per-session memory").
     @inline(never)
     func handshake(connection id: UInt64) async -> Opened? {
         var machine = ConnectionStateMachine()
         // 1. The first frame, within the hello timeout.
-        let first: ConnectionStateMachine.FirstFrame
-        do {
-            let frame = try await withDeadline(configuration.helloTimeout) { try await transport.receive() }
-            first = frame.map { .frame(FrameCodec.decode($0)) } ?? .peerClosed
-        } catch {
-            first = .timedOut(configuration.helloTimeout)
-        }
+        var action = machine.firstFrame(await firstFrame())
         // 2. Hello, resume-in-hello, or session.resume: authenticate, then open or resume.
-        var action = machine.firstFrame(first)
-        var opened: (session: RuntimeSession, connection: UInt64, resumed: Bool)? = nil
-        while opened == nil {
+        while true {
+            let attached: Result<(RuntimeSession, UInt64), ARCPError>
+            let resumed: Bool
             switch action {
             case .verify(let token):
-                let verifier = runtime.verifier
-                let principal = verifier.mayBlock ? await offConnectionExecutor { await verifier.principal(for: token) } : await verifier.principal(for: token)
-                action = machine.verified(principal: principal)
+                action = machine.verified(principal: await authenticate(token))
+                continue
+            case .open(let principal, let hello, let requestID):
+                attached = await open(connection: id, principal: principal, hello: hello, requestID: requestID)
+                resumed = false
+            case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
+                attached = await resume(
+                    connection: id, sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, requestID: requestID)
+                resumed = true
             case .reject(let error):
                 await reject(error)
                 return nil
-            case .close:
-                await transport.close()
-                return nil
-            case .open(let principal, let hello, let requestID):
-                let limit = configuration.maxConnectionsPerPrincipal
-                guard runtime.connections.bind(id, principal: principal, limit: limit) else {
-                    machine.openingFailed()
-                    var error = RuntimeLimit.connectionsPerPrincipal.error(
-                        max: limit, "too many connections for this principal (limit \(limit)); close one first")
-                    error.requestID = requestID
-                    await reject(error)
-                    return nil
-                }
-                do {
-                    let (session, connection) = try await runtime.openSession(principal: principal, hello: hello, confidential: confidential)
-                    opened = (session, connection, false)
-                } catch {
-                    machine.openingFailed()
-                    await reject(error)
-                    return nil
-                }
-            case .resume(let sessionID, let token, let lastSeq, let principal, let requestID):
-                switch await runtime.resumeSession(
-                    sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, confidential: confidential)
-                {
-                case .attached(let session, let connection):
-                    // Counted, never refused: it takes over a session the principal holds.
-                    _ = runtime.connections.bind(id, principal: session.principal, limit: 0, force: true)
-                    opened = (session, connection, true)
-                case .refused(var error):
-                    error.requestID = requestID
-                    machine.openingFailed()
-                    await reject(error)
-                    return nil
-                }
-            case .none, .closeAfterFlush, .detachAndClose:
+            case .close, .none, .closeAfterFlush, .detachAndClose:
                 await transport.close()
                 return nil
             }
+            switch attached {
+            case .success(let (session, connection)):
+                machine.attached(sessionID: session.id, connection: connection)
+                return Opened(session: session, connection: connection, resumed: resumed, machine: machine)
+            case .failure(let error):
+                machine.openingFailed()
+                await reject(error)
+                return nil
+            }
         }
-        guard let (session, connection, resumed) = opened else { return nil }
-        machine.attached(sessionID: session.id, connection: connection)
-        return Opened(session: session, connection: connection, resumed: resumed, machine: machine)
+    }
+
+    /// The handshake's first frame, decoded, within the hello timeout.
+    @inline(never)
+    func firstFrame() async -> ConnectionStateMachine.FirstFrame {
+        do {
+            let frame = try await withDeadline(configuration.helloTimeout) { try await transport.receive() }
+            return frame.map { .frame(FrameCodec.decode($0)) } ?? .peerClosed
+        } catch {
+            return .timedOut(configuration.helloTimeout)
+        }
+    }
+
+    /// The principal `token` names (nil: not authenticated). A verifier that may block is
+    /// called off the connection's executor.
+    @inline(never)
+    func authenticate(_ token: String) async -> String? {
+        let verifier = runtime.verifier
+        return verifier.mayBlock ? await offConnectionExecutor { await verifier.principal(for: token) } : await verifier.principal(for: token)
+    }
+
+    /// Opens a new session for `principal` on connection `id`, within the principal's
+    /// connection limit.
+    @inline(never)
+    func open(
+        connection id: UInt64, principal: String, hello: SessionHelloPayload, requestID: String
+    ) async -> Result<(RuntimeSession, UInt64), ARCPError> {
+        let limit = configuration.maxConnectionsPerPrincipal
+        guard runtime.connections.bind(id, principal: principal, limit: limit) else {
+            var error = RuntimeLimit.connectionsPerPrincipal.error(
+                max: limit, "too many connections for this principal (limit \(limit)); close one first")
+            error.requestID = requestID
+            return .failure(error)
+        }
+        do {
+            return .success(try await runtime.openSession(principal: principal, hello: hello, confidential: confidential))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Resumes session `sessionID` on connection `id`.
+    @inline(never)
+    func resume(
+        connection id: UInt64, sessionID: String, token: String, lastSeq: Int, principal: String?, requestID: String
+    ) async -> Result<(RuntimeSession, UInt64), ARCPError> {
+        switch await runtime.resumeSession(
+            sessionID: sessionID, token: token, lastSeq: lastSeq, principal: principal, confidential: confidential)
+        {
+        case .attached(let session, let connection):
+            // Counted, never refused: it takes over a session the principal holds.
+            _ = runtime.connections.bind(id, principal: session.principal, limit: 0, force: true)
+            return .success((session, connection))
+        case .refused(var error):
+            error.requestID = requestID
+            return .failure(error)
+        }
     }
 
     /// Sends one error frame on a transport that has no session yet, then closes it.
+    @inline(never)
     func reject(_ error: ARCPError) async {
         configuration.instrumentation?.errorSent(error, session: nil)
         let env = Envelope.make(.sessionError(error.payload))
@@ -228,27 +262,16 @@ struct ConnectionHandler: Sendable {
         runtime.scheduleExpiry(session)
     }
 
+    /// Reads the connection's frames and has the runtime handle each, until the peer closes,
+    /// the transport fails, or a frame ends the session. Thin, with its steps in functions of
+    /// their own: it is on the deepest chain of frames of the connection's task, whose memory
+    /// the task keeps for its whole life (docs/BENCHMARKS.md, "Per-session memory").
     func readLoop(_ session: RuntimeSession, heartbeat: ConnectionHeartbeat?) async {
         var heard = false
         var reliefBudget = Self.reliefFramesWhileBlocked
         while true {
-            let frame: String?
-            do {
-                frame = try await transport.receive()
-            } catch let e as TransportError {
-                if case .frameTooLarge = e {
-                    session.sendError(ARCPError.invalidRequest("frame too large: \(e)"))
-                    continue
-                }
-                if case .invalidFrame(let why) = e {
-                    session.sendError(ARCPError.invalidRequest("invalid frame: \(why)"))
-                    continue
-                }
-                return
-            } catch {
-                return
-            }
-            guard let frame else { return }
+            guard let received = await nextFrame(session) else { return }
+            guard case .frame(let frame) = received else { continue }
             heartbeat?.frameReceived()
             if !heard {
                 // The client has the rotated token: the one it resumed with is retired.
@@ -261,25 +284,69 @@ struct ConnectionHandler: Sendable {
             // pressure (job.cancel, ack, close) is handled at once, up to a small budget per
             // blocked spell, so a job stuck on a peer that stopped reading can still be
             // cancelled promptly (issue 10 item 5).
-            let env: Envelope
-            switch FrameCodec.decode(frame) {
-            case .failure(let e):
+            switch Self.step(for: frame, session: session, reliefBudget: &reliefBudget) {
+            case .invalid(let error):
                 // Answered like a request: after waiting for room.
                 await session.waitForOutboundRoom()
                 reliefBudget = Self.reliefFramesWhileBlocked
-                session.sendError(e)
-                continue
-            case .success(let e):
-                env = e
+                session.sendError(error)
+            case .request(let env, let waitsForRoom):
+                if waitsForRoom {
+                    await session.waitForOutboundRoom()
+                    reliefBudget = Self.reliefFramesWhileBlocked
+                }
+                guard await runtime.handle(env, session: session) else { return }
             }
-            if env.message.relievesBackPressure, reliefBudget > 0 {
-                if session.outboundIsFull { reliefBudget -= 1 } else { reliefBudget = Self.reliefFramesWhileBlocked }
-            } else {
-                await session.waitForOutboundRoom()
-                reliefBudget = Self.reliefFramesWhileBlocked
+        }
+    }
+
+    /// What `transport.receive()` gave the reader.
+    enum Received {
+        case frame(String)
+        /// An unusable frame (too large, not text), already answered with `INVALID_REQUEST`.
+        case answered
+    }
+
+    /// The connection's next frame; nil when the peer closed or the transport failed.
+    @inline(never)
+    func nextFrame(_ session: RuntimeSession) async -> Received? {
+        do {
+            guard let frame = try await transport.receive() else { return nil }
+            return .frame(frame)
+        } catch let e as TransportError {
+            if case .frameTooLarge = e {
+                session.sendError(ARCPError.invalidRequest("frame too large: \(e)"))
+                return .answered
             }
-            let keepGoing = await runtime.handle(env, session: session)
-            if !keepGoing { return }
+            if case .invalidFrame(let why) = e {
+                session.sendError(ARCPError.invalidRequest("invalid frame: \(why)"))
+                return .answered
+            }
+            return nil
+        } catch {
+            return nil
+        }
+    }
+
+    /// What the reader does with a frame.
+    enum Step {
+        /// Not a valid envelope: answered with this error (after waiting for room).
+        case invalid(ARCPError)
+        /// A request, handled at once or after waiting for room in the outbound queue.
+        case request(Envelope, waitsForRoom: Bool)
+    }
+
+    /// Decodes `frame` and decides whether it waits for room (spending `reliefBudget` on a
+    /// pressure-relieving frame while the queue is full).
+    @inline(never)
+    static func step(for frame: String, session: RuntimeSession, reliefBudget: inout Int) -> Step {
+        switch FrameCodec.decode(frame) {
+        case .failure(let error):
+            return .invalid(error)
+        case .success(let env):
+            guard env.message.relievesBackPressure, reliefBudget > 0 else { return .request(env, waitsForRoom: true) }
+            if session.outboundIsFull { reliefBudget -= 1 } else { reliefBudget = reliefFramesWhileBlocked }
+            return .request(env, waitsForRoom: false)
         }
     }
 

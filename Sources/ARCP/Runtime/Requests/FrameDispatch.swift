@@ -14,12 +14,35 @@ extension ARCPRuntime {
     }
 
     /// Dispatches one decoded inbound envelope and replies. Returns false when the connection
-    /// should end (bye / close). Kept thin: it runs on every connection's task, whose frames
-    /// hold every temporary of an async function for as long as the connection lives; errors
-    /// are answered by non-inlined helpers (docs/BENCHMARKS.md, "Per-session memory").
+    /// should end (bye / close). Kept thin: it runs on every connection's task, which keeps
+    /// the memory of its deepest chain of frames for as long as the connection lives. What
+    /// needs no await is answered by `route` (synchronous, so its temporaries live on the
+    /// thread's stack); each request that awaits has a function of its own, whose frame is
+    /// allocated only while it runs (docs/BENCHMARKS.md, "Per-session memory").
     func handle(_ env: Envelope, session: RuntimeSession) async -> Bool {
-        func fail(_ e: ARCPError, jobID: String? = nil) {
-            Self.answer(e, to: env, session: session, jobID: jobID)
+        switch route(env, session: session) {
+        case .answered(let keepGoing): return keepGoing
+        case .submit: await submitRequest(env, session: session)
+        case .listJobs: await listJobsRequest(env, session: session)
+        case .cancel: await cancelRequest(env, session: session)
+        case .subscribe: await subscribeRequest(env, session: session)
+        case .unsubscribe: await unsubscribeRequest(env, session: session)
+        }
+        return true
+    }
+
+    /// Where `handle` sends an inbound envelope.
+    enum Route {
+        /// Answered (or nothing to answer); false when the connection should end.
+        case answered(keepGoing: Bool)
+        case submit, listJobs, cancel, subscribe, unsubscribe
+    }
+
+    /// Answers what needs no await (errors, ping, ack, bye, close) and routes the rest.
+    @inline(never)
+    func route(_ env: Envelope, session: RuntimeSession) -> Route {
+        func fail(_ e: ARCPError) {
+            Self.answer(e, to: env, session: session)
         }
         func need(_ f: Feature) -> Bool {
             if session.has(f) { return true }
@@ -35,41 +58,71 @@ extension ARCPRuntime {
             break  // liveness is recorded for every frame
         case .sessionAck(let a):
             if need(.ack) { session.acknowledge(through: a.lastProcessedSeq) }
-        case .sessionListJobs(let l):
-            if need(.listJobs) { await listJobs(l, session: session, requestID: env.id) }
+        case .sessionListJobs:
+            if need(.listJobs) { return .listJobs }
         case .sessionBye:
             session.markClosed()
-            return false
+            return .answered(keepGoing: false)
         case .sessionClose(let c):
             session.markClosed()
             session.sendControl(.sessionClosed(SessionClosedPayload(reason: c.reason)))
-            return false
+            return .answered(keepGoing: false)
         case .sessionError(let e):
             logClientError(e, session: session)
-        case .jobSubmit(let s):
-            do {
-                try await submit(s, envelope: env, session: session)
-            } catch let e as ARCPError {
-                fail(e)
-            } catch {
-                fail(.internalError("\(error)"))
-            }
+        case .jobSubmit:
+            return .submit
         case .jobCancel(let c):
-            guard let jobID = env.jobId ?? c.jobId else {
+            guard (env.jobId ?? c.jobId) != nil else {
                 fail(.invalidRequest("job.cancel needs a job_id"))
-                return true
+                return .answered(keepGoing: true)
             }
-            await cancel(jobID: jobID, reason: c.reason, session: session, requestID: env.id)
-        case .jobSubscribe(let s):
-            if need(.subscribe) { await subscribe(s, session: session, requestID: env.id) }
-        case .jobUnsubscribe(let u):
-            if need(.subscribe) { await unsubscribe(u, session: session, requestID: env.id) }
+            return .cancel
+        case .jobSubscribe:
+            if need(.subscribe) { return .subscribe }
+        case .jobUnsubscribe:
+            if need(.subscribe) { return .unsubscribe }
         case .unknown(let type, _):
             fail(.invalidRequest("unknown envelope type: '\(type)'"))
         default:
             fail(.invalidRequest("\(env.message.type) is not a client-to-runtime message"))
         }
-        return true
+        return .answered(keepGoing: true)
+    }
+
+    @inline(never)
+    func submitRequest(_ env: Envelope, session: RuntimeSession) async {
+        guard case .jobSubmit(let s) = env.message else { return }
+        do {
+            try await submit(s, envelope: env, session: session)
+        } catch let e as ARCPError {
+            Self.answer(e, to: env, session: session)
+        } catch {
+            Self.answer(.internalError("\(error)"), to: env, session: session)
+        }
+    }
+
+    @inline(never)
+    func listJobsRequest(_ env: Envelope, session: RuntimeSession) async {
+        guard case .sessionListJobs(let l) = env.message else { return }
+        await listJobs(l, session: session, requestID: env.id)
+    }
+
+    @inline(never)
+    func cancelRequest(_ env: Envelope, session: RuntimeSession) async {
+        guard case .jobCancel(let c) = env.message, let jobID = env.jobId ?? c.jobId else { return }
+        await cancel(jobID: jobID, reason: c.reason, session: session, requestID: env.id)
+    }
+
+    @inline(never)
+    func subscribeRequest(_ env: Envelope, session: RuntimeSession) async {
+        guard case .jobSubscribe(let s) = env.message else { return }
+        await subscribe(s, session: session, requestID: env.id)
+    }
+
+    @inline(never)
+    func unsubscribeRequest(_ env: Envelope, session: RuntimeSession) async {
+        guard case .jobUnsubscribe(let u) = env.message else { return }
+        await unsubscribe(u, session: session, requestID: env.id)
     }
 
     @inline(never)

@@ -6,11 +6,123 @@ extension ARCPRuntime {
     /// an idempotent resubmit from the `IdempotencyIndex`, provisions credentials, accepts
     /// the job into the `JobTable` and starts its agent on the cooperative pool.
     ///
-    /// Its synchronous steps (lease, authority, wire forms, persisting, starting) are
-    /// `@inline(never)`: inlined, their temporaries would sit in this async function's frame,
-    /// which the connection's task keeps for its whole life (docs/BENCHMARKS.md,
-    /// "Per-session memory").
+    /// What the steps produce lives in one `SubmitWork` object and its synchronous steps are
+    /// `@inline(never)`: this async function's frame is on the deepest chain of frames of the
+    /// connection's task, which keeps that memory for its whole life (docs/BENCHMARKS.md,
+    /// "Per-session memory"); held inline, the steps' values and temporaries made it 1.8 KiB.
     func submit(_ s: JobSubmitPayload, envelope: Envelope, session: RuntimeSession) async throws {
+        let work = try prepareSubmit(s, session: session)
+        // Idempotency (spec §7.2): a resubmit is answered with the original job.
+        if work.key != nil, try await replayedResubmit(work, envelope: envelope, session: session) { return }
+        let grant = try authorize(work, envelope: envelope)
+        // Provisioned credentials are issued no later than job.accepted (spec §9.8.2).
+        if provisions(for: session.featureSet) { try await provisionCredentials(grant, agent: work.agent, session: session) }
+        let accepted = acceptance(work, grant, envelope: envelope)
+        if work.key != nil, try await claimKey(work, grant, accepted: accepted, envelope: envelope, session: session) { return }
+        let job = makeJob(work, grant, accepted: accepted, session: session)
+        switch await tables.jobs.admit(job, limits: runningJobLimits, start: work.start) {
+        case .refused(let limit):
+            // Refused (issue 10 item 3, placement): undo the claim and the credentials.
+            if let key = work.key { await tables.idempotency.release(principal: session.principal, key: key) }
+            revokeInBackground(grant.credentials, jobID: grant.jobID)
+            throw runningJobsRefusal(limit)
+        case .handedOff(let announce):
+            // Queued where another process may claim it (a cluster's queue): that process runs
+            // it (its end duties included) and its events reach this session from there.
+            session.sendControl(.jobAccepted(accepted), jobID: job.id, traceID: job.traceID)
+            await announce()
+        case .waiting:
+            // Accepted and `pending`; it starts when a running job ends (`startWaitingJobs`).
+            accept(job, accepted, session: session, start: nil)
+        case .run:
+            accept(job, accepted, session: session, start: work.start)
+        }
+    }
+
+    /// Answers a resubmit of a key this principal used with the original job (from the
+    /// `IdempotencyIndex`, or after a restart from the runtime store: issue 10 item 9).
+    /// False when the key is new.
+    @inline(never)
+    func replayedResubmit(_ work: SubmitWork, envelope: Envelope, session: RuntimeSession) async throws -> Bool {
+        guard let key = work.key, let fingerprint = work.fingerprint else { return false }
+        if let holder = await tables.idempotency.holder(principal: session.principal, key: key) {
+            try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return true
+        }
+        if let store = configuration.store, let record = try await storedIdempotency(store, principal: session.principal, key: key) {
+            try await replayStored(record, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return true
+        }
+        return false
+    }
+
+    /// Claims the submit's idempotency key for the new job, durably with a store (before
+    /// `job.accepted`: a resubmit after a crash gets this job, not a second run). True when a
+    /// concurrent identical submit won the race: it was answered like a resubmit.
+    @inline(never)
+    func claimKey(
+        _ work: SubmitWork, _ grant: SubmitGrant, accepted: JobAcceptedPayload, envelope: Envelope, session: RuntimeSession
+    ) async throws -> Bool {
+        guard let key = work.key, let fingerprint = work.fingerprint else { return false }
+        let claim = await tables.idempotency.claim(principal: session.principal, key: key, fingerprint: fingerprint, jobID: grant.jobID)
+        if case .held(let holder) = claim {
+            revokeInBackground(grant.credentials, jobID: grant.jobID)
+            try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
+            return true
+        }
+        if let store = configuration.store {
+            do {
+                try await claimDurably(store, accepted, principal: session.principal, key: key, fingerprint: fingerprint)
+            } catch {
+                await tables.idempotency.release(principal: session.principal, key: key)
+                revokeInBackground(grant.credentials, jobID: grant.jobID)
+                throw error
+            }
+        }
+        return false
+    }
+
+    /// What `submit`'s checks produce, in one object so that the async function's frame holds
+    /// one reference.
+    final class SubmitWork {
+        let request: JobSubmitPayload
+        let agent: String
+        let lease: AcceptedLease
+        let start: JobStart
+        let key: String?
+        let fingerprint: String?
+
+        init(request: JobSubmitPayload, agent: String, lease: AcceptedLease, start: JobStart, fingerprint: String?) {
+            self.request = request
+            self.agent = agent
+            self.lease = lease
+            self.start = start
+            self.key = request.idempotencyKey
+            self.fingerprint = fingerprint
+        }
+    }
+
+    /// A job to be accepted: its lease authority, id, trace and credentials. Used by one
+    /// task, one step after another.
+    final class SubmitGrant {
+        let authority: LeaseAuthority
+        let jobID: String
+        let traceID: String
+        let traceContext: W3CTraceContext?
+        var credentials: [Credential] = []
+
+        init(authority: LeaseAuthority, jobID: String, traceID: String, traceContext: W3CTraceContext?) {
+            self.authority = authority
+            self.jobID = jobID
+            self.traceID = traceID
+            self.traceContext = traceContext
+        }
+    }
+
+    /// The checks that need no await: shutting down, agent and version, `max_runtime_sec`,
+    /// the lease.
+    @inline(never)
+    func prepareSubmit(_ s: JobSubmitPayload, session: RuntimeSession) throws -> SubmitWork {
         // Shutting down (draining): no new job here; the client may submit it elsewhere.
         if connections.refusesNewWork { throw shuttingDownRefusal }
         // Agent and version (spec §7.5).
@@ -25,87 +137,61 @@ extension ARCPRuntime {
         }
         // Lease (spec §9): validated, feature-gated, reduced by policy.
         let lease = try acceptLease(s.leaseRequest, constraints: s.leaseConstraints, session: session)
-        // Idempotency (spec §7.2).
-        let fingerprint = s.idempotencyKey.map { _ in Self.fingerprint(s) }
-        if let key = s.idempotencyKey, let fingerprint,
-            let holder = await tables.idempotency.holder(principal: session.principal, key: key)
-        {
-            try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
-            return
-        }
-        // After a restart the key may be in the runtime store only (issue 10 item 9).
-        if let key = s.idempotencyKey, let fingerprint, let store = configuration.store,
-            let record = try await storedIdempotency(store, principal: session.principal, key: key)
-        {
-            try await replayStored(record, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
-            return
-        }
-        let authority = try makeAuthority(lease)
-        let jobID = ARCPID.jobID()
+        let start = JobStart(body: body, input: s.input ?? .null, maxRuntime: maxRuntime, restartable: agents.isRestartable(resolved))
+        return SubmitWork(request: s, agent: resolved, lease: lease, start: start, fingerprint: s.idempotencyKey.map { _ in Self.fingerprint(s) })
+    }
+
+    /// The job's lease authority, id and trace.
+    @inline(never)
+    func authorize(_ work: SubmitWork, envelope: Envelope) throws -> SubmitGrant {
+        let authority = try makeAuthority(work.lease)
         let traceContext = carriedTraceContext(envelope)
-        let traceID = envelope.traceId ?? traceContext?.traceID ?? ARCPID.traceID()
-        // Provisioned credentials are issued no later than job.accepted (spec §9.8.2).
-        let credentials = provisions(for: session.featureSet)
-            ? try await issueCredentials(
-                CredentialJob(jobID: jobID, agent: resolved, principal: session.principal, traceID: traceID), lease: authority.lease,
-                constraints: authority.constraints, budget: authority.initialBudget)
-            : []
-        let accepted = JobAcceptedPayload(
-            jobId: jobID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: s.leaseRequest),
+        return SubmitGrant(
+            authority: authority, jobID: ARCPID.jobID(), traceID: envelope.traceId ?? traceContext?.traceID ?? ARCPID.traceID(),
+            traceContext: traceContext)
+    }
+
+    @inline(never)
+    func provisionCredentials(_ grant: SubmitGrant, agent: String, session: RuntimeSession) async throws {
+        let authority = grant.authority
+        grant.credentials = try await issueCredentials(
+            CredentialJob(jobID: grant.jobID, agent: agent, principal: session.principal, traceID: grant.traceID), lease: authority.lease,
+            constraints: authority.constraints, budget: authority.initialBudget)
+    }
+
+    /// The `job.accepted` payload.
+    @inline(never)
+    func acceptance(_ work: SubmitWork, _ grant: SubmitGrant, envelope: Envelope) -> JobAcceptedPayload {
+        let authority = grant.authority
+        return JobAcceptedPayload(
+            jobId: grant.jobID, agent: work.agent, lease: Self.leaseWire(authority.lease, requested: work.request.leaseRequest),
             leaseConstraints: Self.constraintsWire(authority.constraints),
-            budget: budgetWire(authority.initialBudget, written: s.leaseRequest ?? [:]), credentials: credentials.isEmpty ? nil : credentials,
-            acceptedAt: ARCPTimestamp.string(), traceId: traceID, requestId: envelope.id)
-        if let key = s.idempotencyKey, let fingerprint {
-            let claim = await tables.idempotency.claim(principal: session.principal, key: key, fingerprint: fingerprint, jobID: jobID)
-            if case .held(let holder) = claim {
-                // A concurrent identical submit won the race; answer like a resubmit.
-                revokeInBackground(credentials, jobID: jobID)
-                try await replayAccepted(holder, fingerprint: fingerprint, envelope: envelope, session: session, key: key)
-                return
-            }
-            // Durable before job.accepted: a resubmit after a crash gets this job, not a second run.
-            if let store = configuration.store {
-                do {
-                    try await claimDurably(store, accepted, principal: session.principal, key: key, fingerprint: fingerprint)
-                } catch {
-                    await tables.idempotency.release(principal: session.principal, key: key)
-                    revokeInBackground(credentials, jobID: jobID)
-                    throw error
-                }
-            }
-        }
-        let job = RuntimeJob(
-            id: jobID, agent: resolved, principal: session.principal, traceID: traceID, lease: accepted.lease ?? [:],
-            leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: s.idempotencyKey, fingerprint: fingerprint,
+            budget: budgetWire(authority.initialBudget, written: work.request.leaseRequest ?? [:]),
+            credentials: grant.credentials.isEmpty ? nil : grant.credentials,
+            acceptedAt: ARCPTimestamp.string(), traceId: grant.traceID, requestId: envelope.id)
+    }
+
+    @inline(never)
+    func makeJob(_ work: SubmitWork, _ grant: SubmitGrant, accepted: JobAcceptedPayload, session: RuntimeSession) -> RuntimeJob {
+        RuntimeJob(
+            id: grant.jobID, agent: work.agent, principal: session.principal, traceID: grant.traceID, lease: accepted.lease ?? [:],
+            leaseConstraints: accepted.leaseConstraints, parentJobID: nil, idempotencyKey: work.key, fingerprint: work.fingerprint,
             accepted: accepted, features: session.featureSet,
-            fanOut: tables.fanOut.fanOut(jobID: jobID, principal: session.principal, traceID: traceID, ownerSessionID: session.id, owner: session),
-            policy: jobPolicy, authority: authority, credentials: credentials, storeWriter: storeWriter, traceContext: traceContext)
-        let jobStart = JobStart(
-            body: body, input: s.input ?? .null, maxRuntime: maxRuntime, restartable: agents.isRestartable(resolved))
-        switch await tables.jobs.admit(job, limits: runningJobLimits, start: jobStart) {
-        case .refused(let limit):
-            // Refused (issue 10 item 3, placement): undo the claim and the credentials.
-            if let key = s.idempotencyKey { await tables.idempotency.release(principal: session.principal, key: key) }
-            revokeInBackground(credentials, jobID: jobID)
-            throw runningJobsRefusal(limit)
-        case .handedOff(let announce):
-            // Queued where another process may claim it (a cluster's queue): that process runs
-            // it (its end duties included) and its events reach this session from there.
-            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
-            await announce()
-        case .waiting:
-            // Accepted and `pending`; it starts when a running job ends (`startWaitingJobs`).
-            installTerminalDuties(job)
-            armRetention(job)
-            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
-            job.persist()
-        case .run:
-            installTerminalDuties(job)
-            armRetention(job)
-            session.sendControl(.jobAccepted(accepted), jobID: jobID, traceID: traceID)
-            job.persist()
-            start(job, body: body, input: s.input ?? .null, maxRuntime: maxRuntime)
-        }
+            fanOut: tables.fanOut.fanOut(
+                jobID: grant.jobID, principal: session.principal, traceID: grant.traceID, ownerSessionID: session.id, owner: session),
+            policy: jobPolicy, authority: grant.authority, credentials: grant.credentials, storeWriter: storeWriter,
+            traceContext: grant.traceContext)
+    }
+
+    /// An admitted job: its end duties and retention, `job.accepted`, persisted; started
+    /// now with `start`, or (nil) when a running job ends.
+    @inline(never)
+    func accept(_ job: RuntimeJob, _ accepted: JobAcceptedPayload, session: RuntimeSession, start: JobStart?) {
+        installTerminalDuties(job)
+        armRetention(job)
+        session.sendControl(.jobAccepted(accepted), jobID: job.id, traceID: job.traceID)
+        job.persist()
+        if let start { self.start(job, body: start.body, input: start.input, maxRuntime: start.maxRuntime) }
     }
 
     /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`

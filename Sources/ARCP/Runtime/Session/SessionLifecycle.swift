@@ -19,7 +19,22 @@ extension ARCPRuntime {
     /// session's record (its resume token's hash) is stored before the welcome is queued.
     /// - Throws: `INTERNAL_ERROR` (not retryable) when the principal holds
     ///   `Limits.maxSessionsPerPrincipal` sessions already.
+    ///
+    /// Its synchronous steps are functions of their own (`@inline(never)`): this frame is on
+    /// the connection task's deepest chain of frames, whose memory the task keeps for its
+    /// whole life (docs/BENCHMARKS.md, "Per-session memory").
     func openSession(principal: String, hello: SessionHelloPayload, confidential: Bool = true) async throws(ARCPError) -> (RuntimeSession, UInt64) {
+        let (session, features) = try newSession(principal: principal, hello: hello, confidential: confidential)
+        let max = configuration.limits.maxSessionsPerPrincipal
+        guard await tables.sessions.insert(session, maxPerPrincipal: max) else { throw sessionsPerPrincipalRefusal(principal, max: max) }
+        if storeWriter != nil { await storeOpened(session) }
+        return attachOpened(session, features: features)
+    }
+
+    /// A new session for `principal`, with the features both the hello asks for and this
+    /// runtime offers on this transport; and the features offered.
+    @inline(never)
+    func newSession(principal: String, hello: SessionHelloPayload, confidential: Bool) throws(ARCPError) -> (RuntimeSession, [Feature]) {
         if let reason = connections.newSessionsPaused { throw newSessionsPausedRefusal(reason) }
         let features = offeredFeatures(confidential: confidential)
         let offered = Set(features.map(\.rawValue))
@@ -31,15 +46,27 @@ extension ARCPRuntime {
             id: ARCPID.sessionID(), principal: principal, features: effective, resumeToken: ARCPID.resumeToken(),
             limits: configuration.buffering, storeWriter: storeWriter, outbound: outboundFrameLimit,
             instrumentation: configuration.instrumentation)
-        let max = configuration.limits.maxSessionsPerPrincipal
-        guard await tables.sessions.insert(session, maxPerPrincipal: max) else {
-            throw RuntimeLimit.sessionsPerPrincipal.error(
-                max: max, "principal \(principal) already holds \(max) sessions (the limit, resumable ones included); close or let one expire")
-        }
+        return (session, features)
+    }
+
+    @inline(never)
+    func sessionsPerPrincipalRefusal(_ principal: String, max: Int) -> ARCPError {
+        RuntimeLimit.sessionsPerPrincipal.error(
+            max: max, "principal \(principal) already holds \(max) sessions (the limit, resumable ones included); close or let one expire")
+    }
+
+    /// Stores the new session's record (its resume token's hash) before its welcome.
+    @inline(never)
+    func storeOpened(_ session: RuntimeSession) async {
         await storeDurably(.session(session.record()))
+    }
+
+    /// Queues the welcome and attaches the session; returns it with its connection number.
+    @inline(never)
+    func attachOpened(_ session: RuntimeSession, features: [Feature]) -> (RuntimeSession, UInt64) {
         let welcome = welcomeFrame(session, token: session.resumeToken, features: features)
         guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
-        logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(principal)"])
+        logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(session.principal)"])
         return (session, conn)
     }
 
