@@ -1,15 +1,16 @@
 import ARCPWebSocketCore
 import NIOCore
 
-/// The first-message cap on a server, enforced on raw bytes in front of the frame decoder.
+/// The first-message cap on a server, enforced on raw bytes in front of the frame parser.
 ///
-/// NIO's frame decoder takes one size limit for the life of the connection (the message limit,
-/// 16 MiB by default) and buffers a whole frame before passing it on, so a cap on the first
-/// message checked after decoding would come too late: an unauthenticated peer could still
-/// make the server hold 16 MiB. This handler counts the bytes that arrive before the first
-/// message has been delivered; more than the cap plus 4 KiB (framing, a few control frames)
-/// fails the connection with 1009 at once, and the bytes are not buffered. Once the protocol
-/// handler delivered the first message it disarms the guard, which then passes bytes through.
+/// The frame parser (``InboundFrameParser``) takes one size limit for the life of the
+/// connection (the message limit, 16 MiB by default) and buffers a whole frame before passing
+/// it on, so a cap on the first message checked after parsing would come too late: an
+/// unauthenticated peer could still make the server hold 16 MiB. This handler counts the bytes
+/// that arrive before the first message has been delivered; more than the cap plus 4 KiB
+/// (framing, a few control frames) fails the connection with 1009 at once, and the bytes are
+/// not buffered. Once the protocol handler delivered the first message it disarms the guard,
+/// which then passes bytes through.
 final class FirstMessageGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer

@@ -4,8 +4,9 @@ import DequeModule
 import NIOCore
 import NIOWebSocket
 
-/// The RFC 6455 message layer of an `ARCPWebSocket` connection, on the event loop, on top of
-/// NIO's frame codec, with the ARCP rules from `ARCPWebSocketCore`: ``MessageAssembler``
+/// The RFC 6455 message layer of an `ARCPWebSocket` connection, on the event loop: frames are
+/// cut from the socket's bytes by ``InboundFrameParser`` and written by NIO's frame encoder
+/// (or as wire bytes), with the ARCP rules from `ARCPWebSocketCore`: ``MessageAssembler``
 /// (reassembly, size limits, UTF-8, binary → 1003), ``PongSchedule`` (pings from a peer that
 /// does not read), ``InboundMailbox`` (the bounded queue `receive()` reads), the close codes.
 ///
@@ -30,7 +31,7 @@ import NIOWebSocket
 /// `closeTimeout` passes. When the channel closes it ends the mailbox: cleanly after a close
 /// handshake with code 1000/1001, with the violation or an I/O error otherwise.
 final class WebSocketProtocolHandler: ChannelDuplexHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -48,6 +49,9 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private let closeTimeout: TimeAmount
     private let shared: ConnectionShared
     private let firstMessageGuard: FirstMessageGuard?
+    private var parser: InboundFrameParser
+    /// The bytes broke the framing: nothing more is parsed.
+    private var parserFailed = false
     private var assembler: MessageAssembler
     private var pongs: PongSchedule
     private var phase: Phase = .open
@@ -95,6 +99,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
         self.firstMessageGuard = firstMessageGuard
+        self.parser = InboundFrameParser(maxFrameSize: limits.maxMessageSize)
         self.assembler = MessageAssembler(limits: limits)
         self.pongs = PongSchedule(maxUnanswered: limits.maxUnansweredPings)
         self.keepAliveInterval = limits.keepAlivePingInterval.map(TimeAmount.init)
@@ -172,8 +177,26 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
         framesSinceReadComplete = true
+        guard phase != .closed, !parserFailed else { return }
+        parser.append(Self.unwrapInboundIn(data))
+        while phase != .closed {
+            switch parser.next() {
+            case .needMore:
+                return
+            case .frame(let frame):
+                handle(frame, context: context)
+            case .violation(let violation):
+                parserFailed = true
+                parser.discard()
+                // While draining, the bytes are being discarded on purpose.
+                if phase != .draining { fail(context, violation) }
+                return
+            }
+        }
+    }
+
+    private func handle(_ frame: InboundFrame, context: ChannelHandlerContext) {
         switch phase {
         case .closed:
             return
@@ -184,13 +207,13 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             break
         }
 
-        if frame.rsv1 || frame.rsv2 || frame.rsv3 { return fail(context, .reservedBits) }
-        if isClient && frame.maskKey != nil { return fail(context, .maskedServerFrame) }
-        if !isClient && frame.maskKey == nil { return fail(context, .unmaskedClientFrame) }
+        if frame.hasReservedBits { return fail(context, .reservedBits) }
+        if isClient && frame.wasMasked { return fail(context, .maskedServerFrame) }
+        if !isClient && !frame.wasMasked { return fail(context, .unmaskedClientFrame) }
 
         switch frame.opcode {
         case .text, .continuation, .binary:
-            switch assembler.receive(opcode: frame.opcode, fin: frame.fin, payload: frame.unmaskedData) {
+            switch assembler.receive(opcode: frame.opcode, fin: frame.fin, payload: frame.payload) {
             case .incomplete:
                 break
             case .message(let text):
@@ -200,7 +223,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
             }
         case .ping:
             guard phase == .open else { return }
-            switch pongs.receivedPing(frame.unmaskedData) {
+            switch pongs.receivedPing(frame.payload) {
             case .send(let payload):
                 writePong(context, payload)
             case .deferred:
@@ -211,7 +234,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         case .pong:
             awaitingPong = false
         case .connectionClose:
-            let info = WebSocketFrame.closeInfo(from: frame.unmaskedData)
+            let info = WebSocketFrame.closeInfo(from: frame.payload)
             shared.recordPeerClose(info)
             if phase == .open {
                 // Echo the peer's code (RFC 6455 §5.5.1), then hang up.
@@ -250,18 +273,8 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         if let violation = error as? WebSocketViolation {
             return fail(context, violation)
         }
-        if let error = error as? NIOWebSocketError {
-            switch error {
-            case .invalidFrameLength:
-                fail(context, .frameTooLarge(limit: maxMessageSize))
-            case .fragmentedControlFrame, .multiByteControlFrameLength:
-                fail(context, .invalidControlFrame)
-            }
-            return
-        }
         if phase == .draining {
-            // The frame decoder reports each chunk it refuses after its own error; those are
-            // the bytes being drained on purpose.
+            // An error while the connection is failing already: it is closing anyway.
             return
         }
         // An I/O error (e.g. connection reset): remember it for the message, and hang up.
@@ -415,27 +428,32 @@ struct KeepAliveUnanswered: Error, CustomStringConvertible {
 }
 
 extension WebSocketProtocolHandler {
-    /// After the HTTP upgrade (on the event loop): adds the protocol handler to `channel` (and,
-    /// on a server with a first-message cap below the message limit, the ``FirstMessageGuard``
-    /// in front of the frame decoder), and returns the state it shares with the connection's
-    /// ``WebSocketTransport``.
+    /// After the HTTP upgrade (on the event loop): adds the protocol handler, with its
+    /// ``InboundFrameParser``, in front of NIO's frame decoder (which the upgraders add, and
+    /// which then never sees a byte: the handler consumes them) and, on a server with a
+    /// first-message cap below the message limit, the ``FirstMessageGuard`` in front of it;
+    /// returns the state it shares with the connection's ``WebSocketTransport``.
+    ///
+    /// In front of the decoder rather than in its place: NIO removes a decoder one event-loop
+    /// tick after it is asked to, and the bytes the upgrader buffered during the handshake are
+    /// replayed before that tick; they must reach the parser, not the decoder.
     static func install(
         on channel: any Channel, isClient: Bool, limits: ConnectionLimits
     ) throws -> (ConnectionShared, WebSocketProtocolHandler) {
         // Messages are written past NIO's frame encoder (``writeWire(_:promise:)``): a pipeline
         // without it is not one this handler can serve.
         let wireContext = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+        let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
         let shared = ConnectionShared(limits: limits)
         var firstMessageGuard: FirstMessageGuard?
         if !isClient && limits.maxFirstMessageSize < limits.maxMessageSize {
             let guardHandler = FirstMessageGuard(limit: limits.maxFirstMessageSize)
-            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(guardHandler, position: .before(decoder))
             firstMessageGuard = guardHandler
         }
         let handler = WebSocketProtocolHandler(
             isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard, wireContext: wireContext)
-        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.pipeline.syncOperations.addHandler(handler, position: .before(decoder))
         return (shared, handler)
     }
 }
