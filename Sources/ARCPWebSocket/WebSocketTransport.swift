@@ -28,7 +28,7 @@ import Synchronization
 ///   flooding peer is slowed down by TCP flow control, never buffered without limit.
 /// - ``preferredExecutor`` is the connection's event loop (unless turned off): the runtime and
 ///   the client handle this connection's frames there, without a thread hop.
-public final class WebSocketTransport: Transport {
+public final class WebSocketTransport: Transport, DeadlineReceiving {
     /// The largest accepted message, in bytes (also the cap on one frame).
     public let maxFrameSize: Int
     /// Whether this is the client end of the connection.
@@ -97,6 +97,20 @@ public final class WebSocketTransport: Transport {
     ///   says which).
     public func receive() async throws -> String? {
         try await shared.mailbox.receive()
+    }
+
+    /// `receive()`, ended by a timer on the connection's event loop when nothing came within
+    /// `limit` (no task of its own: ``DeadlineReceiving``).
+    package func receive(waitingAtMost limit: Duration) async throws -> TimedReceive {
+        let mailbox = shared.mailbox
+        let token = mailbox.nextDeadlineToken()
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(limit)) { mailbox.expire(token) }
+        defer { timer.cancel() }
+        do {
+            return .received(try await mailbox.receive(expiring: token))
+        } catch is InboundMailbox.Expired {
+            return .timedOut
+        }
     }
 
     /// Sends `frame` as one text message; suspends while the outbound credit is used up.

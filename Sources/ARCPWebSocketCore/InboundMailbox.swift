@@ -41,6 +41,10 @@ package final class InboundMailbox: Sendable {
         var messages: Deque<String> = []
         var bytes = 0
         var consumer: CheckedContinuation<String?, any Error>?
+        /// The waiting consumer's deadline token (``receive(expiring:)``); 0 for none.
+        var consumerToken: UInt64 = 0
+        /// The last token handed out by ``nextDeadlineToken()``.
+        var lastToken: UInt64 = 0
         var ending: Ending?
         var failureReported = false
         /// An offer found the mailbox full: the next `receive()` that makes room wakes the producer.
@@ -186,6 +190,40 @@ package final class InboundMailbox: Sendable {
     /// failure once after a failed end, then `nil`. Throws `CancellationError` if the task is
     /// cancelled while waiting.
     package func receive() async throws -> String? {
+        try await receive(expiring: 0)
+    }
+
+    /// Whether a `receive` is waiting for a message (tests).
+    package var consumerIsWaiting: Bool { state.withLock { $0.consumer != nil } }
+
+    /// Thrown by ``receive(expiring:)`` when ``expire(_:)`` ended the wait.
+    package struct Expired: Error {}
+
+    /// A token for one ``receive(expiring:)``, never 0.
+    package func nextDeadlineToken() -> UInt64 {
+        state.withLock { s in
+            s.lastToken &+= 1
+            if s.lastToken == 0 { s.lastToken = 1 }
+            return s.lastToken
+        }
+    }
+
+    /// Ends a ``receive(expiring:)`` that is still waiting with `token` (a deadline timer calls
+    /// it): it throws ``Expired``. Anything else is left alone, so a late timer cannot end a
+    /// later receive.
+    package func expire(_ token: UInt64) {
+        guard token != 0 else { return }
+        let cont = state.withLock { s -> CheckedContinuation<String?, any Error>? in
+            guard s.consumerToken == token, let c = s.consumer else { return nil }
+            s.consumer = nil
+            s.consumerToken = 0
+            return c
+        }
+        cont?.resume(throwing: Expired())
+    }
+
+    /// ``receive()``, whose wait ``expire(_:)`` can end with `token` (0: it cannot).
+    package func receive(expiring token: UInt64) async throws -> String? {
         switch state.withLock({ take(&$0) }) {
         case .message(let m, let wake, let waiter):
             wake?()
@@ -202,6 +240,7 @@ package final class InboundMailbox: Sendable {
                     guard case .wait = taken else { return taken }
                     if Task.isCancelled { return nil }
                     s.consumer = cont
+                    s.consumerToken = token
                     return .wait
                 }
                 switch now {

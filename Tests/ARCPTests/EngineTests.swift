@@ -24,6 +24,19 @@ struct EngineTests {
         await client.close()
     }
 
+    @Test("a peer that sends no hello gets session.error at the hello timeout, then the close (a transport without its own deadline)")
+    func helloTimeout() async throws {
+        var config = ARCPRuntime.Configuration()
+        config.helloTimeout = .milliseconds(200)
+        let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["demo": "me@example.com"]))
+        let (peer, runtimeEnd) = MemoryTransport.pair()
+        Task { await runtime.accept(runtimeEnd) }
+        let refusal = try #require(try await peer.receive())
+        #expect(refusal.contains("session.error"))
+        #expect(refusal.contains("no session.hello within"))
+        #expect(try await peer.receive() == nil)
+    }
+
     @Test("welcome: session id, resume token ≥128 bits, window, features intersected in client order, agents with versions")
     func welcome() async throws {
         let h = try Harness()

@@ -43,6 +43,25 @@ struct RuntimeOverWebSocketTests {
         await server.stop()
     }
 
+    /// The wait for hello is bounded by the transport's own timer (no task): a peer that sends
+    /// nothing gets `session.error` and the close.
+    @Test func aPeerThatSendsNoHelloIsRefusedAtTheHelloTimeout() async throws {
+        var config = ARCPRuntime.Configuration()
+        config.heartbeatInterval = nil
+        config.helloTimeout = .milliseconds(200)
+        let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com"]))
+        let server = WebSocketServer(runtime: runtime)
+        try await server.start()
+        let port = try #require(server.port)
+        let peer = try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)")
+        let refusal = try #require(try await peer.receive())
+        #expect(refusal.contains("session.error"))
+        #expect(refusal.contains("no session.hello within"))
+        #expect(try await peer.receive() == nil)
+        await peer.close()
+        await server.stop()
+    }
+
     @Test func serveWebSocketRunsUntilCancelled() async throws {
         let runtime = try Self.runtime()
         // Find a free port, then serve on it.

@@ -227,6 +227,37 @@ struct InboundMailboxTests {
         await #expect(throws: TransportError.io("reset")) { try await end.value }
     }
 
+    @Test func aWaitExpiresOnlyWithItsOwnToken() async throws {
+        let mailbox = InboundMailbox(capacity: 8, byteLimit: 1000)
+        let stale = mailbox.nextDeadlineToken()
+        let token = mailbox.nextDeadlineToken()
+        #expect(stale != 0 && token != 0 && token != stale)
+        let waiting = Task { () -> String in
+            do {
+                return try await mailbox.receive(expiring: token) ?? "end"
+            } catch is InboundMailbox.Expired {
+                return "expired"
+            }
+        }
+        #expect(await eventually { mailbox.consumerIsWaiting })
+        // Another token, or none, does not end it.
+        mailbox.expire(stale)
+        mailbox.expire(0)
+        #expect(mailbox.consumerIsWaiting)
+        mailbox.expire(token)
+        #expect(try await waiting.value == "expired")
+        // A message already there wins over the deadline.
+        _ = mailbox.offer("m")
+        #expect(try await mailbox.receive(expiring: mailbox.nextDeadlineToken()) == "m")
+        // A late expiry leaves a later receive alone.
+        let next = Task { try await mailbox.receive() }
+        #expect(await eventually { mailbox.consumerIsWaiting })
+        mailbox.expire(token)
+        #expect(mailbox.consumerIsWaiting)
+        _ = mailbox.offer("n")
+        #expect(try await next.value == "n")
+    }
+
     @Test func anAsyncProducerWaitsForRoom() async throws {
         let mailbox = InboundMailbox(capacity: 1, byteLimit: 1000)
         _ = mailbox.offer("one")

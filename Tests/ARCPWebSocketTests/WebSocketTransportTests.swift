@@ -86,6 +86,28 @@ struct WebSocketTransportTests {
         await server.server.stop()
     }
 
+    /// The handshakes' bounded wait (`receive(within:)`): a timer on the event loop, no task.
+    @Test func aBoundedReceiveTimesOutThenStillReceives() async throws {
+        let server = try await TestServer.echo()
+        let client = try await WebSocketTransport.connect(to: server.url)
+        guard case .timedOut = try await client.receive(within: .milliseconds(100)) else {
+            Issue.record("nothing was sent: the wait should time out")
+            return
+        }
+        try await client.send(#"{"after":"timeout"}"#)
+        guard case .received(let frame) = try await client.receive(within: .seconds(10)) else {
+            Issue.record("the echo should arrive within the limit")
+            return
+        }
+        #expect(frame == #"{"after":"timeout"}"#)
+        await client.close()
+        guard case .received(nil) = try await client.receive(within: .seconds(10)) else {
+            Issue.record("a closed transport ends the wait with nil")
+            return
+        }
+        await server.server.stop()
+    }
+
     @Test func serverSideCloseSends1000() async throws {
         let server = try await TestServer.start { transport, _ in
             try? await transport.send(#"{"hello":true}"#)

@@ -39,10 +39,13 @@ extension ARCPClient {
         }
         let reply: String?
         do {
-            reply = try await withDeadline(options.requestTimeout) { try await transport.receive() }
-        } catch is CancellationError {
-            await transport.close()
-            throw ARCPClientError(.timedOut, "no session.welcome within \(options.requestTimeout)")
+            guard case .received(let r) = try await transport.receive(within: options.requestTimeout) else {
+                await transport.close()
+                throw ARCPClientError(.timedOut, "no session.welcome within \(options.requestTimeout)")
+            }
+            reply = r
+        } catch let error as ARCPClientError {
+            throw error
         } catch {
             await transport.close()
             throw ARCPClientError(.connectionLost, "the connection failed during the handshake", cause: error)

@@ -56,3 +56,34 @@ extension Transport {
         for f in frames { try await send(f) }
     }
 }
+
+/// A transport that bounds a wait in `receive()` by a deadline itself, without a task of its
+/// own (the WebSocket transport: a timer on the connection's event loop). The handshakes wait
+/// for their first frame with it (`receive(within:)`); for other transports the wait is raced
+/// against a sleep, two child tasks that a connection's task keeps memory for
+/// (docs/BENCHMARKS.md, "Per-session memory").
+package protocol DeadlineReceiving: Transport {
+    /// As `receive()`; `.timedOut` when nothing came within `limit`.
+    func receive(waitingAtMost limit: Duration) async throws -> TimedReceive
+}
+
+/// What `receive(within:)` got.
+package enum TimedReceive: Sendable {
+    /// A frame, or nil when the peer closed.
+    case received(String?)
+    case timedOut
+}
+
+extension Transport {
+    /// `receive()` within `limit` (the runtime's wait for hello, the client's for welcome):
+    /// by the transport itself when it can (``DeadlineReceiving``), else raced against a sleep.
+    /// `.timedOut` also when the waiting task is cancelled.
+    package func receive(within limit: Duration) async throws -> TimedReceive {
+        if let timed = self as? any DeadlineReceiving { return try await timed.receive(waitingAtMost: limit) }
+        do {
+            return .received(try await withDeadline(limit) { try await self.receive() })
+        } catch is CancellationError {
+            return .timedOut
+        }
+    }
+}

@@ -145,7 +145,9 @@ struct ConnectionHandler: Sendable {
     @inline(never)
     func firstFrame() async -> ConnectionStateMachine.FirstFrame {
         do {
-            let frame = try await withDeadline(configuration.helloTimeout) { try await transport.receive() }
+            guard case .received(let frame) = try await transport.receive(within: configuration.helloTimeout) else {
+                return .timedOut(configuration.helloTimeout)
+            }
             return frame.map { .frame(FrameCodec.decode($0)) } ?? .peerClosed
         } catch {
             return .timedOut(configuration.helloTimeout)
