@@ -45,7 +45,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     }
 
     private let isClient: Bool
-    private let maxMessageSize: Int
     private let closeTimeout: TimeAmount
     private let shared: ConnectionShared
     private let firstMessageGuard: FirstMessageGuard?
@@ -95,7 +94,6 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     ) {
         self.isClient = isClient
         self.wireContext = wireContext
-        self.maxMessageSize = limits.maxMessageSize
         self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
         self.firstMessageGuard = firstMessageGuard

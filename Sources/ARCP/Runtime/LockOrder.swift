@@ -79,11 +79,11 @@ package struct RankedMutex<Value: ~Copyable>: ~Copyable, Sendable {
 /// table"). A `pthread_mutex_t` of the default kind parks at once instead. Its critical
 /// sections must stay short, as a `RankedMutex`'s; per-session and per-job locks, rarely
 /// contended and taken several times per event, stay `RankedMutex`es.
-package final class ParkingMutex<Value>: @unchecked Sendable {
-    // @unchecked Sendable: `value` is read and written only inside `withLock`, between
-    // `pthread_mutex_lock` and `pthread_mutex_unlock` of `mutex`, which orders every access;
-    // `mutex` itself is allocated once, never moves, and is destroyed only in `deinit`, when
-    // no other reference exists.
+package final class ParkingMutex<Value: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: `value` (itself Sendable) is read and written only inside
+    // `withLock`, between `pthread_mutex_lock` and `pthread_mutex_unlock` of `mutex`, which
+    // orders every access; `mutex` is allocated once, never moves, and is destroyed only in
+    // `deinit`, when no other reference exists.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
     package let rank: LockRank
