@@ -370,17 +370,3 @@ final class ConnectionLifecycle: Sendable {
     func readerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.readerEnded() } }
     func writerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.writerEnded() } }
 }
-
-/// Runs `body`, throwing `CancellationError` if it has not finished within `limit`.
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw CancellationError() }
-        return value
-    }
-}
