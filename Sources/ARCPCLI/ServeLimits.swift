@@ -51,6 +51,9 @@ struct ServeLimitOptions: ParsableArguments {
     @Option(help: "Seconds a new connection may take to send session.hello (or session.resume) before it is closed.")
     var helloTimeoutSec = 10
 
+    @Option(help: "Seconds a connection whose peer stopped sending may take to write its last frames (a peer that no longer reads them) before it is closed.")
+    var closeFlushTimeoutSec = 5
+
     @Option(help: "Bytes queued for one connection before the job emitting to it waits.")
     var maxPendingBytes = 8 << 20
 
@@ -91,6 +94,7 @@ struct ServeLimitOptions: ParsableArguments {
         guard (0...Self.maxSeconds).contains(idleTimeoutSec) else { throw ValidationError("--idle-timeout-sec must be 0…\(Self.maxSeconds)") }
         guard (0...3600).contains(memoryTrimSec) else { throw ValidationError("--memory-trim-sec must be 0…3600") }
         guard (1...3600).contains(helloTimeoutSec) else { throw ValidationError("--hello-timeout-sec must be 1…3600") }
+        guard (1...3600).contains(closeFlushTimeoutSec) else { throw ValidationError("--close-flush-timeout-sec must be 1…3600") }
         guard (0...ValidatedLease.maxPatterns).contains(maxLeasePatterns) else {
             throw ValidationError("--max-lease-patterns must be 0…\(ValidatedLease.maxPatterns)")
         }
@@ -111,6 +115,7 @@ struct ServeLimitOptions: ParsableArguments {
         cfg.maxQueuedJobs = maxQueuedJobs
         cfg.limits.idleTimeout = idleTimeoutSec > 0 ? .seconds(idleTimeoutSec) : nil
         cfg.helloTimeout = .seconds(helloTimeoutSec)
+        cfg.closeFlushTimeout = .seconds(closeFlushTimeoutSec)
         cfg.limits.maxLeasePatterns = maxLeasePatterns
         cfg.limits.maxLeaseBytes = maxLeaseBytes
         cfg.buffering.maxPendingBytes = maxPendingBytes

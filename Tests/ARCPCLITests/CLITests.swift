@@ -183,6 +183,10 @@ struct CLITests {
         let noToken = try await CLI.run(["serve", "--port", "0"])
         #expect(noToken.status != 0)
         #expect(noToken.stderr.contains("--token"))
+        // A timeout out of range is refused before anything starts.
+        let flush = try await CLI.run(["serve", "--port", "0", "--token", "tok", "--close-flush-timeout-sec", "0"])
+        #expect(flush.status != 0)
+        #expect(flush.stderr.contains("--close-flush-timeout-sec must be 1…3600"), "\(flush.stderr)")
         // The port is taken: one line, non-zero.
         let served = try await ServedRuntime.start()
         let taken = try await CLI.run(["serve", "--port", "\(served.port)", "--token", "tok"])

@@ -37,6 +37,31 @@ struct EngineTests {
         #expect(try await peer.receive() == nil)
     }
 
+    @Test("a peer that stops reading: once its reader ends, the connection closes at closeFlushTimeout (and not before)")
+    func closeFlushTimeout() async throws {
+        var config = ARCPRuntime.Configuration()
+        config.heartbeatInterval = nil
+        config.closeFlushTimeout = .milliseconds(300)
+        let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["demo": "me@example.com"]))
+        let hello = FrameCodec.encode(Envelope.make(.sessionHello(SessionHelloPayload(
+            client: PeerInfo(name: "stalled", version: "0"), auth: Auth(scheme: "bearer", token: "demo"),
+            capabilities: HelloCapabilities(encodings: ["json"], features: [])))))
+        let transport = StalledWriteTransport(frames: [hello])
+        let served = CleanupFlag()
+        let start = ContinuousClock.now
+        Task {
+            await runtime.accept(transport)
+            served.set()
+        }
+        // The welcome is stuck in a send that never completes; the peer then closes its side.
+        #expect(await eventually { transport.sendsStarted > 0 })
+        transport.endInbound()
+        #expect(await eventually { served.value }, "the writer is never freed without the flush deadline")
+        #expect(ContinuousClock.now - start >= .milliseconds(300))
+        #expect(transport.wasClosed)
+        await runtime.shutdown()
+    }
+
     @Test("welcome: session id, resume token ≥128 bits, window, features intersected in client order, agents with versions")
     func welcome() async throws {
         let h = try Harness()
@@ -375,3 +400,71 @@ final class CleanupFlag: Sendable {
     var value: Bool { flag.withLock { $0 } }
 }
 import Synchronization
+
+/// A transport whose sends never complete until it is closed (a peer that stopped reading),
+/// whose inbound is `frames`, then waits for `endInbound()`.
+final class StalledWriteTransport: Transport {
+    private struct State {
+        var frames: [String]
+        var inboundEnded = false
+        var closed = false
+        var sends = 0
+        var receiver: CheckedContinuation<String?, Never>?
+        var senders: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(frames: [String]) { state = Mutex(State(frames: frames)) }
+
+    var sendsStarted: Int { state.withLock { $0.sends } }
+    var wasClosed: Bool { state.withLock { $0.closed } }
+
+    func receive() async throws -> String? {
+        await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
+            let now: String?? = state.withLock { s in
+                if !s.frames.isEmpty { return .some(s.frames.removeFirst()) }
+                if s.inboundEnded || s.closed { return .some(nil) }
+                s.receiver = c
+                return nil
+            }
+            if let now { c.resume(returning: now) }
+        }
+    }
+
+    /// The peer closes its side.
+    func endInbound() {
+        let receiver = state.withLock { s in
+            s.inboundEnded = true
+            defer { s.receiver = nil }
+            return s.receiver
+        }
+        receiver?.resume(returning: nil)
+    }
+
+    func send(_ frame: String) async throws {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let closed = state.withLock { s in
+                s.sends += 1
+                if s.closed { return true }
+                s.senders.append(c)
+                return false
+            }
+            if closed { c.resume() }
+        }
+        throw TransportError.closed
+    }
+
+    func close() async {
+        let (receiver, senders) = state.withLock { s in
+            s.closed = true
+            defer {
+                s.receiver = nil
+                s.senders = []
+            }
+            return (s.receiver, s.senders)
+        }
+        receiver?.resume(returning: nil)
+        for sender in senders { sender.resume() }
+    }
+}

@@ -43,6 +43,8 @@ public final class ARCPRuntime: Sendable {
     let heartbeats = DeadlineScheduler()
     /// Ends each detached session's resume window (one task for all of them).
     let expiries = DeadlineScheduler()
+    /// Bounds each closing connection's last writes (`closeFlushTimeout`; one task for all).
+    let flushDeadlines = DeadlineScheduler()
     /// Hands what the retention freed back to the operating system (glibc arenas).
     let freedMemory = FreedMemory()
     var logger: Logger { configuration.logger }
@@ -263,6 +265,7 @@ public final class ARCPRuntime: Sendable {
         for t in transports { await t.close() }
         heartbeats.stop()
         expiries.stop()
+        flushDeadlines.stop()
     }
 }
 

@@ -19,7 +19,8 @@ protocol ScheduledDeadline: AnyObject, Sendable {
 /// connection; a session expiry removes the session) and puts each back at the deadline it
 /// returns. An entry that no longer matters (a stopped heartbeat, a resumed session) answers
 /// nil when it next comes due and leaves the heap then. The runtime has one scheduler for
-/// heartbeats (`heartbeats`) and one for resume windows (`expiries`).
+/// heartbeats (`heartbeats`), one for resume windows (`expiries`) and one for the flush
+/// bound of closing connections (`flushDeadlines`).
 ///
 /// Its lock is a leaf: nothing is called under it; entries are fired after it is released.
 final class DeadlineScheduler: Sendable {

@@ -20,7 +20,10 @@ extension ARCPRuntime {
     /// `Configuration.allowsCredentialsWithoutConfidentialTransport` is set.
     public func accept(_ transport: any Transport, isConfidential: Bool) async {
         let handler = ConnectionHandler(runtime: self, transport: transport, confidential: isConfidential)
-        if let executor = transport.preferredExecutor {
+        // A task started on the connection's executor (the WebSocket server starts each
+        // connection's task so) already prefers it: no second preference scope, whose frames
+        // the connection's task would keep for its whole life.
+        if let executor = transport.preferredExecutor, !ConnectionExecutor.currentTaskPrefers(executor) {
             await withTaskExecutorPreference(executor) {
                 await handler.run()
             }
@@ -39,6 +42,11 @@ extension ARCPRuntime {
 /// Not a task-local: every task created under one copies it into a slab of its own (1 KiB
 /// per connection task and per job; docs/BENCHMARKS.md, "Per-session memory").
 enum ConnectionExecutor {
+    /// Whether the current task already prefers `executor`.
+    static func currentTaskPrefers(_ executor: any TaskExecutor) -> Bool {
+        withUnsafeCurrentTask { task in task?.unownedTaskExecutor == executor.asUnownedTaskExecutor() }
+    }
+
     static var isPreferred: Bool {
         withUnsafeCurrentTask { task in
             guard let preferred = task?.unownedTaskExecutor else { return false }
@@ -211,57 +219,58 @@ struct ConnectionHandler: Sendable {
 
     // MARK: Serving
 
-    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat
-    /// (on the runtime's scheduler), and the reader in this task.
+    /// Runs an attached session: a writer draining the outbound queue (a child task, `async
+    /// let`: allocated in this task's memory, with no task group), an optional heartbeat (on
+    /// the runtime's scheduler), and the reader in this task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
         let heartbeat =
             (session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil)
             ?? configuration.limits.idleTimeout.map { ConnectionHeartbeat(idleTimeout: $0) }
-        enum Ended { case writer, flushDeadline }
-        await withTaskGroup(of: Ended.self) { group in
-            group.addTask {
-                let persistFirst = configuration.persistEventsBeforeSending ? runtime.storeWriter : nil
-                while let batch = await session.nextBatch(connection) {
-                    // Events are handed to the store writer when emitted, before they are
-                    // queued here: once it has written this session's latest event, this
-                    // batch's events are in the store. (A batch of control frames only,
-                    // e.g. a pong while the database is unreachable, does not wait.)
-                    if let persistFirst { await persistFirst.flush(through: session.storeTicket) }
-                    do {
-                        if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
-                    } catch {
-                        break
-                    }
-                    heartbeat?.frameSent()
-                }
-                // Writer done: the connection is over (closed, failed or replaced).
-                if case .detachAndClose(let c) = lifecycle.writerEnded() {
-                    session.detach(c)
-                }
-                await transport.close()
-                return .writer
-            }
-            heartbeat?.start(on: runtime.heartbeats, session: session, connection: connection, logger: runtime.logger)
-            await readLoop(session, heartbeat: heartbeat)
-            if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
-                session.requestCloseAfterFlush(c)
-            }
-            heartbeat?.stop()
-            // The writer ends by itself once what is queued (e.g. `session.closed`) is written;
-            // it is not cancelled meanwhile, since a transport may refuse to send from a
-            // cancelled task. A peer that stops reading gets `closeFlushTimeout`, then the
-            // writer is cancelled.
-            group.addTask {
-                try? await Task.sleep(for: configuration.closeFlushTimeout)
-                return .flushDeadline
-            }
-            _ = await group.next()
-            group.cancelAll()
+        async let written: Void = write(session, connection: connection, lifecycle: lifecycle, heartbeat: heartbeat)
+        heartbeat?.start(on: runtime.heartbeats, session: session, connection: connection, logger: runtime.logger)
+        await readLoop(session, heartbeat: heartbeat)
+        if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
+            session.requestCloseAfterFlush(c)
         }
+        heartbeat?.stop()
+        // The writer ends by itself once what is queued (e.g. `session.closed`) is written.
+        // A peer that stops reading gets `closeFlushTimeout`, then its transport is closed,
+        // which fails the writer's pending send. The deadline is an entry in one scheduler for
+        // all connections, not a task and a timer of each closing connection.
+        let flushDeadline = FlushDeadline(transport)
+        runtime.flushDeadlines.schedule(flushDeadline, at: .now + configuration.closeFlushTimeout)
+        await written
+        flushDeadline.cancel()
         // The connection's buffers are gone.
         runtime.freedMemory.noteFreed()
         runtime.scheduleExpiry(session)
+    }
+
+    /// The connection's writer: sends the session's queued frames in batches until the
+    /// connection is over (closed, failed or replaced), then closes the transport.
+    @inline(never)
+    func write(
+        _ session: RuntimeSession, connection: UInt64, lifecycle: ConnectionLifecycle, heartbeat: ConnectionHeartbeat?
+    ) async {
+        let persistFirst = configuration.persistEventsBeforeSending ? runtime.storeWriter : nil
+        while let batch = await session.nextBatch(connection) {
+            // Events are handed to the store writer when emitted, before they are
+            // queued here: once it has written this session's latest event, this
+            // batch's events are in the store. (A batch of control frames only,
+            // e.g. a pong while the database is unreachable, does not wait.)
+            if let persistFirst { await persistFirst.flush(through: session.storeTicket) }
+            do {
+                if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
+            } catch {
+                break
+            }
+            heartbeat?.frameSent()
+        }
+        if case .detachAndClose(let c) = lifecycle.writerEnded() {
+            session.detach(c)
+        }
+        await transport.close()
     }
 
     /// Reads the connection's frames and has the runtime handle each, until the peer closes,
@@ -357,6 +366,29 @@ struct ConnectionHandler: Sendable {
     /// is answered by at most one small control frame, so this bounds what the queue can
     /// exceed its limit by.
     static let reliefFramesWhileBlocked = 64
+}
+
+/// Bounds how long a connection whose reader ended may take to write its last frames: when
+/// it fires before ``cancel()``, the transport is closed (in a task of its own, since closing
+/// awaits the peer's close reply), which fails the writer's pending send.
+final class FlushDeadline: ScheduledDeadline {
+    private let transport: RankedMutex<(any Transport)?>
+
+    init(_ transport: any Transport) {
+        self.transport = RankedMutex(.leaf, transport)
+    }
+
+    /// The writer ended in time.
+    func cancel() { transport.withLock { $0 = nil } }
+
+    func fire(at now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        let transport = self.transport.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        if let transport { Task { await transport.close() } }
+        return nil
+    }
 }
 
 /// A serving connection's state machine, shared by its reader and its writer (a leaf lock).
