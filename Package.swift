@@ -1,6 +1,27 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+#if os(Linux)
+import Glibc
+
+/// Whether the glibc of the machine that builds reads packed relative relocations (DT_RELR,
+/// 2.36+). A binary linked with them asks for `GLIBC_ABI_DT_RELR` and does not start on an
+/// older glibc, so they are used only where the build's own glibc has them.
+let glibcReadsRELR: Bool = {
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let length = buffer.withUnsafeMutableBufferPointer { b in
+        b.withMemoryRebound(to: CChar.self) { confstr(Int32(_CS_GNU_LIBC_VERSION), $0.baseAddress, $0.count) }
+    }
+    guard length > 1, length <= buffer.count else { return false }
+    // "glibc 2.36"
+    let text = String(decoding: buffer[..<(length - 1)], as: UTF8.self)
+    let version = text.split(separator: " ").last?.split(separator: ".").compactMap { Int($0) } ?? []
+    return version.count >= 2 && (version[0], version[1]) >= (2, 36)
+}()
+#else
+let glibcReadsRELR = false
+#endif
+
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -260,7 +281,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            // The release build of the runtime is linked by lld (shipped with the toolchain) with
+            // packed relative relocations where the glibc reads them: the loader reads 16 KiB of
+            // relocations at start instead of 1.9 MiB, which stayed resident
+            // (docs/BENCHMARKS.md, "Relocations").
+            linkerSettings: glibcReadsRELR
+                ? [
+                    .unsafeFlags(
+                        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                        .when(platforms: [.linux], configuration: .release))
+                ] : []
         ),
         // The `arcp` executable and what `arcp serve` runs: CLI behaviour and bad input over WebSocket.
         // What several test targets share: the arcp binary and child processes, a raw WebSocket client.
