@@ -65,6 +65,31 @@ final class OutboundPump: Sendable {
         } catch is OutboundCredit.Finished {
             throw state.withLock { $0.failure } ?? TransportError.closed
         }
+        if let error = enqueueAcquired(wire, bytes: bytes) { throw error }
+    }
+
+    /// As `send(wire:bytes:)` without waiting: `.queued` when the credit was there,
+    /// `.held` when `wire` waits for it (then `whenQueued` is called with true once it is
+    /// queued, with false if the connection ended first), `.failed` once the connection ended.
+    func push(wire: ByteBuffer, bytes: Int, whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult {
+        if let failure = state.withLock({ $0.failure }) { return .failed(failure) }
+        let granted = credit.acquire(bytes) { [self] granted in
+            whenQueued(granted && enqueueAcquired(wire, bytes: bytes) == nil)
+        }
+        switch granted {
+        case true?:
+            if let error = enqueueAcquired(wire, bytes: bytes) { return .failed(error) }
+            return .queued
+        case false?:
+            return .held
+        case nil:
+            return .failed(state.withLock { $0.failure } ?? TransportError.closed)
+        }
+    }
+
+    /// Queues `wire`, whose `bytes` of credit were taken; the failure (credit returned) once
+    /// the connection ended.
+    private func enqueueAcquired(_ wire: ByteBuffer, bytes: Int) -> TransportError? {
         let queued: Queued = state.withLock { s in
             if let failure = s.failure { return .failed(failure) }
             s.queue.append(.wire(wire))
@@ -78,8 +103,9 @@ final class OutboundPump: Sendable {
         case .scheduled: break
         case .failed(let error):
             credit.release(bytes)
-            throw error
+            return error
         }
+        return nil
     }
 
     private enum Queued { case schedule, scheduled, failed(TransportError) }

@@ -28,7 +28,7 @@ import Synchronization
 ///   flooding peer is slowed down by TCP flow control, never buffered without limit.
 /// - ``preferredExecutor`` is the connection's event loop (unless turned off): the runtime and
 ///   the client handle this connection's frames there, without a thread hop.
-public final class WebSocketTransport: Transport, DeadlineReceiving {
+public final class WebSocketTransport: Transport, DeadlineReceiving, PushWritable {
     /// The largest accepted message, in bytes (also the cap on one frame).
     public let maxFrameSize: Int
     /// Whether this is the client end of the connection.
@@ -130,6 +130,13 @@ public final class WebSocketTransport: Transport, DeadlineReceiving {
     /// `frames` as text messages in one buffer (every frame's header and payload: one write,
     /// one iovec), checked first, then queued under the outbound credit.
     private func sendText(_ frames: some Collection<String>) async throws {
+        let (wire, total) = try wire(for: frames)
+        try await pump.send(wire: wire, bytes: total)
+    }
+
+    /// `frames` as text messages in one buffer, and their payloads' total size.
+    /// - Throws: `TransportError.frameTooLarge` (nothing is sent), `.closed` once closing.
+    private func wire(for frames: some Collection<String>) throws(TransportError) -> (ByteBuffer, Int) {
         var total = 0
         var wireSize = 0
         for frame in frames {
@@ -141,7 +148,7 @@ public final class WebSocketTransport: Transport, DeadlineReceiving {
         if state.withLock({ $0.closing }) { throw TransportError.closed }
         var wire = channel.allocator.buffer(capacity: wireSize)
         for frame in frames { WireFrames.appendText(frame, utf8Count: frame.utf8.count, masked: isClient, to: &wire) }
-        try await pump.send(wire: wire, bytes: total)
+        return (wire, total)
     }
 
     /// Sends a close frame (1000), waits for the peer's reply (bounded), and closes the socket.
@@ -151,16 +158,19 @@ public final class WebSocketTransport: Transport, DeadlineReceiving {
 
     /// Closes with a specific code, e.g. 1001 ("going away") when a server shuts down.
     public func close(code: UInt16, reason: String) async {
+        try? await startClose(code: code, reason: reason).get()
+    }
+
+    /// Starts closing as `close(code:reason:)` does; the future completes once the socket is
+    /// closed.
+    private func startClose(code: UInt16, reason: String) -> EventLoopFuture<Void> {
         let (first, open) = state.withLock { s -> (Bool, Bool) in
             defer { s.closing = true }
             return (!s.closing, !s.ioFinished)
         }
         shared.mailbox.finish()
         let channel = self.channel
-        guard first else {
-            try? await channel.closeFuture.get()
-            return
-        }
+        guard first else { return channel.closeFuture }
         // Whatever happens below, the socket is closed within the timeout.
         let deadline = channel.eventLoop.scheduleTask(in: closeTimeout) {
             channel.close(promise: nil)
@@ -173,8 +183,9 @@ public final class WebSocketTransport: Transport, DeadlineReceiving {
         } else {
             channel.close(promise: nil)
         }
-        try? await channel.closeFuture.get()  // the closeFuture callback in init has failed the pump
-        deadline.cancel()
+        // The closeFuture callback in init has failed the pump.
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+        return channel.closeFuture
     }
 
     private static func describe(_ address: SocketAddress) -> String {
@@ -185,6 +196,28 @@ public final class WebSocketTransport: Transport, DeadlineReceiving {
             return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         default:
             return address.description
+        }
+    }
+}
+
+extension WebSocketTransport {
+    // MARK: PushWritable (the runtime's connection writer, without a task)
+
+    package func enqueue(_ body: @escaping @Sendable () -> Void) {
+        channel.eventLoop.execute(body)
+    }
+
+    package func close(then done: @escaping @Sendable () -> Void) {
+        startClose(code: CloseCode.normal, reason: "").whenComplete { _ in done() }
+    }
+
+    package func push(_ frames: [String], whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult {
+        if frames.isEmpty { return .queued }
+        do {
+            let (wire, total) = try wire(for: frames)
+            return pump.push(wire: wire, bytes: total, whenQueued: whenQueued)
+        } catch {
+            return .failed(error)
         }
     }
 }

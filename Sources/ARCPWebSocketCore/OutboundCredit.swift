@@ -14,7 +14,27 @@ package final class OutboundCredit: Sendable {
     private struct Waiter {
         var id: UInt64
         var bytes: Int
-        var continuation: CheckedContinuation<Void, any Error>
+        var wake: Wake
+    }
+
+    /// How a waiter is told: a suspended `acquire`, or a callback (`acquire(_:orWhenGranted:)`).
+    private enum Wake {
+        case task(CheckedContinuation<Void, any Error>)
+        case callback(@Sendable (Bool) -> Void)
+
+        func grant() {
+            switch self {
+            case .task(let c): c.resume()
+            case .callback(let f): f(true)
+            }
+        }
+
+        func refuse(_ error: any Error) {
+            switch self {
+            case .task(let c): c.resume(throwing: error)
+            case .callback(let f): f(false)
+            }
+        }
     }
 
     private struct State {
@@ -66,32 +86,50 @@ package final class OutboundCredit: Sendable {
                         s.outstanding += bytes
                         return .success(())
                     }
-                    s.waiters.append(Waiter(id: id, bytes: bytes, continuation: cont))
+                    s.waiters.append(Waiter(id: id, bytes: bytes, wake: .task(cont)))
                     return nil
                 }
                 if let now { cont.resume(with: now) }
             }
         } onCancel: {
-            let cont = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            let wake = state.withLock { s -> Wake? in
                 guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return s.waiters.remove(at: i).continuation
+                return s.waiters.remove(at: i).wake
             }
-            cont?.resume(throwing: CancellationError())
+            wake?.refuse(CancellationError())
+        }
+    }
+
+    /// Takes `bytes` of credit now when there is enough (true, and `whenGranted` is not
+    /// called). Otherwise queues `whenGranted` behind the other waiters and answers false: it
+    /// is called with true once the bytes are taken for it, or with false once the credit is
+    /// finished. Nil (and `whenGranted` is not called) when it already is. For a writer that
+    /// is not a task (the runtime's connection writer on the event loop).
+    package func acquire(_ bytes: Int, orWhenGranted whenGranted: @escaping @Sendable (Bool) -> Void) -> Bool? {
+        state.withLock { s in
+            if s.finished { return nil }
+            if s.waiters.isEmpty && Self.fits(s, bytes, limit: limit) {
+                s.outstanding += bytes
+                return true
+            }
+            s.nextID &+= 1
+            s.waiters.append(Waiter(id: s.nextID, bytes: bytes, wake: .callback(whenGranted)))
+            return false
         }
     }
 
     /// Returns `bytes` of credit (the frame was handed over, or refused) and admits waiters in order.
     package func release(_ bytes: Int) {
-        var admitted: [CheckedContinuation<Void, any Error>] = []
+        var admitted: [Wake] = []
         state.withLock { s in
             s.outstanding -= bytes
             while !s.finished, let first = s.waiters.first, Self.fits(s, first.bytes, limit: limit) {
                 s.waiters.removeFirst()
                 s.outstanding += first.bytes
-                admitted.append(first.continuation)
+                admitted.append(first.wake)
             }
         }
-        for c in admitted { c.resume() }
+        for w in admitted { w.grant() }
     }
 
     /// No more frames will be taken: waiting and later `acquire`s throw `Finished`.
@@ -101,6 +139,6 @@ package final class OutboundCredit: Sendable {
             defer { s.waiters = [] }
             return s.waiters
         }
-        for w in waiters { w.continuation.resume(throwing: Finished()) }
+        for w in waiters { w.wake.refuse(Finished()) }
     }
 }

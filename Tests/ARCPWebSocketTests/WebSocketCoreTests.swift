@@ -316,3 +316,23 @@ struct OutboundCreditTests {
         await #expect(throws: OutboundCredit.Finished.self) { try await credit.acquire(1) }
     }
 }
+@Suite("Outbound credit, by callback")
+struct OutboundCreditCallbackTests {
+    @Test("granted at once when there is room; otherwise queued behind earlier waiters, granted on release, refused on finish")
+    func callbacks() async throws {
+        let credit = OutboundCredit(limit: 100)
+        let granted = Mutex<[String]>([])
+        #expect(credit.acquire(60) { _ in granted.withLock { $0.append("first") } } == true)
+        #expect(credit.acquire(60) { ok in granted.withLock { $0.append("second \(ok)") } } == false)
+        #expect(credit.acquire(10) { ok in granted.withLock { $0.append("third \(ok)") } } == false, "behind a waiter, even though it would fit")
+        #expect(granted.withLock { $0 }.isEmpty)
+        credit.release(60)
+        #expect(granted.withLock { $0 } == ["second true", "third true"])
+        #expect(credit.outstanding == 70)
+        #expect(credit.acquire(50) { ok in granted.withLock { $0.append("fourth \(ok)") } } == false)
+        credit.finish()
+        #expect(granted.withLock { $0 } == ["second true", "third true", "fourth false"])
+        #expect(credit.acquire(1) { _ in Issue.record("not called once finished") } == nil)
+    }
+}
+

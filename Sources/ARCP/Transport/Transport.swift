@@ -67,6 +67,29 @@ package protocol DeadlineReceiving: Transport {
     func receive(waitingAtMost limit: Duration) async throws -> TimedReceive
 }
 
+/// A transport that takes outbound frames without a task waiting on it: the runtime's
+/// writer for its connections is then callbacks on the transport's executor (the WebSocket
+/// event loop) instead of a task of its own per connection (docs/RUNTIME.md, "Connections").
+package protocol PushWritable: Transport {
+    /// Runs `body` on the transport's executor, after what runs there now.
+    func enqueue(_ body: @escaping @Sendable () -> Void)
+    /// Hands `frames` over (in order, with one flush) when the connection has the credit
+    /// for them: `.queued`. Otherwise keeps them and answers `.held`, then calls
+    /// `whenQueued(true)` once it queued them, or `whenQueued(false)` when the connection
+    /// ended first. `.failed` when they cannot be sent (closed, a frame too large); nothing
+    /// is kept then and `whenQueued` is not called.
+    func push(_ frames: [String], whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult
+    /// As `close()`, calling `done` once closed instead of waiting.
+    func close(then done: @escaping @Sendable () -> Void)
+}
+
+/// What `PushWritable.push` did with a batch.
+package enum PushResult: Sendable {
+    case queued
+    case held
+    case failed(TransportError)
+}
+
 /// What `receive(within:)` got.
 package enum TimedReceive: Sendable {
     /// A frame, or nil when the peer closed.

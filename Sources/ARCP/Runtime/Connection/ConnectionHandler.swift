@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 extension ARCPRuntime {
@@ -87,11 +88,17 @@ struct ConnectionHandler: Sendable {
         // for the connection's whole life: a task keeps the memory of its deepest call chain
         // (docs/BENCHMARKS.md, "Per-session memory").
         guard let opened = await handshake(connection: id) else { return }
-        let instrumentation = configuration.instrumentation
-        instrumentation?.sessionEvent(opened.session.instrumented(connection: id), opened.resumed ? .resumed : .opened)
+        note(opened.session, connection: id, opened.resumed ? .resumed : .opened)
         // 3. The session, until the connection ends.
         await serve(opened.session, connection: opened.connection, machine: opened.machine)
-        instrumentation?.sessionEvent(opened.session.instrumented(connection: id), opened.session.isClosed ? .closed : .detached)
+        note(opened.session, connection: id, opened.session.isClosed ? .closed : .detached)
+    }
+
+    /// Tells the instrumentation what became of the session (its description is built here,
+    /// not in the frame of `run`, which the connection's task keeps for its whole life).
+    @inline(never)
+    func note(_ session: RuntimeSession, connection id: UInt64, _ event: SessionLifecycleEvent) {
+        configuration.instrumentation?.sessionEvent(session.instrumented(connection: id), event)
     }
 
     /// An attached session and its connection's state machine.
@@ -219,15 +226,48 @@ struct ConnectionHandler: Sendable {
 
     // MARK: Serving
 
-    /// Runs an attached session: a writer draining the outbound queue (a child task, `async
-    /// let`: allocated in this task's memory, with no task group), an optional heartbeat (on
-    /// the runtime's scheduler), and the reader in this task.
+    /// Runs an attached session: a writer draining the outbound queue, an optional heartbeat
+    /// (on the runtime's scheduler), and the reader in this task. The writer is callbacks on
+    /// the transport's executor when the transport takes frames that way (``PushWritable``:
+    /// WebSocket) and the events need not be stored first; otherwise a child task.
     func serve(_ session: RuntimeSession, connection: UInt64, machine: ConnectionStateMachine) async {
         let lifecycle = ConnectionLifecycle(machine)
         let heartbeat =
             (session.has(.heartbeat) ? configuration.heartbeatInterval.map { ConnectionHeartbeat(interval: $0) } : nil)
             ?? configuration.limits.idleTimeout.map { ConnectionHeartbeat(idleTimeout: $0) }
+        if let sink = transport as? any PushWritable, !configuration.persistEventsBeforeSending {
+            let writer = PushWriter(session: session, connection: connection, transport: sink, lifecycle: lifecycle, heartbeat: heartbeat)
+            writer.start()
+            let flushDeadline = await read(session, connection: connection, lifecycle: lifecycle, heartbeat: heartbeat)
+            await writer.ended.wait()
+            flushDeadline.cancel()
+        } else {
+            await serveWithWriterTask(session, connection: connection, lifecycle: lifecycle, heartbeat: heartbeat)
+        }
+        // The connection's buffers are gone.
+        runtime.freedMemory.noteFreed()
+        runtime.scheduleExpiry(session)
+    }
+
+    /// `serve` with the writer as a child task (`async let`, allocated in this task's memory).
+    /// A function of its own: the `async let` takes its space in the frame that declares it.
+    @inline(never)
+    func serveWithWriterTask(
+        _ session: RuntimeSession, connection: UInt64, lifecycle: ConnectionLifecycle, heartbeat: ConnectionHeartbeat?
+    ) async {
         async let written: Void = write(session, connection: connection, lifecycle: lifecycle, heartbeat: heartbeat)
+        let flushDeadline = await read(session, connection: connection, lifecycle: lifecycle, heartbeat: heartbeat)
+        await written
+        flushDeadline.cancel()
+    }
+
+    /// The reader's part of serving: reads until the connection ends, asks the writer to end
+    /// once what is queued is written, and returns the bound on that (for the caller to
+    /// cancel once the writer ended).
+    @inline(never)
+    func read(
+        _ session: RuntimeSession, connection: UInt64, lifecycle: ConnectionLifecycle, heartbeat: ConnectionHeartbeat?
+    ) async -> FlushDeadline {
         heartbeat?.start(on: runtime.heartbeats, session: session, connection: connection, logger: runtime.logger)
         await readLoop(session, heartbeat: heartbeat)
         if case .closeAfterFlush(let c) = lifecycle.readerEnded() {
@@ -240,11 +280,7 @@ struct ConnectionHandler: Sendable {
         // all connections, not a task and a timer of each closing connection.
         let flushDeadline = FlushDeadline(transport)
         runtime.flushDeadlines.schedule(flushDeadline, at: .now + configuration.closeFlushTimeout)
-        await written
-        flushDeadline.cancel()
-        // The connection's buffers are gone.
-        runtime.freedMemory.noteFreed()
-        runtime.scheduleExpiry(session)
+        return flushDeadline
     }
 
     /// The connection's writer: sends the session's queued frames in batches until the
@@ -388,6 +424,92 @@ final class FlushDeadline: ScheduledDeadline {
         }
         if let transport { Task { await transport.close() } }
         return nil
+    }
+}
+
+/// A connection's writer that is not a task: the session wakes it (``RuntimeSession/takeBatch(_:parking:)``).
+protocol SessionWriter: AnyObject, Sendable {
+    /// Called once per park, outside the session's lock: `more` when there may be frames,
+    /// false when the connection is gone.
+    func wake(more: Bool)
+}
+
+/// The writer of a connection whose transport takes frames without a task (``PushWritable``,
+/// the WebSocket event loop), as callbacks on that transport's executor: it takes the
+/// session's queued frames in batches and hands each over under the connection's credit;
+/// while a batch waits for credit it takes no other, so a peer that does not read pushes back
+/// on the session's queue (and so on its jobs), as the writer task's suspended `send` does.
+/// No task and no task memory per connection (docs/BENCHMARKS.md, "Writers without tasks").
+///
+/// `drain` runs only on the transport's executor, one at a time: it is scheduled by `start`,
+/// by a wake (the session wakes a parked writer once) and by the credit's callback (only
+/// while a batch is held, when nothing else can schedule it). `ended` opens once the writer
+/// finished: the session detached, the transport closed.
+final class PushWriter: SessionWriter {
+    private let session: RuntimeSession
+    private let connection: UInt64
+    private let transport: any PushWritable
+    private let lifecycle: ConnectionLifecycle
+    private let heartbeat: ConnectionHeartbeat?
+    private let finished = Atomic<Bool>(false)
+    /// Opens once the writer finished and the transport is closed.
+    let ended = Latch()
+
+    init(
+        session: RuntimeSession, connection: UInt64, transport: any PushWritable, lifecycle: ConnectionLifecycle,
+        heartbeat: ConnectionHeartbeat?
+    ) {
+        self.session = session
+        self.connection = connection
+        self.transport = transport
+        self.lifecycle = lifecycle
+        self.heartbeat = heartbeat
+    }
+
+    func start() { transport.enqueue { self.drain() } }
+
+    func wake(more: Bool) {
+        transport.enqueue { more ? self.drain() : self.finish() }
+    }
+
+    /// On the transport's executor: hands batches over until the session has none (the
+    /// writer parks), a batch waits for credit, or the connection is gone.
+    private func drain() {
+        while true {
+            switch session.takeBatch(connection, parking: self) {
+            case .parked:
+                return
+            case .gone:
+                finish()
+                return
+            case .batch(let frames):
+                let result = transport.push(frames) { queued in
+                    self.transport.enqueue { queued ? self.sent() : self.finish() }
+                }
+                switch result {
+                case .queued: heartbeat?.frameSent()
+                case .held: return
+                case .failed: finish(); return
+                }
+            }
+        }
+    }
+
+    /// A held batch was queued: note it, and go on.
+    private func sent() {
+        heartbeat?.frameSent()
+        drain()
+    }
+
+    /// The connection is over (closed, failed or replaced): detaches the session from it and
+    /// closes the transport (the close handshake, bounded), then opens `ended`.
+    private func finish() {
+        guard !finished.exchange(true, ordering: .relaxed) else { return }
+        if case .detachAndClose(let c) = lifecycle.writerEnded() {
+            session.detach(c)
+        }
+        let ended = self.ended
+        transport.close { ended.open() }
     }
 }
 

@@ -11,11 +11,23 @@ import Synchronization
 /// the continuations of that writer and of the emitters waiting for room; it calls out to
 /// nothing but the store writer's queue (a leaf).
 package final class RuntimeSession: Sendable {
-    /// The parked writer's continuation. Unsafe (no canary object allocated per park, which
-    /// the checked kind costs on every wake of a streaming connection): it is stored and
-    /// taken only under the session's lock, and whoever takes it (setting `writer` to nil)
-    /// resumes it once, so it is resumed exactly once.
-    typealias WriterWake = UnsafeContinuation<Bool, Never>
+    /// The parked writer: a task's continuation (unsafe: no canary object allocated per park,
+    /// which the checked kind costs on every wake of a streaming connection), or a writer
+    /// that is not a task (``SessionWriter``). It is stored and taken only under the
+    /// session's lock, and whoever takes it (setting `writer` to nil) resumes it once, so it
+    /// is resumed exactly once: with true when there may be frames, false when its
+    /// connection is gone.
+    enum WriterWake {
+        case task(UnsafeContinuation<Bool, Never>)
+        case callback(any SessionWriter)
+
+        func resume(returning more: Bool) {
+            switch self {
+            case .task(let c): c.resume(returning: more)
+            case .callback(let w): w.wake(more: more)
+            }
+        }
+    }
 
     private struct State: ~Copyable {
         /// The store writer's ticket of this session's latest event: a connection that sends
@@ -430,13 +442,13 @@ package final class RuntimeSession: Sendable {
             case .gone:
                 return nil
             case .wait:
-                let more = await withUnsafeContinuation { (c: WriterWake) in
+                let more = await withUnsafeContinuation { (c: UnsafeContinuation<Bool, Never>) in
                     let now: Bool? = state.withLock { s in
                         switch s.machine.writerReadiness(conn) {
                         case .gone: return false
                         case .ready: return true
                         case .idle:
-                            s.writer = c
+                            s.writer = .task(c)
                             return nil
                         }
                     }
@@ -445,6 +457,39 @@ package final class RuntimeSession: Sendable {
                 if !more { return nil }
             }
         }
+    }
+
+    /// What ``takeBatch(_:parking:)`` found.
+    enum Taken {
+        case batch([String])
+        /// The connection is gone (closed, replaced, detached): the writer ends.
+        case gone
+        /// Nothing to send: `writer` is parked, woken once there may be.
+        case parked
+    }
+
+    /// The writer side for a writer that is not a task: the next batch for connection `conn`;
+    /// when there is none, parks `writer` (woken with ``SessionWriter/wake(more:)``).
+    func takeBatch(_ conn: UInt64, parking writer: any SessionWriter) -> Taken {
+        let (taken, waiters): (Taken, [CheckedContinuation<Void, Never>]) = state.withLock { s in
+            switch s.machine.nextWriterStep(conn) {
+            case .batch(let b):
+                let w = Array(s.spaceWaiters.values)
+                s.spaceWaiters = [:]
+                return (.batch(b), w)
+            case .done:
+                return (.gone, [])
+            case .wait:
+                // Under the same lock, nothing changed since: the writer is idle.
+                s.writer = .callback(writer)
+                return (.parked, [])
+            }
+        }
+        if case .batch(let b) = taken {
+            for w in waiters { w.resume() }
+            instrumentation?.outboundDrained(session: id, frames: b.count)
+        }
+        return taken
     }
 
     // MARK: Ack
