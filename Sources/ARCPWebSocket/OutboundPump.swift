@@ -69,12 +69,16 @@ final class OutboundPump: Sendable {
     }
 
     /// As `send(wire:bytes:)` without waiting: `.queued` when the credit was there,
-    /// `.held` when `wire` waits for it (then `whenQueued` is called with true once it is
+    /// `.held` when `wire` waits for it (then `waiter` is told, with true once it is
     /// queued, with false if the connection ended first), `.failed` once the connection ended.
-    func push(wire: ByteBuffer, bytes: Int, whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult {
+    func push(wire: ByteBuffer, bytes: Int, waiter: any PushWaiter) -> PushResult {
         if let failure = state.withLock({ $0.failure }) { return .failed(failure) }
-        let granted = credit.acquire(bytes) { [self] granted in
-            whenQueued(granted && enqueueAcquired(wire, bytes: bytes) == nil)
+        // The callback (an allocation) only when the credit is not there now.
+        var granted = credit.tryAcquire(bytes)
+        if granted == false {
+            granted = credit.acquire(bytes) { [self] granted in
+                waiter.heldBatchEnded(queued: granted && enqueueAcquired(wire, bytes: bytes) == nil)
+            }
         }
         switch granted {
         case true?:

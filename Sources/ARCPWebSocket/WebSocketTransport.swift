@@ -211,11 +211,11 @@ extension WebSocketTransport {
         startClose(code: CloseCode.normal, reason: "").whenComplete { _ in done() }
     }
 
-    package func push(_ frames: [String], whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult {
+    package func push(_ frames: [String], waiter: any PushWaiter) -> PushResult {
         if frames.isEmpty { return .queued }
         do {
             let (wire, total) = try wire(for: frames)
-            return pump.push(wire: wire, bytes: total, whenQueued: whenQueued)
+            return pump.push(wire: wire, bytes: total, waiter: waiter)
         } catch {
             return .failed(error)
         }

@@ -100,6 +100,17 @@ package final class OutboundCredit: Sendable {
         }
     }
 
+    /// Takes `bytes` of credit when there is enough now: true; false when there is not (or
+    /// others wait), nil once finished. Never waits.
+    package func tryAcquire(_ bytes: Int) -> Bool? {
+        state.withLock { s in
+            if s.finished { return nil }
+            guard s.waiters.isEmpty && Self.fits(s, bytes, limit: limit) else { return false }
+            s.outstanding += bytes
+            return true
+        }
+    }
+
     /// Takes `bytes` of credit now when there is enough (true, and `whenGranted` is not
     /// called). Otherwise queues `whenGranted` behind the other waiters and answers false: it
     /// is called with true once the bytes are taken for it, or with false once the credit is

@@ -107,7 +107,7 @@ final class ScriptedPushTransport: PushWritable {
         var closes = 0
         var pushed: [[String]] = []
         var holdNext: Bool
-        var held: (@Sendable (Bool) -> Void)?
+        var held: (any PushWaiter)?
     }
 
     private let inbound: ScriptedInbound
@@ -133,7 +133,7 @@ final class ScriptedPushTransport: PushWritable {
             defer { s.held = nil }
             return s.held
         }
-        held?(true)
+        held?.heldBatchEnded(queued: true)
     }
 
     func receive() async throws -> String? { await inbound.receive() }
@@ -150,13 +150,13 @@ final class ScriptedPushTransport: PushWritable {
         executor.async(execute: body)
     }
 
-    func push(_ frames: [String], whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult {
+    func push(_ frames: [String], waiter: any PushWaiter) -> PushResult {
         state.withLock { s in
             if s.closed { return .failed(.closed) }
             s.pushed.append(frames)
             guard s.holdNext else { return .queued }
             s.holdNext = false
-            s.held = whenQueued
+            s.held = waiter
             return .held
         }
     }
@@ -168,7 +168,7 @@ final class ScriptedPushTransport: PushWritable {
             defer { s.held = nil }
             return s.held
         }
-        held?(false)
+        held?.heldBatchEnded(queued: false)
         inbound.end()
         done()
     }

@@ -75,12 +75,19 @@ package protocol PushWritable: Transport {
     func enqueue(_ body: @escaping @Sendable () -> Void)
     /// Hands `frames` over (in order, with one flush) when the connection has the credit
     /// for them: `.queued`. Otherwise keeps them and answers `.held`, then calls
-    /// `whenQueued(true)` once it queued them, or `whenQueued(false)` when the connection
-    /// ended first. `.failed` when they cannot be sent (closed, a frame too large); nothing
-    /// is kept then and `whenQueued` is not called.
-    func push(_ frames: [String], whenQueued: @escaping @Sendable (Bool) -> Void) -> PushResult
+    /// `waiter.heldBatchEnded(queued: true)` once it queued them, or with false when the
+    /// connection ended first. `.failed` when they cannot be sent (closed, a frame too
+    /// large); nothing is kept then and the waiter is not called. (A waiter object, not a
+    /// closure: nothing is allocated for a batch that goes out at once.)
+    func push(_ frames: [String], waiter: any PushWaiter) -> PushResult
     /// As `close()`, calling `done` once closed instead of waiting.
     func close(then done: @escaping @Sendable () -> Void)
+}
+
+/// Told when a batch `PushWritable.push` held is queued (true) or dropped because the
+/// connection ended (false). Called from any thread.
+package protocol PushWaiter: AnyObject, Sendable {
+    func heldBatchEnded(queued: Bool)
 }
 
 /// What `PushWritable.push` did with a batch.

@@ -445,7 +445,7 @@ protocol SessionWriter: AnyObject, Sendable {
 /// by a wake (the session wakes a parked writer once) and by the credit's callback (only
 /// while a batch is held, when nothing else can schedule it). `ended` opens once the writer
 /// finished: the session detached, the transport closed.
-final class PushWriter: SessionWriter {
+final class PushWriter: SessionWriter, PushWaiter {
     private let session: RuntimeSession
     private let connection: UInt64
     private let transport: any PushWritable
@@ -483,16 +483,18 @@ final class PushWriter: SessionWriter {
                 finish()
                 return
             case .batch(let frames):
-                let result = transport.push(frames) { queued in
-                    self.transport.enqueue { queued ? self.sent() : self.finish() }
-                }
-                switch result {
+                switch transport.push(frames, waiter: self) {
                 case .queued: heartbeat?.frameSent()
                 case .held: return
                 case .failed: finish(); return
                 }
             }
         }
+    }
+
+    /// The batch `push` held was queued (or dropped: the connection ended).
+    func heldBatchEnded(queued: Bool) {
+        transport.enqueue { queued ? self.sent() : self.finish() }
     }
 
     /// A held batch was queued: note it, and go on.
