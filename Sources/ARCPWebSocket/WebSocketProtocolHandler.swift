@@ -48,6 +48,10 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     private let closeTimeout: TimeAmount
     private let shared: ConnectionShared
     private let firstMessageGuard: FirstMessageGuard?
+    /// Handlers with nothing left to do once the first message arrived (NIO's frame decoder,
+    /// which never sees a byte, and the first-message guard): removed at the end of that read,
+    /// so a connection does not keep them (and their contexts) for its whole life.
+    private var idleOnceOpen: [any RemovableChannelHandler]
     private var parser: InboundFrameParser
     /// The bytes broke the framing: nothing more is parsed.
     private var parserFailed = false
@@ -85,14 +89,17 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     /// Keep-alive pings (``ConnectionLimits/keepAlivePingInterval``), if any.
     private let keepAliveInterval: TimeAmount?
     private var keepAliveTask: RepeatedTask?
+    /// A whole message arrived (the first-message guard is disarmed).
+    private var firstMessageSeen = false
     /// A keep-alive ping is out and no pong has come back since.
     private var awaitingPong = false
 
     init(
         isClient: Bool, limits: ConnectionLimits, shared: ConnectionShared, firstMessageGuard: FirstMessageGuard?,
-        wireContext: ChannelHandlerContext
+        wireContext: ChannelHandlerContext, idleDecoder: (any RemovableChannelHandler)? = nil
     ) {
         self.isClient = isClient
+        self.idleOnceOpen = [idleDecoder, firstMessageGuard].compactMap { $0 }
         self.wireContext = wireContext
         self.closeTimeout = TimeAmount(limits.closeTimeout)
         self.shared = shared
@@ -254,6 +261,10 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if firstMessageSeen && !idleOnceOpen.isEmpty {
+            for handler in idleOnceOpen { context.pipeline.syncOperations.removeHandler(handler, promise: nil) }
+            idleOnceOpen = []
+        }
         if framesSinceReadComplete {
             framesSinceReadComplete = false
             readCompletesFollowFrames = true
@@ -332,6 +343,7 @@ final class WebSocketProtocolHandler: ChannelDuplexHandler {
         // In `.closeSent` the local side already closed: later messages are not wanted.
         guard phase == .open else { return }
         firstMessageGuard?.disarm()
+        firstMessageSeen = true
         // Collected and handed over at the end of the read (`channelReadComplete`): one burst
         // into the mailbox wakes the consumer about once per read instead of once per message.
         pending.append(text)
@@ -434,7 +446,8 @@ extension WebSocketProtocolHandler {
     ///
     /// In front of the decoder rather than in its place: NIO removes a decoder one event-loop
     /// tick after it is asked to, and the bytes the upgrader buffered during the handshake are
-    /// replayed before that tick; they must reach the parser, not the decoder.
+    /// replayed before that tick; they must reach the parser, not the decoder. The decoder (and
+    /// the guard) are removed once the first message arrived, long after the replay.
     static func install(
         on channel: any Channel, isClient: Bool, limits: ConnectionLimits
     ) throws -> (ConnectionShared, WebSocketProtocolHandler) {
@@ -450,7 +463,8 @@ extension WebSocketProtocolHandler {
             firstMessageGuard = guardHandler
         }
         let handler = WebSocketProtocolHandler(
-            isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard, wireContext: wireContext)
+            isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard, wireContext: wireContext,
+            idleDecoder: decoder)
         try channel.pipeline.syncOperations.addHandler(handler, position: .before(decoder))
         return (shared, handler)
     }

@@ -207,6 +207,20 @@ extension WebSocketTransport {
         channel.eventLoop.execute(body)
     }
 
+    /// Whether NIO's frame decoder (or the first-message guard) is still in the pipeline: both
+    /// leave once the first message arrived (for tests).
+    package var keepsHandshakeHandlers: Bool {
+        get async {
+            let channel = self.channel
+            let keeps = channel.eventLoop.submit {
+                let pipeline = channel.pipeline.syncOperations
+                return (try? pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)) != nil
+                    || (try? pipeline.handler(type: FirstMessageGuard.self)) != nil
+            }
+            return (try? await keeps.get()) ?? false
+        }
+    }
+
     package func close(then done: @escaping @Sendable () -> Void) {
         startClose(code: CloseCode.normal, reason: "").whenComplete { _ in done() }
     }

@@ -54,6 +54,27 @@ struct WebSocketTransportTests {
         await server.server.stop()
     }
 
+    @Test("NIO's frame decoder leaves the pipeline with the first message (it never sees a byte)")
+    func theIdleDecoderLeavesWithTheFirstMessage() async throws {
+        let server = try await TestServer.echo()
+        let client = try await WebSocketTransport.connect(to: server.url)
+        #expect(await client.keepsHandshakeHandlers, "before any message")
+        try await client.send("{\"n\":1}")
+        #expect(try await client.receive() == "{\"n\":1}")
+        var removed = false
+        for _ in 0..<2000 where !removed {
+            removed = await !client.keepsHandshakeHandlers
+            if !removed { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(removed)
+        // Frames still flow both ways, in pieces too.
+        let big = "{\"s\":\"" + String(repeating: "x", count: 200_000) + "\"}"
+        try await client.send(big)
+        #expect(try await client.receive() == big)
+        await client.close()
+        await server.server.stop()
+    }
+
     /// An IP literal is connected to directly, a host name through NIO's resolver and Happy
     /// Eyeballs (`localhost` may name ::1 first, where nothing listens): both reach the server.
     @Test func hostNamesAndIPLiteralsBothConnect() async throws {
