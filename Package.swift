@@ -285,7 +285,7 @@ let package = Package(
             // The release build of the runtime is linked by lld (shipped with the toolchain) with
             // packed relative relocations where the glibc reads them: the loader reads 16 KiB of
             // relocations at start instead of 1.9 MiB, which stayed resident
-            // (docs/BENCHMARKS.md, "Relocations").
+            // (docs/BENCHMARKS.md, "Per-connection memory without tasks").
             linkerSettings: glibcReadsRELR
                 ? [
                     .unsafeFlags(

@@ -378,7 +378,7 @@ public final class WebSocketServer: Service, Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // Each connection keeps its read buffer for its whole life: NIO's default starts at
             // 2 KiB; ARCP requests are a few hundred bytes. It still grows (to 64 KiB) as soon as
-            // a read fills it (docs/BENCHMARKS.md, "Per-connection read buffers").
+            // a read fills it (docs/BENCHMARKS.md, "Per-connection memory without tasks").
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

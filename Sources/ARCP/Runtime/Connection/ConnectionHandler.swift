@@ -303,9 +303,7 @@ struct ConnectionHandler: Sendable {
             }
             heartbeat?.frameSent()
         }
-        if case .detachAndClose(let c) = lifecycle.writerEnded() {
-            session.detach(c)
-        }
+        lifecycle.writerEnded(detaching: session)
         await transport.close()
     }
 
@@ -439,7 +437,7 @@ protocol SessionWriter: AnyObject, Sendable {
 /// session's queued frames in batches and hands each over under the connection's credit;
 /// while a batch waits for credit it takes no other, so a peer that does not read pushes back
 /// on the session's queue (and so on its jobs), as the writer task's suspended `send` does.
-/// No task and no task memory per connection (docs/BENCHMARKS.md, "Writers without tasks").
+/// No task and no task memory per connection (docs/BENCHMARKS.md, "Per-connection memory without tasks").
 ///
 /// `drain` runs only on the transport's executor, one at a time: it is scheduled by `start`,
 /// by a wake (the session wakes a parked writer once) and by the credit's callback (only
@@ -507,9 +505,7 @@ final class PushWriter: SessionWriter, PushWaiter {
     /// closes the transport (the close handshake, bounded), then opens `ended`.
     private func finish() {
         guard !finished.exchange(true, ordering: .relaxed) else { return }
-        if case .detachAndClose(let c) = lifecycle.writerEnded() {
-            session.detach(c)
-        }
+        lifecycle.writerEnded(detaching: session)
         let ended = self.ended
         transport.close { ended.open() }
     }
@@ -525,4 +521,12 @@ final class ConnectionLifecycle: Sendable {
 
     func readerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.readerEnded() } }
     func writerEnded() -> ConnectionStateMachine.Action { machine.withLock { $0.writerEnded() } }
+
+    /// The writer ended (either kind): the session is detached from this connection, when the
+    /// machine says so.
+    func writerEnded(detaching session: RuntimeSession) {
+        if case .detachAndClose(let c) = writerEnded() {
+            session.detach(c)
+        }
+    }
 }

@@ -436,8 +436,7 @@ package final class RuntimeSession: Sendable {
             }
             switch step {
             case .batch(let b, let waiters):
-                for w in waiters { w.resume() }
-                instrumentation?.outboundDrained(session: id, frames: b.count)
+                handedOver(b, releasing: waiters)
                 return b
             case .gone:
                 return nil
@@ -485,11 +484,14 @@ package final class RuntimeSession: Sendable {
                 return (.parked, [])
             }
         }
-        if case .batch(let b) = taken {
-            for w in waiters { w.resume() }
-            instrumentation?.outboundDrained(session: id, frames: b.count)
-        }
+        if case .batch(let b) = taken { handedOver(b, releasing: waiters) }
         return taken
+    }
+
+    /// A batch left the queue for the writer: the emitters waiting for room go on.
+    private func handedOver(_ batch: [String], releasing waiters: [CheckedContinuation<Void, Never>]) {
+        for w in waiters { w.resume() }
+        instrumentation?.outboundDrained(session: id, frames: batch.count)
     }
 
     // MARK: Ack
