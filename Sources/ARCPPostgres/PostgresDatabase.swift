@@ -200,16 +200,7 @@ func describe(_ error: any Error) -> String {
 /// Runs `body`, throwing `PostgresTimeoutError` when it has not finished within `limit`.
 @discardableResult
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw PostgresTimeoutError(limit: limit) }
-        return value
-    }
+    try await withDeadline(limit, timedOut: { PostgresTimeoutError(limit: limit) }, body)
 }
 
 /// A database operation did not finish in time.

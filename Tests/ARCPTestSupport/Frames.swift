@@ -57,17 +57,10 @@ public func within<T: Sendable>(
     _ limit: Duration, _ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
+    try await withDeadline(
+        limit,
+        timedOut: {
             Issue.record("timed out after \(limit): \(what())", sourceLocation: sourceLocation)
-            throw CancellationError()
-        }
-        return value
-    }
+            return CancellationError()
+        }, body)
 }

@@ -118,8 +118,13 @@ extension Transport {
     }
 }
 
-/// Runs `body`, throwing `CancellationError` if it has not finished within `limit`.
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `body`, throwing `timedOut()` (by default `CancellationError`) if it has not finished
+/// within `limit`; `body`'s task is then cancelled. The one race of a body against a sleep:
+/// the runtime's, the PostgreSQL store's and the tests'.
+package func withDeadline<T: Sendable>(
+    _ limit: Duration, timedOut: () -> any Error = { CancellationError() },
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -127,7 +132,7 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw CancellationError() }
+        guard let first = try await group.next(), let value = first else { throw timedOut() }
         return value
     }
 }
