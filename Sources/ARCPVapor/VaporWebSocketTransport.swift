@@ -97,3 +97,24 @@ public final class VaporWebSocketTransport: Transport {
         await connection.close(code: code, reason: reason)
     }
 }
+
+// The same connection stack, so the same task-free paths as `WebSocketTransport`: the hello
+// wait bounded by an event-loop timer, and the runtime's writer as event-loop callbacks
+// (docs/RUNTIME.md, "Where work runs").
+extension VaporWebSocketTransport: DeadlineReceiving, PushWritable {
+    package func receive(waitingAtMost limit: Duration) async throws -> TimedReceive {
+        try await connection.receive(waitingAtMost: limit)
+    }
+
+    package func enqueue(_ body: @escaping @Sendable () -> Void) {
+        connection.enqueue(body)
+    }
+
+    package func push(_ frames: [String], waiter: any PushWaiter) -> PushResult {
+        connection.push(frames, waiter: waiter)
+    }
+
+    package func close(then done: @escaping @Sendable () -> Void) {
+        connection.close(then: done)
+    }
+}
