@@ -169,6 +169,8 @@ let package = Package(
             dependencies: [
                 "ARCP", "ARCPWebSocketCore",
                 .product(name: "DequeModule", package: "swift-collections"),
+                // SHA-1 for the handshake's Sec-WebSocket-Accept.
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

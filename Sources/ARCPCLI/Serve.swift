@@ -159,6 +159,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a new connection may take for its WebSocket handshake (then 408 or a close).")
     var handshakeTimeoutSec: Double = 10
 
+    @Option(help: "Longest request head (request line and headers) of a WebSocket handshake in bytes; a longer one gets HTTP 431.")
+    var maxHandshakeBytes = WebSocketServer.Configuration().maxHandshakeBytes
+
     @Option(help: "Bytes a connection may have accepted for sending and not yet written before its sender waits.")
     var outboundQueueBytes = WebSocketServer.Configuration().outboundByteLimit
 
@@ -285,6 +288,7 @@ struct Serve: AsyncParsableCommand {
         guard handshakeTimeoutSec > 0, handshakeTimeoutSec <= 86_400 else {
             throw ValidationError("--handshake-timeout-sec must be > 0 and ≤ 86400")
         }
+        guard (256...1_048_576).contains(maxHandshakeBytes) else { throw ValidationError("--max-handshake-bytes must be 256…1048576") }
         guard outboundQueueBytes >= 1024 else { throw ValidationError("--outbound-queue-bytes must be ≥ 1024") }
         guard maxUnansweredPings >= 1 else { throw ValidationError("--max-unanswered-pings must be ≥ 1") }
         guard (1...2_678_400).contains(maxRuntimeSec) else { throw ValidationError("--max-runtime-sec must be 1…2678400") }
@@ -407,6 +411,7 @@ struct Serve: AsyncParsableCommand {
         wsConfig.maxFirstMessageSize = maxFirstMessageBytes
         wsConfig.maxConnections = maxConnections
         wsConfig.handshakeTimeout = .milliseconds(Int64((handshakeTimeoutSec * 1000).rounded()))
+        wsConfig.maxHandshakeBytes = maxHandshakeBytes
         wsConfig.outboundByteLimit = outboundQueueBytes
         wsConfig.maxUnansweredPings = maxUnansweredPings
         if !allowedOrigin.isEmpty { wsConfig.allowedOrigins = Set(allowedOrigin) }

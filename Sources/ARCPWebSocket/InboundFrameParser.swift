@@ -15,8 +15,9 @@ struct InboundFrame {
 
 /// Cuts the bytes of a connection into frames, for ``WebSocketProtocolHandler``.
 ///
-/// It replaces NIO's `WebSocketFrameDecoder`, which the upgraders put in front of the handler
-/// and `WebSocketProtocolHandler.install` removes: behind NIO's generic `ByteToMessageHandler`
+/// It replaces NIO's `WebSocketFrameDecoder` (which NIO's upgraders add, and which
+/// `WebSocketProtocolHandler.install` then removes; the stand-alone server and client never add
+/// it): behind NIO's generic `ByteToMessageHandler`
 /// each frame travelled to the handler boxed in an `NIOAny` (an allocation and a dynamic cast
 /// per frame) through unspecialized generic code that looked up type metadata on every call.
 /// That was a tenth of a client's CPU per streamed event (docs/BENCHMARKS.md, "Frames parsed

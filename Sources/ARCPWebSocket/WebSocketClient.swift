@@ -1,6 +1,5 @@
 import ARCP
 import ARCPWebSocketCore
-import Synchronization
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -9,7 +8,8 @@ import NIOWebSocket
 
 enum ClientUpgradeResult: Sendable {
     case websocket(WebSocketTransport)
-    case notUpgraded(EventLoopFuture<HTTPResponseStatus>)
+    /// The server answered with this status instead of 101.
+    case notUpgraded(status: Int)
 }
 
 extension WebSocketTransport {
@@ -76,53 +76,27 @@ extension WebSocketTransport {
         } catch {
             throw TransportError.connectFailed("invalid TLS configuration: \(describeNetworkError(error))")
         }
-        var requestHeaders = HTTPHeaders()
-        if !headers.keys.contains(where: { $0.lowercased() == "host" }) {
-            requestHeaders.add(name: "Host", value: target.hostHeader)
-        }
-        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
-            requestHeaders.add(name: name, value: value)
-        }
-        let requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.target, headers: requestHeaders)
+        let key = WebSocketKey.make()
+        let handshake = ClientHandshakeHandler.Settings(
+            request: try upgradeRequest(target, headers: headers, key: key), expectedAccept: WebSocketKey.accept(forKey: key),
+            limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop, timeout: TimeAmount(timeout),
+            endpoint: target.endpoint)
         let serverHostname = isIPAddress(target.host) ? nil : target.host
 
-        let channelBox = ChannelBox()
         let initialize: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<ClientUpgradeResult>> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                channelBox.value.withLock { $0 = channel }
                 if let sslContext {
                     let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
                     try channel.pipeline.syncOperations.addHandler(tls)
                 }
-                let upgrader = NIOTypedWebSocketClientUpgrader<ClientUpgradeResult>(
-                    maxFrameSize: frameLimit,
-                    enableAutomaticErrorHandling: false,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            .websocket(try WebSocketTransport.install(
-                                on: channel, isClient: true, limits: limits,
-                                handlesFramesOnEventLoop: handlesFramesOnEventLoop))
-                        }
-                    }
-                )
-                let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgradeResult>(
-                    upgradeRequestHead: requestHead,
-                    upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            let capture = ResponseStatusCapture(promise: channel.eventLoop.makePromise())
-                            try channel.pipeline.syncOperations.addHandler(capture)
-                            return ClientUpgradeResult.notUpgraded(capture.promise.futureResult)
-                        }
-                    }
-                )
-                var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
-                // Frames the server sends right behind its 101 response arrive in the same
-                // read as the response; NIO's default drops such bytes.
-                pipeline.leftOverBytesStrategy = .forwardBytes
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                    configuration: pipeline
-                )
+                let outcome = channel.eventLoop.makePromise(of: ClientUpgradeResult.self)
+                do {
+                    try channel.pipeline.syncOperations.addHandler(ClientHandshakeHandler(settings: handshake, outcome: outcome))
+                } catch {
+                    outcome.fail(error)
+                    throw error
+                }
+                return outcome.futureResult
             }
         }
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
@@ -148,106 +122,42 @@ extension WebSocketTransport {
             }
         }
 
-        // TLS and WebSocket handshakes must finish within the timeout too.
+        // The TLS and WebSocket handshakes are bounded by the handshake handler's timer.
         let result: ClientUpgradeResult
         do {
-            result = try await awaitUpgrade(upgrade, timeout: timeout, channel: channelBox, endpoint: target.endpoint)
+            result = try await upgrade.get()
         } catch let error as TransportError {
             throw error
         } catch {
-            throw TransportError.connectFailed("\(describeUpgradeError(error)) (\(target.endpoint))")
+            throw TransportError.connectFailed("\(describeNetworkError(error)) (\(target.endpoint))")
         }
-
         switch result {
         case .websocket(let transport):
             return transport
-        case .notUpgraded(let statusFuture):
-            let status = try? await statusFuture.get()
-            let text = status.map { "HTTP \($0.code) \($0.reasonPhrase)" } ?? "no HTTP response"
+        case .notUpgraded(let status):
+            let text = "HTTP \(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)"
             throw TransportError.connectFailed("server refused the WebSocket upgrade: \(text) (\(target.endpoint)\(target.target))")
         }
     }
 }
 
-/// Waits for the upgrade; on timeout closes the channel (which fails the future) and throws.
-private func awaitUpgrade(
-    _ upgrade: EventLoopFuture<ClientUpgradeResult>, timeout: Duration, channel: ChannelBox, endpoint: String
-) async throws -> ClientUpgradeResult {
-    try await withThrowingTaskGroup(of: ClientUpgradeResult?.self) { group in
-        group.addTask { try await upgrade.get() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
+/// The upgrade request's head (RFC 6455 §4.1): `headers` as given (a `Host` entry replaces the
+/// one derived from the URL; the handshake's own headers cannot be replaced), each checked to
+/// be a token and a value without line breaks, so none can smuggle another header in.
+func upgradeRequest(_ target: WebSocketURL, headers: [String: String], key: String) throws -> String {
+    var head = "GET \(target.target) HTTP/1.1\r\n"
+    if !headers.keys.contains(where: { $0.lowercased() == "host" }) {
+        head += "Host: \(target.hostHeader)\r\n"
+    }
+    let own: Set<String> = ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"]
+    for (name, value) in headers.sorted(by: { $0.key < $1.key }) where !own.contains(name.lowercased()) {
+        guard HTTPHead.isToken(name), !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
+            throw TransportError.connectFailed("invalid HTTP header for the upgrade request: \(name)")
         }
-        defer { group.cancelAll() }
-        if let first = try await group.next(), let result = first {
-            return result
-        }
-        channel.value.withLock { $0 }?.close(promise: nil)
-        throw TransportError.connectFailed(
-            "no WebSocket handshake response within \(describeDuration(TimeAmount(timeout))) (\(endpoint))")
+        head += "\(name): \(value)\r\n"
     }
-}
-
-/// Holds the channel being connected, so a handshake timeout can close it.
-private final class ChannelBox: Sendable {
-    let value = Mutex<(any Channel)?>(nil)
-}
-
-/// Captures the status of a refused upgrade.
-private final class ResponseStatusCapture: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    let promise: EventLoopPromise<HTTPResponseStatus>
-    private var done = false
-
-    init(promise: EventLoopPromise<HTTPResponseStatus>) {
-        self.promise = promise
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = Self.unwrapInboundIn(data), !done {
-            done = true
-            promise.succeed(head.status)
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if !done {
-            done = true
-            promise.fail(ChannelError.eof)
-        }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !done {
-            done = true
-            promise.fail(error)
-        }
-        context.close(promise: nil)
-    }
-}
-
-@available(*, unavailable)
-extension ResponseStatusCapture: Sendable {}
-
-private func describeUpgradeError(_ error: any Error) -> String {
-    if let error = error as? NIOHTTPClientUpgradeError {
-        switch error {
-        case .responseProtocolNotFound, .upgraderDeniedUpgrade, .invalidHTTPOrdering:
-            return "server sent an invalid WebSocket handshake"
-        default:
-            return "WebSocket handshake failed"
-        }
-    }
-    if let error = error as? ChannelError, error == .inappropriateOperationForState {
-        // NIO's upgrade handler fails its promise so when it is removed before the upgrade
-        // finished: the connection was closed (e.g. a server that timed out the handshake and
-        // reset the connection before its answer could be read).
-        return "the server closed the connection during the WebSocket handshake"
-    }
-    return describeNetworkError(error)
+    head += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    return head
 }
 
 /// NIO's frame decoder refuses limits above `UInt32.max`.

@@ -439,33 +439,39 @@ struct KeepAliveUnanswered: Error, CustomStringConvertible {
 
 extension WebSocketProtocolHandler {
     /// After the HTTP upgrade (on the event loop): adds the protocol handler, with its
-    /// ``InboundFrameParser``, in front of NIO's frame decoder (which the upgraders add, and
-    /// which then never sees a byte: the handler consumes them) and, on a server with a
-    /// first-message cap below the message limit, the ``FirstMessageGuard`` in front of it;
-    /// returns the state it shares with the connection's ``WebSocketTransport``.
+    /// ``InboundFrameParser``, behind NIO's frame encoder and, on a server with a first-message
+    /// cap below the message limit, the ``FirstMessageGuard`` in front of it; returns the state
+    /// it shares with the connection's ``WebSocketTransport``.
     ///
-    /// In front of the decoder rather than in its place: NIO removes a decoder one event-loop
-    /// tick after it is asked to, and the bytes the upgrader buffered during the handshake are
-    /// replayed before that tick; they must reach the parser, not the decoder. The decoder (and
-    /// the guard) are removed once the first message arrived, long after the replay.
+    /// The stand-alone server and client (``ServerHandshakeHandler``,
+    /// ``ClientHandshakeHandler``) add only the encoder. NIO's upgraders (an adapter such as
+    /// Vapor's) also add NIO's frame decoder: then both go in front of it, and it never sees a
+    /// byte. In front of the decoder rather than in its place: NIO removes a decoder one
+    /// event-loop tick after it is asked to, and the bytes the upgrader buffered during the
+    /// handshake are replayed before that tick; they must reach the parser, not the decoder.
+    /// The decoder (and the guard) are removed once the first message arrived, long after the
+    /// replay.
     static func install(
         on channel: any Channel, isClient: Bool, limits: ConnectionLimits
     ) throws -> (ConnectionShared, WebSocketProtocolHandler) {
         // Messages are written past NIO's frame encoder (``writeWire(_:promise:)``): a pipeline
         // without it is not one this handler can serve.
         let wireContext = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+        // NIO's upgraders add its frame decoder; our own handshakes add none.
+        let decoder = try? channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
         let shared = ConnectionShared(limits: limits)
         var firstMessageGuard: FirstMessageGuard?
+        var position = decoder.map { ChannelPipeline.SynchronousOperations.Position.before($0) } ?? .after(wireContext.handler)
         if !isClient && limits.maxFirstMessageSize < limits.maxMessageSize {
             let guardHandler = FirstMessageGuard(limit: limits.maxFirstMessageSize)
-            try channel.pipeline.syncOperations.addHandler(guardHandler, position: .before(decoder))
+            try channel.pipeline.syncOperations.addHandler(guardHandler, position: position)
             firstMessageGuard = guardHandler
+            if decoder == nil { position = .after(guardHandler) }
         }
         let handler = WebSocketProtocolHandler(
             isClient: isClient, limits: limits, shared: shared, firstMessageGuard: firstMessageGuard, wireContext: wireContext,
             idleDecoder: decoder)
-        try channel.pipeline.syncOperations.addHandler(handler, position: .before(decoder))
+        try channel.pipeline.syncOperations.addHandler(handler, position: position)
         return (shared, handler)
     }
 }

@@ -84,6 +84,10 @@ public final class WebSocketServer: Service, Sendable {
         /// Default 10 s. Then it is closed; one that sent part of a request is first answered
         /// **408 Request Timeout**.
         public var handshakeTimeout: Duration
+        /// The longest request head (request line and header fields) read for a handshake, in
+        /// bytes. Default 16 KiB (`ARCPWebSocketDefaults.maxHandshakeBytes`). A longer one is
+        /// answered **431 Request Header Fields Too Large** and the connection closed.
+        public var maxHandshakeBytes: Int
         /// How long a close handshake may take before the socket is closed regardless.
         public var closeTimeout: Duration
         /// Messages buffered per connection before the server stops reading that socket.
@@ -114,6 +118,7 @@ public final class WebSocketServer: Service, Sendable {
             tlsConfiguration: TLSConfiguration? = nil,
             shutdownGracePeriod: Duration = .seconds(10),
             handshakeTimeout: Duration = ARCPWebSocketDefaults.handshakeTimeout,
+            maxHandshakeBytes: Int = ARCPWebSocketDefaults.maxHandshakeBytes,
             closeTimeout: Duration = ARCPWebSocketDefaults.closeTimeout,
             inboundCapacity: Int = ARCPWebSocketDefaults.inboundCapacity,
             inboundByteLimit: Int = WebSocketTransport.defaultInboundByteLimit,
@@ -133,6 +138,7 @@ public final class WebSocketServer: Service, Sendable {
             self.tlsConfiguration = tlsConfiguration
             self.shutdownGracePeriod = shutdownGracePeriod
             self.handshakeTimeout = handshakeTimeout
+            self.maxHandshakeBytes = maxHandshakeBytes
             self.closeTimeout = closeTimeout
             self.inboundCapacity = inboundCapacity
             self.inboundByteLimit = inboundByteLimit
@@ -368,9 +374,10 @@ public final class WebSocketServer: Service, Sendable {
             path: configuration.path,
             allowLists: UpgradePolicy(allowedOrigins: configuration.allowedOrigins, allowedHosts: configuration.allowedHosts),
             limiter: limiter)
-        let limits = configuration.connectionLimits
         let handlesFramesOnEventLoop = configuration.handlesFramesOnEventLoop
-        let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
+        let handshake = ServerHandshakeHandler.Settings(
+            policy: policy, limits: configuration.connectionLimits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
+            timeout: TimeAmount(configuration.handshakeTimeout), maxHeadBytes: configuration.maxHandshakeBytes)
 
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -389,47 +396,17 @@ public final class WebSocketServer: Service, Sendable {
                     // task can start on it; retired when the channel closes, upgraded or not.
                     let executor = handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: channel.eventLoop) : nil
                     if let executor { channel.closeFuture.whenComplete { _ in executor.retire() } }
-                    let decision = UpgradeDecision()
-                    // A connection that does not finish its handshake in time is dropped (408
-                    // if it sent part of a request).
-                    let deadline = HandshakeDeadline(timeout: handshakeTimeout, decision: decision)
-                    try channel.pipeline.syncOperations.addHandler(deadline)
-                    let upgrader = NIOTypedWebSocketServerUpgrader<ServerUpgradeResult>(
-                        maxFrameSize: limits.maxMessageSize,
-                        enableAutomaticErrorHandling: false,
-                        shouldUpgrade: { channel, head in
-                            let refusal = policy.decide(head, channel: channel)
-                            decision.record(head: head, refusal: refusal)
-                            return channel.eventLoop.makeSucceededFuture(refusal == nil ? HTTPHeaders() : nil)
-                        },
-                        upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture {
-                                .websocket(try WebSocketTransport.install(
-                                    on: channel, isClient: false, limits: limits, handlesFramesOnEventLoop: handlesFramesOnEventLoop,
-                                    executor: executor))
-                            }
-                        }
-                    )
-                    let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<ServerUpgradeResult>(
-                        upgraders: [upgrader],
-                        notUpgradingCompletionHandler: { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(HTTPRefusalHandler(policy: policy, decision: decision))
-                                return ServerUpgradeResult.refused
-                            }
-                        }
-                    )
-                    let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
-                        configuration: .init(upgradeConfiguration: upgradeConfiguration)
-                    )
-                    let boundDeadline = NIOLoopBound(deadline, eventLoop: channel.eventLoop)
-                    negotiated.whenSuccess { result in
-                        // Upgraded: the deadline is over (a refused request is answered and closed).
-                        if case .websocket = result {
-                            channel.pipeline.syncOperations.removeHandler(boundDeadline.value, promise: nil)
-                        }
+                    // The opening handshake (and its deadline) in one handler, which puts the
+                    // connection's WebSocket handlers in its place when it upgrades.
+                    let outcome = channel.eventLoop.makePromise(of: ServerUpgradeResult.self)
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ServerHandshakeHandler(settings: handshake, executor: executor, outcome: outcome))
+                    } catch {
+                        outcome.fail(error)
+                        throw error
                     }
-                    return PendingConnection(upgrade: negotiated, executor: executor)
+                    return PendingConnection(upgrade: outcome.futureResult, executor: executor)
                 }
             }
     }

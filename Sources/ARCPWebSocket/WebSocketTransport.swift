@@ -237,14 +237,14 @@ extension WebSocketTransport {
 }
 
 extension WebSocketTransport {
-    /// Sets up a channel that has just been upgraded to WebSocket (NIO's frame codec is in its
-    /// pipeline) as an ARCP connection: the protocol handler (and, on a server, the first-message
-    /// guard) and the transport. Call it on the channel's event loop, from the upgrader's
-    /// pipeline handler.
+    /// Sets up a channel that has just been upgraded to WebSocket (NIO's frame encoder, and
+    /// possibly its decoder, is in its pipeline) as an ARCP connection: the protocol handler
+    /// (and, on a server, the first-message guard) and the transport. Call it on the channel's
+    /// event loop, from the upgrade's end.
     ///
     /// This is the whole connection stack of `ARCPWebSocket`, for every adapter whose framework
-    /// hands over the upgraded channel: ``WebSocketServer``, the client's `connect`, and a
-    /// framework adapter such as a Vapor `Upgrader` returning a `NIOWebSocketServerUpgrader`
+    /// hands over the upgraded channel: ``WebSocketServer`` and the client's `connect` (each
+    /// from its own handshake handler), and a framework adapter such as a Vapor `Upgrader` returning a `NIOWebSocketServerUpgrader`
     /// (with `automaticErrorHandling: false` and `maxFrameSize` = `limits.maxMessageSize`)
     /// whose `upgradePipelineHandler` calls this, then runs the session on the transport in a
     /// task and closes it when the session ends. See docs/TRANSPORTS.md, "Adapters".

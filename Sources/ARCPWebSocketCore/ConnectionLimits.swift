@@ -28,6 +28,11 @@ public enum ARCPWebSocketDefaults {
     /// How long a new connection may take for its (TLS and) WebSocket handshake: 10 s. Then the
     /// server answers 408 (when no request arrived) and closes it.
     public static let handshakeTimeout: Duration = .seconds(10)
+    /// The longest request head (request line and header fields) a server reads for a
+    /// WebSocket handshake: 16 KiB (nginx reads up to 8 KiB per header line by default). A
+    /// longer one is answered **431 Request Header Fields Too Large** and closed, so a peer
+    /// cannot make the server hold more while the handshake deadline runs.
+    public static let maxHandshakeBytes = 16 * 1024
     /// How long a close handshake may take before the socket is closed regardless: 2 s.
     public static let closeTimeout: Duration = .seconds(2)
     /// Whether a connection's frames are handled on its event loop (the transport's

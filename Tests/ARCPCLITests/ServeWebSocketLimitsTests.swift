@@ -18,7 +18,7 @@ struct ServeWebSocketLimitsTests {
             "serve", "--port", "0", "--token", "tok", "--token", "tok2=other@example.com", "--log-level", "error",
             "--max-connections", "2", "--max-connections-per-principal", "1",
             "--max-first-message-bytes", "2048", "--handshake-timeout-sec", "3",
-            "--outbound-queue-bytes", "65536", "--max-unanswered-pings", "8",
+            "--outbound-queue-bytes", "65536", "--max-unanswered-pings", "8", "--max-handshake-bytes", "512",
         ])
         let line = try #require(await server.line(startingWith: "LISTENING "))
         let url = String(line.dropFirst("LISTENING ".count))
@@ -69,10 +69,16 @@ struct ServeWebSocketLimitsTests {
         // --handshake-timeout-sec 3: half a request head is answered 408 (3 s, not less: every
         // handshake of this test must finish within it on a loaded machine).
         let reply = try await within(.seconds(10), "a 408") { () -> String in
-            try await Self.halfRequest(port: port)
+            try await Self.exchange(port: port, "GET /arcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         }
         #expect(reply.hasPrefix("HTTP/1.1 408"), "got \(reply)")
         #expect(reply.contains("within 3 s"))
+
+        // --max-handshake-bytes 512: a longer request head is answered 431.
+        let long = try await within(.seconds(10), "a 431") { () -> String in
+            try await Self.exchange(port: port, "GET /arcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: \(String(repeating: "p", count: 600))\r\n")
+        }
+        #expect(long.hasPrefix("HTTP/1.1 431"), "got \(long)")
 
         server.signal(SIGTERM)
         #expect(await server.wait(timeout: .seconds(15)) == 0)
@@ -82,6 +88,7 @@ struct ServeWebSocketLimitsTests {
         for (flag, value) in [
             ("--max-connections", "0"), ("--max-connections-per-principal", "0"), ("--max-first-message-bytes", "10"), ("--handshake-timeout-sec", "0"),
             ("--handshake-timeout-sec", "1e30"), ("--outbound-queue-bytes", "1"), ("--max-unanswered-pings", "0"),
+            ("--max-handshake-bytes", "100"), ("--max-handshake-bytes", "2000000"),
         ] {
             let run = try await CLI.run(["serve", "--port", "0", "--token", "tok", flag, value])
             #expect(run.status != 0, "\(flag) \(value) was accepted")
@@ -89,8 +96,9 @@ struct ServeWebSocketLimitsTests {
         }
     }
 
-    /// Sends half an HTTP request head and returns what comes back until the server closes.
-    static func halfRequest(port: Int) async throws -> String {
+    /// Sends `request` (e.g. half an HTTP request head) and returns what comes back until the
+    /// server closes.
+    static func exchange(port: Int, _ request: String) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -98,7 +106,7 @@ struct ServeWebSocketLimitsTests {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: "GET /arcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"))
+            try await outbound.write(ByteBuffer(string: request))
             var data = ByteBuffer()
             for try await var chunk in inbound { data.writeBuffer(&chunk) }
             return String(buffer: data)
