@@ -4,8 +4,10 @@ import Crypto
 enum WebSocketKey {
     /// A fresh `Sec-WebSocket-Key`: the base64 of 16 random bytes.
     static func make() -> String {
+        // Two draws of eight bytes: each draw from the system generator is a getrandom(2) call.
         var generator = SystemRandomNumberGenerator()
-        return base64((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        let (a, b) = (generator.next(), generator.next())
+        return base64((0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? a : b) >> (UInt64(i % 8) * 8)) })
     }
 
     /// Whether `key` is the base64 of 16 bytes: 22 base64 digits and `==`.

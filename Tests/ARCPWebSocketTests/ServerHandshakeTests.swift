@@ -265,6 +265,9 @@ struct ServerHandshakeTests {
         #expect(WebSocketKey.isValid(Self.key))
         #expect(!WebSocketKey.isValid("dGhlIHNhbXBsZSBub25jZQ="))
         #expect(!WebSocketKey.isValid("dGhlIHNhbXBsZSBub25j*Q=="))
+        let made = (0..<50).map { _ in WebSocketKey.make() }
+        #expect(made.allSatisfy(WebSocketKey.isValid), "\(made)")
+        #expect(Set(made).count == made.count, "fresh keys")
         #expect(WebSocketKey.base64(Array("foobar".utf8)) == "Zm9vYmFy")
         #expect(WebSocketKey.base64(Array("fooba".utf8)) == "Zm9vYmE=")
         #expect(WebSocketKey.base64(Array("foob".utf8)) == "Zm9vYg==")
