@@ -30,8 +30,12 @@ struct InboundFrame {
 /// header: the limit is checked as soon as the length is known).
 struct InboundFrameParser {
     let maxFrameSize: Int
-    /// Bytes received and not yet cut into frames.
+    /// Bytes received and not yet cut into frames (when `queued` is set: a partial frame).
     private var buffer: ByteBuffer?
+    /// What arrived behind the partial frame in `buffer`. Only the bytes that frame lacks are
+    /// copied over; the rest is read where it is, so a read's bytes are not copied again
+    /// because the previous read ended inside a frame (docs/BENCHMARKS.md, session 15).
+    private var queued: ByteBuffer?
 
     init(maxFrameSize: Int) {
         self.maxFrameSize = maxFrameSize
@@ -46,34 +50,95 @@ struct InboundFrameParser {
     }
 
     /// Bytes held that are not yet a whole frame.
-    var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
+    var bufferedBytes: Int { (buffer?.readableBytes ?? 0) + (queued?.readableBytes ?? 0) }
 
+    /// Adds the bytes of a read.
     mutating func append(_ bytes: ByteBuffer) {
-        if buffer == nil {
+        if buffer == nil && queued == nil {
             buffer = bytes
+        } else if queued == nil {
+            queued = bytes
         } else {
             var bytes = bytes
-            buffer!.writeBuffer(&bytes)
+            queued?.writeBuffer(&bytes)
         }
     }
 
     /// Drops what is held (after a violation).
     mutating func discard() {
         buffer = nil
+        queued = nil
     }
 
     /// The next whole frame of what was appended.
     mutating func next() -> Next {
-        // Taken out while it is read, so the slices below do not make it copy itself.
-        guard var bytes = buffer else { return .needMore }
-        buffer = nil
-        let result = Self.cut(&bytes, maxFrameSize: maxFrameSize)
-        if bytes.readableBytes > 0 {
-            // A partial frame stays; the bytes before it are dropped once they outweigh it.
-            if bytes.readerIndex > 4096 && bytes.readerIndex > bytes.readableBytes { bytes.discardReadBytes() }
+        while true {
+            // Taken out while it is read, so the slices below do not make it copy itself.
+            guard var bytes = buffer else {
+                guard let rest = queued else { return .needMore }
+                (buffer, queued) = (rest, nil)
+                continue
+            }
+            buffer = nil
+            let result = Self.cut(&bytes, maxFrameSize: maxFrameSize)
+            guard case .needMore = result else {
+                if bytes.readableBytes > 0 { buffer = bytes }
+                return result
+            }
+            guard var rest = queued else {
+                buffer = Self.compacted(bytes, maxFrameSize: maxFrameSize)
+                return .needMore
+            }
+            // The partial frame takes what it lacks from the bytes behind it.
+            let take = min(Self.lacking(bytes, maxFrameSize: maxFrameSize), rest.readableBytes)
+            if var part = rest.readSlice(length: take) {
+                bytes = Self.compacted(bytes, maxFrameSize: maxFrameSize)
+                bytes.writeBuffer(&part)
+            }
             buffer = bytes
+            queued = rest.readableBytes > 0 ? rest : nil
         }
-        return result
+    }
+
+    /// The longest frame header: 2 bytes, a 64-bit length, a masking key.
+    static let maxHeaderLength = 14
+
+    /// How many more bytes the frame at the front of `bytes` needs before it can be cut, or
+    /// before its header can be read further (at most a header's worth while it is not known);
+    /// `Int.max` for a frame over the limit (`cut` refuses it once its length is there).
+    static func lacking(_ bytes: ByteBuffer, maxFrameSize: Int) -> Int {
+        let start = bytes.readerIndex
+        guard let b1 = bytes.getInteger(at: start + 1, as: UInt8.self) else { return 2 - bytes.readableBytes }
+        let maskLength = b1 & 0x80 != 0 ? 4 : 0
+        let length: UInt64
+        var header: Int
+        switch b1 & 0x7F {
+        case 126:
+            guard let l = bytes.getInteger(at: start + 2, as: UInt16.self) else { return 4 - bytes.readableBytes }
+            (length, header) = (UInt64(l), 4)
+        case 127:
+            guard let l = bytes.getInteger(at: start + 2, as: UInt64.self) else { return 10 - bytes.readableBytes }
+            (length, header) = (l, 10)
+        case let l:
+            (length, header) = (UInt64(l), 2)
+        }
+        header += maskLength
+        // A peer number, compared before it is converted.
+        guard length <= UInt64(maxFrameSize) else { return Int.max }
+        return Swift.max(1, header + Int(length) - bytes.readableBytes)
+    }
+
+    /// A partial frame left at the end of a read, in a buffer of its own with room for what the
+    /// frame lacks (up to 64 KiB more; a larger frame's buffer grows as its bytes arrive, so a
+    /// peer that announces a long frame and sends nothing more costs no more than before): the
+    /// read's buffer is let go, and the frame's next bytes are written without copying it again.
+    private static func compacted(_ bytes: ByteBuffer, maxFrameSize: Int) -> ByteBuffer {
+        let lack = Swift.min(lacking(bytes, maxFrameSize: maxFrameSize), 64 * 1024)
+        guard bytes.readerIndex > 0 || bytes.writableBytes < lack else { return bytes }
+        var fresh = ByteBufferAllocator().buffer(capacity: bytes.readableBytes + Swift.max(lack, maxHeaderLength))
+        var copy = bytes
+        fresh.writeBuffer(&copy)
+        return fresh
     }
 
     /// Reads one frame from the front of `bytes`, or nothing when it is not all there.

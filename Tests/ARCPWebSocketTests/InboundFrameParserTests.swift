@@ -75,6 +75,45 @@ struct InboundFrameParserTests {
         #expect(frames(&parser).map(\.payload.readableBytes) == [0])
     }
 
+    /// Frames of every length form, masked or not, in reads cut at random places (a read may
+    /// end inside a header, a mask or a payload, and carry the starts of the next frames):
+    /// each comes out once, whole, in order, and nothing is left over. Half the runs append
+    /// two reads before asking for frames.
+    @Test("frames cut into reads at random places come out whole and in order")
+    func randomCuts() {
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<100 {
+            var payloads: [[UInt8]] = []
+            var stream: [UInt8] = []
+            for i in 0..<Int.random(in: 1...12, using: &rng) {
+                let count = [0, 1, 125, 126, 300, 70_000, Int.random(in: 0...2000, using: &rng)].randomElement(using: &rng) ?? 0
+                let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ i &+ round) }
+                payloads.append(payload)
+                let mask: [UInt8]? = Bool.random(using: &rng) ? [UInt8.random(in: 0...255, using: &rng), 7, 8, 9] : nil
+                stream += wire(0x1, payload, mask: mask, lengthForm: count < 126 && Bool.random(using: &rng) ? 64 : nil)
+            }
+            var parser = InboundFrameParser(maxFrameSize: 1 << 20)
+            var got: [[UInt8]] = []
+            var offset = 0
+            let pairs = round % 2 == 0
+            var reads = 0
+            while offset < stream.count {
+                // Mostly reads as a socket gives them, sometimes a few bytes.
+                let n = (Int.random(in: 0..<4, using: &rng) == 0 ? [1, 2, 3, 13, 14, 15] : [200, 1500, 4096, 65536])
+                    .randomElement(using: &rng) ?? 1
+                parser.append(ByteBuffer(bytes: stream[offset..<min(stream.count, offset + n)]))
+                offset += n
+                reads += 1
+                if !pairs || reads % 2 == 0 || offset >= stream.count {
+                    got += frames(&parser).map { Array($0.payload.readableBytesView) }
+                }
+            }
+            #expect(got == payloads, "round \(round): \(got.map(\.count)) vs \(payloads.map(\.count))")
+            #expect(parser.bufferedBytes == 0)
+            if got != payloads { return }
+        }
+    }
+
     @Test("a frame over the limit is refused from its header, before its payload is buffered")
     func overTheLimit() {
         var parser = InboundFrameParser(maxFrameSize: 1000)
