@@ -41,8 +41,7 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private let outcome: EventLoopPromise<ClientUpgradeResult>
     private var done = false
     private var requestSent = false
-    private var received: ByteBuffer?
-    private var scanFrom = 0
+    private var head = HTTPHeadReader(limit: ClientHandshakeHandler.maxHeadBytes)
     private var timer: Scheduled<Void>?
 
     init(settings: Settings, outcome: EventLoopPromise<ClientUpgradeResult>) {
@@ -79,22 +78,13 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
-        var bytes = Self.unwrapInboundIn(data)
-        if received == nil {
-            received = bytes
-        } else {
-            received?.writeBuffer(&bytes)
-        }
-        guard var buffer = received else { return }
-        switch HTTPHead.parse(buffer.readableBytesView, limit: Self.maxHeadBytes, scanFrom: &scanFrom) {
+        switch head.read(Self.unwrapInboundIn(data)) {
         case .needMore:
             return
         case .tooLarge, .malformed:
             invalid(context)
-        case .head(let head, let length):
-            received = nil
-            buffer.moveReaderIndex(forwardBy: length)
-            answered(context, head, rest: buffer)
+        case .head(let response, let rest):
+            answered(context, response, rest: rest)
         }
     }
 
@@ -160,7 +150,7 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private func finish(_ result: Result<ClientUpgradeResult, any Error>) {
         guard !done else { return }
         done = true
-        received = nil
+        head.drop()
         stopTimer()
         outcome.completeWith(result)
     }

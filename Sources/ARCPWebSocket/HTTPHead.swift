@@ -165,3 +165,49 @@ struct HTTPHead {
         }
     }
 }
+
+/// A connection's first bytes, gathered until they hold a whole head (for the handshake
+/// handlers, on the event loop).
+struct HTTPHeadReader {
+    enum Outcome {
+        case needMore
+        /// No end of the head within the limit.
+        case tooLarge
+        case malformed(String)
+        /// The head, and the bytes that came after it.
+        case head(HTTPHead, rest: ByteBuffer)
+    }
+
+    let limit: Int
+    private var received: ByteBuffer?
+    private var scanFrom = 0
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Adds the bytes of a read and looks for the head's end.
+    mutating func read(_ bytes: ByteBuffer) -> Outcome {
+        if received == nil {
+            received = bytes
+        } else {
+            var bytes = bytes
+            received?.writeBuffer(&bytes)
+        }
+        guard var buffer = received else { return .needMore }
+        switch HTTPHead.parse(buffer.readableBytesView, limit: limit, scanFrom: &scanFrom) {
+        case .needMore: return .needMore
+        case .tooLarge: return .tooLarge
+        case .malformed(let why): return .malformed(why)
+        case .head(let head, let length):
+            received = nil
+            buffer.moveReaderIndex(forwardBy: length)
+            return .head(head, rest: buffer)
+        }
+    }
+
+    /// Drops what was gathered (the connection is being answered or has ended).
+    mutating func drop() {
+        received = nil
+    }
+}

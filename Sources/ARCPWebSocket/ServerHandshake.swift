@@ -55,8 +55,9 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private let executor: EventLoopTaskExecutor?
     private let outcome: EventLoopPromise<ServerUpgradeResult>
     private var state = State.reading
-    private var received: ByteBuffer?
-    private var scanFrom = 0
+    private var head: HTTPHeadReader
+    /// Some of a request arrived (the deadline then answers 408).
+    private var bytesSeen = false
     private var timer: Scheduled<Void>?
 
     /// - Parameters:
@@ -67,6 +68,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         self.settings = settings
         self.executor = executor
         self.outcome = outcome
+        self.head = HTTPHeadReader(limit: settings.maxHeadBytes)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -97,14 +99,8 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After a refusal the connection is closing: what else the peer sends is not read.
         guard case .reading = state else { return }
-        var bytes = Self.unwrapInboundIn(data)
-        if received == nil {
-            received = bytes
-        } else {
-            received?.writeBuffer(&bytes)
-        }
-        guard var buffer = received else { return }
-        switch HTTPHead.parse(buffer.readableBytesView, limit: settings.maxHeadBytes, scanFrom: &scanFrom) {
+        bytesSeen = true
+        switch head.read(Self.unwrapInboundIn(data)) {
         case .needMore:
             return
         case .tooLarge:
@@ -112,10 +108,8 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
                 status: 431, message: "request header fields too large: the handshake's head is over \(settings.maxHeadBytes) bytes"))
         case .malformed(let why):
             refuse(context, UpgradeRefusal(status: 400, message: "bad request: \(why)"))
-        case .head(let request, let length):
-            received = nil
-            buffer.moveReaderIndex(forwardBy: length)
-            answer(context, request, rest: buffer)
+        case .head(let request, let rest):
+            answer(context, request, rest: rest)
         }
     }
 
@@ -189,7 +183,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     /// each ending with CRLF.
     private func refuse(_ context: ChannelHandlerContext, _ refusal: UpgradeRefusal, headers: String = "") {
         state = .refused
-        received = nil
+        head.drop()
         stopTimer()
         outcome.succeed(.refused)
         let body = refusal.message + "\n"
@@ -209,7 +203,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         // activates an accepted channel, in a separate event-loop task. On a loop busy enough
         // that activation comes after the deadline, the channel is open but not yet active: it
         // is closed all the same (it has certainly not completed a handshake).
-        guard context.channel.isActive, case .reading = state, let received, received.readableBytes > 0 else {
+        guard context.channel.isActive, case .reading = state, bytesSeen else {
             end()
             context.close(promise: nil)
             return
@@ -229,7 +223,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private func end() {
         guard case .reading = state else { return }
         state = .done
-        received = nil
+        head.drop()
         outcome.fail(ChannelError.eof)
     }
 }
