@@ -18,8 +18,8 @@ import NIOWebSocket
 /// What it answers:
 /// - another path: **404**; not `GET`: **405**; no `Upgrade: websocket` and `Connection:
 ///   upgrade`: **426**; a `Sec-WebSocket-Version` other than 13: **426** with
-///   `Sec-WebSocket-Version: 13`; HTTP/1.0, a missing or invalid `Sec-WebSocket-Key`, a body,
-///   or a head that is not HTTP: **400**; a head longer than ``Settings/maxHeadBytes``: **431**;
+///   `Sec-WebSocket-Version: 13`; HTTP/1.0, no `Host` or two, a missing or invalid
+///   `Sec-WebSocket-Key`, a body, or a head that is not HTTP: **400** (RFC 6455 §4.2.1); a head longer than ``Settings/maxHeadBytes``: **431**;
 /// - then the `Host`/`Origin` allow-lists (**403**) and the connection limit (**503**, with
 ///   `Retry-After`), in ``ServerUpgradePolicy``;
 /// - otherwise **101**, and the bytes that came after the head go to the protocol handler.
@@ -134,6 +134,9 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         if line.minorVersion < 1 {
             return refuse(context, UpgradeRefusal(status: 400, message: "bad request: a WebSocket handshake needs HTTP/1.1"))
+        }
+        if request.values("Host").count != 1 {
+            return refuse(context, UpgradeRefusal(status: 400, message: "bad request: a WebSocket handshake needs one Host header"))
         }
         if request.values("Sec-WebSocket-Version") != ["13"] {
             return refuse(

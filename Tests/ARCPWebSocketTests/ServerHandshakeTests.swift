@@ -106,6 +106,8 @@ struct ServerHandshakeTests {
         (upgrade.replacingOccurrences(of: "Version: 13", with: "Version: 8"), "HTTP/1.1 426 Upgrade Required"),
         (upgrade.replacingOccurrences(of: "HTTP/1.1", with: "HTTP/1.0"), "HTTP/1.1 400 Bad Request"),
         (upgrade.replacingOccurrences(of: key, with: "short=="), "HTTP/1.1 400 Bad Request"),
+        (upgrade.replacingOccurrences(of: "Host: server.example.com\r\n", with: ""), "HTTP/1.1 400 Bad Request"),
+        (upgrade.replacingOccurrences(of: "\r\n\r\n", with: "\r\nHost: other.example\r\n\r\n"), "HTTP/1.1 400 Bad Request"),
         (upgrade.replacingOccurrences(of: "\r\n\r\n", with: "\r\nSec-WebSocket-Key: \(key)\r\n\r\n"), "HTTP/1.1 400 Bad Request"),
         (upgrade.replacingOccurrences(of: "\r\n\r\n", with: "\r\nContent-Length: 5\r\n\r\n"), "HTTP/1.1 400 Bad Request"),
         (upgrade.replacingOccurrences(of: "\r\n\r\n", with: "\r\nOrigin: https://evil.example\r\n\r\n"), "HTTP/1.1 403 Forbidden"),
