@@ -350,7 +350,7 @@ final class ClusterDrain: Sendable {
         await lock(id)
         defer { unlock(id) }
         var ended = Set<String>()
-        while let session = sessions.localSession(id) {
+        while sessions.localSession(id) != nil {
             await state.withLock({ $0.flush })?()
             do {
                 let holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
@@ -366,6 +366,16 @@ final class ClusterDrain: Sendable {
                     rows.append(row)
                 }
                 guard !rows.isEmpty, routes.beginDrain(id) else { return }
+                // The copy to number into is taken now, in flight: a leave waits for
+                // `numbered`, and this node's copy of a session is replaced only after a leave
+                // (`session(_:)`, `claimedElsewhere`). One taken before the waits above may be
+                // a copy the session left since: it moved away and back, and this node holds a
+                // new copy restored from the log; numbered into the old one, the events took
+                // seqs the log had already given to others, and their rows were gone.
+                guard let session = sessions.localSession(id) else {
+                    routes.numbered(id)
+                    return
+                }
                 var discarded: [Int64] = []
                 for (row, job, trace, _, frame, terminal) in rows {
                     guard !ended.contains(job) else {

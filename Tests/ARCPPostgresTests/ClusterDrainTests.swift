@@ -1,0 +1,114 @@
+@testable import ARCP
+@testable import ARCPPostgres
+import ARCPTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// How a node numbers what other nodes forwarded to a session it holds (`ClusterDrain`,
+/// docs/CLUSTER.md "Moving a session", step 4), step by step against PostgreSQL, with a drain
+/// pass held where it waits for the node's store writer.
+@Suite("Cluster: draining forwarded events", .enabled(if: PostgresServer.isInstalled, Comment(rawValue: postgresMissing)))
+struct ClusterDrainTests {
+    /// A one-shot gate: the first `pass()` reports that it arrived and waits for `open()`;
+    /// later ones go through.
+    final class Gate: Sendable {
+        private struct State {
+            var arrived = false
+            var open = false
+            var passer: CheckedContinuation<Void, Never>? = nil
+            var watcher: CheckedContinuation<Void, Never>? = nil
+        }
+        private let state = RankedMutex(.leaf, State())
+
+        func pass() async {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let (now, watcher) = state.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
+                    if s.open || s.arrived { return (true, nil) }
+                    s.arrived = true
+                    s.passer = c
+                    defer { s.watcher = nil }
+                    return (false, s.watcher)
+                }
+                watcher?.resume()
+                if now { c.resume() }
+            }
+        }
+
+        func arrival() async {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.arrived { return true }
+                    s.watcher = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
+
+        func open() {
+            let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                s.open = true
+                defer { s.passer = nil }
+                return s.passer
+            }
+            c?.resume()
+        }
+    }
+
+    static func session(_ id: String, lastSeq: Int) -> RuntimeSession {
+        let s = RuntimeSession(
+            id: id, principal: "me@example.com", features: [], resumeToken: "token", limits: ARCPRuntime.Configuration.Buffering())
+        s.restore(lastSeq: lastSeq, releasedThrough: 0, events: [])
+        return s
+    }
+
+    /// The run that lost 32 events of 5,000 (`ClusterMoveTests`): node b's drain pass took
+    /// b's copy of the session, then waited for b's store writer; meanwhile the session moved
+    /// to c (b's copy dropped), c numbered on, and the client resumed on b, which restored a
+    /// new copy from the log and began its return. The pass went on (b holds the row again,
+    /// the routing lets a return's drain number) and numbered the forwarded events into the
+    /// dropped copy: seqs c had already used, stored by b over c's (the holder's numbering
+    /// replaces what it does not know), their rows gone, and the new copy numbered the next
+    /// forwarded event after c's. A pass numbers into the copy of the hold it drains for.
+    @Test func aDrainPassThatWaitedWhileTheSessionMovedAwayAndBackNumbersIntoTheCopyHeldNow() async throws {
+        let url = try await PostgresServer.makeDatabase(prefix: "drain")
+        let node = try await PostgresCluster.join(url: url, configuration: .init(nodeID: "b"))
+        let id = "sess_drain_test"
+        try await node.store.saveSession(
+            SessionRecord(sessionID: id, principal: "me@example.com", resumeTokenHash: "x", createdAt: Date(), lastSeenAt: Date()))
+        let old = Self.session(id, lastSeq: 10)
+        await node.sessions.local.insert(old)
+        // Three events another node's job forwarded to the session.
+        for job in ["j1", "j2", "j3"] {
+            let frame = FrameCodec.encode(Envelope.make(ClusterMembership.lostJobError(node: "x"), jobID: job, traceID: "t"))
+            try await node.db.client.query(
+                """
+                INSERT INTO arcp_forward (session_id, job_id, trace_id, principal, frame, terminal)
+                VALUES (\(id), \(job), 't', 'me@example.com', \(frame), false)
+                """, logger: node.db.logger)
+        }
+        // A drain pass takes b's copy, then waits for b's store writer.
+        let gate = Gate()
+        node.drain.setFlush { await gate.pass() }
+        let pass = Task { await node.drain.drain(id, sessions: node.sessions) }
+        await gate.arrival()
+        // Meanwhile the session moves to c (b stops numbering it, its copy is dropped) and
+        // back: b restores a new copy from the log (c numbered up to 20), claims the row and
+        // begins its return (`numberHere`), whose own drain waits for the pass in progress.
+        await node.routes.leave(id)
+        #expect(await node.sessions.local.remove(old))
+        try await node.db.client.query(
+            "UPDATE arcp_session SET node_id = 'c', claim = claim + 1 WHERE session_id = \(id)", logger: node.db.logger)
+        let new = Self.session(id, lastSeq: 20)
+        #expect(await node.sessions.local.adopt(new) === new)
+        try await node.db.client.query(
+            "UPDATE arcp_session SET node_id = 'b', claim = claim + 1 WHERE session_id = \(id)", logger: node.db.logger)
+        #expect(node.routes.beginReturn(id))
+        gate.open()
+        await pass.value
+        #expect(old.lastSeq == 10, "the dropped copy numbered \(old.lastSeq - 10) forwarded events")
+        #expect(new.lastSeq == 23, "the copy b holds numbered \(new.lastSeq - 20) of the 3 forwarded events")
+        await node.leave()
+    }
+}
