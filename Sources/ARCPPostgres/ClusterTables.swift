@@ -217,7 +217,10 @@ final class ClusterSessionTable: SessionTable {
         try? await Task.sleep(for: Self.moveTimeout)
         guard routes.isAway(id, generation: generation) else { return }
         if let session = local.localSession(id), await takeBack(session) { return }
-        if let session = local.localSession(id) {
+        // Another node holds it. The copy is dropped only if the session is still away since
+        // that leave: one it came back to meanwhile (restored, after a leave of its own) is
+        // the copy of the new hold (a drain numbers into whichever copy is here).
+        if let session = local.localSession(id), routes.isAway(id, generation: generation) {
             _ = await local.remove(session)
         }
         if localJobs(of: id).isEmpty { routes.forget(id) }
