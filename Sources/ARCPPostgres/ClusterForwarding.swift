@@ -351,6 +351,10 @@ final class ClusterDrain: Sendable {
         defer { unlock(id) }
         var ended = Set<String>()
         while sessions.localSession(id) != nil {
+            // The pass's reads belong to this node's current hold of the session: if it leaves
+            // before the pass numbers, the pass numbers nothing (`beginDrain`).
+            let pass = routes.openPass(id)
+            defer { routes.closePass(id) }
             await state.withLock({ $0.flush })?()
             do {
                 let holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
@@ -365,13 +369,10 @@ final class ClusterDrain: Sendable {
                 ).decode((Int64, String, String, String, String, Bool).self) {
                     rows.append(row)
                 }
-                guard !rows.isEmpty, routes.beginDrain(id) else { return }
+                guard !rows.isEmpty, routes.beginDrain(id, pass: pass) else { return }
                 // The copy to number into is taken now, in flight: a leave waits for
                 // `numbered`, and this node's copy of a session is replaced only after a leave
-                // (`session(_:)`, `claimedElsewhere`). One taken before the waits above may be
-                // a copy the session left since: it moved away and back, and this node holds a
-                // new copy restored from the log; numbered into the old one, the events took
-                // seqs the log had already given to others, and their rows were gone.
+                // (`session(_:)`, `claimedElsewhere`).
                 guard let session = sessions.localSession(id) else {
                     routes.numbered(id)
                     return

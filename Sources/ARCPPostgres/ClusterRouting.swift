@@ -49,6 +49,9 @@ struct SessionRouting<Held> {
 
     private(set) var modes: [String: Mode] = [:]
     private(set) var inflight: [String: Int] = [:]
+    /// The drain passes open per session (`openPass`…`closePass`), and the generation of the
+    /// session's last leave since the first of them opened.
+    private(set) var passes: [String: (open: Int, since: UInt64)] = [:]
     private var generation: UInt64 = 0
 
     /// Whether session `id` is numbered here now.
@@ -110,6 +113,7 @@ struct SessionRouting<Held> {
         var held: [Held] = []
         if case .returning(let h) = modes[id] { held = h }
         modes[id] = .away(generation: generation)
+        if passes[id] != nil { passes[id]?.since = generation }
         return (generation, held, busy(id))
     }
 
@@ -121,11 +125,32 @@ struct SessionRouting<Held> {
         return true
     }
 
-    /// A drain may number the forwarded events of session `id`: while it is numbered here, or
-    /// returning (the return drains before it numbers what it held). In flight until
-    /// `numbered`. False while it is away: the rows stay for the node holding it.
-    mutating func beginDrain(_ id: String) -> Bool {
+    /// A drain pass of session `id` begins: what it reads from here on (who holds the
+    /// session, the forwarded rows) belongs to this node's current hold of it. Returns the
+    /// pass's token for `beginDrain`; `closePass` when the pass is over.
+    mutating func openPass(_ id: String) -> UInt64 {
+        var pass = passes[id] ?? (open: 0, since: 0)
+        pass.open += 1
+        passes[id] = pass
+        return pass.since
+    }
+
+    /// A drain pass of session `id` is over.
+    mutating func closePass(_ id: String) {
+        guard var pass = passes[id] else { return }
+        pass.open -= 1
+        passes[id] = pass.open > 0 ? pass : nil
+    }
+
+    /// A drain pass (`openPass`'s `pass`) may number the forwarded events of session `id`:
+    /// while it is numbered here, or returning (the return drains before it numbers what it
+    /// held), and only if the session did not leave since the pass opened — a pass that read
+    /// the rows while this node held the session before, then waited while it moved away and
+    /// back, holds rows another node may have numbered since. In flight until `numbered`.
+    /// False while it is away: the rows stay for the node holding it.
+    mutating func beginDrain(_ id: String, pass: UInt64) -> Bool {
         if case .away = modes[id] { return false }
+        guard passes[id]?.since == pass else { return false }
         inflight[id, default: 0] += 1
         return true
     }
@@ -220,7 +245,9 @@ final class ClusterRoutes: Sendable {
     }
 
     func beginReturn(_ id: String) -> Bool { state.withLock { $0.routing.beginReturn(id) } }
-    func beginDrain(_ id: String) -> Bool { state.withLock { $0.routing.beginDrain(id) } }
+    func openPass(_ id: String) -> UInt64 { state.withLock { $0.routing.openPass(id) } }
+    func closePass(_ id: String) { state.withLock { $0.routing.closePass(id) } }
+    func beginDrain(_ id: String, pass: UInt64) -> Bool { state.withLock { $0.routing.beginDrain(id, pass: pass) } }
     func takeHeld(_ id: String) -> [ClusterForwarder.Entry]? { state.withLock { $0.routing.takeHeld(id) } }
     func isAway(_ id: String) -> Bool { state.withLock { $0.routing.isAway(id) } }
     func isAway(_ id: String, generation: UInt64) -> Bool { state.withLock { $0.routing.isAway(id, generation: generation) } }

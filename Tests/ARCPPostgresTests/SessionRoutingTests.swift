@@ -54,10 +54,12 @@ struct SessionRoutingTests {
         let v12 = r.commit("s", 2)
         #expect(v12 == .held)
         // The return's drain may number forwarded events (in flight while it does).
-        let v13 = r.beginDrain("s")
+        let pass = r.openPass("s")
+        let v13 = r.beginDrain("s", pass: pass)
         #expect(v13)
         let v14 = r.numbered("s")
         #expect(v14)
+        r.closePass("s")
         let v15 = r.takeHeld("s")
         #expect(v15 == [1, 2])
         #expect(r.busy("s"), "held events being numbered are in flight")
@@ -93,14 +95,43 @@ struct SessionRoutingTests {
 
     @Test func aDrainNumbersNothingWhileTheSessionIsAway() {
         var r = Routing()
-        let v26 = r.beginDrain("s")
+        let first = r.openPass("s")
+        let v26 = r.beginDrain("s", pass: first)
         #expect(v26, "held here: the drain numbers")
         let v27 = r.numbered("s")
         #expect(v27)
+        r.closePass("s")
         r.leave("s")
-        let v28 = r.beginDrain("s")
+        let second = r.openPass("s")
+        let v28 = r.beginDrain("s", pass: second)
         #expect(!v28, "away: the rows stay for the node holding it")
         #expect(!r.busy("s"))
+        r.closePass("s")
+        #expect(r.passes.isEmpty)
+    }
+
+    /// The run that numbered 12 forwarded events twice (`ClusterMoveTests`): a drain pass on b
+    /// read the holder (b) and the forwarded rows, then waited; meanwhile the session moved to
+    /// c, whose drain numbered those rows (and deleted them as it stored them), and came back
+    /// to b, whose return began. The pass went on with the rows it had read. A pass opened
+    /// before the session left numbers nothing; the return's own pass, opened after, does.
+    @Test func aDrainPassOpenedBeforeTheSessionLeftAndCameBackNumbersNothing() {
+        var r = Routing()
+        let stale = r.openPass("s")
+        r.leave("s")
+        let v36 = r.beginReturn("s")
+        #expect(v36)
+        let v37 = r.beginDrain("s", pass: stale)
+        #expect(!v37, "its rows were read in the hold before: another node may have numbered them")
+        #expect(!r.busy("s"))
+        r.closePass("s")
+        let fresh = r.openPass("s")
+        let v38 = r.beginDrain("s", pass: fresh)
+        #expect(v38, "the return's pass reads the rows anew")
+        let v39 = r.numbered("s")
+        #expect(v39)
+        r.closePass("s")
+        #expect(r.passes.isEmpty)
     }
 
     /// A → B → A → C quickly: the session leaves this node (A) for B, comes back, and leaves
@@ -116,7 +147,8 @@ struct SessionRoutingTests {
         #expect(v30 == .held)
         let v31 = r.commit("s", 2)
         #expect(v31 == .held)
-        let v32 = r.beginDrain("s")
+        let pass = r.openPass("s")
+        let v32 = r.beginDrain("s", pass: pass)
         #expect(v32)
         let toC = r.leave("s")
         #expect(toC.held == [1, 2])
