@@ -59,16 +59,18 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        stopTimer()
-        finish(.failure(TransportError.connectFailed(
-            "the server closed the connection during the WebSocket handshake (\(settings.endpoint))")))
+        hungUp()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        stopTimer()
+        hungUp()
+        context.fireChannelInactive()
+    }
+
+    /// The connection ended before an answer (nothing happens once there was one).
+    private func hungUp() {
         finish(.failure(TransportError.connectFailed(
             "the server closed the connection during the WebSocket handshake (\(settings.endpoint))")))
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -111,7 +113,6 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
             && head.values("Sec-WebSocket-Accept") == [settings.expectedAccept]
             && head.first("Sec-WebSocket-Extensions") == nil
         guard asExpected else { return invalid(context) }
-        stopTimer()
         let channel = context.channel
         let transport: WebSocketTransport
         do {
