@@ -91,8 +91,26 @@ struct StreamingTranslator {
             .documented("`decodeValidated(frame:)` for bytes the caller lends for the duration of the call.", .function(Function(
                 access: access, isStatic: true, .function("decodeValidated"), parameters: [Parameter("frame", "UnsafeBufferPointer<UInt8>")],
                 returns: "ValidatedFrame<\(type)>",
+                body: [.line("_decodeFrame(frame, checkingStringRules: true)")]))),
+            .documented("""
+                Decodes one frame as `decodeValidated(frame:)` does, to the same value, without checking
+                the format, enum and length rules of its string members: for a reader that tolerates
+                what peers send and needs only the value (a client), those checks are work whose
+                result it would discard. Their violations are not reported; every other violation is.
+                """, .function(Function(
+                    access: access, isStatic: true, .function("decodeLenient"), parameters: [Parameter("frame", "String")],
+                    returns: "ValidatedFrame<\(type)>",
+                    body: [.line("var frame = frame"), .line("return frame.withUTF8 { decodeLenient(frame: $0) }")]))),
+            .documented("`decodeLenient(frame:)` for bytes the caller lends for the duration of the call.", .function(Function(
+                access: access, isStatic: true, .function("decodeLenient"), parameters: [Parameter("frame", "UnsafeBufferPointer<UInt8>")],
+                returns: "ValidatedFrame<\(type)>",
+                body: [.line("_decodeFrame(frame, checkingStringRules: false)")]))),
+            .function(Function(
+                isStatic: true, .function("_decodeFrame"), parameters: [Parameter(label: "_", "frame", "UnsafeBufferPointer<UInt8>"), Parameter("checkingStringRules", "Bool")],
+                returns: "ValidatedFrame<\(type)>",
                 body: [
                     .line("var ctx = _ValidationContext()"),
+                    .line("ctx.checksStringRules = checkingStringRules"),
                     .line("var reader = JSONReader(frame)"),
                     .do(effects: "throws(JSONSyntaxError)", [
                         .line("reader.skipWhitespace()"),
@@ -102,7 +120,7 @@ struct StreamingTranslator {
                     ], catch: [
                         .line("return ValidatedFrame(value: nil, violations: [Violation(path: \"\", rule: \"json\", message: error.description)], id: nil)"),
                     ]),
-                ]))),
+                ])),
         ]))
     }
 
@@ -337,7 +355,9 @@ struct StreamingTranslator {
             // Fast path for strings: no JSONValue in between. Same checks, same result.
             var fast: [Statement] = [.line("let s = try r.readString()")]
             if rootID { fast.append(.if("depth == 1", [.line("ctx.rootID = s")])) }
-            fast += ValueChecks.stringChecks(rule, "s")
+            // A lenient decode (`decodeLenient`) skips the string rules: they never change the value.
+            let stringChecks = ValueChecks.stringChecks(rule, "s")
+            if !stringChecks.isEmpty { fast.append(.if("ctx.checksStringRules", stringChecks)) }
             fast.append(.line("_\(p.swiftName) = s"))
             var branches = [IfBranch("r.current == UInt8(ascii: \"\\\"\")", fast)]
             if !p.required { branches.insert(IfBranch("r.consumeNull()", [.line("_\(p.swiftName) = nil")]), at: 0) }

@@ -23,6 +23,46 @@ struct StreamingDecoderTests {
             let viaString = Envelope.decodeValidated(frame: text)
             #expect(viaString.violations == fast.violations && viaString.value == fast.value, "\(label): String ≠ Data", sourceLocation: sourceLocation)
         }
+        expectLenientAgrees(bytes, strict: fast, label: label, sourceLocation: sourceLocation)
+    }
+
+    /// The rules a lenient decode does not check (on the string members it reads directly).
+    static let stringRules: Set<String> = ["format", "enum", "minLength", "maxLength"]
+
+    /// `decodeLenient(frame:)` gives the strict decode's value and id, and its violations
+    /// less some of those of `stringRules`, in the same order.
+    static func expectLenientAgrees(
+        _ bytes: [UInt8], strict: ValidatedFrame<Envelope>, label: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let lenient = bytes.withUnsafeBufferPointer { Envelope.decodeLenient(frame: $0) }
+        #expect(lenient.value == strict.value, "\(label): the lenient value differs", sourceLocation: sourceLocation)
+        #expect(lenient.id == strict.id, "\(label): the lenient id differs", sourceLocation: sourceLocation)
+        var rest = lenient.violations[...]
+        for v in strict.violations {
+            if let first = rest.first, first == v {
+                rest = rest.dropFirst()
+            } else {
+                #expect(stringRules.contains(v.rule), "\(label): the lenient decode dropped \(v)", sourceLocation: sourceLocation)
+            }
+        }
+        #expect(rest.isEmpty, "\(label): the lenient decode reported what the strict one did not: \(Array(rest))", sourceLocation: sourceLocation)
+    }
+
+    @Test("the lenient decode skips the string rules, and only them")
+    func lenientSkipsStringRules() throws {
+        let frame = "{\"arcp\":\"1.1\",\"id\":\"not a ulid\",\"type\":\"job.event\",\"session_id\":\"s\",\"job_id\":\"j\",\"trace_id\":\"xyz\","
+            + "\"event_seq\":1,\"payload\":{\"kind\":\"log\",\"ts\":\"yesterday\",\"body\":{\"level\":\"info\",\"message\":\"m\"}}}"
+        let strict = Envelope.decodeValidated(frame: frame)
+        let lenient = Envelope.decodeLenient(frame: frame)
+        #expect(Set(strict.violations.map(\.rule)) == ["format"], "\(strict.violations)")
+        #expect(strict.violations.count >= 3, "id, trace_id and ts: \(strict.violations)")
+        #expect(lenient.violations.isEmpty, "\(lenient.violations)")
+        #expect(lenient.value != nil && lenient.value == strict.value)
+        #expect(lenient.id == "not a ulid")
+        // A violation that changes the value is still reported, and still fails the decode.
+        let broken = Envelope.decodeLenient(frame: frame.replacingOccurrences(of: "\"event_seq\":1", with: "\"event_seq\":\"one\""))
+        #expect(broken.value == nil)
+        #expect(broken.violations.map(\.rule).contains("type"), "\(broken.violations)")
     }
 
     static func expectEquivalent(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -20,7 +20,7 @@ public enum FrameCodec {
     /// - Returns: the envelope, or an `ARCPError` (INVALID_REQUEST) naming what is wrong, with
     ///   the envelope id when it could be read so the error can answer the request.
     public static func decode(_ text: String, validate: Bool = true) -> Result<Envelope, ARCPError> {
-        let frame = Envelope.decodeValidated(frame: text)
+        let frame = validate ? Envelope.decodeValidated(frame: text) : Envelope.decodeLenient(frame: text)
         if !validate {
             // Lenient: whatever decodes is accepted (the client tolerates what peers send).
             if let value = frame.value { return .success(value) }

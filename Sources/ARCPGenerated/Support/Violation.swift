@@ -26,6 +26,9 @@ public struct _ValidationContext {
     public var violations: [Violation] = []
     /// The top-level `id` when it is a string (set by the single-pass decoder).
     public var rootID: String? = nil
+    /// Whether the single-pass decoders check the format, enum and length rules of the string
+    /// members they read (false for `decodeLenient(frame:)`: those rules never change the value).
+    public var checksStringRules = true
 
     public init() {
         path = []

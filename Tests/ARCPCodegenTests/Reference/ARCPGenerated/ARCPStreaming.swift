@@ -22,8 +22,23 @@ extension Envelope {
     }
 
     /// `decodeValidated(frame:)` for bytes the caller lends for the duration of the call.
-    public static func decodeValidated(frame: UnsafeBufferPointer<UInt8>) -> ValidatedFrame<Envelope> {
+    public static func decodeValidated(frame: UnsafeBufferPointer<UInt8>) -> ValidatedFrame<Envelope> { _decodeFrame(frame, checkingStringRules: true) }
+
+    /// Decodes one frame as `decodeValidated(frame:)` does, to the same value, without checking
+    /// the format, enum and length rules of its string members: for a reader that tolerates
+    /// what peers send and needs only the value (a client), those checks are work whose
+    /// result it would discard. Their violations are not reported; every other violation is.
+    public static func decodeLenient(frame: String) -> ValidatedFrame<Envelope> {
+        var frame = frame
+        return frame.withUTF8 { decodeLenient(frame: $0) }
+    }
+
+    /// `decodeLenient(frame:)` for bytes the caller lends for the duration of the call.
+    public static func decodeLenient(frame: UnsafeBufferPointer<UInt8>) -> ValidatedFrame<Envelope> { _decodeFrame(frame, checkingStringRules: false) }
+
+    static func _decodeFrame(_ frame: UnsafeBufferPointer<UInt8>, checkingStringRules: Bool) -> ValidatedFrame<Envelope> {
         var ctx = _ValidationContext()
+        ctx.checksStringRules = checkingStringRules
         var reader = JSONReader(frame)
         do throws(JSONSyntaxError) {
             reader.skipWhitespace()
@@ -98,9 +113,11 @@ extension ARCPValidator {
                         _arcp = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        switch s {
-                        case "1.1": break
-                        default: ctx.report("enum", "\"\(s)\" is not one of 1.1")
+                        if ctx.checksStringRules {
+                            switch s {
+                            case "1.1": break
+                            default: ctx.report("enum", "\"\(s)\" is not one of 1.1")
+                            }
                         }
                         _arcp = s
                     } else {
@@ -129,7 +146,9 @@ extension ARCPValidator {
                     if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
                         if depth == 1 { ctx.rootID = s }
-                        if !ARCPFormat.isMessageID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("message-id"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isMessageID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("message-id"))") }
+                        }
                         _id = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -184,7 +203,9 @@ extension ARCPValidator {
                         _traceId = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        }
                         _traceId = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -796,7 +817,9 @@ extension ARCPValidator {
                         _expiresAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: true) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("utc-timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: true) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("utc-timestamp"))") }
+                        }
                         _expiresAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -1571,7 +1594,9 @@ extension ARCPValidator {
                         _createdAfter = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _createdAfter = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -1742,7 +1767,9 @@ extension ARCPValidator {
                         _createdAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _createdAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -1760,7 +1787,9 @@ extension ARCPValidator {
                         _submittedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _submittedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -1778,7 +1807,9 @@ extension ARCPValidator {
                         _traceId = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        }
                         _traceId = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -2788,7 +2819,9 @@ extension ARCPValidator {
                     _seen_agent = true
                     if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isAgentRef(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("agent-ref"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isAgentRef(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("agent-ref"))") }
+                        }
                         _agent = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -3204,7 +3237,9 @@ extension ARCPValidator {
                         _ts = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _ts = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -3642,7 +3677,9 @@ extension ARCPValidator {
                         _acceptedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _acceptedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -3860,7 +3897,9 @@ extension ARCPValidator {
                         _sentAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _sentAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -3935,7 +3974,9 @@ extension ARCPValidator {
                         _receivedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _receivedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -4388,7 +4429,9 @@ extension ARCPValidator {
                     _seen_agent = true
                     if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isAgentRef(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("agent-ref"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isAgentRef(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("agent-ref"))") }
+                        }
                         _agent = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -4435,7 +4478,9 @@ extension ARCPValidator {
                         _idempotencyKey = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if _SchemaLength.isShorter(s, than: 1) { ctx.report("minLength", "shorter than 1 characters") }
+                        if ctx.checksStringRules {
+                            if _SchemaLength.isShorter(s, than: 1) { ctx.report("minLength", "shorter than 1 characters") }
+                        }
                         _idempotencyKey = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -4639,7 +4684,9 @@ extension ARCPValidator {
                         _acceptedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _acceptedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -4657,7 +4704,9 @@ extension ARCPValidator {
                         _traceId = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        }
                         _traceId = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -4868,7 +4917,9 @@ extension ARCPValidator {
                         _completedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _completedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -5003,7 +5054,9 @@ extension ARCPValidator {
                         _completedAt = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTimestamp(s, requireZ: false) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("timestamp"))") }
+                        }
                         _completedAt = s
                     } else {
                         let value = try r.readValue(depth: depth)
@@ -5481,7 +5534,9 @@ extension ARCPValidator {
                         _traceId = nil
                     } else if r.current == UInt8(ascii: "\"") {
                         let s = try r.readString()
-                        if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        if ctx.checksStringRules {
+                            if !ARCPFormat.isTraceID(s) { ctx.report("format", "\"\(s)\" is not \(ARCPFormat.describe("trace-id"))") }
+                        }
                         _traceId = s
                     } else {
                         let value = try r.readValue(depth: depth)
