@@ -7,7 +7,7 @@ extension ARCPClient {
     // MARK: handshake
 
     /// Says hello on `transport` (generation `generation`) and waits for the welcome; on success
-    /// starts the connection's read loop (and heartbeat task). A failure is for the caller to
+    /// starts the connection's read loop (and its heartbeat). A failure is for the caller to
     /// report to the state machine (`handshakeFailed`): a new session and a resume differ.
     func handshake(_ transport: any Transport, generation: Int, resume: ResumeBlock?) async throws {
         let welcome = try await exchangeHello(transport, resume: resume)
@@ -70,17 +70,18 @@ extension ARCPClient {
     }
 
     /// Starts the read loop (where the transport prefers its frames handled) and, when
-    /// negotiated, the heartbeat task of a connection that just became ready.
+    /// negotiated, the heartbeat of a connection that just became ready (an entry of the
+    /// process's `ARCPClient.deadlines`, not a task).
     private func start(_ transport: any Transport, generation: Int, heartbeat: Bool) {
         // Frames are decoded, routed and answered where the transport delivers them (e.g. the
         // socket's event loop), not after a hop to the cooperative pool.
         let read = Task(executorPreference: transport.preferredExecutor) { await self.readLoop(transport, generation: generation) }
-        let beat: Task<Void, Never>? = heartbeat ? Task { [weak self] in await self?.heartbeatLoop(generation: generation) } : nil
-        let old = tasks.withLock { t -> ConnectionTasks in
-            defer { t = ConnectionTasks(transport: transport, read: read, heartbeat: beat) }
-            return t
+        tasks.withLock { $0 = ConnectionTasks(transport: transport, read: read) }
+        // A heartbeat of an earlier connection finds its generation replaced and leaves.
+        if heartbeat {
+            let beat = ClientHeartbeat(client: self, generation: generation)
+            if let first = beat.firstCheck(at: .now) { Self.deadlines.schedule(beat, at: first) }
         }
-        old.heartbeat?.cancel()
     }
 
     // MARK: read loop
@@ -223,29 +224,6 @@ extension ARCPClient {
         finish(state.withLock { $0.end(lost, requests: lost, jobs: lost) })
     }
 
-    // MARK: heartbeat
-
-    /// Client heartbeats (spec §6.4, `HeartbeatStateMachine`): sleeps until the machine's next
-    /// check, pings when it says so, and closes a transport whose runtime went silent (the read
-    /// loop then reports the loss, and the session resumes if configured).
-    func heartbeatLoop(generation: Int) async {
-        while !Task.isCancelled {
-            let step = state.withLock { $0.connection.heartbeat(generation: generation, at: .now) }
-            switch step {
-            case .stop:
-                return
-            case .wait(let until):
-                do { try await Task.sleep(until: until, clock: .continuous) } catch { return }
-            case .ping:
-                try? await send(.sessionPing(SessionPingPayload(nonce: ARCPID.make("p"), sentAt: ARCPTimestamp.string())))
-            case .lost(let transport, let silence):
-                diagnostic("no message from the runtime for \(silence): heartbeat lost")
-                await transport.close()
-                return
-            }
-        }
-    }
-
     // MARK: sending
 
     /// Sends a frame that answers nothing and waits for nothing.
@@ -307,24 +285,10 @@ extension ARCPClient {
         }
     }
 
-    /// Times out unanswered requests: one task per client that sleeps until the earliest
-    /// pending deadline (not a timer per request), and ends once nothing is pending.
+    /// Times out unanswered requests: an entry of the process's `ARCPClient.deadlines` that
+    /// fires at the earliest pending deadline (``RequestTimeouts``), not a timer per request.
     func startRequestTimer(_ generation: Int, until first: ContinuousClock.Instant) {
-        Task { [weak self] in
-            var next: ContinuousClock.Instant? = first
-            while let deadline = next {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                guard let self else { return }
-                let now = ContinuousClock.now
-                let (expired, following) = self.state.withLock { s in
-                    s.expireRequests(timer: generation, at: now) { entry in
-                        ARCPClientError(.timedOut, "no answer to \(entry.type) within \(entry.timeout)")
-                    }
-                }
-                for c in expired { c.resume() }
-                next = following
-            }
-        }
+        Self.deadlines.schedule(RequestTimeouts(client: self, generation: generation), at: first)
     }
 
     // MARK: acks

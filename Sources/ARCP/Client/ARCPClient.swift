@@ -36,7 +36,6 @@ public final class ARCPClient: Sendable {
     struct ConnectionTasks {
         var transport: (any Transport)? = nil
         var read: Task<Void, Never>? = nil
-        var heartbeat: Task<Void, Never>? = nil
     }
 
     /// A client that authenticates with `token`; it opens no connection until `connect`.
@@ -240,7 +239,6 @@ public final class ARCPClient: Sendable {
         }
         await t.transport?.close()
         t.read?.cancel()
-        t.heartbeat?.cancel()
     }
 
     func diagnostic(_ text: String) {

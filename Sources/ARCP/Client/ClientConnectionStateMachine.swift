@@ -284,11 +284,11 @@ package struct ClientConnectionStateMachine: Sendable {
         case ping(any Transport)
         /// The runtime went silent: close this transport (the read loop then reports the loss).
         case lost(any Transport, silence: Duration)
-        /// This connection is gone, or heartbeats are off: end the heartbeat task.
+        /// This connection is gone, or heartbeats are off: the heartbeat ends.
         case stop
     }
 
-    /// The heartbeat task of `generation` asks what to do at `now`.
+    /// The heartbeat of `generation` (``ClientHeartbeat``) asks what to do at `now`.
     package mutating func heartbeat(generation g: Int, at now: ContinuousClock.Instant) -> OnHeartbeat {
         guard case .ready(var c) = state, c.generation == g else { return .stop }
         let action = c.heartbeat.tick(at: now)

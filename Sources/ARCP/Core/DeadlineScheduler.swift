@@ -8,7 +8,8 @@ protocol ScheduledDeadline: AnyObject, Sendable {
     func fire(at now: ContinuousClock.Instant) -> ContinuousClock.Instant?
 }
 
-/// Fires the deadlines of one runtime's connections or sessions from one task.
+/// Fires many deadlines from one task: a runtime's connections and sessions, or every
+/// `ARCPClient` of a process (`ARCPClient.deadlines`: request timeouts and heartbeats).
 ///
 /// A connection used to run its heartbeat as a child task of its own, asleep almost always:
 /// about 3 KiB per connection (the task, the slab its frames and its inherited executor
@@ -20,7 +21,8 @@ protocol ScheduledDeadline: AnyObject, Sendable {
 /// returns. An entry that no longer matters (a stopped heartbeat, a resumed session) answers
 /// nil when it next comes due and leaves the heap then. The runtime has one scheduler for
 /// heartbeats (`heartbeats`), one for resume windows (`expiries`) and one for the flush
-/// bound of closing connections (`flushDeadlines`).
+/// bound of closing connections (`flushDeadlines`); the clients of a process share one
+/// (`ClientDeadlines.swift`).
 ///
 /// Its lock is a leaf: nothing is called under it; entries are fired after it is released.
 final class DeadlineScheduler: Sendable {
