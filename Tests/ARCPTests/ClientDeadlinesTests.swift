@@ -10,22 +10,14 @@ import Testing
 /// declared lost, and timers that never keep a client alive.
 @Suite("Client timers: heartbeat and request timeouts as scheduler entries")
 struct ClientDeadlinesTests {
-    static let sid = "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B"
+    static let sid = StandInRuntime.sessionID
 
     /// A client connected to a stand-in runtime (`r`) that welcomes it with heartbeats on.
-    static func connected(heartbeat: Duration) async throws -> (ARCPClient, MemoryTransport) {
-        let (c, r) = MemoryTransport.pair()
+    static func connected(heartbeat: Duration, onDiagnostic: (@Sendable (String) -> Void)? = nil) async throws -> (ARCPClient, MemoryTransport) {
         var options = ARCPClient.Options()
         options.heartbeatInterval = heartbeat
-        let client = ARCPClient(token: "tok", options: options)
-        async let connected: Void = client.connect(c)
-        _ = try #require(try await r.receive())
-        let welcome = SessionWelcomePayload(
-            runtime: PeerInfo(name: "fake", version: "0"), sessionId: sid, resumeToken: "rtk_x",
-            resumeWindowSec: 600, heartbeatIntervalSec: 30, capabilities: WelcomeCapabilities(features: [.heartbeat]))
-        try await r.send(FrameCodec.encode(Envelope.make(.sessionWelcome(welcome), sessionID: sid)))
-        try await connected
-        return (client, r)
+        options.onDiagnostic = onDiagnostic
+        return try await StandInRuntime.connected(options, welcome: StandInRuntime.welcome(heartbeat: true))
     }
 
     @Test("a heartbeat entry fires for its own connection only, and leaves once the client closed")
@@ -33,33 +25,22 @@ struct ClientDeadlinesTests {
         let (client, r) = try await Self.connected(heartbeat: .seconds(30))
         let generation = client.state.withLock { $0.connection.generation }
         let now = ContinuousClock.now
-        let next = ClientHeartbeat(client: client, generation: generation).fire(at: now)
+        let next = ClientTimer(.heartbeat, client: client, generation: generation).fire(at: now)
         #expect(next.map { $0 > now } == true, "the connection's heartbeat waits for its next check")
-        #expect(ClientHeartbeat(client: client, generation: generation + 1).fire(at: now) == nil, "another connection's entry leaves")
+        #expect(ClientTimer(.heartbeat, client: client, generation: generation + 1).fire(at: now) == nil, "another connection's entry leaves")
         async let closed: Void = client.close()
         // The stand-in answers session.close so close() need not wait for its timeout.
         if let text = try await r.receive(), case .sessionClose = try Envelope(jsonText: text).message {
             try? await r.send(FrameCodec.encode(Envelope.make(.sessionClosed(SessionClosedPayload()), sessionID: Self.sid)))
         }
         await closed
-        #expect(ClientHeartbeat(client: client, generation: generation).fire(at: .now) == nil, "a closed client's entry leaves")
+        #expect(ClientTimer(.heartbeat, client: client, generation: generation).fire(at: .now) == nil, "a closed client's entry leaves")
     }
 
     @Test("a runtime silent despite a ping is declared lost: the transport is closed and requests fail")
     func silentRuntimeIsLost() async throws {
         let reports = Mutex<[String]>([])
-        let (c, r) = MemoryTransport.pair()
-        var options = ARCPClient.Options()
-        options.heartbeatInterval = .milliseconds(50)
-        options.onDiagnostic = { text in reports.withLock { $0.append(text) } }
-        let client = ARCPClient(token: "tok", options: options)
-        async let connected: Void = client.connect(c)
-        _ = try #require(try await r.receive())
-        let welcome = SessionWelcomePayload(
-            runtime: PeerInfo(name: "fake", version: "0"), sessionId: Self.sid, resumeToken: "rtk_x",
-            resumeWindowSec: 600, heartbeatIntervalSec: 30, capabilities: WelcomeCapabilities(features: [.heartbeat]))
-        try await r.send(FrameCodec.encode(Envelope.make(.sessionWelcome(welcome), sessionID: Self.sid)))
-        try await connected
+        let (client, r) = try await Self.connected(heartbeat: .milliseconds(50)) { text in reports.withLock { $0.append(text) } }
         // The stand-in reads (a ping comes) and never answers: the client closes its side.
         var types: [String] = []
         while let text = try await r.receive() { types.append(try Envelope(jsonText: text).message.type) }

@@ -8,17 +8,9 @@ struct ClientRequestTimeoutTests {
 
     /// A client connected to a hand-driven runtime stand-in.
     static func connected(timeout: Duration) async throws -> (ARCPClient, MemoryTransport) {
-        let (c, r) = MemoryTransport.pair()
         var options = ARCPClient.Options()
         options.requestTimeout = timeout
-        let client = ARCPClient(token: "tok", options: options)
-        async let connected: Void = client.connect(c)
-        _ = try #require(try await r.receive())
-        try await r.send(FrameCodec.encode(Envelope.make(
-            .sessionWelcome(SessionWelcomePayload(sessionId: sid, resumeToken: "rtk_x", capabilities: WelcomeCapabilities(features: []))),
-            sessionID: sid)))
-        try await connected
-        return (client, r)
+        return try await StandInRuntime.connected(options)
     }
 
     @Test("an unanswered request fails after requestTimeout; later requests still get their answers")

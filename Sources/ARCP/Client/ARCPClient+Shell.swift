@@ -78,9 +78,8 @@ extension ARCPClient {
         let read = Task(executorPreference: transport.preferredExecutor) { await self.readLoop(transport, generation: generation) }
         tasks.withLock { $0 = ConnectionTasks(transport: transport, read: read) }
         // A heartbeat of an earlier connection finds its generation replaced and leaves.
-        if heartbeat {
-            let beat = ClientHeartbeat(client: self, generation: generation)
-            if let first = beat.firstCheck(at: .now) { Self.deadlines.schedule(beat, at: first) }
+        if heartbeat, let first = heartbeatCheck(generation: generation, at: .now) {
+            Self.deadlines.schedule(ClientTimer(.heartbeat, client: self, generation: generation), at: first)
         }
     }
 
@@ -286,9 +285,9 @@ extension ARCPClient {
     }
 
     /// Times out unanswered requests: an entry of the process's `ARCPClient.deadlines` that
-    /// fires at the earliest pending deadline (``RequestTimeouts``), not a timer per request.
+    /// fires at the earliest pending deadline (``expireRequests(timer:at:)``), not a timer per request.
     func startRequestTimer(_ generation: Int, until first: ContinuousClock.Instant) {
-        Self.deadlines.schedule(RequestTimeouts(client: self, generation: generation), at: first)
+        Self.deadlines.schedule(ClientTimer(.requestTimeouts, client: self, generation: generation), at: first)
     }
 
     // MARK: acks

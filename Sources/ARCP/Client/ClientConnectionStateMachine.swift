@@ -288,7 +288,7 @@ package struct ClientConnectionStateMachine: Sendable {
         case stop
     }
 
-    /// The heartbeat of `generation` (``ClientHeartbeat``) asks what to do at `now`.
+    /// The heartbeat of `generation` (`ARCPClient.heartbeatCheck`) asks what to do at `now`.
     package mutating func heartbeat(generation g: Int, at now: ContinuousClock.Instant) -> OnHeartbeat {
         guard case .ready(var c) = state, c.generation == g else { return .stop }
         let action = c.heartbeat.tick(at: now)
