@@ -28,6 +28,13 @@ final class ClusterSessionTable: SessionTable {
     /// The `claim` of each session's row as read before asking its holder to flush: the
     /// claim is made only if nobody claimed or took the session back since (`adopt`).
     private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
+    /// The copies `adopt` is restoring (by identity): until such a copy holds what the log
+    /// gained since the restore read it, only its `adopt` numbers into it, takes it back or
+    /// drops it (`isAdopting`).
+    private let adopting = RankedMutex(.leaf, Set<ObjectIdentifier>())
+    /// For tests: runs after `adopt` claimed a session's row, before its copy takes the events
+    /// it missed (`onClaimed`).
+    private let claimedHook = RankedMutex<(@Sendable (String) async -> Void)?>(.leaf, nil)
     var log: Logger { db.logger }
     /// How long a resume waits for the node holding the session to flush its writes, per
     /// request; the request is sent again while that node is up and holds the session, up to
@@ -70,9 +77,30 @@ final class ClusterSessionTable: SessionTable {
         await local.insert(session, maxPerPrincipal: maxPerPrincipal)
     }
 
+    /// Whether `session` is a copy `adopt` is restoring.
+    func isAdopting(_ session: RuntimeSession) -> Bool {
+        adopting.withLock { $0.contains(ObjectIdentifier(session)) }
+    }
+
+    /// For tests: `hook` runs after each `adopt` claimed its session's row.
+    func onClaimed(_ hook: @escaping @Sendable (String) async -> Void) {
+        claimedHook.withLock { $0 = hook }
+    }
+
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
+        adopting.withLock { _ = $0.insert(ObjectIdentifier(session)) }
         let winner = await local.adopt(session)
-        guard winner === session else { return winner }
+        guard winner === session else {
+            adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
+            return winner
+        }
+        // Nothing numbers into the copy until it holds every event the log gained after the
+        // restore read it (below): from its claim on, a drain (`fwd:`) or a lost node's
+        // `job.error` would otherwise number into it after the read's last seq, and the append
+        // storing that would replace the events it had not added yet (the holder's numbering
+        // wins). Away from here on, those are forwarded; `numberHere` numbers them after.
+        // (Only the adopt that won leaves: a losing restore must not stop the winner's return.)
+        await routes.leave(session.id)
         var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
             // The claim is made only if the row did not change since the restore path read
@@ -102,6 +130,7 @@ final class ClusterSessionTable: SessionTable {
                 expected = claim
                 if let holder, holder != nodeID, up { await flush(session.id, holder: holder) }
             }
+            if claimed != nil, let hook = claimedHook.withLock({ $0 }) { await hook(session.id) }
             let previous = claimed?.0
             // Events appended to the log after the restore read it and before this claim (the
             // previous holder's last writes; a lost node's job ended by the
@@ -129,6 +158,7 @@ final class ClusterSessionTable: SessionTable {
         } catch {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
+        adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
         await numberHere(session)
         return session
     }
@@ -170,6 +200,8 @@ final class ClusterSessionTable: SessionTable {
     /// cannot be asked, what this node holds is served.
     func session(_ id: String) async -> RuntimeSession? {
         guard let session = local.localSession(id) else { return nil }
+        // A copy being restored is its `adopt`'s to claim, number and keep.
+        if isAdopting(session) { return session }
         let holder: String?
         do {
             holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
