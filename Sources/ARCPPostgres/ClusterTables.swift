@@ -204,8 +204,7 @@ final class ClusterSessionTable: SessionTable {
         if isAdopting(session) { return session }
         let holder: String?
         do {
-            holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
-                .collect().first?.decode(String?.self)
+            holder = try await self.holder(id)
         } catch {
             log.warning("could not check who holds a session; serving this node's copy", metadata: ["session": "\(id)", "error": "\(describe(error))"])
             return session
@@ -258,10 +257,28 @@ final class ClusterSessionTable: SessionTable {
         if localJobs(of: id).isEmpty { routes.forget(id) }
     }
 
-    /// Another node claimed session `id`: this node's jobs forward its events, its copy is dropped.
+    /// The node session `id`'s row names.
+    private func holder(_ id: String) async throws -> String? {
+        try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
+            .collect().first?.decode(String?.self)
+    }
+
+    /// Another node claimed session `id` (its `claimed:` notification): this node's jobs
+    /// forward its events, its copy is dropped. Not when the notification is late: the row
+    /// names this node again (it claimed or took the session back since: A→B→A, B's
+    /// `claimed:` arriving after A's claim), or the copy is being restored (its `adopt`
+    /// claims by the row it reads), or was restored while the row was read (a new hold's).
     func claimedElsewhere(_ id: String) async {
+        let copy = local.localSession(id)
+        if let copy, isAdopting(copy) { return }
+        do {
+            if try await holder(id) == nodeID { return }
+        } catch {
+            log.warning("could not check who holds a session; this node's copy is dropped", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+        }
+        guard local.localSession(id) === copy else { return }
         await routes.leave(id)
-        if let s = local.localSession(id) { _ = await local.remove(s) }
+        if let copy { _ = await local.remove(copy) }
     }
 
     /// An event for session `id` that does not come from one of this node's job fan-outs
