@@ -214,30 +214,43 @@ final class ClusterSessionTable: SessionTable {
             // Flushed for another node that has not claimed it (the client came back here):
             // taken back, unless that node claims it first.
             guard routes.isAway(id) else { return session }
-            if await takeBack(session) { return session }
+            if await takeBack(id) { return local.localSession(id) }
         }
-        await routes.leave(id)
-        _ = await local.remove(session)
+        guard await drop(session, id) else { return local.localSession(id) }
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
         return nil
     }
 
-    /// Takes back a session this node flushed for another node that did not claim it: the
-    /// claim counter moves on (a claim based on the row as read before is refused and asks
-    /// again), and the session is numbered here again. False when another node claimed it.
-    func takeBack(_ session: RuntimeSession) async -> Bool {
+    /// Drops `copy`, this node's copy of session `id` when the row was read naming another
+    /// node: this node's jobs forward the session's events from now on. False when the table
+    /// holds another copy now (restored since the read: a new hold's, kept).
+    private func drop(_ copy: RuntimeSession?, _ id: String) async -> Bool {
+        guard local.localSession(id) === copy else { return false }
+        await routes.leave(id)
+        if let copy { _ = await local.remove(copy) }
+        return true
+    }
+
+    /// Takes back session `id`, which this node flushed for another node that did not claim
+    /// it: the claim counter moves on (a claim based on the row as read before is refused and
+    /// asks again), and the copy in this node's table once the row is kept is numbered here
+    /// again (`numberHere`) — not one looked up before that wait: it may have been dropped and
+    /// the session restored meanwhile, and the old copy would get the jobs' events (rebound
+    /// to it) and what was held. A copy being restored is its `adopt`'s to number. False when
+    /// another node claimed the session.
+    func takeBack(_ id: String) async -> Bool {
         do {
             let kept = try await db.client.query(
-                "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(session.id) AND node_id = \(nodeID) RETURNING claim",
+                "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(id) AND node_id = \(nodeID) RETURNING claim",
                 logger: log
             ).collect()
             guard !kept.isEmpty else { return false }
         } catch {
-            log.warning("could not take a session back", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
+            log.warning("could not take a session back", metadata: ["session": "\(id)", "error": "\(describe(error))"])
             return false
         }
-        log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(session.id)"])
-        await numberHere(session)
+        log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(id)"])
+        if let session = local.localSession(id), !isAdopting(session) { await numberHere(session) }
         return true
     }
 
@@ -247,7 +260,7 @@ final class ClusterSessionTable: SessionTable {
     func takeBackLater(_ id: String, generation: UInt64) async {
         try? await Task.sleep(for: Self.moveTimeout)
         guard routes.isAway(id, generation: generation) else { return }
-        if let session = local.localSession(id), await takeBack(session) { return }
+        if local.localSession(id) != nil, await takeBack(id) { return }
         // Another node holds it. The copy is dropped only if the session is still away since
         // that leave: one it came back to meanwhile (restored, after a leave of its own) is
         // the copy of the new hold (a drain numbers into whichever copy is here).
@@ -276,9 +289,7 @@ final class ClusterSessionTable: SessionTable {
         } catch {
             log.warning("could not check who holds a session; this node's copy is dropped", metadata: ["session": "\(id)", "error": "\(describe(error))"])
         }
-        guard local.localSession(id) === copy else { return }
-        await routes.leave(id)
-        if let copy { _ = await local.remove(copy) }
+        _ = await drop(copy, id)
     }
 
     /// An event for session `id` that does not come from one of this node's job fan-outs

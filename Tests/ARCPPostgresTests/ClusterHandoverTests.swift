@@ -12,14 +12,28 @@ import Testing
 struct ClusterHandoverTests {
     static let principal = "me@example.com"
 
-    /// A node `node` of a new database, with session `id`'s row held by node `holder`.
-    static func node(_ node: String, session id: String, heldBy holder: String, prefix: String) async throws -> PostgresCluster {
+    /// A node `node` of a new database (at `url`), with session `id`'s row held by node `holder`.
+    static func node(_ node: String, session id: String, heldBy holder: String, prefix: String) async throws -> (
+        node: PostgresCluster, url: String
+    ) {
         let url = try await PostgresServer.makeDatabase(prefix: prefix)
         let cluster = try await PostgresCluster.join(url: url, configuration: .init(nodeID: node))
         let store = PostgresRuntimeStore(db: cluster.db, nodeID: holder, ownsDatabase: false)
         try await store.saveSession(
             SessionRecord(sessionID: id, principal: principal, resumeTokenHash: "x", createdAt: Date(), lastSeenAt: Date()))
-        return cluster
+        return (cluster, url)
+    }
+
+    /// Waits until a query of `node`'s waits for a row lock.
+    static func untilAQueryWaitsForALock(_ node: PostgresCluster) async throws {
+        try await within(.seconds(30), "a query waiting for a row lock") {
+            while try await node.db.client.query(
+                "SELECT count(*)::int8 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                logger: node.db.logger
+            ).collect().first?.decode(Int64.self) == 0 {
+                await Task.yield()
+            }
+        }
     }
 
     static func copy(_ id: String) -> RuntimeSession {
@@ -39,7 +53,7 @@ struct ClusterHandoverTests {
     /// leaves a copy the row says this node holds (or is restoring); a real one drops it.
     @Test func aLateClaimedNotificationLeavesTheCopyOfTheSessionClaimedBack() async throws {
         let id = "sess_claimed_back"
-        let a = try await Self.node("a", session: id, heldBy: "b", prefix: "claimedback")
+        let (a, _) = try await Self.node("a", session: id, heldBy: "b", prefix: "claimedback")
         // b's claim notification arrives while a's adopt is under way (right after a's claim).
         a.sessions.onClaimed { id in await a.sessions.claimedElsewhere(id) }
         let copy = Self.copy(id)
@@ -55,6 +69,36 @@ struct ClusterHandoverTests {
         await a.sessions.claimedElsewhere(id)
         #expect(a.sessions.localSession(id) == nil)
         #expect(a.routes.isAway(id))
+        await a.leave()
+    }
+
+    /// The take-back of a session a flushed for a node that never claimed it (its client came
+    /// back to a) used the copy looked up before its database wait: if that copy was dropped
+    /// and the session restored meanwhile, the old copy was numbered into (the jobs rebound to
+    /// it, what was held) and served to the client, while the table held the new one. The
+    /// take-back numbers and serves the copy the table holds once the row is kept.
+    @Test func aTakeBackNumbersTheCopyTheTableHoldsOnceTheRowIsKept() async throws {
+        let id = "sess_take_back"
+        let (a, url) = try await Self.node("a", session: id, heldBy: "a", prefix: "takeback")
+        let old = Self.copy(id)
+        await a.sessions.local.insert(old)
+        await a.routes.leave(id)  // flushed for a node that never claims it
+        // The take-back's update waits for the row, locked by another transaction.
+        let locker = try await PostgresLocation(url: url).connect(logger: a.db.logger)
+        try await locker.query("BEGIN", logger: a.db.logger)
+        try await locker.query("SELECT 1 FROM arcp_session WHERE session_id = \(id) FOR UPDATE", logger: a.db.logger)
+        let lookup = Task { await a.sessions.session(id) }
+        try await Self.untilAQueryWaitsForALock(a)
+        // Meanwhile the copy is dropped and the session restored: a new copy in the table.
+        #expect(await a.sessions.local.remove(old))
+        let new = Self.copy(id)
+        #expect(await a.sessions.local.adopt(new) === new)
+        try await locker.query("COMMIT", logger: a.db.logger)
+        let served = await lookup.value
+        #expect(served === new, "the lookup served the copy dropped during the take-back")
+        #expect(a.sessions.localSession(id) === new)
+        #expect(a.routes.numberedHere(id), "the return ended")
+        try await locker.close()
         await a.leave()
     }
 }
