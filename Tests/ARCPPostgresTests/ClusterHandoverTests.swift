@@ -101,4 +101,38 @@ struct ClusterHandoverTests {
         try await locker.close()
         await a.leave()
     }
+
+    /// A `flushed:` answer was matched by session only: b gave up on a request a answered too
+    /// late, asked again, and a's late answer to the first request ended b's wait for the
+    /// second, before a had flushed what it numbered since (had it taken the session back
+    /// meanwhile); b then restored without those events. An answer ends the wait of the
+    /// request it answers only.
+    @Test func aLateFlushedAnswerToAnEarlierRequestDoesNotEndTheWaitForALaterOne() async throws {
+        let id = "sess_flushed"
+        let (b, url) = try await Self.node("b", session: id, heldBy: "a", prefix: "flushed")
+        let connection = try await PostgresLocation(url: url).connect(logger: b.db.logger)
+        // a's answer to request `payload` (`flush:<session>:<asker>:<request>`).
+        let answer: @Sendable (String) -> String = { payload in
+            ClusterListener.flushed(id, request: String(payload.split(separator: ":").last ?? ""))
+        }
+        try await within(.seconds(30), "two flush requests and their answers") {
+            try await connection.listen(on: ClusterListener.channel("a")) { requests in
+                var received = requests.makeAsyncIterator()
+                // 1. A request b gives up on at once.
+                #expect(await b.listener.requestFlush(session: id, holder: "a", limit: .zero) == false)
+                let first = try #require(try await received.next()).payload
+                // 2. b asks again.
+                let second = Task { await b.listener.requestFlush(session: id, holder: "a", limit: .seconds(60)) }
+                let again = try #require(try await received.next()).payload
+                #expect(first != again)
+                // a's answer to the first request arrives now: the second still waits.
+                b.listener.handle(answer(first))
+                #expect(b.listener.flushRequestsWaiting(id) == 1, "a late answer to the first request ended the second's wait")
+                b.listener.handle(answer(again))
+                #expect(await second.value)
+            }
+        }
+        try await connection.close()
+        await b.leave()
+    }
 }
