@@ -100,7 +100,7 @@ final class ClusterSessionTable: SessionTable {
         // storing that would replace the events it had not added yet (the holder's numbering
         // wins). Away from here on, those are forwarded; `numberHere` numbers them after.
         // (Only the adopt that won leaves: a losing restore must not stop the winner's return.)
-        await routes.leave(session.id)
+        let generation = await routes.leave(session.id)
         var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
             // The claim is made only if the row did not change since the restore path read
@@ -159,17 +159,19 @@ final class ClusterSessionTable: SessionTable {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
         adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
-        await numberHere(session)
+        await numberHere(session, since: generation)
         return session
     }
 
-    /// This node holds `session` (claimed, or taken back): its jobs here number into this
-    /// object; what was forwarded to the session meanwhile (this node's own jobs' included)
-    /// is numbered first, then what this node's jobs emitted during the switch, then the jobs
-    /// number directly again.
-    func numberHere(_ session: RuntimeSession) async {
+    /// This node holds `session` (claimed, or taken back, while it was away since the leave
+    /// of `generation`): its jobs here number into this object; what was forwarded to the
+    /// session meanwhile (this node's own jobs' included) is numbered first, then what this
+    /// node's jobs emitted during the switch, then the jobs number directly again. Not if the
+    /// session left again since (another node asked for it, and was answered that this node
+    /// numbers nothing more: `SessionRouting.beginReturn`).
+    func numberHere(_ session: RuntimeSession, since generation: UInt64) async {
         for job in localJobs(of: session.id) { (job.fanOut as? ClusterJobEventFanOut)?.rebind(owner: session) }
-        guard routes.beginReturn(session.id) else {
+        guard routes.beginReturn(session.id, since: generation) else {
             await drain.drain(session.id, sessions: self)
             return
         }
@@ -213,8 +215,8 @@ final class ClusterSessionTable: SessionTable {
         if holder == nodeID {
             // Flushed for another node that has not claimed it (the client came back here):
             // taken back, unless that node claims it first.
-            guard routes.isAway(id) else { return session }
-            if await takeBack(id) { return local.localSession(id) }
+            guard let generation = routes.awaySince(id) else { return session }
+            if await takeBack(id, since: generation) { return local.localSession(id) }
         }
         guard await drop(session, id) else { return local.localSession(id) }
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
@@ -236,9 +238,11 @@ final class ClusterSessionTable: SessionTable {
     /// asks again), and the copy in this node's table once the row is kept is numbered here
     /// again (`numberHere`) — not one looked up before that wait: it may have been dropped and
     /// the session restored meanwhile, and the old copy would get the jobs' events (rebound
-    /// to it) and what was held. A copy being restored is its `adopt`'s to number. False when
-    /// another node claimed the session.
-    func takeBack(_ id: String) async -> Bool {
+    /// to it) and what was held. A copy being restored is its `adopt`'s to number. The
+    /// session is taken back from the leave of `generation`: if it left again meanwhile
+    /// (another node asked for it), it stays away (`numberHere`). False when another node
+    /// claimed the session.
+    func takeBack(_ id: String, since generation: UInt64) async -> Bool {
         do {
             let kept = try await db.client.query(
                 "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(id) AND node_id = \(nodeID) RETURNING claim",
@@ -250,7 +254,7 @@ final class ClusterSessionTable: SessionTable {
             return false
         }
         log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(id)"])
-        if let session = local.localSession(id), !isAdopting(session) { await numberHere(session) }
+        if let session = local.localSession(id), !isAdopting(session) { await numberHere(session, since: generation) }
         return true
     }
 
@@ -260,7 +264,7 @@ final class ClusterSessionTable: SessionTable {
     func takeBackLater(_ id: String, generation: UInt64) async {
         try? await Task.sleep(for: Self.moveTimeout)
         guard routes.isAway(id, generation: generation) else { return }
-        if local.localSession(id) != nil, await takeBack(id) { return }
+        if local.localSession(id) != nil, await takeBack(id, since: generation) { return }
         // Another node holds it. The copy is dropped only if the session is still away since
         // that leave: one it came back to meanwhile (restored, after a leave of its own) is
         // the copy of the new hold (a drain numbers into whichever copy is here).

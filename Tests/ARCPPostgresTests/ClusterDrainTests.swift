@@ -97,7 +97,7 @@ struct ClusterDrainTests {
         // Meanwhile the session moves to c (b stops numbering it, its copy is dropped) and
         // back: b restores a new copy from the log (c numbered up to 20), claims the row and
         // begins its return (`numberHere`), whose own drain waits for the pass in progress.
-        await node.routes.leave(id)
+        let away = await node.routes.leave(id)
         #expect(await node.sessions.local.remove(old))
         try await node.db.client.query(
             "UPDATE arcp_session SET node_id = 'c', claim = claim + 1 WHERE session_id = \(id)", logger: node.db.logger)
@@ -105,7 +105,7 @@ struct ClusterDrainTests {
         #expect(await node.sessions.local.adopt(new) === new)
         try await node.db.client.query(
             "UPDATE arcp_session SET node_id = 'b', claim = claim + 1 WHERE session_id = \(id)", logger: node.db.logger)
-        #expect(node.routes.beginReturn(id))
+        #expect(node.routes.beginReturn(id, since: away))
         gate.open()
         await pass.value
         #expect(old.lastSeq == 10, "the dropped copy numbered \(old.lastSeq - 10) forwarded events")

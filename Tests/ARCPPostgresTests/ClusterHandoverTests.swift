@@ -135,4 +135,33 @@ struct ClusterHandoverTests {
         try await connection.close()
         await b.leave()
     }
+
+    /// c asks b for the session (a `flush:` request: c read the row b had just claimed) while
+    /// b's `adopt` is still under way, or while b's take-back waits for the row: b stops
+    /// numbering and answers. b's return then began all the same, and b numbered events after
+    /// its answer, which c's claim fenced: lost. A return decided before the session left again
+    /// does not begin; the session stays away, its events forwarded for c.
+    @Test func aSessionAskedForWhileItIsClaimedOrTakenBackHereStaysAway() async throws {
+        let id = "sess_asked_meanwhile"
+        let (b, url) = try await Self.node("b", session: id, heldBy: "a", prefix: "askedmeanwhile")
+        // c's request, as b's listener handles it (before flushing and answering), right after
+        // b's claim.
+        b.sessions.onClaimed { id in await b.routes.leave(id) }
+        let copy = Self.copy(id)
+        #expect(await b.sessions.adopt(copy) === copy)
+        #expect(b.routes.isAway(id), "b numbers the session it answered it numbers no more")
+        // The same during a take-back (c never claims; b's client comes back to b).
+        await b.routes.leave(id)
+        let locker = try await PostgresLocation(url: url).connect(logger: b.db.logger)
+        try await locker.query("BEGIN", logger: b.db.logger)
+        try await locker.query("SELECT 1 FROM arcp_session WHERE session_id = \(id) FOR UPDATE", logger: b.db.logger)
+        let lookup = Task { await b.sessions.session(id) }
+        try await Self.untilAQueryWaitsForALock(b)
+        await b.routes.leave(id)  // d asks for it
+        try await locker.query("COMMIT", logger: b.db.logger)
+        #expect(await lookup.value === copy)
+        #expect(b.routes.isAway(id), "b numbers the session it answered it numbers no more")
+        try await locker.close()
+        await b.leave()
+    }
 }
