@@ -16,11 +16,13 @@ import PostgresNIO
 ///   (`ClusterSubscriptions.swift`); events of the job were stored.
 /// - `queued` (on the broadcast channel): a job waits in the cluster's queue
 ///   (`ClusterQueue.swift`); a node with a free slot claims it.
-/// - `flush:<session>:<asker>` / `flushed:<session>`: before node B restores a session that node A holds, B asks A to flush its store
-/// writes (`flush:<session>:<B>`), so that B reads the session's whole log; A answers
-/// `flushed:<session>` once its writer is drained. B waits a bounded time: a lost or slow
-/// answer only narrows what B reads (see `PostgresRuntimeStore.append`, where the holder's
-/// numbering wins).
+/// - `flush:<session>:<asker>:<request>` / `flushed:<session>:<request>`: before node B
+/// restores a session that node A holds, B asks A to flush its store writes
+/// (`flush:<session>:<B>:<request>`), so that B reads the session's whole log; A answers
+/// `flushed:<session>:<request>` once its writer is drained. The answer is matched by the
+/// request it answers: a late answer to an earlier request (one B gave up on) says nothing of
+/// what A numbered since. B waits a bounded time: a lost or slow answer only narrows what B
+/// reads (see `PostgresRuntimeStore.append`, where the holder's numbering wins).
 ///
 /// The connection is its own (LISTEN needs one that the pool does not hand to others), and
 /// is made again with backoff when it drops.
@@ -127,21 +129,23 @@ final class ClusterListener: Sendable {
         }
     }
 
-    private func handle(_ payload: String) {
+    /// Acts on one notification (the LISTEN loop's; tests hand it payloads directly).
+    func handle(_ payload: String) {
         let parts = payload.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
-        case "flush" where parts.count == 3:
+        case "flush" where parts.count == 4:
             // Node `from` restores this session: from now on this node's jobs forward its
             // events (the routing waits for numberings in flight), then everything this node
             // numbered is stored before the answer. If `from` does not claim the session, this
             // node takes it back after a while (`ClusterSessionTable.takeBackLater`).
-            let (session, from) = (parts[1], parts[2])
+            let (session, from, request) = (parts[1], parts[2], parts[3])
             let (runtime, sessions) = state.withLock { ($0.runtime, $0.sessions) }
             Task {
                 let generation = await routes.leave(session)
                 await runtime?.flushStore()
                 do {
-                    try await db.client.query("SELECT pg_notify(\(Self.channel(from)), \("flushed:" + session))", logger: log)
+                    try await db.client.query(
+                        "SELECT pg_notify(\(Self.channel(from)), \(Self.flushed(session, request: request)))", logger: log)
                 } catch {
                     log.warning("could not answer a flush request", metadata: ["session": "\(session)", "error": "\(describe(error))"])
                 }
@@ -181,16 +185,23 @@ final class ClusterListener: Sendable {
             watches.note(parts[1])
         case "ev" where parts.count == 2:
             follows.wake(job: parts[1])
-        case "flushed" where parts.count == 2:
-            let waiters = state.withLock { $0.waiters.removeValue(forKey: parts[1]) } ?? []
-            for (_, c) in waiters { c.resume(returning: true) }
+        case "flushed" where parts.count == 3:
+            // The answer to request `parts[2]` only (`requestFlush`).
+            guard let request = UInt64(parts[2]) else { return }
+            take(request, session: parts[1])?.resume(returning: true)
         default:
             log.debug("unknown cluster notification", metadata: ["payload": "\(payload)"])
         }
     }
 
-    /// Asks node `holder` to flush its writes and waits (at most `limit`) for its answer.
-    /// True when it answered.
+    /// The answer to flush request `request` of `session`.
+    static func flushed(_ session: String, request: String) -> String { "flushed:\(session):\(request)" }
+
+    /// The flush requests of `session` waiting for their answer.
+    func flushRequestsWaiting(_ session: String) -> Int { state.withLock { $0.waiters[session]?.count ?? 0 } }
+
+    /// Asks node `holder` to flush its writes and waits (at most `limit`) for its answer to
+    /// this request. True when it answered.
     func requestFlush(session: String, holder: String, limit: Duration) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let id = state.withLock { s in
@@ -201,7 +212,7 @@ final class ClusterListener: Sendable {
             Task {
                 do {
                     try await db.client.query(
-                        "SELECT pg_notify(\(Self.channel(holder)), \("flush:\(session):\(nodeID)"))", logger: log)
+                        "SELECT pg_notify(\(Self.channel(holder)), \("flush:\(session):\(nodeID):\(id)"))", logger: log)
                 } catch {
                     log.warning("could not ask a node to flush", metadata: ["node_asked": "\(holder)", "error": "\(describe(error))"])
                     self.give(up: id, session: session)
@@ -214,13 +225,18 @@ final class ClusterListener: Sendable {
     }
 
     private func give(up id: UInt64, session: String) {
-        let c: CheckedContinuation<Bool, Never>? = state.withLock { s in
+        take(id, session: session)?.resume(returning: false)
+    }
+
+    /// Removes flush request `id` of `session` from the waiting ones; nil when it is not
+    /// waiting (answered, or given up).
+    private func take(_ id: UInt64, session: String) -> CheckedContinuation<Bool, Never>? {
+        state.withLock { s in
             guard var list = s.waiters[session], let i = list.firstIndex(where: { $0.0 == id }) else { return nil }
             let c = list.remove(at: i).1
             s.waiters[session] = list.isEmpty ? nil : list
             return c
         }
-        c?.resume(returning: false)
     }
 }
 

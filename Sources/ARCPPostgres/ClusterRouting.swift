@@ -67,9 +67,12 @@ struct SessionRouting<Held> {
     }
 
     /// Whether session `id` is away (forwarded).
-    func isAway(_ id: String) -> Bool {
-        if case .away = modes[id] { return true }
-        return false
+    func isAway(_ id: String) -> Bool { awaySince(id) != nil }
+
+    /// The generation of the `leave` session `id` is away since; nil when it is not away.
+    func awaySince(_ id: String) -> UInt64? {
+        if case .away(let g) = modes[id] { return g }
+        return nil
     }
 
     /// A job of session `id` is about to publish an event.
@@ -117,10 +120,14 @@ struct SessionRouting<Held> {
         return (generation, held, busy(id))
     }
 
-    /// The node takes session `id` (back): events are held from now on. False when it is
-    /// numbered here already (nothing to take back) or a return is under way.
-    mutating func beginReturn(_ id: String) -> Bool {
-        guard case .away = modes[id] else { return false }
+    /// The node takes session `id` (back), which it decided to do while the session was away
+    /// since the leave of `generation` (its claim, or its take-back, was made then): events
+    /// are held from now on. False when it is numbered here already (nothing to take back), a
+    /// return is under way, or the session left again since — another node asked for it
+    /// meanwhile, and this node answered that it numbers nothing more: it is that node's to
+    /// claim (or this node's to take back later, `takeBackLater`).
+    mutating func beginReturn(_ id: String, since generation: UInt64) -> Bool {
+        guard awaySince(id) == generation else { return false }
         modes[id] = .returning([])
         return true
     }
@@ -244,7 +251,8 @@ final class ClusterRoutes: Sendable {
         return generation
     }
 
-    func beginReturn(_ id: String) -> Bool { state.withLock { $0.routing.beginReturn(id) } }
+    func beginReturn(_ id: String, since generation: UInt64) -> Bool { state.withLock { $0.routing.beginReturn(id, since: generation) } }
+    func awaySince(_ id: String) -> UInt64? { state.withLock { $0.routing.awaySince(id) } }
     func openPass(_ id: String) -> UInt64 { state.withLock { $0.routing.openPass(id) } }
     func closePass(_ id: String) { state.withLock { $0.routing.closePass(id) } }
     func beginDrain(_ id: String, pass: UInt64) -> Bool { state.withLock { $0.routing.beginDrain(id, pass: pass) } }

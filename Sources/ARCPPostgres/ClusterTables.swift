@@ -28,6 +28,13 @@ final class ClusterSessionTable: SessionTable {
     /// The `claim` of each session's row as read before asking its holder to flush: the
     /// claim is made only if nobody claimed or took the session back since (`adopt`).
     private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
+    /// The copies `adopt` is restoring (by identity): until such a copy holds what the log
+    /// gained since the restore read it, only its `adopt` numbers into it, takes it back or
+    /// drops it (`isAdopting`).
+    private let adopting = RankedMutex(.leaf, Set<ObjectIdentifier>())
+    /// For tests: runs after `adopt` claimed a session's row, before its copy takes the events
+    /// it missed (`onClaimed`).
+    private let claimedHook = RankedMutex<(@Sendable (String) async -> Void)?>(.leaf, nil)
     var log: Logger { db.logger }
     /// How long a resume waits for the node holding the session to flush its writes, per
     /// request; the request is sent again while that node is up and holds the session, up to
@@ -70,9 +77,30 @@ final class ClusterSessionTable: SessionTable {
         await local.insert(session, maxPerPrincipal: maxPerPrincipal)
     }
 
+    /// Whether `session` is a copy `adopt` is restoring.
+    func isAdopting(_ session: RuntimeSession) -> Bool {
+        adopting.withLock { $0.contains(ObjectIdentifier(session)) }
+    }
+
+    /// For tests: `hook` runs after each `adopt` claimed its session's row.
+    func onClaimed(_ hook: @escaping @Sendable (String) async -> Void) {
+        claimedHook.withLock { $0 = hook }
+    }
+
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
+        adopting.withLock { _ = $0.insert(ObjectIdentifier(session)) }
         let winner = await local.adopt(session)
-        guard winner === session else { return winner }
+        guard winner === session else {
+            adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
+            return winner
+        }
+        // Nothing numbers into the copy until it holds every event the log gained after the
+        // restore read it (below): from its claim on, a drain (`fwd:`) or a lost node's
+        // `job.error` would otherwise number into it after the read's last seq, and the append
+        // storing that would replace the events it had not added yet (the holder's numbering
+        // wins). Away from here on, those are forwarded; `numberHere` numbers them after.
+        // (Only the adopt that won leaves: a losing restore must not stop the winner's return.)
+        let generation = await routes.leave(session.id)
         var expected = expectedClaims.withLock { $0.removeValue(forKey: session.id) }
         do {
             // The claim is made only if the row did not change since the restore path read
@@ -102,6 +130,7 @@ final class ClusterSessionTable: SessionTable {
                 expected = claim
                 if let holder, holder != nodeID, up { await flush(session.id, holder: holder) }
             }
+            if claimed != nil, let hook = claimedHook.withLock({ $0 }) { await hook(session.id) }
             let previous = claimed?.0
             // Events appended to the log after the restore read it and before this claim (the
             // previous holder's last writes; a lost node's job ended by the
@@ -129,17 +158,20 @@ final class ClusterSessionTable: SessionTable {
         } catch {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
-        await numberHere(session)
+        adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
+        await numberHere(session, since: generation)
         return session
     }
 
-    /// This node holds `session` (claimed, or taken back): its jobs here number into this
-    /// object; what was forwarded to the session meanwhile (this node's own jobs' included)
-    /// is numbered first, then what this node's jobs emitted during the switch, then the jobs
-    /// number directly again.
-    func numberHere(_ session: RuntimeSession) async {
+    /// This node holds `session` (claimed, or taken back, while it was away since the leave
+    /// of `generation`): its jobs here number into this object; what was forwarded to the
+    /// session meanwhile (this node's own jobs' included) is numbered first, then what this
+    /// node's jobs emitted during the switch, then the jobs number directly again. Not if the
+    /// session left again since (another node asked for it, and was answered that this node
+    /// numbers nothing more: `SessionRouting.beginReturn`).
+    func numberHere(_ session: RuntimeSession, since generation: UInt64) async {
         for job in localJobs(of: session.id) { (job.fanOut as? ClusterJobEventFanOut)?.rebind(owner: session) }
-        guard routes.beginReturn(session.id) else {
+        guard routes.beginReturn(session.id, since: generation) else {
             await drain.drain(session.id, sessions: self)
             return
         }
@@ -170,10 +202,11 @@ final class ClusterSessionTable: SessionTable {
     /// cannot be asked, what this node holds is served.
     func session(_ id: String) async -> RuntimeSession? {
         guard let session = local.localSession(id) else { return nil }
+        // A copy being restored is its `adopt`'s to claim, number and keep.
+        if isAdopting(session) { return session }
         let holder: String?
         do {
-            holder = try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
-                .collect().first?.decode(String?.self)
+            holder = try await self.holder(id)
         } catch {
             log.warning("could not check who holds a session; serving this node's copy", metadata: ["session": "\(id)", "error": "\(describe(error))"])
             return session
@@ -182,31 +215,46 @@ final class ClusterSessionTable: SessionTable {
         if holder == nodeID {
             // Flushed for another node that has not claimed it (the client came back here):
             // taken back, unless that node claims it first.
-            guard routes.isAway(id) else { return session }
-            if await takeBack(session) { return session }
+            guard let generation = routes.awaySince(id) else { return session }
+            if await takeBack(id, since: generation) { return local.localSession(id) }
         }
-        await routes.leave(id)
-        _ = await local.remove(session)
+        guard await drop(session, id) else { return local.localSession(id) }
         log.info("session moved to another node; this node's copy is dropped", metadata: ["session": "\(id)", "held_by": "\(holder)"])
         return nil
     }
 
-    /// Takes back a session this node flushed for another node that did not claim it: the
-    /// claim counter moves on (a claim based on the row as read before is refused and asks
-    /// again), and the session is numbered here again. False when another node claimed it.
-    func takeBack(_ session: RuntimeSession) async -> Bool {
+    /// Drops `copy`, this node's copy of session `id` when the row was read naming another
+    /// node: this node's jobs forward the session's events from now on. False when the table
+    /// holds another copy now (restored since the read: a new hold's, kept).
+    private func drop(_ copy: RuntimeSession?, _ id: String) async -> Bool {
+        guard local.localSession(id) === copy else { return false }
+        await routes.leave(id)
+        if let copy { _ = await local.remove(copy) }
+        return true
+    }
+
+    /// Takes back session `id`, which this node flushed for another node that did not claim
+    /// it: the claim counter moves on (a claim based on the row as read before is refused and
+    /// asks again), and the copy in this node's table once the row is kept is numbered here
+    /// again (`numberHere`) — not one looked up before that wait: it may have been dropped and
+    /// the session restored meanwhile, and the old copy would get the jobs' events (rebound
+    /// to it) and what was held. A copy being restored is its `adopt`'s to number. The
+    /// session is taken back from the leave of `generation`: if it left again meanwhile
+    /// (another node asked for it), it stays away (`numberHere`). False when another node
+    /// claimed the session.
+    func takeBack(_ id: String, since generation: UInt64) async -> Bool {
         do {
             let kept = try await db.client.query(
-                "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(session.id) AND node_id = \(nodeID) RETURNING claim",
+                "UPDATE arcp_session SET claim = claim + 1 WHERE session_id = \(id) AND node_id = \(nodeID) RETURNING claim",
                 logger: log
             ).collect()
             guard !kept.isEmpty else { return false }
         } catch {
-            log.warning("could not take a session back", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
+            log.warning("could not take a session back", metadata: ["session": "\(id)", "error": "\(describe(error))"])
             return false
         }
-        log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(session.id)"])
-        await numberHere(session)
+        log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(id)"])
+        if let session = local.localSession(id), !isAdopting(session) { await numberHere(session, since: generation) }
         return true
     }
 
@@ -216,7 +264,7 @@ final class ClusterSessionTable: SessionTable {
     func takeBackLater(_ id: String, generation: UInt64) async {
         try? await Task.sleep(for: Self.moveTimeout)
         guard routes.isAway(id, generation: generation) else { return }
-        if let session = local.localSession(id), await takeBack(session) { return }
+        if local.localSession(id) != nil, await takeBack(id, since: generation) { return }
         // Another node holds it. The copy is dropped only if the session is still away since
         // that leave: one it came back to meanwhile (restored, after a leave of its own) is
         // the copy of the new hold (a drain numbers into whichever copy is here).
@@ -226,10 +274,26 @@ final class ClusterSessionTable: SessionTable {
         if localJobs(of: id).isEmpty { routes.forget(id) }
     }
 
-    /// Another node claimed session `id`: this node's jobs forward its events, its copy is dropped.
+    /// The node session `id`'s row names.
+    private func holder(_ id: String) async throws -> String? {
+        try await db.client.query("SELECT node_id FROM arcp_session WHERE session_id = \(id)", logger: log)
+            .collect().first?.decode(String?.self)
+    }
+
+    /// Another node claimed session `id` (its `claimed:` notification): this node's jobs
+    /// forward its events, its copy is dropped. Not when the notification is late: the row
+    /// names this node again (it claimed or took the session back since: A→B→A, B's
+    /// `claimed:` arriving after A's claim), or the copy is being restored (its `adopt`
+    /// claims by the row it reads), or was restored while the row was read (a new hold's).
     func claimedElsewhere(_ id: String) async {
-        await routes.leave(id)
-        if let s = local.localSession(id) { _ = await local.remove(s) }
+        let copy = local.localSession(id)
+        if let copy, isAdopting(copy) { return }
+        do {
+            if try await holder(id) == nodeID { return }
+        } catch {
+            log.warning("could not check who holds a session; this node's copy is dropped", metadata: ["session": "\(id)", "error": "\(describe(error))"])
+        }
+        _ = await drop(copy, id)
     }
 
     /// An event for session `id` that does not come from one of this node's job fan-outs

@@ -123,8 +123,8 @@ struct ClusterMoveTests {
         try await within(.seconds(30), "the answer to a flush request") {
             try await connection.listen(on: ClusterListener.channel("ghost")) { answers in
                 try await connection.query(
-                    "SELECT pg_notify(\(ClusterListener.channel(node)), \("flush:\(session.id):ghost"))", logger: Logger(label: "test"))
-                for try await answer in answers where answer.payload == "flushed:" + session.id { return }
+                    "SELECT pg_notify(\(ClusterListener.channel(node)), \("flush:\(session.id):ghost:1"))", logger: Logger(label: "test"))
+                for try await answer in answers where answer.payload == ClusterListener.flushed(session.id, request: "1") { return }
             }
         }
     }

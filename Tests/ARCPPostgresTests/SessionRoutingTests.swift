@@ -41,10 +41,10 @@ struct SessionRoutingTests {
 
     @Test func aReturnHoldsEventsUntilTheForwardedOnesAreNumberedThenNumbersThemInOrder() {
         var r = Routing()
-        r.leave("s")
-        let v8 = r.beginReturn("s")
+        let away = r.leave("s")
+        let v8 = r.beginReturn("s", since: away.generation)
         #expect(v8)
-        let v9 = r.beginReturn("s")
+        let v9 = r.beginReturn("s", since: away.generation)
         #expect(!v9, "one return at a time")
         // Emitted during the return: held, in order.
         let v10 = r.begin("s")
@@ -80,11 +80,11 @@ struct SessionRoutingTests {
 
     @Test func anEventCommittedAfterTheReturnEndedIsNumberedHere() {
         var r = Routing()
-        r.leave("s")
+        let away = r.leave("s")
         // An event decided while away, committed after the session came back.
         let v22 = r.begin("s")
         #expect(v22 == .elsewhere)
-        let v23 = r.beginReturn("s")
+        let v23 = r.beginReturn("s", since: away.generation)
         #expect(v23)
         let v24 = r.takeHeld("s")
         #expect(v24 == [])
@@ -118,8 +118,8 @@ struct SessionRoutingTests {
     @Test func aDrainPassOpenedBeforeTheSessionLeftAndCameBackNumbersNothing() {
         var r = Routing()
         let stale = r.openPass("s")
-        r.leave("s")
-        let v36 = r.beginReturn("s")
+        let away = r.leave("s")
+        let v36 = r.beginReturn("s", since: away.generation)
         #expect(v36)
         let v37 = r.beginDrain("s", pass: stale)
         #expect(!v37, "its rows were read in the hold before: another node may have numbered them")
@@ -141,7 +141,7 @@ struct SessionRoutingTests {
     @Test func aSessionThatLeavesAgainDuringItsReturnForwardsWhatWasHeldInOrder() {
         var r = Routing()
         let toB = r.leave("s")
-        let v29 = r.beginReturn("s")
+        let v29 = r.beginReturn("s", since: toB.generation)
         #expect(v29)
         let v30 = r.commit("s", 1)
         #expect(v30 == .held)
@@ -165,8 +165,8 @@ struct SessionRoutingTests {
 
     @Test func aSessionIsForgottenOnlyWhileAway() {
         var r = Routing()
-        r.leave("s")
-        let v36 = r.beginReturn("s")
+        let away = r.leave("s")
+        let v36 = r.beginReturn("s", since: away.generation)
         #expect(v36)
         r.forget("s")
         #expect(!r.numberedHere("s"), "a return under way is kept")
@@ -176,5 +176,22 @@ struct SessionRoutingTests {
         r.forget("s")
         #expect(r.numberedHere("s"))
         #expect(r.modes.isEmpty && r.inflight.isEmpty)
+    }
+
+    /// A node decided to take a session (back) while it was away since one leave (its claim
+    /// or take-back was made then), and another node asked for the session before the return
+    /// began: this node answered that it numbers nothing more. The return does not begin; the
+    /// session stays away, its events forwarded for the node that asked.
+    @Test func aReturnDecidedBeforeTheSessionLeftAgainDoesNotBegin() {
+        var r = Routing()
+        let claimed = r.leave("s")
+        let asked = r.leave("s")
+        let v40 = r.beginReturn("s", since: claimed.generation)
+        #expect(!v40, "the node answered the later request: it numbers nothing more")
+        #expect(r.isAway("s", generation: asked.generation))
+        let v41 = r.commit("s", 1)
+        #expect(v41 == .forward)
+        let v42 = r.beginReturn("s", since: asked.generation)
+        #expect(v42, "a return decided after the later leave begins")
     }
 }
