@@ -133,17 +133,42 @@ extension ARCPClient {
     /// The actions of one inbound transition: an event for a job's stream is added to `batch`
     /// (delivered first if it holds another job's events or is full), any other action
     /// delivers `batch` before it runs, so every job sees its frames in order.
+    ///
+    /// What needs no await is done by `performAtOnce`, a synchronous function: this async
+    /// function's frame is on the read loop's deepest chain, whose task keeps that memory for
+    /// the connection's whole life, and the bindings of every case held in it made it 3.6 KiB
+    /// (docs/BENCHMARKS.md, session 16).
     func perform(_ step: ClientStateMachine.Step, generation: Int, batch: inout EventBatch) async {
         if case .deliver(let handle, let event) = step.inbound {
             await batch.add(event, for: handle)
-            await perform(step.ack)
-            return
+        } else {
+            await batch.deliver()
+            switch performAtOnce(step.inbound) {
+            case .none: break
+            case .deliver(let handle, let event): await handle.deliver(event)
+            case .pong(let nonce): await pong(nonce)
+            case .route(let held): for frame in held { await handle(frame, generation: generation, batch: &batch) }
+            }
         }
-        await batch.deliver()
-        switch step.inbound {
-        case .none: break
+        await perform(step.ack)
+    }
+
+    /// What remains to await of an inbound action once `performAtOnce` did the rest.
+    enum FollowUp {
+        case none
+        case deliver(JobHandle, JobEvent)
+        case pong(String)
+        /// Frames held for a subscription just answered, to handle in order.
+        case route([Envelope])
+    }
+
+    /// The part of an inbound action that needs no await (`perform`).
+    @inline(never)
+    func performAtOnce(_ inbound: ClientStateMachine.Inbound) -> FollowUp {
+        switch inbound {
+        case .none: return .none
         case .diagnostic(let text): diagnostic(text)
-        case .deliver(let handle, let event): await handle.deliver(event)
+        case .deliver(let handle, let event): return .deliver(handle, event)
         case .finish(let handle, let outcome): handle.complete(outcome)
         case .finishAndAnswer(let handle, let outcome, let answered):
             handle.complete(outcome)
@@ -152,7 +177,7 @@ extension ARCPClient {
         case .answerAndRoute(let c, let held, let replaced):
             replaced?.complete(.failure(ARCPClientError(.cancelled, "replaced by a new subscription to the same job")))
             c.resume()
-            for frame in held { await handle(frame, generation: generation, batch: &batch) }
+            return .route(held)
         case .child(let child, let parent):
             if let parent {
                 if !parent.addChild(child) {
@@ -161,12 +186,16 @@ extension ARCPClient {
             } else {
                 diagnostic("job.accepted for \(child.jobID) names unknown parent job \(child.parentJobID ?? "-"); use job(_:) to find it")
             }
-        case .pong(let nonce):
-            try? await send(.sessionPong(SessionPongPayload(pingNonce: nonce, receivedAt: ARCPTimestamp.string())))
-        case .shutdown(let teardown):
-            finish(teardown)
+        case .pong(let nonce): return .pong(nonce)
+        case .shutdown(let teardown): finish(teardown)
         }
-        await perform(step.ack)
+        return .none
+    }
+
+    /// Answers the runtime's `session.ping`.
+    @inline(never)
+    func pong(_ nonce: String) async {
+        try? await send(.sessionPong(SessionPongPayload(pingNonce: nonce, receivedAt: ARCPTimestamp.string())))
     }
 
     // MARK: loss and resume
