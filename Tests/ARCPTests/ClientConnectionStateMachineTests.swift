@@ -208,6 +208,19 @@ struct ClientConnectionStateMachineTests {
         m.frameReceived(generation: 5, at: Self.t0 + .seconds(3))
         guard case .ping = m.heartbeat(generation: 1, at: Self.t0 + .milliseconds(1_900)) else { Issue.record("no ping"); return }
     }
+
+    @Test("frames are noted when the heartbeat asks: the latest in and out count, an earlier instant noted after them does not")
+    func heartbeatNotesTheLatestFrames() {
+        var m = Self.ready(heartbeat: .seconds(1))
+        m.frameReceived(generation: 1, at: Self.t0 + .milliseconds(900))
+        m.frameReceived(generation: 1, at: Self.t0 + .milliseconds(200))
+        m.frameSent(at: Self.t0 + .milliseconds(900))
+        m.frameSent(at: Self.t0 + .milliseconds(300))
+        guard case .wait(let until) = m.heartbeat(generation: 1, at: Self.t0 + .seconds(1)) else { Issue.record("pinged a live peer"); return }
+        #expect(until == Self.t0 + .milliseconds(1_900))
+        // Noted once: the next question, with no frame since, pings.
+        guard case .ping = m.heartbeat(generation: 1, at: Self.t0 + .milliseconds(1_900)) else { Issue.record("no ping"); return }
+    }
 }
 
 extension Result where Failure == ARCPClientError {

@@ -83,10 +83,16 @@ package struct ClientConnectionStateMachine: Sendable {
     /// How many times the session was resumed after a drop.
     package private(set) var resumes = 0
     /// Whether any connection of this machine ever ran heartbeats. Until one does, a frame in
-    /// or out has nothing to note: `frameReceived` and `frameSent` return without copying the
-    /// connection out of `state` and back (3.7 % of a client's CPU per streamed event,
-    /// docs/BENCHMARKS.md, session 11). Never reset: true only costs that copy.
+    /// or out has nothing to note: `frameReceived` and `frameSent` return at once. Never reset.
     private var heartbeatsEverRan = false
+    /// The last frame received and the last sent on a connection, by generation, not yet noted
+    /// in that connection's heartbeat machine: they are noted when the heartbeat next asks
+    /// (`heartbeat(generation:at:)`), before it decides anything. A frame costs a store here
+    /// instead of copying the connection out of `state` and back (3.7 % of a client's CPU per
+    /// streamed event; docs/BENCHMARKS.md, sessions 11 and 16). Only the last of each matters:
+    /// the machine keeps the latest instant and clears the outstanding ping on any frame in.
+    private var unnotedReceived: (generation: Int, at: ContinuousClock.Instant)? = nil
+    private var unnotedSent: (generation: Int, at: ContinuousClock.Instant)? = nil
 
     package init() {}
 
@@ -263,18 +269,28 @@ package struct ClientConnectionStateMachine: Sendable {
         }
     }
 
-    /// Notes a frame received on `generation` (for heartbeats).
+    /// Notes a frame received on `generation` (for heartbeats; a frame of an earlier connection
+    /// is not noted).
     package mutating func frameReceived(generation g: Int, at now: ContinuousClock.Instant) {
-        guard heartbeatsEverRan, case .ready(var c) = state, c.generation == g, c.heartbeat.isRunning else { return }
-        c.heartbeat.frameReceived(at: now)
-        state = .ready(c)
+        guard heartbeatsEverRan, g == generation else { return }
+        if let u = unnotedReceived, u.generation == g, u.at >= now { return }
+        unnotedReceived = (g, now)
     }
 
     /// Notes a frame sent on the current connection (for heartbeats).
     package mutating func frameSent(at now: ContinuousClock.Instant) {
-        guard heartbeatsEverRan, case .ready(var c) = state, c.heartbeat.isRunning else { return }
-        c.heartbeat.frameSent(at: now)
-        state = .ready(c)
+        guard heartbeatsEverRan else { return }
+        if let u = unnotedSent, u.generation == generation, u.at >= now { return }
+        unnotedSent = (generation, now)
+    }
+
+    /// Notes in `c`'s heartbeat machine the frames in and out not noted yet (those of another
+    /// connection are dropped).
+    private mutating func noteFrames(in c: inout Connection) {
+        if let u = unnotedReceived, u.generation == c.generation { c.heartbeat.frameReceived(at: u.at) }
+        if let u = unnotedSent, u.generation == c.generation { c.heartbeat.frameSent(at: u.at) }
+        unnotedReceived = nil
+        unnotedSent = nil
     }
 
     package enum OnHeartbeat: Sendable {
@@ -291,6 +307,7 @@ package struct ClientConnectionStateMachine: Sendable {
     /// The heartbeat of `generation` (`ARCPClient.heartbeatCheck`) asks what to do at `now`.
     package mutating func heartbeat(generation g: Int, at now: ContinuousClock.Instant) -> OnHeartbeat {
         guard case .ready(var c) = state, c.generation == g else { return .stop }
+        noteFrames(in: &c)
         let action = c.heartbeat.tick(at: now)
         state = .ready(c)
         switch action {
