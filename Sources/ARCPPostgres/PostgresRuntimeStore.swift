@@ -127,16 +127,24 @@ public final class PostgresRuntimeStore: RuntimeStore {
     /// on error, none.
     /// - Returns: the evictions the sessions' caps forced, one per affected session.
     /// In a cluster, only the events of sessions this node holds are stored; the rest of the
-    /// batch goes on.
+    /// batch goes on (`appendReportingRefusals` says which sessions were refused).
     public func append(_ events: [StoredEvent]) async throws -> [Eviction] {
-        guard !events.isEmpty else { return [] }
-        let evictions = try await mapped {
+        try await appendReportingRefusals(events).evictions
+    }
+
+    /// `append`, with the sessions whose events were not stored because another node holds
+    /// them (the runtime's store writer notes them: a connection that sends only what is
+    /// stored does not send those events).
+    public func appendReportingRefusals(_ events: [StoredEvent]) async throws -> AppendOutcome {
+        guard !events.isEmpty else { return AppendOutcome(evictions: []) }
+        let outcome = try await mapped {
             try await db.transaction { conn in
                 var order: [String] = []
                 var seen = Set<String>()
                 for e in events where seen.insert(e.sessionID).inserted { order.append(e.sessionID) }
                 var sessions = try await Self.lockSessions(order.sorted(), on: conn, logger: logger)
                 var events = events
+                var refused = Set<String>()
                 if let node = nodeID {
                     // In a cluster only the node holding a session numbers its events: a node whose
                     // session was claimed by another (the client resumed there) writes nothing
@@ -147,6 +155,7 @@ public final class PostgresRuntimeStore: RuntimeStore {
                         events.removeAll { fenced.contains($0.sessionID) }
                         order.removeAll { fenced.contains($0) }
                         for id in fenced { sessions[id] = nil }
+                        refused = fenced
                         logger.notice(
                             "events not stored: their sessions are held by another node",
                             metadata: ["node": "\(node)", "sessions": "\(fenced.sorted())", "events": "\(dropped - events.count)"])
@@ -195,11 +204,11 @@ public final class PostgresRuntimeStore: RuntimeStore {
                     sessions[id] = s
                 }
                 try await Self.saveBookkeeping(order.compactMap { id in sessions[id].map { (id, $0) } }, on: conn, logger: logger)
-                return evictions
+                return AppendOutcome(evictions: evictions, refusedSessions: refused)
             }
         }
         forgetForwarded(events)
-        return evictions
+        return outcome
     }
 
     /// Deletes session `id`'s events from seq `first` on (a cluster node that claimed the

@@ -176,13 +176,14 @@ struct ClusterHandoverTests {
         return (id, w.resumeToken)
     }
 
-    /// Open (the runtime's, not the cluster's; docs/CLUSTER.md "Moving a session", step 1): the
-    /// `UNAUTHENTICATED` a `ClusterMoveTests` run saw once in ten. A resume on the node holding
-    /// the session, while the client's previous connection is still attached, stores the new
-    /// token's record (before the welcome), then the previous connection ends and its record,
-    /// taken with the token it had, is written after it; the resume's own record follows. In
-    /// between, the log says the previous token: a resume on another node then (its token
-    /// checked against the record before the holder is asked to flush) was refused. The test
+    /// The `UNAUTHENTICATED` a `ClusterMoveTests` run saw once in ten (docs/CLUSTER.md "Moving
+    /// a session", step 1). A resume on the node holding the session, while the client's
+    /// previous connection was still attached, stored the new token's record before the
+    /// rotation; the previous connection then ended and its record, taken with the token it
+    /// had, was written after it. In between, the log said the previous token: a resume on
+    /// another node then (its token checked against the record before the holder is asked to
+    /// flush) was refused. Now the rotation queues the new token's record under the session's
+    /// lock (`RuntimeSession.attach`): every record after it carries the new token. The test
     /// holds the new token's write on a row lock while the previous connection ends.
     @Test func aResumeOnTheHoldingNodeNeverStoresThePreviousTokenAfterTheNewOne() async throws {
         let url = try await PostgresServer.makeDatabase(prefix: "token")
@@ -233,9 +234,7 @@ struct ClusterHandoverTests {
             history.append(hash)
         }
         let stored = try #require(history.firstIndex(of: ResumeTokenHasher.hash(second)), "the new token was never stored")
-        withKnownIssue("the replaced connection's record, with the previous token, is stored after the new token's") {
-            #expect(!history[stored...].contains(ResumeTokenHasher.hash(first)), "the previous token was stored after the new one")
-        }
+        #expect(!history[stored...].contains(ResumeTokenHasher.hash(first)), "the previous token was stored after the new one")
         try await locker.close()
         await client2.close()
         await serving1.value
@@ -244,12 +243,13 @@ struct ClusterHandoverTests {
         await node.leave()
     }
 
-    /// Open (the runtime's store writer and connection writer; docs/CLUSTER.md "Delivery
-    /// guarantees"): with persist-before-send, a connection sends a batch once the store
-    /// writer wrote the session's latest event — and an append the store fenced (another node
-    /// claimed the session) counts as written. A connection still attached on the node that
-    /// lost the session is sent an event the log never got, whose seq the new holder gives to
-    /// another event.
+    /// docs/CLUSTER.md "Delivery guarantees": with persist-before-send, a connection sends a
+    /// batch once the store writer wrote the session's latest event. An append the store
+    /// fenced (another node claimed the session) used to count as written, so a connection
+    /// still attached on the node that lost the session was sent an event the log never got,
+    /// whose seq the new holder gives to another event. Now the store reports the sessions it
+    /// refused (`appendReportingRefusals`), the writer notes them, and the connection ends
+    /// instead of sending: the client resumes on the holder.
     @Test func withPersistBeforeSendAnEventWhoseAppendWasFencedIsNotSent() async throws {
         let url = try await PostgresServer.makeDatabase(prefix: "fenced")
         let node = try await PostgresCluster.join(url: url, configuration: .init(nodeID: "a"))
@@ -273,9 +273,7 @@ struct ClusterHandoverTests {
         let stored = try await node.store.events(session: id, after: 0, limit: 10)
         #expect(stored.isEmpty, "the append was fenced")
         let sent = try await within(.seconds(30), "the event, or the end of the connection") { try await client.receive() }
-        withKnownIssue("a fenced append counts as written: the event is sent") {
-            #expect(sent.flatMap(Frames.decode)?.eventSeq == nil, "the client was sent an event the log does not hold")
-        }
+        #expect(sent.flatMap(Frames.decode)?.eventSeq == nil, "the client was sent an event the log does not hold")
         await client.close()
         await serving.value
         await runtime.shutdown()

@@ -78,3 +78,71 @@ struct PersistBeforeSendTests {
         #expect(try await eventSeenBeforeStored(persistFirst: false, window: .seconds(20)) == true)
     }
 }
+
+/// A store that refuses the events of the sessions the test names (as a cluster node's store
+/// refuses those of sessions another node holds): with persist-before-send, such events are
+/// never sent; the connection ends instead, and a later connection of the session is served.
+@Suite("Durability: events the store refused are not sent")
+struct RefusedAppendTests {
+    final class RefusingStore: StoreOverMemory {
+        let inner = InMemoryRuntimeStore()
+        let refusing = Mutex<Set<String>>([])
+
+        func appendReportingRefusals(_ events: [StoredEvent]) async throws -> AppendOutcome {
+            let refused = refusing.withLock { r in Set(events.map(\.sessionID)).intersection(r) }
+            let evictions = try await inner.append(events.filter { !refused.contains($0.sessionID) })
+            return AppendOutcome(evictions: evictions, refusedSessions: refused)
+        }
+    }
+
+    @Test("with persistEventsBeforeSending an event whose append was refused is not sent: the connection ends")
+    func refusedEventEndsTheConnection() async throws {
+        let store = RefusingStore()
+        let h = try Harness {
+            $0.store = store
+            $0.persistEventsBeforeSending = true
+        }
+        let raw = h.raw()
+        let welcome = try #require(try await raw.hello())
+        let sid = try #require(welcome.sessionId)
+        guard case .sessionWelcome(let w) = welcome.message else {
+            Issue.record("expected session.welcome, got \(welcome.message.type)")
+            return
+        }
+        store.refusing.withLock { $0 = [sid] }
+        _ = try await raw.send(.jobSubmit(JobSubmitPayload(agent: "echo", input: .null)), sessionID: sid)
+        // Whatever comes (job.accepted is a control frame), no event: the connection ends.
+        let events = try await within(.seconds(10), "the end of the connection") {
+            var seqs: [Int] = []
+            while let e = try await raw.next() {
+                if let seq = e.eventSeq { seqs.append(seq) }
+            }
+            return seqs
+        }
+        #expect(events.isEmpty, "events the store refused were sent: \(events)")
+        #expect(await store.inner.events(session: sid, after: 0, limit: 10).isEmpty)
+        // The session is held here again: a resume is served, and a new event is sent.
+        store.refusing.withLock { $0 = [] }
+        let again = h.raw()
+        try await again.send(Frames.resume(sid, token: w.resumeToken, after: 0))
+        let resumed = try #require(try await within(.seconds(10), "the resume's welcome") { try await again.next() })
+        guard case .sessionWelcome = resumed.message else {
+            Issue.record("expected session.welcome, got \(resumed.message.type)")
+            return
+        }
+        _ = try await again.send(.jobSubmit(JobSubmitPayload(agent: "echo", input: .null)), sessionID: sid)
+        let event = try await within(.seconds(10), "an event after the resume") { try await again.next(where: { $0.eventSeq != nil }) }
+        #expect(event != nil)
+        await again.transport.close()
+        await h.runtime.shutdown()
+    }
+
+    @Test("the stores of this module refuse nothing")
+    func inMemoryRefusesNothing() async throws {
+        let store = InMemoryRuntimeStore()
+        await store.saveSession(SessionRecord(sessionID: "s", principal: "p", resumeTokenHash: "h", createdAt: Date(), lastSeenAt: Date()))
+        let outcome = try await store.appendReportingRefusals([StoredEvent(sessionID: "s", seq: 1, jobID: "j", frame: "{}")])
+        #expect(outcome == AppendOutcome(evictions: [], refusedSessions: []))
+        #expect(await store.events(session: "s", after: 0, limit: 10).count == 1)
+    }
+}

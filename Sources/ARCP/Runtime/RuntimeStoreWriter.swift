@@ -6,6 +6,12 @@ import Logging
 /// order, batching consecutive events into one `append`. Callers enqueue synchronously
 /// (under their own locks, so per-session order is kept); emitters call `waitForCapacity()`
 /// so the queue stays bounded. Store failures are logged, never swallowed silently.
+///
+/// Each op has a ticket (its position in the queue, from 1). Events the store refused (a
+/// cluster node's store refuses those of sessions another node holds,
+/// `RuntimeStore.appendReportingRefusals`) are noted by session with their ticket
+/// (`refusedTicket(of:)`): a connection that sends only what is stored checks it after
+/// waiting for its session's latest event, and ends instead of sending.
 final class RuntimeStoreWriter: Sendable {
     enum Op: Sendable {
         case event(StoredEvent)
@@ -26,6 +32,9 @@ final class RuntimeStoreWriter: Sendable {
         var enqueued: UInt64 = 0
         var done: UInt64 = 0
         var failures = 0
+        /// By session: the ticket of its latest event the store refused. Dropped once a later
+        /// event of the session is stored (it is held here again), or the session deleted.
+        var refused: [String: UInt64] = [:]
     }
 
     let store: any RuntimeStore
@@ -86,6 +95,13 @@ final class RuntimeStoreWriter: Sendable {
         return true
     }
 
+    /// The ticket of the last op queued (0: none yet).
+    var lastTicket: UInt64 { state.withLock { $0.enqueued } }
+
+    /// The ticket of `session`'s latest event the store refused to store (0: none, or a
+    /// later event of it was stored since).
+    func refusedTicket(of session: String) -> UInt64 { state.withLock { $0.refused[session] ?? 0 } }
+
     /// Ops queued and not written yet.
     var pending: UInt64 { state.withLock { $0.enqueued - min($0.done, $0.enqueued) } }
 
@@ -126,7 +142,8 @@ final class RuntimeStoreWriter: Sendable {
                 return w
             }
             for w in spaceWaiters { w.resume() }
-            await write(batch)
+            // Only this loop moves `done`: the batch's tickets follow it.
+            await write(batch, firstTicket: state.withLock { $0.done } + 1)
             let flushed = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.done += UInt64(batch.count)
                 let ready = s.flushWaiters.filter { $0.0 <= s.done }.map(\.1)
@@ -137,19 +154,20 @@ final class RuntimeStoreWriter: Sendable {
         }
     }
 
-    private func write(_ batch: [Op]) async {
+    private func write(_ batch: [Op], firstTicket: UInt64) async {
         var events: [StoredEvent] = []
+        var tickets: [UInt64] = []
         func flushEvents() async {
             guard !events.isEmpty else { return }
             do {
-                report(try await store.append(events))
+                report(try await store.appendReportingRefusals(events), events, tickets)
             } catch where events.count > 1 {
                 // One bad event must not cost its whole batch (issue 10 item 9): the store
                 // rolled the batch back, so write the events one by one; only the bad ones fail.
                 logger.warning("event store batch failed; writing its events one by one", metadata: ["events": "\(events.count)", "error": "\(error)"])
-                for e in events {
+                for (e, ticket) in zip(events, tickets) {
                     do {
-                        report(try await store.append([e]))
+                        report(try await store.appendReportingRefusals([e]), [e], [ticket])
                     } catch {
                         fail("append of event \(e.seq) of session \(e.sessionID)", error)
                     }
@@ -158,10 +176,12 @@ final class RuntimeStoreWriter: Sendable {
                 fail("append", error)
             }
             events.removeAll(keepingCapacity: true)
+            tickets.removeAll(keepingCapacity: true)
         }
-        for op in batch {
+        for (offset, op) in batch.enumerated() {
             if case .event(let e) = op {
                 events.append(e)
+                tickets.append(firstTicket + UInt64(offset))
                 continue
             }
             await flushEvents()
@@ -171,7 +191,9 @@ final class RuntimeStoreWriter: Sendable {
                 case .job(let r): try await store.saveJob(r)
                 case .release(let sid, let seq): _ = try await store.release(session: sid, through: seq)
                 case .deleteJob(let id): try await store.deleteJob(id)
-                case .deleteSession(let id): try await store.deleteSession(id)
+                case .deleteSession(let id):
+                    state.withLock { _ = $0.refused.removeValue(forKey: id) }
+                    try await store.deleteSession(id)
                 case .purgeIdempotency(let date): _ = try await store.purgeIdempotency(olderThan: date)
                 case .event: break
                 }
@@ -180,6 +202,23 @@ final class RuntimeStoreWriter: Sendable {
             }
         }
         await flushEvents()
+    }
+
+    /// Logs the evictions of an append, and notes the sessions whose events (with tickets
+    /// `tickets`) the store refused, or stored again after a refusal.
+    private func report(_ outcome: AppendOutcome, _ events: [StoredEvent], _ tickets: [UInt64]) {
+        let refused = outcome.refusedSessions
+        state.withLock { s in
+            guard !refused.isEmpty || !s.refused.isEmpty else { return }
+            for (e, ticket) in zip(events, tickets) {
+                if refused.contains(e.sessionID) {
+                    s.refused[e.sessionID] = max(s.refused[e.sessionID] ?? 0, ticket)
+                } else if let r = s.refused[e.sessionID], r < ticket {
+                    s.refused[e.sessionID] = nil
+                }
+            }
+        }
+        report(outcome.evictions)
     }
 
     private func report(_ evictions: [Eviction]) {

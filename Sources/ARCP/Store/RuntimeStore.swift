@@ -22,6 +22,10 @@ import Foundation
 ///   session, seqs must be strictly increasing and above `BufferStatus.lastSeq`; the session
 ///   must have been saved first. When a cap of the session's `BufferLimits` is exceeded, the
 ///   oldest events are evicted and returned as one `Eviction` per session.
+/// - A store may refuse the events of some sessions of a batch and store the rest (a
+///   cluster node's store refuses those of sessions another node holds): it says which in
+///   `appendReportingRefusals`, never silently. `InMemoryRuntimeStore` and
+///   `SQLiteRuntimeStore` refuse none.
 /// - `events` returns ascending seqs `> after`, at most `limit` of them.
 /// - `release` frees events `≤ seq` (ack, §6.5). The floor never moves backwards and is
 ///   clamped to the session's `lastSeq`.
@@ -36,6 +40,12 @@ public protocol RuntimeStore: Sendable {
     /// Appends a batch of events (of one or more sessions) atomically.
     /// - Returns: the evictions the session caps forced, one per affected session.
     func append(_ events: [StoredEvent]) async throws -> [Eviction]
+
+    /// Appends a batch like `append`, and says which sessions' events the store refused to
+    /// store (the rest of the batch is stored). The runtime's store writer calls this one: a
+    /// connection that sends only what is stored (`persistEventsBeforeSending`) never sends
+    /// a refused event. The default refuses nothing: it calls `append`.
+    func appendReportingRefusals(_ events: [StoredEvent]) async throws -> AppendOutcome
 
     /// Up to `limit` events of `session` with `seq > after`, ascending.
     func events(session: String, after seq: Int64, limit: Int) async throws -> [StoredEvent]
@@ -105,7 +115,27 @@ public protocol RuntimeStore: Sendable {
     func outstandingCredentials() async throws -> [OutstandingCredentialRecord]
 }
 
+/// What an append did (`RuntimeStore.appendReportingRefusals`).
+public struct AppendOutcome: Sendable, Equatable {
+    /// The evictions the session caps forced, one per affected session.
+    public var evictions: [Eviction]
+    /// The sessions whose events of the batch were not stored (in a cluster: another node
+    /// holds them). Empty for a store that refuses nothing.
+    public var refusedSessions: Set<String>
+
+    /// Creates an outcome.
+    public init(evictions: [Eviction], refusedSessions: Set<String> = []) {
+        self.evictions = evictions
+        self.refusedSessions = refusedSessions
+    }
+}
+
 extension RuntimeStore {
+    /// Stores the whole batch (`append`): refuses nothing.
+    public func appendReportingRefusals(_ events: [StoredEvent]) async throws -> AppendOutcome {
+        AppendOutcome(evictions: try await append(events))
+    }
+
     /// The lowest buffered seq of `session`, or `nil` if nothing is buffered or the session
     /// is unknown.
     public func firstRetainedSeq(session: String) async throws -> Int64? {

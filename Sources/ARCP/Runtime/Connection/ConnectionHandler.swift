@@ -290,12 +290,26 @@ struct ConnectionHandler: Sendable {
         _ session: RuntimeSession, connection: UInt64, lifecycle: ConnectionLifecycle, heartbeat: ConnectionHeartbeat?
     ) async {
         let persistFirst = configuration.persistEventsBeforeSending ? runtime.storeWriter : nil
+        // Refusals before this connection are not its business (the session may have come
+        // back to this node since).
+        let refusalsBefore = persistFirst?.lastTicket ?? 0
         while let batch = await session.nextBatch(connection) {
             // Events are handed to the store writer when emitted, before they are
             // queued here: once it has written this session's latest event, this
             // batch's events are in the store. (A batch of control frames only,
             // e.g. a pong while the database is unreachable, does not wait.)
-            if let persistFirst { await persistFirst.flush(through: session.storeTicket) }
+            if let persistFirst {
+                await persistFirst.flush(through: session.storeTicket)
+                // Unless the store refused them (in a cluster, another node claimed the
+                // session): they are not sent, and the connection ends, for the client to
+                // resume on the node holding the session (docs/CLUSTER.md).
+                guard persistFirst.refusedTicket(of: session.id) <= refusalsBefore else {
+                    runtime.logger.notice(
+                        "connection ended: the store refused its session's events (held by another node)",
+                        metadata: ["session": "\(session.id)"])
+                    break
+                }
+            }
             do {
                 if batch.count == 1 { try await transport.send(batch[0]) } else { try await transport.send(batch: batch) }
             } catch {

@@ -151,25 +151,37 @@ package final class RuntimeSession: Sendable {
     /// outside the lock), then, for a resume from `resumeFrom`, every buffered event after it.
     /// A rotation (`newToken`) retires the token the client `presented`, accepted for at
     /// most `grace` more (see `SessionStateMachine.attach`).
+    ///
+    /// With a store writer, a rotation hands the session's record (the new token) to it in
+    /// the same lock hold, and `recordTicket` is its ticket: the caller waits for it before
+    /// the new connection's writer starts, so the welcome is never sent before its token is
+    /// stored. Every record taken before the rotation (`storeRecord`, e.g. by the connection
+    /// this one replaces as it ends) is queued before it, every one taken after carries the
+    /// new token: the store never ends with, nor passes through, the previous token after the
+    /// new one. (Stored before the rotation, the new token's record could be followed by the
+    /// replaced connection's, with the previous token: a resume on another node of a cluster,
+    /// which checks the stored token, was refused then, and a crash in that moment lost the
+    /// new token.)
     func attach(
         welcome: String, resumeFrom: Int?, newToken: String?, presented: String? = nil, grace: Duration = .zero
-    ) -> SessionStateMachine.AttachResult {
+    ) -> (result: SessionStateMachine.AttachResult, recordTicket: UInt64?) {
         let graceUntil = ContinuousClock.now + min(max(grace, .zero), .seconds(10))
         // What a connection this attach replaces is told (built outside the lock; only when
         // one is attached now, which is rare: two resumes racing, or a half-dead connection).
         let farewell = state.withLock { $0.machine.isAttached } ? Self.replacedFarewell(sessionID: id) : nil
-        let (result, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, WriterWake?) in
+        let (result, ticket, stale) = state.withLock { s -> (SessionStateMachine.AttachResult, UInt64?, WriterWake?) in
             let r = s.machine.attach(
                 welcome: welcome, resumeFrom: resumeFrom, newToken: newToken, presented: presented, graceUntil: graceUntil,
                 farewell: farewell)
-            guard case .attached = r else { return (r, nil) }
+            guard case .attached = r else { return (r, nil, nil) }
+            let ticket = newToken == nil ? nil : storeWriter?.submit(.session(record(token: s.machine.resumeToken, closed: s.machine.closedByClient)))
             let w = s.writer
             s.writer = nil
-            return (r, w)
+            return (r, ticket, w)
         }
         // A previous connection's writer sends its farewell (if it still waits), then ends.
         stale?.resume(returning: true)
-        return result
+        return (result, ticket)
     }
 
     /// The last frame of a connection another one replaced by resuming the same session:

@@ -65,7 +65,7 @@ extension ARCPRuntime {
     @inline(never)
     func attachOpened(_ session: RuntimeSession, features: [Feature]) -> (RuntimeSession, UInt64) {
         let welcome = welcomeFrame(session, token: session.resumeToken, features: features)
-        guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil) else { return (session, 0) }
+        guard case .attached(let conn, _) = session.attach(welcome: welcome, resumeFrom: nil, newToken: nil).result else { return (session, 0) }
         logger.debug("session opened", metadata: ["session": "\(session.id)", "principal": "\(session.principal)"])
         return (session, conn)
     }
@@ -142,15 +142,15 @@ extension ARCPRuntime {
             return .refused(ARCPError(.unauthenticated, "invalid resume token for session \(sessionID)"))
         }
         let newToken = ARCPID.resumeToken()
-        // Durable before the client can see it: after a crash the new token still resumes.
-        await storeDurably(.session(session.record(token: newToken)))
         // A session keeps the features it negotiated; the welcome lists what this connection offers.
         let welcome = welcomeFrame(session, token: newToken, features: offeredFeatures(confidential: confidential))
-        let result = session.attach(
+        // The rotation hands the new token's record to the store writer under the session's
+        // lock (`RuntimeSession.attach`), ordered with every other record of the session.
+        let (result, recordTicket) = session.attach(
             welcome: welcome, resumeFrom: lastSeq, newToken: newToken, presented: token, grace: configuration.resumeTokenGrace)
-        // Whatever happened, the store ends with the session's current token (FIFO writes,
-        // queued in the order the token changed).
-        session.storeRecord()
+        // Durable before the client can see it (the welcome is sent by the connection's
+        // writer, which starts once this returns): after a crash the new token still resumes.
+        if let recordTicket, let storeWriter { await storeWriter.flush(through: recordTicket) }
         switch result {
         case .attached(let conn, _):
             logger.debug("session resumed", metadata: ["session": "\(sessionID)", "from": "\(lastSeq)"])
