@@ -1,7 +1,8 @@
-import ARCP
+@testable import ARCP
 import ARCPTestSupport
 import Foundation
 import Synchronization
+import Logging
 import Testing
 
 /// `Configuration.persistEventsBeforeSending` (issue 10 item 9): with it, a client never sees
@@ -135,6 +136,25 @@ struct RefusedAppendTests {
         #expect(event != nil)
         await again.transport.close()
         await h.runtime.shutdown()
+    }
+
+    @Test("the store writer remembers the refusals of at most maxRefusedSessions sessions, the oldest forgotten first")
+    func refusalsAreBounded() async throws {
+        let store = RefusingStore()
+        let n = RuntimeStoreWriter.maxRefusedSessions + 1
+        store.refusing.withLock { $0 = Set((0..<n).map { "s\($0)" }) }
+        let writer = RuntimeStoreWriter(store: store, capacity: 64, logger: Logger(label: "test"))
+        let run = Task { await writer.run() }
+        var last: UInt64 = 0
+        for i in 0..<n {
+            await writer.waitForCapacity()
+            last = writer.submit(.event(StoredEvent(sessionID: "s\(i)", seq: 1, jobID: "j", frame: "{}")))
+        }
+        await writer.flush(through: last)
+        #expect(writer.refusedTicket(of: "s0") == 0, "the oldest refusal is forgotten")
+        #expect(writer.refusedTicket(of: "s1") > 0)
+        #expect(writer.refusedTicket(of: "s\(n - 1)") == last)
+        run.cancel()
     }
 
     @Test("the stores of this module refuse nothing")

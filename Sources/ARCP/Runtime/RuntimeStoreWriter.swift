@@ -33,9 +33,15 @@ final class RuntimeStoreWriter: Sendable {
         var done: UInt64 = 0
         var failures = 0
         /// By session: the ticket of its latest event the store refused. Dropped once a later
-        /// event of the session is stored (it is held here again), or the session deleted.
+        /// event of the session is stored (it is held here again), or the session deleted; at
+        /// most `maxRefusedSessions` (the oldest refusal is forgotten first: only a
+        /// connection that started before it still asks, and the refusal of a session that
+        /// moved away is checked by its connection here at its next batch).
         var refused: [String: UInt64] = [:]
     }
+
+    /// Sessions whose refused events are remembered at most (`refusedTicket(of:)`).
+    static let maxRefusedSessions = 4_096
 
     let store: any RuntimeStore
     let capacity: Int
@@ -216,6 +222,9 @@ final class RuntimeStoreWriter: Sendable {
                 } else if let r = s.refused[e.sessionID], r < ticket {
                     s.refused[e.sessionID] = nil
                 }
+            }
+            while s.refused.count > Self.maxRefusedSessions, let oldest = s.refused.min(by: { $0.value < $1.value }) {
+                s.refused[oldest.key] = nil
             }
         }
         report(outcome.evictions)
