@@ -104,12 +104,7 @@ struct RefusedAppendTests {
             $0.persistEventsBeforeSending = true
         }
         let raw = h.raw()
-        let welcome = try #require(try await raw.hello())
-        let sid = try #require(welcome.sessionId)
-        guard case .sessionWelcome(let w) = welcome.message else {
-            Issue.record("expected session.welcome, got \(welcome.message.type)")
-            return
-        }
+        let (sid, w) = try await raw.welcomed()
         store.refusing.withLock { $0 = [sid] }
         _ = try await raw.send(.jobSubmit(JobSubmitPayload(agent: "echo", input: .null)), sessionID: sid)
         // Whatever comes (job.accepted is a control frame), no event: the connection ends.

@@ -42,12 +42,7 @@ struct ResumeTokenRecordTests {
         let h = try Harness { $0.store = store }
         let writer = try #require(h.runtime.storeWriter)
         let raw1 = h.raw()
-        let welcome = try #require(try await raw1.hello())
-        let sid = try #require(welcome.sessionId)
-        guard case .sessionWelcome(let w) = welcome.message else {
-            Issue.record("expected session.welcome, got \(welcome.message.type)")
-            return
-        }
+        let (sid, w) = try await raw1.welcomed()
         let first = w.resumeToken
         await h.runtime.flushStore()
         store.gateOthersThan.withLock { $0 = ResumeTokenHasher.hash(first) }
@@ -82,12 +77,7 @@ struct ResumeTokenRecordTests {
         let store = RecordingStore()
         let h = try Harness { $0.store = store }
         let raw1 = h.raw()
-        let welcome = try #require(try await raw1.hello())
-        let sid = try #require(welcome.sessionId)
-        guard case .sessionWelcome(let w) = welcome.message else {
-            Issue.record("expected session.welcome, got \(welcome.message.type)")
-            return
-        }
+        let (sid, w) = try await raw1.welcomed()
         await raw1.transport.close()
         await h.runtime.flushStore()
         store.gateOthersThan.withLock { $0 = ResumeTokenHasher.hash(w.resumeToken) }

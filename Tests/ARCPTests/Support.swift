@@ -104,6 +104,17 @@ struct RawPeer {
             capabilities: HelloCapabilities(encodings: ["json"], features: features))))
         return try await next()
     }
+
+    /// Says hello and returns the session id and the welcome (a test issue, and a thrown
+    /// error, when the answer is anything else).
+    func welcomed(token: String = "tok", sourceLocation: SourceLocation = #_sourceLocation) async throws -> (sessionID: String, welcome: SessionWelcomePayload) {
+        let answer = try #require(try await hello(token: token), sourceLocation: sourceLocation)
+        guard case .sessionWelcome(let w) = answer.message, let sid = answer.sessionId else {
+            Issue.record("expected session.welcome, got \(answer.message.type)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        return (sid, w)
+    }
 }
 
 extension Envelope {
