@@ -353,8 +353,12 @@ extension ClientRequestTable.Completion {
 
 /// Events bound for one job's stream, handed over together (``ARCPClient/readLoop(_:generation:)``).
 struct EventBatch {
-    /// Events held at most before they are delivered.
-    static let limit = 64
+    /// Events held at most before they are delivered. (64 before session 16: 256 wakes the
+    /// stream's consumer a quarter as often in a long stream, docs/BENCHMARKS.md.)
+    static let limit = 256
+    /// The capacity a new batch starts with at most: a connection idle after a burst holds no
+    /// more than this many events' room.
+    static let keptCapacity = 64
 
     private var handle: JobHandle?
     private var events: [JobEvent] = []
@@ -382,7 +386,10 @@ struct EventBatch {
         guard let handle else { return }
         let events = self.events
         self.handle = nil
-        self.events.removeAll(keepingCapacity: true)
+        // A new buffer (the delivered array keeps the old one), as large as this batch up to
+        // `keptCapacity`.
+        self.events = []
+        self.events.reserveCapacity(Swift.min(events.count, Self.keptCapacity))
         await handle.deliver(contentsOf: events)
     }
 }
