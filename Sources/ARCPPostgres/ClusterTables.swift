@@ -30,8 +30,9 @@ final class ClusterSessionTable: SessionTable {
     private let expectedClaims = RankedMutex(.leaf, [String: Int64]())
     /// The copies `adopt` is restoring (by identity): until such a copy holds what the log
     /// gained since the restore read it, only its `adopt` numbers into it, takes it back or
-    /// drops it (`isAdopting`).
-    private let adopting = RankedMutex(.leaf, Set<ObjectIdentifier>())
+    /// drops it (`isAdopting`). With each, the leave a take-back made meanwhile was decided
+    /// in (`takeBack`): the adopt then numbers the session from that leave, not its own.
+    private let adopting = RankedMutex(.leaf, [ObjectIdentifier: UInt64?]())
     /// For tests: runs after `adopt` claimed a session's row, before its copy takes the events
     /// it missed (`onClaimed`).
     private let claimedHook = RankedMutex<(@Sendable (String) async -> Void)?>(.leaf, nil)
@@ -79,7 +80,7 @@ final class ClusterSessionTable: SessionTable {
 
     /// Whether `session` is a copy `adopt` is restoring.
     func isAdopting(_ session: RuntimeSession) -> Bool {
-        adopting.withLock { $0.contains(ObjectIdentifier(session)) }
+        adopting.withLock { $0[ObjectIdentifier(session)] != nil }
     }
 
     /// For tests: `hook` runs after each `adopt` claimed its session's row.
@@ -88,10 +89,10 @@ final class ClusterSessionTable: SessionTable {
     }
 
     func adopt(_ session: RuntimeSession) async -> RuntimeSession {
-        adopting.withLock { _ = $0.insert(ObjectIdentifier(session)) }
+        adopting.withLock { $0[ObjectIdentifier(session)] = .some(nil) }
         let winner = await local.adopt(session)
         guard winner === session else {
-            adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
+            adopting.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(session)) }
             return winner
         }
         // Nothing numbers into the copy until it holds every event the log gained after the
@@ -158,8 +159,10 @@ final class ClusterSessionTable: SessionTable {
         } catch {
             log.error("could not claim the session's row", metadata: ["session": "\(session.id)", "error": "\(describe(error))"])
         }
-        adopting.withLock { _ = $0.remove(ObjectIdentifier(session)) }
-        await numberHere(session, since: generation)
+        // A take-back made meanwhile (another node asked for the session during this adopt,
+        // then did not claim it) was decided after that node's leave: numbered from there.
+        let takenBack = adopting.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) ?? nil }
+        await numberHere(session, since: takenBack ?? generation)
         return session
     }
 
@@ -254,7 +257,17 @@ final class ClusterSessionTable: SessionTable {
             return false
         }
         log.info("session taken back: the node it was moving to did not claim it", metadata: ["session": "\(id)"])
-        if let session = local.localSession(id), !isAdopting(session) { await numberHere(session, since: generation) }
+        // A copy being restored is its adopt's to number: it numbers from this take-back's
+        // leave once it holds what it missed (else it would find the session left again since
+        // its own claim, and nobody would number it: its forwarded events stuck).
+        if let session = local.localSession(id) {
+            let adopted = adopting.withLock { a -> Bool in
+                guard a[ObjectIdentifier(session)] != nil else { return false }
+                a[ObjectIdentifier(session)] = .some(generation)
+                return true
+            }
+            if !adopted { await numberHere(session, since: generation) }
+        }
         return true
     }
 

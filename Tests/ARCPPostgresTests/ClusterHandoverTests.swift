@@ -165,6 +165,25 @@ struct ClusterHandoverTests {
         await b.leave()
     }
 
+    /// c asks b for the session while b's `adopt` is under way (an adopt can wait seconds for
+    /// a holder's flush), then never claims it (c was stopping), and b's take-back comes while
+    /// the adopt still runs. The take-back left the numbering to the adopt, and the adopt, whose
+    /// claim came before c's request, found the session had left since: nobody numbered it, and
+    /// the events forwarded to it waited for good (a rolling-restart run: 19 of them). The adopt
+    /// now numbers the session from the take-back's leave.
+    @Test func aTakeBackDuringTheAdoptLeavesTheSessionNumberedHere() async throws {
+        let id = "sess_taken_back_during_adopt"
+        let (b, _) = try await Self.node("b", session: id, heldBy: "a", prefix: "takebackadopt")
+        b.sessions.onClaimed { id in
+            let generation = await b.routes.leave(id)  // c asks
+            #expect(await b.sessions.takeBack(id, since: generation), "the row still names b")
+        }
+        let copy = Self.copy(id)
+        #expect(await b.sessions.adopt(copy) === copy)
+        #expect(b.routes.numberedHere(id), "nobody numbers the session b holds")
+        await b.leave()
+    }
+
     /// The first frame `t` receives, as a `session.welcome`: the session's id and its token.
     static func welcome(_ t: MemoryTransport) async throws -> (id: String, token: String) {
         let frame = try #require(try await within(.seconds(30), "a session.welcome") { try await t.receive() })
