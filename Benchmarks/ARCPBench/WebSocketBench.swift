@@ -26,6 +26,10 @@ import Darwin
 /// - concurrent echo: C sessions (default 50) connected first, then each runs J sequential
 ///   `echo` jobs (default 200) at the same time; jobs/s = C×J / wall time (start → last result),
 ///   p50/p99 over every job.
+/// - the client's own code (each measurement's loops) runs where its connection's frames arrive
+///   (`withTaskExecutorPreference(client.connectionExecutor)`: the socket's event loop), as the
+///   Python client runs on one event loop; `--caller pool` runs it on the cooperative pool
+///   instead, the default of code that does not ask (docs/BENCHMARKS.md, session 17);
 /// - frame sizes: one calibration session (not timed) records the frames of one echo job and of
 ///   a 10-event flood job, so that `arcp-bench ws-floor` can send the same sizes.
 ///
@@ -55,6 +59,8 @@ enum WebSocketBench: BenchCommand {
                           Hummingbird's WebSocket stack, WSCore)
           --host-hummingbird PATH  that executable (default: next to this arcp-bench)
           --only LIST     run only these measurements (comma list of stream, latency, concurrent, concurrency)
+          --caller WHERE  where the client's own loops run: connection (the connection's event loop,
+                          ARCPClient.connectionExecutor; default) or pool (the cooperative pool)
 
         Figures are median (min–max) over the repetitions. Linux: RSS and runtime CPU come from /proc.
         """
@@ -68,7 +74,7 @@ enum WebSocketBench: BenchCommand {
             arguments,
             valueFlags: [
                 "--reps", "--conc-reps", "--n", "--jobs", "--sessions", "--json", "--arcp", "--only",
-                "--echo-sessions", "--echo-jobs", "--runtime", "--host-hummingbird",
+                "--echo-sessions", "--echo-jobs", "--runtime", "--host-hummingbird", "--caller",
             ],
             switchFlags: [])
         let reps = try a.int("--reps", default: 3)
@@ -86,6 +92,9 @@ enum WebSocketBench: BenchCommand {
         let all: Set<String> = ["stream", "latency", "concurrent", "concurrency"]
         let only = Set((a.string("--only") ?? "stream,latency,concurrent,concurrency").split(separator: ",").map(String.init))
         guard !only.isEmpty, only.isSubset(of: all) else { throw BenchError("--only takes a comma list of \(all.sorted())") }
+        let callerKind = a.string("--caller") ?? "connection"
+        guard callerKind == "connection" || callerKind == "pool" else { throw BenchError("--caller takes connection or pool") }
+        let caller = Caller(onConnection: callerKind == "connection")
         let runtimeKind = a.string("--runtime") ?? "arcp"
         let arcp: RuntimeCommand
         switch runtimeKind {
@@ -121,7 +130,7 @@ enum WebSocketBench: BenchCommand {
             var reps_: [StreamSample] = []
             for r in 0..<reps {
                 let s = try await withRuntime(arcp, logDir: logDir, tag: "stream_\(r)") { url, pid in
-                    try await streamOnce(url: url, pid: pid, n: n)
+                    try await streamOnce(url: url, pid: pid, n: n, caller: caller)
                 }
                 progress("stream rep \(r + 1)/\(reps): \(Format.grouped(s.eventsPerSec)) events/s (\(String(format: "%.3f", s.seconds)) s; runtime CPU \(String(format: "%.2f", s.runtimeCPU)) s, client CPU \(String(format: "%.2f", s.clientCPU)) s)")
                 reps_.append(s)
@@ -141,7 +150,7 @@ enum WebSocketBench: BenchCommand {
             var reps_: [LatencySample] = []
             for r in 0..<reps {
                 let s = try await withRuntime(arcp, logDir: logDir, tag: "latency_\(r)") { url, pid in
-                    try await latencyOnce(url: url, pid: pid, jobs: jobs)
+                    try await latencyOnce(url: url, pid: pid, jobs: jobs, caller: caller)
                 }
                 progress("latency rep \(r + 1)/\(reps): p50 \(Int(s.p50)) µs, p99 \(Int(s.p99)) µs, \(Format.grouped(s.jobsPerSec)) jobs/s")
                 reps_.append(s)
@@ -166,7 +175,7 @@ enum WebSocketBench: BenchCommand {
             var reps_: [ConcurrentEchoSample] = []
             for r in 0..<reps {
                 let s = try await withRuntime(arcp, logDir: logDir, tag: "concurrent_\(r)") { url, pid in
-                    try await concurrentEchoOnce(url: url, pid: pid, sessions: echoSessions, jobsPerSession: echoJobs)
+                    try await concurrentEchoOnce(url: url, pid: pid, sessions: echoSessions, jobsPerSession: echoJobs, caller: caller)
                 }
                 progress("concurrent echo rep \(r + 1)/\(reps): \(Format.grouped(s.jobsPerSec)) jobs/s, p50 \(Int(s.p50)) µs, p99 \(Int(s.p99)) µs")
                 reps_.append(s)
@@ -188,7 +197,7 @@ enum WebSocketBench: BenchCommand {
                 var reps_: [ConcurrencySample] = []
                 for r in 0..<concReps {
                     let s = try await withRuntime(arcp, logDir: logDir, tag: "conc_\(S)_\(r)") { url, pid in
-                        try await concurrencyOnce(url: url, pid: pid, sessions: S)
+                        try await concurrencyOnce(url: url, pid: pid, sessions: S, caller: caller)
                     }
                     progress("S=\(S) rep \(r + 1)/\(concReps): total \(String(format: "%.3f", s.total)) s (connect \(String(format: "%.3f", s.connect)), jobs \(String(format: "%.3f", s.jobs)), close \(String(format: "%.3f", s.close))); failures \(s.failures); runtime VmHWM \(String(format: "%.1f", Double(s.hwmKB ?? 0) / 1024)) MiB; listen overflows \(s.listenOverflows)\(s.errors.isEmpty ? "" : "; errors \(s.errors.prefix(2))")")
                     reps_.append(s)
@@ -224,6 +233,7 @@ enum WebSocketBench: BenchCommand {
                 "command": CommandLine.arguments.joined(separator: " "),
                 "arcp": arcp.executable.path,
                 "runtime": runtimeKind,
+                "caller": callerKind,
                 "frame_sizes": sizes.json,
                 "when": ISO8601DateFormatter().string(from: started),
                 "elapsed_s": elapsed,
@@ -233,6 +243,9 @@ enum WebSocketBench: BenchCommand {
                     "echo_sessions": echoSessions, "echo_jobs_per_session": echoJobs,
                     "warmup": "stream: one 200-event flood job; latency: 100 echo jobs; concurrent echo: 10 echo jobs per session; concurrency: one session with one echo job",
                     "runtime": arcp.commandLine.joined(separator: " "),
+                    "caller": callerKind == "connection"
+                        ? "the client's loops run with the connection's event loop as executor preference (ARCPClient.connectionExecutor)"
+                        : "the client's loops run on the cooperative pool",
                     "websocket_server_listen_backlog": WebSocketServer.Configuration().listenBacklog,
                     "rlimit_nofile": nofile,
                 ] as [String: Any],
@@ -301,6 +314,16 @@ enum WebSocketBench: BenchCommand {
         }
     }
 
+    /// Where the client's own loops run (`--caller`).
+    struct Caller: Sendable {
+        /// On the connection's event loop (`ARCPClient.connectionExecutor`), else on the pool.
+        var onConnection: Bool
+
+        func run<T: Sendable>(_ client: ARCPClient, _ body: () async throws -> T) async rethrows -> T {
+            try await withTaskExecutorPreference(onConnection ? client.connectionExecutor : nil) { try await body() }
+        }
+    }
+
     static func connectClient(_ url: String) async throws -> ARCPClient {
         let transport = try await WebSocketTransport.connect(to: url)
         let client = ARCPClient(token: "tok")
@@ -326,13 +349,13 @@ enum WebSocketBench: BenchCommand {
         return count
     }
 
-    static func streamOnce(url: String, pid: Int32, n: Int) async throws -> StreamSample {
+    static func streamOnce(url: String, pid: Int32, n: Int, caller: Caller) async throws -> StreamSample {
         let client = try await connectClient(url)
-        _ = try await flood(client, n: 200)  // warm-up
+        _ = try await caller.run(client) { try await flood(client, n: 200) }  // warm-up
         let load = Machine.loadavg()
         let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
         let t0 = ContinuousClock.now
-        let got = try await flood(client, n: n)
+        let got = try await caller.run(client) { try await flood(client, n: n) }
         let dt = (ContinuousClock.now - t0).seconds
         let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
         await client.close()
@@ -346,31 +369,35 @@ enum WebSocketBench: BenchCommand {
         return outcome.finalStatus == .success && outcome.result == ["echoed": ["i": .int(Int64(i))]]
     }
 
-    static func latencyOnce(url: String, pid: Int32, jobs: Int) async throws -> LatencySample {
+    static func latencyOnce(url: String, pid: Int32, jobs: Int, caller: Caller) async throws -> LatencySample {
         let client = try await connectClient(url)
-        for i in 0..<100 { guard try await echo(client, i) else { throw BenchError("warm-up echo \(i): wrong result") } }
-        var lat: [Double] = []
-        lat.reserveCapacity(jobs)
+        try await caller.run(client) {
+            for i in 0..<100 { guard try await echo(client, i) else { throw BenchError("warm-up echo \(i): wrong result") } }
+        }
         let load = Machine.loadavg()
         let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
         let t0 = ContinuousClock.now
-        for i in 0..<jobs {
-            let ts = ContinuousClock.now
-            let ok = try await echo(client, i)
-            lat.append((ContinuousClock.now - ts).seconds * 1e6)
-            guard ok else { throw BenchError("echo \(i): wrong result") }
+        let lat = try await caller.run(client) {
+            var lat: [Double] = []
+            lat.reserveCapacity(jobs)
+            for i in 0..<jobs {
+                let ts = ContinuousClock.now
+                let ok = try await echo(client, i)
+                lat.append((ContinuousClock.now - ts).seconds * 1e6)
+                guard ok else { throw BenchError("echo \(i): wrong result") }
+            }
+            return lat.sorted()
         }
         let dt = (ContinuousClock.now - t0).seconds
         let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
         await client.close()
-        lat.sort()
         return LatencySample(
             jobs: jobs, seconds: dt, p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99),
             minimum: lat.first ?? 0, maximum: lat.last ?? 0, mean: lat.reduce(0, +) / Double(max(1, lat.count)),
             runtimeCPU: s1 - s0, clientCPU: c1 - c0, loadavg: load)
     }
 
-    static func concurrencyOnce(url: String, pid: Int32, sessions S: Int) async throws -> ConcurrencySample {
+    static func concurrencyOnce(url: String, pid: Int32, sessions S: Int, caller: Caller) async throws -> ConcurrencySample {
         // Warm-up: one full session, so first-use costs are not measured.
         let w = try await connectClient(url)
         guard try await echo(w, -1) else { throw BenchError("warm-up echo: wrong result") }
@@ -406,7 +433,7 @@ enum WebSocketBench: BenchCommand {
         let jobResults = await withTaskGroup(of: String?.self) { group in
             for (i, client) in clients.enumerated() {
                 group.addTask {
-                    do { return try await echo(client, i) ? nil : "job: bad result" } catch { return "job \(error)" }
+                    do { return try await caller.run(client) { try await echo(client, i) } ? nil : "job: bad result" } catch { return "job \(error)" }
                 }
             }
             var out: [String?] = []
@@ -420,7 +447,7 @@ enum WebSocketBench: BenchCommand {
         let rssAllOpen = Proc.statusKB(pid: pid, "VmRSS")
         // Phase 3: every session closes (session.close/closed + WebSocket close handshake) at once.
         await withDiscardingTaskGroup { group in
-            for client in clients { group.addTask { await client.close() } }
+            for client in clients { group.addTask { await caller.run(client) { await client.close() } } }
         }
         let t3 = ContinuousClock.now
         let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
@@ -454,13 +481,17 @@ enum WebSocketBench: BenchCommand {
 
     /// C sessions, all connected (and warmed up with 10 echo jobs each) before the window; then
     /// each runs J sequential echo jobs, all sessions at once.
-    static func concurrentEchoOnce(url: String, pid: Int32, sessions C: Int, jobsPerSession J: Int) async throws -> ConcurrentEchoSample {
+    static func concurrentEchoOnce(
+        url: String, pid: Int32, sessions C: Int, jobsPerSession J: Int, caller: Caller
+    ) async throws -> ConcurrentEchoSample {
         var clients: [ARCPClient] = []
         for _ in 0..<C { clients.append(try await connectClient(url)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
                 group.addTask {
-                    for i in 0..<10 { guard try await echo(client, i) else { throw BenchError("warm-up echo: wrong result") } }
+                    try await caller.run(client) {
+                        for i in 0..<10 { guard try await echo(client, i) else { throw BenchError("warm-up echo: wrong result") } }
+                    }
                 }
             }
             try await group.waitForAll()
@@ -471,15 +502,17 @@ enum WebSocketBench: BenchCommand {
         let perSession = try await withThrowingTaskGroup(of: [Double].self) { group in
             for (k, client) in clients.enumerated() {
                 group.addTask {
-                    var lat: [Double] = []
-                    lat.reserveCapacity(J)
-                    for j in 0..<J {
-                        let ts = ContinuousClock.now
-                        let ok = try await echo(client, k * J + j)
-                        lat.append((ContinuousClock.now - ts).seconds * 1e6)
-                        guard ok else { throw BenchError("echo \(k * J + j): wrong result") }
+                    try await caller.run(client) {
+                        var lat: [Double] = []
+                        lat.reserveCapacity(J)
+                        for j in 0..<J {
+                            let ts = ContinuousClock.now
+                            let ok = try await echo(client, k * J + j)
+                            lat.append((ContinuousClock.now - ts).seconds * 1e6)
+                            guard ok else { throw BenchError("echo \(k * J + j): wrong result") }
+                        }
+                        return lat
                     }
-                    return lat
                 }
             }
             var all: [[Double]] = []

@@ -1,5 +1,7 @@
 import ARCP
 import ARCPWebSocket
+import ARCPWebSocketCore
+import NIOPosix
 import Testing
 
 /// The real engine on the real network transport: `ARCPRuntime.accept` behind a
@@ -40,6 +42,41 @@ struct RuntimeOverWebSocketTests {
         #expect(try await flood.result().result == ["n": 2000])
 
         await client.close()
+        await server.stop()
+    }
+
+    /// `ARCPClient.connectionExecutor` is the connection's event loop: code run with it as
+    /// executor preference is resumed there by the replies and the events it awaits (no hand-off
+    /// to the cooperative pool), and it is gone once the client is closed.
+    @Test func callerCodeRunsWhereTheClientsFramesArrive() async throws {
+        let runtime = try Self.runtime()
+        let server = WebSocketServer(runtime: runtime)
+        try await server.start()
+        let port = try #require(server.port)
+
+        let client = ARCPClient(token: "tok")
+        #expect(client.connectionExecutor == nil)
+        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)"))
+        let executor = try #require(client.connectionExecutor)
+        #expect(executor is EventLoopTaskExecutor)
+        try await withTaskExecutorPreference(executor) {
+            let echo = try await client.submit(agent: "echo", input: ["hi": 1], streamEvents: false)
+            #expect(MultiThreadedEventLoopGroup.currentEventLoop != nil, "resumed by job.accepted off the event loop")
+            #expect(try await echo.result().result == ["echoed": ["hi": 1]])
+            #expect(MultiThreadedEventLoopGroup.currentEventLoop != nil, "resumed by job.result off the event loop")
+
+            let flood = try await client.submit(agent: "flood", input: ["n": 500])
+            var events = 0
+            var offLoop = 0
+            for try await _ in flood.events {
+                events += 1
+                if MultiThreadedEventLoopGroup.currentEventLoop == nil { offLoop += 1 }
+            }
+            #expect(events == 500)
+            #expect(offLoop == 0)
+        }
+        await client.close()
+        #expect(client.connectionExecutor == nil)
         await server.stop()
     }
 

@@ -56,6 +56,30 @@ public final class ARCPClient: Sendable {
     /// How many times the session was resumed after a drop.
     public var resumeCount: Int { state.withLock { $0.connection.resumes } }
 
+    /// Where this client handles the current connection's frames: the transport's
+    /// `preferredExecutor` (for a `WebSocketTransport`, its socket's event loop). Nil before
+    /// the first welcome, after `close()`, and for a transport without one.
+    ///
+    /// Code that does little but await this client can run there too: a reply then resumes it
+    /// where the frame was read, with no hand-off to a thread of the cooperative pool (each
+    /// costs a thread wake-up on both sides of the hand-off; docs/CLIENT.md, "Running where
+    /// the frames arrive"):
+    ///
+    /// ```swift
+    /// try await withTaskExecutorPreference(client.connectionExecutor) {
+    ///     for input in inputs {
+    ///         let outcome = try await client.submit(agent: "echo", input: input).result()
+    ///         print(outcome.result ?? nil)
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Keep work that computes for long or blocks out of such a scope: while it runs, this
+    /// connection's frames wait, and so do those of every other connection on the same event
+    /// loop. After a resume the connection may live elsewhere; a scope entered before it still
+    /// works, with the hand-off back.
+    public var connectionExecutor: (any TaskExecutor)? { tasks.withLock { $0.transport?.preferredExecutor } }
+
     // MARK: connect
 
     /// Connects through `factory` and, with a `reconnect` policy, resumes the session
