@@ -180,7 +180,8 @@ notes = [
     f"Python {pp.get('default', '?')} and {pp.get('concurrency', '?')}. A fresh runtime process per repetition on both sides. "
     f"Ratios: throughput swift/python, times and CPU python/swift (higher = Swift better), memory swift/python (lower = Swift better). "
     f"× floor: swift-arcp over the floor (times, memory) or the floor over swift-arcp (throughput): 1.0x would be raw swift-nio. "
-    f"Floor frame sizes (from swift-arcp's own sessions): {F.get('frame_sizes', '?')}.",
+    f"Floor frame sizes (from swift-arcp's own sessions): {F.get('frame_sizes', '?')}. "
+    f"swift-arcp's client: {sp.get('caller', '?')} (arcp-bench ws --caller; the Python client runs on one event loop).",
     f"TcpExt ListenOverflows during the 1,000-session phases: swift-arcp {lo}, Python {plo} "
     f"(listen backlog: swift-arcp {sp.get('websocket_server_listen_backlog', '?')}, Python asyncio default 100; an overflow costs a 1 s SYN retry).",
     f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average at start {S.get('machine', {}).get('loadavg_1m', '?')}; "
