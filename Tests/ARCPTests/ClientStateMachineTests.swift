@@ -5,6 +5,18 @@ import Testing
 /// touched (a MemoryTransport stands in as a token) and no task parked.
 @Suite("Client state machine")
 struct ClientStateMachineTests {
+    /// What the read loop makes and moves for every frame stays small: the rare cases with
+    /// large payloads (an outcome, a reply, a result) are boxed. Inline, a routed event's step
+    /// was 409 bytes and its copies were 5 % of the client's CPU in a stream (docs/BENCHMARKS.md,
+    /// session 17).
+    @Test func perFrameValuesStaySmall() {
+        #expect(MemoryLayout<ClientStateMachine.Step>.size <= 64)
+        #expect(MemoryLayout<ClientStateMachine.Inbound>.size <= 48)
+        #expect(MemoryLayout<ClientJobTable.Route>.size <= 48)
+        #expect(MemoryLayout<ClientJobStateMachine.Frame>.size <= 40)
+        #expect(MemoryLayout<ClientJobStateMachine.OnFrame>.size <= 40)
+    }
+
     static let t0 = ContinuousClock.now
     static let sid = "sess_01J9Z6ZK3M8Q4P2V7W1X5Y0A2B"
     let client = ARCPClient(token: "t")

@@ -16,8 +16,9 @@ package struct ClientJobStateMachine: Sendable {
     /// A job frame, as routed to its job.
     package enum Frame: Sendable {
         case event(JobEventPayload)
-        case result(JobResultPayload)
-        case error(JobErrorPayload)
+        // Indirect: once per job, and inline they made every event's frame their size.
+        indirect case result(JobResultPayload)
+        indirect case error(JobErrorPayload)
 
         package init?(_ message: Message) {
             switch message {
@@ -48,7 +49,7 @@ package struct ClientJobStateMachine: Sendable {
         /// Hand the event to the job's consumer.
         case deliver(JobEvent)
         /// The job is over: complete the handle with this outcome. The machine is `finished`.
-        case finish(Result<JobOutcome, any Error>)
+        indirect case finish(Result<JobOutcome, any Error>)
         /// The job had already finished: the frame has nowhere to go.
         case alreadyFinished
     }

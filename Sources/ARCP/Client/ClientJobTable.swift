@@ -64,8 +64,9 @@ package struct ClientJobTable: Sendable {
     package enum Route: Sendable {
         /// Hand the event to the handle's consumer.
         case deliver(JobHandle, JobEvent)
-        /// The job is over: complete the handle. The job has left the table.
-        case finish(JobHandle, Result<JobOutcome, any Error>)
+        /// The job is over: complete the handle. The job has left the table. (Indirect: once
+        /// per job, and inline its outcome made every routed event larger.)
+        indirect case finish(JobHandle, Result<JobOutcome, any Error>)
         /// A replay, or a frame of a job that already finished: dropped.
         case duplicate
         /// Held until the job's subscription is answered.

@@ -146,28 +146,32 @@ package struct ClientStateMachine: Sendable {
     // MARK: inbound
 
     /// What the shell does with one inbound frame.
+    ///
+    /// The rare cases with large payloads (an outcome, a reply, a teardown) are `indirect`: one
+    /// `Inbound` per frame is made and moved several times, and at their inline size (385 bytes)
+    /// every job event paid for copying them (docs/BENCHMARKS.md, session 17).
     package enum Inbound: Sendable {
         case none
         case diagnostic(String)
         /// Hand `event` to the job's consumer (suspending while its buffer is full).
         case deliver(JobHandle, JobEvent)
         /// The job is over: complete its handle.
-        case finish(JobHandle, Result<JobOutcome, any Error>)
+        indirect case finish(JobHandle, Result<JobOutcome, any Error>)
         /// The job is over while `job.cancel`s for it were pending without a `job.cancelled`
         /// (the Python reference never sends one): complete its handle, then answer them with
         /// the terminal frame.
-        case finishAndAnswer(JobHandle, Result<JobOutcome, any Error>, [Requests.Completion])
+        indirect case finishAndAnswer(JobHandle, Result<JobOutcome, any Error>, [Requests.Completion])
         /// A request was answered: resume its waiter (if parked).
-        case answer(Requests.Completion)
+        indirect case answer(Requests.Completion)
         /// A subscription was answered: resume its waiter, then route the frames held for it. A
         /// handle it `replaced` (a second subscription to one job) ends as cancelled.
-        case answerAndRoute(Requests.Completion, held: [Envelope], replaced: JobHandle?)
+        indirect case answerAndRoute(Requests.Completion, held: [Envelope], replaced: JobHandle?)
         /// A delegated job was accepted: hand it to its parent's `children` (nil: unknown parent).
         case child(JobHandle, parent: JobHandle?)
         /// Answer the runtime's ping.
         case pong(nonce: String)
         /// The session ended: fail what waits on it.
-        case shutdown(Teardown)
+        indirect case shutdown(Teardown)
     }
 
     package struct Step: Sendable {
