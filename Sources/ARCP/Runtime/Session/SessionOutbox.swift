@@ -222,8 +222,13 @@ package struct SessionOutbox: Sendable {
         lastAcked = upTo
         // The client saw an event queued after these acceptances, so it saw them too.
         while let oldest = heldAcceptances.first, oldest.afterSeq < upTo { heldAcceptances.removeFirst() }
-        while let first = replay.first, first.seq <= upTo {
-            replay.removeFirst()
+        // Moved out and, for the first one kept, back: peeking with `first` copied each freed
+        // entry (a retain and a release of its strings per event; docs/BENCHMARKS.md, session 17).
+        while let first = replay.popFirst() {
+            guard first.seq <= upTo else {
+                replay.prepend(first)
+                break
+            }
             replayBytes -= first.frame.utf8.count
         }
         releasedThrough = max(releasedThrough, upTo)
