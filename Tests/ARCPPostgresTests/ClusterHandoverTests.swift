@@ -3,6 +3,7 @@
 import ARCPTestSupport
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// The notifications and lookups around a session changing hands (docs/CLUSTER.md, "Moving a
@@ -181,6 +182,35 @@ struct ClusterHandoverTests {
         let copy = Self.copy(id)
         #expect(await b.sessions.adopt(copy) === copy)
         #expect(b.routes.numberedHere(id), "nobody numbers the session b holds")
+        await b.leave()
+    }
+
+    /// Two resumes of one session on one node: the second finds the copy the first one's
+    /// adopt is restoring (`ClusterSessionTable.session(_:)` returns it) and attaches to it,
+    /// with the replay it holds, before the adopt adds the events the previous holder appended
+    /// after the restore read the log. The adopt sends those to that connection too: its
+    /// client would otherwise miss them for good (its next resume asks from a later seq).
+    @Test func aConnectionAttachedDuringTheAdoptIsSentTheEventsTheAdoptAdds() async throws {
+        let id = "sess_attached_during_adopt"
+        let (b, _) = try await Self.node("b", session: id, heldBy: "a", prefix: "attachadopt")
+        // a's last appends, after b's restore read the log (the copy below holds none).
+        let a = PostgresRuntimeStore(db: b.db, nodeID: "a", ownsDatabase: false)
+        _ = try await a.append([
+            StoredEvent(sessionID: id, seq: 1, jobID: "j", frame: "e1"), StoredEvent(sessionID: id, seq: 2, jobID: "j", frame: "e2"),
+        ])
+        let copy = Self.copy(id)
+        let attached = Mutex<UInt64?>(nil)
+        b.sessions.onClaimed { id in
+            // The second resume, from before any event.
+            #expect(await b.sessions.session(id) === copy, "the copy being adopted")
+            if case .attached(let c, _) = copy.attach(welcome: "W", resumeFrom: 0, newToken: nil).result {
+                attached.withLock { $0 = c }
+            }
+        }
+        #expect(await b.sessions.adopt(copy) === copy)
+        let connection = try #require(attached.withLock { $0 })
+        #expect(copy.lastSeq == 2)
+        #expect(await copy.nextBatch(connection) == ["W", "e1", "e2"])
         await b.leave()
     }
 

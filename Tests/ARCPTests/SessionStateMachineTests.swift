@@ -321,6 +321,36 @@ struct SessionStateMachineTests {
         _ = drain(&m, c)
     }
 
+    /// Events the store gained after the restore read it (a cluster's previous holder's last
+    /// appends) join the replay, and a connection that attached meanwhile (a second resume of
+    /// the session on the same node, during the first one's adopt) is sent them after its
+    /// replay: its client would otherwise never see them (its next resume asks from later).
+    @Test("events appended after the restore reach a connection attached meanwhile")
+    func restoreAppendedReachesAnAttachedConnection() {
+        var m = machine()
+        m.restore(lastSeq: 2, releasedThrough: 0, events: [(1, "j", "e1"), (2, "j", "e2")])
+        guard case .attached(let c, _) = m.attach(welcome: "W", resumeFrom: 1, newToken: "rtk_2") else {
+            Issue.record("not attached")
+            return
+        }
+        #expect(drain(&m, c) == ["W", "e2"])
+        // Held already (e2) is ignored; e3 and e4 are new.
+        #expect(m.restoreAppended([(2, "j", "e2"), (3, "j", "e3"), (4, "j", "e4")]) == 2)
+        #expect(m.outbox.lastSeq == 4)
+        #expect(m.outbox.replay.map(\.seq) == [1, 2, 3, 4])
+        #expect(drain(&m, c) == ["e3", "e4"])
+        // Numbering continues after them; nothing is queued twice.
+        #expect(event(&m) == 5)
+        #expect(m.restoreAppended([(4, "j", "e4")]) == 0)
+        #expect(drain(&m, c) == ["e5"])
+        // Detached, they only join the replay.
+        var d = machine()
+        d.restore(lastSeq: 1, releasedThrough: 0, events: [(1, "j", "e1")])
+        #expect(d.restoreAppended([(2, "j", "e2")]) == 0)
+        #expect(d.outbox.replay.map(\.seq) == [1, 2])
+        #expect(d.outbox.pending.isEmpty)
+    }
+
     @Test("restore continues numbering after the stored floor and last seq")
     func restore() {
         var m = machine()

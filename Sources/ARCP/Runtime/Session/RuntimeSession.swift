@@ -88,19 +88,17 @@ package final class RuntimeSession: Sendable {
 
     /// Adds the events the store gained after this session was read from it and before it was
     /// adopted (in a cluster, another node may append to the log in that moment), numbered as
-    /// stored; those it already holds are ignored. The numbering continues after the last
-    /// event held (the restore reads the log's status before its events, so an event appended
-    /// in between is held while the status's last seq is older).
+    /// stored (``SessionOutbox/restoreAppended(_:attached:)``): a connection attached
+    /// meanwhile (a second resume of the session on this node) is sent them, and its writer
+    /// woken.
     package func restoreAppended(_ events: [StoredEvent]) {
-        state.withLock { s in
-            let held = max(s.machine.outbox.lastSeq, s.machine.outbox.replay.last?.seq ?? 0)
-            let newer = events.filter { Int($0.seq) > held }
-            let last = max(held, newer.last.map { Int($0.seq) } ?? 0)
-            guard last > s.machine.outbox.lastSeq else { return }
-            s.machine.restore(
-                lastSeq: last, releasedThrough: s.machine.outbox.releasedThrough,
-                events: newer.map { (Int($0.seq), $0.jobID, $0.frame) })
+        let writer: WriterWake? = state.withLock { s in
+            guard s.machine.restoreAppended(events.map { (Int($0.seq), $0.jobID, $0.frame) }) > 0 else { return nil }
+            let w = s.writer
+            s.writer = nil
+            return w
         }
+        writer?.resume(returning: true)
     }
 
     /// The durable record of this session (the token is stored only as a hash).

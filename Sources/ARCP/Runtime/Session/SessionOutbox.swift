@@ -82,6 +82,28 @@ package struct SessionOutbox: Sendable {
         }
     }
 
+    /// Adds the events the store gained after this session was read from it (in a cluster,
+    /// the previous holder's last appends before this node's claim), numbered as stored; those
+    /// already held are ignored, and numbering continues after the last event held (the restore
+    /// reads the log's status before its events, so the replay can hold an event newer than
+    /// `lastSeq`). When `attached` they are also queued for the connection: one that attached
+    /// while the session was being adopted (a second resume on the same node) got its replay
+    /// before they were added, and its client would otherwise miss them for good (its next
+    /// resume asks from a later seq). Returns how many were queued.
+    package mutating func restoreAppended(_ events: [(seq: Int, jobID: String, frame: String)], attached: Bool) -> Int {
+        let held = max(lastSeq, replay.last?.seq ?? 0)
+        let newer = events.filter { $0.seq > held }
+        let last = max(held, newer.last?.seq ?? 0)
+        guard last > lastSeq else { return 0 }
+        nextSeq = last + 1
+        for e in newer {
+            replay.append(ReplayEntry(seq: e.seq, jobID: e.jobID, frame: e.frame))
+            replayBytes += e.frame.utf8.count
+            if attached { enqueue(e.frame) }
+        }
+        return attached ? newer.count : 0
+    }
+
     // MARK: Connection
 
     /// Whether a resume from `lastEventSeq` can be served: nothing after it was freed.

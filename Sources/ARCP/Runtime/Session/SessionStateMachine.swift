@@ -267,4 +267,10 @@ package struct SessionStateMachine: Sendable {
     package mutating func restore(lastSeq: Int, releasedThrough: Int, events: [(seq: Int, jobID: String, frame: String)]) {
         outbox.restore(lastSeq: lastSeq, releasedThrough: releasedThrough, events: events)
     }
+
+    /// Adds events the store gained after the restore read it (``SessionOutbox/restoreAppended(_:attached:)``),
+    /// queued for the attached connection too. Returns how many were queued.
+    package mutating func restoreAppended(_ events: [(seq: Int, jobID: String, frame: String)]) -> Int {
+        outbox.restoreAppended(events, attached: isAttached)
+    }
 }
