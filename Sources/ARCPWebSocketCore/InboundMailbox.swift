@@ -179,6 +179,31 @@ package final class InboundMailbox: Sendable {
 
     // MARK: Consumer
 
+    /// The messages already queued, at most `max`, in order, without waiting (one lock; the
+    /// producer is woken once if this made room). `[]` when none is queued: how the mailbox
+    /// ended, if it did, is for `receive()` to report.
+    package func takeQueued(max: Int) -> [String] {
+        let (taken, wake, waiter) = state.withLock { s -> ([String], (@Sendable () -> Void)?, CheckedContinuation<Void, Never>?) in
+            guard max > 0, !s.messages.isEmpty else { return ([], nil, nil) }
+            let n = Swift.min(max, s.messages.count)
+            var taken: [String] = []
+            taken.reserveCapacity(n)
+            for _ in 0..<n {
+                guard let m = s.messages.popFirst() else { break }
+                s.bytes -= m.utf8.count
+                taken.append(m)
+            }
+            guard s.producerWaiting, s.hasRoom(capacity: capacity, byteLimit: byteLimit) else { return (taken, nil, nil) }
+            s.producerWaiting = false
+            let waiter = s.roomWaiter
+            s.roomWaiter = nil
+            return (taken, waiter == nil ? s.roomHandler : nil, waiter)
+        }
+        wake?()
+        waiter?.resume()
+        return taken
+    }
+
     private enum Taken {
         case message(String, wake: (@Sendable () -> Void)?, waiter: CheckedContinuation<Void, Never>?)
         case end

@@ -204,6 +204,29 @@ struct InboundMailboxTests {
         #expect(try await mailbox.receive()?.count == 50)
     }
 
+    /// `takeQueued(max:)`: what is queued, at most `max`, in order, without waiting; the
+    /// producer woken once if that made room; the end is left for `receive()`.
+    @Test func takeQueuedTakesWhatIsThereAndWakesTheProducerOnce() async throws {
+        let mailbox = InboundMailbox(capacity: 3, byteLimit: 1000)
+        let woken = Atomic<Int>(0)
+        mailbox.setRoomHandler { woken.add(1, ordering: .relaxed) }
+        #expect(mailbox.takeQueued(max: 8).isEmpty)
+        var pending: Deque<String> = ["a", "b", "c", "d", "e"]
+        #expect(mailbox.offer(&pending) == .full)
+        #expect(mailbox.takeQueued(max: 2) == ["a", "b"])
+        #expect(woken.load(ordering: .relaxed) == 1)
+        #expect(mailbox.offer(&pending) == .accepted(hasRoom: false))
+        #expect(mailbox.takeQueued(max: 0).isEmpty)
+        #expect(mailbox.takeQueued(max: 8) == ["c", "d", "e"])
+        #expect(woken.load(ordering: .relaxed) == 2)
+        #expect(mailbox.bufferedBytes == 0)
+        _ = mailbox.offer("last")
+        mailbox.finish(failure: .io("reset"))
+        #expect(mailbox.takeQueued(max: 8) == ["last"])
+        #expect(mailbox.takeQueued(max: 8).isEmpty)
+        await #expect(throws: TransportError.io("reset")) { try await mailbox.receive() }
+    }
+
     @Test func aFailureIsReportedOnceAfterTheQueuedMessages() async throws {
         let mailbox = InboundMailbox(capacity: 8, byteLimit: 1000)
         _ = mailbox.offer("first")

@@ -91,20 +91,36 @@ extension ARCPClient {
         // hand-off; docs/BENCHMARKS.md). Delivered before the loop would wait for the next
         // frame, before any other action, and at most `EventBatch.limit` at a time.
         var batch = EventBatch()
+        // The frames already received, taken together (`takeBufferedInbound`): one lock and no
+        // async call per frame (docs/BENCHMARKS.md, session 17). Emptied before the loop waits,
+        // so handled frames are not kept across a wait.
+        var burst: [String] = []
+        var next = 0
         while true {
-            if !batch.isEmpty, !transport.hasBufferedInbound { await batch.deliver() }
-            let frame: String?
-            do {
-                frame = try await transport.receive()
-            } catch {
-                await batch.deliver()
-                await connectionLost(generation: generation, cause: error)
-                return
+            if next == burst.count {
+                burst = transport.takeBufferedInbound(max: Self.burstLimit)
+                next = 0
             }
-            guard let frame else {
-                await batch.deliver()
-                await connectionLost(generation: generation, cause: nil)
-                return
+            let frame: String
+            if next < burst.count {
+                frame = burst[next]
+                next += 1
+            } else {
+                if !batch.isEmpty, !transport.hasBufferedInbound { await batch.deliver() }
+                let received: String?
+                do {
+                    received = try await transport.receive()
+                } catch {
+                    await batch.deliver()
+                    await connectionLost(generation: generation, cause: error)
+                    return
+                }
+                guard let received else {
+                    await batch.deliver()
+                    await connectionLost(generation: generation, cause: nil)
+                    return
+                }
+                frame = received
             }
             switch FrameCodec.decode(frame, validate: false) {
             case .failure(let e):
@@ -118,6 +134,9 @@ extension ARCPClient {
             }
         }
     }
+
+    /// Frames the read loop takes at once, at most (`Transport.takeBufferedInbound`).
+    static let burstLimit = 256
 
     /// One inbound envelope's transition.
     func receive(_ env: Envelope, generation: Int) -> ClientStateMachine.Step {

@@ -213,6 +213,27 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// The elements available now, at most `max`, in order (the buffered ones, then those of
+    /// suspended senders, who are resumed), without waiting: `[]` when none is (the end, if it
+    /// is next, is for `next()` to report). The single consumer's, as `next()`.
+    @_specialize(exported: true, where Element == String)
+    package func takeAvailable(max: Int) -> [Element] {
+        var unblocked: [CheckedContinuation<Void, any Error>] = []
+        let taken = state.withLock { s -> [Element] in
+            var taken: [Element] = []
+            while taken.count < max {
+                // `take` changes nothing unless it hands out a value.
+                let (result, producer) = Self.take(&s)
+                guard case .value(let v) = result else { break }
+                taken.append(v)
+                if let producer { unblocked.append(producer) }
+            }
+            return taken
+        }
+        for p in unblocked { p.resume() }
+        return taken
+    }
+
     /// Takes the next element; also returns the producer whose element moved into the
     /// buffer (or was taken), for the caller to resume once the lock is released.
     private static func take(_ s: inout State) -> (TakeResult, CheckedContinuation<Void, any Error>?) {

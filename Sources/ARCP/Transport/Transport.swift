@@ -40,6 +40,12 @@ public protocol Transport: Sendable {
     /// A reader uses it to hand what one read brought to its consumers together (one wake-up
     /// per burst instead of one per frame). Default false: every frame is handed on at once.
     var hasBufferedInbound: Bool { get }
+    /// The frames already received and not yet taken, at most `max`, in order, without
+    /// waiting: `[]` when none is (the end of the transport, if it is next, is for `receive()`
+    /// to report). Single consumer, as `receive()`. A reader handles what one read brought in
+    /// one go with it: one lock and no async call per frame. Default `[]`: every frame comes
+    /// through `receive()`.
+    func takeBufferedInbound(max: Int) -> [String]
 }
 
 extension Transport {
@@ -51,6 +57,9 @@ extension Transport {
 
     /// Not known (see the requirement): readers hand every frame on at once.
     public var hasBufferedInbound: Bool { false }
+
+    /// None taken here (see the requirement): every frame comes through `receive()`.
+    public func takeBufferedInbound(max: Int) -> [String] { [] }
 
     public func send(batch frames: [String]) async throws {
         for f in frames { try await send(f) }
