@@ -164,8 +164,8 @@ public final class HummingbirdWebSocketTransport: Transport {
     /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { mailbox.hasBuffered }
 
-    /// The messages already received, at most `max`, without waiting.
-    public func takeBufferedInbound(max: Int) -> [String] { mailbox.takeQueued(max: max) }
+    /// The messages already received, at most `max` and `maxBytes`, without waiting.
+    public func takeBufferedInbound(max: Int, maxBytes: Int) -> [String] { mailbox.takeQueued(max: max, maxBytes: maxBytes) }
 
     /// The next text message; `nil` once the peer closed the connection cleanly.
     /// - Throws: `TransportError` when the connection failed or broke a limit.

@@ -67,8 +67,8 @@ public final class VaporWebSocketTransport: Transport {
     /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { connection.hasBufferedInbound }
 
-    /// The messages already received, at most `max`, without waiting.
-    public func takeBufferedInbound(max: Int) -> [String] { connection.takeBufferedInbound(max: max) }
+    /// The messages already received, at most `max` and `maxBytes`, without waiting.
+    public func takeBufferedInbound(max: Int, maxBytes: Int) -> [String] { connection.takeBufferedInbound(max: max, maxBytes: maxBytes) }
 
     /// The next text message; `nil` once the peer closed the connection cleanly.
     /// - Throws: `TransportError` when the connection failed or broke a limit.

@@ -179,19 +179,24 @@ package final class InboundMailbox: Sendable {
 
     // MARK: Consumer
 
-    /// The messages already queued, at most `max`, in order, without waiting (one lock; the
-    /// producer is woken once if this made room). `[]` when none is queued: how the mailbox
-    /// ended, if it did, is for `receive()` to report.
-    package func takeQueued(max: Int) -> [String] {
+    /// The messages already queued, in order, without waiting: at most `max`, and no more
+    /// than `maxBytes` in all but at least one (what is taken leaves the mailbox's own byte
+    /// bound, so the caller's is what bounds it then). One lock; the producer is woken once if
+    /// this made room. `[]` when none is queued: how the mailbox ended, if it did, is for
+    /// `receive()` to report.
+    package func takeQueued(max: Int, maxBytes: Int = .max) -> [String] {
         let (taken, wake, waiter) = state.withLock { s -> ([String], (@Sendable () -> Void)?, CheckedContinuation<Void, Never>?) in
             guard max > 0, !s.messages.isEmpty else { return ([], nil, nil) }
-            let n = Swift.min(max, s.messages.count)
             var taken: [String] = []
-            taken.reserveCapacity(n)
-            for _ in 0..<n {
-                guard let m = s.messages.popFirst() else { break }
-                s.bytes -= m.utf8.count
-                taken.append(m)
+            taken.reserveCapacity(Swift.min(max, s.messages.count))
+            var bytes = 0
+            while taken.count < max, let first = s.messages.first {
+                let size = first.utf8.count
+                if !taken.isEmpty, size > maxBytes - bytes { break }
+                s.messages.removeFirst()
+                s.bytes -= size
+                bytes += size
+                taken.append(first)
             }
             guard s.producerWaiting, s.hasRoom(capacity: capacity, byteLimit: byteLimit) else { return (taken, nil, nil) }
             s.producerWaiting = false

@@ -14,7 +14,9 @@ struct BoundedAsyncQueueTests {
         try await within(.seconds(30), "the senders to fill the queue") {
             while queue.count < 2 { await Task.yield() }
         }
-        #expect(queue.takeAvailable(max: 3) == ["a", "b", "c"])
+        // At most `maxCost` (here one per element), but at least one.
+        #expect(queue.takeAvailable(max: 3, maxCost: 0) { _ in 1 } == ["a"])
+        #expect(queue.takeAvailable(max: 2) == ["b", "c"])
         #expect(queue.takeAvailable(max: 0).isEmpty)
         // The rest is there once the suspended sender moved on.
         let rest = try await within(.seconds(30), "the last element") { () async -> [String] in

@@ -217,9 +217,15 @@ struct InboundMailboxTests {
         #expect(woken.load(ordering: .relaxed) == 1)
         #expect(mailbox.offer(&pending) == .accepted(hasRoom: false))
         #expect(mailbox.takeQueued(max: 0).isEmpty)
-        #expect(mailbox.takeQueued(max: 8) == ["c", "d", "e"])
+        // At most `maxBytes`, but at least one.
+        #expect(mailbox.takeQueued(max: 8, maxBytes: 0) == ["c"])
+        #expect(mailbox.takeQueued(max: 8) == ["d", "e"])
         #expect(woken.load(ordering: .relaxed) == 2)
         #expect(mailbox.bufferedBytes == 0)
+        var sized: Deque<String> = ["xx", "yy"]
+        #expect(mailbox.offer(&sized) == .accepted(hasRoom: true))
+        #expect(mailbox.takeQueued(max: 8, maxBytes: 3) == ["xx"])
+        #expect(mailbox.takeQueued(max: 8, maxBytes: 3) == ["yy"])
         _ = mailbox.offer("last")
         mailbox.finish(failure: .io("reset"))
         #expect(mailbox.takeQueued(max: 8) == ["last"])

@@ -98,7 +98,7 @@ extension ARCPClient {
         var next = 0
         while true {
             if next == burst.count {
-                burst = transport.takeBufferedInbound(max: Self.burstLimit)
+                burst = transport.takeBufferedInbound(max: Self.burstLimit, maxBytes: Self.burstByteLimit)
                 next = 0
             }
             let frame: String
@@ -135,8 +135,11 @@ extension ARCPClient {
         }
     }
 
-    /// Frames the read loop takes at once, at most (`Transport.takeBufferedInbound`).
+    /// Frames the read loop takes at once, at most (`Transport.takeBufferedInbound`), and
+    /// their bytes (one larger frame is taken alone): what is taken has left the transport's
+    /// own bounds.
     static let burstLimit = 256
+    static let burstByteLimit = 1 << 20
 
     /// One inbound envelope's transition.
     func receive(_ env: Envelope, generation: Int) -> ClientStateMachine.Step {

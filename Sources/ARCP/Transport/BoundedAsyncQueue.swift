@@ -213,18 +213,22 @@ package final class BoundedAsyncQueue<Element: Sendable>: Sendable {
         }
     }
 
-    /// The elements available now, at most `max`, in order (the buffered ones, then those of
-    /// suspended senders, who are resumed), without waiting: `[]` when none is (the end, if it
-    /// is next, is for `next()` to report). The single consumer's, as `next()`.
-    @_specialize(exported: true, where Element == String)
-    package func takeAvailable(max: Int) -> [Element] {
+    /// The elements available now, in order (the buffered ones, then those of suspended
+    /// senders, who are resumed), without waiting: at most `max`, and no more than `maxCost`
+    /// of `cost` in all but at least one. `[]` when none is (the end, if it is next, is for
+    /// `next()` to report). The single consumer's, as `next()`.
+    package func takeAvailable(max: Int, maxCost: Int = .max, cost: (Element) -> Int = { _ in 0 }) -> [Element] {
         var unblocked: [CheckedContinuation<Void, any Error>] = []
         let taken = state.withLock { s -> [Element] in
             var taken: [Element] = []
-            while taken.count < max {
-                // `take` changes nothing unless it hands out a value.
+            var spent = 0
+            while taken.count < max, let next = s.buffer.first ?? s.producers.first?.element {
+                let c = cost(next)
+                if !taken.isEmpty, c > maxCost - spent { break }
+                // `take` hands out `next` (and moves a suspended sender's element in).
                 let (result, producer) = Self.take(&s)
                 guard case .value(let v) = result else { break }
+                spent += c
                 taken.append(v)
                 if let producer { unblocked.append(producer) }
             }

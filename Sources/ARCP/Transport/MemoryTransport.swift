@@ -27,7 +27,9 @@ public final class MemoryTransport: Transport {
     /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { inbox.count > 0 || inbox.isFinished }
 
-    public func takeBufferedInbound(max: Int) -> [String] { inbox.takeAvailable(max: max) }
+    public func takeBufferedInbound(max: Int, maxBytes: Int) -> [String] {
+        inbox.takeAvailable(max: max, maxCost: maxBytes) { $0.utf8.count }
+    }
 
     /// Hands `frame` to the other end; suspends while its buffer is full.
     /// - Throws: `TransportError.closed` once the transport is closed.

@@ -40,12 +40,13 @@ public protocol Transport: Sendable {
     /// A reader uses it to hand what one read brought to its consumers together (one wake-up
     /// per burst instead of one per frame). Default false: every frame is handed on at once.
     var hasBufferedInbound: Bool { get }
-    /// The frames already received and not yet taken, at most `max`, in order, without
-    /// waiting: `[]` when none is (the end of the transport, if it is next, is for `receive()`
-    /// to report). Single consumer, as `receive()`. A reader handles what one read brought in
-    /// one go with it: one lock and no async call per frame. Default `[]`: every frame comes
-    /// through `receive()`.
-    func takeBufferedInbound(max: Int) -> [String]
+    /// The frames already received and not yet taken, in order, without waiting: at most
+    /// `max`, and no more than `maxBytes` of UTF-8 in all (but at least one when any is
+    /// buffered); `[]` when none is (the end of the transport, if it is next, is for
+    /// `receive()` to report). Single consumer, as `receive()`. A reader handles what one read
+    /// brought in one go with it: one lock and no async call per frame. Default `[]`: every
+    /// frame comes through `receive()`.
+    func takeBufferedInbound(max: Int, maxBytes: Int) -> [String]
 }
 
 extension Transport {
@@ -59,7 +60,7 @@ extension Transport {
     public var hasBufferedInbound: Bool { false }
 
     /// None taken here (see the requirement): every frame comes through `receive()`.
-    public func takeBufferedInbound(max: Int) -> [String] { [] }
+    public func takeBufferedInbound(max: Int, maxBytes: Int) -> [String] { [] }
 
     public func send(batch frames: [String]) async throws {
         for f in frames { try await send(f) }
