@@ -190,13 +190,16 @@ package final class InboundMailbox: Sendable {
             var taken: [String] = []
             taken.reserveCapacity(Swift.min(max, s.messages.count))
             var bytes = 0
-            while taken.count < max, let first = s.messages.first {
-                let size = first.utf8.count
-                if !taken.isEmpty, size > maxBytes - bytes { break }
-                s.messages.removeFirst()
+            // Moved out (and the one over the budget back): peeking with `first` would copy each.
+            while taken.count < max, let message = s.messages.popFirst() {
+                let size = message.utf8.count
+                if !taken.isEmpty, size > maxBytes - bytes {
+                    s.messages.prepend(message)
+                    break
+                }
                 s.bytes -= size
                 bytes += size
-                taken.append(first)
+                taken.append(message)
             }
             guard s.producerWaiting, s.hasRoom(capacity: capacity, byteLimit: byteLimit) else { return (taken, nil, nil) }
             s.producerWaiting = false
