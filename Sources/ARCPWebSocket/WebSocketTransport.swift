@@ -92,7 +92,7 @@ public final class WebSocketTransport: Transport, DeadlineReceiving, PushWritabl
     /// Whether `receive()` would return at once: a frame, or the end, is already buffered.
     public var hasBufferedInbound: Bool { shared.mailbox.hasBuffered }
 
-    /// The messages already received, at most `max` and `maxBytes` (``InboundMailbox/takeQueued(max:maxBytes:)``).
+    /// The messages already received, at most `max` and `maxBytes`, without waiting (the mailbox's `takeQueued`).
     public func takeBufferedInbound(max: Int, maxBytes: Int) -> [String] { shared.mailbox.takeQueued(max: max, maxBytes: maxBytes) }
 
     /// The next text message; `nil` once the peer closed the connection cleanly.
