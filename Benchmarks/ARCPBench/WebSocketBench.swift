@@ -233,7 +233,6 @@ enum WebSocketBench: BenchCommand {
                 "command": CommandLine.arguments.joined(separator: " "),
                 "arcp": arcp.executable.path,
                 "runtime": runtimeKind,
-                "caller": callerKind,
                 "frame_sizes": sizes.json,
                 "when": ISO8601DateFormatter().string(from: started),
                 "elapsed_s": elapsed,

@@ -41,6 +41,13 @@ package final class RuntimeSession: Sendable {
         /// waiter removes itself).
         var spaceWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter: UInt64 = 0
+
+        /// The parked writer, if any, taken for the caller to wake once the lock is released
+        /// (a writer is woken once per park).
+        mutating func takeWriter() -> WriterWake? {
+            defer { writer = nil }
+            return writer
+        }
     }
 
     package let id: String
@@ -94,9 +101,7 @@ package final class RuntimeSession: Sendable {
     package func restoreAppended(_ events: [StoredEvent]) {
         let writer: WriterWake? = state.withLock { s in
             guard s.machine.restoreAppended(events.map { (Int($0.seq), $0.jobID, $0.frame) }) > 0 else { return nil }
-            let w = s.writer
-            s.writer = nil
-            return w
+            return s.takeWriter()
         }
         writer?.resume(returning: true)
     }
@@ -173,9 +178,7 @@ package final class RuntimeSession: Sendable {
                 farewell: farewell)
             guard case .attached = r else { return (r, nil, nil) }
             let ticket = newToken == nil ? nil : storeWriter?.submit(.session(record(token: s.machine.resumeToken, closed: s.machine.closedByClient)))
-            let w = s.writer
-            s.writer = nil
-            return (r, ticket, w)
+            return (r, ticket, s.takeWriter())
         }
         // A previous connection's writer sends its farewell (if it still waits), then ends.
         stale?.resume(returning: true)
@@ -196,8 +199,7 @@ package final class RuntimeSession: Sendable {
     func detach(_ conn: UInt64) {
         let (writer, waiters) = state.withLock { s -> (WriterWake?, [CheckedContinuation<Void, Never>]) in
             guard s.machine.detach(conn, now: .now) else { return (nil, []) }
-            let w = s.writer
-            s.writer = nil
+            let w = s.takeWriter()
             let sw = Array(s.spaceWaiters.values)
             s.spaceWaiters = [:]
             return (w, sw)
@@ -220,9 +222,7 @@ package final class RuntimeSession: Sendable {
     func requestCloseAfterFlush(_ conn: UInt64? = nil) {
         let w: WriterWake? = state.withLock { s in
             guard s.machine.requestCloseAfterFlush(conn) else { return nil }
-            let w = s.writer
-            s.writer = nil
-            return w
+            return s.takeWriter()
         }
         w?.resume(returning: true)
     }
@@ -266,9 +266,7 @@ package final class RuntimeSession: Sendable {
         let frame = FrameCodec.encode(Envelope.make(message, sessionID: id, jobID: jobID, traceID: traceID))
         let (queued, writer): (Bool, WriterWake?) = state.withLock { s in
             guard s.machine.queueControl(frame, keepForResume: keepForResume) else { return (false, nil) }
-            let w = s.writer
-            s.writer = nil
-            return (true, w)
+            return (true, s.takeWriter())
         }
         writer?.resume(returning: true)
         return queued
@@ -350,9 +348,7 @@ package final class RuntimeSession: Sendable {
             let bytes = frame.utf8.count
             let pressed = s.machine.emittersMayBePressed
             guard s.machine.isAttached else { return (numbered, bytes, pressed, nil) }
-            let w = s.writer
-            s.writer = nil
-            return (numbered, bytes, pressed, w)
+            return (numbered, bytes, pressed, s.takeWriter())
         }
         guard let (numbered, bytes, pressed, writer) = queued else { return nil }
         writer?.resume(returning: true)
