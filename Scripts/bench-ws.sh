@@ -22,7 +22,9 @@
 # BENCH_BIN=DIR takes arcp, arcp-bench (and arcp-host-hummingbird) from DIR instead (e.g. the
 # release build of another checkout, for a before/after comparison; implies SKIP_BUILD=1);
 # BENCH_HUMMINGBIRD=1 also measures the runtime behind Hummingbird (`arcp-host-hummingbird`,
-# WSCore) into OUT_DIR/swift-ws-hummingbird.json (a column of its own).
+# WSCore) into OUT_DIR/swift-ws-hummingbird.json (a column of its own); BENCH_AGENTS_ON_POOL=1
+# starts swift-arcp's echo jobs on the runtime's cooperative pool (`arcp serve --agents-on-pool`)
+# instead of immediately on the connection's event loop (the demo echo agent's registration).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +50,9 @@ BIN="${BENCH_BIN:-$(swift build -c release --show-bin-path)}"
 RC=0
 T0=$SECONDS
 echo "bench-ws: swift-arcp (arcp-bench ws) ..." >&2
-if ! "$BIN/arcp-bench" ws --arcp "$BIN/arcp" --reps "$REPS" --conc-reps "$CONC_REPS" \
+WS_EXTRA=()
+[ "${BENCH_AGENTS_ON_POOL:-0}" = 1 ] && WS_EXTRA=(--agents-on-pool)
+if ! "$BIN/arcp-bench" ws "${WS_EXTRA[@]}" --arcp "$BIN/arcp" --reps "$REPS" --conc-reps "$CONC_REPS" \
         --n 20000 --jobs 2000 --sessions 1000 --echo-sessions 50 --echo-jobs 200 --json "$OUT/swift-ws.json" </dev/null; then
     echo "bench-ws: arcp-bench ws failed" >&2
     RC=1
@@ -181,7 +185,8 @@ notes = [
     f"Ratios: throughput swift/python, times and CPU python/swift (higher = Swift better), memory swift/python (lower = Swift better). "
     f"× floor: swift-arcp over the floor (times, memory) or the floor over swift-arcp (throughput): 1.0x would be raw swift-nio. "
     f"Floor frame sizes (from swift-arcp's own sessions): {F.get('frame_sizes', '?')}. "
-    f"swift-arcp's client: {sp.get('caller', '?')} (arcp-bench ws --caller; the Python client runs on one event loop).",
+    f"swift-arcp's client: {sp.get('caller', '?')} (arcp-bench ws --caller; the Python client runs on one event loop). "
+    f"swift-arcp's echo agent starts {sp.get('echo_agent_start', 'on the cooperative pool')} (arcp-bench ws --agents-on-pool; the Python runtime runs agents on its one event loop).",
     f"TcpExt ListenOverflows during the 1,000-session phases: swift-arcp {lo}, Python {plo} "
     f"(listen backlog: swift-arcp {sp.get('websocket_server_listen_backlog', '?')}, Python asyncio default 100; an overflow costs a 1 s SYN retry).",
     f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average at start {S.get('machine', {}).get('loadavg_1m', '?')}; "

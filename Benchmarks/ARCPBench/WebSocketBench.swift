@@ -43,7 +43,7 @@ enum WebSocketBench: BenchCommand {
         usage: arcp-bench ws [--reps N] [--conc-reps N] [--n N] [--jobs N] [--sessions S[,S…]]
                              [--echo-sessions C] [--echo-jobs J] [--json OUT] [--arcp PATH]
                              [--runtime arcp|hummingbird] [--host-hummingbird PATH]
-                             [--only stream,latency,concurrent,concurrency]
+                             [--only stream,latency,concurrent,concurrency] [--caller connection|pool] [--agents-on-pool]
 
           --reps N        repetitions of stream and latency, a fresh runtime process each (default 3)
           --conc-reps N   repetitions of each concurrency level (default 2)
@@ -61,6 +61,8 @@ enum WebSocketBench: BenchCommand {
           --only LIST     run only these measurements (comma list of stream, latency, concurrent, concurrency)
           --caller WHERE  where the client's own loops run: connection (the connection's event loop,
                           ARCPClient.connectionExecutor; default) or pool (the cooperative pool)
+          --agents-on-pool  `arcp serve --agents-on-pool`: echo jobs start on the runtime's cooperative
+                          pool instead of immediately on the connection's event loop
 
         Figures are median (min–max) over the repetitions. Linux: RSS and runtime CPU come from /proc.
         """
@@ -76,7 +78,7 @@ enum WebSocketBench: BenchCommand {
                 "--reps", "--conc-reps", "--n", "--jobs", "--sessions", "--json", "--arcp", "--only",
                 "--echo-sessions", "--echo-jobs", "--runtime", "--host-hummingbird", "--caller",
             ],
-            switchFlags: [])
+            switchFlags: ["--agents-on-pool"])
         let reps = try a.int("--reps", default: 3)
         let concReps = try a.int("--conc-reps", default: 2)
         let n = try a.int("--n", default: 20_000)
@@ -95,12 +97,15 @@ enum WebSocketBench: BenchCommand {
         let callerKind = a.string("--caller") ?? "connection"
         guard callerKind == "connection" || callerKind == "pool" else { throw BenchError("--caller takes connection or pool") }
         let caller = Caller(onConnection: callerKind == "connection")
+        let agentsOnPool = a.has("--agents-on-pool")
         let runtimeKind = a.string("--runtime") ?? "arcp"
         let arcp: RuntimeCommand
         switch runtimeKind {
         case "arcp":
-            arcp = .arcpServe(try locateSibling("arcp", explicit: a.string("--arcp"), product: "arcp"))
+            arcp = .arcpServe(
+                try locateSibling("arcp", explicit: a.string("--arcp"), product: "arcp"), extra: agentsOnPool ? ["--agents-on-pool"] : [])
         case "hummingbird":
+            if agentsOnPool { throw BenchError("--agents-on-pool takes --runtime arcp") }
             arcp = .hostHummingbird(
                 try locateSibling("arcp-host-hummingbird", explicit: a.string("--host-hummingbird"), product: "arcp-host-hummingbird"))
         default:
@@ -245,6 +250,9 @@ enum WebSocketBench: BenchCommand {
                     "caller": callerKind == "connection"
                         ? "the client's loops run with the connection's event loop as executor preference (ARCPClient.connectionExecutor)"
                         : "the client's loops run on the cooperative pool",
+                    "echo_agent_start": agentsOnPool
+                        ? "on the runtime's cooperative pool (arcp serve --agents-on-pool)"
+                        : "immediately, on the connection's event loop until its first suspension (ARCPRuntime.register(_:startsImmediately:))",
                     "websocket_server_listen_backlog": WebSocketServer.Configuration().listenBacklog,
                     "rlimit_nofile": nofile,
                 ] as [String: Any],
@@ -625,8 +633,9 @@ enum WebSocketBench: BenchCommand {
 
 /// The runtime process a measurement runs against.
 enum RuntimeCommand {
-    /// `arcp serve`: the demo agents behind `ARCPWebSocket`'s server.
-    case arcpServe(URL)
+    /// `arcp serve`: the demo agents behind `ARCPWebSocket`'s server (`extra`: more of its
+    /// options).
+    case arcpServe(URL, extra: [String] = [])
     /// `arcp-host-hummingbird`: the same runtime and agents behind a Hummingbird app (WSCore).
     case hostHummingbird(URL)
     /// `arcp-bench ws-floor-server …`: raw swift-nio, no ARCP (`arcp-bench ws-floor`).
@@ -634,7 +643,7 @@ enum RuntimeCommand {
 
     var executable: URL {
         switch self {
-        case .arcpServe(let url), .hostHummingbird(let url), .floorServer(let url, _): return url
+        case .arcpServe(let url, _), .hostHummingbird(let url), .floorServer(let url, _): return url
         }
     }
 
@@ -649,13 +658,13 @@ enum RuntimeCommand {
     /// The whole command line (executable first).
     var commandLine: [String] {
         switch self {
-        case .arcpServe(let url):
+        case .arcpServe(let url, let extra):
             // One principal opens all the bench's sessions (1,000 at once): the per-principal
             // limits (256 connections, 1,000 sessions by default) are raised so that they
             // measure speed, not the limits.
             return [url.path, "serve", "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com",
                     "--log-level", "warning", "--stop-on-eof",
-                    "--max-connections-per-principal", "100000", "--max-sessions-per-principal", "100000"]
+                    "--max-connections-per-principal", "100000", "--max-sessions-per-principal", "100000"] + extra
         case .hostHummingbird(let url):
             return [url.path, "--host", "127.0.0.1", "--port", "0", "--token", "tok=bench@example.com"]
         case .floorServer(let url, let arguments):

@@ -141,6 +141,9 @@ struct Serve: AsyncParsableCommand {
         valueName: "name"))
     var restartableAgent: [String] = []
 
+    @Flag(help: "Start every demo agent's jobs on the cooperative pool, echo included (echo otherwise starts on the connection's event loop and moves to the pool at its first suspension).")
+    var agentsOnPool = false
+
     @Option(help: "Jobs running on other cluster nodes one session may follow with job.subscribe at once.")
     var maxFollowedJobsPerSession = 256
 
@@ -370,7 +373,7 @@ struct Serve: AsyncParsableCommand {
         }
         cfg.persistEventsBeforeSending = persistBeforeSend ?? (postgres != nil)
         let runtime = ARCPRuntime(configuration: cfg, verifier: verifier)
-        try DemoAgents.register(on: runtime, restartable: Set(restartableAgent))
+        try DemoAgents.register(on: runtime, restartable: Set(restartableAgent), immediate: agentsOnPool ? [] : DemoAgents.startingImmediately)
         return runtime
     }
 

@@ -17,6 +17,10 @@ import Foundation
 /// | `kitchen` | `{}` | every event kind once, incl. a USD cost metric | `{"ok": true, "budget_left": {…}}` |
 /// | `versioned@1.0.0` (default), `versioned@2.0.0` | `{}` | logs `versioned V` | `{"version": V}` |
 ///
+/// `echo` is registered `startsImmediately` (`ARCPRuntime.register(_:startsImmediately:)`):
+/// it logs and returns without suspending, so a submitted echo job runs on the connection's
+/// thread and its frames leave with `job.accepted`. The others start on the cooperative pool.
+///
 /// And one extra that the reference does not have, for benchmarks only:
 ///
 /// | `flood` | `{"n": 20000}` | emits `n` `log` events as fast as back-pressure allows | `{"n": n}` |
@@ -27,13 +31,20 @@ public enum DemoAgents {
     /// The agent names, in registration order (`versioned` once, with two versions).
     public static let names = ["echo", "slow", "progress", "chunked", "fails", "kitchen", "versioned", "flood"]
 
+    /// The agents registered to start immediately unless asked otherwise: `echo`.
+    public static let startingImmediately: Set<String> = ["echo"]
+
     /// Registers every demo agent on `runtime`.
     /// - Parameter includeFlood: also register the bench-only `flood` agent (default true).
     /// - Parameter restartable: the names to register restartable (`ARCPRuntime.register(_:restartable:)`).
+    /// - Parameter immediate: the names to register `startsImmediately` (default
+    ///   `startingImmediately`; empty: every job starts on the cooperative pool).
     /// - Throws: `ARCPError` if one of the names is already registered.
-    public static func register(on runtime: ARCPRuntime, includeFlood: Bool = true, restartable: Set<String> = []) throws {
+    public static func register(
+        on runtime: ARCPRuntime, includeFlood: Bool = true, restartable: Set<String> = [], immediate: Set<String> = startingImmediately
+    ) throws {
         func r(_ name: String) -> Bool { restartable.contains(name) }
-        try runtime.register("echo", restartable: r("echo"), echo)
+        try runtime.register("echo", restartable: r("echo"), startsImmediately: immediate.contains("echo"), echo)
         try runtime.register("slow", restartable: r("slow"), slow)
         try runtime.register("progress", restartable: r("progress"), progress)
         try runtime.register("chunked", restartable: r("chunked"), chunked)

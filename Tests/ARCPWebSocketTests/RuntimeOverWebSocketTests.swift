@@ -80,6 +80,52 @@ struct RuntimeOverWebSocketTests {
         await server.stop()
     }
 
+    /// An agent registered `startsImmediately` runs on the thread that read its `job.submit`
+    /// (the connection's event loop) until its first suspension, then on the cooperative pool;
+    /// one registered without it starts on the pool. A job of it that waited for a slot
+    /// starts on the pool too (from the end of the job before it, never inline there).
+    @Test func anAgentThatStartsImmediatelyRunsOnTheConnectionUntilItsFirstSuspension() async throws {
+        var config = ARCPRuntime.Configuration()
+        config.heartbeatInterval = nil
+        config.maxRunningJobs = 1
+        let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com"]))
+        let whereItRuns: AgentBody = { _, ctx in
+            let before = MultiThreadedEventLoopGroup.currentEventLoop != nil
+            await ctx.log("info", "does not suspend")
+            let afterEmit = MultiThreadedEventLoopGroup.currentEventLoop != nil
+            await Task.yield()
+            let afterYield = MultiThreadedEventLoopGroup.currentEventLoop != nil
+            return ["before": .bool(before), "afterEmit": .bool(afterEmit), "afterYield": .bool(afterYield)]
+        }
+        try runtime.register("immediate", startsImmediately: true, whereItRuns)
+        try runtime.register("pooled", whereItRuns)
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        try runtime.register("gate") { _, _ in
+            for await _ in gate { break }
+            return [:]
+        }
+        let server = WebSocketServer(runtime: runtime)
+        try await server.start()
+        let port = try #require(server.port)
+        let client = ARCPClient(token: "tok")
+        try await client.connect(try await WebSocketTransport.connect(to: "ws://127.0.0.1:\(port)"))
+
+        let immediate = try await client.submit(agent: "immediate", streamEvents: false).result().result
+        #expect(immediate == ["before": true, "afterEmit": true, "afterYield": false])
+        let pooled = try await client.submit(agent: "pooled", streamEvents: false).result().result
+        #expect(pooled == ["before": false, "afterEmit": false, "afterYield": false])
+
+        // One running job at a time: the second waits for the gate's slot.
+        let gated = try await client.submit(agent: "gate", streamEvents: false)
+        let waiting = try await client.submit(agent: "immediate", streamEvents: false)
+        open.yield()
+        _ = try await gated.result()
+        #expect(try await waiting.result().result == ["before": false, "afterEmit": false, "afterYield": false])
+
+        await client.close()
+        await server.stop()
+    }
+
     /// The wait for hello is bounded by the transport's own timer (no task): a peer that sends
     /// nothing gets `session.error` and the close.
     @Test func aPeerThatSendsNoHelloIsRefusedAtTheHelloTimeout() async throws {

@@ -149,10 +149,23 @@ public final class ARCPRuntime: Sendable {
     /// the same job id on another node, instead of ending with `job.error`; a second loss
     /// ends it. Mark only agents that may safely run twice (idempotent side effects). A single
     /// process ignores it (a job running when the process stops is reported lost).
+    ///
+    /// `startsImmediately`: a job of this agent submitted by a peer starts on the thread that
+    /// read its `job.submit` (for a WebSocket connection, its event loop) and runs there until
+    /// its body first suspends, then continues on the cooperative pool, as Swift's
+    /// `Task.immediate`. An agent that answers at once, or soon awaits the network, then
+    /// costs no thread hand-off: its frames leave in the same write as `job.accepted`. The
+    /// default (false) starts every job on the pool. Mark only agents that reach their first
+    /// real suspension quickly: until then the agent holds the connection's thread, and every
+    /// other connection served by it waits. (Emitting an event does not suspend unless the
+    /// session's outbox is full.) Jobs that waited for a slot (`maxRunningJobs`), delegated
+    /// jobs and jobs claimed from a cluster's queue always start on the pool.
     public func register(
-        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, _ body: @escaping AgentBody
+        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, startsImmediately: Bool = false,
+        _ body: @escaping AgentBody
     ) throws {
-        try agents.register(name, version: version, isDefault: isDefault, restartable: restartable, body)
+        try agents.register(
+            name, version: version, isDefault: isDefault, restartable: restartable, startsImmediately: startsImmediately, body)
     }
 
     /// Whether agent `resolved` (`name` or `name@version`) was registered restartable.
@@ -160,10 +173,11 @@ public final class ARCPRuntime: Sendable {
 
     /// Registers an agent with a typed (Decodable) input and an Encodable output.
     public func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
-        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, input: Input.Type,
-        _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
+        _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, startsImmediately: Bool = false,
+        input: Input.Type, _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
     ) throws {
-        try register(name, version: version, isDefault: isDefault, restartable: restartable) { json, ctx in
+        try register(name, version: version, isDefault: isDefault, restartable: restartable, startsImmediately: startsImmediately) {
+            json, ctx in
             let value: Input
             do {
                 value = try JSONDecoder().decode(Input.self, from: JSONWriter.data(json))

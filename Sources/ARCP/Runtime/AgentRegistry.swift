@@ -14,6 +14,10 @@ struct RegisteredAgent: Sendable {
     /// The versions registered restartable (`""` for an unversioned agent): in a cluster, a
     /// job of one whose node is lost runs again once on another node (docs/CLUSTER.md).
     var restartable: Set<String> = []
+    /// The versions registered to start immediately (`""` for an unversioned agent): a job of
+    /// one submitted by a peer starts on the thread that read its `job.submit`
+    /// (`ARCPRuntime.register(_:startsImmediately:)`).
+    var immediate: Set<String> = []
 
     /// The body for `version` (nil: the default, else the first registered).
     func resolve(_ version: String?) -> (String, AgentBody)? {
@@ -29,6 +33,19 @@ struct RegisteredAgent: Sendable {
     }
 }
 
+/// An agent reference resolved at a submission (`AgentRegistry.resolve`).
+struct ResolvedAgent {
+    /// `name`, or `name@version` for a versioned agent.
+    var resolved: String
+    var body: AgentBody
+    /// Registered restartable (`ARCPRuntime.register(_:restartable:)`).
+    var restartable: Bool
+    /// Registered to start immediately (`ARCPRuntime.register(_:startsImmediately:)`).
+    var startsImmediately: Bool
+
+    var nameAndBody: (String, AgentBody) { (resolved, body) }
+}
+
 /// The agents a runtime hosts (spec §7.5): names, versions, defaults, in registration order.
 /// Its lock is a leaf: it is read while building a welcome (before any session lock) and
 /// when a job is submitted or delegated.
@@ -41,7 +58,10 @@ final class AgentRegistry: Sendable {
     private let agents = RankedMutex(.leaf, Agents())
 
     /// Registers `body` as `name` (`version` nil: unversioned).
-    func register(_ name: String, version: String?, isDefault: Bool, restartable: Bool = false, _ body: @escaping AgentBody) throws {
+    func register(
+        _ name: String, version: String?, isDefault: Bool, restartable: Bool = false, startsImmediately: Bool = false,
+        _ body: @escaping AgentBody
+    ) throws {
         guard ARCPFormat.isAgentRef(name), !name.contains("@") else {
             throw ARCPError.invalidRequest("invalid agent name \(name): expected [a-z0-9][a-z0-9._-]*")
         }
@@ -56,6 +76,7 @@ final class AgentRegistry: Sendable {
             }
             a.versions.append((v, body))
             if restartable { a.restartable.insert(v) }
+            if startsImmediately { a.immediate.insert(v) }
             if isDefault || a.defaultVersion == nil { a.defaultVersion = v }
             if r.byName[name] == nil { r.order.append(name) }
             r.byName[name] = a
@@ -67,9 +88,10 @@ final class AgentRegistry: Sendable {
         agents.withLock { $0.byName[name] }
     }
 
-    /// Resolves an agent reference `name` or `name@version` to its resolved name and body.
+    /// Resolves an agent reference `name` or `name@version` to its resolved name, body and
+    /// registration flags (one lookup: this is on every submit's path).
     /// - Throws: `AGENT_NOT_AVAILABLE`, `AGENT_VERSION_NOT_AVAILABLE`.
-    func resolve(_ ref: String) throws -> (resolved: String, body: AgentBody) {
+    func resolve(_ ref: String) throws -> ResolvedAgent {
         let parts = ref.split(separator: "@", maxSplits: 1).map(String.init)
         guard let name = parts.first, let registered = agent(name) else {
             throw ARCPError(.agentNotAvailable, "unknown agent: \(parts.first ?? ref)")
@@ -77,7 +99,9 @@ final class AgentRegistry: Sendable {
         guard let (version, body) = registered.resolve(parts.count > 1 ? parts[1] : nil) else {
             throw ARCPError(.agentVersionNotAvailable, "unknown agent version: \(ref)")
         }
-        return (version.isEmpty ? name : "\(name)@\(version)", body)
+        return ResolvedAgent(
+            resolved: version.isEmpty ? name : "\(name)@\(version)", body: body, restartable: registered.restartable.contains(version),
+            startsImmediately: registered.immediate.contains(version))
     }
 
     /// Whether the agent a job names (`name` or `name@version`, as resolved at its

@@ -107,7 +107,7 @@ extension ARCPRuntime {
         let resolved: String
         let body: AgentBody
         do {
-            (resolved, body) = try agents.resolve(ref)
+            (resolved, body) = try agents.resolve(ref).nameAndBody
         } catch let e as ARCPError {
             throw refuse(e)
         }

@@ -15,12 +15,17 @@ package struct JobStart: Sendable {
     package var maxRuntime: Duration?
     /// Its agent was registered restartable (`ARCPRuntime.register(_:restartable:)`).
     package var restartable: Bool
+    /// Its agent was registered to start immediately
+    /// (`ARCPRuntime.register(_:startsImmediately:)`). Honoured only when the job starts
+    /// as its `job.submit` is handled; a job that waited for a slot starts on the pool.
+    package var immediately: Bool
 
-    package init(body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?, restartable: Bool = false) {
+    package init(body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?, restartable: Bool = false, immediately: Bool = false) {
         self.body = body
         self.input = input
         self.maxRuntime = maxRuntime
         self.restartable = restartable
+        self.immediately = immediately
     }
 }
 

@@ -12,8 +12,16 @@ extension ARCPRuntime {
     /// executor: an unstructured task does not inherit the submitter's executor preference),
     /// with its watchdogs: `max_runtime_sec` and the lease's expiry. (Its retention hook is
     /// installed when it is accepted: `armRetention`.)
+    ///
+    /// `immediately` (an agent registered `startsImmediately`, started as its `job.submit`
+    /// is handled): the task is `Task.immediate`, whose body runs on the calling thread,
+    /// the connection's, until its first suspension, and on the pool after it. A quick agent
+    /// then answers without a thread hand-off: no pool thread is woken to start it, and its
+    /// frames are written by the thread that read the submit, in one write with
+    /// `job.accepted`. Never for a job started from another job's end (a waiting job, a
+    /// claimed one): run inline there, a chain of quick jobs would nest on one stack.
     @inline(never)
-    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?) {
+    func start(_ job: RuntimeJob, body: @escaping AgentBody, input: JSONValue, maxRuntime: Duration?, immediately: Bool = false) {
         let ctx = JobContext(job: job, runtime: self, features: job.features)
         var observer: (any JobInstrumentation)? = nil
         if let instrumentation = configuration.instrumentation {
@@ -21,10 +29,11 @@ extension ARCPRuntime {
             observer = instrumentation.startJob(job.instrumented, parent: parent)
             job.instrumentation = observer
         }
-        let task = Task { [observer] in
+        let run: @Sendable () async -> Void = { [observer] in
             defer { job.agentTaskEnded() }
             job.markRunning()
-            // An unstructured task inherits no executor preference: this task is on the pool.
+            // An unstructured task inherits no executor preference: this task is on the pool
+            // (an immediate one from its first suspension).
             let outcome = await { () async -> JobStateMachine.AgentOutcome in
                 do {
                     let output = if let observer { try await observer.run { try await body(input, ctx) } } else { try await body(input, ctx) }
@@ -45,6 +54,8 @@ extension ARCPRuntime {
             guard let retirement = job.agentFinished(outcome) else { return }
             if Task.isCancelled { Task { await retirement() } } else { await retirement() }
         }
+        // An immediate task may have ended by now; `setTask` then keeps nothing.
+        let task = immediately ? Task.immediate(operation: run) : Task(operation: run)
         job.setTask(task)
         if let maxRuntime {
             // Checked by the caller (`PeerNumbers`); clamped again so no sleep can trap.

@@ -129,7 +129,7 @@ extension ARCPRuntime {
         if s.agent.utf8.contains(UInt8(ascii: "@")) && !session.has(.agentVersions) {
             throw ARCPError.invalidRequest("feature 'agent_versions' not negotiated for this session")
         }
-        let (resolved, body) = try agents.resolve(s.agent)
+        let agent = try agents.resolve(s.agent)
         // A peer number, checked before anything converts it (issue 10): the schema already
         // caps it at 31 days; the configured ceiling may be lower.
         let maxRuntime = try s.maxRuntimeSec.map {
@@ -137,8 +137,10 @@ extension ARCPRuntime {
         }
         // Lease (spec §9): validated, feature-gated, reduced by policy.
         let lease = try acceptLease(s.leaseRequest, constraints: s.leaseConstraints, session: session)
-        let start = JobStart(body: body, input: s.input ?? .null, maxRuntime: maxRuntime, restartable: agents.isRestartable(resolved))
-        return SubmitWork(request: s, agent: resolved, lease: lease, start: start, fingerprint: s.idempotencyKey.map { _ in Self.fingerprint(s) })
+        let start = JobStart(
+            body: agent.body, input: s.input ?? .null, maxRuntime: maxRuntime, restartable: agent.restartable,
+            immediately: agent.startsImmediately)
+        return SubmitWork(request: s, agent: agent.resolved, lease: lease, start: start, fingerprint: s.idempotencyKey.map { _ in Self.fingerprint(s) })
     }
 
     /// The job's lease authority, id and trace.
@@ -191,7 +193,7 @@ extension ARCPRuntime {
         armRetention(job)
         session.sendControl(.jobAccepted(accepted), jobID: job.id, traceID: job.traceID)
         job.persist()
-        if let start { self.start(job, body: start.body, input: start.input, maxRuntime: start.maxRuntime) }
+        if let start { self.start(job, body: start.body, input: start.input, maxRuntime: start.maxRuntime, immediately: start.immediately) }
     }
 
     /// The W3C trace context a `job.submit` carries in its `x-vendor.opentelemetry.tracecontext`
