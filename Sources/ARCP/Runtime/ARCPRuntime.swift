@@ -159,7 +159,8 @@ public final class ARCPRuntime: Sendable {
     /// real suspension quickly: until then the agent holds the connection's thread, and every
     /// other connection served by it waits. (Emitting an event does not suspend unless the
     /// session's outbox is full.) Jobs that waited for a slot (`maxRunningJobs`), delegated
-    /// jobs and jobs claimed from a cluster's queue always start on the pool.
+    /// jobs and jobs claimed from a cluster's queue always start on the pool, as do all jobs
+    /// on Apple platforms before their 26 releases (which have no `Task.immediate`).
     public func register(
         _ name: String, version: String? = nil, isDefault: Bool = false, restartable: Bool = false, startsImmediately: Bool = false,
         _ body: @escaping AgentBody

@@ -55,7 +55,13 @@ extension ARCPRuntime {
             if Task.isCancelled { Task { await retirement() } } else { await retirement() }
         }
         // An immediate task may have ended by now; `setTask` then keeps nothing.
-        let task = immediately ? Task.immediate(operation: run) : Task(operation: run)
+        let task: Task<Void, Never>
+        if immediately, #available(macOS 26.0, iOS 26.0, watchOS 26.0, tvOS 26.0, visionOS 26.0, *) {
+            task = Task.immediate(operation: run)
+        } else {
+            // (Before Apple's 26 releases there is no `Task.immediate`: the pool.)
+            task = Task(operation: run)
+        }
         job.setTask(task)
         if let maxRuntime {
             // Checked by the caller (`PeerNumbers`); clamped again so no sleep can trap.
