@@ -83,7 +83,7 @@ struct RuntimeOverWebSocketTests {
     /// An agent registered `startsImmediately` runs on the thread that read its `job.submit`
     /// (the connection's event loop) until its first suspension, then on the cooperative pool;
     /// one registered without it starts on the pool. A job of it that waited for a slot
-    /// starts on the pool too (from the end of the job before it, never inline there).
+    /// starts on the pool too.
     @Test func anAgentThatStartsImmediatelyRunsOnTheConnectionUntilItsFirstSuspension() async throws {
         var config = ARCPRuntime.Configuration()
         config.heartbeatInterval = nil
