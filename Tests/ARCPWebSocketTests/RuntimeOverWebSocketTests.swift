@@ -99,6 +99,7 @@ struct RuntimeOverWebSocketTests {
         }
         try runtime.register("immediate", startsImmediately: true, whereItRuns)
         try runtime.register("pooled", whereItRuns)
+        try runtime.register("refuses", startsImmediately: true) { _, _ in throw ARCPError(.permissionDenied, "nope") }
         let (gate, open) = AsyncStream<Void>.makeStream()
         try runtime.register("gate") { _, _ in
             for await _ in gate { break }
@@ -118,6 +119,9 @@ struct RuntimeOverWebSocketTests {
         }
         let pooled = try await client.submit(agent: "pooled", streamEvents: false).result().result
         #expect(pooled == ["before": false, "afterEmit": false, "afterYield": false])
+        // An agent that throws before it ever suspends ends its job with that error, as on the pool.
+        let refused = try await client.submit(agent: "refuses", streamEvents: false)
+        await #expect(throws: ARCPError(.permissionDenied, "nope", retryable: false, finalStatus: .error)) { _ = try await refused.result() }
 
         // One running job at a time: the second waits for the gate's slot.
         let gated = try await client.submit(agent: "gate", streamEvents: false)
