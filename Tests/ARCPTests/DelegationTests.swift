@@ -1,4 +1,5 @@
 import ARCP
+import ARCPTestSupport
 import ARCPTesting
 import Foundation
 import Testing

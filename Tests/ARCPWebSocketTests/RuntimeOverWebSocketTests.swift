@@ -1,8 +1,8 @@
 import ARCP
+import ARCPTestSupport
 import ARCPWebSocket
 import ARCPWebSocketCore
 import NIOPosix
-import Synchronization
 import Testing
 
 /// The real engine on the real network transport: `ARCPRuntime.accept` behind a
@@ -90,16 +90,17 @@ struct RuntimeOverWebSocketTests {
         config.heartbeatInterval = nil
         config.maxRunningJobs = 1
         let runtime = ARCPRuntime(configuration: config, verifier: StaticBearerVerifier(["tok": "me@example.com"]))
-        // Where the agent waits until the test lets it go. Neither `Task.yield()` nor a short
+        // Where the agent waits until the test lets it go (once opened, every later job passes
+        // at once). Neither `Task.yield()` nor a short
         // sleep is a sure suspension: a continuation resumed (by the pool, by a timer) before
         // the task got to suspend lets it go on where it was, as it did here in 7 of 100 runs
         // (a yield) and 18 of 1,000 runs on a loaded host (a 1 ms sleep).
-        let turnstile = Turnstile()
+        let released = TestGate()
         let whereItRuns: AgentBody = { _, ctx in
             let before = MultiThreadedEventLoopGroup.currentEventLoop != nil
             await ctx.log("info", "does not suspend")
             let afterEmit = MultiThreadedEventLoopGroup.currentEventLoop != nil
-            await turnstile.pass()
+            await released.wait()
             let afterWait = MultiThreadedEventLoopGroup.currentEventLoop != nil
             return ["before": .bool(before), "afterEmit": .bool(afterEmit), "afterWait": .bool(afterWait)]
         }
@@ -120,14 +121,13 @@ struct RuntimeOverWebSocketTests {
         let immediate = try await client.submit(agent: "immediate", streamEvents: false)
         // The connection answered a later frame, so its thread left the agent: it is waiting.
         _ = try await client.ping()
-        turnstile.open()
+        released.open()
         let immediateRan = try await immediate.result().result
         if #available(macOS 26.0, iOS 26.0, watchOS 26.0, tvOS 26.0, visionOS 26.0, *) {
             #expect(immediateRan == ["before": true, "afterEmit": true, "afterWait": false])
         } else {
             #expect(immediateRan == ["before": false, "afterEmit": false, "afterWait": false])
         }
-        turnstile.open()
         let pooled = try await client.submit(agent: "pooled", streamEvents: false).result().result
         #expect(pooled == ["before": false, "afterEmit": false, "afterWait": false])
         // An agent that throws before it ever suspends ends its job with that error, as on the pool.
@@ -137,7 +137,6 @@ struct RuntimeOverWebSocketTests {
         // One running job at a time: the second waits for the gate's slot.
         let gated = try await client.submit(agent: "gate", streamEvents: false)
         let waiting = try await client.submit(agent: "immediate", streamEvents: false)
-        turnstile.open()
         open.yield()
         _ = try await gated.result()
         #expect(try await waiting.result().result == ["before": false, "afterEmit": false, "afterWait": false])
@@ -221,36 +220,5 @@ struct RuntimeOverWebSocketTests {
         #expect(clock.now - start < .seconds(15), "no need to wait for the whole 30 s grace period")
         #expect(server.connectionCount == 0)
         await raw.close()
-    }
-}
-
-/// Lets an awaiting task through once per `open` (an `open` before the `pass` is kept).
-private final class Turnstile: Sendable {
-    private let state = Mutex<(waiting: CheckedContinuation<Void, Never>?, passes: Int)>((nil, 0))
-
-    func pass() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.passes > 0 {
-                    s.passes -= 1
-                    return true
-                }
-                s.waiting = c
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
-
-    func open() {
-        let waiting = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiting {
-                s.waiting = nil
-                return w
-            }
-            s.passes += 1
-            return nil
-        }
-        waiting?.resume()
     }
 }

@@ -158,8 +158,8 @@ public final class ARCPRuntime: Sendable {
     /// default (false) starts every job on the pool. Mark only agents that reach their first
     /// real suspension quickly: until then the agent holds the connection's thread, and every
     /// other connection served by it waits. (Emitting an event does not suspend unless the
-    /// session's outbox is full, and `Task.yield()` is no sure way off the thread: it may go
-    /// on at once where it was.) Jobs that waited for a slot (`maxRunningJobs`), delegated
+    /// session's outbox is full, and an `await` resumed before the task got to suspend, as a
+    /// `Task.yield()` often is, goes on at once where it was.) Jobs that waited for a slot (`maxRunningJobs`), delegated
     /// jobs and jobs claimed from a cluster's queue always start on the pool, as do all jobs
     /// on Apple platforms before their 26 releases (which have no `Task.immediate`).
     public func register(
