@@ -42,8 +42,6 @@ struct ResolvedAgent {
     var restartable: Bool
     /// Registered to start immediately (`ARCPRuntime.register(_:startsImmediately:)`).
     var startsImmediately: Bool
-
-    var nameAndBody: (String, AgentBody) { (resolved, body) }
 }
 
 /// The agents a runtime hosts (spec §7.5): names, versions, defaults, in registration order.

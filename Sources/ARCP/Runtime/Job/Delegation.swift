@@ -104,10 +104,9 @@ extension ARCPRuntime {
             throw refuse(.permissionDenied("delegation deeper than \(configuration.maxDelegationDepth) levels is not allowed"))
         }
         // 2. The agent exists.
-        let resolved: String
-        let body: AgentBody
+        let agent: ResolvedAgent
         do {
-            (resolved, body) = try agents.resolve(ref).nameAndBody
+            agent = try agents.resolve(ref)
         } catch let e as ARCPError {
             throw refuse(e)
         }
@@ -137,7 +136,7 @@ extension ARCPRuntime {
         if provisions(for: parent.features) {
             do {
                 credentials = try await issueCredentials(
-                    CredentialJob(jobID: childID, agent: resolved, principal: parent.principal, parentJobID: parent.id, traceID: parent.traceID),
+                    CredentialJob(jobID: childID, agent: agent.resolved, principal: parent.principal, parentJobID: parent.id, traceID: parent.traceID),
                     lease: authority.lease, constraints: authority.constraints, budget: authority.initialBudget)
             } catch let e as ARCPError {
                 throw refuse(e)
@@ -149,11 +148,11 @@ extension ARCPRuntime {
         }
         // 6. The child job: same owner session and principal, inherited trace id.
         let accepted = JobAcceptedPayload(
-            jobId: childID, agent: resolved, lease: Self.leaseWire(authority.lease, requested: leaseRequest),
+            jobId: childID, agent: agent.resolved, lease: Self.leaseWire(authority.lease, requested: leaseRequest),
             leaseConstraints: Self.constraintsWire(authority.constraints), budget: budgetWire(authority.initialBudget, written: leaseRequest), credentials: credentials.isEmpty ? nil : credentials,
             acceptedAt: ARCPTimestamp.string(), traceId: parent.traceID, parentJobId: parent.id, delegateId: delegateID)
         let child = RuntimeJob(
-            id: childID, agent: resolved, principal: parent.principal, traceID: parent.traceID, lease: accepted.lease ?? [:],
+            id: childID, agent: agent.resolved, principal: parent.principal, traceID: parent.traceID, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, parentJobID: parent.id, idempotencyKey: nil, fingerprint: nil, accepted: accepted,
             features: parent.features,
             fanOut: tables.fanOut.fanOut(
@@ -166,15 +165,15 @@ extension ARCPRuntime {
         announce(childID)
         owner?.sendChildAccepted(accepted, jobID: childID, traceID: parent.traceID)
         child.persist()
-        logger.debug("delegated", metadata: ["job": "\(parent.id)", "child": "\(childID)", "agent": "\(resolved)"])
+        logger.debug("delegated", metadata: ["job": "\(parent.id)", "child": "\(childID)", "agent": "\(agent.resolved)"])
         armRetention(child)
-        start(child, body: body, input: input, maxRuntime: maxRuntime.map { max(.seconds(1), $0) })
+        start(child, body: agent.body, input: input, maxRuntime: maxRuntime.map { max(.seconds(1), $0) })
         if parent.isTerminal || parent.stopReason != nil {
             // The parent ended or was stopped while the child was being created.
             child.cancelTree(.parentCancelled)
         }
         return DelegatedJob(
-            jobID: childID, delegateID: delegateID, agent: resolved, lease: accepted.lease ?? [:],
+            jobID: childID, delegateID: delegateID, agent: agent.resolved, lease: accepted.lease ?? [:],
             leaseConstraints: accepted.leaseConstraints, budget: accepted.budget, job: child, runtime: self)
     }
 }
