@@ -16,7 +16,8 @@
 #
 # Environment: BENCH_REPS (default 3), BENCH_CONC_REPS (default 2), BENCH_STEP_TIMEOUT (s, default 100),
 # BENCH_ECHO_SESSIONS (default 50), BENCH_ECHO_JOBS (jobs per session, default 200),
-# ARCP_PYREF_DIR (default <repo>/../shared/reference/python-1.1.3).
+# ARCP_PYREF_DIR (default <repo>/../shared/reference/python-1.1.3), BENCH_WARM_CACHE=1 (do not drop the
+# interpreter and its packages from the page cache first).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +32,12 @@ REF="${ARCP_PYREF_DIR:-$ROOT/../shared/reference/python-1.1.3}"
 
 "$ROOT/Scripts/setup-python.sh" >&2 || exit 2
 PY="$ROOT/.venv/bin/python"
+# Start cold, as bench-ws.sh starts swift-arcp's binaries (Scripts/cold-cache.py): the
+# interpreter, its libraries, its standard library and the venv's packages. BENCH_WARM_CACHE=1 skips it.
+if [ "${BENCH_WARM_CACHE:-0}" != 1 ]; then
+    "$PY" "$ROOT/Scripts/cold-cache.py" "$PY" "$ROOT/.venv" \
+        "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')" || true
+fi
 
 REPS="${BENCH_REPS:-3}"
 CONC_REPS="${BENCH_CONC_REPS:-2}"

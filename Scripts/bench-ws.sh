@@ -21,6 +21,8 @@
 # ARCP_PYREF_DIR as for bench-python.sh; SKIP_BUILD=1 uses the existing release build;
 # BENCH_BIN=DIR takes arcp, arcp-bench (and arcp-host-hummingbird) from DIR instead (e.g. the
 # release build of another checkout, for a before/after comparison; implies SKIP_BUILD=1);
+# BENCH_WARM_CACHE=1 leaves the page cache as it is (by default each side's executables,
+# libraries and, for Python, packages are dropped from it first: Scripts/cold-cache.py);
 # BENCH_HUMMINGBIRD=1 also measures the runtime behind Hummingbird (`arcp-host-hummingbird`,
 # WSCore) into OUT_DIR/swift-ws-hummingbird.json (a column of its own); BENCH_AGENTS_ON_POOL=1
 # starts swift-arcp's echo jobs on the runtime's cooperative pool (`arcp serve --agents-on-pool`)
@@ -47,9 +49,18 @@ fi
 BIN="${BENCH_BIN:-$(swift build -c release --show-bin-path)}"
 [ -x "$BIN/arcp" ] && [ -x "$BIN/arcp-bench" ] || { echo "bench-ws: no release arcp/arcp-bench in $BIN" >&2; exit 2; }
 
+# Each side starts with its executables and libraries out of the page cache (peak RSS counts
+# mapped file pages, and a cached file is mapped more generously; Scripts/cold-cache.py).
+# BENCH_WARM_CACHE=1 skips it.
+cold() {
+    [ "${BENCH_WARM_CACHE:-0}" = 1 ] && return 0
+    command -v python3 >/dev/null && python3 "$ROOT/Scripts/cold-cache.py" "$@" || true
+}
+
 RC=0
 T0=$SECONDS
 echo "bench-ws: swift-arcp (arcp-bench ws) ..." >&2
+cold "$BIN/arcp" "$BIN/arcp-bench"
 WS_EXTRA=()
 [ "${BENCH_AGENTS_ON_POOL:-0}" = 1 ] && WS_EXTRA=(--agents-on-pool)
 if ! "$BIN/arcp-bench" ws "${WS_EXTRA[@]}" --arcp "$BIN/arcp" --reps "$REPS" --conc-reps "$CONC_REPS" \
@@ -59,11 +70,13 @@ if ! "$BIN/arcp-bench" ws "${WS_EXTRA[@]}" --arcp "$BIN/arcp" --reps "$REPS" --c
 fi
 if [ "${BENCH_HUMMINGBIRD:-0}" = 1 ]; then
     echo "bench-ws: swift-arcp behind Hummingbird (arcp-bench ws --runtime hummingbird) ..." >&2
+    cold "$BIN/arcp-host-hummingbird" "$BIN/arcp-bench"
     "$BIN/arcp-bench" ws --runtime hummingbird --host-hummingbird "$BIN/arcp-host-hummingbird" --reps "$REPS" \
         --conc-reps "$CONC_REPS" --n 20000 --jobs 2000 --sessions 1000 --echo-sessions 50 --echo-jobs 200 \
         --json "$OUT/swift-ws-hummingbird.json" </dev/null || { echo "bench-ws: the Hummingbird run failed" >&2; RC=1; }
 fi
 echo "bench-ws: the floor (arcp-bench ws-floor: raw swift-nio, same frame sizes) ..." >&2
+cold "$BIN/arcp-bench"
 FLOOR_SIZES=()
 [ -f "$OUT/swift-ws.json" ] && FLOOR_SIZES=(--sizes-from "$OUT/swift-ws.json")
 if ! "$BIN/arcp-bench" ws-floor "${FLOOR_SIZES[@]}" --reps "$REPS" --conc-reps "$CONC_REPS" --n 20000 --jobs 2000 \
@@ -132,8 +145,11 @@ rows = [
     ("Client CPU per echo job", "latency_echo_client_cpu_us_per_job", py_cpu("latency", "jobs", "client_cpu_s"), 0, "µs", "down", None, "floor_latency_client_cpu_us_per_round_trip"),
     ("Runtime CPU per echo job, 50 sessions", "concurrent_echo_runtime_cpu_us_per_job", py_cpu("concurrent_echo", "jobs", "server_cpu_s"), 0, "µs", "down", None, None),
     ("Client CPU per echo job, 50 sessions", "concurrent_echo_client_cpu_us_per_job", py_cpu("concurrent_echo", "jobs", "client_cpu_s"), 0, "µs", "down", None, None),
-    ("Runtime CPU per session (1,000 sessions)", "concurrency_1000_runtime_cpu_us_per_session", py_cpu("concurrency", "sessions", "server_cpu_s", "1000"), 0, "µs", "down", None, None),
-    ("Client CPU per session (1,000 sessions)", "concurrency_1000_client_cpu_us_per_session", py_cpu("concurrency", "sessions", "client_cpu_s", "1000"), 0, "µs", "down", None, None),
+    ("Runtime CPU per session (1,000 sessions)", "concurrency_1000_runtime_cpu_us_per_session", py_cpu("concurrency", "sessions", "server_cpu_s", "1000"), 0, "µs", "down", None, "floor_concurrency_1000_server_cpu_us_per_session"),
+    ("Client CPU per session (1,000 sessions)", "concurrency_1000_client_cpu_us_per_session", py_cpu("concurrency", "sessions", "client_cpu_s", "1000"), 0, "µs", "down", None, "floor_concurrency_1000_client_cpu_us_per_session"),
+    ("Both processes' CPU per session, connect phase", "concurrency_1000_connect_cpu_us_per_session", None, 0, "µs", "down", None, "floor_concurrency_1000_connect_cpu_us_per_session"),
+    ("Both processes' CPU per session, jobs phase", "concurrency_1000_jobs_cpu_us_per_session", None, 0, "µs", "down", None, "floor_concurrency_1000_jobs_cpu_us_per_session"),
+    ("Both processes' CPU per session, close phase", "concurrency_1000_close_cpu_us_per_session", None, 0, "µs", "down", None, "floor_concurrency_1000_close_cpu_us_per_session"),
 ]
 
 def ratio(s, p, kind):
@@ -175,6 +191,16 @@ for label, skey, p, d, unit, kind, target, fkey in rows:
         line += f" {cell(hr.get(skey), d, unit)} |"
     L.append(line)
 
+# What each target asks of swift-arcp in this run, beside what raw swift-nio itself took.
+need = []
+for label, skey, p, d, unit, kind, target, fkey in rows:
+    f = fr.get(fkey) if fkey else None
+    if target is None or not p or not f or kind not in ("up", "down"): continue
+    want = p["median"] * target if kind == "up" else p["median"] / target
+    short = {"stream_ws_events_per_s": "stream", "latency_echo_p50_us": "echo p50", "latency_echo_p99_us": "echo p99",
+             "concurrent_echo_jobs_per_s": "50-session echo", "concurrency_1000_total_s": "1,000 sessions"}.get(skey, skey)
+    need.append(f"{short}: {'≥' if kind == 'up' else '≤'} {fmt(want, d)} {unit} (floor {fmt(f['median'], d)} {unit})")
+
 lo = [x.get("listen_overflows_delta", {}).get("ListenOverflows") for x in S.get("samples", {}).get("concurrency", {}).get("1000", [])]
 plo = [x.get("listen_overflows_delta", {}).get("ListenOverflows") for x in praw.get("concurrency", {}).get("samples", {}).get("1000", [])]
 sp, pp = S.get("params", {}), P.get("reps", {})
@@ -187,6 +213,7 @@ notes = [
     f"Floor frame sizes (from swift-arcp's own sessions): {F.get('frame_sizes', '?')}. "
     f"swift-arcp's client: {sp.get('caller', '?')} (arcp-bench ws --caller; the Python client runs on one event loop). "
     f"swift-arcp's echo agent starts {sp.get('echo_agent_start', 'on the cooperative pool')} (arcp-bench ws --agents-on-pool; the Python runtime runs agents on its one event loop).",
+    "What the targets ask of swift-arcp in this run (Python's median × or ÷ the target), beside the floor: " + ("; ".join(need) or "—") + ".",
     f"TcpExt ListenOverflows during the 1,000-session phases: swift-arcp {lo}, Python {plo} "
     f"(listen backlog: swift-arcp {sp.get('websocket_server_listen_backlog', '?')}, Python asyncio default 100; an overflow costs a 1 s SYN retry).",
     f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average at start {S.get('machine', {}).get('loadavg_1m', '?')}; "

@@ -217,6 +217,10 @@ enum WebSocketBench: BenchCommand {
                 add("concurrency_\(S)_runtime_idle_rss_mib", reps_.compactMap { $0.hwmBeforeKB.map { Double($0) / 1024 } }, unit: "MiB", what: "runtime VmHWM after one warm-up session")
                 add("concurrency_\(S)_runtime_cpu_us_per_session", reps_.map { $0.runtimeCPU * 1e6 / Double(S) }, unit: "µs/session", what: "runtime CPU over the three phases / sessions (connect+hello, one echo job, close)")
                 add("concurrency_\(S)_client_cpu_us_per_session", reps_.map { $0.clientCPU * 1e6 / Double(S) }, unit: "µs/session", what: "client CPU over the three phases / sessions")
+                for (i, phase) in ["connect", "jobs", "close"].enumerated() {
+                    add("concurrency_\(S)_\(phase)_cpu_us_per_session", reps_.map { $0.phaseCPU[i] * 1e6 / Double(S) }, unit: "µs/session",
+                        what: "runtime + client CPU in the \(phase) phase / sessions")
+                }
                 add("concurrency_\(S)_listen_overflows", reps_.map { Double($0.listenOverflows) }, unit: "SYNs", what: "TcpExt ListenOverflows delta over the three phases (system-wide)")
                 bySessions[String(S)] = reps_.map(\.json)
                 func m(_ k: KeyPath<ConcurrencySample, Double>, _ d: Int) -> String { fmtRange(Summary(reps_.map { $0[keyPath: k] }), d) }
@@ -306,6 +310,8 @@ enum WebSocketBench: BenchCommand {
         var rssBeforeKB, hwmBeforeKB, rssAllOpenKB, hwmKB: Int?
         var runtimeCPU: Double
         var clientCPU: Double
+        /// Both processes' CPU seconds in each phase (connect, jobs, close).
+        var phaseCPU: [Double]
         var listenOverflows: Int
         var listenDrops: Int
         var loadavg: Double?
@@ -316,6 +322,7 @@ enum WebSocketBench: BenchCommand {
              "server_vmrss_before_kb": rssBeforeKB ?? NSNull(), "server_vmhwm_before_kb": hwmBeforeKB ?? NSNull(),
              "server_vmrss_all_open_kb": rssAllOpenKB ?? NSNull(), "server_vmhwm_kb": hwmKB ?? NSNull(),
              "server_cpu_s": runtimeCPU, "client_cpu_s": clientCPU,
+             "connect_cpu_s": phaseCPU[0], "jobs_cpu_s": phaseCPU[1], "close_cpu_s": phaseCPU[2],
              "listen_overflows_delta": ["ListenOverflows": listenOverflows, "ListenDrops": listenDrops],
              "loadavg_1m": loadavg ?? NSNull()]
         }
@@ -416,6 +423,7 @@ enum WebSocketBench: BenchCommand {
         var errors: [String] = []
 
         let t0 = ContinuousClock.now
+        let cpu0 = Proc.bothCPUSeconds(pid: pid)
         // Phase 1: all sessions connect (TCP + WebSocket upgrade + session.hello/welcome) at once.
         let conns = await withTaskGroup(of: Result<ARCPClient, BenchError>.self) { group in
             for _ in 0..<S {
@@ -429,6 +437,7 @@ enum WebSocketBench: BenchCommand {
             return out
         }
         let t1 = ContinuousClock.now
+        let cpu1 = Proc.bothCPUSeconds(pid: pid)
         var clients: [ARCPClient] = []
         for c in conns {
             switch c {
@@ -449,6 +458,7 @@ enum WebSocketBench: BenchCommand {
             return out
         }
         let t2 = ContinuousClock.now
+        let cpu2 = Proc.bothCPUSeconds(pid: pid)
         let jobsOK = jobResults.filter { $0 == nil }.count
         errors += jobResults.compactMap { $0 }
         let rssAllOpen = Proc.statusKB(pid: pid, "VmRSS")
@@ -458,6 +468,7 @@ enum WebSocketBench: BenchCommand {
         }
         let t3 = ContinuousClock.now
         let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+        let cpu3 = s1 + c1
         let lo1 = Proc.listenOverflows()
         let hwm = Proc.statusKB(pid: pid, "VmHWM")
         var kinds: [String] = []
@@ -466,7 +477,7 @@ enum WebSocketBench: BenchCommand {
             sessions: S, connected: clients.count, jobsOK: jobsOK, errors: Array(kinds.sorted().prefix(10)),
             total: (t3 - t0).seconds, connect: (t1 - t0).seconds, jobs: (t2 - t1).seconds, close: (t3 - t2).seconds,
             rssBeforeKB: rssBefore, hwmBeforeKB: hwmBefore, rssAllOpenKB: rssAllOpen, hwmKB: hwm,
-            runtimeCPU: s1 - s0, clientCPU: c1 - c0,
+            runtimeCPU: s1 - s0, clientCPU: c1 - c0, phaseCPU: [cpu1 - cpu0, cpu2 - cpu1, cpu3 - cpu2],
             listenOverflows: (lo1["ListenOverflows"] ?? 0) - (lo0["ListenOverflows"] ?? 0),
             listenDrops: (lo1["ListenDrops"] ?? 0) - (lo0["ListenDrops"] ?? 0), loadavg: load)
     }
@@ -909,8 +920,26 @@ enum Proc {
         return nil
     }
 
-    /// utime+stime of a process in seconds (clock-tick resolution).
+    /// The CPU seconds a process has used, all its threads (ended ones too). On Linux read
+    /// from its CPU-time clock (`clock_getcpuclockid`, nanoseconds), so that a phase of a few
+    /// tens of milliseconds is measured, not rounded to the 10 ms clock tick of `/proc/PID/stat`
+    /// (which is the fallback).
     static func cpuSeconds(pid: Int32) -> Double? {
+        #if canImport(Glibc)
+        var clock = clockid_t()
+        var ts = timespec()
+        if clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &ts) == 0 {
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+        #endif
+        return tickCPUSeconds(pid: pid)
+    }
+
+    /// Both processes' CPU seconds so far: the runtime's (`pid`) plus this one's.
+    static func bothCPUSeconds(pid: Int32) -> Double { (cpuSeconds(pid: pid) ?? 0) + selfCPUSeconds() }
+
+    /// utime+stime of a process in seconds (clock-tick resolution).
+    static func tickCPUSeconds(pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let paren = text.lastIndex(of: ")")
         else { return nil }

@@ -182,6 +182,7 @@ enum WebSocketFloorBench: BenchCommand {
                 await warm.close()
                 let hwmBefore = Proc.statusKB(pid: pid, "VmHWM")
                 let start = ContinuousClock.now
+                let s0 = Proc.cpuSeconds(pid: pid) ?? 0, c0 = Proc.selfCPUSeconds()
                 let connections = try await withThrowingTaskGroup(of: FloorConnection.self) { group in
                     for _ in 0..<sessions { group.addTask { try await FloorConnection.connect(url) } }
                     var out: [FloorConnection] = []
@@ -189,6 +190,7 @@ enum WebSocketFloorBench: BenchCommand {
                     return out
                 }
                 let connected = ContinuousClock.now
+                let cpu1 = Proc.bothCPUSeconds(pid: pid)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for c in connections {
                         group.addTask { _ = try await c.roundTrips(requests.echo, replies: sizes.echoReplies.count, count: 1) }
@@ -196,13 +198,19 @@ enum WebSocketFloorBench: BenchCommand {
                     try await group.waitForAll()
                 }
                 let exchanged = ContinuousClock.now
+                let cpu2 = Proc.bothCPUSeconds(pid: pid)
                 await withDiscardingTaskGroup { group in
                     for c in connections { group.addTask { await c.close() } }
                 }
                 let end = ContinuousClock.now
+                let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
+                let perSession = 1e6 / Double(sessions)
                 return [
                     "total_s": (end - start).seconds, "connect_s": (connected - start).seconds,
                     "jobs_s": (exchanged - connected).seconds, "close_s": (end - exchanged).seconds,
+                    "server_cpu_us_per_session": (s1 - s0) * perSession, "client_cpu_us_per_session": (c1 - c0) * perSession,
+                    "connect_cpu_us_per_session": (cpu1 - s0 - c0) * perSession, "jobs_cpu_us_per_session": (cpu2 - cpu1) * perSession,
+                    "close_cpu_us_per_session": (s1 + c1 - cpu2) * perSession,
                     "server_vmhwm_mib": Double(Proc.statusKB(pid: pid, "VmHWM") ?? 0) / 1024,
                     "server_vmhwm_before_mib": Double(hwmBefore ?? 0) / 1024,
                 ]
@@ -213,6 +221,10 @@ enum WebSocketFloorBench: BenchCommand {
         let sessionsWhat = "\(sessions) connections (upgrade) at once, one round trip each, then \(sessions) close handshakes"
         for key in ["total_s", "connect_s", "jobs_s", "close_s"] {
             add("floor_concurrency_\(sessions)_\(key)", sessionSamples.compactMap { $0[key] }, unit: "s", what: sessionsWhat)
+        }
+        for key in ["server_cpu_us_per_session", "client_cpu_us_per_session", "connect_cpu_us_per_session", "jobs_cpu_us_per_session", "close_cpu_us_per_session"] {
+            add("floor_concurrency_\(sessions)_\(key)", sessionSamples.compactMap { $0[key] }, unit: "µs/session",
+                what: sessionsWhat + (key.hasPrefix("server") || key.hasPrefix("client") ? "; CPU over the three phases / connections" : "; server + client CPU in that phase / connections"))
         }
         add("floor_concurrency_\(sessions)_server_peak_rss_mib", sessionSamples.compactMap { $0["server_vmhwm_mib"] }, unit: "MiB", what: sessionsWhat + "; server VmHWM")
         add("floor_concurrency_\(sessions)_server_idle_rss_mib", sessionSamples.compactMap { $0["server_vmhwm_before_mib"] }, unit: "MiB", what: "server VmHWM after one warm-up connection")
