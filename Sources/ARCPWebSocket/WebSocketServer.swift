@@ -284,14 +284,21 @@ public final class WebSocketServer: Service, Sendable {
         ])
         if closeNow { serverChannel.channel.close(promise: nil) }
 
+        // The accept loop waits on the listening socket's event loop (when frames are handled
+        // on event loops): an accepted connection is handed to it there, in the loop's own
+        // queue, not by waking a thread of the cooperative pool.
+        let acceptExecutor = configuration.handlesFramesOnEventLoop ? EventLoopTaskExecutor(eventLoop: serverChannel.channel.eventLoop) : nil
+        if let acceptExecutor { serverChannel.channel.closeFuture.whenComplete { _ in acceptExecutor.retire() } }
         await withDiscardingTaskGroup { group in
             do {
-                try await serverChannel.executeThenClose { inbound in
-                    for try await pending in inbound {
-                        // Started on the connection's event loop (when frames are handled
-                        // there): the upgrade completes and the session starts without a hop
-                        // through the pool.
-                        group.addTask(executorPreference: pending.executor) { await self.handleConnection(pending.upgrade) }
+                try await withTaskExecutorPreference(acceptExecutor) {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await pending in inbound {
+                            // Started on the connection's event loop (when frames are handled
+                            // there): the upgrade completes and the session starts without a hop
+                            // through the pool.
+                            group.addTask(executorPreference: pending.executor) { await self.handleConnection(pending.upgrade) }
+                        }
                     }
                 }
             } catch {
