@@ -334,8 +334,12 @@ enum WebSocketBench: BenchCommand {
         var onConnection: Bool
 
         func run<T: Sendable>(_ client: ARCPClient, _ body: () async throws -> T) async rethrows -> T {
-            try await withTaskExecutorPreference(onConnection ? client.connectionExecutor : nil) { try await body() }
+            try await withTaskExecutorPreference(executor(client)) { try await body() }
         }
+
+        /// Where a task of `client`'s own starts (`group.addTask(executorPreference:)`): there
+        /// from its first instruction, not on the pool and then moved.
+        func executor(_ client: ARCPClient) -> (any TaskExecutor)? { onConnection ? client.connectionExecutor : nil }
     }
 
     static func connectClient(_ url: String) async throws -> ARCPClient {
@@ -448,8 +452,8 @@ enum WebSocketBench: BenchCommand {
         // Phase 2: one echo job per session, all at once (every session still open).
         let jobResults = await withTaskGroup(of: String?.self) { group in
             for (i, client) in clients.enumerated() {
-                group.addTask {
-                    do { return try await caller.run(client) { try await echo(client, i) } ? nil : "job: bad result" } catch { return "job \(error)" }
+                group.addTask(executorPreference: caller.executor(client)) {
+                    do { return try await echo(client, i) ? nil : "job: bad result" } catch { return "job \(error)" }
                 }
             }
             var out: [String?] = []
@@ -464,7 +468,7 @@ enum WebSocketBench: BenchCommand {
         let rssAllOpen = Proc.statusKB(pid: pid, "VmRSS")
         // Phase 3: every session closes (session.close/closed + WebSocket close handshake) at once.
         await withDiscardingTaskGroup { group in
-            for client in clients { group.addTask { await caller.run(client) { await client.close() } } }
+            for client in clients { group.addTask(executorPreference: caller.executor(client)) { await client.close() } }
         }
         let t3 = ContinuousClock.now
         let s1 = Proc.cpuSeconds(pid: pid) ?? 0, c1 = Proc.selfCPUSeconds()
@@ -506,10 +510,8 @@ enum WebSocketBench: BenchCommand {
         for _ in 0..<C { clients.append(try await connectClient(url)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
-                group.addTask {
-                    try await caller.run(client) {
-                        for i in 0..<10 { guard try await echo(client, i) else { throw BenchError("warm-up echo: wrong result") } }
-                    }
+                group.addTask(executorPreference: caller.executor(client)) {
+                    for i in 0..<10 { guard try await echo(client, i) else { throw BenchError("warm-up echo: wrong result") } }
                 }
             }
             try await group.waitForAll()
@@ -519,18 +521,16 @@ enum WebSocketBench: BenchCommand {
         let t0 = ContinuousClock.now
         let perSession = try await withThrowingTaskGroup(of: [Double].self) { group in
             for (k, client) in clients.enumerated() {
-                group.addTask {
-                    try await caller.run(client) {
-                        var lat: [Double] = []
-                        lat.reserveCapacity(J)
-                        for j in 0..<J {
-                            let ts = ContinuousClock.now
-                            let ok = try await echo(client, k * J + j)
-                            lat.append((ContinuousClock.now - ts).seconds * 1e6)
-                            guard ok else { throw BenchError("echo \(k * J + j): wrong result") }
-                        }
-                        return lat
+                group.addTask(executorPreference: caller.executor(client)) {
+                    var lat: [Double] = []
+                    lat.reserveCapacity(J)
+                    for j in 0..<J {
+                        let ts = ContinuousClock.now
+                        let ok = try await echo(client, k * J + j)
+                        lat.append((ContinuousClock.now - ts).seconds * 1e6)
+                        guard ok else { throw BenchError("echo \(k * J + j): wrong result") }
                     }
+                    return lat
                 }
             }
             var all: [[Double]] = []
