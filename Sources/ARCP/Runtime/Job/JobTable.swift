@@ -207,6 +207,18 @@ package final class InMemoryJobTable: JobTable {
         var reserved = 0
         var waiting: Deque<(job: RuntimeJob, start: JobStart)> = []
         var occupied: Int { started.count + reserved }
+        /// Jobs just dropped by the retention, released by the caller once the lock is given
+        /// up (`takeDropped`): the last release of a job frees its history, its lease's
+        /// authority and its payloads, a few microseconds that the event loops submitting on
+        /// other connections would otherwise wait out for this lock.
+        var dropped: [RuntimeJob] = []
+
+        /// The jobs dropped since the last call, for release outside the lock.
+        mutating func takeDropped() -> [RuntimeJob] {
+            guard !dropped.isEmpty else { return [] }
+            defer { dropped = [] }
+            return dropped
+        }
 
         mutating func countRunning(_ job: RuntimeJob, _ delta: Int) {
             func bump(_ d: inout [String: Int], _ k: String) {
@@ -228,6 +240,7 @@ package final class InMemoryJobTable: JobTable {
             finishedBytes -= f.bytes
             guard let job = byID.removeValue(forKey: f.id) else { return }
             retired.append(RetiredJob(id: job.id, principal: job.principal, idempotencyKey: job.idempotencyKey))
+            dropped.append(job)
             // Jobs end roughly in the order they were created, so dropped keys gather at the
             // front: trimmed there as they come, the listing rarely needs the full compaction
             // below (which copies the whole order under the lock: a long hold, and the
@@ -408,8 +421,8 @@ package final class InMemoryJobTable: JobTable {
         let bytes = job.retainedBytes
         let keyed = job.idempotencyKey != nil
         let policy = self.policy
-        return jobs.withLock { j in
-            guard j.byID[job.id] === job else { return [] }
+        let (retired, dropped) = jobs.withLock { j -> ([RetiredJob], [RuntimeJob]) in
+            guard j.byID[job.id] === job else { return ([], []) }
             j.countRunning(job, -1)
             j.started.remove(job.id)
             let f = Finished(id: job.id, endedAt: now, bytes: bytes, order: job.endOrder)
@@ -418,17 +431,27 @@ package final class InMemoryJobTable: JobTable {
             var retired: [RetiredJob] = []
             j.applyCaps(policy, into: &retired)
             j.expire(policy, now: now, into: &retired)
-            return retired
+            return (retired, j.takeDropped())
         }
+        Self.release(dropped)
+        return retired
+    }
+
+    /// Where the jobs the retention dropped are released: here, after the lock.
+    @inline(never)
+    private static func release(_ dropped: consuming [RuntimeJob]) {
+        _ = consume dropped
     }
 
     package func sweep(at now: Duration) async -> [RetiredJob] {
         let policy = self.policy
-        return jobs.withLock { j in
+        let (retired, dropped) = jobs.withLock { j -> ([RetiredJob], [RuntimeJob]) in
             var retired: [RetiredJob] = []
             j.expire(policy, now: now, into: &retired)
-            return retired
+            return (retired, j.takeDropped())
         }
+        Self.release(dropped)
+        return retired
     }
 
     /// Keys in the listing order, those of dropped jobs not yet trimmed included (for tests).
