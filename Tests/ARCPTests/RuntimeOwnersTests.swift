@@ -177,6 +177,26 @@ struct RuntimeOwnersTests {
         #expect(table.listingOrderCount == 3)
     }
 
+    @Test("job table: a job the count cap drops is freed once jobEnded returns; the table keeps nothing of it")
+    func jobTableFreesDroppedJobs() async throws {
+        let table = InMemoryJobTable(
+            retention: JobRetentionPolicy(finishedJobs: .seconds(86_400), keyedJobs: .seconds(86_400), maxFinishedJobs: 1, maxFinishedBytes: .max))
+        let owner = session()
+        var dropped: [RetentionTests.WeakBox<RuntimeJob>] = []
+        var lastID = ""
+        for i in 0..<4 {
+            let j = try job(owner: owner)
+            _ = await table.admit(j, limits: .none, start: JobStart(body: { _, _ in .null }, input: .null, maxRuntime: nil))
+            let retired = await table.jobEnded(j, at: .seconds(i))
+            // From the second on, each end drops the one before (the cap keeps one).
+            #expect(retired.map(\.id) == (i == 0 ? [] : [lastID]))
+            if i < 3 { dropped.append(RetentionTests.WeakBox(j)) }
+            lastID = j.id
+        }
+        #expect(dropped.allSatisfy { $0.value == nil }, "a dropped job is deallocated, not held by the table")
+        #expect(table.localJobIDs == [lastID])
+    }
+
     // MARK: Fan-out
 
     @Test("fan-out: the owner and subscribers get every event, each numbered in its own session; other principals get the redacted form")
