@@ -427,7 +427,7 @@ enum WebSocketBench: BenchCommand {
         var errors: [String] = []
 
         let t0 = ContinuousClock.now
-        let cpu0 = Proc.bothCPUSeconds(pid: pid)
+        let cpu0 = s0 + c0
         // Phase 1: all sessions connect (TCP + WebSocket upgrade + session.hello/welcome) at once.
         let conns = await withTaskGroup(of: Result<ARCPClient, BenchError>.self) { group in
             for _ in 0..<S {
